@@ -1,0 +1,4 @@
+from ktx.cli.entry import main
+
+if __name__ == "__main__":
+    main()

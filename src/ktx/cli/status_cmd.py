@@ -1,0 +1,85 @@
+"""`ktx status`: validate ktx.yaml, or report project readiness, or check the machine."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ktx.cli.context import JsonOption, OutputOption, app_state, output_mode, print_missing_project
+from ktx.cli.output import OutputMode, emit_json, glyphs
+from ktx.project.project import Project
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("status")
+    def status(
+        ctx: typer.Context,
+        validate: Annotated[
+            bool, typer.Option("--validate", help="Only check ktx.yaml against the schema.")
+        ] = False,
+        fast: Annotated[
+            bool, typer.Option("--fast", help="Skip live probes (LLM auth, query history).")
+        ] = False,
+        verbose: Annotated[
+            bool, typer.Option("--verbose", help="Show every check and configuration detail.")
+        ] = False,
+        no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt.")] = False,
+        json_: JsonOption = False,
+        output: OutputOption = None,
+    ) -> None:
+        """Check the project: config, LLM, embeddings, connections, local data, and a verdict.
+
+        Exit code 1 when the verdict is blocked or ktx.yaml is invalid; 0 for ready or partial.
+        """
+        from ktx.cli import status_render as render
+        from ktx.status import checks
+
+        mode = output_mode(json_, output)
+        pretty = mode is OutputMode.PRETTY
+        g = glyphs()
+        location = app_state(ctx).location()
+        project = Project(location.root)
+
+        if not project.exists():
+            if validate or location.source in ("flag", "env"):
+                print_missing_project(location, mode)
+                raise typer.Exit(1)
+            env_checks = checks.environment_checks()
+            if mode is OutputMode.JSON:
+                emit_json(
+                    {
+                        "title": "ktx status",
+                        "projectDir": str(location.root),
+                        "project": None,
+                        "checks": env_checks,
+                    }
+                )
+            else:
+                render.print_lines(render.environment_lines(env_checks, g, verbose=verbose), pretty=pretty)
+            raise typer.Exit(1 if any(c["status"] == "fail" for c in env_checks) else 0)
+
+        validation = project.validation
+        issues = [i.to_json() for i in validation.issues]
+        if not validation.ok:
+            if mode is OutputMode.JSON:
+                emit_json({"error": "invalid_config", "projectDir": str(project.root), "issues": issues})
+            else:
+                render.print_lines(render.validation_lines(issues, False, g), pretty=pretty)
+            raise typer.Exit(1)
+        if validate:
+            if mode is OutputMode.JSON:
+                payload = {"ok": True, "projectDir": str(project.root)}
+                if issues:
+                    payload["warnings"] = issues
+                emit_json(payload)
+            else:
+                render.print_lines(render.validation_lines(issues, True, g), pretty=pretty)
+            return
+
+        result = checks.build_project_status(project, fast=fast)
+        if mode is OutputMode.JSON:
+            emit_json(result)
+        else:
+            render.print_lines(render.project_status_lines(result, g, verbose=verbose), pretty=pretty)
+        raise typer.Exit(1 if result["verdict"] == "blocked" else 0)

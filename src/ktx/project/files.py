@@ -1,0 +1,74 @@
+"""Atomic file writes inside a project, each committed to the project's git repo."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from ktx.errors import KtxError
+from ktx.project.gitrepo import GitRepo
+
+
+class PathGuardError(KtxError):
+    """A write tried to leave the project or touch git internals."""
+
+
+def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None) -> None:
+    """Write via a temp file in the same directory and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        elif path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ProjectFiles:
+    """Writes and removes project files; every change lands as one git commit."""
+
+    def __init__(self, root: Path, git: GitRepo) -> None:
+        self.root = root.resolve()
+        self.git = git
+
+    def resolve(self, relative: str | Path) -> Path:
+        rel = Path(relative)
+        if rel.is_absolute():
+            raise PathGuardError(f"Project paths must be relative: {relative}")
+        target = (self.root / rel).resolve()
+        if target != self.root and self.root not in target.parents:
+            raise PathGuardError(f"Path escapes the project directory: {relative}")
+        if ".git" in target.relative_to(self.root).parts:
+            raise PathGuardError(f"Refusing to write inside .git: {relative}")
+        return target
+
+    def write(self, relative: str | Path, content: str, message: str) -> str | None:
+        return self.write_many({relative: content}, message)
+
+    def write_many(self, files: Mapping[str | Path, str | None], message: str) -> str | None:
+        """Write (or delete, for `None`) several files, then commit them together."""
+        targets = []
+        for relative, content in files.items():
+            target = self.resolve(relative)
+            if content is None:
+                target.unlink(missing_ok=True)
+            else:
+                atomic_write(target, content)
+            targets.append(target)
+        return self.git.commit(targets, message)
+
+    def remove(self, relative: str | Path, message: str) -> str | None:
+        return self.write_many({relative: None}, message)

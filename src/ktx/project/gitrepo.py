@@ -1,0 +1,145 @@
+"""The project's own git repository: ownership rules, identity via env vars, path-scoped commits."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+from ktx.errors import KtxError
+
+Ownership = Literal["unowned", "ktx-managed", "foreign"]
+
+# Variables that would point git at another repository, or make it wait for a human.
+_STRIPPED_ENV = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_EDITOR",
+    "GIT_SEQUENCE_EDITOR",
+    "GIT_PAGER",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+)
+
+
+class GitError(KtxError):
+    """A git command failed."""
+
+
+def classify_ownership(directory: Path) -> Ownership:
+    """Look only at the directory itself, never its parents: a nested project gets its own repo."""
+    git_path = directory / ".git"
+    if not git_path.exists() or directory.is_file():
+        return "unowned"
+    if git_path.is_dir() and (directory / "ktx.yaml").is_file():
+        return "ktx-managed"
+    return "foreign"
+
+
+def parse_author(author: str) -> tuple[str, str]:
+    match = re.fullmatch(r"\s*([^<>]+?)\s*<([^<>\s]+)>\s*", author)
+    if not match:
+        raise GitError(f"storage.git.author must look like 'Name <email>': {author!r}")
+    return match.group(1), match.group(2)
+
+
+def git_available() -> bool:
+    return shutil.which("git") is not None
+
+
+class GitRepo:
+    """Runs git inside one project root with ktx's identity, never touching user git config."""
+
+    def __init__(self, root: Path, author: str) -> None:
+        self.root = root
+        self.author_name, self.author_email = parse_author(author)
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _STRIPPED_ENV}
+        env.update(
+            GIT_AUTHOR_NAME=self.author_name,
+            GIT_AUTHOR_EMAIL=self.author_email,
+            GIT_COMMITTER_NAME=self.author_name,
+            GIT_COMMITTER_EMAIL=self.author_email,
+            GIT_TERMINAL_PROMPT="0",
+        )
+        return env
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        if not git_available():
+            raise GitError("git is not installed; ktx keeps project history in git. Install git and retry.")
+        # Automated commits must not stop for signing prompts or user hooks.
+        cmd = ["git", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", *args]
+        proc = subprocess.run(cmd, cwd=self.root, env=self._env(), capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise GitError(
+                f"git {args[0]} failed in {self.root}: {detail[-1] if detail else proc.returncode}"
+            )
+        return proc
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Serialise index updates between concurrent ktx processes."""
+        lock_dir = self.root / ".ktx"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with open(lock_dir / "git.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def init(self) -> None:
+        self.run("init", "--quiet", "--initial-branch=main")
+        self.configure()
+
+    def configure(self) -> None:
+        # Background gc would outlive short CLI runs and race the next command's index lock.
+        self.run("config", "gc.autoDetach", "false")
+        self.run("config", "maintenance.autoDetach", "false")
+
+    def head(self) -> str | None:
+        proc = self.run("rev-parse", "--verify", "--quiet", "HEAD", check=False)
+        return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+    def ensure_head(self) -> None:
+        if self.head() is None:
+            with self.lock():
+                if self.head() is None:
+                    self.run("commit", "--quiet", "--allow-empty", "-m", "Initialize ktx project repository")
+
+    def commit(self, paths: Sequence[Path | str], message: str) -> str | None:
+        """Commit exactly `paths` (additions, edits, deletions). Returns the hash, or None if unchanged."""
+        rel = [str(Path(p).relative_to(self.root) if Path(p).is_absolute() else p) for p in paths]
+        if not rel:
+            return None
+        with self.lock():
+            self.run("add", "--all", "--", *rel)
+            staged = self.run("diff", "--cached", "--quiet", "--", *rel, check=False)
+            if staged.returncode == 0:
+                return None
+            self.run("commit", "--quiet", "--no-verify", "-m", message, "--", *rel)
+            return self.head()
+
+    def commit_all(self, message: str) -> str | None:
+        with self.lock():
+            self.run("add", "--all")
+            if self.run("diff", "--cached", "--quiet", check=False).returncode == 0:
+                return None
+            self.run("commit", "--quiet", "--no-verify", "-m", message)
+            return self.head()
