@@ -14,16 +14,12 @@ from ktx.errors import NotImplementedYet
 
 
 def register(app: typer.Typer) -> None:
-    admin = typer.Typer(
-        name="admin", help="Project administration: init, schema, reindex.", no_args_is_help=True
-    )
+    admin = typer.Typer(name="admin", help="Project administration: init, schema, reindex.", no_args_is_help=True)
     app.add_typer(admin)
 
     @admin.command("init")
     def init(
-        directory: Annotated[
-            Path | None, typer.Argument(help="Directory for the project (default: current).")
-        ] = None,
+        directory: Annotated[Path | None, typer.Argument(help="Directory for the project (default: current).")] = None,
         force: Annotated[
             bool,
             typer.Option("--force", help="Repair the scaffold of an existing project (ktx.yaml is kept)."),
@@ -47,9 +43,7 @@ def register(app: typer.Typer) -> None:
             )
             return
         typer.echo(f"Initialized ktx project at {result.root}")
-        typer.echo(
-            f"Config: {result.config_path}" + (" (kept existing)" if result.kept_existing_config else "")
-        )
+        typer.echo(f"Config: {result.config_path}" + (" (kept existing)" if result.kept_existing_config else ""))
         typer.echo(f"Commit: {result.commit or 'none'}")
 
     @admin.command("schema")

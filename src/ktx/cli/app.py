@@ -48,14 +48,10 @@ def build_app() -> typer.Typer:
                 help="Project directory (default: $KTX_PROJECT_DIR, then the nearest ktx.yaml above cwd).",
             ),
         ] = None,
-        debug: Annotated[
-            bool, typer.Option("--debug", help="Show tracebacks and diagnostics on stderr.")
-        ] = False,
+        debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and diagnostics on stderr.")] = False,
         version: Annotated[
             bool,
-            typer.Option(
-                "--version", "-v", callback=_version_callback, is_eager=True, help="Print the version."
-            ),
+            typer.Option("--version", "-v", callback=_version_callback, is_eager=True, help="Print the version."),
         ] = False,
     ) -> None:
         state = ctx.ensure_object(AppState)
@@ -63,9 +59,7 @@ def build_app() -> typer.Typer:
         state.debug = debug
         state.trace(f"dispatch={ctx.invoked_subcommand}")
 
-    pending_cmd.register(
-        app, "setup", "Create or change a project: LLM, embeddings, databases, sources, agents."
-    )
+    pending_cmd.register(app, "setup", "Create or change a project: LLM, embeddings, databases, sources, agents.")
     status_cmd.register(app)
     connection_cmd.register(app)
     pending_cmd.register(app, "ingest", "Build context from a connection, a context source, or text.")

@@ -14,9 +14,7 @@ SHELLS = ("bash", "zsh", "fish", "powershell")
 def register(app: typer.Typer) -> None:
     @app.command("completion")
     def completion(
-        shell: Annotated[
-            str, typer.Argument(metavar="bash|zsh|fish|powershell", help="Shell to complete in.")
-        ],
+        shell: Annotated[str, typer.Argument(metavar="bash|zsh|fish|powershell", help="Shell to complete in.")],
     ) -> None:
         """Print a completion script. Example: `eval "$(ktx completion bash)"` in ~/.bashrc."""
         if shell not in SHELLS:

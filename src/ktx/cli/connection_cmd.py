@@ -10,18 +10,14 @@ from ktx.errors import NotImplementedYet
 
 
 def register(app: typer.Typer) -> None:
-    connection = typer.Typer(
-        name="connection", help="List and test warehouse and context-source connections."
-    )
+    connection = typer.Typer(name="connection", help="List and test warehouse and context-source connections.")
     app.add_typer(connection)
 
     def list_connections(ctx: typer.Context, json_: bool, output: str | None) -> None:
         mode = output_mode(json_, output)
         project = open_project(ctx, mode)
         # Only the raw driver names are shown: listing never resolves secrets.
-        items = [
-            {"id": cid, "driver": conn.driver} for cid, conn in sorted(project.config.connections.items())
-        ]
+        items = [{"id": cid, "driver": conn.driver} for cid, conn in sorted(project.config.connections.items())]
         emit_list(
             command="connection list",
             items=items,

@@ -14,9 +14,7 @@ from ktx.project.project import Project, ProjectLocation, resolve_project_dir
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (same as --output json).")]
 OutputOption = Annotated[
     str | None,
-    typer.Option(
-        "--output", "-o", metavar="pretty|plain|json", help="Output mode (default: pretty on a TTY)."
-    ),
+    typer.Option("--output", "-o", metavar="pretty|plain|json", help="Output mode (default: pretty on a TTY)."),
 ]
 
 

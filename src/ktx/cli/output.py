@@ -43,9 +43,7 @@ def resolve_output_mode(
         try:
             return OutputMode(env["KTX_OUTPUT"].strip().lower())
         except ValueError:
-            raise UsageError(
-                f"Invalid KTX_OUTPUT value: {env['KTX_OUTPUT']} (use pretty, plain or json)"
-            ) from None
+            raise UsageError(f"Invalid KTX_OUTPUT value: {env['KTX_OUTPUT']} (use pretty, plain or json)") from None
     if _truthy(env.get("CI")):
         return OutputMode.PLAIN
     isatty = sys.stdout.isatty() if stdout_isatty is None else stdout_isatty
@@ -83,12 +81,7 @@ def glyphs(stream: TextIO | None = None) -> Glyphs:
 
 def color_enabled(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
-    return (
-        sys.stdout.isatty()
-        and not env.get("NO_COLOR")
-        and env.get("TERM") != "dumb"
-        and not _truthy(env.get("CI"))
-    )
+    return sys.stdout.isatty() and not env.get("NO_COLOR") and env.get("TERM") != "dumb" and not _truthy(env.get("CI"))
 
 
 def console(stderr: bool = False) -> Any:

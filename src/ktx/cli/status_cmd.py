@@ -15,15 +15,9 @@ def register(app: typer.Typer) -> None:
     @app.command("status")
     def status(
         ctx: typer.Context,
-        validate: Annotated[
-            bool, typer.Option("--validate", help="Only check ktx.yaml against the schema.")
-        ] = False,
-        fast: Annotated[
-            bool, typer.Option("--fast", help="Skip live probes (LLM auth, query history).")
-        ] = False,
-        verbose: Annotated[
-            bool, typer.Option("--verbose", help="Show every check and configuration detail.")
-        ] = False,
+        validate: Annotated[bool, typer.Option("--validate", help="Only check ktx.yaml against the schema.")] = False,
+        fast: Annotated[bool, typer.Option("--fast", help="Skip live probes (LLM auth, query history).")] = False,
+        verbose: Annotated[bool, typer.Option("--verbose", help="Show every check and configuration detail.")] = False,
         no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt.")] = False,
         json_: JsonOption = False,
         output: OutputOption = None,

@@ -45,9 +45,7 @@ def project_status_lines(status: dict[str, Any], g: Glyphs, *, verbose: bool = F
     ]
     llm = status["llm"]
     lines.append(
-        _status_line(
-            "LLM", llm["status"], f"{llm['backend']} {g.dot} {llm.get('model') or '-'}  {llm['detail']}", g
-        )
+        _status_line("LLM", llm["status"], f"{llm['backend']} {g.dot} {llm.get('model') or '-'}  {llm['detail']}", g)
     )
     lines += _fix(llm.get("fix"), g)
     emb = status["embeddings"]

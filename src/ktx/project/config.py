@@ -203,9 +203,7 @@ class ScanConfig(Strict):
 class RunResearchConfig(Strict):
     enabled: bool = False
     max_iterations: int = Field(20, ge=0)
-    default_toolset: list[NonEmptyStr] = Field(
-        default_factory=lambda: ["sl_query", "wiki_search", "sl_read_source"]
-    )
+    default_toolset: list[NonEmptyStr] = Field(default_factory=lambda: ["sl_query", "wiki_search", "sl_read_source"])
 
 
 class AgentConfig(Strict):
@@ -579,9 +577,7 @@ def validate_config_data(raw: Any) -> ConfigValidation:
             parts = _clean_loc(data, err["loc"])
             path = _dotted(parts)
             warnings.append(
-                ConfigIssue(
-                    path, f"Unsupported {path}: unknown field (ignored)", "warning", fix=UNKNOWN_FIELD_FIX
-                )
+                ConfigIssue(path, f"Unsupported {path}: unknown field (ignored)", "warning", fix=UNKNOWN_FIELD_FIX)
             )
         for err in sorted(extras, key=lambda e: len(e["loc"]), reverse=True):
             _delete_path(data, _clean_loc(data, err["loc"]))

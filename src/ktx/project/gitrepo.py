@@ -87,9 +87,7 @@ class GitRepo:
         proc = subprocess.run(cmd, cwd=self.root, env=self._env(), capture_output=True, text=True)
         if check and proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip().splitlines()
-            raise GitError(
-                f"git {args[0]} failed in {self.root}: {detail[-1] if detail else proc.returncode}"
-            )
+            raise GitError(f"git {args[0]} failed in {self.root}: {detail[-1] if detail else proc.returncode}")
         return proc
 
     @contextlib.contextmanager

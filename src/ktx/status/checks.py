@@ -96,11 +96,7 @@ def llm_check(config: KtxConfig, env: Mapping[str, str], base_dir: Path, *, fast
         elif fallback_env and env.get(fallback_env, "").strip():
             check = Check("ok", f"key set (env: {fallback_env})")
         else:
-            fix = (
-                f"Set {fallback_env} or rerun `ktx setup`."
-                if fallback_env
-                else "Set llm.provider.gateway.api_key."
-            )
+            fix = f"Set {fallback_env} or rerun `ktx setup`." if fallback_env else "Set llm.provider.gateway.api_key."
             check = Check("warn", "key missing", fix)
     elif backend == "vertex":
         project = provider.vertex.project if provider.vertex else None
@@ -129,9 +125,7 @@ def embeddings_check(config: KtxConfig, env: Mapping[str, str], base_dir: Path) 
     if emb.backend == "none":
         check = Check("skipped", "disabled — search uses the lexical and token lanes only")
     else:
-        out["model"] = emb.model or (
-            "text-embedding-3-small" if emb.backend == "openai" else "all-MiniLM-L6-v2"
-        )
+        out["model"] = emb.model or ("text-embedding-3-small" if emb.backend == "openai" else "all-MiniLM-L6-v2")
         out["dimensions"] = emb.dimensions
         if emb.backend == "openai":
             key = emb.openai.api_key if emb.openai else None
@@ -172,9 +166,7 @@ def connection_check(conn_id: str, conn: Any, env: Mapping[str, str], base_dir: 
         present, where = _secret_presence(value, env, base_dir)
         if present:
             return Check("ok", f"{field} configured")
-        return Check(
-            "warn", f"{field} missing ({where})", f"Provide connections.{conn_id}.{field} ({where})."
-        )
+        return Check("warn", f"{field} missing ({where})", f"Provide connections.{conn_id}.{field} ({where}).")
 
     check: Check | None
     if driver in ("postgres", "mysql", "clickhouse", "sqlserver"):
@@ -190,14 +182,10 @@ def connection_check(conn_id: str, conn: Any, env: Mapping[str, str], base_dir: 
             check = (
                 Check("ok", f"path: {conn.path}")
                 if path.exists()
-                else Check(
-                    "warn", f"database file not found: {conn.path}", f"Check connections.{conn_id}.path."
-                )
+                else Check("warn", f"database file not found: {conn.path}", f"Check connections.{conn_id}.path.")
             )
         else:
-            check = secret("url", conn.url) or Check(
-                "warn", "path not set", f"Set connections.{conn_id}.path."
-            )
+            check = secret("url", conn.url) or Check("warn", "path not set", f"Set connections.{conn_id}.path.")
     elif driver == "snowflake":
         check = Check("ok", "account configured") if conn.account else secret("url", conn.url)
         check = check or Check("warn", "account not set", f"Set connections.{conn_id}.account.")
@@ -219,9 +207,7 @@ def connection_check(conn_id: str, conn: Any, env: Mapping[str, str], base_dir: 
     elif driver == "metabase":
         check = Check("ok", f"api_url: {conn.api_url}") if conn.api_url else Check("warn", "api_url not set")
     elif driver == "looker":
-        check = (
-            Check("ok", f"base_url: {conn.base_url}") if conn.base_url else Check("warn", "base_url not set")
-        )
+        check = Check("ok", f"base_url: {conn.base_url}") if conn.base_url else Check("warn", "base_url not set")
     else:
         check = Check("ok", "configured")
     return {"name": conn_id, "driver": driver, **check.to_json()}
@@ -288,9 +274,7 @@ def config_warnings(config: KtxConfig) -> list[dict[str, Any]]:
                 }
             )
     if config.agent.run_research.enabled and config.llm.provider.backend == "none":
-        warnings.append(
-            {"message": "Research agent is enabled but LLM is not configured.", "fix": "Run `ktx setup`."}
-        )
+        warnings.append({"message": "Research agent is enabled but LLM is not configured.", "fix": "Run `ktx setup`."})
     if "live-database" in config.ingest.adapters and config.ingest.embeddings.backend == "none":
         warnings.append(
             {
@@ -335,7 +319,7 @@ def _dir_usage(path: Path, max_depth: int = 10) -> tuple[int, int]:
 
 def local_stats(project: Project) -> dict[str, Any]:
     db = project.state_path
-    cache_files, cache_bytes = _dir_usage(project.ktx_dir / "cache")
+    _, cache_bytes = _dir_usage(project.ktx_dir / "cache")
     raw_files, raw_bytes = _dir_usage(project.root / "raw-sources")
     disk = {
         "dbSqliteBytes": db.stat().st_size if db.exists() else None,
