@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ktx.cli.output import OutputMode, emit_json, resolve_output_mode
-from ktx.project.project import Project, ProjectLocation, resolve_project_dir
+
+if TYPE_CHECKING:  # the project model pulls in pydantic; `--help` should not pay for it
+    from ktx.project.project import Project, ProjectLocation
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (same as --output json).")]
 OutputOption = Annotated[
@@ -24,6 +26,8 @@ class AppState:
     debug: bool = False
 
     def location(self) -> ProjectLocation:
+        from ktx.project.project import resolve_project_dir
+
         location = resolve_project_dir(self.project_dir_flag)
         self.trace(f"projectDir={location.root} (from {location.source})")
         return location
@@ -46,6 +50,8 @@ def output_mode(json_flag: bool, output: str | None) -> OutputMode:
 
 def open_project(ctx: typer.Context, mode: OutputMode, *, announce: bool = True) -> Project:
     """Open the resolved project or print the missing-project message and exit 1."""
+    from ktx.project.project import Project
+
     state = app_state(ctx)
     location = state.location()
     project = Project(location.root)

@@ -8,7 +8,6 @@ import typer
 
 from ktx.cli.context import JsonOption, OutputOption, app_state, output_mode, print_missing_project
 from ktx.cli.output import OutputMode, emit_json, glyphs
-from ktx.project.project import Project
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +26,7 @@ def register(app: typer.Typer) -> None:
         Exit code 1 when the verdict is blocked or ktx.yaml is invalid; 0 for ready or partial.
         """
         from ktx.cli import status_render as render
+        from ktx.project.project import Project
         from ktx.status import checks
 
         mode = output_mode(json_, output)

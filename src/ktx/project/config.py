@@ -37,11 +37,11 @@ Ttl = Literal["5m", "1h"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Loose(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 # --- setup / storage -------------------------------------------------------------------------
@@ -492,11 +492,11 @@ def _clean_loc(data: Any, loc: tuple[Any, ...]) -> list[str | int]:
     """
     parts: list[str | int] = []
     node: Any = data
-    for i, part in enumerate(loc):
+    for part in loc:
         if part == "[key]":
             continue
         if isinstance(node, dict):
-            if part not in node and i + 1 < len(loc) and isinstance(node.get("driver"), str):
+            if part not in node and part == node.get("driver"):
                 continue  # discriminator tag of a connection entry
             parts.append("schema" if part == "schema_" else part)
             node = node.get(part)

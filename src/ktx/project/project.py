@@ -125,6 +125,8 @@ class Project:
             text = self.config_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise KtxError(f"No ktx.yaml found in {self.root}") from None
+        except UnicodeDecodeError as exc:
+            return ConfigValidation(None, [ConfigIssue("", f"ktx.yaml is not UTF-8 text (byte {exc.start})", "error")])
         try:
             raw = yamlio.parse_yaml(text)
         except ConfigError as exc:

@@ -1,0 +1,45 @@
+"""CLI cold start, whole process: `ktx --version` (budget ≤ 150 ms), `--help`, and a
+project command that loads and validates ktx.yaml (`ktx status --validate`).
+
+Prints the median and p95 of N runs. Usage: python benchmarks/startup.py [runs]
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KTX = str(Path(sys.executable).with_name("ktx"))
+
+
+def measure(args: list[str], runs: int, cwd: str | None = None) -> tuple[float, float]:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([KTX, *args], capture_output=True, check=True, cwd=cwd)
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(0.95 * (len(samples) - 1))]
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    project = Path(tempfile.mkdtemp(prefix="ktx-bench-")) / "p"
+    subprocess.run([KTX, "admin", "init", str(project)], capture_output=True, check=True)
+    cases = (
+        ("ktx --version", ["--version"], 150),
+        ("ktx --help", ["--help"], None),
+        ("ktx status --validate", ["status", "--validate"], None),
+    )
+    for label, args, budget in cases:
+        median, p95 = measure(args, runs, cwd=str(project))
+        note = f"  (budget {budget} ms)" if budget else ""
+        print(f"{label:<22} median {median:6.1f} ms   p95 {p95:6.1f} ms{note}")
+
+
+if __name__ == "__main__":
+    main()
