@@ -26,7 +26,7 @@ def _version_callback(value: bool) -> None:
 
 
 def build_app() -> typer.Typer:
-    from ktx.cli import admin_cmd, completion_cmd, connection_cmd, pending_cmd, status_cmd
+    from ktx.cli import admin_cmd, completion_cmd, connection_cmd, pending_cmd, sql_cmd, status_cmd
 
     app = typer.Typer(
         name="ktx",
@@ -65,7 +65,7 @@ def build_app() -> typer.Typer:
     pending_cmd.register(app, "ingest", "Build context from a connection, a context source, or text.")
     pending_cmd.register(app, "wiki", "List, search and read wiki pages.")
     pending_cmd.register(app, "sl", "List, search, read, validate and query semantic-layer sources.")
-    pending_cmd.register(app, "sql", "Run read-only SQL against a connection.")
+    sql_cmd.register(app)
     pending_cmd.register(app, "mcp", "Serve ktx tools to agents over MCP (stdio or HTTP).")
     admin_cmd.register(app)
     completion_cmd.register(app)

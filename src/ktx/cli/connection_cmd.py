@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from ktx.cli.context import JsonOption, OutputOption, open_project, output_mode
-from ktx.cli.output import Column, emit_list
-from ktx.errors import NotImplementedYet
+from ktx.cli.output import Column, OutputMode, console, emit_json, emit_list, glyphs
+from ktx.errors import KtxError, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -38,10 +40,61 @@ def register(app: typer.Typer) -> None:
         """List connections (ID and driver), sorted by id."""
         list_connections(ctx, json_, output)
 
-    @connection.command(
-        "test",
-        help="Test one connection, or all with --all.\n\nNot implemented yet in this version of ktx.",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )
-    def test() -> None:
-        raise NotImplementedYet("connection test")
+    @connection.command("test")
+    def test(
+        ctx: typer.Context,
+        connection_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Connection to test.")] = None,
+        all_: Annotated[bool, typer.Option("--all", help="Test every connection (the default with no id).")] = False,
+        json_: JsonOption = False,
+        output: OutputOption = None,
+    ) -> None:
+        """Open a live connection and run a trivial read-only query. Exit 1 if any test fails."""
+        from ktx.warehouse.service import check_connection, check_connections
+
+        if connection_id and all_:
+            raise UsageError("Pass a connection id or --all, not both.")
+        mode = output_mode(json_, output)
+        project = open_project(ctx, mode)
+        if connection_id:
+            result = check_connection(project, connection_id)
+            if mode is OutputMode.JSON:
+                emit_json(result.to_json())
+            elif result.ok:
+                typer.echo(f"Connection test passed: {result.connection_id}")
+                typer.echo(f"Driver: {result.driver}")
+                typer.echo(f"{result.key}: {result.detail}")
+            if not result.ok:
+                if mode is OutputMode.JSON:
+                    raise typer.Exit(1)
+                raise KtxError(result.detail)
+            return
+        ids = sorted(project.config.connections)
+        results = check_connections(project, ids)
+        passed = sum(r.ok for r in results)
+        failed = len(results) - passed
+        if mode is OutputMode.JSON:
+            emit_json(
+                {
+                    "results": [r.to_json() for r in results],
+                    "tested": len(results),
+                    "passed": passed,
+                    "failed": failed,
+                }
+            )
+        elif not results:
+            typer.echo("No connections configured. Run `ktx setup` to add one.", err=True)
+        else:
+            g = glyphs()
+            width = max(len(r.connection_id) for r in results)
+            lines = ["connection test --all"]
+            for r in results:
+                mark = f"{g.ok} ok" if r.ok else f"{g.fail} failed"
+                lines.append(f"  {r.connection_id:<{width}}  {r.driver:<10} {mark}" + ("" if r.ok else f"  {r.detail}"))
+            summary = f"{len(results)} tested {g.dot} {passed} passed" + (f" {g.dot} {failed} failed" if failed else "")
+            lines.append(summary)
+            if mode is OutputMode.PRETTY:
+                console().print("\n".join(lines), markup=False)
+            else:
+                typer.echo("\n".join(lines))
+        if failed:
+            raise typer.Exit(1)

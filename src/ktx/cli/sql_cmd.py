@@ -1,0 +1,73 @@
+"""`ktx sql`: run read-only SQL against a warehouse connection."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ktx.cli.context import JsonOption, OutputOption, open_project, output_mode
+from ktx.cli.output import OutputMode, console, emit_json
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("sql")
+    def sql(
+        ctx: typer.Context,
+        statement: Annotated[
+            list[str], typer.Argument(metavar="SQL...", help="The query (words are joined by spaces).")
+        ],
+        connection: Annotated[str, typer.Option("--connection", "-c", help="Connection id from ktx.yaml.")],
+        max_rows: Annotated[
+            int, typer.Option("--max-rows", min=1, max=10000, help="Return at most this many rows (1–10000).")
+        ] = 1000,
+        json_: JsonOption = False,
+        output: OutputOption = None,
+    ) -> None:
+        """Run one read-only query. Writes, DDL, several statements and session changes are refused.
+
+        Example: ktx sql -c warehouse "select status, count(*) from orders group by 1"
+        """
+        from ktx.warehouse.service import run_sql
+
+        mode = output_mode(json_, output)
+        project = open_project(ctx, mode)
+        result = run_sql(project, connection, " ".join(statement), max_rows=max_rows)
+        if mode is OutputMode.JSON:
+            emit_json(result)
+            return
+        note = (
+            f"Showing the first {result['rowCount']} rows; more exist (raise --max-rows, up to 10000)."
+            if result["truncated"]
+            else None
+        )
+        if mode is OutputMode.PLAIN:
+            lines = ["\t".join(result["headers"])]
+            for row in result["rows"]:
+                lines.append("\t".join("" if v is None else _cell(v) for v in row))
+            sys.stdout.write("\n".join(lines) + "\n")
+            if note:
+                sys.stderr.write(note + "\n")
+            return
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for header in result["headers"]:
+            table.add_column(header, overflow="fold")
+        for row in result["rows"]:
+            table.add_row(*("NULL" if v is None else _cell(v) for v in row))
+        out = console()
+        out.print(table)
+        count = result["rowCount"]
+        out.print(f"{count} row{'s' if count != 1 else ''} ({result['durationMs']} ms)", style="dim")
+        if note:
+            out.print(note, style="yellow")
+
+
+def _cell(value: object) -> str:
+    import json
+
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value).replace("\t", " ").replace("\n", " ")

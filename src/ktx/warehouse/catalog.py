@@ -1,0 +1,112 @@
+"""What introspection finds: tables and views, columns with native and normalized types, keys."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+DimensionType = Literal["string", "number", "boolean", "time"]
+
+_NUMBER_WORDS = (
+    "int",
+    "decimal",
+    "numeric",
+    "float",
+    "double",
+    "real",
+    "number",
+    "money",
+    "serial",
+    "bignumeric",
+)
+
+
+def normalize_native_type(native: str) -> str:
+    """Lower-case and drop parameters: `VARCHAR(255)` → `varchar`, `Nullable(Int64)` → `int64`."""
+    text = native.strip().lower()
+    wrapper = re.fullmatch(r"(?:nullable|lowcardinality)\((.*)\)", text)
+    while wrapper:
+        text = wrapper.group(1).strip()
+        wrapper = re.fullmatch(r"(?:nullable|lowcardinality)\((.*)\)", text)
+    text = re.sub(r"\(.*?\)", "", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def dimension_type(native: str) -> DimensionType:
+    """Map a native type to the semantic layer's four dimension types."""
+    text = normalize_native_type(native)
+    if text.startswith("bool") or text in ("bit", "tinyint(1)"):
+        return "boolean"
+    if text.startswith(("date", "time", "timestamp", "datetime", "smalldatetime")):
+        return "time"
+    if "interval" in text:
+        return "string"
+    if any(word in text for word in _NUMBER_WORDS):
+        return "number"
+    return "string"
+
+
+@dataclass
+class CatalogColumn:
+    name: str
+    native_type: str
+    type: DimensionType
+    nullable: bool = True
+    comment: str | None = None
+    ordinal: int = 0
+
+    @classmethod
+    def build(cls, name: str, native_type: str, *, nullable: bool = True, comment: str | None = None, ordinal: int = 0):
+        native = native_type or "unknown"
+        return cls(name, native, dimension_type(native), nullable, comment or None, ordinal)
+
+
+@dataclass
+class ForeignKey:
+    columns: list[str]
+    ref_schema: str | None
+    ref_table: str
+    ref_columns: list[str]
+    name: str | None = None
+
+
+@dataclass
+class CatalogTable:
+    schema: str | None
+    name: str
+    kind: Literal["table", "view"] = "table"
+    columns: list[CatalogColumn] = field(default_factory=list)
+    primary_key: list[str] = field(default_factory=list)
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    comment: str | None = None
+    row_estimate: int | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+    def column(self, name: str) -> CatalogColumn | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclass
+class Catalog:
+    connection_id: str
+    driver: str
+    tables: list[CatalogTable] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def table(self, qualified: str) -> CatalogTable | None:
+        return next((t for t in self.tables if t.qualified_name == qualified or t.name == qualified), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_table_ref(ref: str) -> tuple[str | None, str]:
+    """`schema.table` → (schema, table); a bare name has no schema. Quotes are stripped."""
+    parts = [p.strip().strip('"`[]') for p in ref.split(".")]
+    if len(parts) == 1:
+        return None, parts[0]
+    return ".".join(parts[:-1]), parts[-1]

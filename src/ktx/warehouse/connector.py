@@ -1,0 +1,292 @@
+"""The Connector contract every warehouse driver implements, and the driver registry."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Empty, LifoQueue
+from typing import Any, ClassVar
+
+from ktx.errors import KtxError
+from ktx.project.config import WAREHOUSE_DRIVERS, WarehouseConnection
+from ktx.warehouse.catalog import Catalog, parse_table_ref
+from ktx.warehouse.readonly import DEFAULT_MAX_ROWS, gate_query
+
+
+class WarehouseError(KtxError):
+    """The warehouse or its driver reported an error; the message never contains credentials."""
+
+
+class DriverMissing(KtxError):
+    """The Python package a driver needs is not installed."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What introspection covers: schemas (datasets, databases) and explicit tables."""
+
+    schemas: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+
+    def allows(self, schema: str | None, table: str) -> bool:
+        if self.tables:
+            for ref in self.tables:
+                ref_schema, ref_table = parse_table_ref(ref)
+                if ref_table == table and (ref_schema is None or ref_schema == schema):
+                    return True
+            return False
+        return not self.schemas or schema in self.schemas
+
+
+@dataclass
+class QueryResult:
+    headers: list[str]
+    header_types: list[str]
+    rows: list[list[Any]]
+    truncated: bool = False
+    duration_ms: float = 0.0
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+
+@dataclass
+class RawResult:
+    headers: list[str]
+    header_types: list[str] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+class ConnectionPool:
+    """A small blocking pool: at most `size` live connections, reused LIFO (warm first)."""
+
+    def __init__(self, factory: Callable[[], Any], size: int, timeout_s: float = 60.0) -> None:
+        self._factory = factory
+        self._idle: LifoQueue[Any] = LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+        self.size = size
+        self.timeout_s = timeout_s
+        self.in_use = 0
+        self.peak_in_use = 0
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        if not self._slots.acquire(timeout=self.timeout_s):
+            raise WarehouseError(
+                f"Timed out after {self.timeout_s:.0f}s waiting for a free connection (pool size {self.size}); "
+                "raise maxConnections or reduce concurrency."
+            )
+        conn = None
+        broken = False
+        try:
+            try:
+                conn = self._idle.get_nowait()
+            except Empty:
+                conn = self._factory()
+                with self._lock:
+                    self._all.append(conn)
+            with self._lock:
+                self.in_use += 1
+                self.peak_in_use = max(self.peak_in_use, self.in_use)
+            try:
+                yield conn
+            except BaseException:
+                broken = True
+                raise
+        finally:
+            if conn is not None:
+                with self._lock:
+                    self.in_use -= 1
+                if broken and not _still_usable(conn):
+                    self._discard(conn)
+                else:
+                    self._idle.put(conn)
+            self._slots.release()
+
+    def _discard(self, conn: Any) -> None:
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        with suppress(Exception):
+            conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with suppress(Exception):
+                conn.close()
+
+
+def _still_usable(conn: Any) -> bool:
+    closed = getattr(conn, "closed", False)
+    return not closed
+
+
+class Connector(ABC):
+    """One configured warehouse connection. Subclasses supply the engine-specific parts."""
+
+    driver: ClassVar[str]
+    dialect: ClassVar[str]  # sqlglot dialect name
+    default_max_connections: ClassVar[int] = 4
+    read_only_session: ClassVar[bool] = True
+    supports_query_history: ClassVar[bool] = False
+    scope_keys: ClassVar[tuple[str, ...]] = ()
+    default_schemas: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, connection_id: str, config: WarehouseConnection, base_dir: Path) -> None:
+        self.connection_id = connection_id
+        self.config = config
+        self.base_dir = base_dir
+        self.queries_issued = 0
+        self._pool: ConnectionPool | None = None
+        self._pool_lock = threading.Lock()
+
+    # --- engine-specific -----------------------------------------------------------------
+
+    @abstractmethod
+    def _connect(self) -> Any:
+        """Open one DBAPI-like connection in read-only mode."""
+
+    @abstractmethod
+    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
+        """Execute one statement inside a read-only transaction and fetch up to `max_rows` rows."""
+
+    @abstractmethod
+    def introspect(self, scope: Scope | None = None) -> Catalog:
+        """Tables, views, columns, keys, comments and row estimates in scope."""
+
+    # --- shared behaviour ----------------------------------------------------------------
+
+    @property
+    def max_connections(self) -> int:
+        return self.config.maxConnections or self.default_max_connections
+
+    @property
+    def pool(self) -> ConnectionPool:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(self._guarded_connect, self.max_connections)
+            return self._pool
+
+    def _guarded_connect(self) -> Any:
+        try:
+            return self._connect()
+        except KtxError:
+            raise
+        except Exception as exc:
+            raise WarehouseError(self.describe_error(exc)) from None
+
+    def describe_error(self, exc: BaseException) -> str:
+        """One line from a driver error, with any configured secret scrubbed out."""
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{self.connection_id} ({self.driver}): {scrub_secrets(text, self.secret_values())}"
+
+    def secret_values(self) -> list[str]:
+        """Resolved credential values that must never appear in messages."""
+        return []
+
+    def execute(self, sql: str, *, max_rows: int | None = None) -> RawResult:
+        """Run trusted, ktx-built SQL (catalog and profiling queries) through the read-only session."""
+        with self.pool.connection() as conn:
+            self.queries_issued += 1
+            try:
+                return self._run(conn, sql, max_rows)
+            except KtxError:
+                raise
+            except Exception as exc:
+                raise WarehouseError(self.describe_error(exc)) from None
+
+    def query(self, sql: str, max_rows: int = DEFAULT_MAX_ROWS) -> QueryResult:
+        """Run user SQL: parser gate, read-only session, row cap."""
+        gated = gate_query(sql, self.dialect, max_rows)
+        started = time.perf_counter()
+        raw = self.execute(gated.sql, max_rows=max_rows + 1)
+        rows = [list(r) for r in raw.rows]
+        truncated = len(rows) > max_rows
+        return QueryResult(
+            headers=raw.headers,
+            header_types=raw.header_types,
+            rows=rows[:max_rows],
+            truncated=truncated,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def test(self) -> None:
+        self.execute("SELECT 1", max_rows=1)
+
+    def scope(self) -> Scope:
+        """The introspection scope from ktx.yaml: `enabled_tables`, then the driver's scope keys."""
+        tables = tuple(self.config.enabled_tables or ())
+        schemas: list[str] = []
+        for key in self.scope_keys:
+            value = getattr(self.config, key, None)
+            if value is None and self.config.model_extra:
+                value = self.config.model_extra.get(key)
+            if isinstance(value, str):
+                schemas.append(value)
+            elif isinstance(value, list):
+                schemas.extend(str(v) for v in value)
+        return Scope(tuple(dict.fromkeys(schemas)) or self.default_schemas, tables)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def scrub_secrets(text: str, secrets: Sequence[str]) -> str:
+    import re
+
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "[redacted]")
+    # user:password@host in any URL-looking fragment
+    return re.sub(r"(\w+://[^:/@\s]+):[^@\s]+@", r"\1:[redacted]@", text)
+
+
+_DRIVERS: dict[str, str] = {
+    "duckdb": "ktx.warehouse.drivers.duckdb:DuckDBConnector",
+    "sqlite": "ktx.warehouse.drivers.sqlite:SQLiteConnector",
+    "postgres": "ktx.warehouse.drivers.postgres:PostgresConnector",
+    "mysql": "ktx.warehouse.drivers.mysql:MySQLConnector",
+    "clickhouse": "ktx.warehouse.drivers.clickhouse:ClickHouseConnector",
+    "snowflake": "ktx.warehouse.drivers.snowflake:SnowflakeConnector",
+    "bigquery": "ktx.warehouse.drivers.bigquery:BigQueryConnector",
+    "sqlserver": "ktx.warehouse.drivers.sqlserver:SQLServerConnector",
+}
+assert set(_DRIVERS) == set(WAREHOUSE_DRIVERS)
+
+
+def connector_class(driver: str) -> type[Connector]:
+    target = _DRIVERS.get(driver)
+    if target is None:
+        raise KtxError(f"Driver {driver!r} is not a warehouse driver. Warehouse drivers: {', '.join(_DRIVERS)}.")
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def require_module(module: str, extra: str) -> Any:
+    """Import a driver's package or explain which pip extra provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise DriverMissing(
+            f"The {extra} driver needs the Python package for {module}.",
+            hint=f"Install it with: pip install 'ktx-context[{extra}]'",
+        ) from None

@@ -1,0 +1,64 @@
+"""Connection settings for server databases: a URL or separate fields, secrets resolved on use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ktx.errors import KtxError
+from ktx.project.refs import resolve_reference
+
+
+@dataclass
+class ServerSettings:
+    host: str | None
+    port: int | None
+    user: str | None
+    password: str | None
+    database: str | None
+    options: dict[str, str]
+
+    def secrets(self) -> list[str]:
+        return [self.password] if self.password else []
+
+
+def server_settings(connection_id: str, config, base_dir: Path, schemes: tuple[str, ...]) -> ServerSettings:
+    def ref(field: str) -> str | None:
+        value = getattr(config, field, None)
+        if value is None and config.model_extra:
+            value = config.model_extra.get(field)
+        if value is None:
+            return None
+        return resolve_reference(str(value), field=f"connections.{connection_id}.{field}", base_dir=base_dir)
+
+    if config.url:
+        url = ref("url")
+        if not url:
+            raise KtxError(f"connections.{connection_id}.url is empty (check the env: or file: reference)")
+        parts = urlsplit(url)
+        scheme = parts.scheme.split("+", 1)[0]
+        if scheme not in schemes:
+            raise KtxError(f"connections.{connection_id}.url must start with {' or '.join(s + '://' for s in schemes)}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise KtxError(f"connections.{connection_id}.url has an invalid port") from None
+        return ServerSettings(
+            host=parts.hostname,
+            port=port,
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            database=unquote(parts.path.lstrip("/")) or None,
+            options=dict(parse_qsl(parts.query)),
+        )
+    if not getattr(config, "host", None):
+        raise KtxError(f"connections.{connection_id} needs `url:` or `host:`")
+    return ServerSettings(
+        host=ref("host"),
+        port=config.port,
+        user=ref("user") or ref("username"),
+        password=ref("password"),
+        database=ref("database"),
+        options={},
+    )

@@ -1,0 +1,101 @@
+"""DuckDB: the embedded default. Introspection reads duckdb_* catalog functions (one query each)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, ForeignKey
+from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
+from ktx.warehouse.drivers._paths import database_file
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+class DuckDBConnector(Connector):
+    driver = "duckdb"
+    dialect = "duckdb"
+    default_max_connections = 4
+    scope_keys = ("schemas",)
+
+    _db: Any = None
+    _db_lock = threading.Lock()
+
+    def _database(self) -> Any:
+        duckdb = require_module("duckdb", "duckdb")
+        with self._db_lock:
+            if self._db is None:
+                path = database_file(self.connection_id, self.config, self.base_dir, ("duckdb",))
+                allow_external = bool((self.config.model_extra or {}).get("allow_external_access", False))
+                # read_only: no writes to the file. No external access: no COPY TO / ATTACH / file reads or
+                # extension downloads. lock_configuration: a query cannot SET these back.
+                self._db = duckdb.connect(
+                    str(path),
+                    read_only=True,
+                    config={
+                        "enable_external_access": allow_external,
+                        "autoinstall_known_extensions": False,
+                        "autoload_known_extensions": False,
+                        "lock_configuration": True,
+                    },
+                )
+            return self._db
+
+    def _connect(self) -> Any:
+        return self._database().cursor()
+
+    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
+        conn.execute(sql)
+        description = conn.description or []
+        rows = conn.fetchmany(max_rows) if max_rows is not None else conn.fetchall()
+        return RawResult([d[0] for d in description], [str(d[1]) for d in description], rows)
+
+    def close(self) -> None:
+        super().close()
+        with self._db_lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def introspect(self, scope: Scope | None = None) -> Catalog:
+        scope = scope or self.scope()
+        where = "NOT internal AND database_name = current_database()"
+        if scope.schemas:
+            where += f" AND schema_name IN ({_sql_list(scope.schemas)})"
+        relations = self.execute(
+            f"SELECT schema_name, table_name, 'table', comment, estimated_size FROM duckdb_tables() WHERE {where} "
+            f"UNION ALL SELECT schema_name, view_name, 'view', comment, NULL FROM duckdb_views() "
+            f"WHERE {where} AND NOT temporary ORDER BY 1, 2"
+        ).rows
+        columns = self.execute(
+            "SELECT schema_name, table_name, column_name, data_type, is_nullable, comment, column_index "
+            f"FROM duckdb_columns() WHERE {where} ORDER BY schema_name, table_name, column_index"
+        ).rows
+        constraints = self.execute(
+            "SELECT schema_name, table_name, constraint_type, constraint_column_names, referenced_table, "
+            "referenced_column_names, constraint_name FROM duckdb_constraints() "
+            "WHERE database_name = current_database() AND constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY')"
+        ).rows
+        tables: dict[tuple[str, str], CatalogTable] = {}
+        for schema, name, kind, comment, estimate in relations:
+            if scope.allows(schema, name):
+                tables[(schema, name)] = CatalogTable(
+                    schema, name, kind, comment=comment or None, row_estimate=estimate
+                )
+        for schema, table, column, dtype, nullable, comment, ordinal in columns:
+            entry = tables.get((schema, table))
+            if entry is not None:
+                entry.columns.append(
+                    CatalogColumn.build(column, dtype, nullable=nullable, comment=comment, ordinal=ordinal)
+                )
+        for schema, table, ctype, cols, ref_table, ref_cols, cname in constraints:
+            entry = tables.get((schema, table))
+            if entry is None:
+                continue
+            if ctype == "PRIMARY KEY":
+                entry.primary_key = list(cols)
+            else:
+                entry.foreign_keys.append(ForeignKey(list(cols), schema, ref_table, list(ref_cols or []), cname))
+        return Catalog(self.connection_id, self.driver, list(tables.values()))

@@ -1,0 +1,121 @@
+"""MySQL and MariaDB through PyMySQL. Introspection reads information_schema (three queries)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, ForeignKey
+from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
+from ktx.warehouse.drivers._network import ServerSettings, server_settings
+
+_SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
+
+
+def _in_list(values: list[str]) -> str:
+    return ", ".join("'" + v.replace("\\", "\\\\").replace("'", "''") + "'" for v in values)
+
+
+class MySQLConnector(Connector):
+    driver = "mysql"
+    dialect = "mysql"
+    default_max_connections = 10
+    scope_keys = ("schemas",)
+
+    _settings: ServerSettings | None = None
+
+    def settings(self) -> ServerSettings:
+        if self._settings is None:
+            self._settings = server_settings(self.connection_id, self.config, self.base_dir, ("mysql", "mariadb"))
+        return self._settings
+
+    def secret_values(self) -> list[str]:
+        try:
+            return self.settings().secrets()
+        except Exception:
+            return []
+
+    def _connect(self) -> Any:
+        pymysql = require_module("pymysql", "mysql")
+        s = self.settings()
+        conn = pymysql.connect(
+            host=s.host or "localhost",
+            port=s.port or 3306,
+            user=s.user or "root",
+            password=s.password or "",
+            database=s.database,
+            charset="utf8mb4",
+            connect_timeout=10,
+            autocommit=False,
+        )
+        with conn.cursor() as cursor:
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+        return conn
+
+    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
+        from pymysql.constants import FIELD_TYPE
+
+        names = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
+        with conn.cursor() as cursor:
+            cursor.execute("START TRANSACTION READ ONLY")
+            try:
+                cursor.execute(sql)
+                description = cursor.description or []
+                rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()
+                return RawResult(
+                    [d[0] for d in description], [names.get(d[1], str(d[1])) for d in description], list(rows)
+                )
+            finally:
+                conn.rollback()
+
+    def default_scope(self) -> list[str]:
+        database = self.settings().database
+        return [database] if database else []
+
+    def introspect(self, scope: Scope | None = None) -> Catalog:
+        scope = scope or self.scope()
+        schemas = list(scope.schemas) or self.default_scope()
+        if schemas:
+            where = f"TABLE_SCHEMA IN ({_in_list(schemas)})"
+        else:
+            where = f"TABLE_SCHEMA NOT IN ({_in_list(list(_SYSTEM_SCHEMAS))})"
+        relations = self.execute(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TABLE_COMMENT, TABLE_ROWS FROM information_schema.TABLES "
+            f"WHERE {where} ORDER BY TABLE_SCHEMA, TABLE_NAME"
+        ).rows
+        columns = self.execute(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_COMMENT, ORDINAL_POSITION "
+            f"FROM information_schema.COLUMNS WHERE {where} ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
+        ).rows
+        keys = self.execute(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA, "
+            "REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
+            f"WHERE {where} AND (CONSTRAINT_NAME = 'PRIMARY' OR REFERENCED_TABLE_NAME IS NOT NULL) "
+            "ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION"
+        ).rows
+        tables: dict[tuple[str, str], CatalogTable] = {}
+        for schema, name, ttype, comment, rows in relations:
+            if scope.allows(schema, name):
+                kind = "view" if "VIEW" in str(ttype).upper() else "table"
+                comment = None if kind == "view" or not comment else comment
+                tables[(schema, name)] = CatalogTable(schema, name, kind, comment=comment, row_estimate=rows)
+        for schema, name, col, ctype, nullable, comment, ordinal in columns:
+            entry = tables.get((schema, name))
+            if entry is not None:
+                entry.columns.append(
+                    CatalogColumn.build(col, ctype, nullable=nullable == "YES", comment=comment, ordinal=ordinal)
+                )
+        fks: dict[tuple[str, str, str], ForeignKey] = {}
+        for schema, name, cname, col, ref_schema, ref_table, ref_col in keys:
+            entry = tables.get((schema, name))
+            if entry is None:
+                continue
+            if cname == "PRIMARY":
+                entry.primary_key.append(col)
+                continue
+            fk = fks.get((schema, name, cname))
+            if fk is None:
+                fk = fks[(schema, name, cname)] = ForeignKey([], ref_schema, ref_table, [], cname)
+                entry.foreign_keys.append(fk)
+            fk.columns.append(col)
+            fk.ref_columns.append(ref_col)
+        return Catalog(self.connection_id, self.driver, list(tables.values()))

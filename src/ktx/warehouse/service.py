@@ -1,0 +1,101 @@
+"""Warehouse capabilities the CLI and MCP both call: run read-only SQL, test connections."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ktx.errors import KtxError
+from ktx.project.config import SOURCE_DRIVERS, WAREHOUSE_DRIVERS
+from ktx.project.project import Project
+from ktx.warehouse.connector import Connector, connector_class
+from ktx.warehouse.readonly import DEFAULT_MAX_ROWS, validate_max_rows
+from ktx.warehouse.values import json_value
+
+
+def open_connector(project: Project, connection_id: str) -> Connector:
+    """The connector for a configured warehouse connection (caller closes it)."""
+    connections = project.config.connections
+    conn = connections.get(connection_id)
+    if conn is None:
+        known = ", ".join(sorted(connections)) or "none"
+        raise KtxError(
+            f'Connection "{connection_id}" is not configured in ktx.yaml',
+            hint=f"Configured connections: {known}.",
+        )
+    if conn.driver not in WAREHOUSE_DRIVERS:
+        raise KtxError(f'Connection "{connection_id}" does not support read-only SQL execution.')
+    return connector_class(conn.driver)(connection_id, conn, project.root)
+
+
+def run_sql(project: Project, connection_id: str, sql: str, max_rows: int = DEFAULT_MAX_ROWS) -> dict[str, Any]:
+    """Validate, cap and execute one read-only statement; the result is JSON-ready."""
+    validate_max_rows(max_rows)
+    with open_connector(project, connection_id) as connector:
+        result = connector.query(sql, max_rows=max_rows)
+    return {
+        "connectionId": connection_id,
+        "headers": result.headers,
+        "headerTypes": result.header_types,
+        "rows": [[json_value(v) for v in row] for row in result.rows],
+        "rowCount": result.row_count,
+        "truncated": result.truncated,
+        "durationMs": round(result.duration_ms, 1),
+    }
+
+
+@dataclass
+class ConnectionTest:
+    connection_id: str
+    driver: str
+    ok: bool
+    key: str
+    detail: str
+    duration_ms: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.connection_id,
+            "driver": self.driver,
+            "ok": self.ok,
+            ("detail" if not self.ok else self.key.lower()): self.detail,
+            "durationMs": round(self.duration_ms, 1),
+        }
+
+
+def check_connection(project: Project, connection_id: str) -> ConnectionTest:
+    """Live test of one connection. Never raises for a failed test; the detail says why."""
+    config = project.config
+    conn = config.connections.get(connection_id)
+    if conn is None:
+        raise KtxError(f'Connection "{connection_id}" is not configured in ktx.yaml')
+    started = time.perf_counter()
+    driver = conn.driver
+    if driver in SOURCE_DRIVERS:
+        return ConnectionTest(
+            connection_id,
+            driver,
+            False,
+            "Status",
+            f"testing {driver} connections is not yet supported in this version of ktx",
+            0.0,
+        )
+    try:
+        with open_connector(project, connection_id) as connector:
+            connector.test()
+        return ConnectionTest(connection_id, driver, True, "Status", "ok", (time.perf_counter() - started) * 1000)
+    except KtxError as exc:
+        return ConnectionTest(
+            connection_id, driver, False, "Status", exc.message, (time.perf_counter() - started) * 1000
+        )
+
+
+def check_connections(project: Project, connection_ids: list[str]) -> list[ConnectionTest]:
+    """Test several connections concurrently; results keep the requested order."""
+    if not connection_ids:
+        return []
+    _ = project.config  # validate once, before the worker threads share it
+    with ThreadPoolExecutor(max_workers=min(8, len(connection_ids))) as pool:
+        return list(pool.map(lambda cid: check_connection(project, cid), connection_ids))
