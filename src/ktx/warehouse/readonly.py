@@ -101,6 +101,42 @@ FORBIDDEN_FUNCTIONS = frozenset(
 )
 
 
+# Table functions that make the warehouse read from, or connect to, something outside itself.
+# DuckDB's equivalents are refused at run time (external access is off in its session).
+FORBIDDEN_FUNCTIONS_BY_DIALECT = {
+    "clickhouse": frozenset(
+        {
+            "url",
+            "urlcluster",
+            "s3",
+            "s3cluster",
+            "gcs",
+            "azureblobstorage",
+            "azureblobstoragecluster",
+            "hdfs",
+            "hdfscluster",
+            "file",
+            "remote",
+            "remotesecure",
+            "cluster",
+            "clusterallreplicas",
+            "mysql",
+            "postgresql",
+            "mongodb",
+            "redis",
+            "sqlite",
+            "jdbc",
+            "odbc",
+            "executable",
+            "deltalake",
+            "iceberg",
+            "hudi",
+            "input",
+        }
+    ),
+}
+
+
 class ReadOnlyViolation(KtxError):
     """A statement was refused by the read-only gate."""
 
@@ -157,12 +193,13 @@ def gate_statement(sql: str, dialect: str) -> Any:
     if not isinstance(root, exp.Select | exp.SetOperation):
         raise ReadOnlyViolation(f"SQL contains read/write operation: {type(root).__name__}")
     forbidden = tuple(getattr(exp, name) for name in _FORBIDDEN_NODE_NAMES if hasattr(exp, name))
+    forbidden_functions = FORBIDDEN_FUNCTIONS | FORBIDDEN_FUNCTIONS_BY_DIALECT.get(dialect, frozenset())
     for node in statement.walk():
         if isinstance(node, forbidden):
             raise ReadOnlyViolation(f"SQL contains read/write operation: {type(node).__name__}")
         if isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name in FORBIDDEN_FUNCTIONS:
+            if name in forbidden_functions:
                 raise ReadOnlyViolation(f"SQL calls a function with side effects: {name}")
     _lexical_backstop(sql)
     return statement

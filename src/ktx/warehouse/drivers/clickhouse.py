@@ -1,0 +1,101 @@
+"""ClickHouse through clickhouse-connect (HTTP). Introspection reads system.tables and system.columns.
+
+ClickHouse has no enforced keys: its sorting key is not unique, so it is never reported as a
+primary key (a wrong grain would silently break fan-out protection downstream).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable
+from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
+from ktx.warehouse.drivers._network import ServerSettings, server_settings
+
+_SYSTEM_DATABASES = ("system", "INFORMATION_SCHEMA", "information_schema")
+
+
+def _in_list(values: list[str] | tuple[str, ...]) -> str:
+    return ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
+
+
+class ClickHouseConnector(Connector):
+    driver = "clickhouse"
+    dialect = "clickhouse"
+    default_max_connections = 4
+    scope_keys = ("databases",)
+
+    _settings: ServerSettings | None = None
+
+    def settings(self) -> ServerSettings:
+        if self._settings is None:
+            self._settings = server_settings(
+                self.connection_id, self.config, self.base_dir, ("clickhouse", "http", "https", "clickhouses")
+            )
+        return self._settings
+
+    def secret_values(self) -> list[str]:
+        try:
+            return self.settings().secrets()
+        except Exception:
+            return []
+
+    def _connect(self) -> Any:
+        clickhouse_connect = require_module("clickhouse_connect", "clickhouse")
+        s = self.settings()
+        secure = (
+            bool(self.config.secure)
+            or s.options.get("secure") in ("1", "true")
+            or ((self.config.url or "").startswith(("https", "clickhouses")))
+        )
+        # readonly=2: data and DDL are read-only on the server, while the client may still set
+        # per-query settings (readonly=1 would reject the client's own format settings).
+        return clickhouse_connect.get_client(
+            host=s.host or "localhost",
+            port=s.port or (8443 if secure else 8123),
+            username=s.user or "default",
+            password=s.password or "",
+            database=s.database or "default",
+            secure=secure,
+            compress=False,
+            connect_timeout=10,
+            settings={"readonly": 2},
+        )
+
+    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
+        result = conn.query(sql)
+        rows = result.result_rows
+        if max_rows is not None:
+            rows = rows[:max_rows]
+        return RawResult(list(result.column_names), [t.name for t in result.column_types], [tuple(r) for r in rows])
+
+    def introspect(self, scope: Scope | None = None) -> Catalog:
+        scope = scope or self.scope()
+        if scope.schemas:
+            where = f"database IN ({_in_list(scope.schemas)})"
+        else:
+            where = f"database NOT IN ({_in_list(_SYSTEM_DATABASES)})"
+        relations = self.execute(
+            f"SELECT database, name, engine, comment, total_rows FROM system.tables WHERE {where} "
+            "AND NOT is_temporary ORDER BY database, name"
+        ).rows
+        columns = self.execute(
+            "SELECT database, table, name, type, comment, position FROM system.columns "
+            f"WHERE {where} ORDER BY database, table, position"
+        ).rows
+        tables: dict[tuple[str, str], CatalogTable] = {}
+        for database, name, engine, comment, total_rows in relations:
+            if scope.allows(database, name):
+                kind = "view" if "View" in str(engine) else "table"
+                estimate = int(total_rows) if total_rows is not None else None
+                tables[(database, name)] = CatalogTable(
+                    database, name, kind, comment=comment or None, row_estimate=estimate
+                )
+        for database, table, name, ctype, comment, position in columns:
+            entry = tables.get((database, table))
+            if entry is not None:
+                nullable = str(ctype).startswith("Nullable(")
+                entry.columns.append(
+                    CatalogColumn.build(name, ctype, nullable=nullable, comment=comment, ordinal=position)
+                )
+        return Catalog(self.connection_id, self.driver, list(tables.values()))
