@@ -170,3 +170,122 @@ def test_clickhouse_errors_hide_the_password(clickhouse):
     with pytest.raises(KtxError) as exc:
         clickhouse.query("SELECT * FROM missing_table")
     assert "missing_table" in exc.value.message and "pw-s3cret" not in exc.value.message
+
+
+# --- BigQuery (the real client against a DuckDB-backed REST stand-in) -------------------------
+
+
+@pytest.fixture(scope="module")
+def bigquery_server():
+    pytest.importorskip("google.cloud.bigquery")
+    from tests.fakes.bigquery_rest import BigQueryRestServer
+
+    server = BigQueryRestServer("acme-analytics")
+    server.setup(
+        "CREATE SCHEMA shop",
+        "CREATE TABLE shop.customers (id BIGINT PRIMARY KEY, name VARCHAR, region VARCHAR)",
+        "COMMENT ON TABLE shop.customers IS 'People who buy things'",
+        "COMMENT ON COLUMN shop.customers.region IS 'Sales region'",
+        "CREATE TABLE shop.orders (id BIGINT PRIMARY KEY, customer_id BIGINT REFERENCES shop.customers (id), "
+        "amount DECIMAL(10, 2), created_at TIMESTAMP)",
+        "INSERT INTO shop.customers VALUES (1, 'Ana', 'north'), (2, 'Bo', 'south'), (3, 'Cy', 'north')",
+        "INSERT INTO shop.orders VALUES (1, 1, 10.5, '2024-01-01'), (2, 1, 3, '2024-02-01'), (3, 2, 7, '2024-03-01')",
+    )
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def bigquery(bigquery_server, tmp_path):
+    conn = _connector(
+        {
+            "driver": "bigquery",
+            "project_id": "acme-analytics",
+            "dataset_ids": ["shop"],
+            "api_endpoint": bigquery_server.endpoint,
+            "max_bytes_billed": 10_000_000,
+        },
+        tmp_path,
+    )
+    yield conn
+    conn.close()
+
+
+def test_bigquery_introspection(bigquery):
+    catalog = bigquery.introspect()
+    tables = {t.name: t for t in catalog.tables}
+    assert set(tables) == {"customers", "orders"}
+    assert tables["customers"].comment == "People who buy things"
+    assert tables["customers"].column("region").comment == "Sales region"
+    assert tables["customers"].primary_key == ["id"]
+    (fk,) = tables["orders"].foreign_keys
+    assert (fk.columns, fk.ref_table, fk.ref_columns) == (["customer_id"], "customers", ["id"])
+    assert tables["orders"].row_estimate == 3
+    assert bigquery.queries_issued == 4  # per dataset, not per table
+
+
+def test_bigquery_dry_run_precedes_every_query(bigquery, bigquery_server):
+    before = len(bigquery_server.requests)
+    result = bigquery.query("SELECT id FROM `acme-analytics.shop.orders` ORDER BY id", max_rows=2)
+    assert result.rows == [[1], [2]] and result.truncated
+    sent = bigquery_server.requests[before:]
+    assert [r["path"].split("?")[0].rsplit("/", 1)[-1] for r in sent] == ["jobs", "queries"]
+    assert sent[0]["body"]["configuration"]["dryRun"] is True
+    assert sent[1]["body"]["maximumBytesBilled"] == "10000000"
+    assert "LIMIT 3" in sent[1]["body"]["query"]
+
+
+def test_bigquery_gate_stops_attacks_before_the_network(bigquery, bigquery_server):
+    bigquery.test()
+    sent = len(bigquery_server.requests)
+    for attack in [
+        *COMMON,
+        "EXPORT DATA OPTIONS (uri='gs://x/*.csv', format='CSV') AS SELECT 1",
+        "SELECT * FROM EXTERNAL_QUERY('us.pg', 'DELETE FROM t')",
+    ]:
+        with pytest.raises(KtxError):
+            bigquery.query(attack)
+    assert len(bigquery_server.requests) == sent
+
+
+def test_bigquery_profile(bigquery):
+    profile = profile_table(bigquery, "shop", "customers", ["region"], top_k=1)
+    assert profile.row_count == 3 and profile.columns["region"].top_values == [("north", 2)]
+
+
+# --- SQL Server (no server or stand-in exists here: SQL shape and failure paths only) --------
+
+
+def test_sqlserver_row_cap_and_gate_render_tsql(tmp_path):
+    from ktx.warehouse.readonly import gate_query
+
+    assert (
+        gate_query("SELECT id FROM dbo.orders ORDER BY id", "tsql", 10).sql
+        == "SELECT TOP 11 id FROM dbo.orders ORDER BY id"
+    )
+    for attack in [
+        *COMMON,
+        "EXEC xp_cmdshell 'dir'",
+        "SELECT * FROM OPENROWSET('SQLNCLI', 'x', 'select 1')",
+        "SELECT * FROM OPENQUERY(srv, 'delete from t')",
+        "SELECT * FROM OPENDATASOURCE('x', 'y').db.dbo.t",
+    ]:
+        with pytest.raises(KtxError):
+            gate_query(attack, "tsql", 10)
+
+
+def test_sqlserver_catalog_sql_parses_as_tsql():
+    import sqlglot
+
+    from ktx.warehouse.drivers.sqlserver import _in_list, catalog_queries
+
+    for sql in catalog_queries(_in_list(["dbo", "sales"])).values():
+        assert sqlglot.parse_one(sql, read="tsql") is not None
+
+
+def test_sqlserver_unreachable_server_is_a_clean_error(tmp_path):
+    pytest.importorskip("pymssql")
+    conn = _connector({"driver": "sqlserver", "url": "sqlserver://sa:Zz-secret-9@127.0.0.1:1/master"}, tmp_path)
+    with pytest.raises(KtxError) as exc:
+        conn.test()
+    assert "Zz-secret-9" not in exc.value.message and exc.value.message.startswith("w (sqlserver):")

@@ -209,6 +209,7 @@ class Connector(ABC):
     def query(self, sql: str, max_rows: int = DEFAULT_MAX_ROWS) -> QueryResult:
         """Run user SQL: parser gate, read-only session, row cap."""
         gated = gate_query(sql, self.dialect, max_rows)
+        self._preflight(gated.sql)
         started = time.perf_counter()
         raw = self.execute(gated.sql, max_rows=max_rows + 1)
         rows = [list(r) for r in raw.rows]
@@ -220,6 +221,10 @@ class Connector(ABC):
             truncated=truncated,
             duration_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def _preflight(self, sql: str) -> None:
+        """A driver's server-side check of a gated statement before it runs (default: none)."""
+        return None
 
     def test(self) -> None:
         self.execute("SELECT 1", max_rows=1)

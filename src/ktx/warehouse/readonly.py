@@ -104,6 +104,8 @@ FORBIDDEN_FUNCTIONS = frozenset(
 # Table functions that make the warehouse read from, or connect to, something outside itself.
 # DuckDB's equivalents are refused at run time (external access is off in its session).
 FORBIDDEN_FUNCTIONS_BY_DIALECT = {
+    "tsql": frozenset({"openrowset", "openquery", "opendatasource"}),
+    "bigquery": frozenset({"external_query"}),
     "clickhouse": frozenset(
         {
             "url",
