@@ -49,7 +49,9 @@ def duckdb_case(tmp: Path) -> None:
         con.execute(ddl(i))
     con.close()
     seconds, queries, found = measure({"driver": "duckdb", "path": str(path)}, tmp)
-    print(f"duckdb     {TABLES} tables × {COLUMNS} cols: median {seconds:.3f} s, {queries} queries, {found} tables found")
+    print(
+        f"duckdb     {TABLES} tables × {COLUMNS} cols: median {seconds:.3f} s, {queries} queries, {found} tables found"
+    )
 
 
 def postgres_case(tmp: Path) -> None:
@@ -69,7 +71,9 @@ def postgres_case(tmp: Path) -> None:
     try:
         entry = {"driver": "postgres", "url": "postgresql://postgres@127.0.0.1:5432/test", "schemas": ["ktx_bench"]}
         seconds, queries, found = measure(entry, tmp)
-        print(f"postgres   {TABLES} tables × {COLUMNS} cols: median {seconds:.3f} s, {queries} queries, {found} tables found")
+        print(
+            f"postgres   {TABLES} tables × {COLUMNS} cols: median {seconds:.3f} s, {queries} queries, {found} tables found"
+        )
     finally:
         admin.execute("DROP SCHEMA ktx_bench CASCADE")
         admin.close()
