@@ -182,6 +182,14 @@ class Project:
             self.git.configure()
         self.git.ensure_head()
 
+    # --- services ------------------------------------------------------------------------
+
+    def connector(self, connection_id: str) -> Any:
+        """A read-only connector for a warehouse connection (close it, or use it as a context manager)."""
+        from ktx.warehouse.service import open_connector
+
+        return open_connector(self, connection_id)
+
     # --- state ---------------------------------------------------------------------------
 
     @cached_property

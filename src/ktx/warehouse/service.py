@@ -33,7 +33,7 @@ def open_connector(project: Project, connection_id: str) -> Connector:
 def run_sql(project: Project, connection_id: str, sql: str, max_rows: int = DEFAULT_MAX_ROWS) -> dict[str, Any]:
     """Validate, cap and execute one read-only statement; the result is JSON-ready."""
     validate_max_rows(max_rows)
-    with open_connector(project, connection_id) as connector:
+    with project.connector(connection_id) as connector:
         result = connector.query(sql, max_rows=max_rows)
     return {
         "connectionId": connection_id,
@@ -83,7 +83,7 @@ def check_connection(project: Project, connection_id: str) -> ConnectionTest:
             0.0,
         )
     try:
-        with open_connector(project, connection_id) as connector:
+        with project.connector(connection_id) as connector:
             connector.test()
         return ConnectionTest(connection_id, driver, True, "Status", "ok", (time.perf_counter() - started) * 1000)
     except KtxError as exc:
