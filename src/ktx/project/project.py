@@ -190,6 +190,12 @@ class Project:
 
         return open_connector(self, connection_id)
 
+    def llm(self, *, governor: Any = None) -> Any:
+        """The LLM runtime for this project, or None when `llm.provider.backend` is `none`."""
+        from ktx.llm.factory import create_llm_runtime
+
+        return create_llm_runtime(self.config, self.root, governor=governor)
+
     # --- state ---------------------------------------------------------------------------
 
     @cached_property

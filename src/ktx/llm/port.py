@@ -1,0 +1,143 @@
+"""The LLM runtime port: the vocabulary every backend and every caller shares."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from ktx.errors import KtxError
+
+StopReason = Literal["natural", "budget", "error"]
+
+
+class LlmError(KtxError):
+    """A model call failed for good (after retries), or the backend is misconfigured."""
+
+
+class LlmCancelled(Exception):
+    """The caller cancelled a call or loop; never converted into a stop reason."""
+
+
+@dataclass
+class ToolOutput:
+    markdown: str
+    structured: Any = None
+
+
+@dataclass
+class Tool:
+    """A tool defined once and adapted per backend (Anthropic tool blocks, MCP servers)."""
+
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    handler: Callable[[Any], Any]
+
+    def input_schema(self) -> dict[str, Any]:
+        schema = self.input_model.model_json_schema()
+        if schema.get("type") != "object":
+            raise LlmError(f'ktx runtime tool "{self.name}" must use an object input schema')
+        return schema
+
+    def call(self, arguments: dict[str, Any]) -> ToolOutput:
+        """Validate arguments, run the handler, normalise its output. Exceptions propagate."""
+        parsed = self.input_model.model_validate(arguments)
+        return normalize_tool_output(self.handler(parsed))
+
+
+def normalize_tool_output(value: Any) -> ToolOutput:
+    if isinstance(value, ToolOutput):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("markdown"), str):
+        return ToolOutput(value["markdown"], value.get("structured"))
+    if isinstance(value, str):
+        return ToolOutput(value)
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return ToolOutput(f"```json\n{text}\n```", value)
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "inputTokens": self.input_tokens,
+            "outputTokens": self.output_tokens,
+            "cacheReadTokens": self.cache_read_tokens,
+            "cacheWriteTokens": self.cache_write_tokens,
+            "totalTokens": self.total_tokens,
+        }
+
+
+@dataclass
+class LoopMetrics:
+    total_ms: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    step_count: int = 0
+    step_boundaries_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class LoopResult:
+    stop_reason: StopReason
+    error: str | None = None
+    metrics: LoopMetrics = field(default_factory=LoopMetrics)
+    final_text: str = ""
+
+
+@dataclass
+class CallRecord:
+    """What accounting and traces see of every model call: never prompt text."""
+
+    kind: Literal["text", "object", "loop"]
+    role: str
+    model: str
+    duration_ms: float
+    usage: Usage
+    steps: int = 1
+    stop_reason: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class CancelToken:
+    """A cooperative cancel flag shared between a caller and a running call."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise LlmCancelled("cancelled")
+
+    def wait(self, seconds: float) -> None:
+        """Sleep that wakes up (and raises) on cancellation."""
+        if self._event.wait(max(0.0, seconds)):
+            raise LlmCancelled("cancelled")
