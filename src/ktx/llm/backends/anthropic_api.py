@@ -122,7 +122,7 @@ class AnthropicApiBackend(Backend):
     # --- operations ----------------------------------------------------------------------
 
     def generate_text(self, ctx: CallContext, prompt: str, system: str | None) -> tuple[str, Usage]:
-        request: dict[str, Any] = {"messages": [{"role": "user", "content": prompt}], "temperature": 0}
+        request: dict[str, Any] = {"messages": [{"role": "user", "content": prompt}]}
         if system:
             request["system"] = system
         message = self.create(ctx, request)
@@ -138,7 +138,6 @@ class AnthropicApiBackend(Backend):
                 {"name": RESULT_TOOL, "description": "Return the result in the required shape.", "input_schema": schema}
             ],
             "tool_choice": {"type": "tool", "name": RESULT_TOOL},
-            "temperature": 0,
         }
         if system:
             request["system"] = system
