@@ -96,6 +96,7 @@ class LoopMetrics:
     usage: Usage = field(default_factory=Usage)
     step_count: int = 0
     step_boundaries_ms: list[float] = field(default_factory=list)
+    step_usage: list[Usage] = field(default_factory=list)
 
 
 @dataclass

@@ -167,7 +167,9 @@ class AnthropicApiBackend(Backend):
                 message = self.create(ctx, request)
                 metrics.step_count += 1
                 metrics.step_boundaries_ms.append(round((time.perf_counter() - started) * 1000, 3))
-                metrics.usage.add(usage_of(message))
+                step_usage = usage_of(message)
+                metrics.usage.add(step_usage)
+                metrics.step_usage.append(step_usage)
                 messages.append({"role": "assistant", "content": [_block_param(b) for b in message.content]})
                 calls = [b for b in message.content if b.type == "tool_use"]
                 if message.stop_reason != "tool_use" or not calls:
