@@ -144,3 +144,20 @@ def test_progress_line():
     assert progress_line(event) == "Rate-limited (anthropic-api http_429); resuming in 1m35s; Ctrl+C to stop"
     assert format_wait(4000) == "4s"
     assert progress_line(GovernorEvent("rate_limit_observed", {})) is None
+
+
+def test_cli_shows_long_waits_once_when_not_a_terminal():
+    import io
+
+    from ktx.cli.progress import show_rate_limit_waits
+
+    clock = Clock()
+    g = governor(clock)
+    out = io.StringIO()
+    unsubscribe = show_rate_limit_waits(g, out)
+    g.report(RateLimitSignal("anthropic-api", "rejected", retry_after_ms=500))  # short: not shown
+    g.report(RateLimitSignal("anthropic-api", "rejected", retry_after_ms=42000, rate_limit_type="http_429"))
+    assert out.getvalue() == "Rate-limited (anthropic-api http_429); resuming in 42s; Ctrl+C to stop\n"
+    unsubscribe()
+    g.report(RateLimitSignal("anthropic-api", "rejected", retry_after_ms=99000))
+    assert out.getvalue().count("\n") == 1
