@@ -9,14 +9,10 @@ The SDK's init message is checked before any work happens.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
-import stat
-import sys
-import tempfile
 import time
 import warnings
 from collections.abc import AsyncIterator, Sequence
@@ -24,13 +20,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ktx.llm.backends.launcher import env_launcher
 from ktx.llm.governor import RateLimitGovernor, RateLimitSignal
 from ktx.llm.port import LlmCancelled, LlmError, LoopResult, Tool, Usage
 from ktx.llm.runtime import Backend, CallContext
 from ktx.llm.sync import run_async
 
-# ktx pre-allows its own run tools on purpose; the callback exists to deny everything else.
-warnings.filterwarnings("ignore", message="can_use_tool will not be invoked")
 
 # Removed from the Claude Code child's environment so it uses the subscription login.
 STRIPPED_ENV = (
@@ -103,33 +98,6 @@ def real_cli_path() -> str:
     )
 
 
-_LAUNCHER = """#!{python} -S
-# ktx: start Claude Code without provider-routing variables (they would bypass the subscription login).
-import os, sys
-for key in {keys!r}:
-    os.environ.pop(key, None)
-os.execv({real!r}, [{real!r}, *sys.argv[1:]])
-"""
-
-
-def launcher_path(real_cli: str) -> Path:
-    """A tiny executable that strips exactly STRIPPED_ENV from the child and execs the real CLI.
-
-    The SDK always merges the parent environment into the child's, so removal has to happen
-    at the process boundary.
-    """
-    text = _LAUNCHER.format(python=sys.executable, keys=STRIPPED_ENV, real=real_cli)
-    folder = Path(tempfile.gettempdir()) / f"ktx-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / f"claude-launcher-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-    if not path.exists() or path.read_text() != text:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        tmp.chmod(stat.S_IRWXU)
-        os.replace(tmp, path)
-    return path
-
-
 def child_environment(parent: dict[str, str]) -> dict[str, str]:
     """What the Claude Code process sees: the parent environment minus STRIPPED_ENV."""
     return {k: v for k, v in parent.items() if k not in STRIPPED_ENV}
@@ -197,7 +165,7 @@ class ClaudeCodeBackend(Backend):
             "settings": json.dumps(settings),
             "can_use_tool": permission,
             "mcp_servers": {"ktx": _sdk_server(tools)} if tools else {},
-            "cli_path": str(launcher_path(real_cli_path())),
+            "cli_path": str(env_launcher(real_cli_path(), strip=STRIPPED_ENV)),
             "extra_args": {"no-session-persistence": None},
             "stderr": stderr_lines.append,
         }
