@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import time
-import warnings
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +24,6 @@ from ktx.llm.governor import RateLimitGovernor, RateLimitSignal
 from ktx.llm.port import LlmCancelled, LlmError, LoopResult, Tool, Usage
 from ktx.llm.runtime import Backend, CallContext
 from ktx.llm.sync import run_async
-
 
 # Removed from the Claude Code child's environment so it uses the subscription login.
 STRIPPED_ENV = (
