@@ -8,7 +8,7 @@ import pytest
 
 from ktx import __version__
 
-PENDING = ["setup", "ingest", "wiki", "sl", "mcp"]
+PENDING = ["ingest", "wiki", "sl", "mcp"]
 
 
 def test_version_flags(run_ktx):

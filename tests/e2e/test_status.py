@@ -168,7 +168,7 @@ def test_claude_code_cache_fields_and_codex_isolation_warnings(run_ktx, project)
     assert data["promptCaching"] == {"enabled": True, "systemTtl": "1h", "historyTtl": "5m"}
     write_config(project, "llm:\n  provider:\n    backend: codex\n  models:\n    default: gpt-5.5\n")
     data = json.loads(run_ktx("status", "--json", "--fast", cwd=project).stdout)
-    assert data["verdict"] == "partial" and "isolation is limited" in data["warnings"][0]["message"]
+    assert data["verdict"] == "partial" and "Codex backend isolation is limited" in data["warnings"][0]["message"]
 
 
 def test_no_project_runs_environment_checks(run_ktx, tmp_path):

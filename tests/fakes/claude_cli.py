@@ -237,7 +237,6 @@ def main() -> None:
         }
     )
     send({"type": "system", "subtype": "session_state_changed", "state": "idle", "sdk_host_only": True})
-    record_path.write_text(json.dumps(record, indent=1))
     while read_frame() is not None:  # stay until the SDK closes stdin
         pass
 

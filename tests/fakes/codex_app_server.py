@@ -34,6 +34,14 @@ def notify(method: str, params: dict[str, Any]) -> None:
     send({"jsonrpc": "2.0", "method": method, "params": params})
 
 
+def save(record: dict[str, Any]) -> None:
+    """Atomic and serialised: tests read the record while this process may still be writing it."""
+    with LOCK:
+        tmp = DIR / f".{record['file']}.tmp"
+        tmp.write_text(json.dumps(record, indent=1))
+        tmp.replace(DIR / record["file"])
+
+
 def overrides(argv: list[str]) -> dict[str, Any]:
     out = {}
     for i, value in enumerate(argv):
@@ -151,7 +159,7 @@ def play(run: dict[str, Any], thread_id: str, turn_id: str, record: dict[str, An
         "turn/completed",
         {"threadId": thread_id, "turn": {"id": turn_id, "items": [], "status": status, "error": error}},
     )
-    (DIR / record["file"]).write_text(json.dumps(record, indent=1))
+    save(record)
 
 
 def main() -> None:
@@ -166,13 +174,18 @@ def main() -> None:
         "requests": [],
         "mcp_calls": [],
     }
-    (DIR / record["file"]).write_text(json.dumps(record, indent=1))
+    save(record)
     for line in sys.stdin:
         message = json.loads(line)
         method, msg_id = message.get("method"), message.get("id")
         if method is None:
             continue
         record["requests"].append({"method": method, "params": message.get("params")})
+        if method == "turn/interrupt":
+            INTERRUPTED.set()
+            record["interrupted"] = True
+        # Keep the record current before answering: the SDK may stop this process right after.
+        save(record)
         if method == "initialize":
             if run.get("fail_initialize"):
                 send({"jsonrpc": "2.0", "id": msg_id, "error": {"code": -32000, "message": run["fail_initialize"]}})
@@ -227,12 +240,10 @@ def main() -> None:
             )
             threading.Thread(target=play, args=(run, "thread-1", "turn-1", record, argv), daemon=True).start()
         elif method == "turn/interrupt":
-            INTERRUPTED.set()
-            record["interrupted"] = True
             send({"jsonrpc": "2.0", "id": msg_id, "result": {}})
         elif msg_id is not None:
             send({"jsonrpc": "2.0", "id": msg_id, "result": {}})
-    (DIR / record["file"]).write_text(json.dumps(record, indent=1))
+    save(record)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import sys
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -19,31 +16,13 @@ from ktx.llm.governor import RateLimitGovernor
 from ktx.llm.port import LlmError, Tool, ToolOutput
 from ktx.llm.runtime import LlmRuntime
 from ktx.project.config import RateLimitConfig
-
-FAKE = Path(__file__).resolve().parents[1] / "fakes" / "claude_cli.py"
-
-
-class FakeClaude:
-    def __init__(self, root: Path) -> None:
-        self.dir = root / "fake-claude"
-        self.dir.mkdir()
-        self.cli = root / "claude"
-        self.cli.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-        self.cli.chmod(stat.S_IRWXU)
-
-    def script(self, *runs: dict) -> None:
-        (self.dir / "scenario.json").write_text(json.dumps({"runs": list(runs)}))
-
-    def runs(self) -> list[dict]:
-        files = sorted(self.dir.glob("run-*.json"), key=lambda p: int(p.stem.split("-")[1]))
-        return [json.loads(p.read_text()) for p in files]
+from tests.fakes.harness import FakeClaude
 
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
     f = FakeClaude(tmp_path)
     monkeypatch.setenv("KTX_CLAUDE_CODE_CLI", str(f.cli))
-    monkeypatch.setenv("FAKE_CLAUDE_DIR", str(f.dir))
     return f
 
 
@@ -80,7 +59,7 @@ def test_text_strips_exactly_the_provider_variables_and_sends_isolation_options(
     for key in STRIPPED_ENV:
         monkeypatch.setenv(key, "should-not-pass")
     monkeypatch.setenv("KTX_KEEP_ME", "passes")
-    fake.script({"turns": [{"text": "ok"}]})
+    fake.script_runs({"turns": [{"text": "ok"}]})
     assert runtime(tmp_path).generate_text("triage", "Reply ok", system="Be brief.") == "ok"
     (run,) = fake.runs()
     assert not set(STRIPPED_ENV) & set(run["env"])
@@ -103,7 +82,7 @@ def test_text_strips_exactly_the_provider_variables_and_sends_isolation_options(
 
 def test_agent_loop_calls_ktx_tools_in_process_and_denies_everything_else(fake, tmp_path):
     calls: list[str] = []
-    fake.script(
+    fake.script_runs(
         {
             "turns": [
                 {"text": "checking", "tool_calls": [{"name": "mcp__ktx__lookup_table", "input": {"table": "orders"}}]},
@@ -136,7 +115,7 @@ def test_agent_loop_calls_ktx_tools_in_process_and_denies_everything_else(fake, 
 
 
 def test_budget_is_max_turns(fake, tmp_path):
-    fake.script({"turns": [{"tool_calls": [{"name": "mcp__ktx__lookup_table", "input": {"table": "t"}}]}] * 5})
+    fake.script_runs({"turns": [{"tool_calls": [{"name": "mcp__ktx__lookup_table", "input": {"table": "t"}}]}] * 5})
     result = runtime(tmp_path).run_agent_loop("default", "s", "u", [lookup([])], step_budget=2)
     assert result.stop_reason == "budget" and result.metrics.step_count == 2
 
@@ -150,14 +129,14 @@ def test_budget_is_max_turns(fake, tmp_path):
     ],
 )
 def test_isolation_failures_are_fatal(fake, tmp_path, init, fragment):
-    fake.script({"init": init, "turns": [{"text": "should not matter"}]})
+    fake.script_runs({"init": init, "turns": [{"text": "should not matter"}]})
     result = runtime(tmp_path).run_agent_loop("default", "s", "u", [lookup([])], step_budget=3)
     assert result.stop_reason == "error"
     assert result.error.startswith("Claude Code runtime isolation failed:") and fragment in result.error
 
 
 def test_host_commands_skills_and_agents_are_reported_not_fatal(fake, tmp_path):
-    fake.script(
+    fake.script_runs(
         {"init": {"slash_commands": ["review"], "skills": ["pdf"], "agents": ["helper"]}, "turns": [{"text": "fine"}]}
     )
     assert runtime(tmp_path).generate_text("default", "x") == "fine"
@@ -169,7 +148,7 @@ class Verdict(BaseModel):
 
 
 def test_structured_output(fake, tmp_path):
-    fake.script({"turns": [{"text": ""}], "structured_output": {"name": "orders", "score": 0.8}})
+    fake.script_runs({"turns": [{"text": ""}], "structured_output": {"name": "orders", "score": 0.8}})
     assert runtime(tmp_path).generate_object("default", "Judge", Verdict) == Verdict(name="orders", score=0.8)
     (run,) = fake.runs()
     schema = json.loads(run["argv"][run["argv"].index("--json-schema") + 1])
@@ -178,7 +157,7 @@ def test_structured_output(fake, tmp_path):
 
 
 def test_failed_result_is_an_error_with_details(fake, tmp_path):
-    fake.script(
+    fake.script_runs(
         {
             "turns": [{"text": ""}],
             "result": {"subtype": "error_during_execution", "is_error": True, "errors": ["model overloaded?"]},
@@ -190,7 +169,7 @@ def test_failed_result_is_an_error_with_details(fake, tmp_path):
 
 def test_rate_limited_results_are_retried_through_the_governor(fake, tmp_path):
     reset = 1  # seconds since epoch: already past, so the pause is immediate
-    fake.script(
+    fake.script_runs(
         {
             "turns": [{"text": ""}],
             "rate_limit_event": {"status": "rejected", "resetsAt": reset, "rateLimitType": "five_hour"},
@@ -209,9 +188,9 @@ def test_rate_limited_results_are_retried_through_the_governor(fake, tmp_path):
 
 
 def test_probe_success_and_failure(fake, tmp_path):
-    fake.script({"turns": [{"text": "ok"}]})
+    fake.script_runs({"turns": [{"text": "ok"}]})
     assert probe(tmp_path, "sonnet") == (True, "local Claude Code session authenticated")
-    fake.script(
+    fake.script_runs(
         {
             "turns": [{"text": ""}],
             "result": {"subtype": "success", "is_error": True, "result": "Invalid API key · Please run /login"},

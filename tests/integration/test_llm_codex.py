@@ -5,9 +5,6 @@ run's loopback MCP server, bearer token included."""
 from __future__ import annotations
 
 import json
-import stat
-import sys
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -19,25 +16,7 @@ from ktx.llm.governor import RateLimitGovernor
 from ktx.llm.port import LlmError, Tool, ToolOutput
 from ktx.llm.runtime import LlmRuntime
 from ktx.project.config import RateLimitConfig
-
-FAKE = Path(__file__).resolve().parents[1] / "fakes" / "codex_app_server.py"
-
-
-class FakeCodex:
-    def __init__(self, root: Path) -> None:
-        self.dir = root / "fake-codex"
-        self.dir.mkdir()
-        self.cli = root / "codex"
-        # The directory is set inside the wrapper: ktx's launcher rightly strips unknown variables.
-        self.cli.write_text(f'#!/bin/sh\nFAKE_CODEX_DIR="{self.dir}" exec "{sys.executable}" "{FAKE}" "$@"\n')
-        self.cli.chmod(stat.S_IRWXU)
-
-    def script(self, *runs: dict) -> None:
-        (self.dir / "scenario.json").write_text(json.dumps({"runs": list(runs)}))
-
-    def runs(self) -> list[dict]:
-        files = sorted(self.dir.glob("run-*.json"), key=lambda p: int(p.stem.split("-")[1]))
-        return [json.loads(p.read_text()) for p in files]
+from tests.fakes.harness import FakeCodex
 
 
 @pytest.fixture
@@ -83,7 +62,7 @@ def test_text_options_and_environment_allowlist(fake, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-allowed")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-allowed")
     monkeypatch.setenv("KTX_SOMETHING", "not-allowed")
-    fake.script({"items": [{"type": "message", "text": "ok"}]})
+    fake.script_runs({"items": [{"type": "message", "text": "ok"}]})
     assert runtime(tmp_path).generate_text("default", "Reply ok", system="Be brief.") == "ok"
     (run,) = fake.runs()
     # PWD, SHLVL and _ come from the wrapper sh, FAKE_CODEX_DIR from the wrapper, LC_CTYPE from the
@@ -103,7 +82,7 @@ def test_text_options_and_environment_allowlist(fake, tmp_path, monkeypatch):
 
 def test_agent_loop_calls_ktx_tools_over_loopback_mcp_with_the_token(fake, tmp_path):
     calls: list[str] = []
-    fake.script(
+    fake.script_runs(
         {
             "items": [
                 {"type": "mcp", "tool": "lookup_table", "arguments": {"table": "orders"}},
@@ -142,7 +121,7 @@ def test_agent_loop_calls_ktx_tools_over_loopback_mcp_with_the_token(fake, tmp_p
 
 
 def test_successful_mcp_items_with_null_error_are_not_failures(fake, tmp_path):
-    fake.script(
+    fake.script_runs(
         {
             "items": [
                 {"type": "mcp", "tool": "lookup_table", "arguments": {"table": "orders"}},
@@ -155,7 +134,7 @@ def test_successful_mcp_items_with_null_error_are_not_failures(fake, tmp_path):
 
 
 def test_budget_interrupts_the_turn_while_streaming(fake, tmp_path):
-    fake.script(
+    fake.script_runs(
         {
             "items": [
                 {"type": "mcp", "tool": "lookup_table", "arguments": {"table": f"t{i}"}, "delay": 0.05}
@@ -172,7 +151,7 @@ def test_budget_interrupts_the_turn_while_streaming(fake, tmp_path):
 
 def test_failed_turn_unwraps_error_envelopes(fake, tmp_path):
     envelope = json.dumps({"type": "error", "status": 400, "error": {"message": "The model does not exist"}})
-    fake.script({"items": [], "turn_error": envelope})
+    fake.script_runs({"items": [], "turn_error": envelope})
     with pytest.raises(LlmError, match="^The model does not exist$"):
         runtime(tmp_path).generate_text("default", "x")
 
@@ -183,14 +162,16 @@ class Verdict(BaseModel):
 
 
 def test_structured_output_sends_a_closed_schema_and_validates(fake, tmp_path):
-    fake.script({"items": [{"type": "message", "text": json.dumps({"name": "orders", "score": 0.5})}]})
+    fake.script_runs({"items": [{"type": "message", "text": json.dumps({"name": "orders", "score": 0.5})}]})
     assert runtime(tmp_path).generate_object("default", "Judge", Verdict) == Verdict(name="orders", score=0.5)
     turn = next(r for r in fake.runs()[0]["requests"] if r["method"] == "turn/start")["params"]
     assert turn["outputSchema"]["additionalProperties"] is False
 
 
 def test_rate_limits_retry_through_the_governor(fake, tmp_path):
-    fake.script({"items": [], "turn_error": "429 Too Many Requests"}, {"items": [{"type": "message", "text": "ok"}]})
+    fake.script_runs(
+        {"items": [], "turn_error": "429 Too Many Requests"}, {"items": [{"type": "message", "text": "ok"}]}
+    )
     governor = RateLimitGovernor(RateLimitConfig.model_validate({"retry": {"baseDelayMs": 10, "jitter": False}}))
     events = []
     governor.subscribe(events.append)
@@ -200,9 +181,9 @@ def test_rate_limits_retry_through_the_governor(fake, tmp_path):
 
 
 def test_probe_separates_model_from_auth(fake, tmp_path):
-    fake.script({"items": [{"type": "message", "text": "ok"}]})
+    fake.script_runs({"items": [{"type": "message", "text": "ok"}]})
     assert probe(tmp_path, "codex").ok
-    fake.script(
+    fake.script_runs(
         {"items": [], "turn_error": "The 'gpt-5.5' model is not supported when using Codex with a ChatGPT account."}
     )
     model = probe(tmp_path, "codex")
@@ -210,7 +191,7 @@ def test_probe_separates_model_from_auth(fake, tmp_path):
         'Codex is authenticated, but the configured model "gpt-5.5" is not available for this Codex account.'
     )
     assert "Run `codex` to see the models" in model.fix
-    fake.script({"fail_initialize": "Not logged in. Run codex login."})
+    fake.script_runs({"fail_initialize": "Not logged in. Run codex login."})
     auth = probe(tmp_path, "codex")
     assert not auth.ok and auth.message.startswith("Codex authentication is not usable.")
     assert "Not logged in" in auth.message

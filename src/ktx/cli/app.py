@@ -26,7 +26,7 @@ def _version_callback(value: bool) -> None:
 
 
 def build_app() -> typer.Typer:
-    from ktx.cli import admin_cmd, completion_cmd, connection_cmd, pending_cmd, sql_cmd, status_cmd
+    from ktx.cli import admin_cmd, completion_cmd, connection_cmd, pending_cmd, setup_cmd, sql_cmd, status_cmd
 
     app = typer.Typer(
         name="ktx",
@@ -59,7 +59,7 @@ def build_app() -> typer.Typer:
         state.debug = debug
         state.trace(f"dispatch={ctx.invoked_subcommand}")
 
-    pending_cmd.register(app, "setup", "Create or change a project: LLM, embeddings, databases, sources, agents.")
+    setup_cmd.register(app)
     status_cmd.register(app)
     connection_cmd.register(app)
     pending_cmd.register(app, "ingest", "Build context from a connection, a context source, or text.")

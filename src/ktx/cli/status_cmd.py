@@ -71,7 +71,15 @@ def register(app: typer.Typer) -> None:
                 render.print_lines(render.validation_lines(issues, True, g), pretty=pretty)
             return
 
-        result = checks.build_project_status(project, fast=fast)
+        backend = validation.config.llm.provider.backend
+        if pretty and not fast and backend in ("claude-code", "codex") and validation.config.llm.models.default:
+            from ktx.cli.output import console
+
+            label = "Claude Code" if backend == "claude-code" else "Codex"
+            with console(stderr=True).status(f"Probing {label} authentication"):
+                result = checks.build_project_status(project, fast=fast)
+        else:
+            result = checks.build_project_status(project, fast=fast)
         if mode is OutputMode.JSON:
             emit_json(result)
         else:

@@ -143,7 +143,7 @@ class Project:
             raise ConfigError(f"Invalid ktx.yaml: {first.message}{more}", hint="Run `ktx status --validate`.")
         return result.config
 
-    def update_config(self, edit: Callable[[Any], None], message: str) -> str | None:
+    def update_config(self, edit: Callable[[Any], None], message: str, *, author: str | None = None) -> str | None:
         """Edit ktx.yaml in place (comments and unknown keys kept), validate, write, commit."""
         text = self.config_path.read_text(encoding="utf-8") if self.exists() else ""
         document = yamlio.parse_yaml(text) if text.strip() else yamlio.new_document()
@@ -152,7 +152,8 @@ class Project:
         result = validate_config_data(yamlio.parse_yaml(new_text))
         if not result.ok:
             raise ConfigError(f"Refusing to write an invalid ktx.yaml: {result.errors[0].message}")
-        commit = self.files.write(CONFIG_FILE, new_text, message)
+        files = self.files if author is None else ProjectFiles(self.root, GitRepo(self.root, author))
+        commit = files.write(CONFIG_FILE, new_text, message)
         self.__dict__.pop("validation", None)
         return commit
 

@@ -26,14 +26,6 @@ ADAPTER_DRIVERS: dict[str, tuple[str, ...]] = {
     "lookml": ("lookml",),
     "metricflow": ("metricflow",),
 }
-CODEX_ISOLATION_WARNING = (
-    "codex backend isolation is limited by the public Codex SDK and CLI: Codex may still load user "
-    "Codex config and built-in command execution or read-only file capabilities."
-)
-CODEX_ISOLATION_FIX = (
-    "Use llm.provider.backend: claude-code for stricter tool isolation, or remove host Codex MCP and "
-    "tool config before running untrusted prompts through codex."
-)
 CLAUDE_CODE_TTL_FIELDS = ("systemTtl", "toolsTtl", "historyTtl", "vertexFallbackTo5m")
 
 
@@ -105,16 +97,13 @@ def llm_check(config: KtxConfig, env: Mapping[str, str], base_dir: Path, *, fast
             if project
             else Check("warn", "vertex project not configured", "Set llm.provider.vertex.project.")
         )
+    elif fast:
+        check = Check("skipped", "auth probe skipped (--fast)")
     else:
-        label = "Claude Code" if backend == "claude-code" else "Codex"
-        if fast:
-            check = Check("skipped", "auth probe skipped (--fast)")
-        else:
-            check = Check(
-                "skipped",
-                f"{label} auth probe is not available in this ktx build",
-                f"Authenticate {label} locally; ktx cannot verify it yet.",
-            )
+        from ktx.llm.probes import probe_model
+
+        probe = probe_model(config, base_dir, model)
+        check = Check("ok", probe.message) if probe.ok else Check("fail", probe.message, probe.fix)
     out.update(check.to_json())
     return out
 
@@ -293,7 +282,9 @@ def config_warnings(config: KtxConfig) -> list[dict[str, Any]]:
             }
         )
     if config.llm.provider.backend == "codex":
-        warnings.append({"message": CODEX_ISOLATION_WARNING, "fix": CODEX_ISOLATION_FIX})
+        from ktx.llm.backends.codex import ISOLATION_FIX, ISOLATION_WARNING
+
+        warnings.append({"message": ISOLATION_WARNING, "fix": ISOLATION_FIX})
     return warnings
 
 
@@ -351,7 +342,7 @@ def _verdict(status: dict[str, Any]) -> tuple[str, str, list[str]]:
     llm = status["llm"]
     qh_fail = [q for q in status["queryHistory"] if q["status"] == "fail"]
     if llm["status"] == "fail":
-        return "blocked", f"LLM misconfigured: {llm['detail']}.", ["ktx setup"]
+        return "blocked", "LLM not usable; LLM-backed work will not run.", ["ktx setup"]
     if qh_fail:
         return "blocked", "Query history is enabled on an unsupported connection.", ["ktx status --verbose"]
     parts = []

@@ -1,0 +1,119 @@
+"""`ktx setup`: create or change a project — LLM backend and embeddings today."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ktx.cli.context import app_state
+
+LLM = "LLM backend"
+EMB = "Embeddings"
+STEPS = "Other steps"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("setup")
+    def setup(
+        ctx: typer.Context,
+        llm_backend: Annotated[
+            str | None,
+            typer.Option(
+                "--llm-backend",
+                metavar="claude-code|codex|anthropic|vertex",
+                rich_help_panel=LLM,
+                help="The backend ktx itself uses for LLM-backed work.",
+            ),
+        ] = None,
+        anthropic_api_key_env: Annotated[
+            str | None,
+            typer.Option(
+                "--anthropic-api-key-env",
+                metavar="NAME",
+                rich_help_panel=LLM,
+                help="Environment variable holding the Anthropic API key.",
+            ),
+        ] = None,
+        anthropic_api_key_file: Annotated[
+            str | None,
+            typer.Option(
+                "--anthropic-api-key-file",
+                metavar="PATH",
+                rich_help_panel=LLM,
+                help="File holding the Anthropic API key.",
+            ),
+        ] = None,
+        vertex_project: Annotated[
+            str | None, typer.Option("--vertex-project", metavar="ID|env:NAME|file:PATH", rich_help_panel=LLM)
+        ] = None,
+        vertex_location: Annotated[
+            str | None,
+            typer.Option(
+                "--vertex-location", metavar="LOCATION|env:NAME", rich_help_panel=LLM, help="Default us-east5."
+            ),
+        ] = None,
+        skip_llm: Annotated[bool, typer.Option("--skip-llm", rich_help_panel=LLM)] = False,
+        embedding_backend: Annotated[
+            str | None, typer.Option("--embedding-backend", metavar="openai|sentence-transformers", rich_help_panel=EMB)
+        ] = None,
+        embedding_api_key_env: Annotated[
+            str | None, typer.Option("--embedding-api-key-env", metavar="NAME", rich_help_panel=EMB)
+        ] = None,
+        embedding_api_key_file: Annotated[
+            str | None, typer.Option("--embedding-api-key-file", metavar="PATH", rich_help_panel=EMB)
+        ] = None,
+        skip_embeddings: Annotated[bool, typer.Option("--skip-embeddings", rich_help_panel=EMB)] = False,
+        skip_databases: Annotated[bool, typer.Option("--skip-databases", rich_help_panel=STEPS)] = False,
+        skip_sources: Annotated[bool, typer.Option("--skip-sources", rich_help_panel=STEPS)] = False,
+        skip_agents: Annotated[bool, typer.Option("--skip-agents", rich_help_panel=STEPS)] = False,
+        agents: Annotated[
+            bool,
+            typer.Option(
+                "--agents", rich_help_panel=STEPS, help="Install ktx into a coding agent (not available yet)."
+            ),
+        ] = False,
+        target: Annotated[
+            str | None,
+            typer.Option(
+                "--target",
+                metavar="claude-code|claude-desktop|codex|cursor|opencode|universal",
+                rich_help_panel=STEPS,
+                help="Agent to integrate with (not available yet). `--target codex` gives a Codex session "
+                "access to ktx; it is unrelated to `--llm-backend codex`, which makes ktx itself run on Codex.",
+            ),
+        ] = None,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Create the project without asking.")] = False,
+        no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt; missing answers are errors.")] = False,
+    ) -> None:
+        """Create or change a ktx project: choose the LLM backend and embeddings, health-check them, and write
+        ktx.yaml in place (comments kept) in one commit.
+
+        Scripted: ktx setup --no-input --yes --llm-backend claude-code --skip-embeddings --skip-databases
+        --skip-sources --skip-agents
+        """
+        from ktx.setup.options import SetupOptions
+        from ktx.setup.wizard import run_setup
+
+        options = SetupOptions(
+            no_input=no_input,
+            yes=yes,
+            llm_backend=llm_backend,
+            anthropic_api_key_env=anthropic_api_key_env,
+            anthropic_api_key_file=anthropic_api_key_file,
+            vertex_project=vertex_project,
+            vertex_location=vertex_location,
+            skip_llm=skip_llm,
+            embedding_backend=embedding_backend,
+            embedding_api_key_env=embedding_api_key_env,
+            embedding_api_key_file=embedding_api_key_file,
+            skip_embeddings=skip_embeddings,
+            skip_databases=skip_databases,
+            skip_sources=skip_sources,
+            skip_agents=skip_agents,
+            agents=agents,
+            target=target,
+        )
+        interactive = not no_input and sys.stdin.isatty() and sys.stdout.isatty()
+        run_setup(app_state(ctx).location().root, options, interactive=interactive)

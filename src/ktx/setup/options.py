@@ -1,0 +1,80 @@
+"""`ktx setup` flags and their up-front validation (before anything is written)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ktx.errors import KtxError
+
+LLM_BACKENDS = ("claude-code", "codex", "anthropic", "vertex")
+EMBEDDING_BACKENDS = ("openai", "sentence-transformers")
+
+
+@dataclass
+class SetupOptions:
+    no_input: bool = False
+    yes: bool = False
+    llm_backend: str | None = None
+    anthropic_api_key_env: str | None = None
+    anthropic_api_key_file: str | None = None
+    vertex_project: str | None = None
+    vertex_location: str | None = None
+    skip_llm: bool = False
+    embedding_backend: str | None = None
+    embedding_api_key_env: str | None = None
+    embedding_api_key_file: str | None = None
+    skip_embeddings: bool = False
+    skip_databases: bool = False
+    skip_sources: bool = False
+    skip_agents: bool = False
+    agents: bool = False
+    target: str | None = None
+
+    @property
+    def llm_flags_given(self) -> bool:
+        return bool(
+            self.llm_backend
+            or self.anthropic_api_key_env
+            or self.anthropic_api_key_file
+            or self.vertex_project
+            or self.vertex_location
+        )
+
+    def effective_llm_backend(self) -> str | None:
+        """An explicit backend, or the one implied by credential flags."""
+        if self.llm_backend:
+            return self.llm_backend
+        if self.vertex_project or self.vertex_location:
+            return "vertex"
+        if self.anthropic_api_key_env or self.anthropic_api_key_file:
+            return "anthropic"
+        return None
+
+
+def validate(options: SetupOptions) -> None:
+    """The pre-checks: contradictory or misplaced flags stop setup before it touches anything."""
+    if options.llm_backend and options.llm_backend not in LLM_BACKENDS:
+        raise KtxError(f"Unsupported --llm-backend: {options.llm_backend} (use {', '.join(LLM_BACKENDS)})")
+    if options.embedding_backend and options.embedding_backend not in EMBEDDING_BACKENDS:
+        raise KtxError(
+            f"Unsupported --embedding-backend: {options.embedding_backend} (use {', '.join(EMBEDDING_BACKENDS)})"
+        )
+    if options.anthropic_api_key_env and options.anthropic_api_key_file:
+        raise KtxError(
+            "Choose only one Anthropic credential source: --anthropic-api-key-env or --anthropic-api-key-file."
+        )
+    backend = options.effective_llm_backend()
+    if (options.anthropic_api_key_env or options.anthropic_api_key_file) and backend != "anthropic":
+        raise KtxError("Anthropic API key flags are only valid with --llm-backend anthropic.")
+    if (options.vertex_project or options.vertex_location) and backend != "vertex":
+        raise KtxError("Vertex AI flags are only valid with --llm-backend vertex.")
+    if options.skip_llm and options.llm_flags_given:
+        raise KtxError("--skip-llm cannot be combined with LLM backend or credential flags.")
+    if options.embedding_api_key_env and options.embedding_api_key_file:
+        raise KtxError(
+            "Choose only one embedding credential source: --embedding-api-key-env or --embedding-api-key-file."
+        )
+    if (options.embedding_api_key_env or options.embedding_api_key_file) and options.embedding_backend != "openai":
+        raise KtxError("Embedding API key flags are only valid with --embedding-backend openai.")
+    if options.skip_embeddings and options.embedding_backend:
+        raise KtxError("--skip-embeddings cannot be combined with --embedding-backend.")

@@ -1,0 +1,115 @@
+"""`ktx setup`: project, LLM and embeddings steps, then one validated edit of ktx.yaml and one commit.
+
+Steps only collect edits; nothing is written until every step has succeeded, so a failed health
+check or probe leaves ktx.yaml exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ktx.errors import KtxError, UsageError
+from ktx.project.files import atomic_write
+from ktx.project.gitrepo import classify_ownership
+from ktx.project.project import (
+    KTX_DIR,
+    KTX_GITIGNORE_ENTRIES,
+    Project,
+    foreign_repo_message,
+    init_project,
+    merge_gitignore,
+)
+from ktx.setup.embeddings_step import run_embeddings_step
+from ktx.setup.llm_step import Edit, run_llm_step
+from ktx.setup.options import SetupOptions, validate
+from ktx.setup.ui import SetupUI
+
+SETUP_AUTHOR = "ktx setup <setup@ktx.local>"
+STEPS = ("project", "llm", "embeddings", "databases", "sources", "runtime", "context", "agents")
+PENDING_STEPS = (
+    ("databases", "skip_databases", "Databases", "add warehouse connections under `connections:` in ktx.yaml"),
+    (
+        "sources",
+        "skip_sources",
+        "Context sources",
+        "add dbt, MetricFlow, LookML, Looker, Metabase or Notion connections in ktx.yaml",
+    ),
+    ("agents", "skip_agents", "Agent integration", "point your agent's MCP configuration at `ktx mcp`"),
+)
+
+
+def mark_steps(project: Project, steps: list[str]) -> None:
+    """`.ktx/setup/state.json`: completed steps, deduplicated, known steps only, in step order."""
+    path = project.ktx_dir / "setup" / "state.json"
+    try:
+        done = set(json.loads(path.read_text()).get("completed_steps", []))
+    except (OSError, ValueError, AttributeError):
+        done = set()
+    done.update(steps)
+    atomic_write(path, json.dumps({"completed_steps": [s for s in STEPS if s in done]}, indent=2) + "\n")
+
+
+def _project_step(root: Path, options: SetupOptions, ui: SetupUI) -> Project:
+    ui.step("Project")
+    project = Project(root)
+    if project.exists():
+        _ = project.config  # an invalid ktx.yaml stops setup here, untouched
+        merge_gitignore(root / KTX_DIR / ".gitignore", KTX_GITIGNORE_ENTRIES)
+        ui.line(f"Using project {root}")
+        return project
+    if classify_ownership(root) == "foreign":
+        raise KtxError(foreign_repo_message(root))
+    if not options.yes:
+        answer = ui.select(
+            f"Create a ktx project in {root}?",
+            [("yes", "Yes, create it here"), ("no", "No, exit")],
+            f"Missing setup choice: pass --yes to create a ktx project in {root}.",
+        )
+        if answer != "yes":
+            raise KeyboardInterrupt
+    init_project(root)
+    ui.line(f"Created project {root}")
+    return Project(root)
+
+
+def run_setup(root: Path, options: SetupOptions, *, interactive: bool) -> Project:
+    validate(options)
+    if options.agents or options.target:
+        raise UsageError(
+            "Agent integration (`ktx setup --agents`, `--target`) is not available in this version of ktx yet.",
+            hint="`--llm-backend codex` (ktx itself runs on Codex) is a separate setting and works today.",
+        )
+    ui = SetupUI(interactive=interactive)
+    project = _project_step(root, options, ui)
+    edits: list[Edit] = []
+    completed = ["project"]
+    llm_edits = run_llm_step(project, options, ui, edits)
+    edits += llm_edits
+    if not options.skip_llm:
+        completed.append("llm")
+    edits += run_embeddings_step(project, options, ui, edits)
+    if not options.skip_embeddings:
+        completed.append("embeddings")
+    for step, skip_flag, title, how in PENDING_STEPS:
+        ui.step(title)
+        if getattr(options, skip_flag):
+            ui.line(f"{title} setup skipped.")
+            completed.append(step)
+        else:
+            ui.line(f"{title} setup is not available in this version of ktx yet; {how}.")
+
+    if edits:
+
+        def apply(document: object) -> None:
+            for edit in edits:
+                edit(document)
+
+        commit = project.update_config(apply, "setup: update ktx project config", author=SETUP_AUTHOR)
+    else:
+        commit = None
+    mark_steps(project, completed)
+    ui.step("Done")
+    ui.line(f"ktx project ready: {project.root}" + (f" (commit {commit[:10]})" if commit else ""))
+    ui.line("Next: `ktx status` to check everything, `ktx connection test --all` once connections exist.")
+    return project
