@@ -222,6 +222,7 @@ def main() -> None:
             }
         )
     result.update(run.get("result", {}))
+    record_path.write_text(json.dumps(record, indent=1))  # before the result: the SDK may stop us after it
     send(
         {
             "type": "result",
