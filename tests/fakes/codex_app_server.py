@@ -239,9 +239,7 @@ def main() -> None:
                 }
             )
             threading.Thread(target=play, args=(run, "thread-1", "turn-1", record, argv), daemon=True).start()
-        elif method == "turn/interrupt":
-            send({"jsonrpc": "2.0", "id": msg_id, "result": {}})
-        elif msg_id is not None:
+        elif method == "turn/interrupt" or msg_id is not None:
             send({"jsonrpc": "2.0", "id": msg_id, "result": {}})
     save(record)
 
