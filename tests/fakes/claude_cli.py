@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,7 @@ def main() -> None:
             result = {"subtype": "error_max_turns", "is_error": True}
             break
         turns_done += 1
+        time.sleep(turn.get("delay", 0))
         calls = turn.get("tool_calls", [])
         content: list[dict[str, Any]] = [{"type": "text", "text": turn["text"]}] if "text" in turn else []
         content += [

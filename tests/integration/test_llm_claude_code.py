@@ -209,3 +209,18 @@ def test_missing_cli_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(LlmError):
         runtime(tmp_path).generate_text("default", "x")
     assert os.environ["KTX_CLAUDE_CODE_CLI"]
+
+
+def test_cancellation_stops_the_run(fake, tmp_path):
+    import threading
+    import time
+
+    from ktx.llm.port import CancelToken, LlmCancelled
+
+    fake.script_runs({"turns": [{"text": f"step {i}", "delay": 0.3} for i in range(20)]})
+    token = CancelToken()
+    threading.Timer(0.5, token.cancel).start()
+    started = time.perf_counter()
+    with pytest.raises(LlmCancelled):
+        runtime(tmp_path).run_agent_loop("default", "s", "u", [], step_budget=30, cancel=token)
+    assert time.perf_counter() - started < 4
