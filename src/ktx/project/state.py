@@ -6,8 +6,9 @@ inside a transaction. Later features append migrations to `MIGRATIONS`.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -17,7 +18,13 @@ def _v1_meta(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS ktx_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-MIGRATIONS: list[Migration] = [_v1_meta]
+def _v2_search(conn: sqlite3.Connection) -> None:
+    from ktx.search.index import migrate_search_tables
+
+    migrate_search_tables(conn)
+
+
+MIGRATIONS: list[Migration] = [_v1_meta, _v2_search]
 
 
 def schema_version() -> int:
@@ -57,3 +64,15 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
             raise
     return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """An explicit write transaction on the autocommit state connection."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,141 @@
+"""Hybrid search core: lanes return ranked candidates (or say why they could not), and
+Reciprocal Rank Fusion merges them: each candidate scores `weight / (K + rank)` per lane."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+RRF_K = 60
+DEFAULT_WEIGHTS = {"lexical": 1.5, "token": 0.75, "semantic": 3.0, "dictionary": 2.0}
+_SPLIT = re.compile(r"[^a-z0-9_]+")
+
+LaneStatus = Literal["available", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class Query:
+    raw: str
+    terms: tuple[str, ...]  # duplicates kept
+
+    @property
+    def normalized(self) -> str:
+        return " ".join(self.terms)
+
+    @property
+    def unique_terms(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.terms))
+
+
+def normalize_query(text: str) -> Query:
+    return Query(text, tuple(t for t in _SPLIT.split(text.lower()) if t))
+
+
+def candidate_pool(limit: int) -> int:
+    return max(25, 3 * max(1, limit))
+
+
+@dataclass
+class Candidate:
+    id: str
+    rank: int = 0
+    raw_score: float | None = None
+    evidence: Any = None
+
+
+@dataclass
+class Lane:
+    name: str
+    status: LaneStatus = "available"
+    candidates: list[Candidate] = field(default_factory=list)
+    reason: str | None = None
+    weight: float | None = None
+
+
+@dataclass
+class FusedResult:
+    id: str
+    score: float
+    match_reasons: list[str]
+    ranks: dict[str, int]
+    raw_scores: dict[str, float | None]
+    evidence: dict[str, Any]
+
+
+@dataclass
+class LaneReport:
+    lane: str
+    status: LaneStatus
+    weight: float
+    returned: int
+    pool: int
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "lane": self.lane,
+            "status": self.status,
+            "weight": self.weight,
+            "returnedCandidateCount": self.returned,
+            "effectiveCandidatePoolLimit": self.pool,
+        }
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+
+LaneGenerator = Callable[[Query, int], Lane]
+
+
+def run_lanes(generators: Mapping[str, LaneGenerator], query: Query, pool: int) -> list[Lane]:
+    """Run every lane concurrently; an exception becomes a `failed` lane with its message."""
+
+    def run(name: str, generator: LaneGenerator) -> Lane:
+        try:
+            lane = generator(query, pool)
+        except Exception as exc:  # one broken lane must not break search
+            return Lane(name, "failed", reason=str(exc) or type(exc).__name__)
+        lane.name = name
+        return lane
+
+    if len(generators) == 1:
+        return [run(n, g) for n, g in generators.items()]
+    with ThreadPoolExecutor(max_workers=len(generators)) as pool_exec:
+        futures = [pool_exec.submit(run, n, g) for n, g in generators.items()]
+        return [f.result() for f in futures]
+
+
+def _clean(lane: Lane) -> list[Candidate]:
+    best: dict[str, Candidate] = {}
+    for position, cand in enumerate(lane.candidates, start=1):
+        rank = cand.rank if isinstance(cand.rank, int) and cand.rank > 0 else position
+        prior = best.get(cand.id)
+        if prior is None or rank < prior.rank:
+            best[cand.id] = Candidate(cand.id, rank, cand.raw_score, cand.evidence)
+    return sorted(best.values(), key=lambda c: (c.rank, c.id))
+
+
+def fuse(
+    lanes: Sequence[Lane], limit: int, weights: Mapping[str, float] | None = None, pool: int | None = None
+) -> tuple[list[FusedResult], list[LaneReport]]:
+    """RRF over available lanes; ties: more matching lanes first, then id."""
+    weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+    fused: dict[str, FusedResult] = {}
+    reports = []
+    for lane in lanes:
+        weight = lane.weight if lane.weight is not None else weights.get(lane.name, 1.0)
+        candidates = _clean(lane) if lane.status == "available" else []
+        reports.append(LaneReport(lane.name, lane.status, weight, len(candidates), pool or 0, lane.reason))
+        for cand in candidates:
+            entry = fused.setdefault(cand.id, FusedResult(cand.id, 0.0, [], {}, {}, {}))
+            entry.score += weight / (RRF_K + cand.rank)
+            entry.match_reasons.append(lane.name)
+            entry.ranks[lane.name] = cand.rank
+            entry.raw_scores[lane.name] = cand.raw_score
+            if cand.evidence is not None:
+                entry.evidence[lane.name] = cand.evidence
+    ordered = sorted(fused.values(), key=lambda r: (-r.score, -len(r.match_reasons), r.id))
+    return ordered[: max(1, limit)], reports

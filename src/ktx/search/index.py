@@ -1,0 +1,371 @@
+"""The search index in `.ktx/db.sqlite`: FTS5 for the lexical lane, lower-cased text for the token
+lane, float32 embedding blobs (scored with numpy) for the semantic lane, sampled values for the
+dictionary lane. Files stay the source of truth; everything here is rebuilt from them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ktx.project.state import transaction
+from ktx.search.core import Candidate, Lane, Query
+
+EMBED_BATCH = 64
+
+
+def migrate_search_tables(conn: sqlite3.Connection) -> None:
+    # Statement by statement: executescript would commit the migration's open transaction.
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+_SCHEMA = """
+        CREATE TABLE IF NOT EXISTS search_docs (
+            kind TEXT NOT NULL,
+            doc_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '',
+            search_text TEXT NOT NULL,
+            search_lower TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            file_mtime_ns INTEGER,
+            file_size INTEGER,
+            meta TEXT,
+            embedding BLOB,
+            embedding_model TEXT,
+            PRIMARY KEY (kind, doc_id)
+        );
+        CREATE INDEX IF NOT EXISTS search_docs_scope ON search_docs (kind, scope);
+        CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
+            key, summary, content, tags, tokenize = 'porter unicode61'
+        );
+        CREATE TABLE IF NOT EXISTS sl_dictionary (
+            connection_id TEXT NOT NULL,
+            source_name TEXT NOT NULL,
+            column_name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            value_lower TEXT NOT NULL,
+            cardinality INTEGER,
+            PRIMARY KEY (connection_id, source_name, column_name, value)
+        );
+        CREATE TABLE IF NOT EXISTS search_fingerprints (scope TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
+        """
+
+
+@dataclass
+class IndexDoc:
+    doc_id: str
+    key: str
+    summary: str
+    search_text: str
+    tags: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    mtime_ns: int | None = None
+    size: int | None = None
+
+    @property
+    def text_hash(self) -> str:
+        return hashlib.sha256(self.search_text.encode()).hexdigest()
+
+
+@dataclass
+class FileStat:
+    """A file-backed document that is only read when its stat changed."""
+
+    doc_id: str
+    mtime_ns: int
+    size: int
+    load: Callable[[], IndexDoc | None]
+
+
+@dataclass
+class SyncStats:
+    scanned: int = 0
+    updated: int = 0
+    deleted: int = 0
+    embeddings_recomputed: int = 0
+    embeddings_failed: int = 0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "scanned": self.scanned,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "embeddingsRecomputed": self.embeddings_recomputed,
+            "embeddingsFailed": self.embeddings_failed,
+        }
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+def _blob(vector: Sequence[float]) -> bytes:
+    import numpy as np
+
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+class SearchIndex:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._matrix_cache: dict[tuple[str, tuple[str, ...], str], Any] = {}
+
+    # --- writing -------------------------------------------------------------------------
+
+    def clear_scope(self, kind: str, scope: str) -> int:
+        rows = self.conn.execute("SELECT rowid FROM search_docs WHERE kind = ? AND scope = ?", (kind, scope)).fetchall()
+        with transaction(self.conn):
+            for (rowid,) in rows:
+                self.conn.execute("DELETE FROM search_fts WHERE rowid = ?", (rowid,))
+            self.conn.execute("DELETE FROM search_docs WHERE kind = ? AND scope = ?", (kind, scope))
+            self.conn.execute("DELETE FROM search_fingerprints WHERE scope = ?", (f"{kind}:{scope}",))
+        self._matrix_cache.clear()
+        return len(rows)
+
+    def sync_files(
+        self, kind: str, scope: str, files: Iterable[FileStat], embedder: Any = None, *, force: bool = False
+    ) -> SyncStats:
+        """Bring one scope in line with its files: read only files whose stat changed, re-embed only
+        documents whose text changed (or that lack a vector from the current model), drop the rest."""
+        stats = SyncStats()
+        if force:
+            self.clear_scope(kind, scope)
+        known = {
+            row[0]: row[1:]
+            for row in self.conn.execute(
+                "SELECT doc_id, file_mtime_ns, file_size, text_hash, embedding IS NOT NULL, embedding_model "
+                "FROM search_docs WHERE kind = ? AND scope = ?",
+                (kind, scope),
+            )
+        }
+        model = _model_id(embedder)
+        seen: set[str] = set()
+        changed: list[IndexDoc] = []
+        restat: list[tuple[str, int, int]] = []
+        for item in files:
+            stats.scanned += 1
+            seen.add(item.doc_id)
+            prior = known.get(item.doc_id)
+            needs_vector = model is not None and prior is not None and (not prior[3] or prior[4] != model)
+            if prior is not None and prior[0] == item.mtime_ns and prior[1] == item.size and not needs_vector:
+                continue
+            doc = item.load()
+            if doc is None:
+                continue
+            doc.mtime_ns, doc.size = item.mtime_ns, item.size
+            if prior is not None and prior[2] == doc.text_hash and not needs_vector:
+                restat.append((doc.doc_id, item.mtime_ns, item.size))  # touched, not changed
+                continue
+            changed.append(doc)
+        stale = [doc_id for doc_id in known if doc_id not in seen]
+        self._apply(kind, scope, changed, stale, embedder, model, stats)
+        if restat:
+            with transaction(self.conn):
+                self.conn.executemany(
+                    "UPDATE search_docs SET file_mtime_ns = ?, file_size = ? WHERE kind = ? AND doc_id = ?",
+                    [(m, s, kind, d) for d, m, s in restat],
+                )
+        return stats
+
+    def sync_docs(
+        self, kind: str, scope: str, docs: Sequence[IndexDoc], embedder: Any = None, *, force: bool = False
+    ) -> SyncStats:
+        """Like sync_files, for documents already in memory (compared by text hash)."""
+        files = [FileStat(d.doc_id, -1, len(d.search_text), lambda d=d: d) for d in docs]
+        stats = self.sync_files(kind, scope, files, embedder, force=force)
+        return stats
+
+    def fingerprint(self, scope_key: str) -> str | None:
+        row = self.conn.execute("SELECT fingerprint FROM search_fingerprints WHERE scope = ?", (scope_key,)).fetchone()
+        return row[0] if row else None
+
+    def set_fingerprint(self, scope_key: str, value: str) -> None:
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO search_fingerprints (scope, fingerprint) VALUES (?, ?) "
+                "ON CONFLICT(scope) DO UPDATE SET fingerprint = excluded.fingerprint",
+                (scope_key, value),
+            )
+
+    def _apply(
+        self,
+        kind: str,
+        scope: str,
+        changed: list[IndexDoc],
+        stale: list[str],
+        embedder: Any,
+        model: str | None,
+        stats: SyncStats,
+    ) -> None:
+        vectors: dict[str, bytes | None] = {}
+        if embedder is not None and changed:
+            from ktx.llm.embeddings import embed_all
+
+            for start in range(0, len(changed), EMBED_BATCH):
+                batch = changed[start : start + EMBED_BATCH]
+                try:
+                    for doc, vector in zip(batch, embed_all(embedder, [d.search_text for d in batch]), strict=True):
+                        vectors[doc.doc_id] = _blob(vector)
+                    stats.embeddings_recomputed += len(batch)
+                except Exception:
+                    stats.embeddings_failed += len(batch)
+        if stats.embeddings_failed:
+            stats.error = f"{stats.embeddings_failed} embedding recomputation(s) failed"
+        with transaction(self.conn):
+            for doc_id in stale:
+                self._delete(kind, doc_id)
+            for doc in changed:
+                self._delete(kind, doc.doc_id)
+                cursor = self.conn.execute(
+                    "INSERT INTO search_docs (kind, doc_id, scope, key, summary, search_text, search_lower, text_hash, "
+                    "file_mtime_ns, file_size, meta, embedding, embedding_model) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        kind, doc.doc_id, scope, doc.key, doc.summary, doc.search_text, doc.search_text.lower(),
+                        doc.text_hash, doc.mtime_ns, doc.size, json.dumps(doc.meta), vectors.get(doc.doc_id),
+                        model if vectors.get(doc.doc_id) is not None else None,
+                    ),
+                )  # fmt: skip
+                self.conn.execute(
+                    "INSERT INTO search_fts (rowid, key, summary, content, tags) VALUES (?, ?, ?, ?, ?)",
+                    (cursor.lastrowid, doc.key, doc.summary, doc.search_text, doc.tags),
+                )
+        stats.updated += len(changed)
+        stats.deleted += len(stale)
+        if changed or stale:
+            self._matrix_cache.clear()
+
+    def _delete(self, kind: str, doc_id: str) -> None:
+        row = self.conn.execute(
+            "SELECT rowid FROM search_docs WHERE kind = ? AND doc_id = ?", (kind, doc_id)
+        ).fetchone()
+        if row:
+            self.conn.execute("DELETE FROM search_fts WHERE rowid = ?", (row[0],))
+            self.conn.execute("DELETE FROM search_docs WHERE rowid = ?", (row[0],))
+
+    # --- lanes ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _scope_clause(scopes: Sequence[str]) -> tuple[str, list[str]]:
+        return f"d.scope IN ({', '.join('?' for _ in scopes)})", list(scopes)
+
+    def lexical(self, kind: str, scopes: Sequence[str], query: Query, limit: int) -> Lane:
+        terms = query.unique_terms
+        if not terms:
+            return Lane("lexical")
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        clause, params = self._scope_clause(scopes)
+        rows = self.conn.execute(
+            "SELECT d.doc_id, bm25(search_fts, 4.0, 3.0, 1.0, 2.0) AS rank, "
+            "snippet(search_fts, 2, '<mark>', '</mark>', '...', 12) FROM search_fts JOIN search_docs AS d "
+            f"ON d.rowid = search_fts.rowid WHERE search_fts MATCH ? AND d.kind = ? AND {clause} "
+            "ORDER BY rank ASC, d.doc_id ASC LIMIT ?",
+            [match, kind, *params, limit],
+        ).fetchall()
+        return Lane("lexical", candidates=[Candidate(r[0], i, r[1], r[2]) for i, r in enumerate(rows, start=1)])
+
+    def token(self, kind: str, scopes: Sequence[str], query: Query, limit: int) -> Lane:
+        terms = query.terms
+        if not terms:
+            return Lane("token")
+        hits = " + ".join("(instr(d.search_lower, ?) > 0)" for _ in terms)
+        clause, params = self._scope_clause(scopes)
+        rows = self.conn.execute(
+            f"SELECT d.doc_id, ({hits}) * 1.0 / ? AS score FROM search_docs AS d WHERE d.kind = ? AND {clause} "
+            "AND score > 0 ORDER BY score DESC, d.doc_id ASC LIMIT ?",
+            [*terms, len(terms), kind, *params, limit],
+        ).fetchall()
+        return Lane("token", candidates=[Candidate(r[0], i, r[1]) for i, r in enumerate(rows, start=1)])
+
+    def semantic(self, kind: str, scopes: Sequence[str], query_text: str, embedder: Any, limit: int) -> Lane:
+        if embedder is None:
+            return Lane("semantic", "skipped", reason="embedding_unconfigured")
+        import numpy as np
+
+        try:
+            vector = np.asarray(embedder.embed([query_text])[0], dtype=np.float32)
+        except Exception as exc:
+            return Lane("semantic", "skipped", reason=f"embedding_unhealthy:{getattr(exc, 'message', None) or exc}")
+        model = _model_id(embedder)
+        key = (kind, tuple(scopes), model or "")
+        if key not in self._matrix_cache:
+            clause, params = self._scope_clause(scopes)
+            rows = self.conn.execute(
+                f"SELECT d.doc_id, d.embedding FROM search_docs AS d WHERE d.kind = ? AND {clause} "
+                "AND d.embedding IS NOT NULL AND d.embedding_model = ? ORDER BY d.doc_id",
+                [kind, *params, model],
+            ).fetchall()
+            ids = [r[0] for r in rows]
+            matrix = (
+                np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+                if rows
+                else np.zeros((0, len(vector)), dtype=np.float32)
+            )
+            norms = np.linalg.norm(matrix, axis=1)
+            norms[norms == 0] = 1.0
+            self._matrix_cache[key] = (ids, matrix / norms[:, None])
+        ids, normalized = self._matrix_cache[key]
+        if not ids or normalized.shape[1] != len(vector):
+            return Lane("semantic")
+        norm = float(np.linalg.norm(vector)) or 1.0
+        sims = normalized @ (vector / norm)
+        order = np.lexsort((np.array(ids), -sims))
+        candidates = []
+        for idx in order[:limit]:
+            if sims[idx] <= 0:
+                break
+            candidates.append(Candidate(ids[idx], len(candidates) + 1, float(sims[idx])))
+        return Lane("semantic", candidates=candidates)
+
+    def dictionary(self, connection_ids: Sequence[str], query: Query, limit: int) -> Lane:
+        terms = query.unique_terms
+        if not terms:
+            return Lane("dictionary")
+        if not self.conn.execute("SELECT 1 FROM sl_dictionary LIMIT 1").fetchone():
+            return Lane("dictionary", "skipped", reason="no_profile_artifact")
+        placeholders = ", ".join("?" for _ in connection_ids)
+        likes = " OR ".join("value_lower LIKE ?" for _ in terms)
+        rows = self.conn.execute(
+            "SELECT connection_id, source_name, column_name, value FROM sl_dictionary "
+            f"WHERE connection_id IN ({placeholders}) AND ({likes}) ORDER BY connection_id, source_name, column_name, value",
+            [*connection_ids, *[f"%{t}%" for t in terms]],
+        ).fetchall()
+        grouped: dict[str, dict[str, list[str]]] = {}
+        for conn_id, source, column, value in rows:
+            values = grouped.setdefault(f"{conn_id}/{source}", {}).setdefault(column, [])
+            if len(values) < 5:
+                values.append(value)
+        ranked = sorted(grouped.items(), key=lambda item: (-sum(len(v) for v in item[1].values()), item[0]))
+        return Lane(
+            "dictionary",
+            candidates=[
+                Candidate(doc_id, i, float(sum(len(v) for v in cols.values())),
+                          [{"column": c, "values": v} for c, v in cols.items()])
+                for i, (doc_id, cols) in enumerate(ranked[:limit], start=1)
+            ],
+        )  # fmt: skip
+
+    def rows(self, kind: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        placeholders = ", ".join("?" for _ in ids)
+        out = {}
+        for doc_id, scope, key, summary, meta in self.conn.execute(
+            f"SELECT doc_id, scope, key, summary, meta FROM search_docs WHERE kind = ? AND doc_id IN ({placeholders})",
+            [kind, *ids],
+        ):
+            out[doc_id] = {"scope": scope, "key": key, "summary": summary, **json.loads(meta or "{}")}
+        return out
+
+
+def _model_id(embedder: Any) -> str | None:
+    if embedder is None:
+        return None
+    return f"{embedder.name}:{embedder.model}:{embedder.dimensions}"

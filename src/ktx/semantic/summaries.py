@@ -1,0 +1,164 @@
+"""What search needs to know about semantic-layer sources, read straight from the YAML files.
+
+Handles the two-tier layout (`_schema/*.yaml` manifest shards, standalone sources, overlays by
+name) leniently: a file that does not parse is skipped here — validation reports it elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION_PRIORITY = ("user", "ai", "dbt", "db")
+
+
+def resolve_description(flat: Any, by_provenance: Any) -> str:
+    if isinstance(flat, str) and flat.strip():
+        return flat.strip()
+    if isinstance(by_provenance, dict):
+        for key in DESCRIPTION_PRIORITY:
+            value = by_provenance.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        for value in by_provenance.values():
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return ""
+
+
+@dataclass
+class SourceSummary:
+    connection_id: str
+    name: str
+    path: str  # relative to the project root; the overlay when there is one
+    description: str = ""
+    table: str = ""
+    columns: list[tuple[str, str, str]] = field(default_factory=list)  # name, type, description
+    measures: list[tuple[str, str, str]] = field(default_factory=list)  # name, expr, description
+    joins: list[tuple[str, str]] = field(default_factory=list)  # to, relationship
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def doc_id(self) -> str:
+        return f"{self.connection_id}/{self.name}"
+
+    def search_text(self) -> str:
+        parts = [self.name.replace("_", " ")]
+        if self.description:
+            parts.append(self.description)
+        if self.table:
+            parts.append(f"table: {self.table}")
+        parts += [f"{n} ({t}) {d}".strip() for n, t, d in self.columns]
+        parts += [f"measure: {n} {e} {d}".strip() for n, e, d in self.measures]
+        parts += [f"join: {to} ({rel})" for to, rel in self.joins]
+        if self.tags:
+            parts.append(f"tags: {' '.join(self.tags)}")
+        return ". ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"connectionId": self.connection_id, "name": self.name, "path": self.path}
+        if self.description:
+            data["description"] = self.description
+        data.update(columnCount=len(self.columns), measureCount=len(self.measures), joinCount=len(self.joins))
+        return data
+
+
+def _load_yaml(path: Path) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except (YAMLError, OSError, UnicodeDecodeError):
+        return None
+
+
+def _columns(items: Any) -> list[tuple[str, str, str]]:
+    out = []
+    for col in items or []:
+        if isinstance(col, dict) and col.get("name"):
+            out.append(
+                (
+                    str(col["name"]),
+                    str(col.get("type") or ""),
+                    resolve_description(col.get("description"), col.get("descriptions")),
+                )
+            )
+    return out
+
+
+def _tags(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [str(t) for tags in value.values() for t in (tags or [])]
+    return [str(t) for t in value or []] if isinstance(value, list) else []
+
+
+def connection_dirs(project_root: Path) -> list[Path]:
+    base = project_root / "semantic-layer"
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if p.is_dir() and p.name != "_schema" and not p.name.startswith("."))
+
+
+def read_sources(project_root: Path, connection_id: str) -> list[SourceSummary]:
+    """Every source of one connection: manifest entries, standalone files, overlays applied."""
+    folder = project_root / "semantic-layer" / connection_id
+    sources: dict[str, SourceSummary] = {}
+    for shard in sorted((folder / "_schema").glob("*.y*ml")):
+        data = _load_yaml(shard)
+        tables = data.get("tables") if isinstance(data, dict) else None
+        for name, entry in (tables or {}).items():
+            if not isinstance(entry, dict):
+                continue
+            sources[str(name)] = SourceSummary(
+                connection_id, str(name), str(shard.relative_to(project_root)),
+                description=resolve_description(entry.get("description"), entry.get("descriptions")),
+                table=str(entry.get("table") or ""), columns=_columns(entry.get("columns")),
+                joins=[(str(j.get("to")), str(j.get("relationship", ""))) for j in entry.get("joins") or [] if isinstance(j, dict)],
+                tags=_tags(entry.get("tags")),
+            )  # fmt: skip
+    files = sorted(p for p in folder.rglob("*.y*ml") if "_schema" not in p.relative_to(folder).parts)
+    overlays = []
+    for path in files:
+        data = _load_yaml(path)
+        if not isinstance(data, dict) or not data.get("name"):
+            continue
+        if data.get("table") or data.get("sql"):
+            name = str(data["name"])
+            sources[name] = SourceSummary(
+                connection_id, name, str(path.relative_to(project_root)),
+                description=resolve_description(data.get("description"), data.get("descriptions")),
+                table=str(data.get("table") or "sql"), columns=_columns(data.get("columns")),
+                measures=[(str(m.get("name")), str(m.get("expr", "")), str(m.get("description") or ""))
+                          for m in data.get("measures") or [] if isinstance(m, dict)],
+                joins=[(str(j.get("to")), str(j.get("relationship", ""))) for j in data.get("joins") or [] if isinstance(j, dict)],
+                tags=_tags(data.get("tags")),
+            )  # fmt: skip
+        else:
+            overlays.append((path, data))
+    for path, data in overlays:
+        base = sources.get(str(data["name"]))
+        if base is None:
+            continue
+        base.path = str(path.relative_to(project_root))
+        described = resolve_description(None, data.get("descriptions"))
+        base.description = described or base.description
+        excluded = set(data.get("exclude_columns") or [])
+        base.columns = [c for c in base.columns if c[0] not in excluded] + _columns(data.get("columns"))
+        overrides = {str(o.get("name")): o for o in data.get("column_overrides") or [] if isinstance(o, dict)}
+        base.columns = [
+            (n, t, resolve_description(None, overrides[n].get("descriptions")) or d) if n in overrides else (n, t, d)
+            for n, t, d in base.columns
+        ]
+        if "measures" in data:
+            base.measures = [(str(m.get("name")), str(m.get("expr", "")), str(m.get("description") or ""))
+                             for m in data.get("measures") or [] if isinstance(m, dict)]  # fmt: skip
+        base.joins += [
+            (str(j.get("to")), str(j.get("relationship", ""))) for j in data.get("joins") or [] if isinstance(j, dict)
+        ]
+    return sorted(sources.values(), key=lambda s: s.name)
+
+
+def all_sources(project_root: Path) -> list[SourceSummary]:
+    return [s for d in connection_dirs(project_root) for s in read_sources(project_root, d.name)]
