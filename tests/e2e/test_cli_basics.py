@@ -8,7 +8,7 @@ import pytest
 
 from ktx import __version__
 
-PENDING = ["ingest", "wiki", "sl", "mcp"]
+PENDING = ["ingest", "mcp"]
 
 
 def test_version_flags(run_ktx):

@@ -10,7 +10,6 @@ import typer
 
 from ktx.cli.context import JsonOption, OutputOption, output_mode
 from ktx.cli.output import OutputMode, emit_json
-from ktx.errors import NotImplementedYet
 
 
 def register(app: typer.Typer) -> None:
@@ -64,10 +63,46 @@ def register(app: typer.Typer) -> None:
         atomic_write(output_file.expanduser().resolve(), text)
         typer.echo(f"Wrote {output_file}")
 
-    @admin.command(
-        "reindex",
-        help="Rebuild the local search index from files.\n\nNot implemented yet in this version of ktx.",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )
-    def reindex() -> None:
-        raise NotImplementedYet("admin reindex")
+    @admin.command("reindex")
+    def reindex(
+        ctx: typer.Context,
+        force: Annotated[bool, typer.Option("--force", help="Drop each scope's rows and rebuild from files.")] = False,
+        json_: JsonOption = False,
+        output: OutputOption = None,
+    ) -> None:
+        """Rebuild the search index in .ktx/db.sqlite from wiki pages and semantic-layer sources.
+
+        Exit code 1 if any scope failed (other scopes still complete).
+        """
+        import sys
+
+        from ktx.cli.context import open_project
+        from ktx.search.service import SearchService
+
+        mode = output_mode(json_, output)
+        project = open_project(ctx, mode)
+        summary = SearchService(project).reindex(force=force)
+        failed = [s for s in summary["scopes"] if s.get("error")]
+        verb = "rebuilt" if force else "updated"
+        if mode is OutputMode.JSON:
+            emit_json({"kind": "reindex", "data": summary, "meta": {"command": "admin reindex"}})
+        else:
+            if not summary["embeddingsAvailable"]:
+                sys.stderr.write("Embeddings: not configured — indexing lexical only\n")
+            for scope in summary["scopes"]:
+                embeddings = scope["embeddingsRecomputed"] if summary["embeddingsAvailable"] else "-"
+                line = (
+                    f"{scope['label']}\tscanned={scope['scanned']}\t{verb}={scope['updated']}\t"
+                    f"deleted={scope['deleted']}\tembeddings={embeddings}\tduration_ms={scope['durationMs']}"
+                )
+                if scope.get("error"):
+                    line += f'\terror="{scope["error"]}"'
+                sys.stderr.write(line + "\n")
+            t = summary["totals"]
+            total = (
+                f"reindex scopes={len(summary['scopes'])} scanned={t['scanned']} {verb}={t['updated']} "
+                f"deleted={t['deleted']} embeddings={t['embeddingsRecomputed']} duration_ms={summary['durationMs']}"
+            )
+            typer.echo(total + (f" failed={len(failed)}" if failed else ""))
+        if failed:
+            raise typer.Exit(1)

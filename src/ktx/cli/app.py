@@ -26,7 +26,17 @@ def _version_callback(value: bool) -> None:
 
 
 def build_app() -> typer.Typer:
-    from ktx.cli import admin_cmd, completion_cmd, connection_cmd, pending_cmd, setup_cmd, sql_cmd, status_cmd
+    from ktx.cli import (
+        admin_cmd,
+        completion_cmd,
+        connection_cmd,
+        pending_cmd,
+        setup_cmd,
+        sl_cmd,
+        sql_cmd,
+        status_cmd,
+        wiki_cmd,
+    )
 
     app = typer.Typer(
         name="ktx",
@@ -63,8 +73,8 @@ def build_app() -> typer.Typer:
     status_cmd.register(app)
     connection_cmd.register(app)
     pending_cmd.register(app, "ingest", "Build context from a connection, a context source, or text.")
-    pending_cmd.register(app, "wiki", "List, search and read wiki pages.")
-    pending_cmd.register(app, "sl", "List, search, read, validate and query semantic-layer sources.")
+    wiki_cmd.register(app)
+    sl_cmd.register(app)
     sql_cmd.register(app)
     pending_cmd.register(app, "mcp", "Serve ktx tools to agents over MCP (stdio or HTTP).")
     admin_cmd.register(app)

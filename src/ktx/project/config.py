@@ -62,9 +62,19 @@ class GitConfig(Strict):
         return value.strip()
 
 
+class SearchWeightsConfig(Strict):
+    """Reciprocal-rank-fusion weight per search lane (defaults: 1.5, 0.75, 3, 2)."""
+
+    lexical: float | None = Field(None, ge=0)
+    token: float | None = Field(None, ge=0)
+    semantic: float | None = Field(None, ge=0)
+    dictionary: float | None = Field(None, ge=0)
+
+
 class StorageConfig(Strict):
     state: Literal["sqlite", "postgres"] = "sqlite"
     search: Literal["sqlite-fts5", "postgres-hybrid"] = "sqlite-fts5"
+    searchWeights: SearchWeightsConfig | None = None
     git: GitConfig = Field(default_factory=GitConfig)
 
 

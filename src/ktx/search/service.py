@@ -1,0 +1,315 @@
+"""Search over wiki pages and semantic-layer sources: sync the index from files, run the lanes,
+fuse, hydrate. One service for the CLI, MCP and ingest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ktx.project.project import Project
+from ktx.search.core import DEFAULT_WEIGHTS, LaneReport, candidate_pool, fuse, normalize_query, run_lanes
+from ktx.search.index import FileStat, IndexDoc, SearchIndex, SyncStats
+from ktx.semantic.summaries import connection_dirs, read_sources
+from ktx.wiki.page import WikiError
+from ktx.wiki.store import LOCAL_USER, WikiStore
+
+_STRING_TYPES = re.compile(r"varchar|char|text|string|character|enum|bool", re.I)
+_EXCLUDED_COLUMNS = re.compile(
+    r"_id$|_uuid$|_key$|_hash$|_token$|^id$|^uuid$|_at$|_date$|_time$|description$|comment$|notes?$|message$|"
+    r"body$|content$|_url$|_path$|email$|^phone|address$",
+    re.I,
+)
+
+
+@dataclass
+class SearchOutcome:
+    items: list[dict[str, Any]]
+    lanes: list[LaneReport] = field(default_factory=list)
+    mode: str = "sqlite-fts5"
+    embedding: str = "unconfigured"
+
+
+class SearchService:
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.wiki = WikiStore(project)
+
+    @cached_property
+    def index(self) -> SearchIndex:
+        return SearchIndex(self.project.state)
+
+    @cached_property
+    def _embedding(self) -> tuple[Any, str]:
+        """(provider or None, 'configured' | 'unconfigured' | 'unavailable: <reason>')."""
+        from ktx.llm.embeddings import create_embedding_provider
+
+        try:
+            provider = create_embedding_provider(self.project.config, self.project.root)
+        except Exception as exc:
+            return None, f"unavailable: {getattr(exc, 'message', None) or exc}"
+        return provider, "configured" if provider is not None else "unconfigured"
+
+    @property
+    def embedder(self) -> Any:
+        return self._embedding[0]
+
+    @property
+    def weights(self) -> dict[str, float]:
+        configured = self.project.config.storage.searchWeights
+        overrides = configured.model_dump(exclude_none=True) if configured else {}
+        return {**DEFAULT_WEIGHTS, **overrides}
+
+    # --- wiki ----------------------------------------------------------------------------
+
+    def _wiki_files(self, scope: str, user_id: str | None) -> list[FileStat]:
+        files = []
+        for entry in self.wiki.scope_files(scope, user_id):
+            st = entry.stat()
+            path = Path(entry.path)
+            files.append(FileStat(str(path.relative_to(self.project.root)), st.st_mtime_ns, st.st_size,
+                                  lambda p=path: self._wiki_doc(p, scope, user_id)))  # fmt: skip
+        return files
+
+    def _wiki_doc(self, path: Path, scope: str, user_id: str | None) -> IndexDoc | None:
+        try:
+            page = self.wiki.load(path, scope, user_id)
+        except (WikiError, OSError, UnicodeDecodeError):
+            return None
+        return IndexDoc(page.path, page.key, page.summary, page.search_text(), " ".join(page.tags), {"tags": page.tags})
+
+    def sync_wiki_scope(self, scope: str, user_id: str | None = None, *, force: bool = False) -> SyncStats:
+        label = "global" if scope == "global" else f"user:{user_id}"
+        return self.index.sync_files("wiki", label, self._wiki_files(scope, user_id), self.embedder, force=force)
+
+    def search_wiki(self, query: str, *, user_id: str | None = LOCAL_USER, limit: int | None = None) -> SearchOutcome:
+        started = time.perf_counter()
+        scopes = ["global"] + ([f"user:{user_id}"] if user_id else [])
+        self.sync_wiki_scope("global")
+        if user_id:
+            self.sync_wiki_scope("user", user_id)
+        count = self.project.state.execute(
+            f"SELECT count(*) FROM search_docs WHERE kind = 'wiki' AND scope IN ({', '.join('?' for _ in scopes)})",
+            scopes,
+        ).fetchone()[0]
+        final = max(1, limit if limit is not None else count)
+        q = normalize_query(query)
+        pool = candidate_pool(final)
+        mode = self.project.config.storage.search
+        generators = {"token": lambda qq, n: self.index.token("wiki", scopes, qq, n)}
+        if mode == "sqlite-fts5":
+            generators = {
+                "lexical": lambda qq, n: self.index.lexical("wiki", scopes, qq, n),
+                **generators,
+                "semantic": lambda qq, n: self.index.semantic("wiki", scopes, qq.raw, self.embedder, n),
+            }
+        lanes = run_lanes(generators, q, pool)
+        fused, reports = fuse(lanes, final, self.weights, pool)
+        rows = self.index.rows("wiki", [r.id for r in fused])
+        items = []
+        for result in fused:
+            row = rows.get(result.id)
+            if row is None:
+                continue
+            scope = row["scope"]
+            items.append({
+                "key": row["key"], "path": result.id, "scope": "GLOBAL" if scope == "global" else "USER",
+                "summary": row["summary"], "score": round(result.score, 6), "matchReasons": result.match_reasons,
+                "lanes": result.ranks,
+            })  # fmt: skip
+        self.last_duration_ms = (time.perf_counter() - started) * 1000
+        return SearchOutcome(items, reports, mode, self._embedding[1])
+
+    # --- semantic-layer sources ----------------------------------------------------------
+
+    def _sl_fingerprint(self, folder: Path) -> str:
+        digest = hashlib.sha256()
+        profile = _latest_profile(self.project.root, folder.name)
+        for path in sorted([*folder.rglob("*.y*ml"), *([profile] if profile else [])]):
+            st = path.stat()
+            digest.update(f"{path}:{st.st_mtime_ns}:{st.st_size}\n".encode())
+        return digest.hexdigest()
+
+    def sync_sl_connection(self, connection_id: str, *, force: bool = False) -> SyncStats:
+        folder = self.project.root / "semantic-layer" / connection_id
+        scope_key = f"sl:{connection_id}"
+        fingerprint = self._sl_fingerprint(folder)
+        if not force and self.index.fingerprint(scope_key) == fingerprint:
+            count = self.project.state.execute(
+                "SELECT count(*) FROM search_docs WHERE kind = 'sl' AND scope = ?", (scope_key,)
+            ).fetchone()[0]
+            return SyncStats(scanned=count)
+        sources = read_sources(self.project.root, connection_id)
+        docs = [
+            IndexDoc(s.doc_id, s.name, s.description, s.search_text(), " ".join(s.tags), s.to_json()) for s in sources
+        ]
+        stats = self.index.sync_docs("sl", scope_key, docs, self.embedder, force=force)
+        self._sync_dictionary(connection_id)
+        if not stats.error:
+            self.index.set_fingerprint(scope_key, fingerprint)
+        return stats
+
+    def _sync_dictionary(self, connection_id: str) -> None:
+        from ktx.project.state import transaction
+
+        entries = load_profile_dictionary(self.project.root, connection_id)
+        with transaction(self.project.state) as conn:
+            conn.execute("DELETE FROM sl_dictionary WHERE connection_id = ?", (connection_id,))
+            conn.executemany(
+                "INSERT OR IGNORE INTO sl_dictionary VALUES (?, ?, ?, ?, ?, ?)",
+                [(connection_id, s, c, v, v.lower(), n) for s, c, v, n in entries],
+            )
+
+    def sl_connections(self, connection_id: str | None = None) -> list[str]:
+        names = [d.name for d in connection_dirs(self.project.root)]
+        if connection_id is not None:
+            return [connection_id] if connection_id in names else []
+        return names
+
+    def search_sl(self, query: str, *, connection_id: str | None = None, limit: int | None = None) -> SearchOutcome:
+        connections = self.sl_connections(connection_id)
+        for conn_id in connections:
+            self.sync_sl_connection(conn_id)
+        scopes = [f"sl:{c}" for c in connections] or ["sl:"]
+        q = normalize_query(query)
+        mode = self.project.config.storage.search
+        if not q.terms:
+            rows = self.project.state.execute(
+                f"SELECT meta FROM search_docs WHERE kind = 'sl' AND scope IN ({', '.join('?' for _ in scopes)}) "
+                "ORDER BY doc_id",
+                scopes,
+            ).fetchall()
+            items = [{**json.loads(r[0]), "score": 1} for r in rows]
+            return SearchOutcome(items[:limit] if limit else items, [], mode, self._embedding[1])
+        total = self.project.state.execute(
+            f"SELECT count(*) FROM search_docs WHERE kind = 'sl' AND scope IN ({', '.join('?' for _ in scopes)})",
+            scopes,
+        ).fetchone()[0]
+        final = max(1, limit if limit is not None else total)
+        pool = candidate_pool(final)
+        generators = {"token": lambda qq, n: self.index.token("sl", scopes, qq, n)}
+        if mode == "sqlite-fts5":
+            generators = {
+                "lexical": lambda qq, n: self.index.lexical("sl", scopes, qq, n),
+                "dictionary": lambda qq, n: self.index.dictionary(connections, qq, n),
+                **generators,
+                "semantic": lambda qq, n: self.index.semantic("sl", scopes, qq.raw, self.embedder, n),
+            }
+        lanes = run_lanes(generators, q, pool)
+        fused, reports = fuse(lanes, final, self.weights, pool)
+        rows = self.index.rows("sl", [r.id for r in fused])
+        items = []
+        for result in fused:
+            row = rows.get(result.id)
+            if row is None:
+                continue
+            item = {
+                k: row[k]
+                for k in ("connectionId", "name", "path", "description", "columnCount", "measureCount", "joinCount")
+                if k in row
+            }
+            item.update(score=round(result.score, 6), matchReasons=result.match_reasons, lanes=result.ranks)
+            if "lexical" in result.evidence:
+                item["snippet"] = result.evidence["lexical"]
+            if "dictionary" in result.evidence:
+                item["dictionaryMatches"] = result.evidence["dictionary"]
+            items.append(item)
+        return SearchOutcome(items, reports, mode, self._embedding[1])
+
+    # --- reindex -------------------------------------------------------------------------
+
+    def reindex(self, *, force: bool = False) -> dict[str, Any]:
+        """Every scope from the files: wiki/global, each wiki/user/<id>, each semantic-layer/<conn>."""
+        started = time.perf_counter()
+        scopes: list[tuple[str, dict[str, Any], Any]] = []
+        if (self.project.root / "wiki" / "global").is_dir():
+            scopes.append(
+                (
+                    "wiki/global",
+                    {"kind": "wiki", "scope": "global"},
+                    lambda: self.sync_wiki_scope("global", force=force),
+                )
+            )
+        for uid in self.wiki.user_ids():
+            scopes.append((f"wiki/user/{uid}", {"kind": "wiki", "scope": "user", "scopeId": uid},
+                           lambda uid=uid: self.sync_wiki_scope("user", uid, force=force)))  # fmt: skip
+        for conn_id in self.sl_connections():
+            scopes.append((f"sl/{conn_id}", {"kind": "sl", "connectionId": conn_id},
+                           lambda c=conn_id: self.sync_sl_connection(c, force=True)))  # fmt: skip
+        results = []
+        totals = SyncStats()
+        for label, info, run in scopes:
+            scope_started = time.perf_counter()
+            try:
+                stats = run()
+            except Exception as exc:  # one broken scope must not stop the others
+                stats = SyncStats(error=getattr(exc, "message", None) or str(exc))
+            for name in ("scanned", "updated", "deleted", "embeddings_recomputed", "embeddings_failed"):
+                setattr(totals, name, getattr(totals, name) + getattr(stats, name))
+            results.append({"label": label, **info, **stats.to_json(),
+                            "durationMs": round((time.perf_counter() - scope_started) * 1000)})  # fmt: skip
+        return {
+            "scopes": results,
+            "totals": totals.to_json(),
+            "dbPath": ".ktx/db.sqlite",
+            "force": force,
+            "embeddingsAvailable": self.embedder is not None,
+            "durationMs": round((time.perf_counter() - started) * 1000),
+        }
+
+
+def _latest_profile(root: Path, connection_id: str) -> Path | None:
+    base = root / "raw-sources" / connection_id / "live-database"
+    if not base.is_dir():
+        return None
+    found = sorted(base.rglob("enrichment/relationship-profile.json"))
+    return found[-1] if found else None
+
+
+def load_profile_dictionary(root: Path, connection_id: str) -> list[tuple[str, str, str, int | None]]:
+    """Sampled values for the dictionary lane: (source, column, value, cardinality).
+
+    Reads the latest `raw-sources/<conn>/live-database/**/enrichment/relationship-profile.json`:
+    `{"tables": [{"name": ..., "columns": [{"name", "type", "distinctCount", "sampleValues": [...]}]}]}`.
+    Only string-like, low-cardinality (≤ 200) columns whose names do not look like ids, timestamps
+    or free text are used.
+    """
+    path = _latest_profile(root, connection_id)
+    if path is None:
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    entries = []
+    for table in data.get("tables", []) if isinstance(data, dict) else []:
+        for column in table.get("columns", []):
+            name, kind = str(column.get("name", "")), str(column.get("type", ""))
+            distinct = column.get("distinctCount")
+            if not _STRING_TYPES.search(kind) or _EXCLUDED_COLUMNS.search(name):
+                continue
+            if isinstance(distinct, int) and distinct > 200:
+                continue
+            seen: dict[str, str] = {}
+            for value in column.get("sampleValues") or []:
+                text = str(value).strip()
+                if text and text.lower() not in seen:
+                    seen[text.lower()] = text
+            entries += [(str(table.get("name")), name, v, distinct) for v in sorted(seen.values())]
+    return entries
+
+
+def debug_lines(outcome: SearchOutcome, what: str) -> list[str]:
+    lines = [f"[debug] {what} search mode={outcome.mode} embedding={outcome.embedding} results={len(outcome.items)}"]
+    for lane in outcome.lanes:
+        extra = f" reason={lane.reason}" if lane.reason else ""
+        lines.append(
+            f"[debug] lane={lane.lane} status={lane.status} weight={lane.weight} candidates={lane.returned} "
+            f"pool={lane.pool}{extra}"
+        )
+    return lines
