@@ -24,7 +24,7 @@ def _v2_search(conn: sqlite3.Connection) -> None:
     migrate_search_tables(conn)
 
 
-MIGRATIONS: list[Migration] = [_v1_meta, _v2_search]
+MIGRATIONS: list[Migration] = [_v1_meta, _v2_search]  # only append: a released version never changes
 
 
 def schema_version() -> int:

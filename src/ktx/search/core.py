@@ -16,6 +16,49 @@ _SPLIT = re.compile(r"[^a-z0-9_]+")
 LaneStatus = Literal["available", "skipped", "failed"]
 
 
+# Words that match nearly every page; dropped from lexical and token matching when the query has
+# other words (a query made only of them keeps them).
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "our",
+        "the",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+        "you",
+        "your",
+    ]
+)
+
+
 @dataclass(frozen=True)
 class Query:
     raw: str
@@ -28,6 +71,18 @@ class Query:
     @property
     def unique_terms(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.terms))
+
+    @property
+    def content_terms(self) -> tuple[str, ...]:
+        """Unique terms without stopwords (all terms when nothing else is left)."""
+        kept = tuple(t for t in self.unique_terms if t not in STOPWORDS)
+        return kept or self.unique_terms
+
+    @property
+    def substring_terms(self) -> tuple[str, ...]:
+        """Terms for substring matching: content terms of 3+ characters (`a` is inside every page)."""
+        kept = tuple(t for t in self.content_terms if len(t) >= 3)
+        return kept or self.content_terms
 
 
 def normalize_query(text: str) -> Query:
@@ -103,9 +158,19 @@ def run_lanes(generators: Mapping[str, LaneGenerator], query: Query, pool: int) 
 
     if len(generators) == 1:
         return [run(n, g) for n, g in generators.items()]
-    with ThreadPoolExecutor(max_workers=len(generators)) as pool_exec:
-        futures = [pool_exec.submit(run, n, g) for n, g in generators.items()]
-        return [f.result() for f in futures]
+    futures = [_executor().submit(run, n, g) for n, g in generators.items()]
+    return [f.result() for f in futures]
+
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One long-lived pool: creating threads per search would cost more than some lanes."""
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ktx-search-lane")
+    return _EXECUTOR
 
 
 def _clean(lane: Lane) -> list[Candidate]:

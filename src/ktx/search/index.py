@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,8 @@ _SCHEMA = """
         CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
             key, summary, content, tags, tokenize = 'porter unicode61'
         );
+        INSERT INTO search_fts (search_fts, rank) VALUES ('rank', 'bm25(4.0, 3.0, 1.0, 2.0)');
+        CREATE VIRTUAL TABLE IF NOT EXISTS search_trigram USING fts5(text, tokenize = 'trigram');
         CREATE TABLE IF NOT EXISTS sl_dictionary (
             connection_id TEXT NOT NULL,
             source_name TEXT NOT NULL,
@@ -74,14 +77,9 @@ class IndexDoc:
         return hashlib.sha256(self.search_text.encode()).hexdigest()
 
 
-@dataclass
-class FileStat:
-    """A file-backed document that is only read when its stat changed."""
-
-    doc_id: str
-    mtime_ns: int
-    size: int
-    load: Callable[[], IndexDoc | None]
+# A file-backed document: (doc_id, mtime_ns, size, what the loader needs to read it). Plain tuples,
+# because a sync looks at every file on every search and most of them have not changed.
+FileStat = tuple[str, int, int, Any]
 
 
 @dataclass
@@ -113,9 +111,56 @@ def _blob(vector: Sequence[float]) -> bytes:
 
 
 class SearchIndex:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str | None = None) -> None:
         self.conn = conn
+        self.path = path
+        self._local = threading.local()
         self._matrix_cache: dict[tuple[str, tuple[str, ...], str], Any] = {}
+        # (kind, scope) → (data_version, rows): reused while no other connection has written.
+        self._known_cache: dict[tuple[str, str], tuple[int, dict[str, tuple[Any, ...]]]] = {}
+
+    def reader(self) -> sqlite3.Connection:
+        """A read-only connection for the calling thread, so lanes really run in parallel
+        (one shared connection would serialise them). Falls back to the write connection."""
+        if self.path is None:
+            return self.conn
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self._local.conn = conn
+        return conn
+
+    def unchanged_since_last_sync(self, kind: str, scope: str) -> bool:
+        """True when no other connection wrote the index since this one last synced the scope."""
+        cached = self._known_cache.get((kind, scope))
+        return cached is not None and cached[0] == self._data_version()
+
+    def doc_count(self, kind: str, scope: str) -> int:
+        cached = self._known_cache.get((kind, scope))
+        if cached is not None:
+            return len(cached[1])
+        return self.conn.execute(
+            "SELECT count(*) FROM search_docs WHERE kind = ? AND scope = ?", (kind, scope)
+        ).fetchone()[0]
+
+    def _data_version(self) -> int:
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def _known(self, kind: str, scope: str) -> dict[str, tuple[Any, ...]]:
+        version = self._data_version()
+        cached = self._known_cache.get((kind, scope))
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        known = {
+            row[0]: tuple(row[1:])
+            for row in self.conn.execute(
+                "SELECT doc_id, file_mtime_ns, file_size, text_hash, embedding IS NOT NULL, embedding_model "
+                "FROM search_docs WHERE kind = ? AND scope = ?",
+                (kind, scope),
+            )
+        }
+        self._known_cache[(kind, scope)] = (version, known)
+        return known
 
     # --- writing -------------------------------------------------------------------------
 
@@ -124,44 +169,48 @@ class SearchIndex:
         with transaction(self.conn):
             for (rowid,) in rows:
                 self.conn.execute("DELETE FROM search_fts WHERE rowid = ?", (rowid,))
+                self.conn.execute("DELETE FROM search_trigram WHERE rowid = ?", (rowid,))
             self.conn.execute("DELETE FROM search_docs WHERE kind = ? AND scope = ?", (kind, scope))
             self.conn.execute("DELETE FROM search_fingerprints WHERE scope = ?", (f"{kind}:{scope}",))
         self._matrix_cache.clear()
+        self._known_cache.pop((kind, scope), None)
         return len(rows)
 
     def sync_files(
-        self, kind: str, scope: str, files: Iterable[FileStat], embedder: Any = None, *, force: bool = False
+        self,
+        kind: str,
+        scope: str,
+        files: Iterable[FileStat],
+        load: Callable[[Any], IndexDoc | None],
+        embedder: Any = None,
+        *,
+        force: bool = False,
     ) -> SyncStats:
         """Bring one scope in line with its files: read only files whose stat changed, re-embed only
         documents whose text changed (or that lack a vector from the current model), drop the rest."""
         stats = SyncStats()
         if force:
             self.clear_scope(kind, scope)
-        known = {
-            row[0]: row[1:]
-            for row in self.conn.execute(
-                "SELECT doc_id, file_mtime_ns, file_size, text_hash, embedding IS NOT NULL, embedding_model "
-                "FROM search_docs WHERE kind = ? AND scope = ?",
-                (kind, scope),
-            )
-        }
+        known = self._known(kind, scope)
         model = _model_id(embedder)
         seen: set[str] = set()
         changed: list[IndexDoc] = []
         restat: list[tuple[str, int, int]] = []
-        for item in files:
+        for doc_id, mtime_ns, size, source in files:
             stats.scanned += 1
-            seen.add(item.doc_id)
-            prior = known.get(item.doc_id)
-            needs_vector = model is not None and prior is not None and (not prior[3] or prior[4] != model)
-            if prior is not None and prior[0] == item.mtime_ns and prior[1] == item.size and not needs_vector:
+            seen.add(doc_id)
+            prior = known.get(doc_id)
+            unchanged = prior is not None and prior[0] == mtime_ns and prior[1] == size
+            if unchanged and (model is None or (prior[3] and prior[4] == model)):
                 continue
-            doc = item.load()
+            doc = load(source)
             if doc is None:
+                seen.discard(doc_id)
                 continue
-            doc.mtime_ns, doc.size = item.mtime_ns, item.size
+            doc.mtime_ns, doc.size = mtime_ns, size
+            needs_vector = model is not None and prior is not None and (not prior[3] or prior[4] != model)
             if prior is not None and prior[2] == doc.text_hash and not needs_vector:
-                restat.append((doc.doc_id, item.mtime_ns, item.size))  # touched, not changed
+                restat.append((doc_id, mtime_ns, size))  # touched, not changed
                 continue
             changed.append(doc)
         stale = [doc_id for doc_id in known if doc_id not in seen]
@@ -172,15 +221,15 @@ class SearchIndex:
                     "UPDATE search_docs SET file_mtime_ns = ?, file_size = ? WHERE kind = ? AND doc_id = ?",
                     [(m, s, kind, d) for d, m, s in restat],
                 )
+            self._known_cache.pop((kind, scope), None)
         return stats
 
     def sync_docs(
         self, kind: str, scope: str, docs: Sequence[IndexDoc], embedder: Any = None, *, force: bool = False
     ) -> SyncStats:
         """Like sync_files, for documents already in memory (compared by text hash)."""
-        files = [FileStat(d.doc_id, -1, len(d.search_text), lambda d=d: d) for d in docs]
-        stats = self.sync_files(kind, scope, files, embedder, force=force)
-        return stats
+        files = [(d.doc_id, -1, len(d.search_text), d) for d in docs]
+        return self.sync_files(kind, scope, files, lambda d: d, embedder, force=force)
 
     def fingerprint(self, scope_key: str) -> str | None:
         row = self.conn.execute("SELECT fingerprint FROM search_fingerprints WHERE scope = ?", (scope_key,)).fetchone()
@@ -237,10 +286,15 @@ class SearchIndex:
                     "INSERT INTO search_fts (rowid, key, summary, content, tags) VALUES (?, ?, ?, ?, ?)",
                     (cursor.lastrowid, doc.key, doc.summary, doc.search_text, doc.tags),
                 )
+                self.conn.execute(
+                    "INSERT INTO search_trigram (rowid, text) VALUES (?, ?)",
+                    (cursor.lastrowid, doc.search_text.lower()),
+                )
         stats.updated += len(changed)
         stats.deleted += len(stale)
         if changed or stale:
             self._matrix_cache.clear()
+            self._known_cache.pop((kind, scope), None)
 
     def _delete(self, kind: str, doc_id: str) -> None:
         row = self.conn.execute(
@@ -248,6 +302,7 @@ class SearchIndex:
         ).fetchone()
         if row:
             self.conn.execute("DELETE FROM search_fts WHERE rowid = ?", (row[0],))
+            self.conn.execute("DELETE FROM search_trigram WHERE rowid = ?", (row[0],))
             self.conn.execute("DELETE FROM search_docs WHERE rowid = ?", (row[0],))
 
     # --- lanes ---------------------------------------------------------------------------
@@ -257,31 +312,103 @@ class SearchIndex:
         return f"d.scope IN ({', '.join('?' for _ in scopes)})", list(scopes)
 
     def lexical(self, kind: str, scopes: Sequence[str], query: Query, limit: int) -> Lane:
-        terms = query.unique_terms
+        """BM25 over key, summary, text and tags (weights 4, 3, 1, 2), best first.
+
+        FTS5's own `rank` ordering with a LIMIT is much cheaper than sorting on bm25() in a join;
+        rows of other kinds or scopes are filtered afterwards, fetching more when too many drop out.
+        """
+        terms = query.content_terms
         if not terms:
             return Lane("lexical")
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        clause, params = self._scope_clause(scopes)
-        rows = self.conn.execute(
-            "SELECT d.doc_id, bm25(search_fts, 4.0, 3.0, 1.0, 2.0) AS rank, "
-            "snippet(search_fts, 2, '<mark>', '</mark>', '...', 12) FROM search_fts JOIN search_docs AS d "
-            f"ON d.rowid = search_fts.rowid WHERE search_fts MATCH ? AND d.kind = ? AND {clause} "
-            "ORDER BY rank ASC, d.doc_id ASC LIMIT ?",
-            [match, kind, *params, limit],
-        ).fetchall()
-        return Lane("lexical", candidates=[Candidate(r[0], i, r[1], r[2]) for i, r in enumerate(rows, start=1)])
+        allowed = set(scopes)
+        fetch = limit * 4
+        while True:
+            hits = (
+                self.reader()
+                .execute(
+                    "SELECT rowid, rank FROM search_fts WHERE search_fts MATCH ? ORDER BY rank LIMIT ?", (match, fetch)
+                )
+                .fetchall()
+            )
+            ranks = {rowid: rank for rowid, rank in hits}
+            docs = self._docs_by_rowid(list(ranks), kind, allowed)
+            ordered = sorted(docs, key=lambda d: (ranks[d[0]], d[1]))[:limit]
+            if len(ordered) >= limit or len(hits) < fetch:
+                break
+            fetch *= 4
+        return Lane(
+            "lexical",
+            candidates=[Candidate(doc_id, i, ranks[rowid]) for i, (rowid, doc_id) in enumerate(ordered, start=1)],
+        )
+
+    def snippets(self, kind: str, doc_ids: Sequence[str], query: Query) -> dict[str, str]:
+        """`<mark>`-highlighted excerpts for a few final results (one FTS lookup each)."""
+        terms = query.content_terms
+        if not terms or not doc_ids:
+            return {}
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        out = {}
+        for doc_id in doc_ids:
+            row = self.conn.execute(
+                "SELECT snippet(search_fts, 2, '<mark>', '</mark>', '...', 12) FROM search_fts WHERE search_fts MATCH ? "
+                "AND rowid = (SELECT rowid FROM search_docs WHERE kind = ? AND doc_id = ?)",
+                (match, kind, doc_id),
+            ).fetchone()
+            if row and row[0]:
+                out[doc_id] = row[0]
+        return out
+
+    def _docs_by_rowid(self, rowids: list[int], kind: str, scopes: set[str]) -> list[tuple[int, str]]:
+        out: list[tuple[int, str]] = []
+        for start in range(0, len(rowids), 900):  # SQLite's parameter limit
+            chunk = rowids[start : start + 900]
+            out += [
+                (rowid, doc_id)
+                for rowid, doc_id, scope in self.reader().execute(
+                    f"SELECT rowid, doc_id, scope FROM search_docs WHERE kind = ? AND rowid IN ({', '.join('?' for _ in chunk)})",
+                    [kind, *chunk],
+                )
+                if scope in scopes
+            ]
+        return out
 
     def token(self, kind: str, scopes: Sequence[str], query: Query, limit: int) -> Lane:
-        terms = query.terms
+        """Score = fraction of query terms found as substrings of the page text.
+
+        Terms of 3+ characters come from the trigram index and are counted in SQL; a query of only
+        shorter terms falls back to `instr` over the scope.
+        """
+        terms = query.substring_terms
         if not terms:
             return Lane("token")
-        hits = " + ".join("(instr(d.search_lower, ?) > 0)" for _ in terms)
         clause, params = self._scope_clause(scopes)
-        rows = self.conn.execute(
-            f"SELECT d.doc_id, ({hits}) * 1.0 / ? AS score FROM search_docs AS d WHERE d.kind = ? AND {clause} "
-            "AND score > 0 ORDER BY score DESC, d.doc_id ASC LIMIT ?",
-            [*terms, len(terms), kind, *params, limit],
-        ).fetchall()
+        long_terms = [t for t in terms if len(t) >= 3]
+        if long_terms:
+            union = " UNION ALL ".join(
+                "SELECT rowid FROM search_trigram WHERE search_trigram MATCH ?" for _ in long_terms
+            )
+            rows = (
+                self.reader()
+                .execute(
+                    f"SELECT d.doc_id, count(*) * 1.0 / ? AS score FROM ({union}) AS t JOIN search_docs AS d "
+                    f"ON d.rowid = t.rowid WHERE d.kind = ? AND {clause} GROUP BY t.rowid "
+                    "ORDER BY score DESC, d.doc_id ASC LIMIT ?",
+                    [len(terms), *['"' + t.replace('"', '""') + '"' for t in long_terms], kind, *params, limit],
+                )
+                .fetchall()
+            )
+        else:
+            hits = " + ".join("(instr(d.search_lower, ?) > 0)" for _ in terms)
+            rows = (
+                self.reader()
+                .execute(
+                    f"SELECT d.doc_id, ({hits}) * 1.0 / ? AS score FROM search_docs AS d WHERE d.kind = ? AND {clause} "
+                    "AND score > 0 ORDER BY score DESC, d.doc_id ASC LIMIT ?",
+                    [*terms, len(terms), kind, *params, limit],
+                )
+                .fetchall()
+            )
         return Lane("token", candidates=[Candidate(r[0], i, r[1]) for i, r in enumerate(rows, start=1)])
 
     def semantic(self, kind: str, scopes: Sequence[str], query_text: str, embedder: Any, limit: int) -> Lane:
@@ -297,11 +424,15 @@ class SearchIndex:
         key = (kind, tuple(scopes), model or "")
         if key not in self._matrix_cache:
             clause, params = self._scope_clause(scopes)
-            rows = self.conn.execute(
-                f"SELECT d.doc_id, d.embedding FROM search_docs AS d WHERE d.kind = ? AND {clause} "
-                "AND d.embedding IS NOT NULL AND d.embedding_model = ? ORDER BY d.doc_id",
-                [kind, *params, model],
-            ).fetchall()
+            rows = (
+                self.reader()
+                .execute(
+                    f"SELECT d.doc_id, d.embedding FROM search_docs AS d WHERE d.kind = ? AND {clause} "
+                    "AND d.embedding IS NOT NULL AND d.embedding_model = ? ORDER BY d.doc_id",
+                    [kind, *params, model],
+                )
+                .fetchall()
+            )
             ids = [r[0] for r in rows]
             matrix = (
                 np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
@@ -325,18 +456,22 @@ class SearchIndex:
         return Lane("semantic", candidates=candidates)
 
     def dictionary(self, connection_ids: Sequence[str], query: Query, limit: int) -> Lane:
-        terms = query.unique_terms
+        terms = query.substring_terms
         if not terms:
             return Lane("dictionary")
-        if not self.conn.execute("SELECT 1 FROM sl_dictionary LIMIT 1").fetchone():
+        if not self.reader().execute("SELECT 1 FROM sl_dictionary LIMIT 1").fetchone():
             return Lane("dictionary", "skipped", reason="no_profile_artifact")
         placeholders = ", ".join("?" for _ in connection_ids)
         likes = " OR ".join("value_lower LIKE ?" for _ in terms)
-        rows = self.conn.execute(
-            "SELECT connection_id, source_name, column_name, value FROM sl_dictionary "
-            f"WHERE connection_id IN ({placeholders}) AND ({likes}) ORDER BY connection_id, source_name, column_name, value",
-            [*connection_ids, *[f"%{t}%" for t in terms]],
-        ).fetchall()
+        rows = (
+            self.reader()
+            .execute(
+                "SELECT connection_id, source_name, column_name, value FROM sl_dictionary "
+                f"WHERE connection_id IN ({placeholders}) AND ({likes}) ORDER BY connection_id, source_name, column_name, value",
+                [*connection_ids, *[f"%{t}%" for t in terms]],
+            )
+            .fetchall()
+        )
         grouped: dict[str, dict[str, list[str]]] = {}
         for conn_id, source, column, value in rows:
             values = grouped.setdefault(f"{conn_id}/{source}", {}).setdefault(column, [])

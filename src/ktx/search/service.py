@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,9 +16,10 @@ from typing import Any
 
 from ktx.project.project import Project
 from ktx.search.core import DEFAULT_WEIGHTS, LaneReport, candidate_pool, fuse, normalize_query, run_lanes
-from ktx.search.index import FileStat, IndexDoc, SearchIndex, SyncStats
+from ktx.search.index import IndexDoc, SearchIndex, SyncStats
+from ktx.search.watch import DirectoryWatch
 from ktx.semantic.summaries import connection_dirs, read_sources
-from ktx.wiki.page import WikiError
+from ktx.wiki.page import KEY_PATTERN, WikiError
 from ktx.wiki.store import LOCAL_USER, WikiStore
 
 _STRING_TYPES = re.compile(r"varchar|char|text|string|character|enum|bool", re.I)
@@ -39,10 +42,11 @@ class SearchService:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.wiki = WikiStore(project)
+        self._watches: dict[str, DirectoryWatch] = {}
 
     @cached_property
     def index(self) -> SearchIndex:
-        return SearchIndex(self.project.state)
+        return SearchIndex(self.project.state, str(self.project.state_path))
 
     @cached_property
     def _embedding(self) -> tuple[Any, str]:
@@ -67,16 +71,28 @@ class SearchService:
 
     # --- wiki ----------------------------------------------------------------------------
 
-    def _wiki_files(self, scope: str, user_id: str | None) -> list[FileStat]:
+    def _wiki_files(self, scope: str, user_id: str | None) -> list[tuple[str, int, int, str]]:
+        """(doc_id, mtime, size, path) for every `.md` file of a scope. Runs on every search, so it
+        uses plain strings and one stat per file; key checks happen when a file is (re)loaded."""
+        folder = self.project.root / ("wiki/global" if scope == "global" else f"wiki/user/{user_id}")
+        prefix = "wiki/global/" if scope == "global" else f"wiki/user/{user_id}/"
         files = []
-        for entry in self.wiki.scope_files(scope, user_id):
-            st = entry.stat()
-            path = Path(entry.path)
-            files.append(FileStat(str(path.relative_to(self.project.root)), st.st_mtime_ns, st.st_size,
-                                  lambda p=path: self._wiki_doc(p, scope, user_id)))  # fmt: skip
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name.endswith(".md"):
+                        st = entry.stat()
+                        if stat.S_ISREG(st.st_mode):
+                            files.append((prefix + name, st.st_mtime_ns, st.st_size, entry.path))
+        except FileNotFoundError:
+            return []
         return files
 
-    def _wiki_doc(self, path: Path, scope: str, user_id: str | None) -> IndexDoc | None:
+    def _wiki_doc(self, path: str | Path, scope: str, user_id: str | None) -> IndexDoc | None:
+        path = Path(path)
+        if not KEY_PATTERN.match(path.stem):
+            return None  # nested or oddly named legacy files are not pages
         try:
             page = self.wiki.load(path, scope, user_id)
         except (WikiError, OSError, UnicodeDecodeError):
@@ -84,10 +100,24 @@ class SearchService:
         return IndexDoc(page.path, page.key, page.summary, page.search_text(), " ".join(page.tags), {"tags": page.tags})
 
     def sync_wiki_scope(self, scope: str, user_id: str | None = None, *, force: bool = False) -> SyncStats:
+        """Bring one wiki scope up to date. After the first sweep, a directory watch tells whether
+        any file changed; with no change (and no other writer of the index) there is nothing to do."""
         label = "global" if scope == "global" else f"user:{user_id}"
-        return self.index.sync_files("wiki", label, self._wiki_files(scope, user_id), self.embedder, force=force)
+        folder = str(self.project.root / ("wiki/global" if scope == "global" else f"wiki/user/{user_id}"))
+        watch = self._watches.get(folder)
+        if watch is None or not watch.active:
+            watch = self._watches[folder] = DirectoryWatch(folder)  # before the sweep: no change slips between
+        elif not force and not watch.changed() and self.index.unchanged_since_last_sync("wiki", label):
+            return SyncStats(scanned=self.index.doc_count("wiki", label))
+        files = self._wiki_files(scope, user_id)
+        return self.index.sync_files(
+            "wiki", label, files, lambda p: self._wiki_doc(p, scope, user_id), self.embedder, force=force
+        )
 
-    def search_wiki(self, query: str, *, user_id: str | None = LOCAL_USER, limit: int | None = None) -> SearchOutcome:
+    def search_wiki(
+        self, query: str, *, user_id: str | None = LOCAL_USER, limit: int | None = None, lanes: set[str] | None = None
+    ) -> SearchOutcome:
+        """Hybrid search over the user's and global pages; `lanes` restricts lanes (evaluation, debugging)."""
         started = time.perf_counter()
         scopes = ["global"] + ([f"user:{user_id}"] if user_id else [])
         self.sync_wiki_scope("global")
@@ -108,8 +138,10 @@ class SearchService:
                 **generators,
                 "semantic": lambda qq, n: self.index.semantic("wiki", scopes, qq.raw, self.embedder, n),
             }
-        lanes = run_lanes(generators, q, pool)
-        fused, reports = fuse(lanes, final, self.weights, pool)
+        if lanes is not None:
+            generators = {name: gen for name, gen in generators.items() if name in lanes}
+        ran = run_lanes(generators, q, pool)
+        fused, reports = fuse(ran, final, self.weights, pool)
         rows = self.index.rows("wiki", [r.id for r in fused])
         items = []
         for result in fused:
@@ -203,6 +235,7 @@ class SearchService:
         lanes = run_lanes(generators, q, pool)
         fused, reports = fuse(lanes, final, self.weights, pool)
         rows = self.index.rows("sl", [r.id for r in fused])
+        snippets = self.index.snippets("sl", [r.id for r in fused if "lexical" in r.match_reasons][:20], q)
         items = []
         for result in fused:
             row = rows.get(result.id)
@@ -214,8 +247,8 @@ class SearchService:
                 if k in row
             }
             item.update(score=round(result.score, 6), matchReasons=result.match_reasons, lanes=result.ranks)
-            if "lexical" in result.evidence:
-                item["snippet"] = result.evidence["lexical"]
+            if result.id in snippets:
+                item["snippet"] = snippets[result.id]
             if "dictionary" in result.evidence:
                 item["dictionaryMatches"] = result.evidence["dictionary"]
             items.append(item)
