@@ -77,11 +77,10 @@ def register(app: typer.Typer) -> None:
         import sys
 
         from ktx.cli.context import open_project
-        from ktx.search.service import SearchService
 
         mode = output_mode(json_, output)
         project = open_project(ctx, mode)
-        summary = SearchService(project).reindex(force=force)
+        summary = project.search.reindex(force=force)
         failed = [s for s in summary["scopes"] if s.get("error")]
         verb = "rebuilt" if force else "updated"
         if mode is OutputMode.JSON:

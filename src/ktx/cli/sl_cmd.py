@@ -27,10 +27,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sl)
 
     def show(ctx: typer.Context, text: str, connection_id: str | None, limit: int | None, mode, command: str) -> None:
-        from ktx.search.service import SearchService, debug_lines
+        from ktx.search.service import debug_lines
 
         project = open_project(ctx, mode)
-        outcome = SearchService(project).search_sl(text, connection_id=connection_id, limit=limit)
+        outcome = project.search.search_sl(text, connection_id=connection_id, limit=limit)
         if app_state(ctx).debug and text.strip():
             sys.stderr.write("\n".join(debug_lines(outcome, "sl")) + "\n")
         if text.strip() and not outcome.items and outcome.embedding.startswith("unavailable"):

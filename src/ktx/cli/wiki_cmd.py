@@ -27,11 +27,9 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context, user_id: UserIdOption = "local", json_: JsonOption = False, output: OutputOption = None
     ) -> None:
         """List global pages and the user's pages."""
-        from ktx.wiki.store import WikiStore
-
         mode = output_mode(json_, output)
         project = open_project(ctx, mode)
-        pages = WikiStore(project).list(user_id)
+        pages = project.wiki.list(user_id)
         items = [p.to_json() for p in pages]
         emit_rows(
             command="wiki list", items=items, mode=mode,
@@ -52,12 +50,12 @@ def register(app: typer.Typer) -> None:
         output: OutputOption = None,
     ) -> None:
         """Hybrid search: lexical (FTS5), token and, with embeddings configured, semantic lanes."""
-        from ktx.search.service import SearchService, debug_lines
+        from ktx.search.service import debug_lines
 
         mode = output_mode(json_, output)
         project = open_project(ctx, mode)
         text = " ".join(query)
-        outcome = SearchService(project).search_wiki(text, user_id=user_id, limit=limit)
+        outcome = project.search.search_wiki(text, user_id=user_id, limit=limit)
         if app_state(ctx).debug:
             sys.stderr.write("\n".join(debug_lines(outcome, "wiki")) + "\n")
         emit_rows(
@@ -74,10 +72,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print a page exactly as stored, frontmatter included (the user's page shadows the global one)."""
         from ktx.cli.output import OutputMode
-        from ktx.wiki.store import WikiStore
 
         project = open_project(ctx, OutputMode.PLAIN)
-        page = WikiStore(project).read(key, user_id)
+        page = project.wiki.read(key, user_id)
         if page is None:
             raise KtxError(f"No wiki page found for key '{key}'")
         sys.stdout.write((project.root / page.path).read_text(encoding="utf-8"))

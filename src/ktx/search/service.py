@@ -20,7 +20,7 @@ from ktx.search.index import IndexDoc, SearchIndex, SyncStats
 from ktx.search.watch import DirectoryWatch
 from ktx.semantic.summaries import connection_dirs, read_sources
 from ktx.wiki.page import KEY_PATTERN, WikiError
-from ktx.wiki.store import LOCAL_USER, WikiStore
+from ktx.wiki.store import LOCAL_USER
 
 _STRING_TYPES = re.compile(r"varchar|char|text|string|character|enum|bool", re.I)
 _EXCLUDED_COLUMNS = re.compile(
@@ -41,7 +41,7 @@ class SearchOutcome:
 class SearchService:
     def __init__(self, project: Project) -> None:
         self.project = project
-        self.wiki = WikiStore(project)
+        self.wiki = project.wiki
         self._watches: dict[str, DirectoryWatch] = {}
 
     @cached_property
