@@ -155,6 +155,7 @@ def play(run: dict[str, Any], thread_id: str, turn_id: str, record: dict[str, An
         notify("error", {**base, "error": {"message": run["error_notification"]}, "willRetry": False})
     if run.get("turn_error"):
         status, error = "failed", {"message": run["turn_error"]}
+    save(record)  # before announcing completion: the SDK may stop this process right after
     notify(
         "turn/completed",
         {"threadId": thread_id, "turn": {"id": turn_id, "items": [], "status": status, "error": error}},

@@ -277,9 +277,10 @@ def test_sqlserver_row_cap_and_gate_render_tsql(tmp_path):
 def test_sqlserver_catalog_sql_parses_as_tsql():
     import sqlglot
 
-    from ktx.warehouse.drivers.sqlserver import _in_list, catalog_queries
+    from ktx.warehouse.drivers._network import sql_string_list
+    from ktx.warehouse.drivers.sqlserver import catalog_queries
 
-    for sql in catalog_queries(_in_list(["dbo", "sales"])).values():
+    for sql in catalog_queries(sql_string_list(["dbo", "sales"], national=True)).values():
         assert sqlglot.parse_one(sql, read="tsql") is not None
 
 

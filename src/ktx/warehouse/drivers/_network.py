@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -62,3 +63,33 @@ def server_settings(connection_id: str, config, base_dir: Path, schemes: tuple[s
         database=ref("database"),
         options={},
     )
+
+
+def sql_string_list(values: Sequence[str], *, backslash_escapes: bool = False, national: bool = False) -> str:
+    """`'a', 'b'` for catalog filters built by ktx (never user SQL). MySQL and ClickHouse also treat
+    backslashes as escapes; SQL Server wants N'' literals for Unicode names."""
+
+    def quote(value: str) -> str:
+        if backslash_escapes:
+            value = value.replace("\\", "\\\\")
+        return ("N" if national else "") + "'" + value.replace("'", "''") + "'"
+
+    return ", ".join(quote(v) for v in values)
+
+
+class ServerSettingsMixin:
+    """Settings and secret scrubbing shared by the drivers that reach a server by URL or host."""
+
+    url_schemes: tuple[str, ...] = ()
+    _settings: ServerSettings | None = None
+
+    def settings(self) -> ServerSettings:
+        if self._settings is None:
+            self._settings = server_settings(self.connection_id, self.config, self.base_dir, self.url_schemes)  # type: ignore[attr-defined]
+        return self._settings
+
+    def secret_values(self) -> list[str]:
+        try:
+            return self.settings().secrets()
+        except Exception:
+            return []

@@ -10,35 +10,17 @@ from typing import Any
 
 from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
-from ktx.warehouse.drivers._network import ServerSettings, server_settings
+from ktx.warehouse.drivers._network import ServerSettingsMixin, sql_string_list
 
 _SYSTEM_DATABASES = ("system", "INFORMATION_SCHEMA", "information_schema")
 
 
-def _in_list(values: list[str] | tuple[str, ...]) -> str:
-    return ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
-
-
-class ClickHouseConnector(Connector):
+class ClickHouseConnector(ServerSettingsMixin, Connector):
     driver = "clickhouse"
+    url_schemes = ("clickhouse", "http", "https", "clickhouses")
     dialect = "clickhouse"
     default_max_connections = 4
     scope_keys = ("databases",)
-
-    _settings: ServerSettings | None = None
-
-    def settings(self) -> ServerSettings:
-        if self._settings is None:
-            self._settings = server_settings(
-                self.connection_id, self.config, self.base_dir, ("clickhouse", "http", "https", "clickhouses")
-            )
-        return self._settings
-
-    def secret_values(self) -> list[str]:
-        try:
-            return self.settings().secrets()
-        except Exception:
-            return []
 
     def _connect(self) -> Any:
         clickhouse_connect = require_module("clickhouse_connect", "clickhouse")
@@ -72,9 +54,9 @@ class ClickHouseConnector(Connector):
     def introspect(self, scope: Scope | None = None) -> Catalog:
         scope = scope or self.scope()
         if scope.schemas:
-            where = f"database IN ({_in_list(scope.schemas)})"
+            where = f"database IN ({sql_string_list(scope.schemas, backslash_escapes=True)})"
         else:
-            where = f"database NOT IN ({_in_list(_SYSTEM_DATABASES)})"
+            where = f"database NOT IN ({sql_string_list(_SYSTEM_DATABASES, backslash_escapes=True)})"
         relations = self.execute(
             f"SELECT database, name, engine, comment, total_rows FROM system.tables WHERE {where} "
             "AND NOT is_temporary ORDER BY database, name"

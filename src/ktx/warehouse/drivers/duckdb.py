@@ -7,11 +7,8 @@ from typing import Any
 
 from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, ForeignKey
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
+from ktx.warehouse.drivers._network import sql_string_list
 from ktx.warehouse.drivers._paths import database_file
-
-
-def _sql_list(values: tuple[str, ...]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 class DuckDBConnector(Connector):
@@ -63,7 +60,7 @@ class DuckDBConnector(Connector):
         scope = scope or self.scope()
         where = "NOT internal AND database_name = current_database()"
         if scope.schemas:
-            where += f" AND schema_name IN ({_sql_list(scope.schemas)})"
+            where += f" AND schema_name IN ({sql_string_list(scope.schemas)})"
         relations = self.execute(
             f"SELECT schema_name, table_name, 'table', comment, estimated_size FROM duckdb_tables() WHERE {where} "
             f"UNION ALL SELECT schema_name, view_name, 'view', comment, NULL FROM duckdb_views() "

@@ -6,33 +6,17 @@ from typing import Any
 
 from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, ForeignKey
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
-from ktx.warehouse.drivers._network import ServerSettings, server_settings
+from ktx.warehouse.drivers._network import ServerSettingsMixin, sql_string_list
 
 _SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 
 
-def _in_list(values: list[str]) -> str:
-    return ", ".join("'" + v.replace("\\", "\\\\").replace("'", "''") + "'" for v in values)
-
-
-class MySQLConnector(Connector):
+class MySQLConnector(ServerSettingsMixin, Connector):
     driver = "mysql"
+    url_schemes = ("mysql", "mariadb")
     dialect = "mysql"
     default_max_connections = 10
     scope_keys = ("schemas",)
-
-    _settings: ServerSettings | None = None
-
-    def settings(self) -> ServerSettings:
-        if self._settings is None:
-            self._settings = server_settings(self.connection_id, self.config, self.base_dir, ("mysql", "mariadb"))
-        return self._settings
-
-    def secret_values(self) -> list[str]:
-        try:
-            return self.settings().secrets()
-        except Exception:
-            return []
 
     def _connect(self) -> Any:
         pymysql = require_module("pymysql", "mysql")
@@ -75,9 +59,9 @@ class MySQLConnector(Connector):
         scope = scope or self.scope()
         schemas = list(scope.schemas) or self.default_scope()
         if schemas:
-            where = f"TABLE_SCHEMA IN ({_in_list(schemas)})"
+            where = f"TABLE_SCHEMA IN ({sql_string_list(schemas, backslash_escapes=True)})"
         else:
-            where = f"TABLE_SCHEMA NOT IN ({_in_list(list(_SYSTEM_SCHEMAS))})"
+            where = f"TABLE_SCHEMA NOT IN ({sql_string_list(list(_SYSTEM_SCHEMAS), backslash_escapes=True)})"
         relations = self.execute(
             "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TABLE_COMMENT, TABLE_ROWS FROM information_schema.TABLES "
             f"WHERE {where} ORDER BY TABLE_SCHEMA, TABLE_NAME"

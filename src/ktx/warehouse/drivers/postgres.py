@@ -11,7 +11,7 @@ from typing import Any
 
 from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, ForeignKey
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
-from ktx.warehouse.drivers._network import ServerSettings, server_settings
+from ktx.warehouse.drivers._network import ServerSettingsMixin
 
 _RELATIONS_AND_COLUMNS = """
 SELECT n.nspname, c.relname, c.relkind, obj_description(c.oid, 'pg_class'), c.reltuples::bigint,
@@ -41,26 +41,14 @@ ORDER BY n.nspname, c.relname, k.conname
 """
 
 
-class PostgresConnector(Connector):
+class PostgresConnector(ServerSettingsMixin, Connector):
     driver = "postgres"
+    url_schemes = ("postgres", "postgresql")
     dialect = "postgres"
     default_max_connections = 10
     supports_query_history = True
     scope_keys = ("schema_", "schemas")
     default_schemas = ("public",)
-
-    _settings: ServerSettings | None = None
-
-    def settings(self) -> ServerSettings:
-        if self._settings is None:
-            self._settings = server_settings(self.connection_id, self.config, self.base_dir, ("postgres", "postgresql"))
-        return self._settings
-
-    def secret_values(self) -> list[str]:
-        try:
-            return self.settings().secrets()
-        except Exception:
-            return []
 
     def _connect(self) -> Any:
         psycopg = require_module("psycopg", "postgres")

@@ -14,10 +14,7 @@ from ktx.errors import KtxError
 from ktx.project.refs import resolve_reference
 from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, ForeignKey
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
-
-
-def _in_list(values: list[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+from ktx.warehouse.drivers._network import sql_string_list
 
 
 class SnowflakeConnector(Connector):
@@ -107,7 +104,7 @@ class SnowflakeConnector(Connector):
         scope = scope or self.scope()
         schemas = list(scope.schemas)
         where = (
-            f"table_schema IN ({_in_list(schemas + [s.upper() for s in schemas])})"
+            f"table_schema IN ({sql_string_list(schemas + [s.upper() for s in schemas])})"
             if schemas
             else "table_schema <> 'INFORMATION_SCHEMA'"
         )

@@ -12,33 +12,17 @@ from typing import Any
 
 from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, ForeignKey
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
-from ktx.warehouse.drivers._network import ServerSettings, server_settings
+from ktx.warehouse.drivers._network import ServerSettingsMixin, sql_string_list
 
 
-def _in_list(values: list[str] | tuple[str, ...]) -> str:
-    return ", ".join("N'" + v.replace("'", "''") + "'" for v in values)
-
-
-class SQLServerConnector(Connector):
+class SQLServerConnector(ServerSettingsMixin, Connector):
     driver = "sqlserver"
+    url_schemes = ("sqlserver", "mssql")
     dialect = "tsql"
     default_max_connections = 10
     read_only_session = False
     scope_keys = ("schemas",)
     default_schemas = ("dbo",)
-
-    _settings: ServerSettings | None = None
-
-    def settings(self) -> ServerSettings:
-        if self._settings is None:
-            self._settings = server_settings(self.connection_id, self.config, self.base_dir, ("sqlserver", "mssql"))
-        return self._settings
-
-    def secret_values(self) -> list[str]:
-        try:
-            return self.settings().secrets()
-        except Exception:
-            return []
 
     def _connect(self) -> Any:
         pymssql = require_module("pymssql", "sqlserver")
@@ -70,7 +54,7 @@ class SQLServerConnector(Connector):
 
     def introspect(self, scope: Scope | None = None) -> Catalog:
         scope = scope or self.scope()
-        schemas = _in_list(scope.schemas or self.default_schemas)
+        schemas = sql_string_list(scope.schemas or self.default_schemas, national=True)
         relations = self.execute(catalog_queries(schemas)["relations"]).rows
         columns = self.execute(catalog_queries(schemas)["columns"]).rows
         keys = self.execute(catalog_queries(schemas)["keys"]).rows
