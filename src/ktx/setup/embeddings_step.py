@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ktx.errors import KtxError
 from ktx.project import yamlio
 from ktx.project.project import Project
-from ktx.setup.llm_step import Edit, _candidate, save_secret
+from ktx.setup.llm_step import Edit, _candidate, credential_from_flags, save_secret
 from ktx.setup.options import SetupOptions
 from ktx.setup.ui import SetupUI
 
@@ -23,16 +22,9 @@ SPECS = {
 
 
 def _openai_credential(project: Project, options: SetupOptions, ui: SetupUI) -> str:
-    if options.embedding_api_key_env:
-        name = options.embedding_api_key_env.removeprefix("$")
-        if not os.environ.get(name, "").strip():
-            raise KtxError(f"Missing OpenAI API key: {name} is not set.")
-        return f"env:{name}"
-    if options.embedding_api_key_file:
-        path = Path(options.embedding_api_key_file).expanduser().resolve()
-        if not path.is_file():
-            raise KtxError(f"Missing OpenAI API key file: {options.embedding_api_key_file}")
-        return f"file:{path}"
+    flagged = credential_from_flags(options.embedding_api_key_env, options.embedding_api_key_file, "OpenAI API key")
+    if flagged:
+        return flagged
     if os.environ.get("OPENAI_API_KEY", "").strip():
         return "env:OPENAI_API_KEY"
     key = ui.text(

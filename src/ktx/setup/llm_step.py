@@ -77,17 +77,25 @@ def save_secret(project: Project, name: str, value: str) -> str:
     return f"file:{path}"
 
 
-def _anthropic_credential(project: Project, options: SetupOptions, ui: SetupUI) -> str:
-    if options.anthropic_api_key_env:
-        name = options.anthropic_api_key_env.removeprefix("$")
+def credential_from_flags(env_name: str | None, file_path: str | None, label: str) -> str | None:
+    """`--…-env NAME` → `env:NAME` (must be set), `--…-file PATH` → `file:<abs path>` (must exist)."""
+    if env_name:
+        name = env_name.removeprefix("$")
         if not os.environ.get(name, "").strip():
-            raise KtxError(f"Missing Anthropic API key: {name} is not set.")
+            raise KtxError(f"Missing {label}: {name} is not set.")
         return f"env:{name}"
-    if options.anthropic_api_key_file:
-        path = Path(options.anthropic_api_key_file).expanduser().resolve()
+    if file_path:
+        path = Path(file_path).expanduser().resolve()
         if not path.is_file():
-            raise KtxError(f"Missing Anthropic API key file: {options.anthropic_api_key_file}")
+            raise KtxError(f"Missing {label} file: {file_path}")
         return f"file:{path}"
+    return None
+
+
+def _anthropic_credential(project: Project, options: SetupOptions, ui: SetupUI) -> str:
+    flagged = credential_from_flags(options.anthropic_api_key_env, options.anthropic_api_key_file, "Anthropic API key")
+    if flagged:
+        return flagged
     choices = [("paste", "Paste an API key (saved to .ktx/secrets/anthropic-api-key)")]
     if os.environ.get("ANTHROPIC_API_KEY", "").strip():
         choices.append(("env", "Use ANTHROPIC_API_KEY from the environment"))
