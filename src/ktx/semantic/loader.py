@@ -1,0 +1,239 @@
+"""Load a connection's semantic layer: `_schema/*.yaml` manifest shards (what a scan found),
+standalone source files, and overlays that add meaning to manifest tables by name.
+
+Errors name the file and the key; warnings (orphan overlays, skipped files) are returned, not logged.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ktx.errors import KtxError
+from ktx.semantic.model import Source
+
+_NUMBER = {
+    "integer", "bigint", "smallint", "numeric", "decimal", "float", "double", "real", "int", "int2", "int4",
+    "int8", "float4", "float8", "double precision", "number", "tinyint", "mediumint",
+}  # fmt: skip
+_TIME = {
+    "timestamp", "timestamptz", "timestamp with time zone", "timestamp without time zone", "timestamp_ntz",
+    "timestamp_ltz", "timestamp_tz", "datetime", "date", "time", "timetz",
+}  # fmt: skip
+OVERLAY_KEYS = {
+    "name", "descriptions", "grain", "columns", "column_overrides", "joins", "measures", "segments",
+    "exclude_columns", "disable_joins", "default_time_dimension", "usage",
+}  # fmt: skip
+
+
+class SemanticLayerError(KtxError):
+    """A semantic-layer file is invalid; the message names the file and the problem."""
+
+
+def semantic_type(native: str) -> str:
+    """DB-native type → semantic column type, from the lower-cased base type (text before `(`)."""
+    base = native.split("(", 1)[0].strip().lower()
+    if base in _NUMBER:
+        return "number"
+    if base in _TIME:
+        return "time"
+    if base in ("boolean", "bool"):
+        return "boolean"
+    return "string"
+
+
+@dataclass
+class LoadedLayer:
+    sources: dict[str, Source]
+    origins: dict[str, str] = field(default_factory=dict)  # source → file that defines or overlays it
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read_yaml(path: Path) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except YAMLError as exc:
+        raise SemanticLayerError(f"{path}: YAML parse error: {str(exc).splitlines()[0]}") from None
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {message}" if loc else message)
+    return "; ".join(parts)
+
+
+def _build(data: dict[str, Any], where: str) -> Source:
+    try:
+        return Source.model_validate(data)
+    except ValidationError as exc:
+        raise SemanticLayerError(
+            f"Invalid source '{data.get('name', '?')}' in {where}: {_validation_message(exc)}"
+        ) from None
+
+
+def project_manifest_entry(name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A manifest entry as a source dict: semantic types, time roles, grain = PK (or every column)."""
+    columns = []
+    for col in entry.get("columns") or []:
+        kind = semantic_type(str(col.get("type", "")))
+        projected = {"name": col["name"], "type": kind}
+        if kind == "time":
+            projected["role"] = "time"
+        for key in ("descriptions", "constraints", "enum_values", "tests"):
+            if col.get(key) is not None:
+                projected[key] = col[key]
+        columns.append(projected)
+    pk = [c["name"] for c in entry.get("columns") or [] if c.get("pk")]
+    source: dict[str, Any] = {
+        "name": name,
+        "table": entry.get("table"),
+        "grain": pk or [c["name"] for c in columns],
+        "columns": columns,
+        "joins": [{k: v for k, v in j.items() if k != "source"} for j in entry.get("joins") or []],
+    }
+    for key in ("descriptions", "default_time_dimension", "tags", "freshness"):
+        if entry.get(key) is not None:
+            source[key] = entry[key]
+    return source
+
+
+def _normalise_on(on: str) -> str:
+    return re.sub(r"\s+", " ", on.strip())
+
+
+def validate_overlay(data: dict[str, Any], base: dict[str, Any], where: str) -> None:
+    problems = []
+    if "description" in data:
+        problems.append("use 'descriptions' (by provenance), not 'description'")
+    if "table" in data:
+        problems.append("'table' is owned by the manifest")
+    if "sql" in data:
+        problems.append("'sql' makes a file a standalone source, not an overlay")
+    for key in sorted(set(data) - OVERLAY_KEYS - {"description", "table", "sql"}):
+        problems.append(f"unknown overlay key '{key}'")
+    for col in data.get("columns") or []:
+        if not isinstance(col, dict) or not col.get("expr") or not col.get("type"):
+            problems.append(
+                f"computed column '{col.get('name') if isinstance(col, dict) else col}' needs 'expr' and 'type'"
+            )
+        elif "description" in col:
+            problems.append(f"column '{col['name']}': use 'descriptions', not 'description'")
+    base_columns = {c["name"] for c in base.get("columns", [])}
+    for override in data.get("column_overrides") or []:
+        name = override.get("name")
+        for key in ("description", "type", "expr"):
+            if key in override:
+                problems.append(f"column override '{name}' cannot set '{key}'")
+        if name not in base_columns:
+            problems.append(f"Column override '{name}' does not match a manifest column")
+    if problems:
+        raise SemanticLayerError(f"Invalid overlay '{data.get('name')}' in {where}: {'; '.join(problems)}")
+
+
+def compose(base: dict[str, Any], overlay: dict[str, Any], where: str) -> dict[str, Any]:
+    """Apply an overlay to a base source dict (manifest entry or standalone source)."""
+    validate_overlay(overlay, base, where)
+    out = copy.deepcopy(base)
+    if overlay.get("descriptions"):
+        out["descriptions"] = {**(base.get("descriptions") or {}), **overlay["descriptions"]}
+    excluded = set(overlay.get("exclude_columns") or [])
+    overrides = {o["name"]: o for o in overlay.get("column_overrides") or []}
+    conflict = sorted(excluded & set(overrides))
+    if conflict:
+        raise SemanticLayerError(
+            f"Invalid overlay '{overlay['name']}' in {where}: column_overrides conflict with exclude_columns: {', '.join(conflict)}"
+        )
+    columns = []
+    for col in out.get("columns", []):
+        if col["name"] in excluded:
+            continue
+        override = overrides.get(col["name"])
+        if override:
+            merged = {**col, **{k: v for k, v in override.items() if k not in ("name", "descriptions")}}
+            if override.get("descriptions"):
+                merged["descriptions"] = {**(col.get("descriptions") or {}), **override["descriptions"]}
+            col = merged
+        columns.append(col)
+    names = {c["name"] for c in columns} | excluded
+    for computed in overlay.get("columns") or []:
+        if computed["name"] in names:
+            raise SemanticLayerError(
+                f"Invalid overlay '{overlay['name']}' in {where}: computed column '{computed['name']}' reuses a "
+                "manifest column name; to describe that column, move it to 'column_overrides:'"
+            )
+        columns.append(computed)
+    out["columns"] = columns
+    for key in ("measures", "segments"):
+        if key in overlay:
+            out[key] = copy.deepcopy(overlay[key])
+    for key in ("grain", "default_time_dimension", "usage"):
+        if key in overlay:
+            out[key] = copy.deepcopy(overlay[key])
+    disabled = {_normalise_on(on) for on in overlay.get("disable_joins") or []}
+    joins = [j for j in out.get("joins", []) if _normalise_on(j["on"]) not in disabled]
+    present = {f"{j['to']}::{_normalise_on(j['on'])}" for j in joins}
+    for join in overlay.get("joins") or []:
+        key = f"{join['to']}::{_normalise_on(join['on'])}"
+        if key not in present:
+            joins.append(copy.deepcopy(join))
+            present.add(key)
+    out["joins"] = joins
+    return out
+
+
+def load_directory(folder: Path, *, check_joins: bool = True) -> LoadedLayer:
+    """Every source of one connection directory, composed and validated."""
+    bases: dict[str, dict[str, Any]] = {}
+    origins: dict[str, str] = {}
+    warnings: list[str] = []
+    for shard in sorted((folder / "_schema").glob("*.y*ml")):
+        data = _read_yaml(shard)
+        if not isinstance(data, dict) or not isinstance(data.get("tables"), dict):
+            warnings.append(f"{shard}: not a manifest shard (expected a 'tables' mapping); skipped")
+            continue
+        for name, entry in data["tables"].items():
+            if name in bases:
+                raise SemanticLayerError(f"Duplicate source name '{name}' in {shard} (also in {origins[name]})")
+            bases[str(name)] = project_manifest_entry(str(name), entry)
+            origins[str(name)] = str(shard)
+    overlays: list[tuple[Path, dict[str, Any]]] = []
+    for path in sorted(p for p in folder.rglob("*.y*ml") if "_schema" not in p.relative_to(folder).parts):
+        data = _read_yaml(path)
+        if not isinstance(data, dict) or not data.get("name"):
+            warnings.append(f"{path}: not a source (no 'name'); skipped")
+            continue
+        name = str(data["name"])
+        if data.get("table") or data.get("sql"):
+            if name in bases:
+                raise SemanticLayerError(f"Duplicate source name '{name}' in {path} (also in {origins[name]})")
+            bases[name] = data
+            origins[name] = str(path)
+        else:
+            overlays.append((path, data))
+    for path, overlay in overlays:
+        name = str(overlay["name"])
+        if name not in bases:
+            warnings.append(f"Orphan overlay '{name}' in {path}: no manifest entry or source with that name; skipped")
+            continue
+        bases[name] = compose(bases[name], overlay, str(path))
+        origins[name] = str(path)
+    sources = {name: _build(data, origins[name]) for name, data in bases.items()}
+    if check_joins:
+        for source in sources.values():
+            for join in source.joins:
+                if join.to not in sources:
+                    raise SemanticLayerError(
+                        f"Source '{source.name}' joins to '{join.to}', but '{join.to}' is not defined"
+                    )
+    return LoadedLayer(dict(sorted(sources.items())), origins, warnings)

@@ -1,0 +1,225 @@
+"""Semantic-layer source schema and the two-tier loader: every composition rule and error."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from ktx.semantic.loader import SemanticLayerError, load_directory, semantic_type
+
+
+def write(folder, rel, text):
+    path = folder / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+SHARD = """\
+tables:
+  orders:
+    table: public.orders
+    descriptions: {db: Orders table}
+    columns:
+      - {name: id, type: integer, pk: true}
+      - {name: customer_id, type: bigint}
+      - {name: amount, type: "numeric(10,2)"}
+      - {name: status, type: varchar(20), descriptions: {db: order status}}
+      - {name: created_at, type: timestamp with time zone}
+      - {name: is_gift, type: bool}
+      - {name: internal_note, type: text}
+    joins:
+      - {to: customers, on: customer_id = customers.id, relationship: many_to_one, source: formal}
+  customers:
+    table: public.customers
+    columns:
+      - {name: id, type: int4}
+      - {name: region, type: text}
+"""
+
+
+@pytest.mark.parametrize(
+    ("native", "semantic"),
+    [
+        ("INTEGER", "number"),
+        ("numeric(10,2)", "number"),
+        ("double precision", "number"),
+        ("timestamp_ntz", "time"),
+        ("DATE", "time"),
+        ("bool", "boolean"),
+        ("varchar(20)", "string"),
+        ("jsonb", "string"),
+    ],
+)
+def test_semantic_types(native, semantic):
+    assert semantic_type(native) == semantic
+
+
+def test_manifest_projection(tmp_path):
+    write(tmp_path, "_schema/shard.yaml", SHARD)
+    layer = load_directory(tmp_path)
+    orders, customers = layer.sources["orders"], layer.sources["customers"]
+    assert orders.grain == ["id"] and customers.grain == ["id", "region"]  # no PK: every column
+    assert [(c.name, c.type) for c in orders.columns][:3] == [
+        ("id", "number"),
+        ("customer_id", "number"),
+        ("amount", "number"),
+    ]
+    assert orders.column("created_at").role == "time" and orders.column("is_gift").type == "boolean"
+    assert orders.joins[0].model_dump(exclude_none=True) == {
+        "to": "customers",
+        "on": "customer_id = customers.id",
+        "relationship": "many_to_one",
+    }
+    assert orders.resolved_description == "Orders table" and orders.measures == []
+
+
+def test_overlay_composition(tmp_path):
+    write(tmp_path, "_schema/shard.yaml", SHARD)
+    write(
+        tmp_path,
+        "orders.yaml",
+        """\
+        name: orders
+        descriptions: {user: One row per order}
+        exclude_columns: [internal_note]
+        column_overrides:
+          - {name: status, descriptions: {user: "paid, pending or refunded"}, visibility: internal}
+        columns:
+          - {name: amount_eur, type: number, expr: "amount * 0.9"}
+        measures:
+          - {name: revenue, expr: sum(amount), filter: "status = 'paid'"}
+        segments:
+          - {name: gifts, expr: is_gift}
+        disable_joins: ["customer_id =  customers.id"]
+        joins:
+          - {to: customers, on: customer_id = customers.id, relationship: many_to_one, alias: buyer}
+        """,
+    )
+    layer = load_directory(tmp_path)
+    orders = layer.sources["orders"]
+    assert orders.resolved_description == "One row per order"
+    assert orders.descriptions == {"db": "Orders table", "user": "One row per order"}
+    assert orders.column("internal_note") is None
+    status = orders.column("status")
+    assert status.visibility == "internal" and status.resolved_description == "paid, pending or refunded"
+    assert status.descriptions == {"db": "order status", "user": "paid, pending or refunded"}
+    assert orders.column("amount_eur").computed
+    assert [m.name for m in orders.measures] == ["revenue"] and [s.name for s in orders.segments] == ["gifts"]
+    assert [(j.to, j.alias) for j in orders.joins] == [("customers", "buyer")]
+    assert layer.origins["orders"].endswith("orders.yaml")
+
+
+def test_standalone_sources_and_duplicates(tmp_path):
+    write(tmp_path, "_schema/shard.yaml", SHARD)
+    write(
+        tmp_path,
+        "finance/revenue_daily.yaml",
+        """\
+        name: revenue_daily
+        sql: select date(created_at) as day, sum(amount) as revenue from public.orders group by 1
+        grain: [day]
+        columns: [{name: day, type: time}, {name: revenue, type: number}]
+        """,
+    )
+    assert load_directory(tmp_path).sources["revenue_daily"].sql.startswith("select")
+    write(
+        tmp_path,
+        "orders_copy.yaml",
+        "name: orders\ntable: x.orders\ngrain: [id]\ncolumns: [{name: id, type: number}]\n",
+    )
+    with pytest.raises(SemanticLayerError, match="Duplicate source name 'orders'"):
+        load_directory(tmp_path)
+
+
+def test_orphan_overlays_and_nameless_files_are_warnings(tmp_path):
+    write(tmp_path, "_schema/shard.yaml", SHARD)
+    write(tmp_path, "ghost.yaml", "name: ghost\ndescriptions: {user: nobody}\n")
+    write(tmp_path, "notes.yaml", "- just\n- a list\n")
+    layer = load_directory(tmp_path)
+    assert any("Orphan overlay 'ghost'" in w for w in layer.warnings)
+    assert any("notes.yaml: not a source" in w for w in layer.warnings)
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        ("name: orders\ndescription: flat\n", "use 'descriptions'"),
+        ("name: orders\ntable: y.orders_v2\n", None),  # table → standalone: duplicate with the manifest
+        ("name: orders\ncolumns: [{name: x, type: number}]\n", "computed column 'x' needs 'expr' and 'type'"),
+        ("name: orders\ncolumn_overrides: [{name: nope}]\n", "Column override 'nope' does not match a manifest column"),
+        (
+            "name: orders\ncolumn_overrides: [{name: status, type: number}]\n",
+            "column override 'status' cannot set 'type'",
+        ),
+        (
+            "name: orders\nexclude_columns: [status]\ncolumn_overrides: [{name: status, visibility: hidden}]\n",
+            "column_overrides conflict with exclude_columns: status",
+        ),
+        (
+            "name: orders\ncolumns: [{name: status, type: string, expr: upper(status)}]\n",
+            "move it to 'column_overrides:'",
+        ),
+        ("name: orders\nmystery: 1\n", "unknown overlay key 'mystery'"),
+    ],
+)
+def test_overlay_errors_name_the_file(tmp_path, overlay, message):
+    write(tmp_path, "_schema/shard.yaml", SHARD)
+    path = write(tmp_path, "orders.yaml", overlay)
+    with pytest.raises(SemanticLayerError) as exc:
+        load_directory(tmp_path)
+    if message:
+        assert message in exc.value.message and str(path) in exc.value.message
+    else:
+        assert "Duplicate source name 'orders'" in exc.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "table: t\nsql: select 1\ngrain: [id]\ncolumns: [{name: id, type: number}]\n",
+            "'table' and 'sql' are mutually exclusive",
+        ),
+        ("table: t\ngrain: []\ncolumns: [{name: id, type: number}]\n", "grain must be non-empty"),
+        ("table: t\ngrain: [id]\ncolumns: [{name: id, type: integer}]\n", "columns.0.type"),
+        ("table: t\ngrain: [id]\ncolumns: [{name: id, type: number}]\nunknown_field: 1\n", "unknown_field"),
+        (
+            "table: t\ngrain: [id]\ncolumns: [{name: id, type: number}]\njoins: [{to: x, on: a = x.b, relationship: many}]\n",
+            "joins.0.relationship",
+        ),
+    ],
+)
+def test_source_validation_errors(tmp_path, body, message):
+    write(tmp_path, "s.yaml", "name: s\n" + body)
+    with pytest.raises(SemanticLayerError) as exc:
+        load_directory(tmp_path)
+    assert message in exc.value.message and "Invalid source 's' in" in exc.value.message
+
+
+def test_joins_must_target_defined_sources(tmp_path):
+    write(
+        tmp_path,
+        "s.yaml",
+        "name: s\ntable: t\ngrain: [id]\ncolumns: [{name: id, type: number}]\n"
+        "joins: [{to: missing, on: id = missing.id, relationship: many_to_one}]\n",
+    )
+    with pytest.raises(SemanticLayerError, match="Source 's' joins to 'missing', but 'missing' is not defined"):
+        load_directory(tmp_path)
+    assert "s" in load_directory(tmp_path, check_joins=False).sources
+
+
+def test_yaml_syntax_errors_name_the_file(tmp_path):
+    path = write(tmp_path, "broken.yaml", "name: [unclosed\n")
+    with pytest.raises(SemanticLayerError, match=f"{path}: YAML parse error"):
+        load_directory(tmp_path)
+
+
+def test_a_source_needs_table_or_sql():
+    from pydantic import ValidationError
+
+    from ktx.semantic.model import Source
+
+    with pytest.raises(ValidationError, match="resolved source must have 'table' or 'sql'"):
+        Source.model_validate({"name": "s", "grain": ["id"], "columns": [{"name": "id", "type": "number"}]})
