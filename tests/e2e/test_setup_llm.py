@@ -11,6 +11,7 @@ from ruamel.yaml import YAML
 from tests.conftest import git
 from tests.fakes.anthropic_api import AnthropicStandIn, error
 from tests.fakes.embeddings_api import EmbeddingsStandIn
+from tests.fakes.google_auth import service_account_file
 from tests.fakes.harness import FakeClaude, FakeCodex
 
 SKIP_REST = ["--skip-databases", "--skip-sources", "--skip-agents"]
@@ -224,27 +225,7 @@ def test_anthropic_failures(run_ktx, project, api):
 
 
 def test_vertex_setup(run_ktx, project, api, tmp_path):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    creds = tmp_path / "sa.json"
-    creds.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "acme-ml",
-                "private_key_id": "k",
-                "private_key": pem,
-                "client_email": "ktx@acme-ml.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": f"{api.base_url}/token",
-            }
-        )
-    )
+    creds = service_account_file(tmp_path, f"{api.base_url}/token")
     env = {"ANTHROPIC_VERTEX_BASE_URL": f"{api.base_url}/v1", "GOOGLE_APPLICATION_CREDENTIALS": str(creds)}
     result = setup(
         run_ktx,

@@ -16,6 +16,7 @@ from ktx.llm.governor import RateLimitGovernor
 from ktx.llm.port import CancelToken, LlmCancelled, LlmError, Tool, ToolOutput
 from ktx.project.config import KtxConfig
 from tests.fakes.anthropic_api import AnthropicStandIn, error, text, tool_use
+from tests.fakes.google_auth import service_account_file
 
 KEY = "sk-ant-test-DO-NOT-LEAK"
 
@@ -305,28 +306,7 @@ def test_cache_reads_accumulate_over_a_loop(api, tmp_path):
 
 
 def test_vertex_goes_through_google_credentials_and_vertex_paths(api, tmp_path, monkeypatch):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    # A service-account key file whose token endpoint is the stand-in: google-auth signs a real JWT.
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    creds = tmp_path / "adc.json"
-    creds.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "acme-ml",
-                "private_key_id": "k1",
-                "private_key": pem,
-                "client_email": "ktx@acme-ml.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": f"{api.base_url}/token",
-            }
-        )
-    )
+    creds = service_account_file(tmp_path, f"{api.base_url}/token")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(creds))
     monkeypatch.setenv("ANTHROPIC_VERTEX_BASE_URL", f"{api.base_url}/v1")
     config_llm = {"provider": {"backend": "vertex", "vertex": {"project": "acme-ml", "location": "us-east5"}}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -102,6 +103,28 @@ class Catalog:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def apply_key_rows(
+    tables: dict[tuple[str, str], CatalogTable],
+    rows: Iterable[tuple[str, str, bool, str, str, str | None, str | None, str | None]],
+) -> None:
+    """Attach key-column rows `(schema, table, is_primary, constraint, column, ref_schema, ref_table,
+    ref_column)`, ordered by constraint and position, as primary keys and (composite) foreign keys."""
+    fks: dict[tuple[str, str, str], ForeignKey] = {}
+    for schema, table, is_primary, constraint, column, ref_schema, ref_table, ref_column in rows:
+        entry = tables.get((schema, table))
+        if entry is None:
+            continue
+        if is_primary:
+            entry.primary_key.append(column)
+            continue
+        fk = fks.get((schema, table, constraint))
+        if fk is None:
+            fk = fks[(schema, table, constraint)] = ForeignKey([], ref_schema, ref_table or "", [], constraint)
+            entry.foreign_keys.append(fk)
+        fk.columns.append(column)
+        fk.ref_columns.append(ref_column or "")
 
 
 def parse_table_ref(ref: str) -> tuple[str | None, str]:

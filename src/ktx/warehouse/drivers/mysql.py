@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, ForeignKey
+from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, apply_key_rows
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
 from ktx.warehouse.drivers._network import ServerSettingsMixin, sql_string_list
 
@@ -88,18 +88,8 @@ class MySQLConnector(ServerSettingsMixin, Connector):
                 entry.columns.append(
                     CatalogColumn.build(col, ctype, nullable=nullable == "YES", comment=comment, ordinal=ordinal)
                 )
-        fks: dict[tuple[str, str, str], ForeignKey] = {}
-        for schema, name, cname, col, ref_schema, ref_table, ref_col in keys:
-            entry = tables.get((schema, name))
-            if entry is None:
-                continue
-            if cname == "PRIMARY":
-                entry.primary_key.append(col)
-                continue
-            fk = fks.get((schema, name, cname))
-            if fk is None:
-                fk = fks[(schema, name, cname)] = ForeignKey([], ref_schema, ref_table, [], cname)
-                entry.foreign_keys.append(fk)
-            fk.columns.append(col)
-            fk.ref_columns.append(ref_col)
+        apply_key_rows(
+            tables,
+            ((sch, tbl, cname == "PRIMARY", cname, col, rs, rt, rc) for sch, tbl, cname, col, rs, rt, rc in keys),
+        )
         return Catalog(self.connection_id, self.driver, list(tables.values()))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, ForeignKey
+from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, apply_key_rows
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
 from ktx.warehouse.drivers._network import ServerSettingsMixin, sql_string_list
 
@@ -69,20 +69,13 @@ class SQLServerConnector(ServerSettingsMixin, Connector):
                 entry.columns.append(
                     CatalogColumn.build(name, dtype, nullable=nullable == "YES", comment=comment, ordinal=ordinal)
                 )
-        fks: dict[tuple[str, str, str], ForeignKey] = {}
-        for schema, table, ctype, cname, column, ref_schema, ref_table, ref_column in keys:
-            entry = tables.get((schema, table))
-            if entry is None:
-                continue
-            if ctype == "PRIMARY KEY":
-                entry.primary_key.append(column)
-                continue
-            fk = fks.get((schema, table, cname))
-            if fk is None:
-                fk = fks[(schema, table, cname)] = ForeignKey([], ref_schema, ref_table, [], cname)
-                entry.foreign_keys.append(fk)
-            fk.columns.append(column)
-            fk.ref_columns.append(ref_column)
+        apply_key_rows(
+            tables,
+            (
+                (sch, tbl, kind == "PRIMARY KEY", cname, col, rs, rt, rc)
+                for sch, tbl, kind, cname, col, rs, rt, rc in keys
+            ),
+        )
         return Catalog(self.connection_id, self.driver, list(tables.values()))
 
 
