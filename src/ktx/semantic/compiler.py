@@ -1,0 +1,507 @@
+"""The semantic compiler: a resolved query → join plan → one SQL statement built as sqlglot trees.
+
+Three shapes:
+- dimension-only: `SELECT DISTINCT` over the joined dimensions;
+- one measure source: a single grouped query, joined outward from the fact (fan-out paths are refused);
+- several measure sources (fan or chasm trap): one pre-aggregated CTE per source, each joined only
+  many-to-one to the dimensions, then combined on the dimension keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from ktx.semantic import sqlexpr
+from ktx.semantic.graph import Edge, JoinGraph, Path
+from ktx.semantic.model import Source
+from ktx.semantic.query import OrderBy, SemanticQuery
+from ktx.semantic.resolve import DERIVED, Dimension, Measure, Resolved, Resolver, resolve
+from ktx.semantic.sqlexpr import CompileError
+
+NO_FULL_JOIN = {"mysql"}
+
+
+@dataclass
+class CompiledQuery:
+    sql: str
+    dialect: str
+    columns: list[dict[str, Any]]
+    plan: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def headers(self) -> list[str]:
+        return [c["name"] for c in self.columns]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sql": self.sql, "dialect": self.dialect, "columns": self.columns, "plan": self.plan,
+                "warnings": self.warnings}  # fmt: skip
+
+
+class SemanticEngine:
+    """A loaded model for one dialect. Building it parses every join once; `compile` is cheap."""
+
+    def __init__(self, sources: dict[str, Source], dialect: str = "postgres"):
+        self.dialect = sqlexpr.check_dialect(dialect)
+        self.sources = dict(sources)
+        self.graph = JoinGraph.build(self.sources, self.dialect)
+
+    def compile(self, query: Any) -> CompiledQuery:
+        if self.graph.errors:
+            raise CompileError("Cannot query semantic layer: " + "; ".join(self.graph.errors))
+        parsed = SemanticQuery.parse(query)
+        resolved = resolve(Resolver(self.sources, self.graph, self.dialect), parsed)
+        return _Builder(self, resolved, parsed).build()
+
+
+@dataclass
+class _JoinStep:
+    edge: Edge  # oriented from the already-joined side to the new node
+    kind: str  # "LEFT" | "FULL" | "INNER"
+
+
+class _Builder:
+    def __init__(self, engine: SemanticEngine, resolved: Resolved, query: SemanticQuery):
+        self.engine = engine
+        self.graph: JoinGraph = engine.graph
+        self.dialect = engine.dialect
+        self.r = resolved
+        self.query = query
+        self.warnings = list(resolved.warnings)
+        self.sql_sources: list[str] = []
+        self.plan: dict[str, Any] = {}
+
+    # ---- helpers -----------------------------------------------------------------------------------------
+    def source(self, node: str) -> Source:
+        return self.engine.sources[self.graph.base[node]]
+
+    def table(self, node: str) -> exp.Expression:
+        source = self.source(node)
+        if source.sql:
+            if source.name not in self.sql_sources:
+                self.sql_sources.append(source.name)
+            ref = exp.to_table(source.name)
+        else:
+            ref = exp.to_table(source.table, dialect=self.dialect)  # type: ignore[arg-type]
+        if ref.name != node or ref.args.get("db") or ref.args.get("catalog"):
+            ref = ref.as_(node)
+        return ref
+
+    def paths(self, start: str, targets: list[str], *, safe_only: bool = False) -> dict[str, Path]:
+        found = self.graph.shortest_paths(start, safe_only=safe_only)
+        out = {}
+        for target in targets:
+            if target == start:
+                continue
+            if target not in found:
+                return {target: None}  # type: ignore[dict-item]
+            path = found[target]
+            if path.ambiguous:
+                warning = (
+                    f"Ambiguous join path from '{start}' to '{target}': multiple equal-cost paths exist. Using "
+                    f"{' → '.join([start] + [e.to for e in path.edges])}. Use join aliases to disambiguate."
+                )
+                if warning not in self.warnings:
+                    self.warnings.append(warning)
+            out[target] = path
+        return out
+
+    def unreachable(self, start: str, target: str) -> CompileError:
+        return CompileError(
+            f"No join path from '{start}' to '{target}'. These sources are not connected in the join graph."
+        )
+
+    @staticmethod
+    def tree(paths: dict[str, Path]) -> list[Edge]:
+        edges: dict[str, Edge] = {}
+        for path in paths.values():
+            for edge in path.edges:
+                edges.setdefault(edge.to, edge)
+        return list(edges.values())
+
+    def join_steps(self, anchor: str, tree: list[Edge], kinds: dict[str, str]) -> list[_JoinStep]:
+        """Walk the tree outward from `anchor`, orienting each edge from the joined side."""
+        steps, joined, remaining = [], {anchor}, list(tree)
+        while remaining:
+            for edge in list(remaining):
+                oriented = edge if edge.frm in joined else edge.reversed() if edge.to in joined else None
+                if oriented is None:
+                    continue
+                remaining.remove(edge)
+                joined.add(oriented.to)
+                steps.append(_JoinStep(oriented, kinds.get(oriented.to, "LEFT")))
+                break
+            else:  # pragma: no cover - a tree is always connected
+                raise CompileError("Internal error: join tree is disconnected")
+        return steps
+
+    def apply_joins(self, select: exp.Select, steps: list[_JoinStep]) -> exp.Select:
+        for step in steps:
+            select = select.join(self.table(step.edge.to), on=step.edge.condition(), join_type=step.kind, copy=False)
+        return select
+
+    def record_joins(self, steps: list[_JoinStep], scope: str | None = None) -> None:
+        for step in steps:
+            edge = step.edge
+            pairs = edge.column_pairs()
+            entry = {"from_source": edge.frm, "to_source": edge.to,
+                     "from_column": ",".join(a for a, _ in pairs), "to_column": ",".join(b for _, b in pairs),
+                     "relationship": edge.relationship, "join_type": step.kind}  # fmt: skip
+            if scope:
+                entry["cte"] = scope
+            self.plan.setdefault("joins", []).append(entry)
+            self.plan.setdefault("join_paths", []).append(edge.describe())
+
+    @staticmethod
+    def safe_division(formula: exp.Expression) -> exp.Expression:
+        """Divisions between measures are real divisions that yield NULL (not an error) for a zero divisor."""
+        for div in list(formula.find_all(exp.Div)):
+            div.set("typed", False)
+            div.set("safe", True)
+        return formula
+
+    def measure_sql(self, measure: Measure, ref=None) -> exp.Expression:
+        """Full SQL of a measure; `ref(m)` (locality path) returns a CTE column for aggregate leaves."""
+        if not measure.derived:
+            if ref is not None:
+                return ref(measure)
+            return sqlexpr.with_filter(measure.expr.copy(), measure.filter)
+        formula = self.safe_division(measure.expr.copy())
+        return self.substitute(formula, measure.placeholders, ref)
+
+    def substitute(self, formula: exp.Expression, placeholders: dict[str, Measure], ref=None) -> exp.Expression:
+        def swap(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column) and not node.table and node.name in placeholders:
+                value = self.measure_sql(placeholders[node.name], ref)
+                return exp.paren(value, copy=False) if isinstance(value, exp.Binary | exp.Unary) else value
+            return node
+
+        return formula.transform(swap, copy=False)
+
+    def ordered(self, select: exp.Select, dims: list[Dimension], measures: list[Measure]) -> exp.Select:
+        keys = self.order_by(dims, measures)
+        return select.order_by(*keys, copy=False) if keys else select
+
+    def order_by(self, dims: list[Dimension], measures: list[Measure]) -> list[exp.Ordered]:
+        if not self.query.order_by:
+            return [exp.Ordered(this=exp.column(d.alias), nulls_first=False) for d in dims]
+        out = []
+        for raw in self.query.order_by:
+            spec = raw if isinstance(raw, OrderBy) else OrderBy(field=raw)
+            text, target = spec.field.strip().lower(), None
+            for m in measures:
+                keys = {m.name.lower(), m.original.lower(), (m.qualified_ref or "").lower(), m.expr.sql().lower()}
+                if text in keys:
+                    target = m.name
+                    break
+            for d in dims if target is None else []:
+                if text in {d.alias.lower(), d.field.lower(), d.column.lower()}:
+                    target = d.alias
+                    break
+            if target is None:
+                raise CompileError(
+                    f"ORDER BY field '{spec.field}' is not a recognized measure or dimension in this query"
+                )
+            out.append(exp.Ordered(this=exp.column(target), desc=spec.direction == "desc", nulls_first=False))
+        return out
+
+    def finish(self, select: exp.Expression, ctes: list[tuple[str, exp.Expression]]) -> str:
+        all_ctes = self.source_ctes() + ctes
+        for name, body in all_ctes:
+            select = select.with_(name, as_=body, copy=False)
+        select = select.limit(self.query.limit, copy=False)
+        sqlexpr.quote_identifiers(select)
+        return select.sql(dialect=self.dialect, pretty=True)
+
+    def source_ctes(self) -> list[tuple[str, exp.Expression]]:
+        """SQL sources become leading CTEs; their own WITH clauses are hoisted as `<source>__<cte>`."""
+        out: list[tuple[str, exp.Expression]] = []
+        for name in self.sql_sources:
+            body = sqlexpr.parse(self.engine.sources[name].sql or "", self.dialect, what=f"SQL of source '{name}'")
+            inner = body.args.get("with")
+            if inner is not None:
+                body.set("with", None)
+                renames = {cte.alias: f"{name}__{cte.alias}" for cte in inner.expressions}
+                for cte in inner.expressions:
+                    cte_body = cte.this.copy()
+                    _rename_tables(cte_body, renames)
+                    out.append((renames[cte.alias], cte_body))
+                _rename_tables(body, renames)
+            out.append((name, body))
+        return out
+
+    # ---- shapes ------------------------------------------------------------------------------------------
+    def build(self) -> CompiledQuery:
+        r = self.r
+        if not r.dimensions and not r.measures:
+            raise CompileError("Query does not reference any sources")
+        groups: list[str] = []
+        for m in r.aggregates:
+            if m.node not in groups:
+                groups.append(m.node)  # type: ignore[arg-type]
+        if not groups:
+            sql = self.dimension_only()
+        elif len(groups) == 1:
+            sql = self.single(groups[0])
+        else:
+            sql = self.locality(groups)
+        columns = [{"name": d.alias, "kind": "dimension", "field": d.field, "granularity": d.granularity,
+                    "provenance": "dimension", "description": d.description} for d in r.dimensions]  # fmt: skip
+        columns += [{"name": m.name, "kind": "measure", "field": m.qualified_ref or m.original,
+                     "provenance": m.provenance, "description": m.description} for m in r.measures]  # fmt: skip
+        nodes = {d.node for d in r.dimensions} | {n for m in r.aggregates for n in m.nodes}
+        nodes |= {n for _, ns, _ in r.where for n in ns}
+        nodes |= {j["to_source"] for j in self.plan.get("joins", [])} | {
+            j["from_source"] for j in self.plan.get("joins", [])
+        }
+        self.plan.update({
+            "sources_used": sorted(nodes),
+            "dimensions": [{"field": d.field, "alias": d.alias, "granularity": d.granularity} for d in r.dimensions],
+            "measures": [_measure_json(m) for m in r.measures],
+            "where_filters": [text for _, _, text in r.where],
+            "having_filters": [text for _, _, text in r.having],
+            "order_by": [o if isinstance(o, str) else o.model_dump() for o in self.query.order_by],
+            "limit": self.query.limit,
+            "include_empty": self.query.include_empty,
+        })  # fmt: skip
+        self.plan.setdefault("joins", [])
+        self.plan.setdefault("join_paths", [])
+        ordered = {k: self.plan[k] for k in _PLAN_ORDER if k in self.plan}
+        return CompiledQuery(sql, self.dialect, columns, ordered, self.warnings)
+
+    def where_clause(self, select: exp.Select, clauses: list[exp.Expression]) -> exp.Select:
+        condition = sqlexpr.conjunction(clauses)
+        return select.where(condition, copy=False) if condition is not None else select
+
+    def dimension_only(self) -> str:
+        r = self.r
+        anchor = r.dimensions[0].node
+        targets = sorted({d.node for d in r.dimensions} | {n for _, ns, _ in r.where for n in ns})
+        paths = self.paths(anchor, targets)
+        for target, path in paths.items():
+            if path is None:
+                raise self.unreachable(anchor, target)
+        steps = self.join_steps(anchor, self.tree(paths), {})
+        select = exp.select(*(d.expr.copy().as_(d.alias) for d in r.dimensions)).distinct()
+        select = self.apply_joins(select.from_(self.table(anchor)), steps)
+        select = self.where_clause(select, [c for c, _, _ in r.where])
+        select = self.ordered(select, r.dimensions, [])
+        self.record_joins(steps)
+        self.plan.update({"anchor_source": anchor, "anchor_grain": [d.field for d in r.dimensions],
+                          "fan_out_description": "No fanout", "has_fan_out": False, "measure_groups": [],
+                          "aggregate_locality": []})  # fmt: skip
+        return self.finish(select, [])
+
+    def single(self, fact: str) -> str:
+        r = self.r
+        dim_nodes = [d.node for d in r.dimensions]
+        where_nodes = {n for _, ns, _ in r.where for n in ns}
+        measure_nodes = {n for m in r.aggregates for n in m.nodes}
+        targets = sorted(set(dim_nodes) | where_nodes | measure_nodes)
+        paths = self.paths(fact, targets)
+        for target, path in paths.items():
+            if path is None:
+                raise self.unreachable(fact, target)
+        for target in targets:
+            path = paths.get(target)
+            if path is None or not path.fans_out:
+                continue
+            hop = next(e for e in path.edges if e.fans_out)
+            if target in dim_nodes:
+                field_ = next(d.field for d in r.dimensions if d.node == target)
+                raise CompileError(
+                    f"Dimension '{field_}' is reached from measure source '{fact}' through a one_to_many join "
+                    f"({hop.frm} → {hop.to}), which would count '{fact}' rows more than once (fanout). Group by a "
+                    f"dimension '{fact}' reaches through many_to_one joins, or use a measure defined on '{target}'."
+                )
+            raise CompileError(
+                f"Filter on '{target}' requires a one_to_many join from measure source '{fact}' "
+                f"({hop.frm} → {hop.to}), which would cause incorrect aggregation (fanout). Filter on a source "
+                f"'{fact}' reaches through many_to_one joins instead."
+            )
+        tree = self.tree(paths)
+        anchor, kinds = fact, {}
+        first_dim = dim_nodes[0] if dim_nodes else None
+        if self.query.include_empty and first_dim and first_dim != fact:
+            if self.dialect in NO_FULL_JOIN:
+                if "include_empty" in self.query.model_fields_set:
+                    self.warnings.append(
+                        f"include_empty is not supported on {self.dialect} (no FULL JOIN): '{first_dim}' members "
+                        f"without '{fact}' rows are omitted."
+                    )
+            else:
+                # Keep dimension members without facts *and* facts whose keys match no member.
+                anchor = first_dim
+                kinds = {e.to: "FULL" for e in paths[first_dim].edges}
+                kinds |= {e.frm: "FULL" for e in paths[first_dim].edges}
+                kinds.pop(first_dim, None)
+        steps = self.join_steps(anchor, tree, kinds)
+        select = exp.select(*(d.expr.copy().as_(d.alias) for d in r.dimensions))
+        select = select.select(*(self.measure_sql(m).as_(m.name) for m in r.measures), copy=False)
+        select = self.apply_joins(select.from_(self.table(anchor)), steps)
+        select = self.where_clause(select, [c for c, _, _ in r.where])
+        if r.dimensions and r.measures:
+            select = select.group_by(*(d.expr.copy() for d in r.dimensions), copy=False)
+        having = [self.substitute(self.safe_division(f.copy()), ph) for f, ph, _ in r.having]
+        if having:
+            select = select.having(sqlexpr.conjunction(having), copy=False)
+        select = self.ordered(select, r.dimensions, r.measures)
+        self.record_joins(steps)
+        self.plan.update({
+            "anchor_source": anchor, "anchor_grain": [d.field for d in r.dimensions],
+            "fan_out_description": "No fanout", "has_fan_out": False,
+            "measure_groups": [{"source_name": fact, "measures": [m.name for m in r.aggregates],
+                                "join_path_to_dims": [p.edges[-1].describe() for p in paths.values() if p.edges]}],
+            "aggregate_locality": [],
+        })  # fmt: skip
+        return self.finish(select, [])
+
+    def locality(self, groups: list[str]) -> str:
+        r = self.r
+        reach = {g: self.graph.shortest_paths(g, safe_only=True) for g in groups}
+        for dim in r.dimensions:
+            reached_by = [g for g in groups if dim.node in reach[g]]
+            if not reached_by:
+                raise CompileError(
+                    f"Aggregate locality cannot safely reach '{dim.node}' from any measure source "
+                    f"({', '.join(groups)}) without traversing one_to_many edges"
+                )
+            if len(reached_by) < len(groups):
+                missing = [g for g in groups if g not in reached_by]
+                shared = [d.field for d in r.dimensions if all(d.node in reach[g] for g in groups)]
+                raise CompileError(
+                    f"Asymmetric dimension grain in chasm trap: '{reached_by[0]}' groups by ['{dim.field}'] but "
+                    f"'{missing[0]}' cannot reach ['{dim.field}']. FULL JOIN on shared dimensions ({shared}) would "
+                    f"fan out '{missing[0]}' measures. Remove '{dim.field}' or query the measures separately."
+                )
+        clause_groups: list[list[str]] = []
+        for _clause, nodes, text in r.where:
+            applies = [g for g in groups if all(n in reach[g] for n in nodes)]
+            if not applies:
+                raise CompileError(
+                    f"Filter on '{', '.join(sorted(nodes))}' is not reachable via many_to_one/one_to_one edges from "
+                    f"any measure source ({', '.join(groups)}). The filter would be silently dropped; remove it or "
+                    "add a measure on a source that reaches it."
+                )
+            if len(applies) < len(groups):
+                self.warnings.append(f"Filter '{text}' narrows only measures of {', '.join(applies)}.")
+            clause_groups.append(applies)
+
+        taken = set(self.engine.sources) | set(self.graph.base)
+        cte_names: dict[str, str] = {}
+        ctes: list[tuple[str, exp.Expression]] = []
+        group_measures: dict[str, list[Measure]] = {g: [m for m in r.aggregates if m.node == g] for g in groups}
+        column_names: dict[int, str] = {}
+        for g in groups:
+            name, n = f"{g}_agg", 0
+            while name in taken:
+                n += 1
+                name = f"{g}_agg_{n}"
+            taken.add(name)
+            cte_names[g] = name
+            for index, m in enumerate(group_measures[g]):
+                column_names[id(m)] = m.name if m.output else f"_{m.name}_{index}"
+            needed = {d.node for d in r.dimensions} | {n for m in group_measures[g] for n in m.nodes}
+            clauses = [c for (c, ns, _), applies in zip(r.where, clause_groups, strict=True) if g in applies]
+            needed |= {
+                n for (_, ns, _), applies in zip(r.where, clause_groups, strict=True) if g in applies for n in ns
+            }
+            paths = {t: reach[g][t] for t in sorted(needed) if t != g}
+            steps = self.join_steps(g, self.tree(paths), {})
+            body = exp.select(*(d.expr.copy().as_(d.alias) for d in r.dimensions))
+            body = body.select(*(sqlexpr.with_filter(m.expr.copy(), m.filter).as_(column_names[id(m)])
+                                 for m in group_measures[g]), copy=False)  # fmt: skip
+            body = self.apply_joins(body.from_(self.table(g)), steps)
+            body = self.where_clause(body, clauses)
+            if r.dimensions:
+                body = body.group_by(*(d.expr.copy() for d in r.dimensions), copy=False)
+            ctes.append((name, body))
+            self.record_joins(steps, name)
+
+        def ref(m: Measure, coalesce: bool) -> exp.Expression:
+            column = exp.column(column_names[id(m)], cte_names[m.node])  # type: ignore[index]
+            return exp.func("COALESCE", column, exp.Literal.number(0)) if coalesce else column
+
+        first = cte_names[groups[0]]
+        aliases = [d.alias for d in r.dimensions]
+        if aliases and self.query.include_empty:
+            keys_name, n = "dimension_keys", 0
+            while keys_name in taken:
+                n += 1
+                keys_name = f"dimension_keys_{n}"
+            union = None
+            for g in groups:
+                part = exp.select(*(exp.column(a) for a in aliases)).from_(cte_names[g])
+                union = part if union is None else exp.union(union, part, distinct=True)
+            ctes.append((keys_name, union))  # type: ignore[arg-type]
+            key_source = keys_name
+            select = exp.select(*(exp.column(a, keys_name).as_(a) for a in aliases)).from_(keys_name)
+            for g in groups:
+                on = exp.and_(*(exp.NullSafeEQ(this=exp.column(a, cte_names[g]), expression=exp.column(a, keys_name))
+                                for a in aliases))  # fmt: skip
+                select = select.join(cte_names[g], on=on, join_type="LEFT", copy=False)
+        else:
+            key_source = first
+            select = exp.select(*(exp.column(a, first).as_(a) for a in aliases)).from_(first)
+            for g in groups[1:]:
+                if aliases:
+                    on = exp.and_(*(exp.NullSafeEQ(this=exp.column(a, first), expression=exp.column(a, cte_names[g]))
+                                    for a in aliases))  # fmt: skip
+                    select = select.join(cte_names[g], on=on, join_type="INNER", copy=False)
+                else:
+                    select = select.join(cte_names[g], join_type="CROSS", copy=False)
+        for m in r.measures:
+            spans = len({leaf.node for leaf in m.leaves()}) > 1
+            select = select.select(self.measure_sql(m, lambda leaf, c=spans: ref(leaf, c)).as_(m.name), copy=False)
+        outer_where = [self.substitute(self.safe_division(f.copy()), ph, lambda leaf: ref(leaf, True))
+                       for f, ph, _ in r.having]  # fmt: skip
+        select = self.where_clause(select, outer_where)
+        select = self.ordered(select, r.dimensions, r.measures)
+        kind = "Chasm trap" if self._independent(groups) else "Fan trap"
+        self.plan.update({
+            "anchor_source": groups[0], "anchor_grain": [d.field for d in r.dimensions], "key_source": key_source,
+            "fan_out_description": f"{kind}: {len(groups)} independent measure sources ({', '.join(groups)})",
+            "has_fan_out": True,
+            "measure_groups": [{"source_name": g, "cte": cte_names[g], "measures": [m.name for m in group_measures[g]],
+                                "join_path_to_dims": [e["to_source"] for e in self.plan.get("joins", [])
+                                                      if e.get("cte") == cte_names[g]]} for g in groups],
+            "aggregate_locality": [f"Pre-aggregate {g} ({', '.join(m.name for m in group_measures[g])}) by "
+                                   f"{'dimension keys' if aliases else 'nothing (one row)'}" for g in groups],
+        })  # fmt: skip
+        return self.finish(select, ctes)
+
+    def _independent(self, groups: list[str]) -> bool:
+        """Chasm: no measure source reaches another one; fan: one sits on the many side of another."""
+        for g in groups:
+            paths = self.graph.shortest_paths(g)
+            if any(other in paths and not paths[other].fans_out for other in groups if other != g):
+                return False
+        return True
+
+
+def _rename_tables(body: exp.Expression, renames: dict[str, str]) -> None:
+    for table in body.find_all(exp.Table):
+        if not table.args.get("db") and table.name in renames:
+            alias = table.alias or table.name
+            table.set("this", exp.to_identifier(renames[table.name]))
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def _measure_json(m: Measure) -> dict[str, Any]:
+    return {
+        "name": m.name, "expr": m.expr.sql() if not m.derived else None, "source_name": m.node or DERIVED,
+        "original_name": m.original, "qualified_ref": m.qualified_ref,
+        "filter": m.filter.sql() if m.filter is not None else None, "provenance": m.provenance,
+        "is_derived": m.derived, "depends_on": [d.name for d in m.placeholders.values()],
+        "description": m.description,
+    }  # fmt: skip
+
+
+_PLAN_ORDER = (
+    "sources_used", "anchor_source", "anchor_grain", "key_source", "joins", "join_paths", "fan_out_description",
+    "has_fan_out", "measure_groups", "aggregate_locality", "where_filters", "having_filters", "dimensions",
+    "measures", "order_by", "limit", "include_empty",
+)  # fmt: skip

@@ -1,0 +1,593 @@
+"""Resolving a semantic query's names against the model: dimensions, measures (predefined, inline,
+derived), filters split into WHERE and HAVING, and segments. Produces qualified ASTs; no SQL text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from ktx.semantic import sqlexpr
+from ktx.semantic.graph import JoinGraph
+from ktx.semantic.model import Source
+from ktx.semantic.query import DimensionRef, InlineMeasure, SemanticQuery
+from ktx.semantic.sqlexpr import CompileError
+from ktx.semantic.timegrain import truncate
+
+DERIVED = "__derived__"
+
+
+class PendingName(Exception):
+    """A named measure refers to another named measure that is not resolved yet."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+@dataclass
+class Dimension:
+    field: str  # node.column
+    node: str
+    column: str
+    granularity: str | None
+    expr: exp.Expression
+    alias: str = ""
+    description: str = ""
+
+
+@dataclass(eq=False)
+class Measure:
+    """A measure the query needs. Aggregates belong to one node; derived ones combine other measures.
+
+    In a derived `formula` each dependency appears as a placeholder column named by `placeholders`.
+    """
+
+    name: str
+    original: str
+    node: str | None
+    expr: exp.Expression
+    filter: exp.Expression | None = None
+    placeholders: dict[str, Measure] = field(default_factory=dict)
+    output: bool = False
+    provenance: str = "composed"
+    qualified_ref: str | None = None
+    description: str = ""
+    nodes: set[str] = field(default_factory=set)  # every node its expression and filter touch
+
+    @property
+    def derived(self) -> bool:
+        return self.node is None
+
+    def leaves(self) -> list[Measure]:
+        if not self.derived:
+            return [self]
+        out: list[Measure] = []
+        for dep in self.placeholders.values():
+            out += [m for m in dep.leaves() if m not in out]
+        return out
+
+
+@dataclass
+class Resolved:
+    dimensions: list[Dimension]
+    measures: list[Measure]  # requested, in order
+    aggregates: list[Measure]  # every aggregate measure needed (requested, dependencies, HAVING-only)
+    where: list[tuple[exp.Expression, set[str], str]]  # clause, nodes, original text
+    having: list[tuple[exp.Expression, dict[str, Measure], str]]
+    warnings: list[str]
+
+
+class Resolver:
+    def __init__(self, sources: dict[str, Source], graph: JoinGraph, dialect: str):
+        self.sources = sources
+        self.graph = graph
+        self.dialect = dialect
+        self._predefined: dict[tuple[str, str], Measure] = {}
+        self._inline: dict[str, Measure] = {}
+        self._resolving: list[tuple[str, str]] = []
+        self._counter = 0
+        self.warnings: list[str] = []
+        self.pending_names: set[str] = set()
+
+    # ---- names -------------------------------------------------------------------------------------------
+    def source_of(self, node: str) -> Source:
+        return self.sources[self.graph.base[node]]
+
+    def _node(self, name: str, context: str) -> str:
+        if name in self.graph.base:
+            return name
+        known = ", ".join(sorted(self.graph.base))
+        raise CompileError(f"Source '{name}' referenced in {context} does not exist. Available: {known}")
+
+    def _available(self, node: str) -> str:
+        source = self.source_of(node)
+        return ", ".join(sorted({c.name for c in source.columns} | {m.name for m in source.measures}))
+
+    def _column_missing(self, node: str, column: str) -> CompileError:
+        return CompileError(f"Column '{column}' does not exist in source '{node}'. Available: {self._available(node)}")
+
+    def _check_visible(self, node: str, column: str) -> None:
+        col = self.source_of(node).column(column)
+        if col is not None and col.visibility == "hidden":
+            raise CompileError(f"Column '{node}.{column}' is hidden and cannot be queried")
+
+    def _placeholder(self, measure: Measure) -> tuple[str, exp.Column]:
+        self._counter += 1
+        key = f"__ktx_m{self._counter}"
+        return key, exp.column(key)
+
+    # ---- computed columns --------------------------------------------------------------------------------
+    def expand_computed(self, node_expr: exp.Expression, depth: int = 0) -> exp.Expression:
+        """Replace `src.col` of a computed column by `(<its expr, qualified by src>)`."""
+        if depth > 8:
+            raise CompileError("Computed columns reference each other in a cycle")
+
+        def swap(n: exp.Expression) -> exp.Expression:
+            if not isinstance(n, exp.Column) or not n.table or n.table not in self.graph.base:
+                return n
+            col = self.source_of(n.table).column(n.name)
+            if col is None or not col.expr:
+                return n
+            inner = sqlexpr.parse(col.expr, self.dialect, what=f"computed column '{n.table}.{n.name}'")
+            for ref in sqlexpr.columns(inner):
+                if not ref.table:
+                    ref.set("table", exp.to_identifier(n.table))
+            return exp.paren(self.expand_computed(inner, depth + 1), copy=False)
+
+        return node_expr.transform(swap, copy=False)
+
+    # ---- dimensions --------------------------------------------------------------------------------------
+    def dimension(self, raw: str | DimensionRef) -> Dimension:
+        spec = raw if isinstance(raw, DimensionRef) else DimensionRef(field=raw)
+        text = spec.field.strip()
+        if "." in text:
+            node_name, column = text.rsplit(".", 1)
+            node = self._node(node_name, f"dimension '{text}'")
+        else:
+            column = text
+            owners = sorted(n for n, base in self.graph.base.items() if n == base and self.sources[n].column(column))
+            if not owners:
+                raise CompileError(f"Column '{column}' does not exist in any source. Qualify it as 'source.{column}'.")
+            if len(owners) > 1:
+                raise CompileError(
+                    f"Column '{column}' is ambiguous: it exists in multiple sources ({', '.join(owners)}). "
+                    f"Use a qualified name like '{owners[0]}.{column}'."
+                )
+            node = owners[0]
+        col = self.source_of(node).column(column)
+        if col is None:
+            raise self._column_missing(node, column)
+        self._check_visible(node, column)
+        expr = self.expand_computed(exp.column(column, node))
+        granularity = spec.granularity or None
+        if granularity:
+            if col.type not in ("time", "string"):
+                raise CompileError(
+                    f"Dimension '{node}.{column}' is a {col.type} column; granularity needs a time column"
+                )
+            expr = truncate(expr, granularity, self.dialect)
+        return Dimension(f"{node}.{column}", node, column, granularity, expr, description=col.resolved_description)
+
+    # ---- measures ----------------------------------------------------------------------------------------
+    def predefined(self, node: str, name: str) -> Measure:
+        key = (node, name)
+        if key in self._predefined:
+            return self._predefined[key]
+        if key in self._resolving:
+            raise CompileError(f"Circular dependency detected: {name}")
+        source = self.source_of(node)
+        definition = next((m for m in source.measures if m.name == name), None)
+        if definition is None:
+            raise CompileError(f"Measure '{name}' does not exist on source '{node}'")
+        self._resolving.append(key)
+        try:
+            parsed = sqlexpr.parse(definition.expr, self.dialect, what=f"measure '{source.name}.{name}'")
+            self._reject_unsupported(parsed, definition.expr)
+            siblings = {m.name for m in source.measures}
+            columns = {c.name for c in source.columns}
+            deps = [c for c in sqlexpr.columns(parsed) if not c.table and c.name in siblings and c.name not in columns]
+            if deps and not sqlexpr.aggregates(parsed):
+                placeholders: dict[str, Measure] = {}
+                for ref in deps:
+                    dep = self.predefined(node, ref.name)
+                    key_name, placeholder = self._placeholder(dep)
+                    placeholders[key_name] = dep
+                    ref.replace(placeholder)
+                measure = Measure(name, name, None, parsed, placeholders=placeholders, provenance="verified",
+                                  qualified_ref=f"{node}.{name}", description=definition.description or "")  # fmt: skip
+            else:
+                expr = self.expand_computed(self._qualify_bare(parsed, node, f"measure '{source.name}.{name}'"))
+                expr = self._count_rows_of(sqlexpr.rewrite_custom_aggregates(expr, self.dialect), node)
+                predicates = []
+                if definition.filter:
+                    predicates.append(
+                        sqlexpr.parse(definition.filter, self.dialect, what=f"filter of measure '{name}'")
+                    )
+                for segment_name in definition.segments:
+                    segment = next((s for s in source.segments if s.name == segment_name), None)
+                    if segment is None:
+                        available = ", ".join(s.name for s in source.segments) or "(none)"
+                        raise CompileError(
+                            f"Measure '{name}' on source '{source.name}' references unknown segment "
+                            f"'{segment_name}'. Available segments: {available}."
+                        )
+                    predicates.append(sqlexpr.parse(segment.expr, self.dialect, what=f"segment '{segment_name}'"))
+                qualified = [self.expand_computed(self._qualify_bare(p, node, f"filter of measure '{name}'"))
+                             for p in predicates]  # fmt: skip
+                measure = Measure(name, name, node, expr, filter=sqlexpr.conjunction(qualified),
+                                  provenance="verified", qualified_ref=f"{node}.{name}",
+                                  description=definition.description or "")  # fmt: skip
+                measure.nodes = self._nodes_of(measure)
+        finally:
+            self._resolving.pop()
+        self._predefined[key] = measure
+        return measure
+
+    def _qualify_bare(self, node_expr: exp.Expression, node: str, what: str) -> exp.Expression:
+        """Bare columns in a source's own expressions: its own columns first, then sources it reaches many-to-one."""
+        reachable = sorted(
+            ((p.cost, len(p.edges), n) for n, p in self.graph.shortest_paths(node, safe_only=True).items()),
+        )
+        for ref in sqlexpr.columns(node_expr):
+            if ref.table:
+                self._node(ref.table, what)
+                continue
+            owner = next((n for _, _, n in reachable if self.source_of(n).column(ref.name)), None)
+            if owner is None:
+                raise CompileError(f"{what[0].upper()}{what[1:]} references unknown column '{ref.name}'. "
+                                   f"Available: {self._available(node)}")  # fmt: skip
+            ref.set("table", exp.to_identifier(owner))
+        return node_expr
+
+    def _count_rows_of(self, expr: exp.Expression, node: str) -> exp.Expression:
+        """`count(*)` counts the node's key, so null-extended rows of an outer join never count as one."""
+        key = self.source_of(node).grain[0]
+        for agg in sqlexpr.aggregates(expr):
+            if (isinstance(agg, exp.Count) and isinstance(agg.this, exp.Star | exp.Literal)) or (
+                isinstance(agg, exp.Count) and agg.this is None
+            ):
+                agg.set("this", exp.column(key, node))
+        return expr
+
+    def _reject_unsupported(self, parsed: exp.Expression, text: str) -> None:
+        if sqlexpr.has_window(parsed):
+            raise CompileError(f"Window functions (OVER clause) are not supported in measures: '{text}'")
+        if sqlexpr.nested_aggregate(parsed):
+            raise CompileError(f"Nested aggregation is not supported: '{text}'")
+
+    def _nodes_of(self, measure: Measure) -> set[str]:
+        nodes = {measure.node} if measure.node else set()
+        for part in (measure.expr, measure.filter):
+            if part is not None:
+                nodes |= {c.table for c in sqlexpr.columns(part) if c.table}
+        return nodes
+
+    def _owner(self, nodes: set[str]) -> str | None:
+        """The node every other node is reachable from without fanning out (alphabetically first if several)."""
+        for candidate in sorted(nodes):
+            safe = self.graph.shortest_paths(candidate, safe_only=True)
+            if all(n in safe for n in nodes):
+                return candidate
+        return None
+
+    def _check_columns(self, node_expr: exp.Expression, context: str, *, allow_measures: bool) -> None:
+        for ref in sqlexpr.columns(node_expr):
+            if not ref.table or ref.name.startswith("__ktx_m"):
+                continue
+            node = self._node(ref.table, context)
+            source = self.source_of(node)
+            if source.column(ref.name) is None and not (
+                allow_measures and any(m.name == ref.name for m in source.measures)
+            ):
+                raise self._column_missing(node, ref.name)
+            self._check_visible(node, ref.name)
+
+    def inline_aggregate(self, agg: exp.Expression, text: str, name: str | None) -> Measure:
+        """One aggregate call over qualified columns (`sum(orders.amount)`), as a measure of its owning node."""
+        refs = sqlexpr.columns(agg)
+        if any(not r.table for r in refs) or not refs:
+            raise CompileError(
+                f"Measure '{text}' does not reference any source. Qualify columns like 'sum(orders.amount)' or "
+                "name a predefined measure."
+            )
+        nodes = {r.table for r in refs}
+        owner = self._owner(nodes)
+        if owner is None:
+            raise CompileError(
+                f"Measure '{text}' references multiple independent sources ({', '.join(sorted(nodes))}) that no single "
+                "source reaches through many_to_one joins. Decompose it into one aggregate per source."
+            )
+        expr = self._count_rows_of(sqlexpr.rewrite_custom_aggregates(self.expand_computed(agg), self.dialect), owner)
+        key = f"{owner}|{expr.sql()}|{name or ''}"
+        if key in self._inline:
+            return self._inline[key]
+        measure = Measure(name or sqlexpr.safe_identifier(text), text, owner, expr)
+        measure.nodes = self._nodes_of(measure)
+        self._inline.setdefault(key, measure)
+        return measure
+
+    def formula(
+        self, parsed: exp.Expression, text: str, names: dict[str, Measure], context: str
+    ) -> tuple[exp.Expression, dict[str, Measure]]:
+        """Turn measure references and aggregate calls in an expression into placeholders."""
+        placeholders: dict[str, Measure] = {}
+
+        def bind(measure: Measure) -> exp.Column:
+            key, column = self._placeholder(measure)
+            placeholders[key] = measure
+            return column
+
+        for agg in sqlexpr.aggregates(parsed):
+            agg.replace(bind(self.inline_aggregate(agg.copy(), agg.sql(dialect=self.dialect), None)))
+        for ref in sqlexpr.columns(parsed):
+            if ref.name.startswith("__ktx_m"):
+                continue
+            if not ref.table:
+                if ref.name.lower() in names:
+                    ref.replace(bind(names[ref.name.lower()]))
+                    continue
+                if ref.name.lower() in self.pending_names:
+                    raise PendingName(ref.name)
+                raise CompileError(
+                    f"'{ref.name}' in {context} '{text}' is not a measure of this query or a qualified column"
+                )
+            node = self._node(ref.table, f"{context} '{text}'")
+            source = self.source_of(node)
+            if any(m.name == ref.name for m in source.measures) and source.column(ref.name) is None:
+                ref.replace(bind(self.predefined(node, ref.name)))
+            elif source.column(ref.name) is None:
+                raise self._column_missing(node, ref.name)
+            else:
+                raise CompileError(
+                    f"Column '{ref.table}.{ref.name}' in {context} '{text}' is outside an aggregate; wrap it in "
+                    f"sum(), count(), avg(), …"
+                )
+        return parsed, placeholders
+
+    def measure(self, raw: str | InlineMeasure, names: dict[str, Measure]) -> Measure:
+        text = (raw.expr if isinstance(raw, InlineMeasure) else raw).strip()
+        explicit_name = raw.name if isinstance(raw, InlineMeasure) else None
+        parsed = sqlexpr.parse(text, self.dialect, what=f"measure '{text}'")
+        self._reject_unsupported(parsed, text)
+        self._check_columns(parsed, f"measure '{text}'", allow_measures=True)
+        if isinstance(parsed, exp.Column):
+            measure = self._named_measure(parsed, text, names)
+            if explicit_name and explicit_name != measure.name:
+                alias = Measure(explicit_name, text, None, exp.column("__ktx_m0"), placeholders={"__ktx_m0": measure})
+                alias.provenance = "composed"
+                return alias
+            return measure
+        aggs = sqlexpr.aggregates(parsed)
+        refs = sqlexpr.columns(parsed)
+        measure_refs = [r for r in refs if self._is_measure_ref(r, names) and not self._inside_aggregate(r, aggs)]
+        if len(aggs) == 1 and aggs[0] is parsed:
+            return self.inline_aggregate(parsed, text, explicit_name)
+        if aggs and not measure_refs:
+            nodes = {r.table for r in refs if r.table}
+            owner = self._owner(nodes) if nodes and all(r.table for r in refs) else None
+            if owner is not None:
+                # One aggregate expression over one row set (`sum(a) / count(b)` on one source): keep it whole.
+                expr = self._count_rows_of(
+                    sqlexpr.rewrite_custom_aggregates(self.expand_computed(parsed), self.dialect), owner
+                )
+                measure = Measure(explicit_name or sqlexpr.safe_identifier(text), text, owner, expr)
+                measure.nodes = self._nodes_of(measure)
+                return measure
+        if not aggs and not measure_refs:
+            qualified = [r for r in refs if r.table]
+            if qualified:
+                src = qualified[0].table
+                raise CompileError(
+                    f"Measure '{text}' is not a pre-defined measure on source '{src}' and has no aggregate function. "
+                    f"Use an aggregate like sum({text}), count({text}), avg({text}), etc."
+                )
+            raise CompileError(f"Measure '{text}' does not reference any source")
+        formula, placeholders = self.formula(parsed, text, names, "measure")
+        return Measure(explicit_name or sqlexpr.safe_identifier(text), text, None, formula, placeholders=placeholders)
+
+    def _inside_aggregate(self, ref: exp.Expression, aggs: list[exp.Expression]) -> bool:
+        parent = ref.parent
+        while parent is not None:
+            if any(parent is a for a in aggs):
+                return True
+            parent = parent.parent
+        return False
+
+    def _is_measure_ref(self, ref: exp.Column, names: dict[str, Measure]) -> bool:
+        if not ref.table:
+            return ref.name.lower() in names or ref.name.lower() in self.pending_names
+        if ref.table not in self.graph.base:
+            return False
+        source = self.source_of(ref.table)
+        return source.column(ref.name) is None and any(m.name == ref.name for m in source.measures)
+
+    def _named_measure(self, ref: exp.Column, text: str, names: dict[str, Measure]) -> Measure:
+        if ref.table:
+            node = self._node(ref.table, f"measure '{text}'")
+            source = self.source_of(node)
+            if any(m.name == ref.name for m in source.measures):
+                return self.predefined(node, ref.name)
+            raise CompileError(
+                f"Measure '{text}' is not a pre-defined measure on source '{node}' and has no aggregate function. "
+                f"Use an aggregate like sum({text}), count({text}), avg({text}), etc."
+            )
+        if ref.name.lower() in names:
+            return names[ref.name.lower()]
+        if ref.name.lower() in self.pending_names:
+            raise PendingName(ref.name)
+        owners = sorted(n for n, s in self.sources.items() if any(m.name == ref.name for m in s.measures))
+        if len(owners) > 1:
+            raise CompileError(
+                f"Measure '{ref.name}' is ambiguous: it exists in multiple sources ({', '.join(owners)}). Use a "
+                f"qualified name like '{owners[0]}.{ref.name}'."
+            )
+        if owners:
+            return self.predefined(owners[0], ref.name)
+        raise CompileError(f"Measure '{text}' does not reference any source")
+
+    # ---- filters -----------------------------------------------------------------------------------------
+    def is_having(self, clause: exp.Expression, names: dict[str, Measure]) -> bool:
+        if sqlexpr.aggregates(clause):
+            return True
+        return any(self._is_measure_ref(r, names) for r in sqlexpr.columns(clause))
+
+    def where_clause(self, clause: exp.Expression, text: str) -> tuple[exp.Expression, set[str]]:
+        self._check_columns(clause, f"filter '{text}'", allow_measures=False)
+        for ref in sqlexpr.columns(clause):
+            if not ref.table:
+                owners = sorted(n for n, s in self.sources.items() if s.column(ref.name))
+                if len(owners) != 1:
+                    raise CompileError(
+                        f"Column '{ref.name}' in filter '{text}' must be qualified as 'source.{ref.name}'"
+                        + (f" (it exists in {', '.join(owners)})" if owners else " (no source has it)")
+                    )
+                ref.set("table", exp.to_identifier(owners[0]))
+                self._check_visible(owners[0], ref.name)
+        clause = self.expand_computed(clause)
+        return clause, {c.table for c in sqlexpr.columns(clause) if c.table}
+
+
+def resolve(resolver: Resolver, query: SemanticQuery) -> Resolved:
+    # Dimensions (deduplicated by field + granularity), with collision-free output names.
+    dims: list[Dimension] = []
+    for raw in query.dimensions:
+        dim = resolver.dimension(raw)
+        if not any(d.field == dim.field and d.granularity == dim.granularity for d in dims):
+            dims.append(dim)
+    leaves: dict[str, int] = {}
+    for dim in dims:
+        leaves[dim.column] = leaves.get(dim.column, 0) + 1
+    nodes_per_leaf = {c: {d.node for d in dims if d.column == c} for c in leaves}
+    for dim in dims:
+        base = dim.column if len(nodes_per_leaf[dim.column]) == 1 else f"{dim.node}_{dim.column}"
+        dim.alias = f"{base}_{dim.granularity}" if dim.granularity else base
+
+    # Measures. Named inline measures may refer to each other by name in any order: resolve what can be
+    # resolved, retry the rest, and report a cycle when no progress is possible.
+    names: dict[str, Measure] = {}
+    resolver.pending_names = {m.name.lower() for m in query.measures if isinstance(m, InlineMeasure) and m.name}
+    done: dict[int, Measure] = {}
+    while len(done) < len(query.measures):
+        progress, blocked = False, ""
+        for index, raw in enumerate(query.measures):
+            if index in done:
+                continue
+            try:
+                measure = resolver.measure(raw, names)
+            except PendingName as pending:
+                blocked = blocked or pending.name
+                continue
+            done[index], progress = measure, True
+            if isinstance(raw, InlineMeasure) and raw.name:
+                names[raw.name.lower()] = measure
+                resolver.pending_names.discard(raw.name.lower())
+        if not progress:
+            raise CompileError(f"Circular dependency detected: {blocked}")
+    measures: list[Measure] = []
+    for index in range(len(query.measures)):
+        measure = done[index]
+        if not any(m is measure for m in measures):
+            measure.output = True
+            measures.append(measure)
+    _unique_output_names(measures, dims)
+    for measure in measures:
+        names.setdefault(measure.name.lower(), measure)
+
+    # Filters: each top-level AND clause is WHERE (row level) or HAVING (over measures).
+    where, having = [], []
+    for text in query.filters:
+        if not text.strip():
+            continue
+        parsed = sqlexpr.parse(text, resolver.dialect, what=f"filter '{text}'")
+        for clause in sqlexpr.split_and(parsed):
+            clause_text = clause.sql(dialect=resolver.dialect) if len(sqlexpr.split_and(parsed)) > 1 else text.strip()
+            if sqlexpr.has_window(clause):
+                raise CompileError(f"Window functions (OVER clause) are not supported in filters: '{clause_text}'")
+            if resolver.is_having(clause, names):
+                branches = sqlexpr.or_branches(clause)
+                if len(branches) > 1 and not all(resolver.is_having(b, names) for b in branches):
+                    raise CompileError(
+                        f"Filter '{clause_text}' mixes aggregate and non-aggregate conditions with OR, which cannot be "
+                        "split into WHERE and HAVING. Split it into separate filters or rewrite it."
+                    )
+                resolver._check_columns(clause, f"filter '{clause_text}'", allow_measures=True)
+                formula, placeholders = resolver.formula(clause.copy(), clause_text, names, "filter")
+                having.append((formula, placeholders, clause_text))
+            else:
+                expr, nodes = resolver.where_clause(clause.copy(), clause_text)
+                where.append((expr, nodes, clause_text))
+
+    # Every aggregate measure behind the request, dependencies and HAVING-only ones included.
+    aggregates: list[Measure] = []
+    for measure in measures + [m for _, ph, _ in having for m in ph.values()]:
+        for leaf in measure.leaves():
+            if leaf not in aggregates:
+                aggregates.append(leaf)
+    _check_cycles(measures)
+
+    # Query-time segments narrow every aggregate measure of their source.
+    for raw in query.segments:
+        if "." not in raw:
+            raise CompileError(f"Query-time segment '{raw}' must be a dotted 'source.segment_name' reference.")
+        node, segment_name = raw.rsplit(".", 1)
+        if node not in resolver.graph.base:
+            raise CompileError(f"Query-time segment '{raw}' references unknown source '{node}'.")
+        source = resolver.source_of(node)
+        segment = next((s for s in source.segments if s.name == segment_name), None)
+        if segment is None:
+            available = ", ".join(s.name for s in source.segments) or "(none)"
+            raise CompileError(
+                f"Query-time segment '{raw}' references unknown segment '{segment_name}' on source '{node}'. "
+                f"Available: {available}"
+            )
+        targets = [m for m in aggregates if m.node == node]
+        if not targets:
+            raise CompileError(
+                f"Query-time segment(s) on source '{node}' have no matching measure in the query. Segments only "
+                f"filter measures of their own source; add a measure of '{node}'."
+            )
+        predicate = resolver.expand_computed(
+            resolver._qualify_bare(sqlexpr.parse(segment.expr, resolver.dialect), node, f"segment '{raw}'")
+        )
+        for measure in targets:
+            measure.filter = sqlexpr.conjunction([p for p in (measure.filter, predicate) if p is not None])
+            measure.nodes = resolver._nodes_of(measure)
+    return Resolved(dims, measures, aggregates, where, having, resolver.warnings)
+
+
+def _unique_output_names(measures: list[Measure], dims: list[Dimension]) -> None:
+    by_name: dict[str, list[Measure]] = {}
+    for measure in measures:
+        by_name.setdefault(measure.name.lower(), []).append(measure)
+    for group in by_name.values():
+        if len(group) < 2:
+            continue
+        if all(m.qualified_ref for m in group):
+            for m in group:
+                m.name = m.qualified_ref.replace(".", "_")  # type: ignore[union-attr]
+        else:
+            raise CompileError(
+                f"Two different measures in this query are both named '{group[0].name}' "
+                f"({', '.join(m.original for m in group)}). Name one explicitly: "
+                '{"expr": "...", "name": "..."}.'
+            )
+    seen = {d.alias.lower(): f"dimension '{d.field}'" for d in dims}
+    for measure in measures:
+        if measure.name.lower() in seen:
+            raise CompileError(
+                f"Output column '{measure.name}' is used by both {seen[measure.name.lower()]} and measure "
+                f'\'{measure.original}\'. Name the measure explicitly: {{"expr": "...", "name": "..."}}.'
+            )
+        seen[measure.name.lower()] = f"measure '{measure.original}'"
+
+
+def _check_cycles(measures: list[Measure]) -> None:
+    def visit(measure: Measure, trail: list[Measure]) -> None:
+        if any(measure is t for t in trail):
+            raise CompileError(f"Circular dependency detected: {measure.name}")
+        for dep in measure.placeholders.values():
+            visit(dep, [*trail, measure])
+
+    for measure in measures:
+        visit(measure, [])

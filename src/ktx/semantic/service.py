@@ -1,0 +1,212 @@
+"""Semantic-layer capabilities for the CLI and MCP: load a connection's model, compile and run a
+semantic query through the read-only connector, and validate one source (statically and live)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from ktx.errors import KtxError
+from ktx.semantic import sqlexpr
+from ktx.semantic.compiler import CompiledQuery, SemanticEngine
+from ktx.semantic.loader import LoadedLayer, SemanticLayerError, load_directory
+from ktx.semantic.validate import Finding, ValidationReport, validate_model
+
+DRIVER_DIALECTS = {
+    "postgres": "postgres", "postgresql": "postgres", "duckdb": "duckdb", "sqlite": "sqlite", "mysql": "mysql",
+    "mariadb": "mysql", "sqlserver": "tsql", "clickhouse": "clickhouse", "snowflake": "snowflake",
+    "bigquery": "bigquery",
+}  # fmt: skip
+COMPILE_ONLY_REASON = "Compiled only; pass --execute to run the SQL on the connection."
+GRAIN_SAMPLE_ROWS = 100_000
+
+
+def layer_dir(root: Path, connection_id: str) -> Path:
+    return root / "semantic-layer" / connection_id
+
+
+def layer_connections(root: Path) -> list[str]:
+    base = root / "semantic-layer"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def load_layer(root: Path, connection_id: str) -> LoadedLayer:
+    folder = layer_dir(root, connection_id)
+    if not folder.is_dir():
+        raise KtxError(
+            f"No semantic layer for connection '{connection_id}' (expected {folder}).",
+            hint="Add source YAML under semantic-layer/<connection>/ or run `ktx ingest <connectionId>`.",
+        )
+    return load_directory(folder)
+
+
+def dialect_for(driver: str | None) -> str:
+    return DRIVER_DIALECTS.get((driver or "").lower(), "postgres")
+
+
+def build_engine(root: Path, connection_id: str, driver: str | None) -> tuple[SemanticEngine, LoadedLayer]:
+    layer = load_layer(root, connection_id)
+    return SemanticEngine(layer.sources, dialect_for(driver)), layer
+
+
+def compile_query(root: Path, connection_id: str, driver: str | None, query: Any) -> CompiledQuery:
+    engine, _ = build_engine(root, connection_id, driver)
+    return engine.compile(query)
+
+
+def query_result(compiled: CompiledQuery, connection_id: str, execution: dict[str, Any] | None = None,
+                 headers: list[str] | None = None, rows: list[list[Any]] | None = None) -> dict[str, Any]:  # fmt: skip
+    plan = dict(compiled.plan)
+    plan["execution"] = execution or {"mode": "compile_only", "reason": COMPILE_ONLY_REASON}
+    rows = rows or []
+    return {
+        "connectionId": connection_id, "dialect": compiled.dialect, "sql": compiled.sql,
+        "headers": headers if headers is not None else compiled.headers, "rows": rows, "totalRows": len(rows),
+        "columns": compiled.columns, "warnings": compiled.warnings, "plan": plan,
+    }  # fmt: skip
+
+
+def run_query(project, connection_id: str, query: Any, *, execute: bool, max_rows: int | None = None) -> dict[str, Any]:
+    """Compile (and with `execute`, run read-only) a semantic query on one connection."""
+    from ktx.warehouse.readonly import validate_max_rows
+    from ktx.warehouse.values import json_value
+
+    conn = project.config.connections.get(connection_id)
+    if conn is None:
+        known = ", ".join(sorted(project.config.connections)) or "none"
+        raise KtxError(f'Connection "{connection_id}" is not configured in ktx.yaml', hint=f"Configured connections: {known}.")  # fmt: skip
+    compiled = compile_query(project.root, connection_id, conn.driver, query)
+    if not execute:
+        return query_result(compiled, connection_id)
+    limit = max_rows if max_rows is not None else max(compiled.plan["limit"], 1)
+    validate_max_rows(min(limit, 10_000) if max_rows is None else limit)
+    with project.connector(connection_id) as connector:
+        result = connector.query(compiled.sql, max_rows=min(limit, 10_000))
+    rows = [[json_value(v) for v in row] for row in result.rows]
+    execution = {"mode": "executed", "driver": conn.driver, "maxRows": min(limit, 10_000), "rowCount": len(rows),
+                 "truncated": result.truncated, "durationMs": round(result.duration_ms, 1)}  # fmt: skip
+    return query_result(compiled, connection_id, execution, list(result.headers), rows)
+
+
+@dataclass
+class SourceCheck:
+    connection_id: str
+    name: str
+    report: ValidationReport
+    checks: dict[str, str] = field(default_factory=dict)  # check → ok | skipped: reason | failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"connectionId": self.connection_id, "source": self.name, "valid": self.report.valid,
+                "errors": [f.message for f in self.report.errors], "warnings": [f.message for f in self.report.warnings],
+                "checks": self.checks}  # fmt: skip
+
+
+def find_source_connection(root: Path, name: str, connection_id: str | None) -> str:
+    from ktx.semantic.summaries import all_sources
+
+    matches = sorted({s.connection_id for s in all_sources(root) if s.name == name and connection_id in (None, s.connection_id)})  # fmt: skip
+    if not matches:
+        raise KtxError(f'Semantic-layer source "{connection_id + "/" if connection_id else ""}{name}" was not found')
+    if len(matches) > 1:
+        raise KtxError(f"Source '{name}' exists in multiple connections: {', '.join(matches)}. Re-run with --connection-id <id>.")  # fmt: skip
+    return matches[0]
+
+
+def validate_source(project, name: str, connection_id: str | None = None, *, live: bool = True) -> SourceCheck:
+    """Static checks of the model around one source, then (when the connection is a reachable warehouse)
+    that its table, columns, join keys and grain exist, and that the grain is unique on a sample."""
+    connection_id = find_source_connection(project.root, name, connection_id)
+    conn = project.config.connections.get(connection_id)
+    driver = conn.driver if conn is not None else None
+    check = SourceCheck(connection_id, name, ValidationReport())
+    try:
+        engine, layer = build_engine(project.root, connection_id, driver)
+    except SemanticLayerError as exc:
+        check.report.errors.append(Finding(name, str(exc)))
+        return check
+    if name not in engine.sources:
+        check.report.errors.append(Finding(name, f"Source '{name}' did not load (see warnings)"))
+        check.report.warnings += [Finding(None, w) for w in layer.warnings]
+        return check
+    check.report = validate_model(engine).for_source(name)
+    check.report.warnings += [Finding(None, w) for w in layer.warnings if f"'{name}'" in w]
+    check.checks["model"] = "ok" if check.report.valid else "failed"
+    _manifest_checks(check, engine, layer)
+    if not live:
+        check.checks["live"] = "skipped: --offline"
+    elif conn is None:
+        check.checks["live"] = f"skipped: connection '{connection_id}' is not configured in ktx.yaml"
+    else:
+        _live_checks(project, check, engine)
+    return check
+
+
+def _manifest_checks(check: SourceCheck, engine: SemanticEngine, layer: LoadedLayer) -> None:
+    """A standalone table source checked against the scanned manifest entry for the same table."""
+    source = engine.sources[check.name]
+    origin = layer.origins.get(check.name, "")
+    if not source.table or "_schema" in Path(origin).parts:
+        check.checks["catalog"] = "skipped: no scanned table to compare with"
+        return
+    target = source.table.replace('"', "").replace("`", "").lower()
+    manifest = next((s for s in engine.sources.values() if s.name != source.name and s.table and
+                     (target.endswith(s.table.lower()) or s.table.lower().endswith("." + target))), None)  # fmt: skip
+    if manifest is None:
+        check.checks["catalog"] = "skipped: no scanned table to compare with"
+        return
+    physical = {c.name for c in manifest.columns if not c.expr}
+    declared = [c.name for c in source.columns if not c.expr and c.name not in physical]
+    if declared:
+        check.report.errors.append(Finding(source.name, f"{source.name}: table \"{source.table}\" matched manifest {manifest.name}, but declared column(s) absent from physical table: {', '.join(declared)}. Available columns: {', '.join(sorted(physical))}"))  # fmt: skip
+    check.checks["catalog"] = "failed" if declared else "ok"
+
+
+def _live_checks(project, check: SourceCheck, engine: SemanticEngine) -> None:
+    source = engine.sources[check.name]
+    dialect = engine.dialect
+    base = exp.to_table(source.table, dialect=dialect) if source.table else exp.paren(
+        sqlexpr.parse(source.sql or "", dialect, what=f"SQL of source '{source.name}'"), copy=False
+    ).as_("_base")  # fmt: skip
+    try:
+        connector = project.connector(check.connection_id)
+    except KtxError as exc:
+        check.checks["live"] = f"skipped: {exc}"
+        return
+    with connector:
+        try:
+            probe = connector.query(exp.select("*").from_(base.copy()).limit(1).sql(dialect=dialect), max_rows=1)
+        except KtxError as exc:
+            check.report.errors.append(Finding(source.name, f"{source.name}: cannot read {source.table or 'its SQL'}: {exc}"))  # fmt: skip
+            check.checks["live"] = "failed"
+            return
+        headers = {h.lower() for h in probe.headers}
+        missing = [c.name for c in source.columns if not c.expr and c.name.lower() not in headers]
+        if missing:
+            check.report.errors.append(Finding(source.name, f"{source.name}: column(s) not found in {source.table or 'its SQL result'}: {', '.join(missing)}. Available: {', '.join(probe.headers)}"))  # fmt: skip
+        check.checks["columns"] = "failed" if missing else "ok"
+        grain = [g for g in source.grain if g.lower() in headers]
+        if len(grain) != len(source.grain):
+            check.checks["grain"] = "skipped: grain columns missing"
+            return
+        keys = [exp.column(g) for g in grain]
+        sample = exp.select(*keys).from_(base.copy()).limit(GRAIN_SAMPLE_ROWS).subquery("sample")
+        dupes = exp.select(*[k.copy() for k in keys]).from_(sample).group_by(*[k.copy() for k in keys])
+        dupes = dupes.having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+        count = exp.select(exp.Count(this=exp.Star()).as_("duplicated_keys")).from_(dupes.subquery("dupes"))
+        sql = sqlexpr.quote_identifiers(count).sql(dialect=dialect)
+        try:
+            duplicated = connector.query(sql, max_rows=1).rows[0][0]
+        except KtxError as exc:
+            check.checks["grain"] = f"failed: {exc}"
+            check.report.errors.append(Finding(source.name, f"{source.name}: grain check failed: {exc}"))
+            return
+        if duplicated:
+            check.report.errors.append(Finding(source.name, f"{source.name}: declared grain [{', '.join(source.grain)}] is not unique: {duplicated} key value(s) repeat in a sample of up to {GRAIN_SAMPLE_ROWS:,} rows. Fix the grain (fan-out protection relies on it)."))  # fmt: skip
+        check.checks["grain"] = (
+            "failed" if duplicated else f"ok (unique in a sample of up to {GRAIN_SAMPLE_ROWS:,} rows)"
+        )

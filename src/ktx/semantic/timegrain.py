@@ -1,0 +1,40 @@
+"""Truncating a time dimension to a granularity, per dialect. Weeks start on Monday everywhere."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+_SQLITE = {
+    "year": "DATE({f}, 'start of year')",
+    "quarter": "DATE({f}, 'start of month', PRINTF('-%d months', (CAST(STRFTIME('%m', {f}) AS INTEGER) - 1) % 3))",
+    "month": "DATE({f}, 'start of month')",
+    "week": "DATE({f}, '-6 days', 'weekday 1')",
+    "day": "DATE({f})",
+    "hour": "STRFTIME('%Y-%m-%d %H:00:00', {f})",
+}
+_MYSQL = {
+    "year": "DATE(DATE_FORMAT({f}, '%Y-01-01'))",
+    "quarter": "DATE(CONCAT(YEAR({f}), '-', LPAD((QUARTER({f}) - 1) * 3 + 1, 2, '0'), '-01'))",
+    "month": "DATE(DATE_FORMAT({f}, '%Y-%m-01'))",
+    "week": "DATE(DATE_SUB({f}, INTERVAL WEEKDAY({f}) DAY))",
+    "day": "DATE({f})",
+    "hour": "TIMESTAMP(DATE_FORMAT({f}, '%Y-%m-%d %H:00:00'))",
+}
+_PLACEHOLDER = "__ktx_time_field__"
+
+
+def truncate(field: exp.Expression, granularity: str, dialect: str) -> exp.Expression:
+    templates = {"sqlite": _SQLITE, "mysql": _MYSQL}.get(dialect)
+    if templates is not None:
+        template = sqlglot.parse_one(templates[granularity].format(f=_PLACEHOLDER), read=dialect)
+        return template.transform(
+            lambda n: field.copy() if isinstance(n, exp.Column) and n.name == _PLACEHOLDER else n, copy=False
+        )
+    if dialect == "bigquery":
+        unit = "WEEK(MONDAY)" if granularity == "week" else granularity.upper()
+        return exp.Anonymous(this="DATE_TRUNC", expressions=[field.copy(), exp.var(unit)])
+    if dialect == "tsql":
+        unit = "ISO_WEEK" if granularity == "week" else granularity.upper()
+        return exp.Anonymous(this="DATETRUNC", expressions=[exp.var(unit), field.copy()])
+    return exp.DateTrunc(this=field.copy(), unit=exp.Literal.string(granularity))
