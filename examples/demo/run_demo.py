@@ -1,15 +1,38 @@
-"""`make demo`: build the bundled example into a fresh project and show what ktx sees.
+"""`make demo`: build the bundled shop example into a fresh project and ask it questions.
 
-For now the demo initialises a project in a temporary directory and prints `ktx status`;
-later steps add the demo warehouse, ingest and semantic queries.
+1. `ktx admin init` a project in a temporary directory;
+2. generate the deterministic DuckDB warehouse (examples/demo/warehouse.py) into it and register it as
+   the `warehouse` connection;
+3. copy the semantic layer (manifest shard + overlays) and wiki pages, committed to the project's git;
+4. validate a source live and run semantic queries — including a fan trap and a chasm trap — printing
+   the SQL ktx compiled and the rows it returned.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import warehouse  # noqa: E402
+
+QUERIES = [
+    ("Revenue and orders by customer segment",
+     ["-m", "orders.revenue", "-m", "orders.order_count", "-m", "orders.avg_order_value", "-d", "customers.segment"]),
+    ("Fan trap: order totals next to item units, by region (orders pre-aggregated before the items join)",
+     ["-m", "orders.gross_amount", "-m", "order_items.units", "-d", "regions.name"]),
+    ("Chasm trap: orders and support tickets per segment, plus a ratio across the two facts",
+     ["-m", "orders.order_count", "-m", "support_tickets.ticket_count", "--query-file", "{ratio}",
+      "-d", "customers.segment"]),
+    ("Monthly revenue in the first quarter, by shipping region (an aliased join)",
+     ["-m", "orders.revenue", "-d", "ship_region.name", "-d", "orders.ordered_at:month",
+      "-f", "orders.ordered_at < '2025-04-01'", "--order-by", "revenue:desc", "--limit", "6"]),
+]  # fmt: skip
 
 
 def ktx(*args: str, cwd: Path) -> int:
@@ -17,14 +40,43 @@ def ktx(*args: str, cwd: Path) -> int:
     return subprocess.run([sys.executable, "-m", "ktx", *args], cwd=cwd).returncode
 
 
+def build_project(project: Path) -> None:
+    from ktx.project.project import Project
+
+    warehouse.build_duckdb(project / "data" / "shop.duckdb")
+    shutil.copytree(HERE / "project", project, dirs_exist_ok=True)
+    (project / ".gitignore").open("a", encoding="utf-8").write("data/\n")
+
+    def add_connection(doc) -> None:
+        doc.setdefault("connections", {})
+        doc["connections"]["warehouse"] = {"driver": "duckdb", "path": "data/shop.duckdb"}
+
+    handle = Project(project)
+    handle.update_config(add_connection, "Demo: add the shop warehouse connection")
+    handle.git.commit(["semantic-layer", "wiki", ".gitignore"], "Demo: shop semantic layer and wiki pages")
+
+
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ktx-demo-"))
     project = workdir / "demo"
     if ktx("admin", "init", str(project), cwd=workdir) != 0:
         return 1
-    # `status` exits 1 only when blocked; a fresh demo project without an LLM is "partial".
-    if ktx("status", "--output", "plain", cwd=project) != 0:
+    build_project(project)
+    ratio = workdir / "ratio.json"
+    ratio.write_text(
+        '{"measures": [{"expr": "support_tickets.ticket_count / orders.order_count", "name": "tickets_per_order"}]}'
+    )
+    if ktx("sl", "--output", "plain", cwd=project) != 0:
         return 1
+    if ktx("sl", "validate", "orders", cwd=project) != 0:
+        return 1
+    for title, args in QUERIES:
+        print(f"\n# {title}")
+        args = [a.replace("{ratio}", str(ratio)) for a in args]
+        if ktx("sl", "query", "--format", "sql", *args, cwd=project) != 0:
+            return 1
+        if ktx("sl", "query", "--format", "table", *args, cwd=project) != 0:
+            return 1
     print(f"\nDemo project left at {project}")
     return 0
 

@@ -9,7 +9,7 @@ import typer
 
 from ktx.cli.context import JsonOption, OutputOption, app_state, open_project, output_mode
 from ktx.cli.search_views import QueryOrSubcommandGroup, emit_rows
-from ktx.errors import KtxError, NotImplementedYet
+from ktx.errors import KtxError
 
 ConnectionOption = Annotated[str | None, typer.Option("--connection-id", help="Only this connection's sources.")]
 
@@ -93,9 +93,96 @@ def register(app: typer.Typer) -> None:
             )
         sys.stdout.write((project.root / matches[0].path).read_text(encoding="utf-8"))
 
-    for name in ("validate", "query"):
+    @sl.command("validate")
+    def validate(
+        ctx: typer.Context,
+        source: Annotated[str, typer.Argument(help="Source name (the `name:` in its YAML).")],
+        connection_id: ConnectionOption = None,
+        offline: Annotated[bool, typer.Option("--offline", help="Skip the live checks against the warehouse.")] = False,
+        json_: JsonOption = False,
+        output: OutputOption = None,
+    ) -> None:
+        """Check a source: YAML, joins, measures and graph; then, live, its table, columns and grain uniqueness."""
+        from ktx.cli.output import OutputMode, emit_json
+        from ktx.semantic.service import validate_source
 
-        @sl.command(name, help=f"Not implemented yet: `ktx sl {name}` arrives with the semantic compiler.",
-                    context_settings={"allow_extra_args": True, "ignore_unknown_options": True})  # fmt: skip
-        def pending(ctx: typer.Context, _name: str = typer.Option(name, hidden=True)) -> None:
-            raise NotImplementedYet(f"sl {_name}")
+        mode = output_mode(json_, output)
+        project = open_project(ctx, mode)
+        check = validate_source(project, source, connection_id, live=not offline)
+        if mode is OutputMode.JSON:
+            emit_json(check.to_json())
+        else:
+            for warning in check.report.warnings:
+                sys.stderr.write(f"warning: {warning.message}\n")
+            for name, outcome in check.checks.items():
+                sys.stderr.write(f"  {name}: {outcome}\n")
+            if check.report.valid:
+                sys.stdout.write(f"Valid semantic-layer source: {check.connection_id}/{source}\n")
+            else:
+                for error in check.report.errors:
+                    sys.stderr.write(f"error: {error.message}\n")
+        if not check.report.valid:
+            raise typer.Exit(1)
+
+    @sl.command("query")
+    def query(
+        ctx: typer.Context,
+        connection_id: ConnectionOption = None,
+        measure: Annotated[
+            list[str] | None,
+            typer.Option("--measure", "-m", help="Measure (repeatable): `orders.revenue`, `sum(orders.amount)`."),
+        ] = None,
+        dimension: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--dimension", "-d", help="Dimension (repeatable): `customers.segment`, `orders.ordered_at:month`."
+            ),
+        ] = None,
+        filter_: Annotated[
+            list[str] | None,
+            typer.Option("--filter", "-f", help="SQL predicate (repeatable); aggregates go to HAVING."),
+        ] = None,
+        segment: Annotated[
+            list[str] | None, typer.Option("--segment", help="Segment `source.segment` (repeatable).")
+        ] = None,
+        order_by: Annotated[
+            list[str] | None, typer.Option("--order-by", help="`field[:asc|desc]` (repeatable).")
+        ] = None,
+        limit: Annotated[
+            int | None, typer.Option("--limit", min=0, help="Row limit of the query (default 1000).")
+        ] = None,
+        include_empty: Annotated[
+            bool | None,
+            typer.Option(
+                "--include-empty/--no-include-empty", help="Keep dimension members without data (default: keep)."
+            ),
+        ] = None,
+        query_file: Annotated[
+            str | None, typer.Option("--query-file", help="JSON query file (`-` for stdin); flags add to it.")
+        ] = None,
+        format_: Annotated[
+            str,
+            typer.Option("--format", help="json (result and plan), sql (only the SQL) or table (runs it; rows only)."),
+        ] = "json",
+        output: OutputOption = None,
+        execute: Annotated[bool, typer.Option("--execute", help="Run the SQL read-only on the connection.")] = False,
+        max_rows: Annotated[
+            int | None,
+            typer.Option(
+                "--max-rows", min=1, max=10000, help="Rows to fetch with --execute (default: the query limit)."
+            ),
+        ] = None,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Accepted for scripts; queries never ask.")] = False,
+        no_input: Annotated[bool, typer.Option("--no-input", help="Accepted for scripts; queries never ask.")] = False,
+    ) -> None:
+        """Compile a semantic query to SQL for one connection (and run it with --execute).
+
+        Example: ktx sl query --connection-id warehouse -m orders.revenue -d customers.segment --execute
+        """  # fmt: skip
+        from ktx.semantic.cli_query import build_query, run_cli_query
+
+        if format_ not in ("json", "sql", "table"):
+            raise KtxError(f"Invalid --format value: {format_} (use json, sql or table)")
+        spec = build_query(query_file, measure, dimension, filter_, segment, order_by, limit, include_empty)
+        run_cli_query(app_state(ctx), spec, connection_id, format_=format_, execute=execute or format_ == "table",
+                      max_rows=max_rows, mode=output_mode(False, output))  # fmt: skip

@@ -1,0 +1,153 @@
+"""`ktx sl query`: flags → semantic query JSON → compiled SQL (and rows with --execute).
+
+Compiling needs only the project's files, not a validated configuration, so the compile-only path
+reads the connection's driver straight from ktx.yaml and stays well inside the start-up budget.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ktx.errors import KtxError
+
+GRANULARITIES = ("hour", "day", "week", "month", "quarter", "year")
+
+
+def build_query(
+    query_file: str | None,
+    measures: list[str] | None,
+    dimensions: list[str] | None,
+    filters: list[str] | None,
+    segments: list[str] | None,
+    order_by: list[str] | None,
+    limit: int | None,
+    include_empty: bool | None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if query_file:
+        text = sys.stdin.read() if query_file == "-" else _read(Path(query_file))
+        try:
+            spec = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise KtxError(f"--query-file {query_file} is not valid JSON: {exc}") from None
+        if not isinstance(spec, dict):
+            raise KtxError(f"--query-file {query_file} must contain a JSON object")
+    for key, values in (("measures", measures), ("filters", filters), ("segments", segments)):
+        if values:
+            spec[key] = list(spec.get(key) or []) + values
+    if dimensions:
+        spec["dimensions"] = list(spec.get("dimensions") or []) + [_dimension(d) for d in dimensions]
+    if order_by:
+        spec["order_by"] = list(spec.get("order_by") or []) + [_order(o) for o in order_by]
+    if limit is not None:
+        spec["limit"] = limit
+    if include_empty is not None:
+        spec["include_empty"] = include_empty
+    spec.setdefault("measures", [])
+    if not spec["measures"] and not spec.get("dimensions"):
+        raise KtxError("Nothing to query: pass --measure and/or --dimension, or --query-file")
+    return spec
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KtxError(f"Cannot read --query-file {path}: {exc.strerror}") from None
+
+
+def _dimension(raw: str) -> Any:
+    field, _, granularity = raw.rpartition(":")
+    if field and granularity.lower() in GRANULARITIES:
+        return {"field": field, "granularity": granularity.lower()}
+    return raw
+
+
+def _order(raw: str) -> Any:
+    field, _, direction = raw.rpartition(":")
+    if field and direction.lower() in ("asc", "desc"):
+        return {"field": field, "direction": direction.lower()}
+    return raw
+
+
+def _raw_connections(root: Path) -> dict[str, Any]:
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe").load((root / "ktx.yaml").read_text(encoding="utf-8")) or {}
+    except Exception:  # an unreadable config is reported properly by the full load below
+        return {}
+    connections = data.get("connections") if isinstance(data, dict) else None
+    return connections if isinstance(connections, dict) else {}
+
+
+def pick_connection(root: Path, connection_id: str | None) -> str:
+    from ktx.semantic.service import layer_connections
+
+    if connection_id:
+        return connection_id
+    available = layer_connections(root)
+    if len(available) == 1:
+        return available[0]
+    if not available:
+        raise KtxError(
+            f"No semantic layer found in {root / 'semantic-layer'}",
+            hint="Add source YAML under semantic-layer/<connection>/ or run `ktx ingest <connectionId>`.",
+        )
+    raise KtxError(f"--connection-id is required: semantic layers exist for {', '.join(available)}")
+
+
+def run_cli_query(state, spec: dict[str, Any], connection_id: str | None, *, format_: str, execute: bool,
+                  max_rows: int | None, mode=None) -> None:  # fmt: skip
+    from ktx.cli.output import emit_json
+    from ktx.semantic.service import compile_query, query_result, run_query
+
+    root = state.location().root
+    if not (root / "ktx.yaml").is_file():
+        raise KtxError(f"No ktx project here yet. (ktx.yaml not found in {root})",
+                       hint="Run `ktx setup` to create one, or `ktx admin init <dir>` for an empty project.")  # fmt: skip
+    connection_id = pick_connection(root, connection_id)
+    if execute:
+        from ktx.project.project import Project
+
+        result = run_query(Project(root), connection_id, spec, execute=True, max_rows=max_rows)
+    else:
+        entry = _raw_connections(root).get(connection_id)
+        driver = entry.get("driver") if isinstance(entry, dict) else None
+        if entry is None and connection_id not in _raw_connections(root):
+            sys.stderr.write(f"warning: connection '{connection_id}' is not configured in ktx.yaml; compiling for postgres\n")  # fmt: skip
+        result = query_result(compile_query(root, connection_id, driver, spec), connection_id)
+    for warning in result["warnings"]:
+        sys.stderr.write(f"warning: {warning}\n")
+    if format_ == "sql":
+        sys.stdout.write(result["sql"].rstrip() + "\n")
+    elif format_ == "table":
+        _print_table(result, mode)
+    else:
+        emit_json(result)
+
+
+def _print_table(result: dict[str, Any], mode) -> None:
+    from ktx.cli.output import OutputMode, console
+
+    def cell(value: Any) -> str:
+        return "NULL" if value is None else str(value).replace("\t", " ").replace("\n", " ")
+
+    if mode is not OutputMode.PRETTY:
+        lines = ["\t".join(result["headers"])] + ["\t".join(cell(v) for v in row) for row in result["rows"]]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for header in result["headers"]:
+        table.add_column(header, overflow="fold")
+    for row in result["rows"]:
+        table.add_row(*(cell(v) for v in row))
+    out = console()
+    out.print(table)
+    count = result["totalRows"]
+    out.print(f"{count} row{'s' if count != 1 else ''}", style="dim")
