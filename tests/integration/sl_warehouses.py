@@ -1,0 +1,185 @@
+"""Warehouses for the semantic-compiler correctness suite: the demo shop plus a second schema ("ops")
+with composite keys, a self-join through an alias, SQL sources (one with its own WITH) and computed
+columns — the same rows loaded into DuckDB, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "demo"))
+
+import warehouse as demo
+
+from tests.integration.warehouses import PG_URL, _unavailable
+
+DEMO_LAYER = Path(__file__).resolve().parents[2] / "examples" / "demo" / "project" / "semantic-layer" / "warehouse"
+
+OPS_DDL = [
+    "CREATE TABLE depots (id INTEGER PRIMARY KEY, name TEXT, city TEXT)",
+    "CREATE TABLE stock (depot_id INTEGER, sku TEXT, on_hand INTEGER, unit_cost NUMERIC(10,2), PRIMARY KEY (depot_id, sku))",
+    "CREATE TABLE shipments (id INTEGER PRIMARY KEY, depot_id INTEGER, sku TEXT, qty INTEGER, shipped_on DATE)",
+    "CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT, manager_id INTEGER, depot_id INTEGER, salary INTEGER)",
+]
+OPS_ROWS: dict[str, list[tuple[Any, ...]]] = {
+    "depots": [(1, "Alpha", "Oslo"), (2, "Beta", "Bergen"), (3, "Gamma", "Oslo"), (4, "Delta", None)],
+    "stock": [(1, "A", 10, Decimal("2.50")), (1, "B", 0, Decimal("4.00")), (2, "A", 5, Decimal("2.75")),
+              (2, "C", 7, Decimal("1.10")), (3, "B", 3, Decimal("4.20")), (3, "C", 9, Decimal("1.00"))],
+    "shipments": [(1, 1, "A", 4, date(2025, 1, 3)), (2, 1, "A", 2, date(2025, 1, 20)), (3, 1, "B", 1, date(2025, 2, 1)),
+                  (4, 2, "A", 3, date(2025, 2, 14)), (5, 2, "C", 12, date(2025, 3, 2)), (6, 3, "C", 6, date(2025, 3, 30)),
+                  (7, None, "A", 1, date(2025, 4, 1)), (8, 3, "Z", 2, date(2025, 4, 2))],
+    "staff": [(1, "Ada", None, 1, 100), (2, "Ben", 1, 1, 70), (3, "Cy", 1, 2, 65), (4, "Di", 3, 2, 50),
+              (5, "Ed", 3, 3, 55), (6, "Flo", None, None, 90)],
+}  # fmt: skip
+OPS_SOURCES: list[dict[str, Any]] = [
+    {"name": "depots", "table": "depots", "grain": ["id"],
+     "columns": [{"name": "id", "type": "number"}, {"name": "name", "type": "string"}, {"name": "city", "type": "string"}],
+     "measures": [{"name": "depot_count", "expr": "count(*)"}]},
+    {"name": "stock", "table": "stock", "grain": ["depot_id", "sku"],
+     "columns": [{"name": "depot_id", "type": "number"}, {"name": "sku", "type": "string"},
+                 {"name": "on_hand", "type": "number"}, {"name": "unit_cost", "type": "number"},
+                 {"name": "stock_value", "type": "number", "expr": "on_hand * unit_cost"}],
+     "joins": [{"to": "depots", "on": "depot_id = depots.id", "relationship": "many_to_one"},
+               {"to": "sku_totals", "on": "sku = sku_totals.sku", "relationship": "many_to_one"}],
+     "measures": [{"name": "units_on_hand", "expr": "sum(on_hand)"}, {"name": "inventory_value", "expr": "sum(stock_value)"},
+                  {"name": "empty_slots", "expr": "count(*)", "filter": "on_hand = 0"}]},
+    {"name": "shipments", "table": "shipments", "grain": ["id"],
+     "columns": [{"name": "id", "type": "number"}, {"name": "depot_id", "type": "number"}, {"name": "sku", "type": "string"},
+                 {"name": "qty", "type": "number"}, {"name": "shipped_on", "type": "time", "role": "time"},
+                 {"name": "is_bulk", "type": "boolean", "expr": "qty >= 5"}],
+     "joins": [{"to": "stock", "on": "depot_id = stock.depot_id AND sku = stock.sku", "relationship": "many_to_one"}],
+     "segments": [{"name": "bulk", "expr": "qty >= 5"}],
+     "measures": [{"name": "shipped_units", "expr": "sum(qty)"}, {"name": "shipment_count", "expr": "count(*)"},
+                  {"name": "bulk_units", "expr": "sum(qty)", "segments": ["bulk"]},
+                  {"name": "oslo_units", "expr": "sum(qty)", "filter": "city = 'Oslo'"}]},
+    {"name": "staff", "table": "staff", "grain": ["id"],
+     "columns": [{"name": "id", "type": "number"}, {"name": "name", "type": "string"},
+                 {"name": "manager_id", "type": "number"}, {"name": "depot_id", "type": "number"},
+                 {"name": "salary", "type": "number"}],
+     "joins": [{"to": "staff", "on": "manager_id = staff.id", "relationship": "many_to_one", "alias": "manager"},
+               {"to": "depots", "on": "depot_id = depots.id", "relationship": "many_to_one"}],
+     "measures": [{"name": "headcount", "expr": "count(*)"}, {"name": "payroll", "expr": "sum(salary)"}]},
+    {"name": "sku_totals", "grain": ["sku"],
+     "sql": "WITH moved AS (SELECT sku, qty FROM shipments WHERE depot_id IS NOT NULL)\n"
+            "SELECT sku, SUM(qty) AS moved_units, COUNT(*) AS moves FROM moved GROUP BY sku",
+     "columns": [{"name": "sku", "type": "string"}, {"name": "moved_units", "type": "number"},
+                 {"name": "moves", "type": "number"}],
+     "measures": [{"name": "total_moved", "expr": "sum(moved_units)"}]},
+]  # fmt: skip
+
+
+def write_ops_layer(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in OPS_SOURCES:
+        (folder / f"{source['name']}.yaml").write_text(json.dumps(source, indent=2))  # JSON is YAML
+    return folder
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@dataclass
+class Engine:
+    name: str  # duckdb | sqlite | postgres
+    run: Callable[[str], list[tuple[Any, ...]]]
+
+    def hand(self, sql: str) -> str:
+        """Per-engine spellings in hand-written SQL: {month(x)}, {quarter(x)}, {week(x)}, {year(x)}."""
+
+        def swap(match: re.Match[str]) -> str:
+            grain, col = match.group(1), match.group(2)
+            if self.name == "sqlite":
+                return {
+                    "year": f"date({col}, 'start of year')",
+                    "month": f"date({col}, 'start of month')",
+                    "week": f"date({col}, '-6 days', 'weekday 1')",
+                    "quarter": f"date({col}, 'start of month', '-' || ((CAST(strftime('%m', {col}) AS INTEGER) - 1) % 3) || ' months')",
+                }[grain]
+            return f"CAST(date_trunc('{grain}', {col}) AS DATE)"
+
+        return re.sub(r"\{(month|quarter|week|year)\(([^)]*)\)\}", swap, sql)
+
+
+def normalise(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    out = []
+    for row in rows:
+        values = []
+        for value in row:
+            if isinstance(value, datetime):
+                value = value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+            elif isinstance(value, date):
+                value = value.isoformat()
+            elif isinstance(value, Decimal | float):
+                value = round(float(value), 4)
+            elif isinstance(value, bool):
+                value = int(value)
+            elif isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\d 00:00:00", value):
+                value = value[:10]
+            values.append(value)
+        out.append(tuple(values))
+    return out
+
+
+def sort_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple((v is None, str(type(v)), v if v is not None else 0) for v in row)
+
+
+@pytest.fixture(scope="session", params=["duckdb", "sqlite", "postgres"])
+def sl_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    tmp = tmp_path_factory.mktemp(f"sl-{request.param}")
+    if request.param == "duckdb":
+        import duckdb
+
+        path = demo.build_duckdb(tmp / "shop.duckdb")
+        con = duckdb.connect(str(path))
+        for statement in OPS_DDL:
+            con.execute(statement)
+        for table, data in OPS_ROWS.items():
+            con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' for _ in data[0])})", data)
+        yield Engine("duckdb", lambda sql: con.execute(sql).fetchall())
+        con.close()
+    elif request.param == "sqlite":
+        path = demo.build_sqlite(tmp / "shop.db")
+        con = sqlite3.connect(path, check_same_thread=False)
+        for statement in OPS_DDL:
+            con.execute(statement)
+        for table, data in OPS_ROWS.items():
+            con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' for _ in data[0])})",
+                            [tuple(_plain(v) for v in r) for r in data])  # fmt: skip
+        con.commit()
+        yield Engine("sqlite", lambda sql: con.execute(sql).fetchall())
+        con.close()
+    else:
+        import psycopg
+
+        schema = f"ktx_sl_{uuid.uuid4().hex[:10]}"
+        try:
+            con = psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            _unavailable("PostgreSQL at 127.0.0.1:5432", exc)
+        demo.load_postgres(con, schema)
+        con.execute(f"SET search_path TO {schema}")
+        for statement in OPS_DDL:
+            con.execute(statement)
+        with con.cursor() as cur:
+            for table, data in OPS_ROWS.items():
+                cur.executemany(f"INSERT INTO {table} VALUES ({', '.join('%s' for _ in data[0])})", data)
+        yield Engine("postgres", lambda sql: con.execute(sql).fetchall())
+        con.execute(f"DROP SCHEMA {schema} CASCADE")
+        con.close()
