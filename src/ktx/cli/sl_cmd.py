@@ -165,6 +165,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--format", help="json (result and plan), sql (only the SQL) or table (runs it; rows only)."),
         ] = "json",
         output: OutputOption = None,
+        json_: JsonOption = False,
         execute: Annotated[bool, typer.Option("--execute", help="Run the SQL read-only on the connection.")] = False,
         max_rows: Annotated[
             int | None,
@@ -181,6 +182,7 @@ def register(app: typer.Typer) -> None:
         """  # fmt: skip
         from ktx.semantic.cli_query import build_query, run_cli_query
 
+        format_ = "json" if json_ else format_
         if format_ not in ("json", "sql", "table"):
             raise KtxError(f"Invalid --format value: {format_} (use json, sql or table)")
         spec = build_query(query_file, measure, dimension, filter_, segment, order_by, limit, include_empty)

@@ -221,9 +221,9 @@ class _Builder:
         out: list[tuple[str, exp.Expression]] = []
         for name in self.sql_sources:
             body = sqlexpr.parse(self.engine.sources[name].sql or "", self.dialect, what=f"SQL of source '{name}'")
-            inner = body.args.get("with")
+            inner = body.args.get("with_")
             if inner is not None:
-                body.set("with", None)
+                body.set("with_", None)
                 renames = {cte.alias: f"{name}__{cte.alias}" for cte in inner.expressions}
                 for cte in inner.expressions:
                     cte_body = cte.this.copy()

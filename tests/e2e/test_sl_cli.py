@@ -1,0 +1,93 @@
+"""`ktx sl validate` and `ktx sl query` as a user runs them, on the demo shop in DuckDB."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
+sys.path.insert(0, str(DEMO))
+
+import warehouse  # noqa: E402
+
+
+@pytest.fixture
+def shop(project: Path) -> Path:
+    warehouse.build_duckdb(project / "shop.duckdb")
+    shutil.copytree(DEMO / "project" / "semantic-layer", project / "semantic-layer", dirs_exist_ok=True)
+    text = (project / "ktx.yaml").read_text()
+    (project / "ktx.yaml").write_text(
+        text.replace("connections: {}", "")
+        + "\nconnections:\n  warehouse:\n    driver: duckdb\n    path: shop.duckdb\n"
+    )
+    return project
+
+
+def test_query_compiles_to_sql_only(run_ktx, shop: Path) -> None:
+    result = run_ktx("sl", "query", "-m", "orders.order_count", "-d", "customers.segment", "--format", "sql", cwd=shop)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("SELECT") and "COUNT(orders.id) AS order_count" in result.stdout
+    assert "GROUP BY" in result.stdout
+
+
+def test_query_executes_read_only_and_returns_rows_and_plan(run_ktx, shop: Path) -> None:
+    result = run_ktx("sl", "query", "--connection-id", "warehouse", "-m", "orders.order_count",
+                     "-m", "support_tickets.ticket_count", "-d", "customers.segment", "--order-by", "order_count:desc",
+                     "--execute", cwd=shop)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["headers"] == ["segment", "order_count", "ticket_count"]
+    assert sum(row[1] for row in data["rows"]) == 300  # every order counted once despite the chasm
+    assert data["plan"]["execution"]["mode"] == "executed" and data["plan"]["has_fan_out"] is True
+    assert [row[1] for row in data["rows"]] == sorted((row[1] for row in data["rows"]), reverse=True)
+
+
+def test_query_file_flags_and_max_rows(run_ktx, shop: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "q.json"
+    spec.write_text(
+        json.dumps(
+            {"measures": ["orders.revenue"], "dimensions": [{"field": "orders.ordered_at", "granularity": "month"}]}
+        )
+    )
+    result = run_ktx("sl", "query", "--query-file", str(spec), "--execute", "--max-rows", "3", "--json", cwd=shop)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["headers"] == ["ordered_at_month", "revenue"] and len(data["rows"]) == 3
+    assert data["plan"]["execution"]["truncated"] is True
+
+
+def test_compile_only_json_and_errors(run_ktx, shop: Path) -> None:
+    ok = run_ktx("sl", "query", "-m", "orders.revenue", cwd=shop)
+    data = json.loads(ok.stdout)
+    assert data["rows"] == [] and data["plan"]["execution"]["mode"] == "compile_only" and data["dialect"] == "duckdb"
+    bad = run_ktx("sl", "query", "-m", "orders.nope", cwd=shop)
+    assert bad.returncode == 1 and "Column 'nope' does not exist in source 'orders'. Available:" in bad.stderr
+    fan = run_ktx("sl", "query", "-m", "customers.customer_count", "-d", "orders.status", "--format", "sql", cwd=shop)
+    assert fan.returncode == 1 and "one_to_many" in fan.stderr
+
+
+def test_validate_passes_then_catches_a_wrong_grain(run_ktx, shop: Path) -> None:
+    ok = run_ktx("sl", "validate", "orders", cwd=shop)
+    assert ok.returncode == 0, ok.stderr
+    assert "Valid semantic-layer source: warehouse/orders" in ok.stdout and "grain: ok" in ok.stderr
+    overlay = shop / "semantic-layer" / "warehouse" / "order_items.yaml"
+    overlay.write_text(overlay.read_text() + "grain: [order_id]\n")
+    bad = run_ktx("sl", "validate", "order_items", "--json", cwd=shop)
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)
+    assert report["valid"] is False and any("is not unique" in e for e in report["errors"])
+    offline = run_ktx("sl", "validate", "order_items", "--offline", cwd=shop)
+    assert offline.returncode == 0 and "live: skipped: --offline" in offline.stderr
+
+
+def test_validate_reports_model_errors_and_unknown_sources(run_ktx, shop: Path) -> None:
+    overlay = shop / "semantic-layer" / "warehouse" / "refunds.yaml"
+    overlay.write_text(overlay.read_text() + "  - {name: broken, expr: sum(no_such_column)}\n")
+    bad = run_ktx("sl", "validate", "refunds", cwd=shop)
+    assert bad.returncode == 1 and "references unknown column 'no_such_column'" in bad.stderr
+    missing = run_ktx("sl", "validate", "nope", cwd=shop)
+    assert missing.returncode == 1 and 'Semantic-layer source "nope" was not found' in missing.stderr

@@ -1,0 +1,268 @@
+"""Compiler unit tests: graph, planning decisions, the errors of the notes' section 3, and per-dialect SQL."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import sqlglot
+
+from ktx.semantic.compiler import SemanticEngine
+from ktx.semantic.graph import JoinGraph
+from ktx.semantic.model import Source
+from ktx.semantic.sqlexpr import CompileError
+
+DIALECTS = ["postgres", "duckdb", "sqlite", "mysql", "snowflake", "bigquery", "clickhouse", "tsql"]
+
+
+def src(name: str, cols: list[str], *, grain: list[str] | None = None, **extra: Any) -> Source:
+    columns = [{"name": c.split(":")[0], "type": c.split(":")[1] if ":" in c else "number"} for c in cols]
+    return Source.model_validate({"name": name, "table": f"public.{name}", "grain": grain or ["id"],
+                                  "columns": columns, **extra})  # fmt: skip
+
+
+def m2o(to: str, on: str, **kw: Any) -> dict[str, Any]:
+    return {"to": to, "on": on, "relationship": "many_to_one", **kw}
+
+
+def chasm(dialect: str = "postgres") -> SemanticEngine:
+    return SemanticEngine({
+        "customers": src("customers", ["id", "segment:string", "region_id"], joins=[m2o("regions", "region_id = regions.id")]),
+        "regions": src("regions", ["id", "name:string"]),
+        "orders": src("orders", ["id", "customer_id", "amount", "cost", "status:string", "created_at:time"],
+                      joins=[m2o("customers", "customer_id = customers.id")],
+                      measures=[{"name": "revenue", "expr": "sum(amount)", "filter": "status != 'refunded'"},
+                                {"name": "total_cost", "expr": "sum(cost)"},
+                                {"name": "profit", "expr": "revenue - total_cost"},
+                                {"name": "margin", "expr": "profit / revenue"},
+                                {"name": "loop_a", "expr": "loop_b + 1"}, {"name": "loop_b", "expr": "loop_a + 1"}]),
+        "tickets": src("tickets", ["id", "customer_id", "priority:string", "secret:string"],
+                       joins=[m2o("customers", "customer_id = customers.id")],
+                       measures=[{"name": "revenue", "expr": "sum(id)"}]),
+    }, dialect)  # fmt: skip
+
+
+def hub() -> SemanticEngine:
+    return SemanticEngine({
+        "hub": src("hub", ["id", "segment:string"]),
+        "fact_a": src("fact_a", ["id", "hub_id", "val", "category:string"], joins=[m2o("hub", "hub_id = hub.id")]),
+        "fact_b": src("fact_b", ["id", "hub_id", "val"], joins=[m2o("hub", "hub_id = hub.id")]),
+        "details": src("details", ["id", "hub_id", "note:string"], joins=[m2o("hub", "hub_id = hub.id")]),
+    }, "postgres")  # fmt: skip
+
+
+# ---- graph -------------------------------------------------------------------------------------------
+
+
+def test_edges_are_bidirectional_with_inverted_relationship() -> None:
+    graph = chasm().graph
+    forward = next(e for e in graph.adjacency["orders"] if e.to == "customers")
+    backward = next(e for e in graph.adjacency["customers"] if e.to == "orders")
+    assert forward.relationship == "many_to_one" and backward.relationship == "one_to_many"
+    assert forward.column_pairs() == [("customer_id", "id")] and backward.column_pairs() == [("id", "customer_id")]
+
+
+def test_shortest_path_prefers_two_safe_hops_over_one_fan_out() -> None:
+    sources = {
+        "a": src("a", ["id", "b_id", "c_id"], joins=[m2o("b", "b_id = b.id")]),
+        "b": src("b", ["id", "c_id"], joins=[m2o("c", "c_id = c.id")]),
+        "c": src("c", ["id", "a_id"], joins=[m2o("a", "a_id = a.id")]),  # c → a is one_to_many from a
+    }
+    path = JoinGraph.build(sources, "postgres").shortest_paths("a")["c"]
+    assert [e.to for e in path.edges] == ["b", "c"] and not path.fans_out
+
+
+def test_diamond_paths_are_flagged_and_surface_a_warning() -> None:
+    engine = SemanticEngine({
+        "a": src("a", ["id", "b_id", "c_id", "x"], joins=[m2o("b", "b_id = b.id"), m2o("c", "c_id = c.id")]),
+        "b": src("b", ["id", "d_id"], joins=[m2o("d", "d_id = d.id")]),
+        "c": src("c", ["id", "d_id"], joins=[m2o("d", "d_id = d.id")]),
+        "d": src("d", ["id", "label:string"]),
+    }, "postgres")  # fmt: skip
+    compiled = engine.compile({"measures": ["sum(a.x)"], "dimensions": ["d.label"]})
+    assert any("Ambiguous join path from 'a' to 'd'" in w for w in compiled.warnings)
+    assert compiled.to_json()["warnings"] == compiled.warnings
+
+
+def test_invalid_join_conditions_and_unknown_targets_block_queries() -> None:
+    engine = SemanticEngine({"a": src("a", ["id", "b_id"], joins=[m2o("b", "b_id = b.id = a.id")]), "b": src("b", ["id"]),
+                             "c": src("c", ["id"], joins=[m2o("zzz", "id = zzz.id")])}, "postgres")  # fmt: skip
+    with pytest.raises(CompileError, match=r"Cannot query semantic layer: .*Invalid join condition: 'b_id = b.id = a.id'.*'zzz' is not defined"):  # fmt: skip
+        engine.compile({"measures": ["sum(a.id)"]})
+
+
+# ---- planning ----------------------------------------------------------------------------------------
+
+
+def test_single_fact_query_has_no_ctes_and_reports_the_plan() -> None:
+    compiled = chasm().compile({"measures": ["orders.revenue"], "dimensions": ["customers.segment"]})
+    assert (
+        "WITH" not in compiled.sql
+        and "SUM(CASE WHEN orders.status <> 'refunded' THEN orders.amount END)" in compiled.sql
+    )
+    assert compiled.plan["has_fan_out"] is False and compiled.plan["anchor_source"] == "customers"
+    assert compiled.plan["measures"][0]["provenance"] == "verified"
+
+
+def test_chasm_builds_one_cte_per_fact_and_a_null_safe_key_spine() -> None:
+    compiled = chasm().compile(
+        {"measures": ["sum(orders.amount)", "count(tickets.id)"], "dimensions": ["customers.segment"]}
+    )
+    assert "orders_agg AS" in compiled.sql and "tickets_agg AS" in compiled.sql
+    assert "IS NOT DISTINCT FROM" in compiled.sql and "UNION" in compiled.sql
+    assert compiled.plan["fan_out_description"].startswith("Chasm trap: 2 independent measure sources")
+    assert [g["cte"] for g in compiled.plan["measure_groups"]] == ["orders_agg", "tickets_agg"]
+
+
+def test_derived_measures_are_parenthesised_and_divide_safely() -> None:
+    compiled = chasm().compile({"measures": ["orders.margin"]})
+    sql = re.sub(r"\s*\)", ")", re.sub(r"\(\s*", "(", re.sub(r"\s+", " ", compiled.sql)))
+    # (revenue - cost) / revenue — the subtraction must be grouped, the division NULL-safe and real.
+    assert "((SUM(CASE WHEN orders.status <> 'refunded' THEN orders.amount END) - SUM(orders.cost)) AS" in sql
+    assert "NULLIF(" in sql and "CAST(" in sql
+
+
+def test_having_on_a_derived_measure_works_in_both_shapes() -> None:
+    single = chasm().compile(
+        {"measures": ["orders.margin"], "dimensions": ["customers.segment"], "filters": ["orders.margin > 0.1"]}
+    )
+    assert "HAVING" in single.sql and "margin >" not in single.sql
+    split = chasm().compile({"measures": ["orders.margin", "count(tickets.id)"], "dimensions": ["customers.segment"],
+                             "filters": ["orders.margin > 0.1"]})  # fmt: skip
+    outer = split.sql.split("dimension_keys AS")[1]
+    assert "WHERE" in outer and "COALESCE(orders_agg." in outer
+
+
+def test_same_named_measures_get_distinct_names_never_dropped() -> None:
+    compiled = chasm().compile({"measures": ["orders.revenue", "tickets.revenue"], "dimensions": ["customers.segment"]})
+    assert compiled.headers == ["segment", "orders_revenue", "tickets_revenue"]
+    with pytest.raises(CompileError, match="both named 'x'"):
+        chasm().compile(
+            {"measures": [{"expr": "sum(orders.amount)", "name": "x"}, {"expr": "count(tickets.id)", "name": "x"}]}
+        )
+
+
+def test_reserved_words_are_quoted_in_every_dialect() -> None:
+    for dialect in DIALECTS:
+        engine = SemanticEngine({
+            "order": Source.model_validate({"name": "order", "table": "public.order", "grain": ["id"],
+                                             "columns": [{"name": "id", "type": "number"}, {"name": "group", "type": "string"},
+                                                         {"name": "select", "type": "number"}]}),
+        }, dialect)  # fmt: skip
+        sql = engine.compile({"measures": ["sum(order.select)"], "dimensions": ["order.group"]}).sql
+        sqlglot.parse_one(sql, read=dialect)  # must be valid in the dialect
+        quote = {"mysql": "`", "bigquery": "`", "tsql": "["}.get(dialect, '"')
+        assert f"{quote}group" in sql and f"{quote}select" in sql and f"{quote}order" in sql, (dialect, sql)
+
+
+def test_sql_sources_become_leading_ctes_with_hoisted_inner_ctes() -> None:
+    engine = SemanticEngine({"s": Source.model_validate({
+        "name": "s", "sql": "WITH base AS (SELECT 1 AS id, 2 AS v) SELECT id, v FROM base", "grain": ["id"],
+        "columns": [{"name": "id", "type": "number"}, {"name": "v", "type": "number"}]})}, "postgres")  # fmt: skip
+    sql = engine.compile({"measures": ["sum(s.v)"]}).sql
+    assert sql.count("WITH") == 1 and "s__base AS" in sql and "FROM s__base AS base" in sql
+
+
+def test_computed_columns_expand_everywhere_but_join_keys() -> None:
+    engine = SemanticEngine({
+        "o": src("o", ["id", "c_id", "price", "qty"], joins=[m2o("c", "c_id = c.id")]),
+        "c": src("c", ["id"]),
+    }, "postgres")  # fmt: skip
+    engine.sources["o"].columns.append(Source.model_fields["columns"].annotation.__args__[0].model_validate(
+        {"name": "total", "type": "number", "expr": "price * qty"}))  # fmt: skip
+    sql = engine.compile({"measures": ["sum(o.total)"], "dimensions": ["c.id"], "filters": ["o.total > 5"]}).sql
+    assert "SUM((o.price * o.qty))" in sql.replace("\n", "").replace("  ", "") or "SUM(o.price * o.qty)" in sql
+    assert "o.c_id = c.id" in sql or "c.id = o.c_id" in sql
+
+
+def test_time_truncation_per_dialect() -> None:
+    expected = {"postgres": "DATE_TRUNC('MONTH'", "duckdb": "DATE_TRUNC('MONTH'", "snowflake": "DATE_TRUNC('MONTH'",
+                "bigquery": "DATE_TRUNC(orders.created_at, MONTH)", "clickhouse": "dateTrunc('MONTH'",
+                "tsql": "DATETRUNC(MONTH", "mysql": "DATE_FORMAT(orders.created_at, '%Y-%m-01')",
+                "sqlite": "'start of month'"}  # fmt: skip
+    for dialect, fragment in expected.items():
+        sql = (
+            chasm(dialect)
+            .compile(
+                {
+                    "measures": ["orders.total_cost"],
+                    "dimensions": [{"field": "orders.created_at", "granularity": "month"}],
+                }
+            )
+            .sql
+        )
+        assert fragment in sql, (dialect, sql)
+        assert "created_at_month" in sql
+
+
+def test_limit_and_dialect_rendering() -> None:
+    assert "TOP 5" in chasm("tsql").compile({"measures": ["orders.total_cost"], "limit": 5}).sql
+    assert "LIMIT 0" in chasm().compile({"measures": ["orders.total_cost"], "limit": 0}).sql
+    for dialect in DIALECTS:
+        sql = (
+            chasm(dialect)
+            .compile({"measures": ["orders.total_cost", "count(tickets.id)"], "dimensions": ["customers.segment"]})
+            .sql
+        )
+        sqlglot.parse_one(sql, read=dialect)
+
+
+# ---- errors (notes section 3) ------------------------------------------------------------------------
+
+ERRORS = [
+    ({"measures": ["count(*)"]}, "Measure 'count\\(\\*\\)' does not reference any source"),
+    ({"measures": ["orders.amount"]}, "is not a pre-defined measure on source 'orders' and has no aggregate function"),
+    ({"measures": ["revenue"]}, "Measure 'revenue' is ambiguous: it exists in multiple sources \\(orders, tickets\\)"),
+    ({"measures": ["avg(sum(orders.amount))"]}, "Nested aggregation is not supported"),
+    ({"measures": ["row_number() over (order by orders.id)"]}, "Window functions \\(OVER clause\\) are not supported"),
+    ({"measures": ["orders.loop_a"]}, "Circular dependency detected: loop_"),
+    ({"measures": [{"expr": "a + 1", "name": "b"}, {"expr": "b + 1", "name": "a"}]}, "Circular dependency detected"),
+    ({"measures": ["sum(orders.nope)"]}, "Column 'nope' does not exist in source 'orders'. Available: amount"),
+    ({"measures": ["sum(orders.amount)"], "dimensions": ["orders.revenue"]}, "Column 'revenue' does not exist in source 'orders'"),
+    ({"measures": ["sum(orders.amount)"], "filters": ["orders.status = 'x' OR sum(orders.amount) > 1"]},
+     "mixes aggregate and non-aggregate conditions with OR"),
+    ({"measures": ["sum(orders.amount)"], "order_by": ["nope"]}, "ORDER BY field 'nope' is not a recognized measure or dimension"),
+    ({"measures": ["sum(customers.id)"], "dimensions": ["orders.status"]}, "reached from measure source 'customers' through a one_to_many join"),
+    ({"measures": ["sum(orders.amount)"], "segments": ["orders"]}, "must be a dotted 'source.segment_name' reference"),
+    ({"measures": ["sum(orders.amount)"], "segments": ["nope.x"]}, "references unknown source 'nope'"),
+    ({"measures": ["sum(orders.amount)"], "segments": ["orders.x"]}, "references unknown segment 'x' on source 'orders'"),
+    ({"measures": ["sum(orders.amount)"], "limit": -1}, "limit must be non-negative, got -1"),
+    ({"measures": [], "dimensions": []}, "Query does not reference any sources"),
+    ({"measures": ["sum(orders.amount)"], "dimensions": ["segment", "status", "nowhere"]}, "Column 'nowhere' does not exist in any source"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("query", "message"), ERRORS, ids=[e[1][:40] for e in ERRORS])
+def test_compile_errors_name_the_problem(query: dict[str, Any], message: str) -> None:
+    with pytest.raises(CompileError, match=message):
+        chasm().compile(query)
+
+
+def test_hub_errors_asymmetric_grain_unreachable_filter_and_fan_filter() -> None:
+    with pytest.raises(
+        CompileError, match="Asymmetric dimension grain in chasm trap: 'fact_a' groups by \\['fact_a.category'\\]"
+    ):
+        hub().compile({"measures": ["sum(fact_a.val)", "sum(fact_b.val)"], "dimensions": ["fact_a.category"]})
+    with pytest.raises(CompileError, match="Filter on 'details' is not reachable via many_to_one/one_to_one edges"):
+        hub().compile({"measures": ["sum(fact_a.val)", "sum(fact_b.val)"], "filters": ["details.note = 'x'"]})
+    with pytest.raises(
+        CompileError, match="Filter on 'details' requires a one_to_many join from measure source 'fact_a'"
+    ):
+        hub().compile({"measures": ["sum(fact_a.val)"], "filters": ["details.note = 'x'"]})
+    with pytest.raises(CompileError, match="Aggregate locality cannot safely reach 'details'"):
+        hub().compile({"measures": ["sum(fact_a.val)", "sum(fact_b.val)"], "dimensions": ["details.note"]})
+
+
+def test_unreachable_sources_and_hidden_columns() -> None:
+    engine = SemanticEngine({
+        "a": src("a", ["id", "v"]),
+        "b": Source.model_validate({"name": "b", "table": "b", "grain": ["id"], "columns": [
+            {"name": "id", "type": "number"}, {"name": "pii", "type": "string", "visibility": "hidden"}]}),
+    }, "postgres")  # fmt: skip
+    with pytest.raises(CompileError, match="No join path from 'a' to 'b'"):
+        engine.compile({"measures": ["sum(a.v)"], "dimensions": ["b.id"], "include_empty": False})
+    with pytest.raises(CompileError, match="Column 'b.pii' is hidden and cannot be queried"):
+        engine.compile({"measures": ["count(b.id)"], "dimensions": ["b.pii"]})
+    with pytest.raises(CompileError, match="Unknown SQL dialect 'nosuch'"):
+        SemanticEngine({}, "nosuch")
