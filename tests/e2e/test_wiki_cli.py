@@ -85,7 +85,9 @@ def test_sl_list_search_read(run_ktx, project):
         in ambiguous.stderr
     )
     assert run_ktx("sl", "read", "orders", "--connection-id", "other", cwd=project).returncode == 0
-    assert run_ktx("sl", "query", "--measure", "x", cwd=project).returncode == 2
+    unscoped = run_ktx("sl", "query", "--measure", "x", cwd=project)
+    assert unscoped.returncode == 1
+    assert "--connection-id is required: semantic layers exist for other, wh" in unscoped.stderr
 
 
 def test_admin_reindex_outputs(run_ktx, project):

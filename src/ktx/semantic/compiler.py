@@ -211,7 +211,7 @@ class _Builder:
     def finish(self, select: exp.Expression, ctes: list[tuple[str, exp.Expression]]) -> str:
         all_ctes = self.source_ctes() + ctes
         for name, body in all_ctes:
-            select = select.with_(name, as_=body, copy=False)
+            select = select.with_(exp.to_identifier(name), as_=body, copy=False)
         select = select.limit(self.query.limit, copy=False)
         sqlexpr.quote_identifiers(select)
         return select.sql(dialect=self.dialect, pretty=True)
@@ -285,8 +285,8 @@ class _Builder:
             if path is None:
                 raise self.unreachable(anchor, target)
         steps = self.join_steps(anchor, self.tree(paths), {})
-        select = exp.select(*(d.expr.copy().as_(d.alias) for d in r.dimensions)).distinct()
-        select = self.apply_joins(select.from_(self.table(anchor)), steps)
+        select = exp.select(*(d.expr.copy().as_(d.alias) for d in r.dimensions)).distinct(copy=False)
+        select = self.apply_joins(select.from_(self.table(anchor), copy=False), steps)
         select = self.where_clause(select, [c for c, _, _ in r.where])
         select = self.ordered(select, r.dimensions, [])
         self.record_joins(steps)
@@ -341,7 +341,7 @@ class _Builder:
         steps = self.join_steps(anchor, tree, kinds)
         select = exp.select(*(d.expr.copy().as_(d.alias) for d in r.dimensions))
         select = select.select(*(self.measure_sql(m).as_(m.name) for m in r.measures), copy=False)
-        select = self.apply_joins(select.from_(self.table(anchor)), steps)
+        select = self.apply_joins(select.from_(self.table(anchor), copy=False), steps)
         select = self.where_clause(select, [c for c, _, _ in r.where])
         if r.dimensions and r.measures:
             select = select.group_by(*(d.expr.copy() for d in r.dimensions), copy=False)
@@ -414,7 +414,7 @@ class _Builder:
             body = exp.select(*(d.expr.copy().as_(d.alias) for d in r.dimensions))
             body = body.select(*(sqlexpr.with_filter(m.expr.copy(), m.filter).as_(column_names[id(m)])
                                  for m in group_measures[g]), copy=False)  # fmt: skip
-            body = self.apply_joins(body.from_(self.table(g)), steps)
+            body = self.apply_joins(body.from_(self.table(g), copy=False), steps)
             body = self.where_clause(body, clauses)
             if r.dimensions:
                 body = body.group_by(*(d.expr.copy() for d in r.dimensions), copy=False)
@@ -434,25 +434,27 @@ class _Builder:
                 keys_name = f"dimension_keys_{n}"
             union = None
             for g in groups:
-                part = exp.select(*(exp.column(a) for a in aliases)).from_(cte_names[g])
+                part = exp.select(*(exp.column(a) for a in aliases)).from_(exp.to_table(cte_names[g]), copy=False)
                 union = part if union is None else exp.union(union, part, distinct=True)
             ctes.append((keys_name, union))  # type: ignore[arg-type]
             key_source = keys_name
-            select = exp.select(*(exp.column(a, keys_name).as_(a) for a in aliases)).from_(keys_name)
+            select = exp.select(*(exp.column(a, keys_name).as_(a) for a in aliases)).from_(
+                exp.to_table(keys_name), copy=False
+            )
             for g in groups:
                 on = exp.and_(*(exp.NullSafeEQ(this=exp.column(a, cte_names[g]), expression=exp.column(a, keys_name))
                                 for a in aliases))  # fmt: skip
-                select = select.join(cte_names[g], on=on, join_type="LEFT", copy=False)
+                select = select.join(exp.to_table(cte_names[g]), on=on, join_type="LEFT", copy=False)
         else:
             key_source = first
-            select = exp.select(*(exp.column(a, first).as_(a) for a in aliases)).from_(first)
+            select = exp.select(*(exp.column(a, first).as_(a) for a in aliases)).from_(exp.to_table(first), copy=False)
             for g in groups[1:]:
                 if aliases:
                     on = exp.and_(*(exp.NullSafeEQ(this=exp.column(a, first), expression=exp.column(a, cte_names[g]))
                                     for a in aliases))  # fmt: skip
-                    select = select.join(cte_names[g], on=on, join_type="INNER", copy=False)
+                    select = select.join(exp.to_table(cte_names[g]), on=on, join_type="INNER", copy=False)
                 else:
-                    select = select.join(cte_names[g], join_type="CROSS", copy=False)
+                    select = select.join(exp.to_table(cte_names[g]), join_type="CROSS", copy=False)
         for m in r.measures:
             spans = len({leaf.node for leaf in m.leaves()}) > 1
             select = select.select(self.measure_sql(m, lambda leaf, c=spans: ref(leaf, c)).as_(m.name), copy=False)

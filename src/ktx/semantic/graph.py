@@ -95,6 +95,7 @@ class JoinGraph:
     base: dict[str, str]  # node → source name (aliases map to the joined source)
     adjacency: dict[str, list[Edge]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    _paths: dict[tuple[str, bool], dict[str, Path]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, sources: dict[str, Source], dialect: str) -> JoinGraph:
@@ -133,7 +134,15 @@ class JoinGraph:
             existing.append(edge)
 
     def shortest_paths(self, start: str, *, safe_only: bool = False) -> dict[str, Path]:
-        """Dijkstra from `start`; equal-cost alternatives mark a path ambiguous. `safe_only` never fans out."""
+        """Dijkstra from `start`; equal-cost alternatives mark a path ambiguous. `safe_only` never fans out.
+
+        The graph never changes after `build`, so results are cached per start node."""
+        cached = self._paths.get((start, safe_only))
+        if cached is None:
+            cached = self._paths[(start, safe_only)] = self._dijkstra(start, safe_only)
+        return cached
+
+    def _dijkstra(self, start: str, safe_only: bool) -> dict[str, Path]:
         dist = {start: 0}
         prev: dict[str, Edge] = {}
         ambiguous: dict[str, bool] = {start: False}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -152,14 +153,20 @@ def quote_reserved(text: str, dialect: str) -> str:
 
 
 def parse(text: str, dialect: str, *, what: str = "expression") -> exp.Expression:
+    """A fresh tree for `text` (callers rewrite it); parsing happens once per text and dialect."""
+    node = _parse_cached(text, dialect)
+    if isinstance(node, str):
+        raise CompileError(f"Cannot parse {what} '{text}': {node}")
+    return node.copy()
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str, dialect: str) -> exp.Expression | str:
     try:
         node = sqlglot.parse_one(quote_reserved(text, dialect), read=dialect)
     except ParseError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "parse error"
-        raise CompileError(f"Cannot parse {what} '{text}': {first}") from None
-    if node is None:
-        raise CompileError(f"Cannot parse {what} '{text}': empty")
-    return node
+        return str(exc).splitlines()[0] if str(exc) else "parse error"
+    return node if node is not None else "empty"
 
 
 def _outside_subqueries(node: exp.Expression) -> Iterator[exp.Expression]:
