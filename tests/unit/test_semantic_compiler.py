@@ -10,7 +10,7 @@ import sqlglot
 
 from ktx.semantic.compiler import SemanticEngine
 from ktx.semantic.graph import JoinGraph
-from ktx.semantic.model import Source
+from ktx.semantic.model import Column, Source
 from ktx.semantic.sqlexpr import CompileError
 
 DIALECTS = ["postgres", "duckdb", "sqlite", "mysql", "snowflake", "bigquery", "clickhouse", "tsql"]
@@ -169,8 +169,7 @@ def test_computed_columns_expand_everywhere_but_join_keys() -> None:
         "o": src("o", ["id", "c_id", "price", "qty"], joins=[m2o("c", "c_id = c.id")]),
         "c": src("c", ["id"]),
     }, "postgres")  # fmt: skip
-    engine.sources["o"].columns.append(Source.model_fields["columns"].annotation.__args__[0].model_validate(
-        {"name": "total", "type": "number", "expr": "price * qty"}))  # fmt: skip
+    engine.sources["o"].columns.append(Column(name="total", type="number", expr="price * qty"))
     sql = engine.compile({"measures": ["sum(o.total)"], "dimensions": ["c.id"], "filters": ["o.total > 5"]}).sql
     assert "SUM((o.price * o.qty))" in sql.replace("\n", "").replace("  ", "") or "SUM(o.price * o.qty)" in sql
     assert "o.c_id = c.id" in sql or "c.id = o.c_id" in sql

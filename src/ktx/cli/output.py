@@ -163,3 +163,33 @@ def emit_list(
     out = console()
     out.print(table)
     out.print(f"{len(items)} {noun[0] if len(items) == 1 else noun[1]}", style="dim")
+
+
+def _row_cell(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value).replace("\t", " ").replace("\n", " ")
+
+
+def emit_result_rows(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], mode: OutputMode, *, footer: str, note: str | None = None
+) -> None:
+    """Query rows for people: TSV (NULL as an empty cell) in plain mode, an aligned table and footer in pretty."""
+    if mode is OutputMode.PLAIN:
+        lines = ["\t".join(headers)] + ["\t".join("" if v is None else _row_cell(v) for v in row) for row in rows]
+        sys.stdout.write("\n".join(lines) + "\n")
+        if note:
+            sys.stderr.write(note + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*("NULL" if v is None else _row_cell(v) for v in row))
+    out = console()
+    out.print(table)
+    out.print(footer, style="dim")
+    if note:
+        out.print(note, style="yellow")

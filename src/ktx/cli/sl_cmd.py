@@ -78,20 +78,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print the YAML that defines a source (its overlay, standalone file, or manifest shard)."""
         from ktx.cli.output import OutputMode
-        from ktx.semantic.summaries import all_sources
+        from ktx.semantic.service import find_source
 
         project = open_project(ctx, OutputMode.PLAIN)
-        matches = [
-            s for s in all_sources(project.root) if s.name == source and connection_id in (None, s.connection_id)
-        ]
-        if not matches:
-            raise KtxError(f'Semantic-layer source "{source}" was not found.')
-        if len(matches) > 1:
-            ids = ", ".join(sorted(m.connection_id for m in matches))
-            raise KtxError(
-                f"Source '{source}' exists in multiple connections: {ids}. Re-run with --connection-id <id>."
-            )
-        sys.stdout.write((project.root / matches[0].path).read_text(encoding="utf-8"))
+        found = find_source(project.root, source, connection_id)
+        sys.stdout.write((project.root / found.path).read_text(encoding="utf-8"))
 
     @sl.command("validate")
     def validate(

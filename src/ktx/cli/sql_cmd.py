@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
 from ktx.cli.context import JsonOption, OutputOption, open_project, output_mode
-from ktx.cli.output import OutputMode, console, emit_json
+from ktx.cli.output import OutputMode, emit_json, emit_result_rows
 
 
 def register(app: typer.Typer) -> None:
@@ -42,32 +41,6 @@ def register(app: typer.Typer) -> None:
             if result["truncated"]
             else None
         )
-        if mode is OutputMode.PLAIN:
-            lines = ["\t".join(result["headers"])]
-            for row in result["rows"]:
-                lines.append("\t".join("" if v is None else _cell(v) for v in row))
-            sys.stdout.write("\n".join(lines) + "\n")
-            if note:
-                sys.stderr.write(note + "\n")
-            return
-        from rich.table import Table
-
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for header in result["headers"]:
-            table.add_column(header, overflow="fold")
-        for row in result["rows"]:
-            table.add_row(*("NULL" if v is None else _cell(v) for v in row))
-        out = console()
-        out.print(table)
         count = result["rowCount"]
-        out.print(f"{count} row{'s' if count != 1 else ''} ({result['durationMs']} ms)", style="dim")
-        if note:
-            out.print(note, style="yellow")
-
-
-def _cell(value: object) -> str:
-    import json
-
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value).replace("\t", " ").replace("\n", " ")
+        footer = f"{count} row{'s' if count != 1 else ''} ({result['durationMs']} ms)"
+        emit_result_rows(result["headers"], result["rows"], mode, footer=footer, note=note)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ktx.cli.output import OutputMode
 from ktx.errors import KtxError
 
 GRANULARITIES = ("hour", "day", "week", "month", "quarter", "year")
@@ -101,8 +102,8 @@ def pick_connection(root: Path, connection_id: str | None) -> str:
 
 
 def run_cli_query(state, spec: dict[str, Any], connection_id: str | None, *, format_: str, execute: bool,
-                  max_rows: int | None, mode=None) -> None:  # fmt: skip
-    from ktx.cli.output import emit_json
+                  max_rows: int | None, mode: OutputMode) -> None:  # fmt: skip
+    from ktx.cli.output import emit_json, emit_result_rows
     from ktx.semantic.service import compile_query, query_result, run_query
 
     root = state.location().root
@@ -115,9 +116,10 @@ def run_cli_query(state, spec: dict[str, Any], connection_id: str | None, *, for
 
         result = run_query(Project(root), connection_id, spec, execute=True, max_rows=max_rows)
     else:
-        entry = _raw_connections(root).get(connection_id)
+        connections = _raw_connections(root)
+        entry = connections.get(connection_id)
         driver = entry.get("driver") if isinstance(entry, dict) else None
-        if entry is None and connection_id not in _raw_connections(root):
+        if connection_id not in connections:
             sys.stderr.write(f"warning: connection '{connection_id}' is not configured in ktx.yaml; compiling for postgres\n")  # fmt: skip
         result = query_result(compile_query(root, connection_id, driver, spec), connection_id)
     for warning in result["warnings"]:
@@ -125,29 +127,7 @@ def run_cli_query(state, spec: dict[str, Any], connection_id: str | None, *, for
     if format_ == "sql":
         sys.stdout.write(result["sql"].rstrip() + "\n")
     elif format_ == "table":
-        _print_table(result, mode)
+        count = result["totalRows"]
+        emit_result_rows(result["headers"], result["rows"], mode, footer=f"{count} row{'s' if count != 1 else ''}")
     else:
         emit_json(result)
-
-
-def _print_table(result: dict[str, Any], mode) -> None:
-    from ktx.cli.output import OutputMode, console
-
-    def cell(value: Any) -> str:
-        return "NULL" if value is None else str(value).replace("\t", " ").replace("\n", " ")
-
-    if mode is not OutputMode.PRETTY:
-        lines = ["\t".join(result["headers"])] + ["\t".join(cell(v) for v in row) for row in result["rows"]]
-        sys.stdout.write("\n".join(lines) + "\n")
-        return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for header in result["headers"]:
-        table.add_column(header, overflow="fold")
-    for row in result["rows"]:
-        table.add_row(*(cell(v) for v in row))
-    out = console()
-    out.print(table)
-    count = result["totalRows"]
-    out.print(f"{count} row{'s' if count != 1 else ''}", style="dim")

@@ -70,7 +70,7 @@ class _Builder:
         self.dialect = engine.dialect
         self.r = resolved
         self.query = query
-        self.warnings = list(resolved.warnings)
+        self.warnings: list[str] = []
         self.sql_sources: list[str] = []
         self.plan: dict[str, Any] = {}
 
@@ -90,14 +90,17 @@ class _Builder:
             ref = ref.as_(node)
         return ref
 
-    def paths(self, start: str, targets: list[str], *, safe_only: bool = False) -> dict[str, Path]:
-        found = self.graph.shortest_paths(start, safe_only=safe_only)
+    def paths(self, start: str, targets: list[str]) -> dict[str, Path]:
+        """Shortest paths from `start`; an unreachable target is an error, an ambiguous one a warning."""
+        found = self.graph.shortest_paths(start)
         out = {}
         for target in targets:
             if target == start:
                 continue
             if target not in found:
-                return {target: None}  # type: ignore[dict-item]
+                raise CompileError(
+                    f"No join path from '{start}' to '{target}'. These sources are not connected in the join graph."
+                )
             path = found[target]
             if path.ambiguous:
                 warning = (
@@ -108,11 +111,6 @@ class _Builder:
                     self.warnings.append(warning)
             out[target] = path
         return out
-
-    def unreachable(self, start: str, target: str) -> CompileError:
-        return CompileError(
-            f"No join path from '{start}' to '{target}'. These sources are not connected in the join graph."
-        )
 
     @staticmethod
     def tree(paths: dict[str, Path]) -> list[Edge]:
@@ -281,9 +279,6 @@ class _Builder:
         anchor = r.dimensions[0].node
         targets = sorted({d.node for d in r.dimensions} | {n for _, ns, _ in r.where for n in ns})
         paths = self.paths(anchor, targets)
-        for target, path in paths.items():
-            if path is None:
-                raise self.unreachable(anchor, target)
         steps = self.join_steps(anchor, self.tree(paths), {})
         select = exp.select(*(d.expr.copy().as_(d.alias) for d in r.dimensions)).distinct(copy=False)
         select = self.apply_joins(select.from_(self.table(anchor), copy=False), steps)
@@ -302,9 +297,6 @@ class _Builder:
         measure_nodes = {n for m in r.aggregates for n in m.nodes}
         targets = sorted(set(dim_nodes) | where_nodes | measure_nodes)
         paths = self.paths(fact, targets)
-        for target, path in paths.items():
-            if path is None:
-                raise self.unreachable(fact, target)
         for target in targets:
             path = paths.get(target)
             if path is None or not path.fans_out:

@@ -22,7 +22,6 @@ class Edge:
     to: str
     relationship: str  # read from `frm`: many_to_one means many `frm` rows per `to` row
     pairs: tuple[tuple[exp.Expression, exp.Expression], ...]  # (frm side, to side), columns unqualified
-    declared_on: str  # the source whose YAML declares the join
 
     @property
     def fans_out(self) -> bool:
@@ -34,7 +33,7 @@ class Edge:
 
     def reversed(self) -> Edge:
         pairs = tuple((right, left) for left, right in self.pairs)
-        return Edge(self.to, self.frm, INVERSE[self.relationship], pairs, self.declared_on)
+        return Edge(self.to, self.frm, INVERSE[self.relationship], pairs)
 
     def condition(self) -> exp.Expression:
         parts = [
@@ -120,7 +119,7 @@ class JoinGraph:
                         continue
                     graph.base[join.alias] = join.to
                     graph.adjacency.setdefault(join.alias, [])
-                edge = Edge(source.name, target, join.relationship, pairs, source.name)
+                edge = Edge(source.name, target, join.relationship, pairs)
                 graph._add(edge)
                 if target != source.name:
                     graph._add(edge.reversed())

@@ -114,3 +114,10 @@ class Source(_Strict):
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
+
+    def segment(self, name: str) -> Segment | None:
+        return next((s for s in self.segments if s.name == name), None)
+
+    @property
+    def segment_list(self) -> str:
+        return ", ".join(s.name for s in self.segments) or "(none)"

@@ -75,7 +75,6 @@ class Resolved:
     aggregates: list[Measure]  # every aggregate measure needed (requested, dependencies, HAVING-only)
     where: list[tuple[exp.Expression, set[str], str]]  # clause, nodes, original text
     having: list[tuple[exp.Expression, dict[str, Measure], str]]
-    warnings: list[str]
 
 
 class Resolver:
@@ -87,7 +86,6 @@ class Resolver:
         self._inline: dict[str, Measure] = {}
         self._resolving: list[tuple[str, str]] = []
         self._counter = 0
-        self.warnings: list[str] = []
         self.pending_names: set[str] = set()
 
     # ---- names -------------------------------------------------------------------------------------------
@@ -112,7 +110,7 @@ class Resolver:
         if col is not None and col.visibility == "hidden":
             raise CompileError(f"Column '{node}.{column}' is hidden and cannot be queried")
 
-    def _placeholder(self, measure: Measure) -> tuple[str, exp.Column]:
+    def _placeholder(self) -> tuple[str, exp.Column]:
         self._counter += 1
         key = f"__ktx_m{self._counter}"
         return key, exp.column(key)
@@ -191,7 +189,7 @@ class Resolver:
                 placeholders: dict[str, Measure] = {}
                 for ref in deps:
                     dep = self.predefined(node, ref.name)
-                    key_name, placeholder = self._placeholder(dep)
+                    key_name, placeholder = self._placeholder()
                     placeholders[key_name] = dep
                     ref.replace(placeholder)
                 measure = Measure(name, name, None, parsed, placeholders=placeholders, provenance="verified",
@@ -205,12 +203,11 @@ class Resolver:
                         sqlexpr.parse(definition.filter, self.dialect, what=f"filter of measure '{name}'")
                     )
                 for segment_name in definition.segments:
-                    segment = next((s for s in source.segments if s.name == segment_name), None)
+                    segment = source.segment(segment_name)
                     if segment is None:
-                        available = ", ".join(s.name for s in source.segments) or "(none)"
                         raise CompileError(
                             f"Measure '{name}' on source '{source.name}' references unknown segment "
-                            f"'{segment_name}'. Available segments: {available}."
+                            f"'{segment_name}'. Available segments: {source.segment_list}."
                         )
                     predicates.append(sqlexpr.parse(segment.expr, self.dialect, what=f"segment '{segment_name}'"))
                 qualified = [self.expand_computed(self._qualify_bare(p, node, f"filter of measure '{name}'"))
@@ -314,7 +311,7 @@ class Resolver:
         placeholders: dict[str, Measure] = {}
 
         def bind(measure: Measure) -> exp.Column:
-            key, column = self._placeholder(measure)
+            key, column = self._placeholder()
             placeholders[key] = measure
             return column
 
@@ -354,9 +351,7 @@ class Resolver:
         if isinstance(parsed, exp.Column):
             measure = self._named_measure(parsed, text, names)
             if explicit_name and explicit_name != measure.name:
-                alias = Measure(explicit_name, text, None, exp.column("__ktx_m0"), placeholders={"__ktx_m0": measure})
-                alias.provenance = "composed"
-                return alias
+                return Measure(explicit_name, text, None, exp.column("__ktx_m0"), placeholders={"__ktx_m0": measure})
             return measure
         aggs = sqlexpr.aggregates(parsed)
         refs = sqlexpr.columns(parsed)
@@ -534,12 +529,11 @@ def resolve(resolver: Resolver, query: SemanticQuery) -> Resolved:
         if node not in resolver.graph.base:
             raise CompileError(f"Query-time segment '{raw}' references unknown source '{node}'.")
         source = resolver.source_of(node)
-        segment = next((s for s in source.segments if s.name == segment_name), None)
+        segment = source.segment(segment_name)
         if segment is None:
-            available = ", ".join(s.name for s in source.segments) or "(none)"
             raise CompileError(
                 f"Query-time segment '{raw}' references unknown segment '{segment_name}' on source '{node}'. "
-                f"Available: {available}"
+                f"Available: {source.segment_list}"
             )
         targets = [m for m in aggregates if m.node == node]
         if not targets:
@@ -553,7 +547,7 @@ def resolve(resolver: Resolver, query: SemanticQuery) -> Resolved:
         for measure in targets:
             measure.filter = sqlexpr.conjunction([p for p in (measure.filter, predicate) if p is not None])
             measure.nodes = resolver._nodes_of(measure)
-    return Resolved(dims, measures, aggregates, where, having, resolver.warnings)
+    return Resolved(dims, measures, aggregates, where, having)
 
 
 def _unique_output_names(measures: list[Measure], dims: list[Dimension]) -> None:

@@ -13,6 +13,7 @@ from ktx.errors import KtxError
 from ktx.semantic import sqlexpr
 from ktx.semantic.compiler import CompiledQuery, SemanticEngine
 from ktx.semantic.loader import LoadedLayer, SemanticLayerError, load_directory
+from ktx.semantic.summaries import SourceSummary
 from ktx.semantic.validate import Finding, ValidationReport, validate_model
 
 DRIVER_DIALECTS = {
@@ -73,22 +74,21 @@ def query_result(compiled: CompiledQuery, connection_id: str, execution: dict[st
 
 def run_query(project, connection_id: str, query: Any, *, execute: bool, max_rows: int | None = None) -> dict[str, Any]:
     """Compile (and with `execute`, run read-only) a semantic query on one connection."""
-    from ktx.warehouse.readonly import validate_max_rows
+    from ktx.warehouse.readonly import MAX_ROWS_LIMIT, validate_max_rows
+    from ktx.warehouse.service import connection_config
     from ktx.warehouse.values import json_value
 
-    conn = project.config.connections.get(connection_id)
-    if conn is None:
-        known = ", ".join(sorted(project.config.connections)) or "none"
-        raise KtxError(f'Connection "{connection_id}" is not configured in ktx.yaml', hint=f"Configured connections: {known}.")  # fmt: skip
+    conn = connection_config(project, connection_id)
     compiled = compile_query(project.root, connection_id, conn.driver, query)
     if not execute:
         return query_result(compiled, connection_id)
-    limit = max_rows if max_rows is not None else max(compiled.plan["limit"], 1)
-    validate_max_rows(min(limit, 10_000) if max_rows is None else limit)
+    # Without --max-rows, fetch what the query's LIMIT asks for, within the read-only cap.
+    limit = max_rows if max_rows is not None else min(max(compiled.plan["limit"], 1), MAX_ROWS_LIMIT)
+    validate_max_rows(limit)
     with project.connector(connection_id) as connector:
-        result = connector.query(compiled.sql, max_rows=min(limit, 10_000))
+        result = connector.query(compiled.sql, max_rows=limit)
     rows = [[json_value(v) for v in row] for row in result.rows]
-    execution = {"mode": "executed", "driver": conn.driver, "maxRows": min(limit, 10_000), "rowCount": len(rows),
+    execution = {"mode": "executed", "driver": conn.driver, "maxRows": limit, "rowCount": len(rows),
                  "truncated": result.truncated, "durationMs": round(result.duration_ms, 1)}  # fmt: skip
     return query_result(compiled, connection_id, execution, list(result.headers), rows)
 
@@ -106,21 +106,23 @@ class SourceCheck:
                 "checks": self.checks}  # fmt: skip
 
 
-def find_source_connection(root: Path, name: str, connection_id: str | None) -> str:
+def find_source(root: Path, name: str, connection_id: str | None) -> SourceSummary:
+    """The one source named `name` (in `connection_id` when given); ambiguity across connections is an error."""
     from ktx.semantic.summaries import all_sources
 
-    matches = sorted({s.connection_id for s in all_sources(root) if s.name == name and connection_id in (None, s.connection_id)})  # fmt: skip
+    matches = [s for s in all_sources(root) if s.name == name and connection_id in (None, s.connection_id)]
     if not matches:
         raise KtxError(f'Semantic-layer source "{connection_id + "/" if connection_id else ""}{name}" was not found')
     if len(matches) > 1:
-        raise KtxError(f"Source '{name}' exists in multiple connections: {', '.join(matches)}. Re-run with --connection-id <id>.")  # fmt: skip
+        ids = ", ".join(sorted(m.connection_id for m in matches))
+        raise KtxError(f"Source '{name}' exists in multiple connections: {ids}. Re-run with --connection-id <id>.")
     return matches[0]
 
 
 def validate_source(project, name: str, connection_id: str | None = None, *, live: bool = True) -> SourceCheck:
     """Static checks of the model around one source, then (when the connection is a reachable warehouse)
     that its table, columns, join keys and grain exist, and that the grain is unique on a sample."""
-    connection_id = find_source_connection(project.root, name, connection_id)
+    connection_id = find_source(project.root, name, connection_id).connection_id
     conn = project.config.connections.get(connection_id)
     driver = conn.driver if conn is not None else None
     check = SourceCheck(connection_id, name, ValidationReport())

@@ -15,8 +15,8 @@ from ktx.warehouse.readonly import DEFAULT_MAX_ROWS, validate_max_rows
 from ktx.warehouse.values import json_value
 
 
-def open_connector(project: Project, connection_id: str) -> Connector:
-    """The connector for a configured warehouse connection (caller closes it)."""
+def connection_config(project: Project, connection_id: str) -> Any:
+    """The configured connection entry, or a clear error listing the configured ones."""
     connections = project.config.connections
     conn = connections.get(connection_id)
     if conn is None:
@@ -25,6 +25,12 @@ def open_connector(project: Project, connection_id: str) -> Connector:
             f'Connection "{connection_id}" is not configured in ktx.yaml',
             hint=f"Configured connections: {known}.",
         )
+    return conn
+
+
+def open_connector(project: Project, connection_id: str) -> Connector:
+    """The connector for a configured warehouse connection (caller closes it)."""
+    conn = connection_config(project, connection_id)
     if conn.driver not in WAREHOUSE_DRIVERS:
         raise KtxError(f'Connection "{connection_id}" does not support read-only SQL execution.')
     return connector_class(conn.driver)(connection_id, conn, project.root)
