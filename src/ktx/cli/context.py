@@ -11,7 +11,8 @@ import typer
 from ktx.cli.output import OutputMode, emit_json, resolve_output_mode
 
 if TYPE_CHECKING:  # the project model pulls in pydantic; `--help` should not pay for it
-    from ktx.project.project import Project, ProjectLocation
+    from ktx.project.location import ProjectLocation
+    from ktx.project.project import Project
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (same as --output json).")]
 OutputOption = Annotated[
@@ -26,7 +27,7 @@ class AppState:
     debug: bool = False
 
     def location(self) -> ProjectLocation:
-        from ktx.project.project import resolve_project_dir
+        from ktx.project.location import resolve_project_dir
 
         location = resolve_project_dir(self.project_dir_flag)
         self.trace(f"projectDir={location.root} (from {location.source})")

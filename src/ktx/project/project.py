@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from ktx.errors import ConfigError, KtxError, UsageError
+from ktx.errors import ConfigError, KtxError
 from ktx.project import yamlio
 from ktx.project.config import (
     DEFAULT_GIT_AUTHOR,
@@ -21,9 +20,8 @@ from ktx.project.config import (
 )
 from ktx.project.files import ProjectFiles, atomic_write
 from ktx.project.gitrepo import GitRepo, classify_ownership
+from ktx.project.location import CONFIG_FILE, KTX_DIR
 
-CONFIG_FILE = "ktx.yaml"
-KTX_DIR = ".ktx"
 STATE_DB = "db.sqlite"
 
 KTX_GITIGNORE_ENTRIES = (
@@ -60,36 +58,6 @@ scan:
   enrichment:
     mode: deterministic
 """
-
-ResolutionSource = Literal["flag", "env", "ancestor", "cwd"]
-
-
-@dataclass(frozen=True)
-class ProjectLocation:
-    root: Path
-    source: ResolutionSource
-
-
-def resolve_project_dir(
-    flag: str | None, env: Mapping[str, str] | None = None, cwd: Path | None = None
-) -> ProjectLocation:
-    """`--project-dir` → `KTX_PROJECT_DIR` → nearest ancestor with ktx.yaml → cwd."""
-    env = os.environ if env is None else env
-    cwd = Path.cwd() if cwd is None else cwd
-    if flag is not None:
-        if not flag.strip():
-            raise UsageError("--project-dir requires a value")
-        return ProjectLocation((cwd / Path(flag).expanduser()).resolve(), "flag")
-    if "KTX_PROJECT_DIR" in env:
-        value = env["KTX_PROJECT_DIR"]
-        if not value.strip():
-            raise UsageError("KTX_PROJECT_DIR must not be empty")
-        return ProjectLocation((cwd / Path(value).expanduser()).resolve(), "env")
-    here = cwd.resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / CONFIG_FILE).is_file():
-            return ProjectLocation(candidate, "ancestor")
-    return ProjectLocation(here, "cwd")
 
 
 class Project:

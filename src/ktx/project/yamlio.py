@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,19 +22,39 @@ def _yaml() -> Any:
     return yaml
 
 
+_local = threading.local()
+
+
+def safe_load(text: str) -> Any:
+    """Plain dicts and lists (no round-trip data), for files that are only read. One reader per thread:
+    building one costs about as much as parsing a small file, and a reader is not thread-safe."""
+    reader = getattr(_local, "safe", None)
+    if reader is None:
+        from ruamel.yaml import YAML
+
+        reader = _local.safe = YAML(typ="safe")
+    return reader.load(text)
+
+
+def yaml_problem(exc: Exception) -> str:
+    """One line for a YAML syntax error: the problem and where it is."""
+    from ruamel.yaml.error import MarkedYAMLError
+
+    if isinstance(exc, MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        return f"{exc.problem or exc.context or 'invalid YAML'}{where}"
+    return str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+
+
 def parse_yaml(text: str, *, label: str = "ktx.yaml") -> Any:
     """Parse YAML text into ruamel's commented containers; syntax errors become one clear line."""
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.error import YAMLError
 
     try:
         return _yaml().load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(f"{label} parse error: {problem}{where}") from None
     except YAMLError as exc:
-        raise ConfigError(f"{label} parse error: {exc}") from None
+        raise ConfigError(f"{label} parse error: {yaml_problem(exc)}") from None
 
 
 def dump_yaml(document: Any) -> str:

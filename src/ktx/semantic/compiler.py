@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from ktx.semantic import sqlexpr
+from ktx.semantic import sqlexpr, sqltree
 from ktx.semantic.graph import Edge, JoinGraph, Path
 from ktx.semantic.model import Source
 from ktx.semantic.query import OrderBy, SemanticQuery
@@ -48,6 +48,18 @@ class SemanticEngine:
         self.dialect = sqlexpr.check_dialect(dialect)
         self.sources = dict(sources)
         self.graph = JoinGraph.build(self.sources, self.dialect)
+        self._tables: dict[str, exp.Expression] = {}
+
+    def table_ref(self, node: str) -> exp.Expression:
+        """FROM/JOIN item of a graph node: its table (or SQL-source CTE name), aliased to the node name."""
+        ref = self._tables.get(node)
+        if ref is None:
+            source = self.sources[self.graph.base[node]]
+            ref = sqltree.table(source.name) if source.sql else exp.to_table(source.table, dialect=self.dialect)  # type: ignore[arg-type]
+            if ref.name != node or ref.args.get("db") or ref.args.get("catalog"):
+                ref.set("alias", exp.TableAlias(this=exp.to_identifier(node)))
+            self._tables[node] = ref
+        return sqltree.clone(ref)
 
     def compile(self, query: Any) -> CompiledQuery:
         if self.graph.errors:
@@ -80,15 +92,9 @@ class _Builder:
 
     def table(self, node: str) -> exp.Expression:
         source = self.source(node)
-        if source.sql:
-            if source.name not in self.sql_sources:
-                self.sql_sources.append(source.name)
-            ref = exp.to_table(source.name)
-        else:
-            ref = exp.to_table(source.table, dialect=self.dialect)  # type: ignore[arg-type]
-        if ref.name != node or ref.args.get("db") or ref.args.get("catalog"):
-            ref = ref.as_(node)
-        return ref
+        if source.sql and source.name not in self.sql_sources:
+            self.sql_sources.append(source.name)
+        return self.engine.table_ref(node)
 
     def paths(self, start: str, targets: list[str]) -> dict[str, Path]:
         """Shortest paths from `start`; an unreachable target is an error, an ambiguous one a warning."""
@@ -136,10 +142,9 @@ class _Builder:
                 raise CompileError("Internal error: join tree is disconnected")
         return steps
 
-    def apply_joins(self, select: exp.Select, steps: list[_JoinStep]) -> exp.Select:
+    def apply_joins(self, select: exp.Select, steps: list[_JoinStep]) -> None:
         for step in steps:
-            select = select.join(self.table(step.edge.to), on=step.edge.condition(), join_type=step.kind, copy=False)
-        return select
+            sqltree.join(select, self.table(step.edge.to), step.kind, step.edge.condition())
 
     def record_joins(self, steps: list[_JoinStep], scope: str | None = None) -> None:
         for step in steps:
@@ -174,18 +179,17 @@ class _Builder:
         def swap(node: exp.Expression) -> exp.Expression:
             if isinstance(node, exp.Column) and not node.table and node.name in placeholders:
                 value = self.measure_sql(placeholders[node.name], ref)
-                return exp.paren(value, copy=False) if isinstance(value, exp.Binary | exp.Unary) else value
+                return exp.Paren(this=value) if isinstance(value, exp.Binary | exp.Unary) else value
             return node
 
         return formula.transform(swap, copy=False)
 
-    def ordered(self, select: exp.Select, dims: list[Dimension], measures: list[Measure]) -> exp.Select:
-        keys = self.order_by(dims, measures)
-        return select.order_by(*keys, copy=False) if keys else select
+    def ordered(self, select: exp.Select, dims: list[Dimension], measures: list[Measure]) -> None:
+        sqltree.order_by(select, self.order_by(dims, measures))
 
     def order_by(self, dims: list[Dimension], measures: list[Measure]) -> list[exp.Ordered]:
         if not self.query.order_by:
-            return [exp.Ordered(this=exp.column(d.alias), nulls_first=False) for d in dims]
+            return [exp.Ordered(this=sqltree.column(d.alias), nulls_first=False) for d in dims]
         out = []
         for raw in self.query.order_by:
             spec = raw if isinstance(raw, OrderBy) else OrderBy(field=raw)
@@ -203,16 +207,14 @@ class _Builder:
                 raise CompileError(
                     f"ORDER BY field '{spec.field}' is not a recognized measure or dimension in this query"
                 )
-            out.append(exp.Ordered(this=exp.column(target), desc=spec.direction == "desc", nulls_first=False))
+            out.append(exp.Ordered(this=sqltree.column(target), desc=spec.direction == "desc", nulls_first=False))
         return out
 
-    def finish(self, select: exp.Expression, ctes: list[tuple[str, exp.Expression]]) -> str:
-        all_ctes = self.source_ctes() + ctes
-        for name, body in all_ctes:
-            select = select.with_(exp.to_identifier(name), as_=body, copy=False)
-        select = select.limit(self.query.limit, copy=False)
+    def finish(self, select: exp.Select, ctes: list[tuple[str, exp.Expression]]) -> str:
+        sqltree.with_ctes(select, self.source_ctes() + ctes)
+        sqltree.limit(select, self.query.limit)
         sqlexpr.quote_identifiers(select)
-        return select.sql(dialect=self.dialect, pretty=True)
+        return select.sql(dialect=self.dialect, pretty=True, copy=False)
 
     def source_ctes(self) -> list[tuple[str, exp.Expression]]:
         """SQL sources become leading CTEs; their own WITH clauses are hoisted as `<source>__<cte>`."""
@@ -270,9 +272,13 @@ class _Builder:
         ordered = {k: self.plan[k] for k in _PLAN_ORDER if k in self.plan}
         return CompiledQuery(sql, self.dialect, columns, ordered, self.warnings)
 
-    def where_clause(self, select: exp.Select, clauses: list[exp.Expression]) -> exp.Select:
-        condition = sqlexpr.conjunction(clauses)
-        return select.where(condition, copy=False) if condition is not None else select
+    @staticmethod
+    def where_clause(select: exp.Select, clauses: list[exp.Expression]) -> None:
+        sqltree.where(select, sqlexpr.conjunction(clauses))
+
+    @staticmethod
+    def dimension_columns(dims: list[Dimension]) -> list[exp.Expression]:
+        return [sqltree.alias(d.expr.copy(), d.alias) for d in dims]
 
     def dimension_only(self) -> str:
         r = self.r
@@ -280,10 +286,10 @@ class _Builder:
         targets = sorted({d.node for d in r.dimensions} | {n for _, ns, _ in r.where for n in ns})
         paths = self.paths(anchor, targets)
         steps = self.join_steps(anchor, self.tree(paths), {})
-        select = exp.select(*(d.expr.copy().as_(d.alias) for d in r.dimensions)).distinct(copy=False)
-        select = self.apply_joins(select.from_(self.table(anchor), copy=False), steps)
-        select = self.where_clause(select, [c for c, _, _ in r.where])
-        select = self.ordered(select, r.dimensions, [])
+        select = sqltree.select(self.dimension_columns(r.dimensions), self.table(anchor), distinct=True)
+        self.apply_joins(select, steps)
+        self.where_clause(select, [c for c, _, _ in r.where])
+        self.ordered(select, r.dimensions, [])
         self.record_joins(steps)
         self.plan.update({"anchor_source": anchor, "anchor_grain": [d.field for d in r.dimensions],
                           "fan_out_description": "No fanout", "has_fan_out": False, "measure_groups": [],
@@ -331,16 +337,16 @@ class _Builder:
                 kinds |= {e.frm: "FULL" for e in paths[first_dim].edges}
                 kinds.pop(first_dim, None)
         steps = self.join_steps(anchor, tree, kinds)
-        select = exp.select(*(d.expr.copy().as_(d.alias) for d in r.dimensions))
-        select = select.select(*(self.measure_sql(m).as_(m.name) for m in r.measures), copy=False)
-        select = self.apply_joins(select.from_(self.table(anchor), copy=False), steps)
-        select = self.where_clause(select, [c for c, _, _ in r.where])
-        if r.dimensions and r.measures:
-            select = select.group_by(*(d.expr.copy() for d in r.dimensions), copy=False)
+        projections = self.dimension_columns(r.dimensions)
+        projections += [sqltree.alias(self.measure_sql(m), m.name) for m in r.measures]
+        select = sqltree.select(projections, self.table(anchor))
+        self.apply_joins(select, steps)
+        self.where_clause(select, [c for c, _, _ in r.where])
+        if r.measures:
+            sqltree.group_by(select, [d.expr.copy() for d in r.dimensions])
         having = [self.substitute(self.safe_division(f.copy()), ph) for f, ph, _ in r.having]
-        if having:
-            select = select.having(sqlexpr.conjunction(having), copy=False)
-        select = self.ordered(select, r.dimensions, r.measures)
+        sqltree.having(select, sqltree.conjunction(having))
+        self.ordered(select, r.dimensions, r.measures)
         self.record_joins(steps)
         self.plan.update({
             "anchor_source": anchor, "anchor_grain": [d.field for d in r.dimensions],
@@ -403,19 +409,19 @@ class _Builder:
             }
             paths = {t: reach[g][t] for t in sorted(needed) if t != g}
             steps = self.join_steps(g, self.tree(paths), {})
-            body = exp.select(*(d.expr.copy().as_(d.alias) for d in r.dimensions))
-            body = body.select(*(sqlexpr.with_filter(m.expr.copy(), m.filter).as_(column_names[id(m)])
-                                 for m in group_measures[g]), copy=False)  # fmt: skip
-            body = self.apply_joins(body.from_(self.table(g), copy=False), steps)
-            body = self.where_clause(body, clauses)
-            if r.dimensions:
-                body = body.group_by(*(d.expr.copy() for d in r.dimensions), copy=False)
+            projections = self.dimension_columns(r.dimensions)
+            projections += [sqltree.alias(sqlexpr.with_filter(m.expr.copy(), m.filter), column_names[id(m)])
+                            for m in group_measures[g]]  # fmt: skip
+            body = sqltree.select(projections, self.table(g))
+            self.apply_joins(body, steps)
+            self.where_clause(body, clauses)
+            sqltree.group_by(body, [d.expr.copy() for d in r.dimensions])
             ctes.append((name, body))
             self.record_joins(steps, name)
 
         def ref(m: Measure, coalesce: bool) -> exp.Expression:
-            column = exp.column(column_names[id(m)], cte_names[m.node])  # type: ignore[index]
-            return exp.func("COALESCE", column, exp.Literal.number(0)) if coalesce else column
+            column = sqltree.column(column_names[id(m)], cte_names[m.node])  # type: ignore[index]
+            return exp.Coalesce(this=column, expressions=[exp.Literal.number(0)]) if coalesce else column
 
         first = cte_names[groups[0]]
         aliases = [d.alias for d in r.dimensions]
@@ -424,36 +430,32 @@ class _Builder:
             while keys_name in taken:
                 n += 1
                 keys_name = f"dimension_keys_{n}"
-            union = None
-            for g in groups:
-                part = exp.select(*(exp.column(a) for a in aliases)).from_(exp.to_table(cte_names[g]), copy=False)
-                union = part if union is None else exp.union(union, part, distinct=True)
-            ctes.append((keys_name, union))  # type: ignore[arg-type]
+            parts = [sqltree.select([sqltree.column(a) for a in aliases], sqltree.table(cte_names[g])) for g in groups]
+            ctes.append((keys_name, sqltree.union_distinct(parts)))  # type: ignore[arg-type]
             key_source = keys_name
-            select = exp.select(*(exp.column(a, keys_name).as_(a) for a in aliases)).from_(
-                exp.to_table(keys_name), copy=False
-            )
+            select = sqltree.select([sqltree.alias(sqltree.column(a, keys_name), a) for a in aliases],
+                                    sqltree.table(keys_name))  # fmt: skip
             for g in groups:
-                on = exp.and_(*(exp.NullSafeEQ(this=exp.column(a, cte_names[g]), expression=exp.column(a, keys_name))
-                                for a in aliases))  # fmt: skip
-                select = select.join(exp.to_table(cte_names[g]), on=on, join_type="LEFT", copy=False)
+                on = sqltree.all_of([exp.NullSafeEQ(this=sqltree.column(a, cte_names[g]),
+                                                    expression=sqltree.column(a, keys_name)) for a in aliases])  # fmt: skip
+                sqltree.join(select, sqltree.table(cte_names[g]), "LEFT", on)
         else:
             key_source = first
-            select = exp.select(*(exp.column(a, first).as_(a) for a in aliases)).from_(exp.to_table(first), copy=False)
+            select = sqltree.select([sqltree.alias(sqltree.column(a, first), a) for a in aliases], sqltree.table(first))
             for g in groups[1:]:
                 if aliases:
-                    on = exp.and_(*(exp.NullSafeEQ(this=exp.column(a, first), expression=exp.column(a, cte_names[g]))
-                                    for a in aliases))  # fmt: skip
-                    select = select.join(exp.to_table(cte_names[g]), on=on, join_type="INNER", copy=False)
+                    on = sqltree.all_of([exp.NullSafeEQ(this=sqltree.column(a, first),
+                                                        expression=sqltree.column(a, cte_names[g])) for a in aliases])  # fmt: skip
+                    sqltree.join(select, sqltree.table(cte_names[g]), "INNER", on)
                 else:
-                    select = select.join(exp.to_table(cte_names[g]), join_type="CROSS", copy=False)
+                    sqltree.join(select, sqltree.table(cte_names[g]), "CROSS")
         for m in r.measures:
             spans = len({leaf.node for leaf in m.leaves()}) > 1
-            select = select.select(self.measure_sql(m, lambda leaf, c=spans: ref(leaf, c)).as_(m.name), copy=False)
+            select.append("expressions", sqltree.alias(self.measure_sql(m, lambda leaf, c=spans: ref(leaf, c)), m.name))
         outer_where = [self.substitute(self.safe_division(f.copy()), ph, lambda leaf: ref(leaf, True))
                        for f, ph, _ in r.having]  # fmt: skip
-        select = self.where_clause(select, outer_where)
-        select = self.ordered(select, r.dimensions, r.measures)
+        sqltree.where(select, sqltree.conjunction(outer_where))
+        self.ordered(select, r.dimensions, r.measures)
         kind = "Chasm trap" if self._independent(groups) else "Fan trap"
         self.plan.update({
             "anchor_source": groups[0], "anchor_grain": [d.field for d in r.dimensions], "key_source": key_source,

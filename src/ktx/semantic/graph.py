@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from ktx.semantic import sqlexpr
+from ktx.semantic import sqlexpr, sqltree
 from ktx.semantic.model import Source
 from ktx.semantic.sqlexpr import CompileError
 
@@ -39,7 +39,7 @@ class Edge:
         parts = [
             exp.EQ(this=_qualify(left, self.frm), expression=_qualify(right, self.to)) for left, right in self.pairs
         ]
-        return exp.and_(*parts) if len(parts) > 1 else parts[0]
+        return sqltree.all_of(parts)
 
     def column_pairs(self) -> list[tuple[str, str]]:
         return [(_text(left), _text(right)) for left, right in self.pairs]
@@ -54,7 +54,7 @@ def _text(node: exp.Expression) -> str:
 
 
 def _qualify(side: exp.Expression, table: str) -> exp.Expression:
-    side = side.copy()
+    side = sqltree.clone(side)
     for col in [side] if isinstance(side, exp.Column) else list(side.find_all(exp.Column)):
         col.set("table", exp.to_identifier(table))
     return side

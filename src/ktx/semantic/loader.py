@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ktx.errors import KtxError
+from ktx.project.yamlio import safe_load, yaml_problem
 from ktx.semantic.model import Source
 
 _NUMBER = {
@@ -55,13 +56,12 @@ class LoadedLayer:
 
 
 def _read_yaml(path: Path) -> Any:
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
-        return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        return safe_load(path.read_text(encoding="utf-8"))
     except YAMLError as exc:
-        raise SemanticLayerError(f"{path}: YAML parse error: {str(exc).splitlines()[0]}") from None
+        raise SemanticLayerError(f"{path}: YAML parse error: {yaml_problem(exc)}") from None
 
 
 def _validation_message(exc: ValidationError) -> str:

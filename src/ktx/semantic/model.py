@@ -13,7 +13,7 @@ Relationship = Literal["many_to_one", "one_to_many", "one_to_one"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ColumnConstraint(_Strict):

@@ -12,7 +12,7 @@ from sqlglot import exp
 from ktx.errors import KtxError
 from ktx.semantic import sqlexpr
 from ktx.semantic.compiler import CompiledQuery, SemanticEngine
-from ktx.semantic.loader import LoadedLayer, SemanticLayerError, load_directory
+from ktx.semantic.loader import LoadedLayer, SemanticLayerError
 from ktx.semantic.summaries import SourceSummary
 from ktx.semantic.validate import Finding, ValidationReport, validate_model
 
@@ -36,14 +36,14 @@ def layer_connections(root: Path) -> list[str]:
     return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
-def load_layer(root: Path, connection_id: str) -> LoadedLayer:
+def existing_layer_dir(root: Path, connection_id: str) -> Path:
     folder = layer_dir(root, connection_id)
     if not folder.is_dir():
         raise KtxError(
             f"No semantic layer for connection '{connection_id}' (expected {folder}).",
             hint="Add source YAML under semantic-layer/<connection>/ or run `ktx ingest <connectionId>`.",
         )
-    return load_directory(folder)
+    return folder
 
 
 def dialect_for(driver: str | None) -> str:
@@ -51,8 +51,9 @@ def dialect_for(driver: str | None) -> str:
 
 
 def build_engine(root: Path, connection_id: str, driver: str | None) -> tuple[SemanticEngine, LoadedLayer]:
-    layer = load_layer(root, connection_id)
-    return SemanticEngine(layer.sources, dialect_for(driver)), layer
+    from ktx.semantic.cache import load_engine
+
+    return load_engine(root, existing_layer_dir(root, connection_id), connection_id, dialect_for(driver))
 
 
 def compile_query(root: Path, connection_id: str, driver: str | None, query: Any) -> CompiledQuery:

@@ -16,6 +16,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from ktx.errors import KtxError
+from ktx.semantic import sqltree
 
 RESERVED = frozenset(
     [
@@ -228,11 +229,7 @@ def or_branches(node: exp.Expression) -> list[exp.Expression]:
 
 
 def conjunction(parts: list[exp.Expression]) -> exp.Expression | None:
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return parts[0].copy()
-    return exp.and_(*(exp.paren(p.copy(), copy=False) for p in parts))
+    return sqltree.conjunction([p.copy() for p in parts])
 
 
 def render(node: exp.Expression, dialect: str) -> str:

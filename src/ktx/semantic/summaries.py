@@ -65,11 +65,12 @@ class SourceSummary:
 
 
 def _load_yaml(path: Path) -> Any:
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from ktx.project.yamlio import safe_load
+
     try:
-        return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        return safe_load(path.read_text(encoding="utf-8"))
     except (YAMLError, OSError, UnicodeDecodeError):
         return None
 

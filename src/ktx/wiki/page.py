@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ktx.errors import KtxError
+from ktx.project.yamlio import yaml_problem
 
 KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
 REF_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(?:-[a-z0-9_]+)*$")
@@ -63,7 +64,7 @@ def parse_page_text(text: str) -> tuple[dict[str, Any], str]:
     try:
         data = _yaml().load(match.group(1))
     except YAMLError as exc:
-        raise WikiError(f"Invalid frontmatter: {str(exc).splitlines()[0]}") from None
+        raise WikiError(f"Invalid frontmatter: {yaml_problem(exc)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

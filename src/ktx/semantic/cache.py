@@ -1,0 +1,81 @@
+"""A compiled-model cache, so a one-shot `ktx sl query` does not re-read and re-validate every YAML file.
+
+Loading a connection's layer means parsing each YAML file, validating it into models and parsing every
+join condition; for a 100-source layer that is most of a command's own run time. The result (the loaded
+layer and the engine built from it) is pickled under `.ktx/cache/semantic/`, keyed by a fingerprint of
+every file of the layer (path, size, modification time) plus the ktx and sqlglot versions. Any change to
+a file, any added or removed file, or an upgrade misses the cache and rebuilds it. The cache is local
+(`.ktx/cache/` is git-ignored) and disposable: an unreadable entry is ignored and replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import pickle
+import time
+from pathlib import Path
+
+import ktx
+from ktx.project.location import KTX_DIR
+from ktx.semantic.compiler import SemanticEngine
+from ktx.semantic.loader import LoadedLayer, load_directory
+
+FORMAT = 1
+RACY_NS = 2_000_000_000
+
+
+def cache_path(root: Path, connection_id: str, dialect: str) -> Path:
+    safe = hashlib.sha256(connection_id.encode("utf-8")).hexdigest()[:16]
+    return root / KTX_DIR / "cache" / "semantic" / f"{safe}.{dialect}.pickle"
+
+
+def fingerprint(folder: Path, dialect: str) -> tuple[str, int]:
+    """(digest, newest modification time). The digest changes whenever a file of the layer is added,
+    removed, resized or touched, and whenever the compiler's own code or sqlglot changes."""
+    import sqlglot
+
+    digest = hashlib.sha256(f"{FORMAT}|{ktx.__version__}|{sqlglot.__version__}|{dialect}".encode())
+    newest = 0
+    for base, paths in ((Path(__file__).parent, Path(__file__).parent.glob("*.py")), (folder, folder.rglob("*"))):
+        for path in sorted(paths):
+            if path.is_file():
+                stat = path.stat()
+                newest = max(newest, stat.st_mtime_ns) if base is folder else newest
+                digest.update(f"\0{path.relative_to(base)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return digest.hexdigest(), newest
+
+
+def load_engine(root: Path, folder: Path, connection_id: str, dialect: str) -> tuple[SemanticEngine, LoadedLayer]:
+    """The engine and layer for `folder`, from the cache when every file is unchanged."""
+    stamp, newest = fingerprint(folder, dialect)
+    path = cache_path(root, connection_id, dialect)
+    cached = _read(path, stamp)
+    if cached is not None:
+        return cached
+    layer = load_directory(folder)
+    engine = SemanticEngine(layer.sources, dialect)
+    # A file written within the last seconds could change again without its size or timestamp changing
+    # (coarse file-system clocks), so such a layer is not cached yet.
+    if (root / KTX_DIR).is_dir() and time.time_ns() - newest > RACY_NS:
+        _write(path, stamp, engine, layer)
+    return engine, layer
+
+
+def _read(path: Path, stamp: str) -> tuple[SemanticEngine, LoadedLayer] | None:
+    try:
+        with path.open("rb") as handle:
+            saved_stamp, engine, layer = pickle.load(handle)
+    except Exception:  # missing, truncated or from an incompatible build: rebuild
+        return None
+    if saved_stamp != stamp or not isinstance(engine, SemanticEngine) or not isinstance(layer, LoadedLayer):
+        return None
+    return engine, layer
+
+
+def _write(path: Path, stamp: str, engine: SemanticEngine, layer: LoadedLayer) -> None:
+    from ktx.project.files import atomic_write
+
+    # A read-only project still compiles; it just cannot keep the cache.
+    with contextlib.suppress(OSError):
+        atomic_write(path, pickle.dumps((stamp, engine, layer), protocol=pickle.HIGHEST_PROTOCOL))
