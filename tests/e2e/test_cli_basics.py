@@ -44,7 +44,7 @@ def test_unexpected_errors_are_one_line_and_debug_shows_traceback(monkeypatch, c
 
     from ktx.cli import app as app_module
 
-    def broken_app():
+    def broken_app(*_only):
         app = typer.Typer()
 
         @app.command()

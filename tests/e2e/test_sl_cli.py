@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,26 @@ def test_validate_reports_model_errors_and_unknown_sources(run_ktx, shop: Path) 
     assert bad.returncode == 1 and "references unknown column 'no_such_column'" in bad.stderr
     missing = run_ktx("sl", "validate", "nope", cwd=shop)
     assert missing.returncode == 1 and 'Semantic-layer source "nope" was not found' in missing.stderr
+
+
+def test_repeated_queries_reuse_the_compiled_layer_until_a_file_changes(run_ktx, shop: Path) -> None:
+    layer = shop / "semantic-layer" / "warehouse"
+    an_hour_ago = time.time() - 3600
+    for path in layer.rglob("*.yaml"):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    args = ("sl", "query", "-m", "orders.revenue", "--format", "sql")
+    first = run_ktx(*args, cwd=shop)
+    assert first.returncode == 0, first.stderr
+    cached = list((shop / ".ktx" / "cache" / "semantic").glob("*.duckdb.pickle"))
+    assert len(cached) == 1
+    assert run_ktx(*args, cwd=shop).stdout == first.stdout
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=shop, capture_output=True, text=True, check=True)
+    assert ".ktx" not in status.stdout  # the cache is local, never committed
+    overlay = layer / "orders.yaml"
+    overlay.write_text(overlay.read_text().replace("name: revenue", "name: takings"))
+    os.utime(overlay, (an_hour_ago + 60, an_hour_ago + 60))
+    renamed = run_ktx("sl", "query", "-m", "orders.takings", "--format", "sql", cwd=shop)
+    assert renamed.returncode == 0, renamed.stderr
+    assert "AS takings" in renamed.stdout
+    gone = run_ktx(*args, cwd=shop)
+    assert gone.returncode == 1 and "revenue" in gone.stderr

@@ -18,7 +18,7 @@ DIALECTS = ["postgres", "duckdb", "sqlite", "mysql", "snowflake", "bigquery", "c
 
 def src(name: str, cols: list[str], *, grain: list[str] | None = None, **extra: Any) -> Source:
     columns = [{"name": c.split(":")[0], "type": c.split(":")[1] if ":" in c else "number"} for c in cols]
-    return Source.model_validate({"name": name, "table": f"public.{name}", "grain": grain or ["id"],
+    return Source.parse({"name": name, "table": f"public.{name}", "grain": grain or ["id"],
                                   "columns": columns, **extra})  # fmt: skip
 
 
@@ -146,7 +146,7 @@ def test_same_named_measures_get_distinct_names_never_dropped() -> None:
 def test_reserved_words_are_quoted_in_every_dialect() -> None:
     for dialect in DIALECTS:
         engine = SemanticEngine({
-            "order": Source.model_validate({"name": "order", "table": "public.order", "grain": ["id"],
+            "order": Source.parse({"name": "order", "table": "public.order", "grain": ["id"],
                                              "columns": [{"name": "id", "type": "number"}, {"name": "group", "type": "string"},
                                                          {"name": "select", "type": "number"}]}),
         }, dialect)  # fmt: skip
@@ -157,7 +157,7 @@ def test_reserved_words_are_quoted_in_every_dialect() -> None:
 
 
 def test_sql_sources_become_leading_ctes_with_hoisted_inner_ctes() -> None:
-    engine = SemanticEngine({"s": Source.model_validate({
+    engine = SemanticEngine({"s": Source.parse({
         "name": "s", "sql": "WITH base AS (SELECT 1 AS id, 2 AS v) SELECT id, v FROM base", "grain": ["id"],
         "columns": [{"name": "id", "type": "number"}, {"name": "v", "type": "number"}]})}, "postgres")  # fmt: skip
     sql = engine.compile({"measures": ["sum(s.v)"]}).sql
@@ -256,7 +256,7 @@ def test_hub_errors_asymmetric_grain_unreachable_filter_and_fan_filter() -> None
 def test_unreachable_sources_and_hidden_columns() -> None:
     engine = SemanticEngine({
         "a": src("a", ["id", "v"]),
-        "b": Source.model_validate({"name": "b", "table": "b", "grain": ["id"], "columns": [
+        "b": Source.parse({"name": "b", "table": "b", "grain": ["id"], "columns": [
             {"name": "id", "type": "number"}, {"name": "pii", "type": "string", "visibility": "hidden"}]}),
     }, "postgres")  # fmt: skip
     with pytest.raises(CompileError, match="No join path from 'a' to 'b'"):
@@ -265,3 +265,28 @@ def test_unreachable_sources_and_hidden_columns() -> None:
         engine.compile({"measures": ["count(b.id)"], "dimensions": ["b.pii"]})
     with pytest.raises(CompileError, match="Unknown SQL dialect 'nosuch'"):
         SemanticEngine({}, "nosuch")
+
+
+def test_query_contract_problems_are_reported_together() -> None:
+    with pytest.raises(CompileError) as caught:
+        chasm().compile({
+            "measures": ["orders.total_cost", 7, {"expr": ""}], "dimensions": [{"field": "orders.created_at",
+            "granularity": "fortnight"}], "order_by": [{"field": "total_cost", "direction": "up"}],
+            "limit": "many", "include_empty": "maybe", "having": ["x"],
+        })  # fmt: skip
+    message = str(caught.value)
+    assert message.startswith("Invalid semantic query: having: unknown field")
+    for problem in ("measures.1: expected a measure name", "measures.2.expr: expected a non-empty string",
+                    "dimensions.0.granularity: expected one of hour, day, week, month, quarter, year",
+                    "order_by.0.direction: expected asc or desc", "limit: expected a whole number",
+                    "include_empty: expected true or false"):  # fmt: skip
+        assert problem in message
+
+
+def test_query_contract_accepts_json_spellings() -> None:
+    compiled = chasm().compile({"measures": ["orders.total_cost"], "dimensions": ["customers.segment"],
+                                "order_by": [{"field": "total_cost", "direction": "DESC"}], "limit": "5",
+                                "include_empty": "false"})  # fmt: skip
+    assert "LIMIT 5" in compiled.sql and "ORDER BY\n  total_cost DESC" in compiled.sql
+    assert compiled.plan["order_by"] == [{"field": "total_cost", "direction": "desc"}]
+    assert compiled.plan["include_empty"] is False

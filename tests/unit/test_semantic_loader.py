@@ -7,6 +7,8 @@ import textwrap
 import pytest
 
 from ktx.semantic.loader import SemanticLayerError, load_directory, semantic_type
+from ktx.semantic.model import Join, Source
+from ktx.semantic.schemacheck import SchemaError
 
 
 def write(folder, rel, text):
@@ -67,11 +69,7 @@ def test_manifest_projection(tmp_path):
         ("amount", "number"),
     ]
     assert orders.column("created_at").role == "time" and orders.column("is_gift").type == "boolean"
-    assert orders.joins[0].model_dump(exclude_none=True) == {
-        "to": "customers",
-        "on": "customer_id = customers.id",
-        "relationship": "many_to_one",
-    }
+    assert orders.joins[0] == Join(to="customers", on="customer_id = customers.id", relationship="many_to_one")
     assert orders.resolved_description == "Orders table" and orders.measures == []
 
 
@@ -217,9 +215,57 @@ def test_yaml_syntax_errors_name_the_file(tmp_path):
 
 
 def test_a_source_needs_table_or_sql():
-    from pydantic import ValidationError
+    with pytest.raises(SchemaError, match="resolved source must have 'table' or 'sql'"):
+        Source.parse({"name": "s", "grain": ["id"], "columns": [{"name": "id", "type": "number"}]})
 
-    from ktx.semantic.model import Source
 
-    with pytest.raises(ValidationError, match="resolved source must have 'table' or 'sql'"):
-        Source.model_validate({"name": "s", "grain": ["id"], "columns": [{"name": "id", "type": "number"}]})
+def test_schema_problems_are_all_reported_with_their_key_paths(tmp_path):
+    write(
+        tmp_path,
+        "orders.yaml",
+        """
+        name: orders
+        table: public.orders
+        grain: id
+        colums: []
+        columns:
+          - {name: id, type: integer}
+          - {name: "", type: number}
+          - {name: total, type: number, visibility: secret}
+        joins:
+          - {to: customers, on: "customer_id = customers.id", relationship: many}
+        measures:
+          - {name: revenue, expr: sum(total), segments: paid}
+        """,
+    )
+    with pytest.raises(SemanticLayerError) as caught:
+        load_directory(tmp_path, check_joins=False)
+    message = str(caught.value)
+    assert message.startswith(f"Invalid source 'orders' in {tmp_path / 'orders.yaml'}: ")
+    for problem in (
+        "unknown key 'colums'",
+        "grain: expected a list, got 'id'",
+        "columns.0.type: expected one of 'string', 'number', 'time', 'boolean', got 'integer'",
+        "columns.1: 'name' must not be empty",
+        "columns.2.visibility: expected one of 'public', 'internal', 'hidden', got 'secret'",
+        "joins.0.relationship: expected one of 'many_to_one', 'one_to_many', 'one_to_one', got 'many'",
+        "measures.0.segments: expected a list, got 'paid'",
+    ):
+        assert problem in message
+
+
+def test_schema_types_are_strict_and_optional_keys_default():
+    base = {"name": "s", "table": "t", "grain": ["id"], "columns": [{"name": "id", "type": "number"}]}
+    source = Source.parse(base)
+    assert source.joins == [] and source.description is None and source.columns[0].visibility == "public"
+    with pytest.raises(SchemaError, match="name: expected a string, got 42"):
+        Source.parse({**base, "name": 42})
+    with pytest.raises(SchemaError, match="columns: required"):
+        Source.parse({k: v for k, v in base.items() if k != "columns"})
+    with pytest.raises(SchemaError, match="'table' and 'sql' are mutually exclusive"):
+        Source.parse({**base, "sql": "select 1"})
+    with pytest.raises(SchemaError, match="expected a mapping, got 'x'"):
+        Source.parse({**base, "tags": "x"})
+    nested = Source.parse({**base, "columns": [{"name": "id", "type": "number", "tests": {"dbt": [{"name": "unique"}]},
+                                               "constraints": {"pk": {"unique": True}}}]})  # fmt: skip
+    assert nested.columns[0].tests.dbt[0].name == "unique" and nested.columns[0].constraints["pk"].unique is True

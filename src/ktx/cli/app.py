@@ -25,7 +25,29 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-def build_app() -> typer.Typer:
+# Top-level command words and the option of the root callback that takes a value.
+COMMAND_WORDS = ("setup", "status", "connection", "ingest", "wiki", "sl", "sql", "mcp", "admin", "completion")
+VALUE_OPTIONS = ("--project-dir",)
+
+
+def command_word(args: list[str]) -> str | None:
+    """The command `args` invoke, or None (root help, an unknown word, shell completion)."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in VALUE_OPTIONS:
+            skip = True
+        elif arg == "--":
+            return None
+        elif not arg.startswith("-"):
+            return arg if arg in COMMAND_WORDS else None
+    return None
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The CLI; with `only`, just that command. Typer inspects every registered command's signature on
+    each run, so a one-shot `ktx sl query` should not pay for the other forty."""
     from ktx.cli import (
         admin_cmd,
         completion_cmd,
@@ -69,22 +91,27 @@ def build_app() -> typer.Typer:
         state.debug = debug
         state.trace(f"dispatch={ctx.invoked_subcommand}")
 
-    setup_cmd.register(app)
-    status_cmd.register(app)
-    connection_cmd.register(app)
-    pending_cmd.register(app, "ingest", "Build context from a connection, a context source, or text.")
-    wiki_cmd.register(app)
-    sl_cmd.register(app)
-    sql_cmd.register(app)
-    pending_cmd.register(app, "mcp", "Serve ktx tools to agents over MCP (stdio or HTTP).")
-    admin_cmd.register(app)
-    completion_cmd.register(app)
+    registrars = {
+        "setup": setup_cmd.register,
+        "status": status_cmd.register,
+        "connection": connection_cmd.register,
+        "ingest": lambda a: pending_cmd.register(a, "ingest", "Build context from a connection, a context source, or text."),
+        "wiki": wiki_cmd.register,
+        "sl": sl_cmd.register,
+        "sql": sql_cmd.register,
+        "mcp": lambda a: pending_cmd.register(a, "mcp", "Serve ktx tools to agents over MCP (stdio or HTTP)."),
+        "admin": admin_cmd.register,
+        "completion": completion_cmd.register,
+    }  # fmt: skip
+    for name, register in registrars.items():
+        if only is None or name == only:
+            register(app)
     return app
 
 
 def run(args: list[str], *, debug: bool = False) -> int:
     """Run the CLI and turn every failure into a message and an exit code, never a traceback."""
-    app = build_app()
+    app = build_app(command_word(args))
     try:
         app(args=args, prog_name="ktx", standalone_mode=True)
     except SystemExit as exc:

@@ -263,7 +263,7 @@ class _Builder:
             "measures": [_measure_json(m) for m in r.measures],
             "where_filters": [text for _, _, text in r.where],
             "having_filters": [text for _, _, text in r.having],
-            "order_by": [o if isinstance(o, str) else o.model_dump() for o in self.query.order_by],
+            "order_by": [o if isinstance(o, str) else o.to_json() for o in self.query.order_by],
             "limit": self.query.limit,
             "include_empty": self.query.include_empty,
         })  # fmt: skip
@@ -325,7 +325,7 @@ class _Builder:
         first_dim = dim_nodes[0] if dim_nodes else None
         if self.query.include_empty and first_dim and first_dim != fact:
             if self.dialect in NO_FULL_JOIN:
-                if "include_empty" in self.query.model_fields_set:
+                if "include_empty" in self.query.given:
                     self.warnings.append(
                         f"include_empty is not supported on {self.dialect} (no FULL JOIN): '{first_dim}' members "
                         f"without '{fact}' rows are omitted."

@@ -4,8 +4,10 @@ and cost-weighted shortest paths that prefer many-to-one hops over fanning out."
 from __future__ import annotations
 
 import heapq
+import re
 from dataclasses import dataclass, field
 
+import sqlglot
 from sqlglot import exp
 
 from ktx.semantic import sqlexpr, sqltree
@@ -60,8 +62,28 @@ def _qualify(side: exp.Expression, table: str) -> exp.Expression:
     return side
 
 
+_SIMPLE_CLAUSE = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)?([A-Za-z_]\w*)\s*=\s*(?:[A-Za-z_]\w*\.)?([A-Za-z_]\w*)\s*$")
+_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
+
+
+def _simple_pairs(on: str, dialect: str) -> tuple[tuple[exp.Expression, exp.Expression], ...] | None:
+    """Plain `a = b.c [AND …]` conditions (nearly every join) without the SQL parser: a model's joins are
+    parsed on every cold start. Anything else (keywords, quoting, expressions) returns None."""
+    keywords = sqlglot.Dialect.get_or_raise(dialect).tokenizer_class.KEYWORDS
+    pairs = []
+    for clause in _AND.split(on):
+        match = _SIMPLE_CLAUSE.match(clause)
+        if match is None or any(name.upper() in keywords for name in match.groups()):
+            return None
+        pairs.append((sqltree.column(match.group(1)), sqltree.column(match.group(2))))
+    return tuple(pairs)
+
+
 def parse_on(on: str, dialect: str) -> tuple[tuple[exp.Expression, exp.Expression], ...]:
     """`customer_id = customers.id AND …` → (local, target) pairs; the left of each `=` is always local."""
+    simple = _simple_pairs(on, dialect)
+    if simple is not None:
+        return simple
     node = sqlexpr.parse(on, dialect, what="join condition")
     pairs = []
     for clause in sqlexpr.split_and(node):

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from ktx.errors import KtxError
 from ktx.project.yamlio import safe_load, yaml_problem
 from ktx.semantic.model import Source
+from ktx.semantic.schemacheck import SchemaError
 
 _NUMBER = {
     "integer", "bigint", "smallint", "numeric", "decimal", "float", "double", "real", "int", "int2", "int4",
@@ -64,22 +63,11 @@ def _read_yaml(path: Path) -> Any:
         raise SemanticLayerError(f"{path}: YAML parse error: {yaml_problem(exc)}") from None
 
 
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {message}" if loc else message)
-    return "; ".join(parts)
-
-
 def _build(data: dict[str, Any], where: str) -> Source:
     try:
-        return Source.model_validate(data)
-    except ValidationError as exc:
-        raise SemanticLayerError(
-            f"Invalid source '{data.get('name', '?')}' in {where}: {_validation_message(exc)}"
-        ) from None
+        return Source.parse(data)
+    except SchemaError as exc:
+        raise SemanticLayerError(f"Invalid source '{data.get('name', '?')}' in {where}: {exc}") from None
 
 
 def project_manifest_entry(name: str, entry: dict[str, Any]) -> dict[str, Any]:

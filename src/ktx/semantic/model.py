@@ -1,10 +1,12 @@
-"""The semantic-layer source schema: sources with typed columns, joins, measures and segments."""
+"""The semantic-layer source schema: sources with typed columns, joins, measures and segments.
+
+Plain dataclasses; `Source.parse` checks YAML data against their annotations (`ktx.semantic.schemacheck`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ktx.semantic.summaries import resolve_description
 
@@ -12,28 +14,34 @@ ColumnType = Literal["string", "number", "time", "boolean"]
 Relationship = Literal["many_to_one", "one_to_many", "one_to_one"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+def _require(owner: Any, *names: str) -> None:
+    for name in names:
+        if not getattr(owner, name):
+            raise ValueError(f"'{name}' must not be empty")
 
 
-class ColumnConstraint(_Strict):
+@dataclass
+class ColumnConstraint:
     not_null: bool | None = None
     unique: bool | None = None
 
 
-class DbtTest(_Strict):
+@dataclass
+class DbtTest:
     name: str
     package: str | None = None
     kwargs: dict[str, Any] | None = None
 
 
-class ColumnTests(_Strict):
-    dbt: list[DbtTest] = Field(default_factory=list)
-    dbt_by_package: dict[str, list[str]] = Field(default_factory=dict)
+@dataclass
+class ColumnTests:
+    dbt: list[DbtTest] = field(default_factory=list)
+    dbt_by_package: dict[str, list[str]] = field(default_factory=dict)
 
 
-class Column(_Strict):
-    name: str = Field(min_length=1)
+@dataclass
+class Column:
+    name: str
     type: ColumnType
     visibility: Literal["public", "internal", "hidden"] = "public"
     role: Literal["default", "time"] = "default"
@@ -45,6 +53,9 @@ class Column(_Strict):
     enum_values: dict[str, list[str]] | None = None
     tests: ColumnTests | None = None
 
+    def __post_init__(self) -> None:
+        _require(self, "name")
+
     @property
     def resolved_description(self) -> str:
         return resolve_description(self.description, self.descriptions)
@@ -54,43 +65,57 @@ class Column(_Strict):
         return bool(self.expr)
 
 
-class Join(_Strict):
-    to: str = Field(min_length=1)
-    on: str = Field(min_length=1)
+@dataclass
+class Join:
+    to: str
+    on: str
     relationship: Relationship
     alias: str | None = None
 
+    def __post_init__(self) -> None:
+        _require(self, "to", "on")
 
-class Measure(_Strict):
-    name: str = Field(min_length=1)
-    expr: str = Field(min_length=1)
+
+@dataclass
+class Measure:
+    name: str
+    expr: str
     filter: str | None = None
-    segments: list[str] = Field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
     description: str | None = None
 
+    def __post_init__(self) -> None:
+        _require(self, "name", "expr")
 
-class Segment(_Strict):
-    name: str = Field(min_length=1)
-    expr: str = Field(min_length=1)
+
+@dataclass
+class Segment:
+    name: str
+    expr: str
     description: str | None = None
 
+    def __post_init__(self) -> None:
+        _require(self, "name", "expr")
 
-class Freshness(_Strict):
+
+@dataclass
+class Freshness:
     raw: Any = None
     loaded_at_field: str | None = None
 
 
-class Source(_Strict):
-    name: str = Field(min_length=1)
+@dataclass
+class Source:
+    name: str
+    grain: list[str]
+    columns: list[Column]
     description: str | None = None
     descriptions: dict[str, str] | None = None
     table: str | None = None
     sql: str | None = None
-    grain: list[str]
-    columns: list[Column]
-    joins: list[Join] = Field(default_factory=list)
-    measures: list[Measure] = Field(default_factory=list)
-    segments: list[Segment] = Field(default_factory=list)
+    joins: list[Join] = field(default_factory=list)
+    measures: list[Measure] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
     default_time_dimension: dict[str, str | None] | None = None
     tags: dict[str, list[str]] | None = None
     freshness: dict[str, Freshness] | None = None
@@ -98,15 +123,21 @@ class Source(_Strict):
     usage: Any = None
     source_type: Literal["table", "sql"] | None = None
 
-    @model_validator(mode="after")
-    def _table_or_sql(self) -> Source:
+    def __post_init__(self) -> None:
+        _require(self, "name")
         if self.table and self.sql:
             raise ValueError("'table' and 'sql' are mutually exclusive")
         if not self.table and not self.sql:
             raise ValueError("resolved source must have 'table' or 'sql'")
         if not self.grain:
             raise ValueError("grain must be non-empty")
-        return self
+
+    @classmethod
+    def parse(cls, data: Any) -> Source:
+        """A source from its YAML mapping; SchemaError lists every problem with its key path."""
+        from ktx.semantic.schemacheck import build
+
+        return build(cls, data)
 
     @property
     def resolved_description(self) -> str:

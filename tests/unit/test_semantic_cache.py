@@ -1,0 +1,126 @@
+"""The compiled-layer cache: reused while the layer's files are unchanged, rebuilt as soon as one changes."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from pathlib import Path
+
+import pytest
+
+from ktx.semantic.cache import cache_path, load_engine
+
+ORDERS = """\
+name: orders
+table: public.orders
+grain: [id]
+columns:
+  - {name: id, type: number}
+  - {name: amount, type: number}
+  - {name: customer_id, type: number}
+joins:
+  - {to: customers, on: customer_id = customers.id, relationship: many_to_one}
+measures:
+  - {name: revenue, expr: sum(amount)}
+"""
+CUSTOMERS = """\
+name: customers
+table: public.customers
+grain: [id]
+columns:
+  - {name: id, type: number}
+  - {name: segment, type: string}
+"""
+QUERY = {"measures": ["orders.revenue"], "dimensions": ["customers.segment"]}
+AN_HOUR_AGO = time.time() - 3600
+
+
+@pytest.fixture
+def layer(tmp_path: Path) -> Path:
+    (tmp_path / ".ktx").mkdir()
+    folder = tmp_path / "semantic-layer" / "warehouse"
+    folder.mkdir(parents=True)
+    write(folder / "orders.yaml", ORDERS)
+    write(folder / "customers.yaml", CUSTOMERS)
+    return folder
+
+
+def write(path: Path, text: str, when: float = AN_HOUR_AGO) -> None:
+    """Files written a while ago: a layer edited within the last seconds is never cached (racy timestamps)."""
+    path.write_text(text)
+    os.utime(path, (when, when))
+
+
+def compile_sql(folder: Path, dialect: str = "postgres") -> str:
+    root = folder.parents[1]
+    engine, _ = load_engine(root, folder, "warehouse", dialect)
+    return engine.compile(QUERY).sql
+
+
+def test_second_load_comes_from_the_cache_and_compiles_the_same(layer: Path) -> None:
+    first = compile_sql(layer)
+    saved = cache_path(layer.parents[1], "warehouse", "postgres")
+    assert saved.is_file()
+    stamp = saved.stat().st_mtime_ns
+    assert compile_sql(layer) == first
+    assert saved.stat().st_mtime_ns == stamp  # read, not rewritten
+
+
+def test_an_edited_measure_is_picked_up(layer: Path) -> None:
+    assert "SUM(orders.amount)" in compile_sql(layer)
+    write(layer / "orders.yaml", ORDERS.replace("sum(amount)", "max(amount)"), AN_HOUR_AGO + 60)
+    assert "MAX(orders.amount)" in compile_sql(layer)
+
+
+def test_an_edit_that_keeps_the_size_is_picked_up(layer: Path) -> None:
+    compile_sql(layer)
+    write(layer / "orders.yaml", ORDERS.replace("sum(amount)", "min(amount)"), AN_HOUR_AGO + 60)
+    assert "MIN(orders.amount)" in compile_sql(layer)
+
+
+def test_added_and_removed_files_are_picked_up(layer: Path) -> None:
+    compile_sql(layer)
+    write(layer / "customers_overlay.yaml", "name: customers\nmeasures:\n  - {name: people, expr: count(*)}\n")
+    engine, _ = load_engine(layer.parents[1], layer, "warehouse", "postgres")
+    assert "COUNT(customers.id) AS people" in engine.compile({"measures": ["customers.people"]}).sql
+    (layer / "customers_overlay.yaml").unlink()
+    engine, _ = load_engine(layer.parents[1], layer, "warehouse", "postgres")
+    with pytest.raises(Exception, match="people"):
+        engine.compile({"measures": ["customers.people"]})
+
+
+def test_each_dialect_has_its_own_entry(layer: Path) -> None:
+    assert "LIMIT 1000" in compile_sql(layer, "postgres")
+    assert "TOP 1000" in compile_sql(layer, "tsql")
+    assert "LIMIT 1000" in compile_sql(layer, "postgres")
+
+
+def test_a_corrupt_or_foreign_cache_file_is_replaced(layer: Path) -> None:
+    expected = compile_sql(layer)
+    saved = cache_path(layer.parents[1], "warehouse", "postgres")
+    saved.write_bytes(b"not a pickle")
+    assert compile_sql(layer) == expected
+    saved.write_bytes(pickle.dumps(("stamp", "something", "else")))
+    assert compile_sql(layer) == expected
+    assert pickle.loads(saved.read_bytes())[0] != "stamp"
+
+
+def test_a_just_edited_layer_is_not_cached(layer: Path) -> None:
+    write(layer / "orders.yaml", ORDERS, time.time())
+    compile_sql(layer)
+    assert not cache_path(layer.parents[1], "warehouse", "postgres").exists()
+
+
+def test_a_bad_file_is_an_error_every_time_not_a_stale_success(layer: Path) -> None:
+    compile_sql(layer)
+    write(layer / "orders.yaml", ORDERS + "  - {name: broken\n", AN_HOUR_AGO + 60)
+    for _ in range(2):
+        with pytest.raises(Exception, match="YAML parse error"):
+            compile_sql(layer)
+
+
+def test_without_a_ktx_directory_nothing_is_written(layer: Path) -> None:
+    (layer.parents[1] / ".ktx").rmdir()
+    compile_sql(layer)
+    assert not (layer.parents[1] / ".ktx").exists()
