@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import typer.main
 
 from ktx import __version__
 
@@ -88,3 +89,19 @@ def test_admin_schema_prints_and_writes_without_a_project(run_ktx, tmp_path):
     written = run_ktx("admin", "schema", "--output", str(out))
     assert written.returncode == 0 and written.stdout.strip() == f"Wrote {out}"
     assert json.loads(out.read_text()) == schema
+
+
+def test_only_the_invoked_command_is_built_but_every_word_dispatches(run_ktx, tmp_path):
+    from ktx.cli.app import COMMAND_WORDS, build_app, command_word
+
+    assert command_word(["--project-dir", "sl", "status", "--json"]) == "status"
+    assert command_word(["--debug", "sl", "query", "-m", "x"]) == "sl"
+    assert command_word(["--project-dir=sql", "wiki"]) == "wiki"
+    assert command_word(["--help"]) is None and command_word(["frobnicate"]) is None and command_word([]) is None
+    registered = typer.main.get_command(build_app()).commands  # type: ignore[attr-defined]
+    assert sorted(registered) == sorted(COMMAND_WORDS)
+    assert list(typer.main.get_command(build_app("sl")).commands) == ["sl"]  # type: ignore[attr-defined]
+    for word in COMMAND_WORDS:
+        result = run_ktx("--project-dir", str(tmp_path), word, "--help")
+        assert result.returncode == 0, (word, result.stderr)
+        assert f"ktx {word}" in result.stdout
