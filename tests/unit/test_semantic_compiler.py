@@ -275,16 +275,17 @@ def test_query_contract_problems_are_reported_together() -> None:
             "limit": "many", "include_empty": "maybe", "having": ["x"],
         })  # fmt: skip
     message = str(caught.value)
-    assert message.startswith("Invalid semantic query: having: unknown field")
-    for problem in ("measures.1: expected a measure name", "measures.2.expr: expected a non-empty string",
-                    "dimensions.0.granularity: expected one of hour, day, week, month, quarter, year",
-                    "order_by.0.direction: expected asc or desc", "limit: expected a whole number",
-                    "include_empty: expected true or false"):  # fmt: skip
+    assert message.startswith("Invalid semantic query: unknown key 'having' (allowed: dimensions, filters,")
+    for problem in ("measures.1: expected a string or a mapping, got 7", "measures.2: 'expr' must not be empty",
+                    "dimensions.0.granularity: expected one of 'hour', 'day', 'week', 'month', 'quarter', 'year', "
+                    "got 'fortnight'", "order_by.0.direction: expected one of 'asc', 'desc', got 'up'",
+                    "limit: expected a whole number, got 'many'", "include_empty: expected true or false"):  # fmt: skip
         assert problem in message
 
 
 def test_query_contract_accepts_json_spellings() -> None:
-    compiled = chasm().compile({"measures": ["orders.total_cost"], "dimensions": ["customers.segment"],
+    compiled = chasm().compile({"measures": ["orders.total_cost"],
+                                "dimensions": ["customers.segment", {"field": "orders.status", "granularity": ""}],
                                 "order_by": [{"field": "total_cost", "direction": "DESC"}], "limit": "5",
                                 "include_empty": "false"})  # fmt: skip
     assert "LIMIT 5" in compiled.sql and "ORDER BY\n  total_cost DESC" in compiled.sql

@@ -14,8 +14,6 @@ from typing import Any
 from ktx.cli.output import OutputMode
 from ktx.errors import KtxError
 
-GRANULARITIES = ("hour", "day", "week", "month", "quarter", "year")
-
 
 def build_query(
     query_file: str | None,
@@ -61,8 +59,12 @@ def _read(path: Path) -> str:
 
 
 def _dimension(raw: str) -> Any:
+    from typing import get_args
+
+    from ktx.semantic.query import Granularity
+
     field, _, granularity = raw.rpartition(":")
-    if field and granularity.lower() in GRANULARITIES:
+    if field and granularity.lower() in get_args(Granularity):
         return {"field": field, "granularity": granularity.lower()}
     return raw
 

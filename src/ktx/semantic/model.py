@@ -8,16 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ktx.semantic.schemacheck import build, require
 from ktx.semantic.summaries import resolve_description
 
 ColumnType = Literal["string", "number", "time", "boolean"]
 Relationship = Literal["many_to_one", "one_to_many", "one_to_one"]
-
-
-def _require(owner: Any, *names: str) -> None:
-    for name in names:
-        if not getattr(owner, name):
-            raise ValueError(f"'{name}' must not be empty")
 
 
 @dataclass
@@ -54,7 +49,7 @@ class Column:
     tests: ColumnTests | None = None
 
     def __post_init__(self) -> None:
-        _require(self, "name")
+        require(self, "name")
 
     @property
     def resolved_description(self) -> str:
@@ -73,7 +68,7 @@ class Join:
     alias: str | None = None
 
     def __post_init__(self) -> None:
-        _require(self, "to", "on")
+        require(self, "to", "on")
 
 
 @dataclass
@@ -85,7 +80,7 @@ class Measure:
     description: str | None = None
 
     def __post_init__(self) -> None:
-        _require(self, "name", "expr")
+        require(self, "name", "expr")
 
 
 @dataclass
@@ -95,7 +90,7 @@ class Segment:
     description: str | None = None
 
     def __post_init__(self) -> None:
-        _require(self, "name", "expr")
+        require(self, "name", "expr")
 
 
 @dataclass
@@ -124,7 +119,7 @@ class Source:
     source_type: Literal["table", "sql"] | None = None
 
     def __post_init__(self) -> None:
-        _require(self, "name")
+        require(self, "name")
         if self.table and self.sql:
             raise ValueError("'table' and 'sql' are mutually exclusive")
         if not self.table and not self.sql:
@@ -135,8 +130,6 @@ class Source:
     @classmethod
     def parse(cls, data: Any) -> Source:
         """A source from its YAML mapping; SchemaError lists every problem with its key path."""
-        from ktx.semantic.schemacheck import build
-
         return build(cls, data)
 
     @property

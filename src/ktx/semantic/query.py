@@ -1,18 +1,18 @@
 """The semantic query contract: what an agent (or `ktx sl query`) asks for, as JSON.
 
-Checked by hand rather than by pydantic: the contract is small, every compile parses one, and the
-compile path stays free of pydantic's import cost (see `ktx.semantic.model`).
+Checked like the source schema (`ktx.semantic.schemacheck`): unknown keys and wrong types are errors,
+every problem reported with its key path.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from ktx.semantic.schemacheck import SchemaError, build, require
 from ktx.semantic.sqlexpr import CompileError
 
-GRANULARITIES = ("hour", "day", "week", "month", "quarter", "year")
-DIRECTIONS = ("asc", "desc")
+Granularity = Literal["hour", "day", "week", "month", "quarter", "year"]
 DEFAULT_LIMIT = 1000
 
 
@@ -21,17 +21,26 @@ class InlineMeasure:
     expr: str
     name: str | None = None
 
+    def __post_init__(self) -> None:
+        require(self, "expr")
+
 
 @dataclass(frozen=True)
 class DimensionRef:
     field: str
-    granularity: str | None = None
+    granularity: Granularity | None = None
+
+    def __post_init__(self) -> None:
+        require(self, "field")
 
 
 @dataclass(frozen=True)
 class OrderBy:
     field: str
-    direction: str = "asc"
+    direction: Literal["asc", "desc"] = "asc"
+
+    def __post_init__(self) -> None:
+        require(self, "field")
 
     def to_json(self) -> dict[str, str]:
         return {"field": self.field, "direction": self.direction}
@@ -46,7 +55,11 @@ class SemanticQuery:
     order_by: list[str | OrderBy] = field(default_factory=list)
     limit: int = DEFAULT_LIMIT
     include_empty: bool = True
-    given: frozenset[str] = frozenset()  # the keys the caller set explicitly
+    given: frozenset[str] = field(default=frozenset(), init=False)  # the keys the caller set explicitly
+
+    def __post_init__(self) -> None:
+        if self.limit < 0:
+            raise ValueError(f"limit must be non-negative, got {self.limit}")
 
     @classmethod
     def parse(cls, data: Any) -> SemanticQuery:
@@ -54,122 +67,33 @@ class SemanticQuery:
             return data
         if not isinstance(data, dict):
             raise CompileError("A semantic query must be a JSON object with 'measures', 'dimensions', …")
-        return _Checker(data).query()
-
-
-class _Checker:
-    """Collects every problem of a query (with its key path) before failing, like a schema validator."""
-
-    FIELDS = ("measures", "dimensions", "filters", "segments", "order_by", "limit", "include_empty")
-
-    def __init__(self, data: dict[str, Any]):
-        self.data = data
-        self.problems: list[str] = []
-
-    def query(self) -> SemanticQuery:
-        for key in self.data:
-            if key not in self.FIELDS:
-                self.problems.append(f"{key}: unknown field (expected one of: {', '.join(self.FIELDS)})")
-        query = SemanticQuery(
-            measures=self.items("measures", self.measure),
-            dimensions=self.items("dimensions", self.dimension),
-            filters=self.items("filters", self.text),
-            segments=self.items("segments", self.text),
-            order_by=self.items("order_by", self.order),
-            limit=self.limit(),
-            include_empty=self.flag("include_empty", True),
-            given=frozenset(k for k in self.data if k in self.FIELDS),
-        )
-        if self.problems:
-            raise CompileError("Invalid semantic query: " + "; ".join(dict.fromkeys(self.problems)))
+        try:
+            query = build(cls, _json_spellings(data))
+        except SchemaError as exc:
+            raise CompileError(f"Invalid semantic query: {exc}") from None
+        query.given = frozenset(data)
         return query
 
-    def items(self, key: str, convert) -> list[Any]:
-        value = self.data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.problems.append(f"{key}: expected a list")
-            return []
-        out = []
-        for index, item in enumerate(value):
-            converted = convert(item, f"{key}.{index}")
-            if converted is not None:
-                out.append(converted)
-        return out
 
-    def text(self, value: Any, where: str, *, required: bool = True) -> str | None:
-        if isinstance(value, str) and (value.strip() or not required):
-            return value
-        self.problems.append(f"{where}: expected a non-empty string")
-        return None
-
-    def mapping(self, value: Any, where: str, allowed: tuple[str, ...]) -> bool:
-        extra = [k for k in value if k not in allowed]
-        for key in extra:
-            self.problems.append(f"{where}.{key}: unknown field (expected one of: {', '.join(allowed)})")
-        return not extra
-
-    def measure(self, value: Any, where: str) -> str | InlineMeasure | None:
-        if isinstance(value, dict):
-            if not self.mapping(value, where, ("expr", "name")):
-                return None
-            expr = self.text(value.get("expr"), f"{where}.expr")
-            name = value.get("name")
-            if name is not None:
-                name = self.text(name, f"{where}.name")
-            return InlineMeasure(expr, name) if expr is not None else None
-        if isinstance(value, str):
-            return self.text(value, where)
-        self.problems.append(f'{where}: expected a measure name, an expression or {{"expr": …, "name": …}}')
-        return None
-
-    def dimension(self, value: Any, where: str) -> str | DimensionRef | None:
-        if isinstance(value, dict):
-            if not self.mapping(value, where, ("field", "granularity")):
-                return None
-            name = self.text(value.get("field"), f"{where}.field")
-            granularity = value.get("granularity") or None
-            if granularity is not None and granularity not in GRANULARITIES:
-                self.problems.append(f"{where}.granularity: expected one of {', '.join(GRANULARITIES)}")
-                return None
-            return DimensionRef(name, granularity) if name is not None else None
-        if isinstance(value, str):
-            return self.text(value, where)
-        self.problems.append(f'{where}: expected "source.column" or {{"field": …, "granularity": …}}')
-        return None
-
-    def order(self, value: Any, where: str) -> str | OrderBy | None:
-        if isinstance(value, dict):
-            if not self.mapping(value, where, ("field", "direction")):
-                return None
-            name = self.text(value.get("field"), f"{where}.field")
-            direction = str(value.get("direction", "asc")).lower()
-            if direction not in DIRECTIONS:
-                self.problems.append(f"{where}.direction: expected asc or desc")
-                return None
-            return OrderBy(name, direction) if name is not None else None
-        if isinstance(value, str):
-            return self.text(value, where)
-        self.problems.append(f'{where}: expected a field name or {{"field": …, "direction": "asc"|"desc"}}')
-        return None
-
-    def limit(self) -> int:
-        value = self.data.get("limit", DEFAULT_LIMIT)
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problems.append("limit: expected a whole number")
-            return DEFAULT_LIMIT
-        if value < 0:
-            self.problems.append(f"limit: limit must be non-negative, got {value}")
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.data.get(key, default)
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            self.problems.append(f"{key}: expected true or false")
-            return default
-        return value
+def _json_spellings(data: dict[str, Any]) -> dict[str, Any]:
+    """Accept what JSON producers commonly send: "5" for 5, "false" for false, "DESC" for desc, and an
+    empty granularity for none."""
+    data = dict(data)
+    limit = data.get("limit")
+    if isinstance(limit, str) and limit.strip().lstrip("-").isdigit():
+        data["limit"] = int(limit)
+    flag = data.get("include_empty")
+    if isinstance(flag, str) and flag.lower() in ("true", "false"):
+        data["include_empty"] = flag.lower() == "true"
+    if isinstance(data.get("order_by"), list):
+        data["order_by"] = [
+            {**o, "direction": o["direction"].lower()} if isinstance(o, dict) and isinstance(o.get("direction"), str)
+            else o
+            for o in data["order_by"]
+        ]  # fmt: skip
+    if isinstance(data.get("dimensions"), list):
+        data["dimensions"] = [
+            {k: v for k, v in d.items() if not (k == "granularity" and v == "")} if isinstance(d, dict) else d
+            for d in data["dimensions"]
+        ]
+    return data

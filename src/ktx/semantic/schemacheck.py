@@ -22,6 +22,13 @@ class SchemaError(ValueError):
         self.problems = problems
 
 
+def require(owner: Any, *names: str) -> None:
+    """For `__post_init__`: these text fields must not be empty or blank."""
+    for name in names:
+        if not str(getattr(owner, name) or "").strip():
+            raise ValueError(f"'{name}' must not be empty")
+
+
 _MISSING = object()
 _SCALARS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
 
@@ -33,6 +40,7 @@ def _fields(cls: type) -> tuple[tuple[str, Any, bool], ...]:
     return tuple(
         (f.name, hints[f.name], f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
         for f in dataclasses.fields(cls)
+        if f.init  # derived fields are not input keys
     )
 
 
