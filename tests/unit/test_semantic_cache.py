@@ -96,14 +96,28 @@ def test_each_dialect_has_its_own_entry(layer: Path) -> None:
     assert "LIMIT 1000" in compile_sql(layer, "postgres")
 
 
-def test_a_corrupt_or_foreign_cache_file_is_replaced(layer: Path) -> None:
+def test_a_corrupt_or_foreign_cache_file_is_replaced_and_never_unpickled(layer: Path, tmp_path: Path) -> None:
     expected = compile_sql(layer)
     saved = cache_path(layer.parents[1], "warehouse", "postgres")
     saved.write_bytes(b"not a pickle")
     assert compile_sql(layer) == expected
-    saved.write_bytes(pickle.dumps(("stamp", "something", "else")))
+    header = saved.read_bytes().split(b"\n", 1)[0]
+    assert header.startswith(b"ktx-semantic-cache ")
+    # A planted file (e.g. committed to a cloned repo) with a stale fingerprint is not unpickled at all.
+    marker = tmp_path / "pwned"
+    planted = pickle.dumps(_Plant(str(marker)))
+    saved.write_bytes(b"ktx-semantic-cache 1 0000\n" + planted)
     assert compile_sql(layer) == expected
-    assert pickle.loads(saved.read_bytes())[0] != "stamp"
+    assert not marker.exists()
+    assert saved.read_bytes().startswith(header + b"\n")
+
+
+class _Plant:
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
 
 
 def test_a_just_edited_layer_is_not_cached(layer: Path) -> None:

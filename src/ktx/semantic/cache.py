@@ -63,14 +63,23 @@ def load_engine(root: Path, folder: Path, connection_id: str, dialect: str) -> t
 
 
 def _read(path: Path, stamp: str) -> tuple[SemanticEngine, LoadedLayer] | None:
+    # The fingerprint is checked before anything is unpickled: a cache file that did not come from this
+    # machine's own run over these very files (say, one committed to a cloned repo) is never loaded, since
+    # its fingerprint would have to match nanosecond timestamps of files it could not know.
     try:
         with path.open("rb") as handle:
-            saved_stamp, engine, layer = pickle.load(handle)
+            if handle.readline() != _header(stamp):
+                return None
+            engine, layer = pickle.load(handle)
     except Exception:  # missing, truncated or from an incompatible build: rebuild
         return None
-    if saved_stamp != stamp or not isinstance(engine, SemanticEngine) or not isinstance(layer, LoadedLayer):
+    if not isinstance(engine, SemanticEngine) or not isinstance(layer, LoadedLayer):
         return None
     return engine, layer
+
+
+def _header(stamp: str) -> bytes:
+    return f"ktx-semantic-cache {FORMAT} {stamp}\n".encode()
 
 
 def _write(path: Path, stamp: str, engine: SemanticEngine, layer: LoadedLayer) -> None:
@@ -78,4 +87,4 @@ def _write(path: Path, stamp: str, engine: SemanticEngine, layer: LoadedLayer) -
 
     # A read-only project still compiles; it just cannot keep the cache.
     with contextlib.suppress(OSError):
-        atomic_write(path, pickle.dumps((stamp, engine, layer), protocol=pickle.HIGHEST_PROTOCOL))
+        atomic_write(path, _header(stamp) + pickle.dumps((engine, layer), protocol=pickle.HIGHEST_PROTOCOL))
