@@ -139,8 +139,13 @@ class SearchIndex:
         cached = self._known_cache.get((kind, scope))
         if cached is not None:
             return len(cached[1])
+        return self.count(kind, [scope])
+
+    def count(self, kind: str, scopes: Sequence[str]) -> int:
+        """Documents of `kind` in any of `scopes`, read from the table (no cache)."""
+        clause, params = self._scope_clause(scopes)
         return self.conn.execute(
-            "SELECT count(*) FROM search_docs WHERE kind = ? AND scope = ?", (kind, scope)
+            f"SELECT count(*) FROM search_docs d WHERE d.kind = ? AND {clause}", [kind, *params]
         ).fetchone()[0]
 
     def _data_version(self) -> int:

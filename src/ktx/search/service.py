@@ -123,10 +123,7 @@ class SearchService:
         self.sync_wiki_scope("global")
         if user_id:
             self.sync_wiki_scope("user", user_id)
-        count = self.project.state.execute(
-            f"SELECT count(*) FROM search_docs WHERE kind = 'wiki' AND scope IN ({', '.join('?' for _ in scopes)})",
-            scopes,
-        ).fetchone()[0]
+        count = self.index.count("wiki", scopes)
         final = max(1, limit if limit is not None else count)
         q = normalize_query(query)
         pool = candidate_pool(final)
@@ -172,9 +169,7 @@ class SearchService:
         scope_key = f"sl:{connection_id}"
         fingerprint = self._sl_fingerprint(folder)
         if not force and self.index.fingerprint(scope_key) == fingerprint:
-            count = self.project.state.execute(
-                "SELECT count(*) FROM search_docs WHERE kind = 'sl' AND scope = ?", (scope_key,)
-            ).fetchone()[0]
+            count = self.index.count("sl", [scope_key])
             return SyncStats(scanned=count)
         sources = read_sources(self.project.root, connection_id)
         docs = [
@@ -218,10 +213,7 @@ class SearchService:
             ).fetchall()
             items = [{**json.loads(r[0]), "score": 1} for r in rows]
             return SearchOutcome(items[:limit] if limit else items, [], mode, self._embedding[1])
-        total = self.project.state.execute(
-            f"SELECT count(*) FROM search_docs WHERE kind = 'sl' AND scope IN ({', '.join('?' for _ in scopes)})",
-            scopes,
-        ).fetchone()[0]
+        total = self.index.count("sl", scopes)
         final = max(1, limit if limit is not None else total)
         pool = candidate_pool(final)
         generators = {"token": lambda qq, n: self.index.token("sl", scopes, qq, n)}

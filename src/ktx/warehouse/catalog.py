@@ -105,6 +105,18 @@ class Catalog:
         return asdict(self)
 
 
+def attach_column_rows(
+    tables: dict[tuple[str, str], CatalogTable],
+    rows: Iterable[tuple[str, str, str, str, bool, str | None, int | None]],
+) -> None:
+    """Attach column rows `(schema, table, column, native type, nullable, comment, ordinal)` to the tables
+    they belong to; rows of tables outside `tables` (filtered out by scope) are dropped."""
+    for schema, table, name, native, nullable, comment, ordinal in rows:
+        entry = tables.get((schema, table))
+        if entry is not None:
+            entry.columns.append(CatalogColumn.build(name, native, nullable=nullable, comment=comment, ordinal=ordinal))
+
+
 def apply_key_rows(
     tables: dict[tuple[str, str], CatalogTable],
     rows: Iterable[tuple[str, str, bool, str, str, str | None, str | None, str | None]],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable
+from ktx.warehouse.catalog import Catalog, CatalogTable, attach_column_rows
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
 from ktx.warehouse.drivers._network import ServerSettingsMixin, sql_string_list
 
@@ -73,11 +73,7 @@ class ClickHouseConnector(ServerSettingsMixin, Connector):
                 tables[(database, name)] = CatalogTable(
                     database, name, kind, comment=comment or None, row_estimate=estimate
                 )
-        for database, table, name, ctype, comment, position in columns:
-            entry = tables.get((database, table))
-            if entry is not None:
-                nullable = str(ctype).startswith("Nullable(")
-                entry.columns.append(
-                    CatalogColumn.build(name, ctype, nullable=nullable, comment=comment, ordinal=position)
-                )
+        attach_column_rows(
+            tables, ((d, t, c, ty, str(ty).startswith("Nullable("), cm, o) for d, t, c, ty, cm, o in columns)
+        )
         return Catalog(self.connection_id, self.driver, list(tables.values()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, ForeignKey
+from ktx.warehouse.catalog import Catalog, CatalogTable, ForeignKey, attach_column_rows
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
 from ktx.warehouse.drivers._network import sql_string_list
 from ktx.warehouse.drivers._paths import database_file
@@ -81,12 +81,7 @@ class DuckDBConnector(Connector):
                 tables[(schema, name)] = CatalogTable(
                     schema, name, kind, comment=comment or None, row_estimate=estimate
                 )
-        for schema, table, column, dtype, nullable, comment, ordinal in columns:
-            entry = tables.get((schema, table))
-            if entry is not None:
-                entry.columns.append(
-                    CatalogColumn.build(column, dtype, nullable=nullable, comment=comment, ordinal=ordinal)
-                )
+        attach_column_rows(tables, columns)
         for schema, table, ctype, cols, ref_table, ref_cols, cname in constraints:
             entry = tables.get((schema, table))
             if entry is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, apply_key_rows
+from ktx.warehouse.catalog import Catalog, CatalogTable, apply_key_rows, attach_column_rows
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
 from ktx.warehouse.drivers._network import ServerSettingsMixin, sql_string_list
 
@@ -82,12 +82,7 @@ class MySQLConnector(ServerSettingsMixin, Connector):
                 kind = "view" if "VIEW" in str(ttype).upper() else "table"
                 comment = None if kind == "view" or not comment else comment
                 tables[(schema, name)] = CatalogTable(schema, name, kind, comment=comment, row_estimate=rows)
-        for schema, name, col, ctype, nullable, comment, ordinal in columns:
-            entry = tables.get((schema, name))
-            if entry is not None:
-                entry.columns.append(
-                    CatalogColumn.build(col, ctype, nullable=nullable == "YES", comment=comment, ordinal=ordinal)
-                )
+        attach_column_rows(tables, ((s, t, c, ty, n == "YES", cm, o) for s, t, c, ty, n, cm, o in columns))
         apply_key_rows(
             tables,
             ((sch, tbl, cname == "PRIMARY", cname, col, rs, rt, rc) for sch, tbl, cname, col, rs, rt, rc in keys),

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ktx.errors import KtxError
 from ktx.project.refs import resolve_reference
-from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, ForeignKey
+from ktx.warehouse.catalog import Catalog, CatalogTable, ForeignKey, attach_column_rows
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
 from ktx.warehouse.drivers._network import sql_string_list
 
@@ -121,12 +121,7 @@ class SnowflakeConnector(Connector):
             if scope.allows(schema, name) or scope.allows(schema.lower(), name.lower()):
                 kind = "view" if "VIEW" in str(ttype).upper() else "table"
                 tables[(schema, name)] = CatalogTable(schema, name, kind, comment=comment or None, row_estimate=rows)
-        for schema, table, name, dtype, nullable, comment, ordinal in columns:
-            entry = tables.get((schema, table))
-            if entry is not None:
-                entry.columns.append(
-                    CatalogColumn.build(name, dtype, nullable=nullable == "YES", comment=comment, ordinal=ordinal)
-                )
+        attach_column_rows(tables, ((s, t, c, ty, n == "YES", cm, o) for s, t, c, ty, n, cm, o in columns))
         catalog = Catalog(self.connection_id, self.driver, list(tables.values()))
         self._declared_keys(catalog, tables, {s for s, _ in tables})
         return catalog

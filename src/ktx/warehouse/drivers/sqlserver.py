@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ktx.warehouse.catalog import Catalog, CatalogColumn, CatalogTable, apply_key_rows
+from ktx.warehouse.catalog import Catalog, CatalogTable, apply_key_rows, attach_column_rows
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
 from ktx.warehouse.drivers._network import ServerSettingsMixin, sql_string_list
 
@@ -63,12 +63,7 @@ class SQLServerConnector(ServerSettingsMixin, Connector):
             if scope.allows(schema, name):
                 kind = "view" if "VIEW" in str(ttype).upper() else "table"
                 tables[(schema, name)] = CatalogTable(schema, name, kind, comment=comment, row_estimate=rows)
-        for schema, table, name, dtype, nullable, comment, ordinal in columns:
-            entry = tables.get((schema, table))
-            if entry is not None:
-                entry.columns.append(
-                    CatalogColumn.build(name, dtype, nullable=nullable == "YES", comment=comment, ordinal=ordinal)
-                )
+        attach_column_rows(tables, ((s, t, c, ty, n == "YES", cm, o) for s, t, c, ty, n, cm, o in columns))
         apply_key_rows(
             tables,
             (
