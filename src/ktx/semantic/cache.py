@@ -14,7 +14,9 @@ import contextlib
 import hashlib
 import pickle
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import ktx
 from ktx.project.location import KTX_DIR
@@ -36,14 +38,20 @@ def fingerprint(folder: Path, dialect: str) -> tuple[str, int]:
     import sqlglot
 
     digest = hashlib.sha256(f"{FORMAT}|{ktx.__version__}|{sqlglot.__version__}|{dialect}".encode())
-    newest = 0
-    for base, paths in ((Path(__file__).parent, Path(__file__).parent.glob("*.py")), (folder, folder.rglob("*"))):
-        for path in sorted(paths):
-            if path.is_file():
-                stat = path.stat()
-                newest = max(newest, stat.st_mtime_ns) if base is folder else newest
-                digest.update(f"\0{path.relative_to(base)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    _add_files(digest, Path(__file__).parent, Path(__file__).parent.glob("*.py"))
+    newest = _add_files(digest, folder, folder.rglob("*"))
     return digest.hexdigest(), newest
+
+
+def _add_files(digest: Any, base: Path, paths: Iterable[Path]) -> int:
+    """Feed each file's path, size and modification time to `digest`; returns the newest time."""
+    newest = 0
+    for path in sorted(paths):
+        if path.is_file():
+            stat = path.stat()
+            newest = max(newest, stat.st_mtime_ns)
+            digest.update(f"\0{path.relative_to(base)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return newest
 
 
 def load_engine(root: Path, folder: Path, connection_id: str, dialect: str) -> tuple[SemanticEngine, LoadedLayer]:
