@@ -2,141 +2,61 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ktx.errors import KtxError
 from ktx.warehouse.readonly import ReadOnlyViolation
 
-COMMON = [
-    "DELETE FROM orders",
-    "delete from orders where 1=1",
-    "UPDATE orders SET amount = 0",
-    "INSERT INTO orders (id) VALUES (999)",
-    "DROP TABLE orders",
-    "DROP VIEW paid_orders",
-    "CREATE TABLE stolen (a INTEGER)",
-    "CREATE TABLE stolen AS SELECT * FROM orders",
-    "ALTER TABLE orders ADD COLUMN z INTEGER",
-    "TRUNCATE TABLE orders",
-    "SELECT 1; DELETE FROM orders",
-    "SELECT 1; DROP TABLE orders --",
-    "select * from orders;\n;delete from orders",
-    "/* a comment */ DeLeTe FROM orders",
-    "-- leading comment\nDELETE FROM orders",
-    "/* SELECT */ UPDATE orders SET status = 'x'",
-    "  (DELETE FROM orders)",
-    "WITH x AS (DELETE FROM orders RETURNING *) SELECT * FROM x",
-    "WITH x AS (SELECT 1) DELETE FROM orders",
-    "WITH x AS (UPDATE orders SET amount = 0 RETURNING id) SELECT count(*) FROM x",
-    "SELECT * INTO stolen FROM orders",
-    "SELECT * FROM orders FOR UPDATE",
-    "GRANT ALL ON orders TO PUBLIC",
-    "BEGIN",
-    "COMMIT",
-    "ROLLBACK",
-    "SET x = 1",
-    "MERGE INTO orders USING customers ON orders.id = customers.id WHEN MATCHED THEN DELETE",
-    "",
-    "   ",
-    "-- only a comment",
-]
-
-BY_ENGINE = {
-    "postgres": [
-        "COPY orders TO '/tmp/ktx_attack.csv'",
-        "COPY orders FROM '/tmp/ktx_attack.csv'",
-        "SELECT set_config('default_transaction_read_only', 'off', false)",
-        "SELECT pg_read_file('/etc/passwd')",
-        "SELECT lo_import('/etc/passwd')",
-        "SELECT nextval('some_seq')",
-        "SELECT pg_terminate_backend(1)",
-        "SELECT * FROM dblink('host=x', 'delete from orders') AS t(a int)",
-        "CALL some_proc()",
-        "DO $$ BEGIN DELETE FROM orders; END $$",
-        "EXPLAIN ANALYZE DELETE FROM orders",
-        "PREPARE p AS DELETE FROM orders",
-        "VACUUM orders",
-        "ANALYZE orders",
-        "REFRESH MATERIALIZED VIEW paid_orders",
-        "SET default_transaction_read_only = off",
-        "RESET ALL",
-        "LISTEN ktx",
-        "LOCK TABLE orders",
-        "CREATE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql",
-        "SELECT query_to_xml('delete from orders', true, true, '')",
-    ],
-    "duckdb": [
-        "COPY orders TO '{tmp}/out.csv'",
-        "COPY (SELECT * FROM orders) TO '{tmp}/out.parquet' (FORMAT parquet)",
-        "ATTACH '{tmp}/other.duckdb' AS other",
-        "DETACH other",
-        "INSTALL httpfs",
-        "LOAD httpfs",
-        "PRAGMA enable_profiling",
-        "SET enable_external_access = true",
-        "RESET enable_external_access",
-        "EXPORT DATABASE '{tmp}/export'",
-        "IMPORT DATABASE '{tmp}/export'",
-        "CHECKPOINT",
-        "CREATE SECRET s (TYPE s3, KEY_ID 'x', SECRET 'y')",
-        "SUMMARIZE orders",
-        "USE other",
-        "CREATE MACRO m(a) AS a + 1",
-    ],
-    "sqlite": [
-        "PRAGMA writable_schema = 1",
-        "PRAGMA query_only = 0",
-        "ATTACH DATABASE '{tmp}/other.db' AS other",
-        "VACUUM INTO '{tmp}/copy.db'",
-        "VACUUM",
-        "REINDEX",
-        "REPLACE INTO orders (id) VALUES (1)",
-        "INSERT OR REPLACE INTO orders (id) VALUES (1)",
-        "SELECT load_extension('/tmp/evil')",
-        "CREATE TRIGGER t AFTER INSERT ON orders BEGIN DELETE FROM orders; END",
-        "ANALYZE",
-    ],
-    "mysql": [
-        "SELECT * FROM orders INTO OUTFILE '/tmp/ktx_attack.txt'",
-        "SELECT * INTO @x FROM orders LIMIT 1",
-        "LOAD DATA INFILE '/tmp/x' INTO TABLE orders",
-        "SELECT load_file('/etc/passwd')",
-        "SELECT GET_LOCK('ktx', 1)",
-        "SET GLOBAL max_connections = 1",
-        "SET SESSION TRANSACTION READ WRITE",
-        "HANDLER orders OPEN",
-        "LOCK TABLES orders WRITE",
-        "REPLACE INTO orders (id) VALUES (1)",
-        "RENAME TABLE orders TO o2",
-        "CALL some_proc()",
-        "DO SLEEP(0)",
-        "FLUSH TABLES",
-        "KILL 1",
-        "SHOW TABLES",
-        "OPTIMIZE TABLE orders",
-        "INSERT INTO orders (id) SELECT 1000 + id FROM orders",
-    ],
-}
+CORPUS = Path(__file__).parent.parent / "attacks"
 
 
-def attacks_for(engine: str) -> list[str]:
-    return COMMON + BY_ENGINE[engine]
+def corpus(engine: str) -> list[tuple[str, str]]:
+    """(verdict, statement) pairs from tests/attacks/common.txt and <engine>.txt."""
+    entries = []
+    for name in dict.fromkeys(("common.txt", f"{engine}.txt")):
+        for line in (CORPUS / name).read_text(encoding="utf-8").splitlines():
+            if line.startswith("#") or not line:
+                continue
+            verdict, _, sql = line.partition("\t")
+            assert verdict in ("deny", "allow"), line
+            entries.append((verdict, sql.replace("\\n", "\n")))
+    return entries
 
 
-def test_every_attack_is_refused_and_nothing_changes(warehouse, connector):
+def _fill(sql: str, warehouse) -> str:
+    return (
+        sql.replace("{tmp}", str(warehouse.tmp))
+        .replace("{orders}", warehouse.qualify("orders"))
+        .replace("{customers}", warehouse.qualify("customers"))
+    )
+
+
+def test_attack_corpus_has_no_escapes_and_changes_nothing(warehouse, connector):
+    (warehouse.tmp / "secret.csv").write_text("a\n1\n")
     before = warehouse.snapshot()
     files_before = sorted(p.name for p in warehouse.tmp.iterdir())
-    accepted = []
-    for attack in attacks_for(warehouse.engine):
-        sql = attack.replace("{tmp}", str(warehouse.tmp))
+    escaped, refused_reads = [], []
+    entries = corpus(warehouse.engine)
+    for verdict, statement in entries:
+        sql = _fill(statement, warehouse)
         try:
             connector.query(sql, max_rows=5)
-        except KtxError:
+        except ReadOnlyViolation as exc:
+            if verdict == "allow":
+                refused_reads.append((statement, exc.message))
             continue
-        accepted.append(attack)
-    assert accepted == []
+        except KtxError as exc:
+            (escaped if verdict == "deny" else refused_reads).append((statement, exc.message))
+            continue
+        if verdict == "deny":
+            escaped.append((statement, "ran"))
+    assert escaped == []
+    assert refused_reads == []
     assert warehouse.snapshot() == before
     assert sorted(p.name for p in warehouse.tmp.iterdir()) == files_before
+    assert len(entries) >= 120
 
 
 def test_gate_messages(connector):
@@ -145,7 +65,13 @@ def test_gate_messages(connector):
         "": "SQL did not parse to a statement.",
         "DELETE FROM orders": "SQL contains read/write operation: Delete",
         "WITH x AS (DELETE FROM orders RETURNING *) SELECT * FROM x": "SQL contains read/write operation: Delete",
-        "SELECT pg_read_file('/etc/passwd')": "SQL calls a function with side effects: pg_read_file",
+        "SELECT pg_read_file('/etc/passwd')": (
+            "Function pg_read_file is not allowed in read-only queries: it reads or lists files."
+        ),
+        "SELECT * FROM ts_stat('select 1')": (
+            "Function ts_stat is not allowed in read-only queries: it runs SQL given as text."
+        ),
+        "selec broken": "SQL is not a query: it must start with SELECT, WITH or VALUES (got 'selec').",
     }
     for sql, message in cases.items():
         with pytest.raises(ReadOnlyViolation) as exc:
@@ -191,8 +117,8 @@ def test_plain_reads_with_tricky_text_still_work(warehouse, connector):
         assert connector.query(sql, max_rows=5).rows, sql
 
 
-def test_duckdb_blocks_file_access_at_runtime(tmp_path):
-    """Reads of local files pass the parser gate but the DuckDB session has external access off."""
+def test_duckdb_file_readers_need_the_external_access_opt_in(tmp_path):
+    """The gate refuses DuckDB's file readers unless the connection opted into external access."""
     from tests.integration.conftest import make_connector
     from tests.integration.warehouses import build_duckdb
 
@@ -200,8 +126,11 @@ def test_duckdb_blocks_file_access_at_runtime(tmp_path):
     (tmp_path / "secret.csv").write_text("a\n1\n")
     conn = make_connector(wh)
     try:
-        with pytest.raises(KtxError, match=r"external access|disabled"):
+        with pytest.raises(ReadOnlyViolation, match=r"Function read_csv is not allowed .*reads files"):
             conn.query(f"SELECT * FROM read_csv('{tmp_path}/secret.csv')")
+        # The session is the second wall: with the gate bypassed, external access is still off.
+        with pytest.raises(KtxError, match=r"external access|disabled"):
+            conn.execute(f"SELECT * FROM read_csv('{tmp_path}/secret.csv')")
     finally:
         conn.close()
     opted_in = make_connector(wh, allow_external_access=True)

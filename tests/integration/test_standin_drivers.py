@@ -12,7 +12,9 @@ from ktx.errors import KtxError
 from ktx.project.config import KtxConfig
 from ktx.warehouse.connector import connector_class
 from ktx.warehouse.profile import profile_table
-from tests.integration.test_readonly_attacks import COMMON
+from tests.integration.test_readonly_attacks import corpus
+
+COMMON = [sql for verdict, sql in corpus("common") if verdict == "deny"]
 
 
 def _connector(entry: dict, base: Path):

@@ -237,3 +237,23 @@ def _duckdb_snapshot(wh: Warehouse, tables: list[str]) -> dict[str, Any]:
         check=True,
     )
     return json.loads(proc.stdout)
+
+
+def pg_connect() -> Any:
+    """An admin connection to the local PostgreSQL (skips, or fails in CI, when it is not running)."""
+    import psycopg
+
+    try:
+        return psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        _unavailable("PostgreSQL at 127.0.0.1:5432", exc)
+
+
+def mysql_connect() -> Any:
+    """An admin connection to the local MariaDB, on the `test` database."""
+    import pymysql
+
+    try:
+        return pymysql.connect(host="127.0.0.1", port=3306, user="root", database="test", connect_timeout=5)
+    except pymysql.err.OperationalError as exc:
+        _unavailable("MariaDB/MySQL at 127.0.0.1:3306", exc)

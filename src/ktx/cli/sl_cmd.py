@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from ktx.cli.context import JsonOption, OutputOption, app_state, open_project, output_mode
+from ktx.cli.output import OutputMode
 from ktx.cli.search_views import QueryOrSubcommandGroup, emit_rows
-from ktx.errors import KtxError
+from ktx.errors import UsageError
 
 ConnectionOption = Annotated[str | None, typer.Option("--connection-id", help="Only this connection's sources.")]
 
@@ -152,9 +153,13 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--query-file", help="JSON query file (`-` for stdin); flags add to it.")
         ] = None,
         format_: Annotated[
-            str,
-            typer.Option("--format", help="json (result and plan), sql (only the SQL) or table (runs it; rows only)."),
-        ] = "json",
+            str | None,
+            typer.Option(
+                "--format",
+                help="json (result and plan), sql (only the SQL) or table (runs it; rows only). "
+                "Default: table on a terminal, json otherwise.",
+            ),
+        ] = None,
         output: OutputOption = None,
         json_: JsonOption = False,
         execute: Annotated[bool, typer.Option("--execute", help="Run the SQL read-only on the connection.")] = False,
@@ -173,9 +178,20 @@ def register(app: typer.Typer) -> None:
         """  # fmt: skip
         from ktx.semantic.cli_query import build_query, run_cli_query
 
-        format_ = "json" if json_ else format_
+        mode = output_mode(json_, output)
+        if json_:
+            format_ = "json"
+        elif format_ is None:
+            format_ = "table" if mode is OutputMode.PRETTY else "json"
         if format_ not in ("json", "sql", "table"):
-            raise KtxError(f"Invalid --format value: {format_} (use json, sql or table)")
+            raise UsageError(f"Invalid --format value: {format_} (use json, sql or table)")
         spec = build_query(query_file, measure, dimension, filter_, segment, order_by, limit, include_empty)
-        run_cli_query(app_state(ctx), spec, connection_id, format_=format_, execute=execute or format_ == "table",
-                      max_rows=max_rows, mode=output_mode(False, output))  # fmt: skip
+        run_cli_query(
+            app_state(ctx),
+            spec,
+            connection_id,
+            format_=format_,
+            execute=execute or format_ == "table",
+            max_rows=max_rows,
+            mode=mode,
+        )

@@ -282,6 +282,8 @@ class WarehouseConnection(Loose):
     url: NonEmptyStr | None = None
     enabled_tables: list[str] | None = None
     maxConnections: int | None = Field(None, ge=1)
+    # Every statement ktx sends (user SQL, semantic queries, ingest probes, MCP tools) is cancelled past this.
+    statement_timeout_ms: int = Field(60_000, ge=100, le=86_400_000)
     description: str | None = None
     context: ConnectionContext | None = None
 

@@ -46,6 +46,10 @@ def build_query(
     if include_empty is not None:
         spec["include_empty"] = include_empty
     spec.setdefault("measures", [])
+    if query_file:
+        from ktx.semantic.query import SemanticQuery
+
+        SemanticQuery.parse(spec)  # a misspelt key in the file is named before anything else
     if not spec["measures"] and not spec.get("dimensions"):
         raise KtxError("Nothing to query: pass --measure and/or --dimension, or --query-file")
     return spec

@@ -345,7 +345,7 @@ class Resolver:
     def measure(self, raw: str | InlineMeasure, names: dict[str, Measure]) -> Measure:
         text = (raw.expr if isinstance(raw, InlineMeasure) else raw).strip()
         explicit_name = raw.name if isinstance(raw, InlineMeasure) else None
-        parsed = sqlexpr.parse(text, self.dialect, what=f"measure '{text}'")
+        parsed = sqlexpr.parse(text, self.dialect, what="measure")
         self._reject_unsupported(parsed, text)
         self._check_columns(parsed, f"measure '{text}'", allow_measures=True)
         if isinstance(parsed, exp.Column):
@@ -494,7 +494,7 @@ def resolve(resolver: Resolver, query: SemanticQuery) -> Resolved:
     for text in query.filters:
         if not text.strip():
             continue
-        parsed = sqlexpr.parse(text, resolver.dialect, what=f"filter '{text}'")
+        parsed = sqlexpr.parse(text, resolver.dialect, what="filter")
         for clause in sqlexpr.split_and(parsed):
             clause_text = clause.sql(dialect=resolver.dialect) if len(sqlexpr.split_and(parsed)) > 1 else text.strip()
             if sqlexpr.has_window(clause):

@@ -147,7 +147,7 @@ def _build_object(cls: type, value: Any, path: str, problems: list[str]) -> Any:
     before = len(problems)
     for key in value:
         if key not in names:
-            problems.append(f"{_where(path)}unknown key '{key}' (allowed: {', '.join(sorted(names))})")
+            problems.append(f"{_where(path)}unknown key '{key}'{did_you_mean(str(key), names)}")
     kwargs = {}
     for name, kind, required in fields:
         raw = value.get(name, _MISSING)
@@ -164,6 +164,16 @@ def _build_object(cls: type, value: Any, path: str, problems: list[str]) -> Any:
     except ValueError as exc:
         problems.append(f"{_where(path)}{exc}")
         return None
+
+
+def did_you_mean(key: str, names: set[str] | list[str]) -> str:
+    """` (did you mean 'x'?)` for a near miss, else the allowed names."""
+    import difflib
+
+    close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (allowed: {', '.join(sorted(names))})"
 
 
 def _show(value: Any) -> str:

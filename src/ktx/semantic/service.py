@@ -173,7 +173,7 @@ def _live_checks(project, check: SourceCheck, engine: SemanticEngine) -> None:
     source = engine.sources[check.name]
     dialect = engine.dialect
     base = exp.to_table(source.table, dialect=dialect) if source.table else exp.paren(
-        sqlexpr.parse(source.sql or "", dialect, what=f"SQL of source '{source.name}'"), copy=False
+        sqlexpr.parse(source.sql or "", dialect, what=f"SQL of source '{source.name}'", query=True), copy=False
     ).as_("_base")  # fmt: skip
     try:
         connector = project.connector(check.connection_id)

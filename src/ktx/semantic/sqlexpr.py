@@ -153,21 +153,44 @@ def quote_reserved(text: str, dialect: str) -> str:
     return "".join(_DOTTED.sub(fix, chunk) if kind == "code" else chunk for kind, chunk in pieces)
 
 
-def parse(text: str, dialect: str, *, what: str = "expression") -> exp.Expression:
-    """A fresh tree for `text` (callers rewrite it); parsing happens once per text and dialect."""
-    node = _parse_cached(text, dialect)
+def parse(text: str, dialect: str, *, what: str = "expression", query: bool = False) -> exp.Expression:
+    """A fresh tree for `text` (callers rewrite it); parsing happens once per text and dialect.
+
+    `text` must be exactly one expression — or, with `query`, exactly one read-only query (a SQL source).
+    """
+    node = _parse_cached(text, dialect, query)
     if isinstance(node, str):
         raise CompileError(f"Cannot parse {what} '{text}': {node}")
     return node.copy()
 
 
 @lru_cache(maxsize=4096)
-def _parse_cached(text: str, dialect: str) -> exp.Expression | str:
+def _parse_cached(text: str, dialect: str, query: bool = False) -> exp.Expression | str:
+    """One expression, or why the text is not one (several statements, a statement, a parse error)."""
+    from ktx.warehouse.readonly import parse_error_message, write_operation
+
     try:
-        node = sqlglot.parse_one(quote_reserved(text, dialect), read=dialect)
+        parsed = [
+            n for n in sqlglot.parse(quote_reserved(text, dialect), read=dialect) if not isinstance(n, exp.Semicolon)
+        ]
     except ParseError as exc:
-        return str(exc).splitlines()[0] if str(exc) else "parse error"
-    return node if node is not None else "empty"
+        return parse_error_message(exc)
+    except RecursionError:
+        return "it is nested too deeply"
+    except Exception:  # the parser's own failures on odd input
+        return "the SQL parser could not read it"
+    nodes = [n for n in parsed if n is not None]
+    if not nodes:
+        return "it is empty"
+    if len(nodes) > 1:
+        return "it must be one expression, not several statements"
+    node = nodes[0]
+    if query:
+        if not isinstance(node, exp.Query) or write_operation(node):
+            return "it must be one read-only query (SELECT or WITH)"
+    elif isinstance(node, exp.Query | exp.DDL | exp.DML) or write_operation(node):
+        return "it must be an expression, not a statement"
+    return node
 
 
 def _outside_subqueries(node: exp.Expression) -> Iterator[exp.Expression]:

@@ -23,6 +23,10 @@ class WarehouseError(KtxError):
     """The warehouse or its driver reported an error; the message never contains credentials."""
 
 
+class QueryTimeout(WarehouseError):
+    """A statement ran past the connection's statement_timeout_ms and was cancelled."""
+
+
 class DriverMissing(KtxError):
     """The Python package a driver needs is not installed."""
 
@@ -86,6 +90,7 @@ class ConnectionPool:
                 "raise maxConnections or reduce concurrency."
             )
         conn = None
+        conn_to_drop = None
         broken = False
         try:
             try:
@@ -99,6 +104,11 @@ class ConnectionPool:
                 self.peak_in_use = max(self.peak_in_use, self.in_use)
             try:
                 yield conn
+            except (QueryTimeout, KeyboardInterrupt):
+                # A cancelled statement may still be unwinding on this connection: never hand it out again.
+                broken = True
+                conn_to_drop = conn
+                raise
             except BaseException:
                 broken = True
                 raise
@@ -106,7 +116,7 @@ class ConnectionPool:
             if conn is not None:
                 with self._lock:
                     self.in_use -= 1
-                if broken and not _still_usable(conn):
+                if conn_to_drop is not None or (broken and not _still_usable(conn)):
                     self._discard(conn)
                 else:
                     self._idle.put(conn)
@@ -141,6 +151,8 @@ class Connector(ABC):
     read_only_session: ClassVar[bool] = True
     supports_query_history: ClassVar[bool] = False
     scope_keys: ClassVar[tuple[str, ...]] = ()
+    # True when the engine enforces statement_timeout_ms itself; the client-side watchdog then only backs it up.
+    native_timeout: ClassVar[bool] = False
     default_schemas: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, connection_id: str, config: WarehouseConnection, base_dir: Path) -> None:
@@ -158,8 +170,18 @@ class Connector(ABC):
         """Open one DBAPI-like connection in read-only mode."""
 
     @abstractmethod
-    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
-        """Execute one statement inside a read-only transaction and fetch up to `max_rows` rows."""
+    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
+        """Execute one statement inside a read-only transaction and fetch up to `max_rows` rows.
+
+        Engines with their own statement timeout apply `timeout_ms` here (see `native_timeout`).
+        """
+
+    def _cancel(self, conn: Any) -> None:  # noqa: B027 - optional hook, default is no cancellation
+        """Cancel the statement running on `conn` from another thread (watchdog and Ctrl+C)."""
+
+    def _is_timeout(self, exc: BaseException) -> bool:
+        """Whether a driver error is the engine's own statement-timeout cancellation."""
+        return False
 
     @abstractmethod
     def introspect(self, scope: Scope | None = None) -> Catalog:
@@ -195,23 +217,44 @@ class Connector(ABC):
         """Resolved credential values that must never appear in messages."""
         return []
 
-    def execute(self, sql: str, *, max_rows: int | None = None) -> RawResult:
-        """Run trusted, ktx-built SQL (catalog and profiling queries) through the read-only session."""
+    @property
+    def statement_timeout_ms(self) -> int:
+        return self.config.statement_timeout_ms
+
+    def execute(self, sql: str, *, max_rows: int | None = None, timeout_ms: int | None = None) -> RawResult:
+        """Run trusted, ktx-built SQL (catalog and profiling queries) through the read-only session.
+
+        Bounded by `timeout_ms` (default: the connection's statement_timeout_ms); Ctrl+C cancels it too.
+        """
+        limit = timeout_ms or self.statement_timeout_ms
         with self.pool.connection() as conn:
             self.queries_issued += 1
+            started = time.monotonic()
             try:
-                return self._run(conn, sql, max_rows)
+                return run_bounded(
+                    lambda: self._run(conn, sql, max_rows, limit),
+                    cancel=lambda: self._cancel(conn),
+                    deadline_s=limit / 1000 + (1.0 if self.native_timeout else 0.0),
+                )
             except KtxError:
                 raise
+            except _WatchdogFired:
+                raise QueryTimeout(_timeout_message(time.monotonic() - started)) from None
             except Exception as exc:
+                if self._is_timeout(exc):
+                    raise QueryTimeout(_timeout_message(time.monotonic() - started)) from None
                 raise WarehouseError(self.describe_error(exc)) from None
 
-    def query(self, sql: str, max_rows: int = DEFAULT_MAX_ROWS) -> QueryResult:
-        """Run user SQL: parser gate, read-only session, row cap."""
-        gated = gate_query(sql, self.dialect, max_rows)
+    def gate_allowances(self) -> frozenset[str]:
+        """Functions this connection opted into beyond the dialect's allow-list (default: none)."""
+        return frozenset()
+
+    def query(self, sql: str, max_rows: int = DEFAULT_MAX_ROWS, *, timeout_ms: int | None = None) -> QueryResult:
+        """Run user SQL: parser gate, read-only session, row cap, statement timeout."""
+        gated = gate_query(sql, self.dialect, max_rows, self.gate_allowances())
         self._preflight(gated.sql)
         started = time.perf_counter()
-        raw = self.execute(gated.sql, max_rows=max_rows + 1)
+        raw = self.execute(gated.sql, max_rows=max_rows + 1, timeout_ms=timeout_ms)
         rows = [list(r) for r in raw.rows]
         truncated = len(rows) > max_rows
         return QueryResult(
@@ -253,6 +296,51 @@ class Connector(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _WatchdogFired(Exception):
+    """The deadline passed and the statement was cancelled from the waiting thread."""
+
+
+def _timeout_message(elapsed_s: float) -> str:
+    return f"Query cancelled after {elapsed_s:.1f} s (statement_timeout_ms)"
+
+
+def run_bounded(work: Callable[[], Any], *, cancel: Callable[[], None], deadline_s: float) -> Any:
+    """Run `work` in a worker thread; past `deadline_s`, or on Ctrl+C, call `cancel` and stop waiting.
+
+    The statement runs off the main thread so that the main thread stays responsive to SIGINT
+    (a blocking C call would otherwise hold it until the query ended).
+    """
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=target, name="ktx-statement", daemon=True)
+    worker.start()
+    end = time.monotonic() + deadline_s
+    try:
+        while not done.wait(min(0.05, max(end - time.monotonic(), 0.001))):
+            if time.monotonic() >= end:
+                with suppress(Exception):
+                    cancel()
+                done.wait(5.0)
+                raise _WatchdogFired
+    except KeyboardInterrupt:
+        with suppress(Exception):
+            cancel()
+        done.wait(5.0)
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def scrub_secrets(text: str, secrets: Sequence[str]) -> str:

@@ -53,91 +53,6 @@ _FORBIDDEN_NODE_NAMES = (
     "Use",
 )
 
-# Functions that change server state or reach outside the database, even inside a SELECT.
-FORBIDDEN_FUNCTIONS = frozenset(
-    {
-        # PostgreSQL
-        "set_config",
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "pg_reload_conf",
-        "pg_rotate_logfile",
-        "pg_promote",
-        "pg_switch_wal",
-        "pg_create_restore_point",
-        "pg_read_file",
-        "pg_read_binary_file",
-        "pg_ls_dir",
-        "pg_stat_file",
-        "pg_file_write",
-        "lo_import",
-        "lo_export",
-        "lo_unlink",
-        "lo_create",
-        "lo_from_bytea",
-        "lo_put",
-        "dblink",
-        "dblink_exec",
-        "dblink_connect",
-        "query_to_xml",
-        "nextval",
-        "setval",
-        # MySQL / MariaDB
-        "load_file",
-        "get_lock",
-        "release_lock",
-        "release_all_locks",
-        "benchmark",
-        # SQLite
-        "load_extension",
-        "writefile",
-        "readfile",
-        "edit",
-        # DuckDB
-        "install_extension",
-        "write_csv",
-        "write_parquet",
-    }
-)
-
-
-# Table functions that make the warehouse read from, or connect to, something outside itself.
-# DuckDB's equivalents are refused at run time (external access is off in its session).
-FORBIDDEN_FUNCTIONS_BY_DIALECT = {
-    "tsql": frozenset({"openrowset", "openquery", "opendatasource"}),
-    "bigquery": frozenset({"external_query"}),
-    "clickhouse": frozenset(
-        {
-            "url",
-            "urlcluster",
-            "s3",
-            "s3cluster",
-            "gcs",
-            "azureblobstorage",
-            "azureblobstoragecluster",
-            "hdfs",
-            "hdfscluster",
-            "file",
-            "remote",
-            "remotesecure",
-            "cluster",
-            "clusterallreplicas",
-            "mysql",
-            "postgresql",
-            "mongodb",
-            "redis",
-            "sqlite",
-            "jdbc",
-            "odbc",
-            "executable",
-            "deltalake",
-            "iceberg",
-            "hudi",
-            "input",
-        }
-    ),
-}
-
 
 class ReadOnlyViolation(KtxError):
     """A statement was refused by the read-only gate."""
@@ -174,18 +89,24 @@ def _lexical_backstop(sql: str) -> None:
         raise ReadOnlyViolation("Only read-only SELECT/WITH queries can be executed.")
 
 
-def gate_statement(sql: str, dialect: str) -> Any:
-    """Parse and vet one statement; returns the sqlglot expression or raises ReadOnlyViolation."""
+def gate_statement(sql: str, dialect: str, extra_allowed: frozenset[str] = frozenset()) -> Any:
+    """Parse and vet one statement; returns the sqlglot expression or raises ReadOnlyViolation.
+
+    `extra_allowed` names functions a connection opted into (DuckDB file readers with external access on).
+    """
     sqlglot, exp = _sqlglot()
     if not sql or not sql.strip():
         raise ReadOnlyViolation("SQL did not parse to a statement.")
     try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        first = exc.errors[0]["description"] if exc.errors else str(exc)
-        raise ReadOnlyViolation(f"Invalid expression: {first}") from None
+        parsed = sqlglot.parse(sql, read=dialect)
     except sqlglot.errors.SqlglotError as exc:
-        raise ReadOnlyViolation(f"Invalid expression: {exc}") from None
+        raise ReadOnlyViolation(f"Invalid expression: {parse_error_message(exc)}") from None
+    except RecursionError:
+        raise ReadOnlyViolation("SQL is nested too deeply to check.") from None
+    except Exception:  # the parser's own bugs on odd input must not become a traceback or a pass
+        raise ReadOnlyViolation("Invalid expression: the SQL parser could not read this statement.") from None
+    # A trailing `;` followed only by comments parses as an empty Semicolon statement.
+    statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
     if not statements:
         raise ReadOnlyViolation("SQL did not parse to a statement.")
     if len(statements) != 1:
@@ -193,18 +114,75 @@ def gate_statement(sql: str, dialect: str) -> Any:
     statement = statements[0]
     root = statement.unnest() if isinstance(statement, exp.Subquery) else statement
     if not isinstance(root, exp.Select | exp.SetOperation):
-        raise ReadOnlyViolation(f"SQL contains read/write operation: {type(root).__name__}")
-    forbidden = tuple(getattr(exp, name) for name in _FORBIDDEN_NODE_NAMES if hasattr(exp, name))
-    forbidden_functions = FORBIDDEN_FUNCTIONS | FORBIDDEN_FUNCTIONS_BY_DIALECT.get(dialect, frozenset())
+        if isinstance(root, _statement_types(exp)):
+            raise ReadOnlyViolation(f"SQL contains read/write operation: {type(root).__name__}")
+        raise ReadOnlyViolation(f"SQL is not a query: it must start with SELECT, WITH or VALUES ({_head(sql)}).")
+    try:
+        _walk_checks(statement, dialect, extra_allowed)
+    except RecursionError:
+        raise ReadOnlyViolation("SQL is nested too deeply to check.") from None
+    _lexical_backstop(sql)
+    return statement
+
+
+def _walk_checks(statement: Any, dialect: str, extra_allowed: frozenset[str]) -> None:
+    from sqlglot import exp
+
+    from ktx.warehouse import sqlpolicy
+
+    forbidden = _forbidden_types(exp)
     for node in statement.walk():
+        refusal = None
         if isinstance(node, forbidden):
             raise ReadOnlyViolation(f"SQL contains read/write operation: {type(node).__name__}")
         if isinstance(node, exp.Func):
-            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name in forbidden_functions:
-                raise ReadOnlyViolation(f"SQL calls a function with side effects: {name}")
-    _lexical_backstop(sql)
-    return statement
+            refusal = sqlpolicy.check_function(node, dialect, extra_allowed)
+        elif isinstance(node, exp.Table):
+            refusal = sqlpolicy.check_table(node, dialect)
+        elif isinstance(node, exp.SessionParameter) or (
+            isinstance(node, exp.Parameter) and isinstance(node.this, exp.Parameter)
+        ):
+            refusal = sqlpolicy.check_server_variable(node.this if isinstance(node, exp.Parameter) else node)
+        elif isinstance(node, exp.PropertyEQ) and isinstance(node.this, exp.Parameter):
+            raise ReadOnlyViolation("SQL assigns a session variable; read-only queries cannot change the session.")
+        if refusal is not None:
+            raise ReadOnlyViolation(refusal.message)
+
+
+def write_operation(node: Any) -> str | None:
+    """The name of the first node in `node` that writes or runs a command, else None."""
+    _, exp = _sqlglot()
+    forbidden = _forbidden_types(exp)
+    return next((type(n).__name__ for n in node.walk() if isinstance(n, forbidden)), None)
+
+
+def _forbidden_types(exp: Any) -> tuple[type, ...]:
+    return tuple(getattr(exp, name) for name in _FORBIDDEN_NODE_NAMES if hasattr(exp, name))
+
+
+def _statement_types(exp: Any) -> tuple[type, ...]:
+    """Statements that are not queries: named in the message as a read/write operation."""
+    return (*_forbidden_types(exp), exp.DML, exp.DDL) if hasattr(exp, "DDL") else _forbidden_types(exp)
+
+
+def _head(sql: str) -> str:
+    head = _LEADING_COMMENTS.sub("", sql, count=1).strip().split()
+    return f"got {head[0][:30]!r}" if head else "got nothing"
+
+
+def parse_error_message(exc: Exception) -> str:
+    """sqlglot's first parse problem in words a user can act on (no parser class names)."""
+    errors = getattr(exc, "errors", None) or []
+    first = errors[0] if errors else {}
+    text = first.get("description") or (str(exc).splitlines()[0] if str(exc) else "parse error")
+    text = re.sub(
+        r"Required keyword: '\w+' missing for <class '[^']+'>", "a function or operator is missing an argument", text
+    )
+    text = re.sub(r"<class '(?:[\w]+\.)*(\w+)'>", r"\1", text)
+    text = re.sub(r"\.? Line \d+, Col: \d+\.?.*", "", text, flags=re.S)
+    if first.get("line"):
+        text += f" (line {first['line']}, column {first.get('col', 0)})"
+    return text
 
 
 def validate_max_rows(max_rows: int) -> int:
@@ -213,7 +191,7 @@ def validate_max_rows(max_rows: int) -> int:
     return max_rows
 
 
-def gate_query(sql: str, dialect: str, max_rows: int) -> GatedQuery:
+def gate_query(sql: str, dialect: str, max_rows: int, extra_allowed: frozenset[str] = frozenset()) -> GatedQuery:
     """Vet the statement and cap it at `max_rows + 1` rows (the extra row reveals truncation).
 
     The cap is applied to the parsed tree and rendered in the connection's dialect, so an
@@ -221,7 +199,7 @@ def gate_query(sql: str, dialect: str, max_rows: int) -> GatedQuery:
     MySQL) are not a problem, as they would be with a textual `SELECT * FROM (…)` wrapper.
     """
     _, exp = _sqlglot()
-    statement = gate_statement(sql, dialect)
+    statement = gate_statement(sql, dialect, extra_allowed)
     cap = validate_max_rows(max_rows) + 1
     query = statement.unnest() if isinstance(statement, exp.Subquery) else statement
     query = query.copy()

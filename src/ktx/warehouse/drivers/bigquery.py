@@ -85,9 +85,14 @@ class BigQueryConnector(Connector):
             config.maximum_bytes_billed = self.config.max_bytes_billed
         return config
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
-        timeout = (self.config.job_timeout_ms or 300_000) / 1000
-        iterator = conn.query_and_wait(sql, job_config=self._job_config(), max_results=max_rows, wait_timeout=timeout)
+    native_timeout = True
+
+    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
+        # job_timeout_ms (BigQuery's own name) caps the job when it is set lower than statement_timeout_ms.
+        limit_ms = min(timeout_ms, self.config.job_timeout_ms or timeout_ms)
+        config = self._job_config()
+        config.job_timeout_ms = limit_ms
+        iterator = conn.query_and_wait(sql, job_config=config, max_results=max_rows, wait_timeout=limit_ms / 1000)
         schema = list(iterator.schema or [])
         rows = [tuple(row.values()) for row in iterator]
         return RawResult(

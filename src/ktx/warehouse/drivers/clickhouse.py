@@ -44,8 +44,13 @@ class ClickHouseConnector(ServerSettingsMixin, Connector):
             settings={"readonly": 2},
         )
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
-        result = conn.query(sql)
+    native_timeout = True
+
+    def _is_timeout(self, exc: BaseException) -> bool:
+        return "TIMEOUT_EXCEEDED" in str(exc)
+
+    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
+        result = conn.query(sql, settings={"max_execution_time": max(1, round(timeout_ms / 1000))})
         rows = result.result_rows
         if max_rows is not None:
             rows = rows[:max_rows]

@@ -10,6 +10,10 @@ from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
 from ktx.warehouse.drivers._network import sql_string_list
 from ktx.warehouse.drivers._paths import database_file
 
+_FILE_READERS = frozenset(
+    {"read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto", "read_text"}
+)
+
 
 class DuckDBConnector(Connector):
     driver = "duckdb"
@@ -43,7 +47,16 @@ class DuckDBConnector(Connector):
     def _connect(self) -> Any:
         return self._database().cursor()
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
+    def _cancel(self, conn: Any) -> None:
+        conn.interrupt()
+
+    def gate_allowances(self) -> frozenset[str]:
+        # A connection that opted into external access may read files with DuckDB's readers.
+        if (self.config.model_extra or {}).get("allow_external_access", False):
+            return _FILE_READERS
+        return frozenset()
+
+    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
         conn.execute(sql)
         description = conn.description or []
         rows = conn.fetchmany(max_rows) if max_rows is not None else conn.fetchall()

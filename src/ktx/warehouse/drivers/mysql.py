@@ -35,11 +35,45 @@ class MySQLConnector(ServerSettingsMixin, Connector):
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
         return conn
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
+    native_timeout = True
+
+    def _cancel(self, conn: Any) -> None:
+        """KILL QUERY from a second connection: the only way to stop a running MySQL statement."""
+        pymysql = require_module("pymysql", "mysql")
+        s = self.settings()
+        killer = pymysql.connect(
+            host=s.host or "localhost",
+            port=s.port or 3306,
+            user=s.user or "root",
+            password=s.password or "",
+            connect_timeout=5,
+        )
+        try:
+            with killer.cursor() as cursor:
+                cursor.execute(f"KILL QUERY {int(conn.thread_id())}")
+        finally:
+            killer.close()
+
+    def _is_timeout(self, exc: BaseException) -> bool:
+        # 1969: MariaDB max_statement_time; 3024: MySQL max_execution_time.
+        return bool(getattr(exc, "args", None)) and exc.args[0] in (1969, 3024)
+
+    def _set_timeout(self, cursor: Any, conn: Any, timeout_ms: int) -> None:
+        if getattr(conn, "_ktx_timeout_ms", None) == timeout_ms:
+            return
+        cursor.execute("SELECT VERSION()")
+        if "mariadb" in str(cursor.fetchone()[0]).lower():
+            cursor.execute(f"SET SESSION max_statement_time = {timeout_ms / 1000:.3f}")
+        else:
+            cursor.execute(f"SET SESSION max_execution_time = {int(timeout_ms)}")
+        conn._ktx_timeout_ms = timeout_ms
+
+    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
         from pymysql.constants import FIELD_TYPE
 
         names = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
         with conn.cursor() as cursor:
+            self._set_timeout(cursor, conn, timeout_ms)
             cursor.execute("START TRANSACTION READ ONLY")
             try:
                 cursor.execute(sql)

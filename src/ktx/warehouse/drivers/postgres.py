@@ -72,9 +72,19 @@ class PostgresConnector(ServerSettingsMixin, Connector):
         conn.read_only = True  # every transaction starts with BEGIN READ ONLY
         return conn
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
+    native_timeout = True
+
+    def _cancel(self, conn: Any) -> None:
+        conn.cancel()
+
+    def _is_timeout(self, exc: BaseException) -> bool:
+        return type(exc).__name__ == "QueryCanceled"
+
+    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
         try:
             with conn.cursor() as cursor:
+                # SET LOCAL: the timeout ends with the transaction, so the pooled session keeps no state.
+                cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
                 cursor.execute(sql)
                 description = cursor.description or []
                 rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()

@@ -83,14 +83,20 @@ class SnowflakeConnector(Connector):
             **self._params(), login_timeout=30, application="ktx", client_session_keep_alive=False
         )
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
+    native_timeout = True
+
+    def _is_timeout(self, exc: BaseException) -> bool:
+        # 604: "Statement reached its statement or warehouse timeout"; 000630 for the client-side timeout.
+        return getattr(exc, "errno", None) in (604, 630)
+
+    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
         from snowflake.connector.constants import FIELD_ID_TO_NAME
 
         cursor = conn.cursor()
         try:
             cursor.execute("BEGIN")
             try:
-                cursor.execute(sql)
+                cursor.execute(sql, timeout=max(1, round(timeout_ms / 1000)))
                 description = cursor.description or []
                 rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()
                 types = [FIELD_ID_TO_NAME.get(d.type_code, str(d.type_code)) for d in description]

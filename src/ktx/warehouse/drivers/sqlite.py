@@ -24,7 +24,10 @@ class SQLiteConnector(Connector):
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         return conn
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
+    def _cancel(self, conn: Any) -> None:
+        conn.interrupt()
+
+    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
         cursor = conn.execute(sql)
         try:
             description = cursor.description or []

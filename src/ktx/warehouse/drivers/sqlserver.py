@@ -38,7 +38,10 @@ class SQLServerConnector(ServerSettingsMixin, Connector):
             autocommit=False,
         )
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None) -> RawResult:
+    def _cancel(self, conn: Any) -> None:
+        getattr(conn, "_conn", conn).cancel()  # pymssql keeps the cancellable _mssql connection inside
+
+    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
         cursor = conn.cursor()
         try:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN TRANSACTION")
