@@ -100,6 +100,28 @@ def test_sql_refusals_and_errors(run_ktx, project, tmp_path):
     assert creds.returncode == 1 and "Pa55word-x" not in creds.stderr + creds.stdout
 
 
+def test_context_sources_are_not_tested_and_do_not_fail_all(run_ktx, project, tmp_path):
+    duck = build_duckdb(tmp_path)
+    (project / "ktx.yaml").write_text(
+        "connections:\n"
+        f"  warehouse:\n    driver: duckdb\n    path: {duck.config['path']}\n"
+        "  notes:\n    driver: notion\n    auth_token_ref: env:NOTION\n"
+    )
+    everything = run_ktx("connection", "test", "--all", "--output", "plain", cwd=project)
+    assert everything.returncode == 0, everything.stdout + everything.stderr
+    assert everything.stdout.splitlines()[-1] == "1 tested · 1 passed · 1 not tested"
+    single = run_ktx("connection", "test", "notes", cwd=project)
+    assert single.returncode == 0 and single.stdout.startswith("Not tested: notes")
+
+
+def test_sqlite_connection_to_a_file_that_is_not_sqlite_fails_the_test(run_ktx, project, tmp_path):
+    duck = build_duckdb(tmp_path)
+    (project / "ktx.yaml").write_text(f"connections:\n  wrong:\n    driver: sqlite\n    path: {duck.config['path']}\n")
+    result = run_ktx("connection", "test", "wrong", cwd=project)
+    assert result.returncode == 1
+    assert "file is not a database" in result.stderr
+
+
 def test_connection_test_single_all_and_json(run_ktx, project, tmp_path):
     _project_with_warehouses(project, tmp_path)
     ok = run_ktx("connection", "test", "warehouse", cwd=project)
@@ -111,10 +133,10 @@ def test_connection_test_single_all_and_json(run_ktx, project, tmp_path):
     assert everything.returncode == 1
     lines = everything.stdout.splitlines()
     assert lines[0] == "connection test --all"
-    assert lines[-1] == "4 tested · 2 passed · 2 failed"
+    assert lines[-1] == "3 tested · 2 passed · 1 failed · 1 not tested"
     assert any(line.split()[:3] == ["lite", "sqlite", "✓"] for line in lines)
-    assert any("notes" in line and "not yet supported" in line for line in lines)
+    assert any("notes" in line and "not tested" in line and "context source" in line for line in lines)
     data = json.loads(run_ktx("connection", "test", "--json", cwd=project).stdout)
-    assert (data["tested"], data["passed"], data["failed"]) == (4, 2, 2)
+    assert (data["tested"], data["passed"], data["failed"], data["untested"]) == (3, 2, 1, 1)
     both = run_ktx("connection", "test", "lite", "--all", cwd=project)
     assert both.returncode == 2 and "not both" in both.stderr

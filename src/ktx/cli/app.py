@@ -116,6 +116,8 @@ def run(args: list[str], *, debug: bool = False) -> int:
         app(args=args, prog_name="ktx", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
+        if code == 130:  # typer turns Ctrl+C into a silent exit 130; say what happened
+            sys.stderr.write("Interrupted.\n")
         return code if isinstance(code, int) else (0 if code is None else 1)
     except KtxError as exc:
         if debug:

@@ -63,6 +63,11 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"Connection test passed: {result.connection_id}")
                 typer.echo(f"Driver: {result.driver}")
                 typer.echo(f"{result.key}: {result.detail}")
+                for warning in result.warnings:
+                    typer.echo(f"Warning: {warning}", err=True)
+            elif result.untested:
+                typer.echo(f"Not tested: {result.connection_id} — {result.detail}")
+                return
             if not result.ok:
                 if mode is OutputMode.JSON:
                     raise typer.Exit(1)
@@ -71,14 +76,16 @@ def register(app: typer.Typer) -> None:
         ids = sorted(project.config.connections)
         results = check_connections(project, ids)
         passed = sum(r.ok for r in results)
-        failed = len(results) - passed
+        failed = sum(r.failed for r in results)
+        untested = sum(r.untested for r in results)
         if mode is OutputMode.JSON:
             emit_json(
                 {
                     "results": [r.to_json() for r in results],
-                    "tested": len(results),
+                    "tested": len(results) - untested,
                     "passed": passed,
                     "failed": failed,
+                    "untested": untested,
                 }
             )
         elif not results:
@@ -88,9 +95,14 @@ def register(app: typer.Typer) -> None:
             width = max(len(r.connection_id) for r in results)
             lines = ["connection test --all"]
             for r in results:
-                mark = f"{g.ok} ok" if r.ok else f"{g.fail} failed"
+                mark = f"{g.ok} ok" if r.ok else ("- not tested" if r.untested else f"{g.fail} failed")
                 lines.append(f"  {r.connection_id:<{width}}  {r.driver:<10} {mark}" + ("" if r.ok else f"  {r.detail}"))
-            summary = f"{len(results)} tested {g.dot} {passed} passed" + (f" {g.dot} {failed} failed" if failed else "")
+                lines.extend(f"  {'':<{width}}  warning: {w}" for w in r.warnings)
+            summary = f"{len(results) - untested} tested {g.dot} {passed} passed" + (
+                f" {g.dot} {failed} failed" if failed else ""
+            )
+            if untested:
+                summary += f" {g.dot} {untested} not tested"
             lines.append(summary)
             if mode is OutputMode.PRETTY:
                 console().print("\n".join(lines), markup=False)

@@ -220,7 +220,9 @@ class _Builder:
         """SQL sources become leading CTEs; their own WITH clauses are hoisted as `<source>__<cte>`."""
         out: list[tuple[str, exp.Expression]] = []
         for name in self.sql_sources:
-            body = sqlexpr.parse(self.engine.sources[name].sql or "", self.dialect, what=f"SQL of source '{name}'", query=True)
+            body = sqlexpr.parse(
+                self.engine.sources[name].sql or "", self.dialect, what=f"SQL of source '{name}'", query=True
+            )
             inner = body.args.get("with_")
             if inner is not None:
                 body.set("with_", None)

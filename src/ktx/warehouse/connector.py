@@ -269,8 +269,21 @@ class Connector(ABC):
         """A driver's server-side check of a gated statement before it runs (default: none)."""
         return None
 
-    def test(self) -> None:
-        self.execute("SELECT 1", max_rows=1)
+    # A query that reads the database itself: `SELECT 1` alone succeeds on SQLite even when the file
+    # is not a database at all.
+    probe_sql: ClassVar[str] = "SELECT 1"
+
+    def test(self) -> list[str]:
+        """Run a real read-only query; returns warnings about the role (superuser, write privileges)."""
+        self.execute(self.probe_sql, max_rows=1)
+        try:
+            return self.privilege_warnings()
+        except KtxError:
+            return []  # a role that may not read its own grants is not a role that can write
+
+    def privilege_warnings(self) -> list[str]:
+        """Why the connection's role is more powerful than ktx needs (default: nothing to say)."""
+        return []
 
     def scope(self) -> Scope:
         """The introspection scope from ktx.yaml: `enabled_tables`, then the driver's scope keys."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ktx.errors import KtxError
@@ -60,13 +60,21 @@ class ConnectionTest:
     key: str
     detail: str
     duration_ms: float
+    warnings: list[str] = field(default_factory=list)
+    untested: bool = False  # a context source: nothing to test in this version, and not a failure
+
+    @property
+    def failed(self) -> bool:
+        return not self.ok and not self.untested
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.connection_id,
             "driver": self.driver,
             "ok": self.ok,
+            **({"untested": True} if self.untested else {}),
             ("detail" if not self.ok else self.key.lower()): self.detail,
+            "warnings": self.warnings,
             "durationMs": round(self.duration_ms, 1),
         }
 
@@ -85,13 +93,15 @@ def check_connection(project: Project, connection_id: str) -> ConnectionTest:
             driver,
             False,
             "Status",
-            f"testing {driver} connections is not yet supported in this version of ktx",
+            f"{driver} is a context source; testing it is not available in this version of ktx",
             0.0,
+            untested=True,
         )
     try:
         with project.connector(connection_id) as connector:
-            connector.test()
-        return ConnectionTest(connection_id, driver, True, "Status", "ok", (time.perf_counter() - started) * 1000)
+            warnings = connector.test()
+        elapsed = (time.perf_counter() - started) * 1000
+        return ConnectionTest(connection_id, driver, True, "Status", "ok", elapsed, warnings)
     except KtxError as exc:
         return ConnectionTest(
             connection_id, driver, False, "Status", exc.message, (time.perf_counter() - started) * 1000

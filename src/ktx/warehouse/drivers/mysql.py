@@ -8,6 +8,7 @@ from ktx.warehouse.catalog import Catalog, CatalogTable, apply_key_rows, attach_
 from ktx.warehouse.connector import Connector, RawResult, Scope, require_module
 from ktx.warehouse.drivers._network import ServerSettingsMixin, sql_string_list
 
+_WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "FILE")
 _SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 
 
@@ -53,6 +54,19 @@ class MySQLConnector(ServerSettingsMixin, Connector):
                 cursor.execute(f"KILL QUERY {int(conn.thread_id())}")
         finally:
             killer.close()
+
+    def privilege_warnings(self) -> list[str]:
+        grants = " ".join(str(row[0]).upper() for row in self.execute("SHOW GRANTS").rows)
+        if "ALL PRIVILEGES ON *.*" in grants or "SUPER" in grants:
+            what = "has all privileges (superuser)"
+        elif any(f"{word}," in grants or f"{word} ON" in grants for word in _WRITE_PRIVILEGES):
+            what = "can write"
+        else:
+            return []
+        return [
+            f"the connection's user {what}; ktx still runs every statement read-only, but a SELECT-only user "
+            "is the safer second wall"
+        ]
 
     def _is_timeout(self, exc: BaseException) -> bool:
         # 1969: MariaDB max_statement_time; 3024: MySQL max_execution_time.

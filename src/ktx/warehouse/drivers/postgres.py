@@ -41,6 +41,12 @@ ORDER BY n.nspname, c.relname, k.conname
 """
 
 
+_ROLE_WARNING = (
+    "the connection's role {what}; ktx still runs every statement read-only, but a SELECT-only role "
+    "is the safer second wall"
+)
+
+
 class PostgresConnector(ServerSettingsMixin, Connector):
     driver = "postgres"
     url_schemes = ("postgres", "postgresql")
@@ -76,6 +82,20 @@ class PostgresConnector(ServerSettingsMixin, Connector):
 
     def _cancel(self, conn: Any) -> None:
         conn.cancel()
+
+    def privilege_warnings(self) -> list[str]:
+        superuser, writes = self.execute(
+            "SELECT r.rolsuper, EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')) "
+            "FROM pg_roles r WHERE r.rolname = current_user",
+            max_rows=1,
+        ).rows[0]
+        if superuser:
+            return [_ROLE_WARNING.format(what="is a superuser")]
+        if writes:
+            return [_ROLE_WARNING.format(what="can write to tables")]
+        return []
 
     def _is_timeout(self, exc: BaseException) -> bool:
         return type(exc).__name__ == "QueryCanceled"

@@ -14,6 +14,7 @@ class SQLiteConnector(Connector):
     driver = "sqlite"
     dialect = "sqlite"
     default_max_connections = 4
+    probe_sql = "SELECT count(*) FROM sqlite_master"
 
     def _connect(self) -> Any:
         path = database_file(self.connection_id, self.config, self.base_dir, ("sqlite",))
