@@ -97,6 +97,8 @@ def register(app: typer.Typer) -> None:
                 if scope.get("error"):
                     line += f'\terror="{scope["error"]}"'
                 sys.stderr.write(line + "\n")
+            for warning in summary["warnings"]:
+                sys.stderr.write(f"warning: {warning}\n")
             t = summary["totals"]
             total = (
                 f"reindex scopes={len(summary['scopes'])} scanned={t['scanned']} {verb}={t['updated']} "

@@ -95,11 +95,11 @@ def build_app(only: str | None = None) -> typer.Typer:
         "setup": setup_cmd.register,
         "status": status_cmd.register,
         "connection": connection_cmd.register,
-        "ingest": lambda a: pending_cmd.register(a, "ingest", "Build context from a connection, a context source, or text."),
+        "ingest": lambda a: pending_cmd.register(a, "ingest", "(not implemented yet) Build context from a connection, a context source, or text."),
         "wiki": wiki_cmd.register,
         "sl": sl_cmd.register,
         "sql": sql_cmd.register,
-        "mcp": lambda a: pending_cmd.register(a, "mcp", "Serve ktx tools to agents over MCP (stdio or HTTP)."),
+        "mcp": lambda a: pending_cmd.register(a, "mcp", "(not implemented yet) Serve ktx tools to agents over MCP (stdio or HTTP)."),
         "admin": admin_cmd.register,
         "completion": completion_cmd.register,
     }  # fmt: skip

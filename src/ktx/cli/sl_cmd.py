@@ -16,7 +16,12 @@ ConnectionOption = Annotated[str | None, typer.Option("--connection-id", help="O
 
 
 def _summary(row: dict) -> str:
-    return f"{row.get('columnCount', 0)} cols · {row.get('measureCount', 0)} measures · {row.get('joinCount', 0)} joins"
+    counts = (
+        (row.get("columnCount", 0), "col"),
+        (row.get("measureCount", 0), "measure"),
+        (row.get("joinCount", 0), "join"),
+    )
+    return " · ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts)
 
 
 def register(app: typer.Typer) -> None:
@@ -48,7 +53,7 @@ def register(app: typer.Typer) -> None:
             empty=(("No semantic-layer sources matched " + f'"{text}"') if searching
                    else f"No semantic-layer sources found in {project.root / 'semantic-layer'}",
                    "Run `ktx sl` to inspect available sources." if searching
-                   else "Add source YAML under semantic-layer/<connection>/ or run `ktx ingest <connectionId>`."),
+                   else "Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them from a warehouse, is not in this version yet)."),
         )  # fmt: skip
 
     @sl.command("list")

@@ -137,7 +137,10 @@ def project_status_lines(status: dict[str, Any], g: Glyphs, *, verbose: bool = F
 def validation_lines(issues: Sequence[dict[str, Any]], ok: bool, g: Glyphs) -> list[Line]:
     errors = [i for i in issues if i["severity"] == "error"]
     warnings = [i for i in issues if i["severity"] == "warning"]
-    if not ok:
+    if not ok and errors and all(not i["path"] for i in errors):
+        # The file could not be parsed at all (syntax, encoding, size): not a schema problem.
+        lines = [(f"{g.fail} Config ktx.yaml cannot be read", "bold red")]
+    elif not ok:
         lines = [
             (
                 f"{g.fail} Config ktx.yaml has {len(errors)} schema issue(s) {g.dot} {len(warnings)} ignored field(s)",

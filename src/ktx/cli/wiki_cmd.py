@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
         mode = output_mode(json_, output)
         project = open_project(ctx, mode)
         pages = project.wiki.list(user_id)
+        for warning in [*project.wiki.skipped, *(w for p in pages for w in p.warnings)]:
+            sys.stderr.write(f"warning: {warning}\n")
         items = [p.to_json() for p in pages]
         emit_rows(
             command="wiki list", items=items, mode=mode,
@@ -37,7 +39,7 @@ def register(app: typer.Typer) -> None:
             group=lambda r: r["scope"], title=lambda r: r["key"], detail=lambda r: r["summary"],
             noun=("page", "pages"), ranked=False,
             empty=(f"No local wiki pages found in {project.root / 'wiki'}",
-                   "Add Markdown files under wiki/ or run `ktx ingest <connectionId>`."),
+                   "Add Markdown files under wiki/."),
         )  # fmt: skip
 
     @wiki.command("search")
@@ -56,6 +58,8 @@ def register(app: typer.Typer) -> None:
         project = open_project(ctx, mode)
         text = " ".join(query)
         outcome = project.search.search_wiki(text, user_id=user_id, limit=limit)
+        for warning in dict.fromkeys(project.search.skipped):
+            sys.stderr.write(f"warning: {warning}\n")
         if app_state(ctx).debug:
             sys.stderr.write("\n".join(debug_lines(outcome, "wiki")) + "\n")
         emit_rows(
@@ -77,4 +81,6 @@ def register(app: typer.Typer) -> None:
         page = project.wiki.read(key, user_id)
         if page is None:
             raise KtxError(f"No wiki page found for key '{key}'")
+        for warning in page.warnings:
+            sys.stderr.write(f"warning: {warning}\n")
         sys.stdout.write((project.root / page.path).read_text(encoding="utf-8"))

@@ -588,12 +588,38 @@ def validate_config_data(raw: Any) -> ConfigValidation:
         for err in extras:
             parts = _clean_loc(data, err["loc"])
             path = _dotted(parts)
+            hint = _did_you_mean(str(parts[-1]) if parts else "", top_level=len(parts) == 1)
             warnings.append(
-                ConfigIssue(path, f"Unsupported {path}: unknown field (ignored)", "warning", fix=UNKNOWN_FIELD_FIX)
+                ConfigIssue(
+                    path, f"Unsupported {path}: unknown field (ignored){hint}", "warning", fix=UNKNOWN_FIELD_FIX
+                )
             )
         for err in sorted(extras, key=lambda e: len(e["loc"]), reverse=True):
             _delete_path(data, _clean_loc(data, err["loc"]))
     raise AssertionError("config validation did not converge")
+
+
+def _did_you_mean(key: str, *, top_level: bool) -> str:
+    """` — did you mean 'collections'?` for a near miss of a known key."""
+    import difflib
+
+    if top_level:
+        names = [f.alias or name for name, f in KtxConfig.model_fields.items()]
+    else:
+        names = sorted(
+            {
+                f.alias or name
+                for model in _config_models()
+                for name, f in model.model_fields.items()
+                if not name.startswith("_")
+            }
+        )
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+    return f" — did you mean '{close[0]}'?" if close else ""
+
+
+def _config_models() -> list[type[BaseModel]]:
+    return [v for v in globals().values() if isinstance(v, type) and issubclass(v, BaseModel) and v is not BaseModel]
 
 
 def _merge_by_path(issues: list[ConfigIssue]) -> list[ConfigIssue]:

@@ -7,9 +7,94 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ruamel.yaml.error import YAMLError
+
 from ktx.errors import ConfigError
 
 _MISSING = object()
+
+# Limits for every YAML/JSON document ktx reads: a hostile file gets a message naming it, never a hang.
+MAX_CONFIG_CHARS = 1 << 20  # ktx.yaml
+MAX_DOCUMENT_CHARS = 16 << 20  # a semantic-layer file or a query file
+MAX_FRONTMATTER_CHARS = 64 << 10  # a wiki page's frontmatter
+MAX_DEPTH = 64
+MAX_VALUES = 2_000_000  # values after alias expansion (a "billion laughs" file expands past this)
+
+
+class DocumentLimitError(YAMLError):
+    """A document is too large, too deep, or expands (through aliases) past what ktx reads."""
+
+
+def check_document(text: str, max_chars: int) -> None:
+    """Size and flow-bracket depth, checked before parsing (a deep `[[[…` is slow to parse and then recurses)."""
+    if len(text) > max_chars:
+        raise DocumentLimitError(f"the file is {len(text) / (1 << 20):.1f} MB; ktx reads at most {_mb(max_chars)}")
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        depth = deepest = 0
+        for char in text:
+            if char in "[{":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif char in "]}":
+                depth = max(depth - 1, 0)
+        # Brackets inside strings count too: a generous bound, still far below what recursion allows.
+        if deepest > MAX_DEPTH * 4:
+            raise DocumentLimitError(f"it is nested more than {MAX_DEPTH} levels deep")
+
+
+def check_shape(data: Any) -> None:
+    """Size after alias expansion and depth, computed once per distinct container (a "billion laughs" file
+    is measured without being expanded) and without recursion; a container that contains itself is refused."""
+    sizes: dict[int, tuple[int, int]] = {}  # id → (values when expanded, depth)
+    open_now: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, finished = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        key = id(node)
+        children = list(node.values()) if isinstance(node, dict) else node
+        if finished:
+            size, depth = 1, 0
+            for child in children:
+                child_size, child_depth = sizes.get(id(child), (1, -1)) if isinstance(child, dict | list) else (1, -1)
+                size += child_size
+                depth = max(depth, child_depth + 1)
+            open_now.discard(key)
+            sizes[key] = (size, depth)
+            if size > MAX_VALUES:
+                raise DocumentLimitError(f"it expands to more than {MAX_VALUES:,} values (YAML aliases?)")
+            if depth > MAX_DEPTH:
+                raise DocumentLimitError(f"it is nested more than {MAX_DEPTH} levels deep")
+            continue
+        if key in sizes:
+            continue
+        if key in open_now:
+            raise DocumentLimitError("it contains itself (a recursive YAML alias)")
+        open_now.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if isinstance(c, dict | list) and id(c) not in sizes)
+
+
+def _mb(chars: int) -> str:
+    return f"{chars >> 20} MB" if chars >= 1 << 20 else f"{chars >> 10} KB"
+
+
+def _bounded_load(load: Any, text: str, max_chars: int) -> Any:
+    check_document(text, max_chars)
+    try:
+        data = load(text)
+    except RecursionError:
+        raise DocumentLimitError(f"it is nested more than {MAX_DEPTH} levels deep") from None
+    check_shape(data)
+    return data
+
+
+def load_json(text: str, max_chars: int = MAX_DOCUMENT_CHARS) -> Any:
+    """json.loads with the same limits; raises DocumentLimitError or json.JSONDecodeError."""
+    import json
+
+    return _bounded_load(json.loads, text, max_chars)
 
 
 def _yaml() -> Any:
@@ -25,15 +110,21 @@ def _yaml() -> Any:
 _local = threading.local()
 
 
-def safe_load(text: str) -> Any:
+def safe_load(text: str, max_chars: int = MAX_DOCUMENT_CHARS) -> Any:
     """Plain dicts and lists (no round-trip data), for files that are only read. One reader per thread:
-    building one costs about as much as parsing a small file, and a reader is not thread-safe."""
+    building one costs about as much as parsing a small file, and a reader is not thread-safe.
+    Size, depth and alias expansion are limited (DocumentLimitError, a YAMLError)."""
     reader = getattr(_local, "safe", None)
     if reader is None:
         from ruamel.yaml import YAML
 
         reader = _local.safe = YAML(typ="safe")
-    return reader.load(text)
+    return _bounded_load(reader.load, text, max_chars)
+
+
+def roundtrip_load(text: str, max_chars: int) -> Any:
+    """ruamel's commented containers (comments and order kept), with the same limits as safe_load."""
+    return _bounded_load(_yaml().load, text, max_chars)
 
 
 def yaml_problem(exc: Exception) -> str:
@@ -49,10 +140,10 @@ def yaml_problem(exc: Exception) -> str:
 
 def parse_yaml(text: str, *, label: str = "ktx.yaml") -> Any:
     """Parse YAML text into ruamel's commented containers; syntax errors become one clear line."""
-    from ruamel.yaml.error import YAMLError
-
     try:
-        return _yaml().load(text)
+        return roundtrip_load(text, MAX_CONFIG_CHARS)
+    except DocumentLimitError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
     except YAMLError as exc:
         raise ConfigError(f"{label} parse error: {yaml_problem(exc)}") from None
 

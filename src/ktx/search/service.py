@@ -43,6 +43,7 @@ class SearchService:
         self.project = project
         self.wiki = project.wiki
         self._watches: dict[str, DirectoryWatch] = {}
+        self.skipped: list[str] = []  # wiki pages that could not be indexed, each naming its file
 
     @cached_property
     def index(self) -> SearchIndex:
@@ -95,7 +96,8 @@ class SearchService:
             return None  # nested or oddly named legacy files are not pages
         try:
             page = self.wiki.load(path, scope, user_id)
-        except (WikiError, OSError, UnicodeDecodeError):
+        except WikiError as exc:
+            self.skipped.append(f"skipped {exc.message}")
             return None
         return IndexDoc(page.path, page.key, page.summary, page.search_text(), " ".join(page.tags), {"tags": page.tags})
 
@@ -265,7 +267,7 @@ class SearchService:
                            lambda uid=uid: self.sync_wiki_scope("user", uid, force=force)))  # fmt: skip
         for conn_id in self.sl_connections():
             scopes.append((f"sl/{conn_id}", {"kind": "sl", "connectionId": conn_id},
-                           lambda c=conn_id: self.sync_sl_connection(c, force=True)))  # fmt: skip
+                           lambda c=conn_id: self.sync_sl_connection(c, force=force)))  # fmt: skip
         results = []
         totals = SyncStats()
         for label, info, run in scopes:
@@ -284,6 +286,7 @@ class SearchService:
             "dbPath": ".ktx/db.sqlite",
             "force": force,
             "embeddingsAvailable": self.embedder is not None,
+            "warnings": list(dict.fromkeys(self.skipped)),
             "durationMs": round((time.perf_counter() - started) * 1000),
         }
 

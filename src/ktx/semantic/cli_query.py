@@ -28,10 +28,14 @@ def build_query(
     spec: dict[str, Any] = {}
     if query_file:
         text = sys.stdin.read() if query_file == "-" else _read(Path(query_file))
+        from ktx.project.yamlio import DocumentLimitError, load_json
+
         try:
-            spec = json.loads(text)
+            spec = load_json(text)
         except json.JSONDecodeError as exc:
             raise KtxError(f"--query-file {query_file} is not valid JSON: {exc}") from None
+        except DocumentLimitError as exc:
+            raise KtxError(f"--query-file {query_file}: {exc}") from None
         if not isinstance(spec, dict):
             raise KtxError(f"--query-file {query_file} must contain a JSON object")
     for key, values in (("measures", measures), ("filters", filters), ("segments", segments)):
@@ -102,7 +106,7 @@ def pick_connection(root: Path, connection_id: str | None) -> str:
     if not available:
         raise KtxError(
             f"No semantic layer found in {root / 'semantic-layer'}",
-            hint="Add source YAML under semantic-layer/<connection>/ or run `ktx ingest <connectionId>`.",
+            hint="Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them from a warehouse, is not in this version yet).",
         )
     raise KtxError(f"--connection-id is required: semantic layers exist for {', '.join(available)}")
 

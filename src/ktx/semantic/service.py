@@ -41,7 +41,7 @@ def existing_layer_dir(root: Path, connection_id: str) -> Path:
     if not folder.is_dir():
         raise KtxError(
             f"No semantic layer for connection '{connection_id}' (expected {folder}).",
-            hint="Add source YAML under semantic-layer/<connection>/ or run `ktx ingest <connectionId>`.",
+            hint="Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them from a warehouse, is not in this version yet).",
         )
     return folder
 

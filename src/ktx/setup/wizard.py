@@ -35,7 +35,7 @@ PENDING_STEPS = (
         "Context sources",
         "add dbt, MetricFlow, LookML, Looker, Metabase or Notion connections in ktx.yaml",
     ),
-    ("agents", "skip_agents", "Agent integration", "point your agent's MCP configuration at `ktx mcp`"),
+    ("agents", "skip_agents", "Agent integration", "agent integration (`ktx mcp`) is not in this version yet"),
 )
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ktx.errors import KtxError
-from ktx.project.yamlio import yaml_problem
 
 KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
 REF_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(?:-[a-z0-9_]+)*$")
@@ -62,7 +61,7 @@ def parse_page_text(text: str) -> tuple[dict[str, Any], str]:
     from ruamel.yaml.error import YAMLError
 
     try:
-        data = _yaml().load(match.group(1))
+        data = roundtrip_load(match.group(1), MAX_FRONTMATTER_CHARS)
     except YAMLError as exc:
         raise WikiError(f"Invalid frontmatter: {yaml_problem(exc)}") from None
     if data is None:
@@ -70,6 +69,21 @@ def parse_page_text(text: str) -> tuple[dict[str, Any], str]:
     if not isinstance(data, dict):
         raise WikiError("Invalid frontmatter: expected a YAML mapping")
     return data, match.group(2).strip()
+
+
+def frontmatter_warnings(text: str, frontmatter: dict[str, Any]) -> list[str]:
+    """What is off in a readable page: an unclosed frontmatter block, mistyped tags, an unknown usage_mode."""
+    warnings = []
+    if not frontmatter and text.lstrip("\ufeff").startswith("---\n") and not _FRONTMATTER.match(text):
+        warnings.append("frontmatter has no closing '---'; the whole file is read as the body")
+    for key in ("tags", "refs", "sl_refs"):
+        value = frontmatter.get(key)
+        if value is not None and not isinstance(value, str | list | tuple):
+            warnings.append(f"{key}: expected a list of strings, got {value!r} (ignored)")
+    mode = frontmatter.get("usage_mode")
+    if mode is not None and mode not in USAGE_MODES:
+        warnings.append(f"usage_mode: {mode!r} is not one of {', '.join(USAGE_MODES)} (treated as 'auto')")
+    return warnings
 
 
 def render_page(frontmatter: dict[str, Any], body: str) -> str:
@@ -98,6 +112,7 @@ class WikiPage:
     frontmatter: dict[str, Any] = field(default_factory=dict)
     body: str = ""
     user_id: str | None = None
+    warnings: list[str] = field(default_factory=list)  # readable, but something in the frontmatter is off
 
     @property
     def summary(self) -> str:

@@ -16,6 +16,7 @@ from ktx.wiki.page import (
     USAGE_MODES,
     WikiError,
     WikiPage,
+    frontmatter_warnings,
     parse_page_text,
     render_page,
     validate_key,
@@ -30,6 +31,7 @@ class WikiStore:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.root = project.root
+        self.skipped: list[str] = []  # pages the last list() could not read, each naming its file
 
     # --- locations -----------------------------------------------------------------------
 
@@ -59,20 +61,39 @@ class WikiStore:
     # --- reading -------------------------------------------------------------------------
 
     def load(self, path: Path, scope: str, user_id: str | None) -> WikiPage:
-        frontmatter, body = parse_page_text(path.read_text(encoding="utf-8"))
-        return WikiPage(path.stem, scope, self._rel(path), frontmatter, body, user_id if scope == "user" else None)  # type: ignore[arg-type]
+        """One page; an unreadable file is a WikiError naming it, odd frontmatter becomes `warnings`."""
+        rel = self._rel(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise WikiError(f"{rel}: cannot be read ({exc.strerror or exc})") from None
+        if b"\x00" in raw[:8192]:
+            raise WikiError(f"{rel}: a binary file, not a Markdown page")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WikiError(f"{rel}: not UTF-8 text (byte {exc.start})") from None
+        try:
+            frontmatter, body = parse_page_text(text)
+        except WikiError as exc:
+            raise WikiError(f"{rel}: {exc.message}") from None
+        owner = user_id if scope == "user" else None
+        page = WikiPage(path.stem, scope, rel, frontmatter, body, owner)  # type: ignore[arg-type]
+        page.warnings = [f"{rel}: {w}" for w in frontmatter_warnings(text.replace("\r\n", "\n"), frontmatter)]
+        return page
 
     def list(self, user_id: str | None = LOCAL_USER) -> list[WikiPage]:
         """Global pages plus the user's pages, sorted by path (a key may appear in both scopes)."""
         pages = []
+        self.skipped = []
         for scope, uid in (("global", None), ("user", user_id)):
             if scope == "user" and not uid:
                 continue
             for entry in self.scope_files(scope, uid):
                 try:
                     pages.append(self.load(Path(entry.path), scope, uid))
-                except WikiError:
-                    continue  # an unreadable page is skipped in listings; `read` reports it
+                except WikiError as exc:
+                    self.skipped.append(f"skipped {exc.message}")  # one bad page must not hide the others
         return sorted(pages, key=lambda p: p.path)
 
     def read(self, key: str, user_id: str | None = LOCAL_USER) -> WikiPage | None:
