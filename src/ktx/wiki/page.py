@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ktx.errors import KtxError
+from ktx.project.yamlio import MAX_FRONTMATTER_CHARS, roundtrip_load, yaml_problem
 
 KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
 REF_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(?:-[a-z0-9_]+)*$")
