@@ -125,7 +125,6 @@ def test_budget_is_max_turns(fake, tmp_path):
     [
         ({"extra_tools": ["Bash"]}, "tools=Bash"),
         ({"extra_mcp_servers": [{"name": "github", "status": "connected"}]}, "mcp_servers=github"),
-        ({"plugins": [{"name": "p", "path": "/x"}]}, "plugins=1"),
     ],
 )
 def test_isolation_failures_are_fatal(fake, tmp_path, init, fragment):
@@ -135,10 +134,9 @@ def test_isolation_failures_are_fatal(fake, tmp_path, init, fragment):
     assert result.error.startswith("Claude Code runtime isolation failed:") and fragment in result.error
 
 
-def test_host_commands_skills_and_agents_are_reported_not_fatal(fake, tmp_path):
-    fake.script_runs(
-        {"init": {"slash_commands": ["review"], "skills": ["pdf"], "agents": ["helper"]}, "turns": [{"text": "fine"}]}
-    )
+def test_host_plugins_commands_skills_and_agents_are_reported_not_fatal(fake, tmp_path):
+    init = {"slash_commands": ["review"], "skills": ["pdf"], "agents": ["helper"], "plugins": [{"name": "p"}]}
+    fake.script_runs({"init": init, "turns": [{"text": "fine"}]})
     assert runtime(tmp_path).generate_text("default", "x") == "fine"
 
 

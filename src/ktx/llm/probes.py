@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ktx.llm.port import LlmError
+from ktx.llm.sync import run_with_deadline
 from ktx.project.config import KtxConfig
 
 HEALTH_PROMPT = "Reply with exactly: ok"
@@ -28,7 +28,9 @@ def probe_model(config: KtxConfig, project_dir: Path, model: str, *, env: Any = 
         from ktx.llm.backends import claude_code
 
         ok, message = claude_code.probe(project_dir, model)
-        fix = None if ok else "Authenticate Claude Code locally with the Claude Code CLI, then rerun `ktx status`."
+        fix = None
+        if not ok and message.startswith("Claude Code authentication"):
+            fix = "Authenticate Claude Code locally with the Claude Code CLI, then rerun `ktx status`."
         return ProbeResult(ok, message, fix)
     if backend == "codex":
         from ktx.llm.backends import codex
@@ -52,23 +54,16 @@ def _api_health_check(config: KtxConfig, project_dir: Path, model: str, env: Any
         return ProbeResult(False, exc.message)
     backend = runtime.backend
     backend.client = backend.client.with_options(timeout=HEALTH_TIMEOUT_S)
-    outcome: dict[str, Any] = {}
-
-    def call() -> None:
-        try:
-            backend.create(
+    try:
+        run_with_deadline(
+            lambda: backend.create(
                 CallContext("default", model),
                 {"messages": [{"role": "user", "content": HEALTH_PROMPT}], "max_tokens": 8},
                 max_attempts=1,
-            )
-        except Exception as exc:
-            outcome["error"] = getattr(exc, "message", None) or str(exc)
-
-    worker = threading.Thread(target=call, daemon=True)
-    worker.start()
-    worker.join(HEALTH_TIMEOUT_S + 1)
-    if worker.is_alive():
-        return ProbeResult(False, f"LLM health check timed out after {int(HEALTH_TIMEOUT_S * 1000)}ms")
-    if "error" in outcome:
-        return ProbeResult(False, outcome["error"])
+            ),
+            HEALTH_TIMEOUT_S + 1,
+            f"LLM health check timed out after {int(HEALTH_TIMEOUT_S * 1000)}ms",
+        )
+    except Exception as exc:
+        return ProbeResult(False, getattr(exc, "message", None) or str(exc))
     return ProbeResult(True, "ok")

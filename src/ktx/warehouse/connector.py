@@ -337,19 +337,22 @@ def run_bounded(work: Callable[[], Any], *, cancel: Callable[[], None], deadline
             done.set()
 
     worker = threading.Thread(target=target, name="ktx-statement", daemon=True)
-    worker.start()
     end = time.monotonic() + deadline_s
     try:
+        worker.start()
         while not done.wait(min(0.05, max(end - time.monotonic(), 0.001))):
             if time.monotonic() >= end:
                 with suppress(Exception):
                     cancel()
                 done.wait(5.0)
                 raise _WatchdogFired
-    except KeyboardInterrupt:
-        with suppress(Exception):
-            cancel()
-        done.wait(5.0)
+    except (KeyboardInterrupt, SystemExit):
+        # Whenever the interrupt lands, a statement still running is cancelled before we unwind: closing
+        # the connection under a running statement would otherwise wait for it to finish.
+        if worker.is_alive():
+            with suppress(Exception):
+                cancel()
+            done.wait(5.0)
         raise
     if "error" in outcome:
         raise outcome["error"]

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ktx.llm.backends.launcher import env_launcher
+from ktx.llm.backends.launcher import checked_cli_override, env_launcher
 from ktx.llm.governor import RateLimitGovernor, RateLimitSignal
 from ktx.llm.port import LlmCancelled, LlmError, LoopResult, Tool, Usage
 from ktx.llm.runtime import Backend, CallContext
@@ -78,7 +78,9 @@ def real_cli_path() -> str:
     """The Claude Code CLI: `KTX_CLAUDE_CODE_CLI`, else the SDK's bundled binary, else `claude` on PATH."""
     override = os.environ.get(CLI_OVERRIDE_ENV, "").strip()
     if override:
-        return override
+        return checked_cli_override(
+            override, CLI_OVERRIDE_ENV, "Claude Code", "the bundled CLI (pip install 'ktx-context[claude-code]')"
+        )
     try:
         import claude_agent_sdk
 
@@ -111,6 +113,10 @@ def _reset_ms(value: Any) -> float | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000
     except ValueError:
         return None
+
+
+class IsolationError(LlmError):
+    """The Claude Code run could execute tools or MCP servers ktx did not grant: never an auth problem."""
 
 
 class ClaudeCodeBackend(Backend):
@@ -175,7 +181,11 @@ class ClaudeCodeBackend(Backend):
 
     @staticmethod
     def check_isolation(data: dict[str, Any], expected_tools: set[str], with_tools: bool) -> None:
-        """Fail closed on anything the run did not ask for; report host extras without failing."""
+        """Fail closed when the run could execute anything ktx did not pass (tools, MCP servers).
+
+        Host plugins, slash commands, skills and subagents listed in the init message are metadata: the run has
+        no tool through which to execute them, so they are reported (in the failure text) but never fatal.
+        """
         tools = set(data.get("tools") or [])
         servers = [s.get("name") if isinstance(s, dict) else str(s) for s in data.get("mcp_servers") or []]
         plugins = data.get("plugins") or []
@@ -183,8 +193,8 @@ class ClaudeCodeBackend(Backend):
         missing = sorted(expected_tools - tools)
         foreign = sorted(s for s in servers if s != "ktx")
         missing_servers = ["ktx"] if with_tools and "ktx" not in servers else []
-        if unexpected or missing or foreign or missing_servers or plugins:
-            raise LlmError(
+        if unexpected or missing or foreign or missing_servers:
+            raise IsolationError(
                 "Claude Code runtime isolation failed: "
                 f"tools={','.join(unexpected) or '-'} missing_tools={','.join(missing) or '-'} "
                 f"mcp_servers={','.join(foreign) or '-'} missing_mcp_servers={','.join(missing_servers) or '-'} "
@@ -267,6 +277,12 @@ class ClaudeCodeBackend(Backend):
         except LlmCancelled:
             raise
         except Exception as exc:
+            if type(exc).__name__ == "CLINotFoundError":
+                raise LlmError(
+                    "Claude Code CLI not found or not executable.",
+                    hint="Install the claude-code extra (pip install 'ktx-context[claude-code]'), which bundles it, "
+                    "or set the path to a working `claude` binary.",
+                ) from None
             detail = str(exc).strip() or type(exc).__name__
             tail = " ".join(stderr_lines[-3:]).strip()
             raise LlmError(f"Claude Code query failed: {detail}{' — ' + tail if tail else ''}") from None
@@ -401,10 +417,28 @@ def probe(project_dir: Path, model: str) -> tuple[bool, str]:
         return False, exc.message
     backend = ClaudeCodeBackend(project_dir, governor=None)
     try:
-        backend.generate_text(CallContext("default", resolved), "Reply with exactly: ok", None)
+        _bounded_probe(lambda: backend.generate_text(CallContext("default", resolved), "Reply with exactly: ok", None))
+    except IsolationError as exc:
+        return False, exc.message
     except LlmError as exc:
+        if exc.hint:  # the CLI is missing: its own message and fix, not an authentication problem
+            return False, f"{exc.message} {exc.hint}"
         return False, (
             "Claude Code authentication is not usable. Authenticate Claude Code locally with the Claude Code CLI, "
             f"then rerun setup or the command. {exc.message}"
         )
     return True, "local Claude Code session authenticated"
+
+
+PROBE_TIMEOUT_S = 60.0
+
+
+def _bounded_probe(call: Any) -> Any:
+    """A probe that never hangs: past PROBE_TIMEOUT_S it fails with what it waited for."""
+    from ktx.llm.sync import run_with_deadline
+
+    return run_with_deadline(
+        call,
+        PROBE_TIMEOUT_S,
+        f"Claude Code did not answer the probe ('Reply with exactly: ok') within {PROBE_TIMEOUT_S:.0f} s",
+    )

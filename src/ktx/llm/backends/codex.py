@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ktx.llm.backends.launcher import env_launcher
+from ktx.llm.backends.launcher import checked_cli_override, env_launcher
 from ktx.llm.backends.runtime_mcp import RuntimeMcpServer
 from ktx.llm.governor import RateLimitGovernor, RateLimitSignal
 from ktx.llm.port import LlmCancelled, LlmError, LoopResult, Tool, Usage
 from ktx.llm.runtime import Backend, CallContext
+from ktx.llm.sync import run_with_deadline
 
 TOKEN_ENV = "KTX_CODEX_RUNTIME_MCP_TOKEN"
 ENV_ALLOWLIST = (
@@ -67,7 +68,9 @@ def real_codex_path() -> str:
 
     override = os.environ.get(CLI_OVERRIDE_ENV, "").strip()
     if override:
-        return override
+        return checked_cli_override(
+            override, CLI_OVERRIDE_ENV, "Codex", "the bundled CLI (pip install 'ktx-context[codex]')"
+        )
     try:
         from codex_cli_bin import bundled_codex_path
 
@@ -147,17 +150,18 @@ class CodexBackend(Backend):
         for attempt in range(attempts):
             if self.governor is not None:
                 self.governor.wait_for_ready(ctx.cancel)
+            error: LlmError | None = None
             try:
                 outcome = self._turn_once(ctx, prompt, tools, output_schema, step_budget)
                 failure = outcome.error or ""
             except LlmError as exc:
-                outcome, failure = None, exc.message
+                outcome, failure, error = None, exc.message, exc
             if _RATE_LIMITED.search(failure) and self.governor is not None:
                 self.governor.report(RateLimitSignal("codex", "rejected", rate_limit_type="opaque"))
                 if attempt < attempts - 1:
                     continue
-            if outcome is None:
-                raise LlmError(failure)
+            if error is not None:
+                raise error  # keeps its hint (a missing CLI says how to install it)
             return outcome
         raise AssertionError("unreachable")
 
@@ -364,8 +368,19 @@ def probe(project_dir: Path, model: str) -> ProbeResult:
             "or rerun `ktx setup`.",
         )
     try:
-        CodexBackend(project_dir).generate_text(CallContext("default", resolved), "Reply with exactly: ok", None)
+        run_with_deadline(
+            lambda: CodexBackend(project_dir).generate_text(
+                CallContext("default", resolved), "Reply with exactly: ok", None
+            ),
+            PROBE_TIMEOUT_S,
+            _silence_message(),
+        )
     except LlmError as exc:
+        if exc.hint:  # the CLI itself is missing: its own message and fix
+            return ProbeResult(False, f"{exc.message} {exc.hint}", exc.hint)
+        if exc.message.startswith("Codex did not answer"):
+            fix = "Run `codex login` (or check the network), then rerun setup or `ktx status`."
+            return ProbeResult(False, exc.message, fix)
         if _MODEL_UNAVAILABLE.search(exc.message):
             fix = "Run `codex` to see the models your account supports, then set llm.models.default in ktx.yaml (or rerun `ktx setup`)."
             return ProbeResult(
@@ -377,3 +392,15 @@ def probe(project_dir: Path, model: str) -> ProbeResult:
         fix = "Authenticate Codex locally with the Codex CLI, verify the Codex CLI is installed, then rerun setup or `ktx status`."
         return ProbeResult(False, f"Codex authentication is not usable. {fix} Details: {exc.message}", fix)
     return ProbeResult(True, "local Codex session authenticated")
+
+
+PROBE_TIMEOUT_S = 45.0
+
+
+def _silence_message() -> str:
+    """What the probe waited for, and the likely reason when Codex never answers."""
+    import os
+
+    home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+    reason = "" if (home / "auth.json").is_file() else f"; no Codex login was found ({home / 'auth.json'} is missing)"
+    return f"Codex did not answer the probe ('Reply with exactly: ok') within {PROBE_TIMEOUT_S:.0f} s{reason}"

@@ -40,3 +40,17 @@ def env_launcher(real: str, *, strip: Sequence[str] = (), keep: Sequence[str] | 
         tmp.chmod(stat.S_IRWXU)
         os.replace(tmp, path)
     return path
+
+
+def checked_cli_override(path: str, env_name: str, product: str, fallback: str) -> str:
+    """An overridden CLI path that exists and is executable, else a clear error naming the variable."""
+    import os
+
+    from ktx.llm.port import LlmError
+
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise LlmError(
+            f"{product} CLI not found: {env_name}={path} is not an executable file.",
+            hint=f"Point {env_name} at the CLI binary, or unset it to use {fallback}.",
+        )
+    return path

@@ -33,11 +33,23 @@ class _BearerGuard:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             if not secrets.compare_digest(headers.get("authorization", ""), f"Bearer {self.token}"):
                 body = json.dumps({"error": "Missing or invalid ktx MCP bearer token."}).encode()
+                # Drain the request first: answering with an unread body makes the server reset the connection,
+                # and the client then sees a reset instead of the 401.
+                received = 0
+                while received < 1 << 20:
+                    message = await receive()
+                    received += len(message.get("body", b""))
+                    if message.get("type") != "http.request" or not message.get("more_body"):
+                        break
                 await send(
                     {
                         "type": "http.response.start",
                         "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"www-authenticate", b"Bearer"),
+                        ],
                     }
                 )
                 await send({"type": "http.response.body", "body": body})

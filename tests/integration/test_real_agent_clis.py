@@ -1,0 +1,91 @@
+"""The real Claude Code and Codex CLIs bundled in their SDKs, with a clean HOME and no login.
+
+It lists its built-in plugins, slash commands, skills and agents in the init message; ktx must accept that
+(the run can execute none of them) and report the failure that follows as authentication.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import clean_env
+
+
+@pytest.fixture
+def bundled_cli() -> Path:
+    sdk = pytest.importorskip("claude_agent_sdk")
+    path = Path(sdk.__file__).parent / "_bundled" / "claude"
+    if not path.is_file():
+        pytest.skip("this claude-agent-sdk build ships no CLI")
+    return path
+
+
+def test_probe_passes_isolation_and_reports_missing_login_as_authentication(bundled_cli, tmp_path, monkeypatch):
+    from ktx.llm.backends import claude_code
+
+    home = tmp_path / "home"
+    home.mkdir()
+    for key in list(os.environ):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in clean_env(home).items():
+        monkeypatch.setenv(key, value)
+    seen: list[dict] = []
+    original = claude_code.ClaudeCodeBackend.check_isolation
+
+    def recording(data, expected_tools, with_tools):
+        seen.append(data)
+        return original(data, expected_tools, with_tools)
+
+    monkeypatch.setattr(claude_code.ClaudeCodeBackend, "check_isolation", staticmethod(recording))
+    ok, message = claude_code.probe(tmp_path, "sonnet")
+    assert not ok
+    assert seen, "the real CLI never sent its init message"
+    assert "isolation" not in message
+    assert message.startswith("Claude Code authentication is not usable")
+
+
+def test_missing_cli_gets_its_own_message_and_fix(tmp_path, monkeypatch):
+    from ktx.llm.backends import claude_code
+
+    missing = tmp_path / "no-claude"
+    monkeypatch.setenv("KTX_CLAUDE_CODE_CLI", str(missing))
+    ok, message = claude_code.probe(tmp_path, "sonnet")
+    assert not ok
+    assert "Claude Code CLI not found" in message and "pip install" in message
+    assert "authentication" not in message and "Traceback" not in message
+
+
+@pytest.fixture
+def clean_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    for key in list(os.environ):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in clean_env(home).items():
+        monkeypatch.setenv(key, value)
+    return home
+
+
+def test_codex_probe_without_login_ends_and_says_what_it_waited_for(clean_home, tmp_path, monkeypatch):
+    pytest.importorskip("codex_cli_bin")
+    from ktx.llm.backends import codex
+
+    monkeypatch.setattr(codex, "PROBE_TIMEOUT_S", 3.0)
+    result = codex.probe(tmp_path, "codex")
+    assert not result.ok
+    assert result.message.startswith("Codex did not answer the probe ('Reply with exactly: ok') within 3 s")
+    assert "no Codex login was found" in result.message
+    assert result.fix and "codex login" in result.fix
+
+
+def test_codex_missing_cli_gets_its_own_message_and_fix(clean_home, tmp_path, monkeypatch):
+    from ktx.llm.backends import codex
+
+    monkeypatch.setenv("KTX_CODEX_CLI", str(tmp_path / "no-codex"))
+    result = codex.probe(tmp_path, "codex")
+    assert not result.ok
+    assert result.message.startswith("Codex CLI not found") and "pip install" in result.message
+    assert "Traceback" not in result.message and "authentication" not in result.message
