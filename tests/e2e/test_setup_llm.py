@@ -334,3 +334,4 @@ def test_local_embeddings_step_runs_the_bundled_model(run_ktx, project):
     assert result.returncode == 0, result.stderr
     assert "Embeddings ready: yes (sentence-transformers all-MiniLM-L6-v2, 384 dims)" in result.stdout
     assert load(project)["ingest"]["embeddings"]["dimensions"] == 384
+    assert "Loading weights" not in result.stderr and "it/s]" not in result.stderr  # no library progress bars

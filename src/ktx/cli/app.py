@@ -109,10 +109,26 @@ def build_app(only: str | None = None) -> typer.Typer:
     return app
 
 
+def _check_sql_comment_argument(args: list[str]) -> None:
+    """SQL starting with `--` (a comment) looks like an option to the parser; say how to pass it."""
+    before_separator = args[: args.index("--")] if "--" in args else args
+    for arg in before_separator:
+        if arg.startswith("--") and any(c.isspace() for c in arg):
+            from ktx.errors import UsageError
+
+            raise UsageError(
+                "SQL that starts with `--` (a comment) is read as an option; put `--` before it: "
+                'ktx sql -c <connection> -- "-- comment\\nSELECT …"'
+            )
+
+
 def run(args: list[str], *, debug: bool = False) -> int:
     """Run the CLI and turn every failure into a message and an exit code, never a traceback."""
-    app = build_app(command_word(args))
+    word = command_word(args)
+    app = build_app(word)
     try:
+        if word == "sql":
+            _check_sql_comment_argument(args)
         app(args=args, prog_name="ktx", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ktx.cli.output import OutputMode, emit_json, resolve_output_mode
+from ktx.errors import KtxError
+from ktx.project.location import ProjectLocation
 
 if TYPE_CHECKING:  # the project model pulls in pydantic; `--help` should not pay for it
-    from ktx.project.location import ProjectLocation
     from ktx.project.project import Project
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (same as --output json).")]
@@ -56,6 +57,8 @@ def open_project(ctx: typer.Context, mode: OutputMode, *, announce: bool = True)
     state = app_state(ctx)
     location = state.location()
     project = Project(location.root)
+    if project.config_path.is_dir():
+        raise KtxError(f"{project.config_path} is a directory; ktx.yaml must be a file.")
     if not project.exists():
         print_missing_project(location, mode)
         raise typer.Exit(1)

@@ -8,6 +8,7 @@ import typer
 
 from ktx.cli.context import JsonOption, OutputOption, app_state, output_mode, print_missing_project
 from ktx.cli.output import OutputMode, emit_json, glyphs
+from ktx.errors import KtxError
 
 
 def register(app: typer.Typer) -> None:
@@ -34,6 +35,8 @@ def register(app: typer.Typer) -> None:
         g = glyphs()
         location = app_state(ctx).location()
         project = Project(location.root)
+        if project.config_path.is_dir():
+            raise KtxError(f"{project.config_path} is a directory; ktx.yaml must be a file.")
 
         if not project.exists():
             if validate or location.source in ("flag", "env"):

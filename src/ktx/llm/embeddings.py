@@ -111,6 +111,17 @@ def bundled_model_path() -> Path | None:
     return path if path.is_dir() else None
 
 
+def _quiet_model_loading() -> None:
+    """transformers and the hub draw progress bars on stderr while loading weights; ktx owns its output."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
 class LocalSentenceTransformers:
     """Runs the model in this process. Loading takes seconds, so it happens once, on first use."""
 
@@ -138,12 +149,15 @@ class LocalSentenceTransformers:
                     ) from None
                 if not self.model_path.is_dir():
                     raise EmbeddingError(f"Local embedding model not found at {self.model_path}")
+                _quiet_model_loading()
                 self._models[key] = SentenceTransformer(str(self.model_path), device="cpu")
             return self._models[key]
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         _check_batch(texts, self.max_batch_size)
-        vectors = self._load().encode(list(texts), batch_size=min(32, len(texts)), normalize_embeddings=True)
+        vectors = self._load().encode(
+            list(texts), batch_size=min(32, len(texts)), normalize_embeddings=True, show_progress_bar=False
+        )
         return _check_vectors(self.name, [v.tolist() for v in vectors], len(texts), self.dimensions)
 
 

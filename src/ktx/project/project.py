@@ -230,6 +230,8 @@ def init_project(directory: Path, *, force: bool = False) -> InitResult:
     if root.is_file():
         raise KtxError(f"Cannot create a project at {root}: it is a file")
     project = Project(root)
+    if project.config_path.is_dir():
+        raise KtxError(f"Cannot create a project at {root}: {project.config_path} is a directory")
     if project.exists() and not force:
         raise KtxError(
             f"Project already contains ktx.yaml: {project.config_path}",
@@ -237,7 +239,14 @@ def init_project(directory: Path, *, force: bool = False) -> InitResult:
         )
     if classify_ownership(root) == "foreign":
         raise KtxError(foreign_repo_message(root))
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        return _write_scaffold(root, project)
+    except OSError as exc:
+        raise KtxError(f"Cannot create a project at {root}: {exc.strerror or exc}") from None
+
+
+def _write_scaffold(root: Path, project: Project) -> InitResult:
     kept = project.exists()
     if not kept:
         # ktx.yaml goes first so an interrupted init is recognisable and recoverable.
@@ -253,7 +262,8 @@ def init_project(directory: Path, *, force: bool = False) -> InitResult:
         project.git.init()
     else:
         project.git.configure()
-    paths = [CONFIG_FILE, f"{KTX_DIR}/.gitignore", *SCAFFOLD_KEEP_FILES]
+    # A kept ktx.yaml is the user's: their uncommitted edits stay uncommitted, for them to review.
+    paths = [*([] if kept else [CONFIG_FILE]), f"{KTX_DIR}/.gitignore", *SCAFFOLD_KEEP_FILES]
     commit = project.git.commit(paths, f"Initialize ktx project: {root.name}")
     project.git.ensure_head()
     return InitResult(root, project.config_path, commit, kept)

@@ -187,6 +187,10 @@ def run_llm_step(project: Project, options: SetupOptions, ui: SetupUI, prior: li
     )
 
     provider_edits: list[Edit] = [lambda d: yamlio.set_path(d, ["llm", "provider", "backend"], backend)]
+    if backend == "none":
+        # A real choice: scanning, search, the semantic layer and serving all work without an LLM.
+        ui.line("LLM: none — ktx runs deterministically (no descriptions.ai, no memory capture).")
+        return provider_edits
     if backend == "anthropic":
         credential = _anthropic_credential(project, options, ui)
         provider_edits.append(lambda d: yamlio.set_path(d, ["llm", "provider", "anthropic", "api_key"], credential))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ktx.errors import KtxError
+from ktx.errors import UsageError
 
-LLM_BACKENDS = ("claude-code", "codex", "anthropic", "vertex")
+LLM_BACKENDS = ("claude-code", "codex", "anthropic", "vertex", "none")
 EMBEDDING_BACKENDS = ("openai", "sentence-transformers")
 
 
@@ -52,29 +52,30 @@ class SetupOptions:
 
 
 def validate(options: SetupOptions) -> None:
-    """The pre-checks: contradictory or misplaced flags stop setup before it touches anything."""
+    """The pre-checks: bad values and contradictory or misplaced flags are usage errors (exit 2) that stop
+    setup before it touches anything."""
     if options.llm_backend and options.llm_backend not in LLM_BACKENDS:
-        raise KtxError(f"Unsupported --llm-backend: {options.llm_backend} (use {', '.join(LLM_BACKENDS)})")
+        raise UsageError(f"Unsupported --llm-backend: {options.llm_backend} (use {', '.join(LLM_BACKENDS)})")
     if options.embedding_backend and options.embedding_backend not in EMBEDDING_BACKENDS:
-        raise KtxError(
+        raise UsageError(
             f"Unsupported --embedding-backend: {options.embedding_backend} (use {', '.join(EMBEDDING_BACKENDS)})"
         )
     if options.anthropic_api_key_env and options.anthropic_api_key_file:
-        raise KtxError(
+        raise UsageError(
             "Choose only one Anthropic credential source: --anthropic-api-key-env or --anthropic-api-key-file."
         )
     backend = options.effective_llm_backend()
     if (options.anthropic_api_key_env or options.anthropic_api_key_file) and backend != "anthropic":
-        raise KtxError("Anthropic API key flags are only valid with --llm-backend anthropic.")
+        raise UsageError("Anthropic API key flags are only valid with --llm-backend anthropic.")
     if (options.vertex_project or options.vertex_location) and backend != "vertex":
-        raise KtxError("Vertex AI flags are only valid with --llm-backend vertex.")
+        raise UsageError("Vertex AI flags are only valid with --llm-backend vertex.")
     if options.skip_llm and options.llm_flags_given:
-        raise KtxError("--skip-llm cannot be combined with LLM backend or credential flags.")
+        raise UsageError("--skip-llm cannot be combined with LLM backend or credential flags.")
     if options.embedding_api_key_env and options.embedding_api_key_file:
-        raise KtxError(
+        raise UsageError(
             "Choose only one embedding credential source: --embedding-api-key-env or --embedding-api-key-file."
         )
     if (options.embedding_api_key_env or options.embedding_api_key_file) and options.embedding_backend != "openai":
-        raise KtxError("Embedding API key flags are only valid with --embedding-backend openai.")
+        raise UsageError("Embedding API key flags are only valid with --embedding-backend openai.")
     if options.skip_embeddings and options.embedding_backend:
-        raise KtxError("--skip-embeddings cannot be combined with --embedding-backend.")
+        raise UsageError("--skip-embeddings cannot be combined with --embedding-backend.")

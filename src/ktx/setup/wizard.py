@@ -35,7 +35,12 @@ PENDING_STEPS = (
         "Context sources",
         "add dbt, MetricFlow, LookML, Looker, Metabase or Notion connections in ktx.yaml",
     ),
-    ("agents", "skip_agents", "Agent integration", "agent integration (`ktx mcp`) is not in this version yet"),
+    (
+        "agents",
+        "skip_agents",
+        "Agent integration",
+        "agents will connect through `ktx mcp`, which arrives in a later version",
+    ),
 )
 
 

@@ -187,12 +187,20 @@ def connection_check(conn_id: str, conn: Any, env: Mapping[str, str], base_dir: 
             "warn", "auth token not set", f"Set connections.{conn_id}.auth_token_ref."
         )
     elif driver in ("dbt", "metricflow", "lookml"):
-        repo = conn.repoUrl or conn.repo_url or extra.get("url") or getattr(conn, "source_dir", None)
-        check = (
-            Check("ok", f"repo: {repo}")
-            if repo
-            else Check("warn", "repoUrl not set", f"Set connections.{conn_id}.repoUrl.")
-        )
+        remote = conn.repoUrl or conn.repo_url or extra.get("url")
+        local = getattr(conn, "source_dir", None) or extra.get("source_dir")
+        if remote:
+            check = Check("ok", f"repo: {remote}")
+        elif local:
+            folder = Path(local).expanduser()
+            folder = folder if folder.is_absolute() else base_dir / folder
+            check = (
+                Check("ok", f"repo: {local}")
+                if folder.is_dir()
+                else Check("fail", f"repo: {local} does not exist", f"Fix connections.{conn_id}.source_dir.")
+            )
+        else:
+            check = Check("warn", "repoUrl not set", f"Set connections.{conn_id}.repoUrl.")
     elif driver == "metabase":
         check = Check("ok", f"api_url: {conn.api_url}") if conn.api_url else Check("warn", "api_url not set")
     elif driver == "looker":
