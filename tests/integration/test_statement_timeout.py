@@ -72,6 +72,8 @@ def _interrupt_after(args: list[str], project, home, seconds: float) -> tuple[in
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a test runner may have left SIGINT ignored, which the child would inherit.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(seconds)
     sent = time.monotonic()
