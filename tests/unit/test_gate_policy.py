@@ -1,0 +1,65 @@
+"""Gate edge cases that need no engine: parser failures, nesting, server variables, quoting."""
+
+from __future__ import annotations
+
+import pytest
+
+from ktx.warehouse.readonly import ReadOnlyViolation, gate_statement
+
+
+def refused(sql: str, dialect: str = "postgres") -> str:
+    with pytest.raises(ReadOnlyViolation) as exc:
+        gate_statement(sql, dialect)
+    return exc.value.message
+
+
+def test_deep_nesting_is_refused_without_recursion_errors():
+    assert refused("SELECT " + "(" * 20_000 + "1" + ")" * 20_000) == "SQL is nested too deeply to check."
+
+
+def test_a_parser_crash_is_an_invalid_expression_not_a_traceback():
+    # sqlglot raises AttributeError on this MySQL input; the gate must still answer in one line.
+    assert refused("SELECT date_add() FROM t", "mysql").startswith("Invalid expression")
+
+
+def test_not_a_query_names_the_first_word():
+    assert refused("selec broken") == "SQL is not a query: it must start with SELECT, WITH or VALUES (got 'selec')."
+
+
+def test_parse_errors_carry_position_not_parser_classes():
+    message = refused("SELECT upper( FROM t")
+    assert message.startswith("Invalid expression:") and "<class" not in message
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect", "fragment"),
+    [
+        ("SELECT @@datadir", "mysql", "Server variable @@datadir"),
+        ("SELECT @@GLOBAL.secure_file_priv", "mysql", "Server variable @@secure_file_priv"),
+        ("SELECT @@SERVERNAME", "tsql", "Server variable @@servername"),
+        ("SELECT @x := 1", "mysql", "assigns a session variable"),
+        ('SELECT "Evil"(1)', "postgres", "Function Evil is not allowed"),
+        ("SELECT * FROM 'data.parquet'", "duckdb", "it names a file"),
+        ("SELECT read_csv('x.csv')", "duckdb", "it reads files"),
+        ("SELECT AI_GENERATE('x')", "snowflake", "it calls a model service"),
+        ("SELECT * FROM url('http://x', CSV)", "clickhouse", "Function url is not allowed"),
+        ("SELECT * FROM OPENROWSET('x', 'y', 'z')", "tsql", "not allowed"),
+        ("SELECT * FROM EXTERNAL_QUERY('c', 'select 1')", "bigquery", "Function external_query is not allowed"),
+    ],
+)
+def test_refusals_name_what_and_why(sql, dialect, fragment):
+    assert fragment in refused(sql, dialect)
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [
+        ("SELECT @@version", "mysql"),
+        ("SELECT pg_catalog.upper('a')", "postgres"),
+        ("SELECT SAFE.PARSE_DATE('%Y', '2024')", "bigquery"),
+        ("SELECT 1 LIMIT 1 ;\n-- trailing comment", "postgres"),
+        ("SELECT toStartOfMonth(now())", "clickhouse"),
+    ],
+)
+def test_harmless_reads_pass(sql, dialect):
+    gate_statement(sql, dialect)
