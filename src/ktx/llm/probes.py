@@ -23,23 +23,31 @@ class ProbeResult:
 
 def probe_model(config: KtxConfig, project_dir: Path, model: str, *, env: Any = None) -> ProbeResult:
     """One short, tool-less generation with `model` on the configured backend."""
-    backend = config.llm.provider.backend
-    if backend == "claude-code":
-        from ktx.llm.backends import claude_code
+    from ktx.llm.registry import LLM_BACKENDS, load
 
-        ok, message = claude_code.probe(project_dir, model)
-        fix = None
-        if not ok and message.startswith("Claude Code authentication"):
-            fix = "Authenticate Claude Code locally with the Claude Code CLI, then rerun `ktx status`."
-        return ProbeResult(ok, message, fix)
-    if backend == "codex":
-        from ktx.llm.backends import codex
+    spec = LLM_BACKENDS.get(config.llm.provider.backend)
+    if spec is None:
+        return ProbeResult(False, "no LLM configured")
+    if spec.probe:
+        return load(spec.probe)(project_dir, model)
+    return _api_health_check(config, project_dir, model, env)
 
-        result = codex.probe(project_dir, model)
-        return ProbeResult(result.ok, result.message, result.fix)
-    if backend in ("anthropic", "vertex", "gateway"):
-        return _api_health_check(config, project_dir, model, env)
-    return ProbeResult(False, "no LLM configured")
+
+def claude_code_probe(project_dir: Path, model: str) -> ProbeResult:
+    from ktx.llm.backends import claude_code
+
+    ok, message = claude_code.probe(project_dir, model)
+    fix = None
+    if not ok and message.startswith("Claude Code authentication"):
+        fix = "Authenticate Claude Code locally with the Claude Code CLI, then rerun `ktx status`."
+    return ProbeResult(ok, message, fix)
+
+
+def codex_probe(project_dir: Path, model: str) -> ProbeResult:
+    from ktx.llm.backends import codex
+
+    result = codex.probe(project_dir, model)
+    return ProbeResult(result.ok, result.message, result.fix)
 
 
 def _api_health_check(config: KtxConfig, project_dir: Path, model: str, env: Any) -> ProbeResult:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ktx.errors import KtxError
+from ktx.llm.registry import LLM_BACKENDS
 from ktx.project import yamlio
 from ktx.project.config import MODEL_ROLES, KtxConfig
 from ktx.project.files import atomic_write
@@ -20,39 +21,9 @@ from ktx.setup.ui import SetupUI
 
 Edit = Callable[[Any], None]
 
-CLAUDE_API_PRESET = {
-    "default": "claude-sonnet-4-6",
-    "triage": "claude-haiku-4-5",
-    "candidateExtraction": "claude-sonnet-4-6",
-    "curator": "claude-opus-4-7",
-    "reconcile": "claude-opus-4-7",
-    "repair": "claude-haiku-4-5",
-}
-PRESETS = {
-    "anthropic": CLAUDE_API_PRESET,
-    "vertex": CLAUDE_API_PRESET,
-    "claude-code": {
-        "default": "sonnet",
-        "triage": "haiku",
-        "candidateExtraction": "sonnet",
-        "curator": "opus",
-        "reconcile": "opus",
-        "repair": "haiku",
-    },
-    "codex": dict.fromkeys(MODEL_ROLES, "gpt-5.5"),
-}
-CHOICES = [
-    ("claude-code", "Claude subscription (Pro/Max)"),
-    ("codex", "Codex subscription"),
-    ("anthropic", "Anthropic API key"),
-    ("vertex", "Google Vertex AI for Anthropic Claude"),
-]
-PROBE_LABELS = {
-    "claude-code": "Claude subscription",
-    "codex": "Codex",
-    "anthropic": "Anthropic API",
-    "vertex": "Vertex AI",
-}
+PRESETS = {name: spec.presets for name, spec in LLM_BACKENDS.items() if spec.setup_choice}
+CHOICES = [(name, spec.setup_choice) for name, spec in LLM_BACKENDS.items() if spec.setup_choice]
+PROBE_LABELS = {name: spec.probe_label for name, spec in LLM_BACKENDS.items()}
 MISSING_BACKEND = (
     "Missing LLM backend: pass --llm-backend with one of claude-code, codex, anthropic, vertex. claude-code and codex "
     "use local CLI authentication; anthropic also needs --anthropic-api-key-env or --anthropic-api-key-file, and "

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ktx.errors import UsageError
+from ktx.llm.registry import LLM_BACKENDS as _REGISTRY
 
-LLM_BACKENDS = ("claude-code", "codex", "anthropic", "vertex", "none")
+# What `--llm-backend` accepts: every backend setup can configure on its own, and `none`.
+LLM_BACKENDS = (*(name for name, spec in _REGISTRY.items() if spec.setup_choice), "none")
 EMBEDDING_BACKENDS = ("openai", "sentence-transformers")
 
 

@@ -8,8 +8,9 @@ provider's message (any API key redacted). The agent loop runs here, tool by too
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -18,6 +19,9 @@ from ktx.llm.governor import RateLimitGovernor, RateLimitSignal, retry_after_ms,
 from ktx.llm.port import LlmCancelled, LlmError, LoopResult, Tool, Usage
 from ktx.llm.recorder import RequestRecorder
 from ktx.llm.runtime import Backend, CallContext, validation_lines
+
+if TYPE_CHECKING:
+    from ktx.project.config import KtxConfig
 
 DEFAULT_MAX_TOKENS = 8192
 RESULT_TOOL = "emit_result"
@@ -245,3 +249,69 @@ def create_client(
             region=location, project_id=project, base_url=base_url, max_retries=0, default_headers=headers
         )
     return anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=0, default_headers=headers)
+
+
+def build_backend(
+    config: KtxConfig, base_dir: Path, env: Mapping[str, str], governor: RateLimitGovernor
+) -> AnthropicApiBackend:
+    """The anthropic, vertex or gateway backend from the `llm.provider` block (keys resolved from env:/file:)."""
+    from ktx.project.refs import resolve_reference
+
+    llm = config.llm
+    backend = llm.provider.backend
+    provider = llm.provider
+    api_key = base_url = project = location = None
+
+    def ref(value: str | None, field: str) -> str | None:
+        return resolve_reference(value, field=field, env=env, base_dir=base_dir)
+
+    if backend == "anthropic":
+        block = provider.anthropic
+        api_key = (
+            ref(block.api_key if block else None, "llm.provider.anthropic.api_key")
+            or env.get("ANTHROPIC_API_KEY", "").strip()
+            or None
+        )
+        base_url = ref(block.base_url if block else None, "llm.provider.anthropic.base_url")
+        if not api_key:
+            raise LlmError(
+                "Anthropic API key missing: set ANTHROPIC_API_KEY or llm.provider.anthropic.api_key "
+                "(env:/file: reference)."
+            )
+    elif backend == "gateway":
+        block = provider.gateway
+        api_key = (
+            ref(block.api_key if block else None, "llm.provider.gateway.api_key")
+            or env.get("AI_GATEWAY_API_KEY", "").strip()
+            or None
+        )
+        base_url = ref(block.base_url if block else None, "llm.provider.gateway.base_url")
+        if not base_url:
+            raise LlmError("llm.provider.gateway.base_url is required for the gateway backend.")
+        if not api_key:
+            raise LlmError("Gateway API key missing: set llm.provider.gateway.api_key or AI_GATEWAY_API_KEY.")
+    else:
+        block = provider.vertex
+        if block is None:
+            raise LlmError("vertex.location is required when ktx LLM backend is vertex")
+        location = ref(block.location, "llm.provider.vertex.location")
+        project = (
+            ref(block.project, "llm.provider.vertex.project")
+            or env.get("GOOGLE_VERTEX_PROJECT")
+            or env.get("ANTHROPIC_VERTEX_PROJECT_ID")
+        )
+        if not project:
+            raise LlmError(
+                "Vertex project missing: set llm.provider.vertex.project or GOOGLE_VERTEX_PROJECT "
+                "(or run `gcloud config set project PROJECT_ID`)."
+            )
+    client = create_client(backend, api_key=api_key, base_url=base_url, project=project, location=location)
+    log = env.get("KTX_LLM_REQUEST_LOG", "").strip()
+    return AnthropicApiBackend(
+        backend,
+        client,
+        cache_policy=CachePolicy.from_config(llm.promptCaching, backend=backend),
+        governor=governor,
+        secrets=[api_key or ""],
+        recorder=RequestRecorder(Path(log)) if log else None,
+    )

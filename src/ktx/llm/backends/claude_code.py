@@ -442,3 +442,8 @@ def _bounded_probe(call: Any) -> Any:
         PROBE_TIMEOUT_S,
         f"Claude Code did not answer the probe ('Reply with exactly: ok') within {PROBE_TIMEOUT_S:.0f} s",
     )
+
+
+def build_backend(config: Any, base_dir: Path, env: Any, governor: RateLimitGovernor) -> ClaudeCodeBackend:
+    """The registry's factory: the local CLI session needs no keys, only the project directory."""
+    return ClaudeCodeBackend(base_dir, governor)

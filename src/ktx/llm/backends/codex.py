@@ -404,3 +404,8 @@ def _silence_message() -> str:
     home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
     reason = "" if (home / "auth.json").is_file() else f"; no Codex login was found ({home / 'auth.json'} is missing)"
     return f"Codex did not answer the probe ('Reply with exactly: ok') within {PROBE_TIMEOUT_S:.0f} s{reason}"
+
+
+def build_backend(config: Any, base_dir: Path, env: Any, governor: RateLimitGovernor) -> CodexBackend:
+    """The registry's factory: the local CLI session needs no keys, only the project directory."""
+    return CodexBackend(base_dir, governor)
