@@ -154,3 +154,30 @@ def test_json_schema_is_draft_07_with_definitions():
     assert schema["additionalProperties"] is False
     text = str(schema)
     assert "#/$defs/" not in text
+
+
+def test_every_registered_driver_has_a_config_model_a_connector_and_a_dialect():
+    import importlib
+
+    import sqlglot
+
+    from ktx.project import config as config_module
+    from ktx.warehouse.registry import DRIVER_DIALECTS, WAREHOUSE_DRIVERS
+
+    for name, spec in WAREHOUSE_DRIVERS.items():
+        model = getattr(config_module, spec.config_model)
+        assert model.model_fields["driver"].annotation.__args__ == (name,)
+        module, _, cls = spec.connector.partition(":")
+        connector = getattr(importlib.import_module(module), cls)
+        assert connector.driver == name and connector.dialect == spec.dialect
+        sqlglot.Dialect.get_or_raise(spec.dialect)
+        assert DRIVER_DIALECTS[name] == spec.dialect
+        parsed = config_module.KtxConfig.model_validate({"connections": {"c": {"driver": name}}})
+        assert type(parsed.connections["c"]) is model
+
+
+def test_every_llm_backend_of_the_config_schema_is_registered():
+    from ktx.llm.registry import LLM_BACKENDS
+    from ktx.project.config import LLM_BACKENDS as SCHEMA_BACKENDS
+
+    assert set(SCHEMA_BACKENDS) == {"none", *LLM_BACKENDS}

@@ -8,25 +8,20 @@ Connection entries are loose: driver-specific extras pass through.
 from __future__ import annotations
 
 import copy
+import functools
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ktx.warehouse.registry import WAREHOUSE_DRIVERS as _DRIVER_REGISTRY
+
 MODEL_ROLES = ("default", "triage", "candidateExtraction", "curator", "reconcile", "repair")
 LLM_BACKENDS = ("none", "anthropic", "vertex", "gateway", "claude-code", "codex")
 EMBEDDING_BACKENDS = ("none", "openai", "sentence-transformers")
-WAREHOUSE_DRIVERS = (
-    "duckdb",
-    "sqlite",
-    "postgres",
-    "mysql",
-    "clickhouse",
-    "snowflake",
-    "bigquery",
-    "sqlserver",
-)
+WAREHOUSE_DRIVERS = tuple(_DRIVER_REGISTRY)
 SOURCE_DRIVERS = ("dbt", "metricflow", "lookml", "looker", "metabase", "notion")
 DRIVERS = WAREHOUSE_DRIVERS + SOURCE_DRIVERS
 CONNECTION_ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
@@ -413,15 +408,10 @@ class NotionConnection(Loose):
     max_knowledge_updates_per_run: int = Field(20, ge=0, le=100)
 
 
+# Warehouse connection models come from the driver registry (one entry per driver), sources follow.
+_WAREHOUSE_MODELS = functools.reduce(operator.or_, (globals()[s.config_model] for s in _DRIVER_REGISTRY.values()))
 Connection = Annotated[
-    DuckDBConnection
-    | SQLiteConnection
-    | PostgresConnection
-    | MySQLConnection
-    | SQLServerConnection
-    | ClickHouseConnection
-    | SnowflakeConnection
-    | BigQueryConnection
+    _WAREHOUSE_MODELS  # type: ignore[valid-type]
     | DbtConnection
     | MetricFlowConnection
     | LookMLConnection

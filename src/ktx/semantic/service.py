@@ -15,12 +15,8 @@ from ktx.semantic.compiler import CompiledQuery, SemanticEngine
 from ktx.semantic.loader import LoadedLayer, SemanticLayerError
 from ktx.semantic.summaries import SourceSummary
 from ktx.semantic.validate import Finding, ValidationReport, validate_model
+from ktx.warehouse.registry import DRIVER_DIALECTS
 
-DRIVER_DIALECTS = {
-    "postgres": "postgres", "postgresql": "postgres", "duckdb": "duckdb", "sqlite": "sqlite", "mysql": "mysql",
-    "mariadb": "mysql", "sqlserver": "tsql", "clickhouse": "clickhouse", "snowflake": "snowflake",
-    "bigquery": "bigquery",
-}  # fmt: skip
 COMPILE_ONLY_REASON = "Compiled only; pass --execute to run the SQL on the connection."
 GRAIN_SAMPLE_ROWS = 100_000
 

@@ -15,6 +15,7 @@ from typing import Any
 from ktx.project.config import WAREHOUSE_DRIVERS, KtxConfig
 from ktx.project.project import Project
 from ktx.project.refs import parse_reference, reference_file_path
+from ktx.warehouse.registry import driver_spec
 
 QUERY_HISTORY_DRIVERS = ("postgres", "snowflake", "bigquery")
 ADAPTER_DRIVERS: dict[str, tuple[str, ...]] = {
@@ -158,13 +159,15 @@ def connection_check(conn_id: str, conn: Any, env: Mapping[str, str], base_dir: 
         return Check("warn", f"{field} missing ({where})", f"Provide connections.{conn_id}.{field} ({where}).")
 
     check: Check | None
-    if driver in ("postgres", "mysql", "clickhouse", "sqlserver"):
+    spec = driver_spec(driver)
+    location = spec.location if spec else None
+    if location == "server":
         check = secret("url", conn.url) or (
             Check("ok", "host configured")
             if conn.host
             else Check("warn", "url not set", f"Set connections.{conn_id}.url.")
         )
-    elif driver in ("sqlite", "duckdb"):
+    elif location == "file":
         if conn.path:
             path = Path(os.path.expanduser(conn.path))
             path = path if path.is_absolute() else base_dir / path
@@ -175,10 +178,10 @@ def connection_check(conn_id: str, conn: Any, env: Mapping[str, str], base_dir: 
             )
         else:
             check = secret("url", conn.url) or Check("warn", "path not set", f"Set connections.{conn_id}.path.")
-    elif driver == "snowflake":
+    elif location == "account":
         check = Check("ok", "account configured") if conn.account else secret("url", conn.url)
         check = check or Check("warn", "account not set", f"Set connections.{conn_id}.account.")
-    elif driver == "bigquery":
+    elif location == "credentials":
         check = secret("credentials_json", conn.credentials_json) or Check(
             "warn", "credentials_json not set", f"Set connections.{conn_id}.credentials_json."
         )
@@ -207,6 +210,13 @@ def connection_check(conn_id: str, conn: Any, env: Mapping[str, str], base_dir: 
         check = Check("ok", f"base_url: {conn.base_url}") if conn.base_url else Check("warn", "base_url not set")
     else:
         check = Check("ok", "configured")
+    if spec is not None and check.status == "ok":
+        # Any other credential the entry names must resolve too (a password given as an unset env: reference).
+        for field_name in spec.secret_fields:
+            other = secret(field_name, getattr(conn, field_name, None) or extra.get(field_name))
+            if other is not None and other.status != "ok":
+                check = other
+                break
     return {"name": conn_id, "driver": driver, **check.to_json()}
 
 

@@ -14,9 +14,10 @@ from queue import Empty, LifoQueue
 from typing import Any, ClassVar
 
 from ktx.errors import KtxError
-from ktx.project.config import WAREHOUSE_DRIVERS, WarehouseConnection
+from ktx.project.config import WarehouseConnection
 from ktx.warehouse.catalog import Catalog, parse_table_ref
 from ktx.warehouse.readonly import DEFAULT_MAX_ROWS, gate_query
+from ktx.warehouse.registry import WAREHOUSE_DRIVERS
 
 
 class WarehouseError(KtxError):
@@ -369,24 +370,13 @@ def scrub_secrets(text: str, secrets: Sequence[str]) -> str:
     return re.sub(r"(\w+://[^:/@\s]+):[^@\s]+@", r"\1:[redacted]@", text)
 
 
-_DRIVERS: dict[str, str] = {
-    "duckdb": "ktx.warehouse.drivers.duckdb:DuckDBConnector",
-    "sqlite": "ktx.warehouse.drivers.sqlite:SQLiteConnector",
-    "postgres": "ktx.warehouse.drivers.postgres:PostgresConnector",
-    "mysql": "ktx.warehouse.drivers.mysql:MySQLConnector",
-    "clickhouse": "ktx.warehouse.drivers.clickhouse:ClickHouseConnector",
-    "snowflake": "ktx.warehouse.drivers.snowflake:SnowflakeConnector",
-    "bigquery": "ktx.warehouse.drivers.bigquery:BigQueryConnector",
-    "sqlserver": "ktx.warehouse.drivers.sqlserver:SQLServerConnector",
-}
-assert set(_DRIVERS) == set(WAREHOUSE_DRIVERS)
-
-
 def connector_class(driver: str) -> type[Connector]:
-    target = _DRIVERS.get(driver)
-    if target is None:
-        raise KtxError(f"Driver {driver!r} is not a warehouse driver. Warehouse drivers: {', '.join(_DRIVERS)}.")
-    module_name, class_name = target.split(":")
+    spec = WAREHOUSE_DRIVERS.get(driver)
+    if spec is None:
+        raise KtxError(
+            f"Driver {driver!r} is not a warehouse driver. Warehouse drivers: {', '.join(WAREHOUSE_DRIVERS)}."
+        )
+    module_name, class_name = spec.connector.split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
