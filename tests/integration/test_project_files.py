@@ -10,7 +10,7 @@ from ktx.errors import ConfigError
 from ktx.project import yamlio
 from ktx.project.files import PathGuardError, atomic_write
 from ktx.project.project import Project
-from ktx.project.state import MIGRATIONS, open_state, schema_version
+from ktx.project.state import migrations, open_state, schema_version
 from tests.conftest import git
 
 COMMENTED = """\
@@ -110,7 +110,7 @@ def test_state_database_is_wal_and_migrated_once(tmp_path):
     db = tmp_path / ".ktx" / "db.sqlite"
     conn = open_state(db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version() == len(MIGRATIONS)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version() == len(migrations())
     conn.execute("INSERT INTO ktx_meta VALUES ('k', 'v')")
     conn.close()
     again = open_state(db)

@@ -1,4 +1,4 @@
-"""Every backend of the seed is reachable from `Project.llm()`: claude-code and codex end to end, through the
+"""Every backend of the seed is reachable from the project's services (`Services(project).llm()`): claude-code and codex end to end, through the
 project's own ktx.yaml, against their stand-ins (the SDKs are real; only the CLI process is replaced)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from ktx.llm.port import Tool, ToolOutput
 from ktx.project.project import Project, init_project
+from ktx.services import Services
 from tests.fakes.harness import FakeClaude, FakeCodex
 
 
@@ -60,7 +61,7 @@ def codex(tmp_path, monkeypatch):
     return fake
 
 
-def test_claude_code_through_project_llm(claude, tmp_path):
+def test_claude_code_through_the_project_services(claude, tmp_path):
     project = _configure(tmp_path, "claude-code", "sonnet")
     calls: list[str] = []
     claude.script_runs(
@@ -73,7 +74,7 @@ def test_claude_code_through_project_llm(claude, tmp_path):
             ]
         },
     )
-    runtime = project.llm()
+    runtime = Services(project).llm()
     assert runtime is not None
     assert runtime.generate_text("default", "Say hello") == "hello"
     assert runtime.generate_object("default", "Judge", Verdict) == Verdict(name="orders", score=0.8)
@@ -86,7 +87,7 @@ def test_claude_code_through_project_llm(claude, tmp_path):
     assert json.loads(runs[1]["argv"][runs[1]["argv"].index("--json-schema") + 1])["required"] == ["name", "score"]
 
 
-def test_codex_through_project_llm(codex, tmp_path):
+def test_codex_through_the_project_services(codex, tmp_path):
     project = _configure(tmp_path, "codex", "codex")
     calls: list[str] = []
     codex.script_runs(
@@ -99,7 +100,7 @@ def test_codex_through_project_llm(codex, tmp_path):
             ]
         },
     )
-    runtime = project.llm()
+    runtime = Services(project).llm()
     assert runtime is not None
     assert runtime.generate_text("default", "Say hello") == "hello"
     assert runtime.generate_object("default", "Judge", Verdict) == Verdict(name="orders", score=0.5)

@@ -76,11 +76,10 @@ def register(app: typer.Typer) -> None:
         """
         import sys
 
-        from ktx.cli.context import open_project
+        from ktx.cli.context import open_services
 
         mode = output_mode(json_, output)
-        project = open_project(ctx, mode)
-        summary = project.search.reindex(force=force)
+        summary = open_services(ctx, mode).search.reindex(force=force)
         failed = [s for s in summary["scopes"] if s.get("error")]
         verb = "rebuilt" if force else "updated"
         if mode is OutputMode.JSON:

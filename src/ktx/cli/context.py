@@ -14,6 +14,7 @@ from ktx.project.location import ProjectLocation
 
 if TYPE_CHECKING:  # the project model pulls in pydantic; `--help` should not pay for it
     from ktx.project.project import Project
+    from ktx.services import Services
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (same as --output json).")]
 OutputOption = Annotated[
@@ -65,6 +66,15 @@ def open_project(ctx: typer.Context, mode: OutputMode, *, announce: bool = True)
     if announce and mode is not OutputMode.JSON:
         sys.stderr.write(f"Project: {project.root}\n")
     return project
+
+
+def open_services(ctx: typer.Context, mode: OutputMode, *, announce: bool = True) -> Services:
+    """The services of the resolved project for this command, closed (pools and all) when the command ends."""
+    from ktx.services import Services
+
+    services = Services(open_project(ctx, mode, announce=announce))
+    ctx.call_on_close(services.close)
+    return services
 
 
 def print_missing_project(location: ProjectLocation, mode: OutputMode) -> None:

@@ -7,12 +7,15 @@ from typing import Annotated
 
 import typer
 
-from ktx.cli.context import JsonOption, OutputOption, app_state, open_project, output_mode
+from ktx.cli.context import JsonOption, OutputOption, app_state, open_project, open_services, output_mode
 from ktx.cli.output import OutputMode
 from ktx.cli.search_views import QueryOrSubcommandGroup, emit_rows
-from ktx.errors import UsageError
+from ktx.errors import KtxError, UsageError
 
 ConnectionOption = Annotated[str | None, typer.Option("--connection-id", help="Only this connection's sources.")]
+
+# The CLI's way to pick one connection when a source name is ambiguous.
+CONNECTION_HINT = "Re-run with --connection-id <id>."
 
 
 def _summary(row: dict) -> str:
@@ -35,8 +38,9 @@ def register(app: typer.Typer) -> None:
     def show(ctx: typer.Context, text: str, connection_id: str | None, limit: int | None, mode, command: str) -> None:
         from ktx.search.service import debug_lines
 
-        project = open_project(ctx, mode)
-        outcome = project.search.search_sl(text, connection_id=connection_id, limit=limit)
+        services = open_services(ctx, mode)
+        project = services.project
+        outcome = services.search.search_sl(text, connection_id=connection_id, limit=limit)
         if app_state(ctx).debug and text.strip():
             sys.stderr.write("\n".join(debug_lines(outcome, "sl")) + "\n")
         if text.strip() and not outcome.items and outcome.embedding.startswith("unavailable"):
@@ -84,10 +88,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print the YAML that defines a source (its overlay, standalone file, or manifest shard)."""
         from ktx.cli.output import OutputMode
-        from ktx.semantic.service import find_source
+        from ktx.semantic.service import AmbiguousSource, find_source
 
         project = open_project(ctx, OutputMode.PLAIN)
-        found = find_source(project.root, source, connection_id)
+        try:
+            found = find_source(project.root, source, connection_id)
+        except AmbiguousSource as exc:
+            raise KtxError(f"{exc.message} {CONNECTION_HINT}") from None
         sys.stdout.write((project.root / found.path).read_text(encoding="utf-8"))
 
     @sl.command("validate")
@@ -101,11 +108,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check a source: YAML, joins, measures and graph; then, live, its table, columns and grain uniqueness."""
         from ktx.cli.output import OutputMode, emit_json
-        from ktx.semantic.service import validate_source
+        from ktx.semantic.service import AmbiguousSource, validate_source
 
         mode = output_mode(json_, output)
-        project = open_project(ctx, mode)
-        check = validate_source(project, source, connection_id, live=not offline)
+        services = open_services(ctx, mode)
+        try:
+            check = validate_source(services, source, connection_id, live=not offline)
+        except AmbiguousSource as exc:
+            raise KtxError(f"{exc.message} {CONNECTION_HINT}") from None
         if mode is OutputMode.JSON:
             emit_json(check.to_json())
         else:
@@ -181,7 +191,7 @@ def register(app: typer.Typer) -> None:
 
         Example: ktx sl query --connection-id warehouse -m orders.revenue -d customers.segment --execute
         """  # fmt: skip
-        from ktx.semantic.cli_query import build_query, run_cli_query
+        from ktx.cli.sl_query import build_query, run_cli_query
 
         mode = output_mode(json_, output)
         if json_:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ktx.cli.context import JsonOption, OutputOption, open_project, output_mode
+from ktx.cli.context import JsonOption, OutputOption, open_services, output_mode
 from ktx.cli.output import OutputMode, emit_json, emit_result_rows
 
 
@@ -31,8 +31,8 @@ def register(app: typer.Typer) -> None:
         from ktx.warehouse.service import run_sql
 
         mode = output_mode(json_, output)
-        project = open_project(ctx, mode)
-        result = run_sql(project, connection, " ".join(statement), max_rows=max_rows)
+        services = open_services(ctx, mode)
+        result = run_sql(services, connection, " ".join(statement), max_rows=max_rows)
         if mode is OutputMode.JSON:
             emit_json(result)
             return

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ktx.cli.context import JsonOption, OutputOption, app_state, open_project, output_mode
+from ktx.cli.context import JsonOption, OutputOption, app_state, open_services, output_mode
 from ktx.cli.search_views import QueryOrSubcommandGroup, emit_rows
 from ktx.errors import KtxError
 
@@ -28,9 +28,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List global pages and the user's pages."""
         mode = output_mode(json_, output)
-        project = open_project(ctx, mode)
-        pages = project.wiki.list(user_id)
-        for warning in [*project.wiki.skipped, *(w for p in pages for w in p.warnings)]:
+        services = open_services(ctx, mode)
+        project = services.project
+        pages = services.wiki.list(user_id)
+        for warning in [*services.wiki.skipped, *(w for p in pages for w in p.warnings)]:
             sys.stderr.write(f"warning: {warning}\n")
         items = [p.to_json() for p in pages]
         emit_rows(
@@ -55,10 +56,10 @@ def register(app: typer.Typer) -> None:
         from ktx.search.service import debug_lines
 
         mode = output_mode(json_, output)
-        project = open_project(ctx, mode)
+        services = open_services(ctx, mode)
         text = " ".join(query)
-        outcome = project.search.search_wiki(text, user_id=user_id, limit=limit)
-        for warning in dict.fromkeys(project.search.skipped):
+        outcome = services.search.search_wiki(text, user_id=user_id, limit=limit)
+        for warning in dict.fromkeys(services.search.skipped):
             sys.stderr.write(f"warning: {warning}\n")
         if app_state(ctx).debug:
             sys.stderr.write("\n".join(debug_lines(outcome, "wiki")) + "\n")
@@ -77,8 +78,9 @@ def register(app: typer.Typer) -> None:
         """Print a page exactly as stored, frontmatter included (the user's page shadows the global one)."""
         from ktx.cli.output import OutputMode
 
-        project = open_project(ctx, OutputMode.PLAIN)
-        page = project.wiki.read(key, user_id)
+        services = open_services(ctx, OutputMode.PLAIN)
+        project = services.project
+        page = services.wiki.read(key, user_id)
         if page is None:
             raise KtxError(f"No wiki page found for key '{key}'")
         for warning in page.warnings:

@@ -43,3 +43,21 @@ def resolve_project_dir(
         if (candidate / CONFIG_FILE).is_file():
             return ProjectLocation(candidate, "ancestor")
     return ProjectLocation(here, "cwd")
+
+
+def configured_driver(root: Path, connection_id: str) -> tuple[bool, str | None]:
+    """(configured, driver) for a connection, read straight from ktx.yaml without the config models: the
+    compile-only `sl query` path needs only the dialect. An unreadable file reads as "not configured";
+    commands that need the connection load and validate the full configuration instead."""
+    from ktx.project.yamlio import MAX_CONFIG_CHARS, safe_load
+
+    try:
+        data = safe_load((root / CONFIG_FILE).read_text(encoding="utf-8"), MAX_CONFIG_CHARS) or {}
+    except Exception:
+        return False, None
+    connections = data.get("connections") if isinstance(data, dict) else None
+    entry = connections.get(connection_id) if isinstance(connections, dict) else None
+    if not isinstance(entry, dict):
+        return False, None
+    driver = entry.get("driver")
+    return True, driver if isinstance(driver, str) else None

@@ -151,34 +151,6 @@ class Project:
             self.git.configure()
         self.git.ensure_head()
 
-    # --- services ------------------------------------------------------------------------
-
-    def connector(self, connection_id: str) -> Any:
-        """A read-only connector for a warehouse connection (close it, or use it as a context manager)."""
-        from ktx.warehouse.service import open_connector
-
-        return open_connector(self, connection_id)
-
-    @cached_property
-    def wiki(self) -> Any:
-        """The wiki service (list, read, write, remove, tags) for this project."""
-        from ktx.wiki.store import WikiStore
-
-        return WikiStore(self)
-
-    @cached_property
-    def search(self) -> Any:
-        """Hybrid search over wiki pages and semantic-layer sources, with its index."""
-        from ktx.search.service import SearchService
-
-        return SearchService(self)
-
-    def llm(self, *, governor: Any = None) -> Any:
-        """The LLM runtime for this project, or None when `llm.provider.backend` is `none`."""
-        from ktx.llm.factory import create_llm_runtime
-
-        return create_llm_runtime(self.config, self.root, governor=governor)
-
     # --- state ---------------------------------------------------------------------------
 
     @cached_property

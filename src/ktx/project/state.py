@@ -1,7 +1,9 @@
 """`.ktx/db.sqlite`: local, derivable state (indexes, runs, reports) behind one module.
 
 The schema is versioned with `PRAGMA user_version`; each migration runs once, in order,
-inside a transaction. Later features append migrations to `MIGRATIONS`.
+inside a transaction. Features register their own migrations (`register_migration`) from their
+modules; the modules that do are named in FEATURE_MODULES and imported when the database is
+opened, so this module never imports a feature and a feature never has to be imported first.
 """
 
 from __future__ import annotations
@@ -18,17 +20,33 @@ def _v1_meta(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS ktx_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-def _v2_search(conn: sqlite3.Connection) -> None:
-    from ktx.search.index import migrate_search_tables
+# version → migration. A released version never changes; a new one takes the next number.
+_REGISTERED: dict[int, Migration] = {1: _v1_meta}
+FEATURE_MODULES = ("ktx.search.index",)
 
-    migrate_search_tables(conn)
+
+def register_migration(version: int, migration: Migration) -> None:
+    """Called by a feature module at import: its tables are created at `version`."""
+    existing = _REGISTERED.get(version)
+    if existing is not None and existing is not migration:
+        raise RuntimeError(f"state migration {version} is registered twice")
+    _REGISTERED[version] = migration
 
 
-MIGRATIONS: list[Migration] = [_v1_meta, _v2_search]  # only append: a released version never changes
+def migrations() -> list[Migration]:
+    """Every migration in version order (1, 2, …); a gap means a feature module is missing."""
+    import importlib
+
+    for module in FEATURE_MODULES:
+        importlib.import_module(module)
+    versions = sorted(_REGISTERED)
+    if versions != list(range(1, len(versions) + 1)):
+        raise RuntimeError(f"state migrations are not contiguous: {versions}")
+    return [_REGISTERED[v] for v in versions]
 
 
 def schema_version() -> int:
-    return len(MIGRATIONS)
+    return len(migrations())
 
 
 def open_state(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
@@ -50,14 +68,15 @@ def open_state(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply pending migrations; returns the resulting version. A newer database is left alone."""
     current = conn.execute("PRAGMA user_version").fetchone()[0]
-    for version in range(current + 1, len(MIGRATIONS) + 1):
+    steps = migrations()
+    for version in range(current + 1, len(steps) + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Another process may have migrated while we waited for the write lock.
             if conn.execute("PRAGMA user_version").fetchone()[0] >= version:
                 conn.execute("COMMIT")
                 continue
-            MIGRATIONS[version - 1](conn)
+            steps[version - 1](conn)
             conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
         except BaseException:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ktx.project.state import transaction
+from ktx.project.state import register_migration, transaction
 from ktx.search.core import Candidate, Lane, Query
 
 EMBED_BATCH = 64
@@ -509,3 +509,6 @@ def _model_id(embedder: Any) -> str | None:
     if embedder is None:
         return None
     return f"{embedder.name}:{embedder.model}:{embedder.dimensions}"
+
+
+register_migration(2, migrate_search_tables)

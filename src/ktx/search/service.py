@@ -20,7 +20,7 @@ from ktx.search.index import IndexDoc, SearchIndex, SyncStats
 from ktx.search.watch import DirectoryWatch
 from ktx.semantic.summaries import connection_dirs, read_sources
 from ktx.wiki.page import KEY_PATTERN, WikiError
-from ktx.wiki.store import LOCAL_USER
+from ktx.wiki.store import LOCAL_USER, WikiStore
 
 _STRING_TYPES = re.compile(r"varchar|char|text|string|character|enum|bool", re.I)
 _EXCLUDED_COLUMNS = re.compile(
@@ -39,9 +39,9 @@ class SearchOutcome:
 
 
 class SearchService:
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, wiki: WikiStore | None = None) -> None:
         self.project = project
-        self.wiki = project.wiki
+        self.wiki = wiki or WikiStore(project)
         self._watches: dict[str, DirectoryWatch] = {}
         self.skipped: list[str] = []  # wiki pages that could not be indexed, each naming its file
 

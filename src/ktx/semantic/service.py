@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -13,11 +13,15 @@ from ktx.errors import KtxError
 from ktx.semantic import sqlexpr
 from ktx.semantic.compiler import CompiledQuery, SemanticEngine
 from ktx.semantic.loader import LoadedLayer, SemanticLayerError
+from ktx.semantic.query import SemanticQuery
 from ktx.semantic.summaries import SourceSummary
 from ktx.semantic.validate import Finding, ValidationReport, validate_model
 from ktx.warehouse.registry import DRIVER_DIALECTS
 
-COMPILE_ONLY_REASON = "Compiled only; pass --execute to run the SQL on the connection."
+if TYPE_CHECKING:
+    from ktx.services import Services
+
+COMPILE_ONLY_REASON = "Compiled only; the SQL was not run on the connection."
 GRAIN_SAMPLE_ROWS = 100_000
 
 
@@ -52,42 +56,77 @@ def build_engine(root: Path, connection_id: str, driver: str | None) -> tuple[Se
     return load_engine(root, existing_layer_dir(root, connection_id), connection_id, dialect_for(driver))
 
 
-def compile_query(root: Path, connection_id: str, driver: str | None, query: Any) -> CompiledQuery:
+def compile_query(root: Path, connection_id: str, driver: str | None, query: Any) -> SemanticQueryResult:
+    """Compile a semantic query for a connection's dialect without touching the warehouse."""
     engine, _ = build_engine(root, connection_id, driver)
-    return engine.compile(query)
+    return SemanticQueryResult(connection_id, engine.compile(SemanticQuery.parse(query)))
 
 
-def query_result(compiled: CompiledQuery, connection_id: str, execution: dict[str, Any] | None = None,
-                 headers: list[str] | None = None, rows: list[list[Any]] | None = None) -> dict[str, Any]:  # fmt: skip
-    plan = dict(compiled.plan)
-    plan["execution"] = execution or {"mode": "compile_only", "reason": COMPILE_ONLY_REASON}
-    rows = rows or []
-    return {
-        "connectionId": connection_id, "dialect": compiled.dialect, "sql": compiled.sql,
-        "headers": headers if headers is not None else compiled.headers, "rows": rows, "totalRows": len(rows),
-        "columns": compiled.columns, "warnings": compiled.warnings, "plan": plan,
-    }  # fmt: skip
+@dataclass
+class SemanticQueryResult:
+    """A compiled (and, when executed, run) semantic query; `to_json()` is what both faces print."""
+
+    connection_id: str
+    compiled: CompiledQuery
+    execution: dict[str, Any] | None = None  # None: compiled only
+    headers: list[str] | None = None
+    rows: list[list[Any]] = field(default_factory=list)
+
+    @property
+    def executed(self) -> bool:
+        return self.execution is not None
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.compiled.warnings)
+
+    @property
+    def sql(self) -> str:
+        return self.compiled.sql
+
+    def to_json(self) -> dict[str, Any]:
+        plan = dict(self.compiled.plan)
+        plan["execution"] = self.execution or {"mode": "compile_only", "reason": COMPILE_ONLY_REASON}
+        return {
+            "connectionId": self.connection_id,
+            "dialect": self.compiled.dialect,
+            "sql": self.compiled.sql,
+            "headers": self.headers if self.headers is not None else self.compiled.headers,
+            "rows": self.rows,
+            "totalRows": len(self.rows),
+            "columns": self.compiled.columns,
+            "warnings": self.compiled.warnings,
+            "plan": plan,
+        }
 
 
-def run_query(project, connection_id: str, query: Any, *, execute: bool, max_rows: int | None = None) -> dict[str, Any]:
-    """Compile (and with `execute`, run read-only) a semantic query on one connection."""
+def run_query(
+    services: Services, connection_id: str, query: Any, *, execute: bool, max_rows: int | None = None
+) -> SemanticQueryResult:
+    """Compile (and with `execute`, run read-only) a semantic query on one configured connection."""
     from ktx.warehouse.readonly import MAX_ROWS_LIMIT, validate_max_rows
     from ktx.warehouse.service import connection_config
     from ktx.warehouse.values import json_value
 
-    conn = connection_config(project, connection_id)
-    compiled = compile_query(project.root, connection_id, conn.driver, query)
+    conn = connection_config(services.project, connection_id)
+    result = compile_query(services.project.root, connection_id, conn.driver, query)
     if not execute:
-        return query_result(compiled, connection_id)
-    # Without --max-rows, fetch what the query's LIMIT asks for, within the read-only cap.
-    limit = max_rows if max_rows is not None else min(max(compiled.plan["limit"], 1), MAX_ROWS_LIMIT)
+        return result
+    # Without an explicit row count, fetch what the query's LIMIT asks for, within the read-only cap.
+    limit = max_rows if max_rows is not None else min(max(result.compiled.plan["limit"], 1), MAX_ROWS_LIMIT)
     validate_max_rows(limit)
-    with project.connector(connection_id) as connector:
-        result = connector.query(compiled.sql, max_rows=limit)
-    rows = [[json_value(v) for v in row] for row in result.rows]
-    execution = {"mode": "executed", "driver": conn.driver, "maxRows": limit, "rowCount": len(rows),
-                 "truncated": result.truncated, "durationMs": round(result.duration_ms, 1)}  # fmt: skip
-    return query_result(compiled, connection_id, execution, list(result.headers), rows)
+    rows_result = services.connector(connection_id).query(result.sql, max_rows=limit)
+    result.rows = [[json_value(v) for v in row] for row in rows_result.rows]
+    result.headers = list(rows_result.headers)
+    result.execution = {
+        "mode": "executed",
+        "driver": conn.driver,
+        "maxRows": limit,
+        "rowCount": len(result.rows),
+        "truncated": rows_result.truncated,
+        "durationMs": round(rows_result.duration_ms, 1),
+    }
+    return result
 
 
 @dataclass
@@ -103,6 +142,14 @@ class SourceCheck:
                 "checks": self.checks}  # fmt: skip
 
 
+class AmbiguousSource(KtxError):
+    """A source name exists in several connections; each face says how to pick one."""
+
+    def __init__(self, message: str, connection_ids: list[str]) -> None:
+        super().__init__(message)
+        self.connection_ids = connection_ids
+
+
 def find_source(root: Path, name: str, connection_id: str | None) -> SourceSummary:
     """The one source named `name` (in `connection_id` when given); ambiguity across connections is an error."""
     from ktx.semantic.summaries import all_sources
@@ -112,13 +159,18 @@ def find_source(root: Path, name: str, connection_id: str | None) -> SourceSumma
         raise KtxError(f'Semantic-layer source "{connection_id + "/" if connection_id else ""}{name}" was not found')
     if len(matches) > 1:
         ids = ", ".join(sorted(m.connection_id for m in matches))
-        raise KtxError(f"Source '{name}' exists in multiple connections: {ids}. Re-run with --connection-id <id>.")
+        raise AmbiguousSource(
+            f"Source '{name}' exists in multiple connections: {ids}.", [m.connection_id for m in matches]
+        )
     return matches[0]
 
 
-def validate_source(project, name: str, connection_id: str | None = None, *, live: bool = True) -> SourceCheck:
+def validate_source(
+    services: Services, name: str, connection_id: str | None = None, *, live: bool = True
+) -> SourceCheck:
     """Static checks of the model around one source, then (when the connection is a reachable warehouse)
     that its table, columns, join keys and grain exist, and that the grain is unique on a sample."""
+    project = services.project
     connection_id = find_source(project.root, name, connection_id).connection_id
     conn = project.config.connections.get(connection_id)
     driver = conn.driver if conn is not None else None
@@ -137,11 +189,11 @@ def validate_source(project, name: str, connection_id: str | None = None, *, liv
     check.checks["model"] = "ok" if check.report.valid else "failed"
     _manifest_checks(check, engine, layer)
     if not live:
-        check.checks["live"] = "skipped: --offline"
+        check.checks["live"] = "skipped: offline"
     elif conn is None:
         check.checks["live"] = f"skipped: connection '{connection_id}' is not configured in ktx.yaml"
     else:
-        _live_checks(project, check, engine)
+        _live_checks(services, check, engine)
     return check
 
 
@@ -165,47 +217,44 @@ def _manifest_checks(check: SourceCheck, engine: SemanticEngine, layer: LoadedLa
     check.checks["catalog"] = "failed" if declared else "ok"
 
 
-def _live_checks(project, check: SourceCheck, engine: SemanticEngine) -> None:
+def _live_checks(services: Services, check: SourceCheck, engine: SemanticEngine) -> None:
     source = engine.sources[check.name]
     dialect = engine.dialect
     base = exp.to_table(source.table, dialect=dialect) if source.table else exp.paren(
         sqlexpr.parse(source.sql or "", dialect, what=f"SQL of source '{source.name}'", query=True), copy=False
     ).as_("_base")  # fmt: skip
     try:
-        connector = project.connector(check.connection_id)
+        connector = services.connector(check.connection_id)
     except KtxError as exc:
         check.checks["live"] = f"skipped: {exc}"
         return
-    with connector:
-        try:
-            probe = connector.query(exp.select("*").from_(base.copy()).limit(1).sql(dialect=dialect), max_rows=1)
-        except KtxError as exc:
-            check.report.errors.append(Finding(source.name, f"{source.name}: cannot read {source.table or 'its SQL'}: {exc}"))  # fmt: skip
-            check.checks["live"] = "failed"
-            return
-        headers = {h.lower() for h in probe.headers}
-        missing = [c.name for c in source.columns if not c.expr and c.name.lower() not in headers]
-        if missing:
-            check.report.errors.append(Finding(source.name, f"{source.name}: column(s) not found in {source.table or 'its SQL result'}: {', '.join(missing)}. Available: {', '.join(probe.headers)}"))  # fmt: skip
-        check.checks["columns"] = "failed" if missing else "ok"
-        grain = [g for g in source.grain if g.lower() in headers]
-        if len(grain) != len(source.grain):
-            check.checks["grain"] = "skipped: grain columns missing"
-            return
-        keys = [exp.column(g) for g in grain]
-        sample = exp.select(*keys).from_(base.copy()).limit(GRAIN_SAMPLE_ROWS).subquery("sample")
-        dupes = exp.select(*[k.copy() for k in keys]).from_(sample).group_by(*[k.copy() for k in keys])
-        dupes = dupes.having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
-        count = exp.select(exp.Count(this=exp.Star()).as_("duplicated_keys")).from_(dupes.subquery("dupes"))
-        sql = sqlexpr.quote_identifiers(count).sql(dialect=dialect)
-        try:
-            duplicated = connector.query(sql, max_rows=1).rows[0][0]
-        except KtxError as exc:
-            check.checks["grain"] = f"failed: {exc}"
-            check.report.errors.append(Finding(source.name, f"{source.name}: grain check failed: {exc}"))
-            return
-        if duplicated:
-            check.report.errors.append(Finding(source.name, f"{source.name}: declared grain [{', '.join(source.grain)}] is not unique: {duplicated} key value(s) repeat in a sample of up to {GRAIN_SAMPLE_ROWS:,} rows. Fix the grain (fan-out protection relies on it)."))  # fmt: skip
-        check.checks["grain"] = (
-            "failed" if duplicated else f"ok (unique in a sample of up to {GRAIN_SAMPLE_ROWS:,} rows)"
-        )
+    try:
+        probe = connector.query(exp.select("*").from_(base.copy()).limit(1).sql(dialect=dialect), max_rows=1)
+    except KtxError as exc:
+        check.report.errors.append(Finding(source.name, f"{source.name}: cannot read {source.table or 'its SQL'}: {exc}"))  # fmt: skip
+        check.checks["live"] = "failed"
+        return
+    headers = {h.lower() for h in probe.headers}
+    missing = [c.name for c in source.columns if not c.expr and c.name.lower() not in headers]
+    if missing:
+        check.report.errors.append(Finding(source.name, f"{source.name}: column(s) not found in {source.table or 'its SQL result'}: {', '.join(missing)}. Available: {', '.join(probe.headers)}"))  # fmt: skip
+    check.checks["columns"] = "failed" if missing else "ok"
+    grain = [g for g in source.grain if g.lower() in headers]
+    if len(grain) != len(source.grain):
+        check.checks["grain"] = "skipped: grain columns missing"
+        return
+    keys = [exp.column(g) for g in grain]
+    sample = exp.select(*keys).from_(base.copy()).limit(GRAIN_SAMPLE_ROWS).subquery("sample")
+    dupes = exp.select(*[k.copy() for k in keys]).from_(sample).group_by(*[k.copy() for k in keys])
+    dupes = dupes.having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+    count = exp.select(exp.Count(this=exp.Star()).as_("duplicated_keys")).from_(dupes.subquery("dupes"))
+    sql = sqlexpr.quote_identifiers(count).sql(dialect=dialect)
+    try:
+        duplicated = connector.query(sql, max_rows=1).rows[0][0]
+    except KtxError as exc:
+        check.checks["grain"] = f"failed: {exc}"
+        check.report.errors.append(Finding(source.name, f"{source.name}: grain check failed: {exc}"))
+        return
+    if duplicated:
+        check.report.errors.append(Finding(source.name, f"{source.name}: declared grain [{', '.join(source.grain)}] is not unique: {duplicated} key value(s) repeat in a sample of up to {GRAIN_SAMPLE_ROWS:,} rows. Fix the grain (fan-out protection relies on it)."))  # fmt: skip
+    check.checks["grain"] = "failed" if duplicated else f"ok (unique in a sample of up to {GRAIN_SAMPLE_ROWS:,} rows)"

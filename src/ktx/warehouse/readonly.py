@@ -187,7 +187,7 @@ def parse_error_message(exc: Exception) -> str:
 
 def validate_max_rows(max_rows: int) -> int:
     if not isinstance(max_rows, int) or not 1 <= max_rows <= MAX_ROWS_LIMIT:
-        raise KtxError(f"--max-rows must be an integer between 1 and {MAX_ROWS_LIMIT}")
+        raise KtxError(f"The row limit must be an integer between 1 and {MAX_ROWS_LIMIT}")
     return max_rows
 
 

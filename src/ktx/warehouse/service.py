@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ktx.errors import KtxError
 from ktx.project.config import SOURCE_DRIVERS, WAREHOUSE_DRIVERS
 from ktx.project.project import Project
+
+if TYPE_CHECKING:
+    from ktx.services import Services
 from ktx.warehouse.connector import Connector, connector_class
 from ktx.warehouse.readonly import DEFAULT_MAX_ROWS, validate_max_rows
 from ktx.warehouse.values import json_value
@@ -36,11 +39,10 @@ def open_connector(project: Project, connection_id: str) -> Connector:
     return connector_class(conn.driver)(connection_id, conn, project.root)
 
 
-def run_sql(project: Project, connection_id: str, sql: str, max_rows: int = DEFAULT_MAX_ROWS) -> dict[str, Any]:
+def run_sql(services: Services, connection_id: str, sql: str, max_rows: int = DEFAULT_MAX_ROWS) -> dict[str, Any]:
     """Validate, cap and execute one read-only statement; the result is JSON-ready."""
     validate_max_rows(max_rows)
-    with project.connector(connection_id) as connector:
-        result = connector.query(sql, max_rows=max_rows)
+    result = services.connector(connection_id).query(sql, max_rows=max_rows)
     return {
         "connectionId": connection_id,
         "headers": result.headers,
@@ -98,7 +100,8 @@ def check_connection(project: Project, connection_id: str) -> ConnectionTest:
             untested=True,
         )
     try:
-        with project.connector(connection_id) as connector:
+        # A fresh connector, closed after: a test must open a real connection, not reuse a pooled one.
+        with open_connector(project, connection_id) as connector:
             warnings = connector.test()
         elapsed = (time.perf_counter() - started) * 1000
         return ConnectionTest(connection_id, driver, True, "Status", "ok", elapsed, warnings)

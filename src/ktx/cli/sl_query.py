@@ -1,7 +1,8 @@
-"""`ktx sl query`: flags → semantic query JSON → compiled SQL (and rows with --execute).
+"""The CLI face of `ktx sl query`: flags → a semantic query → the semantic service → printed result.
 
 Compiling needs only the project's files, not a validated configuration, so the compile-only path
-reads the connection's driver straight from ktx.yaml and stays well inside the start-up budget.
+asks `ktx.project.location.configured_driver` for the connection's driver (no config models loaded)
+and stays well inside the start-up budget.
 """
 
 from __future__ import annotations
@@ -84,17 +85,6 @@ def _order(raw: str) -> Any:
     return raw
 
 
-def _raw_connections(root: Path) -> dict[str, Any]:
-    from ruamel.yaml import YAML
-
-    try:
-        data = YAML(typ="safe").load((root / "ktx.yaml").read_text(encoding="utf-8")) or {}
-    except Exception:  # an unreadable config is reported properly by the full load below
-        return {}
-    connections = data.get("connections") if isinstance(data, dict) else None
-    return connections if isinstance(connections, dict) else {}
-
-
 def pick_connection(root: Path, connection_id: str | None) -> str:
     from ktx.semantic.service import layer_connections
 
@@ -114,7 +104,8 @@ def pick_connection(root: Path, connection_id: str | None) -> str:
 def run_cli_query(state, spec: dict[str, Any], connection_id: str | None, *, format_: str, execute: bool,
                   max_rows: int | None, mode: OutputMode) -> None:  # fmt: skip
     from ktx.cli.output import emit_json, emit_result_rows
-    from ktx.semantic.service import compile_query, query_result, run_query
+    from ktx.project.location import configured_driver
+    from ktx.semantic.service import compile_query, run_query
 
     root = state.location().root
     if not (root / "ktx.yaml").is_file():
@@ -123,21 +114,28 @@ def run_cli_query(state, spec: dict[str, Any], connection_id: str | None, *, for
     connection_id = pick_connection(root, connection_id)
     if execute:
         from ktx.project.project import Project
+        from ktx.services import Services
 
-        result = run_query(Project(root), connection_id, spec, execute=True, max_rows=max_rows)
+        with Services(Project(root)) as services:
+            result = run_query(services, connection_id, spec, execute=True, max_rows=max_rows)
     else:
-        connections = _raw_connections(root)
-        entry = connections.get(connection_id)
-        driver = entry.get("driver") if isinstance(entry, dict) else None
-        if connection_id not in connections:
-            sys.stderr.write(f"warning: connection '{connection_id}' is not configured in ktx.yaml; compiling for postgres\n")  # fmt: skip
-        result = query_result(compile_query(root, connection_id, driver, spec), connection_id)
-    for warning in result["warnings"]:
+        configured, driver = configured_driver(root, connection_id)
+        if not configured:
+            sys.stderr.write(
+                f"warning: connection '{connection_id}' is not configured in ktx.yaml; compiling for postgres\n"
+            )
+        result = compile_query(root, connection_id, driver, spec)
+    for warning in result.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     if format_ == "sql":
-        sys.stdout.write(result["sql"].rstrip() + "\n")
+        sys.stdout.write(result.sql.rstrip() + "\n")
     elif format_ == "table":
-        count = result["totalRows"]
-        emit_result_rows(result["headers"], result["rows"], mode, footer=f"{count} row{'s' if count != 1 else ''}")
+        count = len(result.rows)
+        emit_result_rows(
+            result.to_json()["headers"], result.rows, mode, footer=f"{count} row{'s' if count != 1 else ''}"
+        )
     else:
-        emit_json(result)
+        data = result.to_json()
+        if not result.executed:
+            data["plan"]["execution"]["reason"] += " Pass --execute to run it."
+        emit_json(data)
