@@ -13,8 +13,9 @@ from pydantic import BaseModel, Field
 
 from ktx.llm.factory import create_llm_runtime
 from ktx.llm.governor import RateLimitGovernor
-from ktx.llm.port import CancelToken, LlmCancelled, LlmError, Tool, ToolOutput
+from ktx.llm.port import CancelToken, LlmCancelled, LlmError
 from ktx.project.config import KtxConfig
+from ktx.tools import Tool, ToolOutput
 from tests.fakes.anthropic_api import AnthropicStandIn, error, text, tool_use
 from tests.fakes.google_auth import service_account_file
 

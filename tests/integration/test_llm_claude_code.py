@@ -13,9 +13,10 @@ pytest.importorskip("claude_agent_sdk")
 
 from ktx.llm.backends.claude_code import STRIPPED_ENV, ClaudeCodeBackend, probe, resolve_claude_model
 from ktx.llm.governor import RateLimitGovernor
-from ktx.llm.port import LlmError, Tool, ToolOutput
+from ktx.llm.port import LlmError
 from ktx.llm.runtime import LlmRuntime
 from ktx.project.config import RateLimitConfig
+from ktx.tools import Tool, ToolOutput
 from tests.fakes.harness import FakeClaude
 
 

@@ -13,9 +13,10 @@ pytest.importorskip("openai_codex")
 
 from ktx.llm.backends.codex import ENV_ALLOWLIST, TOKEN_ENV, CodexBackend, probe, resolve_codex_model
 from ktx.llm.governor import RateLimitGovernor
-from ktx.llm.port import LlmError, Tool, ToolOutput
+from ktx.llm.port import LlmError
 from ktx.llm.runtime import LlmRuntime
 from ktx.project.config import RateLimitConfig
+from ktx.tools import Tool, ToolOutput
 from tests.fakes.harness import FakeCodex
 
 

@@ -8,9 +8,9 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from ktx.llm.port import Tool, ToolOutput
 from ktx.project.project import Project, init_project
 from ktx.services import Services
+from ktx.tools import Tool, ToolOutput
 from tests.fakes.harness import FakeClaude, FakeCodex
 
 

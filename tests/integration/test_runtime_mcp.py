@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from ktx.llm.backends.runtime_mcp import RuntimeMcpServer
-from ktx.llm.port import Tool
+from ktx.tools import Tool
 
 
 class Args(BaseModel):

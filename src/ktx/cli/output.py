@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any, TextIO
 
 from ktx.errors import UsageError
+from ktx.terminal import color_enabled, console  # noqa: F401 - shared with setup
 
 
 class OutputMode(StrEnum):
@@ -77,17 +78,6 @@ ASCII_GLYPHS = Glyphs("ok", "!", "x", "-", "|", "-")
 
 def glyphs(stream: TextIO | None = None) -> Glyphs:
     return UNICODE_GLYPHS if supports_unicode(stream=stream) else ASCII_GLYPHS
-
-
-def color_enabled(env: Mapping[str, str] | None = None) -> bool:
-    env = os.environ if env is None else env
-    return sys.stdout.isatty() and not env.get("NO_COLOR") and env.get("TERM") != "dumb" and not _truthy(env.get("CI"))
-
-
-def console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, no_color=not color_enabled())
 
 
 def emit_json(value: Any, stream: TextIO | None = None) -> None:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from typing import Literal
 
 from ktx.errors import KtxError
 
@@ -21,46 +17,6 @@ class LlmError(KtxError):
 
 class LlmCancelled(Exception):
     """The caller cancelled a call or loop; never converted into a stop reason."""
-
-
-@dataclass
-class ToolOutput:
-    markdown: str
-    structured: Any = None
-
-
-@dataclass
-class Tool:
-    """A tool defined once and adapted per backend (Anthropic tool blocks, MCP servers)."""
-
-    name: str
-    description: str
-    input_model: type[BaseModel]
-    handler: Callable[[Any], Any]
-
-    def input_schema(self) -> dict[str, Any]:
-        schema = self.input_model.model_json_schema()
-        if schema.get("type") != "object":
-            raise LlmError(f'ktx runtime tool "{self.name}" must use an object input schema')
-        return schema
-
-    def call(self, arguments: dict[str, Any]) -> ToolOutput:
-        """Validate arguments, run the handler, normalise its output. Exceptions propagate."""
-        parsed = self.input_model.model_validate(arguments)
-        return normalize_tool_output(self.handler(parsed))
-
-
-def normalize_tool_output(value: Any) -> ToolOutput:
-    if isinstance(value, ToolOutput):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("markdown"), str):
-        return ToolOutput(value["markdown"], value.get("structured"))
-    if isinstance(value, str):
-        return ToolOutput(value)
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return ToolOutput(f"```json\n{text}\n```", value)
 
 
 @dataclass

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ktx.llm.port import CallRecord, CancelToken, LlmCancelled, LlmError, LoopResult, Tool, Usage
+from ktx.llm.port import CallRecord, CancelToken, LlmCancelled, LlmError, LoopResult, Usage
+from ktx.tools import Tool
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -34,7 +34,7 @@ class SetupUI:
     @contextmanager
     def spinner(self, text: str) -> Any:
         if self.interactive:
-            from ktx.cli.output import console
+            from ktx.terminal import console
 
             with console(stderr=True).status(text):
                 yield

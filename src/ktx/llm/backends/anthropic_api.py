@@ -16,9 +16,10 @@ from pydantic import ValidationError
 
 from ktx.llm.caching import CachePolicy, apply_cache_markers, beta_headers
 from ktx.llm.governor import RateLimitGovernor, RateLimitSignal, retry_after_ms, utilization_from_headers
-from ktx.llm.port import LlmCancelled, LlmError, LoopResult, Tool, Usage
+from ktx.llm.port import LlmCancelled, LlmError, LoopResult, Usage
 from ktx.llm.recorder import RequestRecorder
 from ktx.llm.runtime import Backend, CallContext, validation_lines
+from ktx.tools import Tool
 
 if TYPE_CHECKING:
     from ktx.project.config import KtxConfig

@@ -21,9 +21,10 @@ from typing import Any
 
 from ktx.llm.backends.launcher import checked_cli_override, env_launcher
 from ktx.llm.governor import RateLimitGovernor, RateLimitSignal
-from ktx.llm.port import LlmCancelled, LlmError, LoopResult, Tool, Usage
+from ktx.llm.port import LlmCancelled, LlmError, LoopResult, Usage
 from ktx.llm.runtime import Backend, CallContext
 from ktx.llm.sync import run_async
+from ktx.tools import Tool
 
 # Removed from the Claude Code child's environment so it uses the subscription login.
 STRIPPED_ENV = (

@@ -22,9 +22,10 @@ from typing import Any
 from ktx.llm.backends.launcher import checked_cli_override, env_launcher
 from ktx.llm.backends.runtime_mcp import RuntimeMcpServer
 from ktx.llm.governor import RateLimitGovernor, RateLimitSignal
-from ktx.llm.port import LlmCancelled, LlmError, LoopResult, Tool, Usage
+from ktx.llm.port import LlmCancelled, LlmError, LoopResult, Usage
 from ktx.llm.runtime import Backend, CallContext
 from ktx.llm.sync import run_with_deadline
+from ktx.tools import Tool
 
 TOKEN_ENV = "KTX_CODEX_RUNTIME_MCP_TOKEN"
 ENV_ALLOWLIST = (

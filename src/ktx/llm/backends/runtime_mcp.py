@@ -7,7 +7,6 @@ environment, so the token never reaches this process's environment or any comman
 
 from __future__ import annotations
 
-import json
 import secrets
 import socket
 import threading
@@ -15,46 +14,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ktx.llm.port import LlmError, Tool
+from ktx.httpguard import HttpGuard
+from ktx.llm.port import LlmError
+from ktx.tools import Tool
 
 SERVER_NAME = "ktx-runtime"
 PATH = "/mcp"
-
-
-class _BearerGuard:
-    """ASGI middleware: the `/mcp` endpoint needs `Authorization: Bearer <token>` (401 otherwise)."""
-
-    def __init__(self, app: Any, token: str) -> None:
-        self.app = app
-        self.token = token
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            if not secrets.compare_digest(headers.get("authorization", ""), f"Bearer {self.token}"):
-                body = json.dumps({"error": "Missing or invalid ktx MCP bearer token."}).encode()
-                # Drain the request first: answering with an unread body makes the server reset the connection,
-                # and the client then sees a reset instead of the 401.
-                received = 0
-                while received < 1 << 20:
-                    message = await receive()
-                    received += len(message.get("body", b""))
-                    if message.get("type") != "http.request" or not message.get("more_body"):
-                        break
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"www-authenticate", b"Bearer"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
 
 
 def _build_server(tools: Sequence[Tool]) -> Any:
@@ -115,7 +80,8 @@ class RuntimeMcpServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        config = uvicorn.Config(_BearerGuard(app, self.token), log_level="error", lifespan="on", access_log=False)
+        guarded = HttpGuard(app, token=self.token, protected_paths=(PATH,))
+        config = uvicorn.Config(guarded, log_level="error", lifespan="on", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()

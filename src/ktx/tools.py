@@ -1,0 +1,57 @@
+"""The tool catalogue's vocabulary: a Tool is defined once (name, description, input model, handler) and served
+to MCP clients and to LLM agent loops alike. Neither the MCP server nor the LLM runtime owns it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from ktx.errors import KtxError
+
+
+class ToolError(KtxError):
+    """A tool is defined wrongly (not a call failure: those are reported in-band by each face)."""
+
+
+@dataclass
+class ToolOutput:
+    markdown: str
+    structured: Any = None
+
+
+@dataclass
+class Tool:
+    """A tool defined once: served to MCP clients and to LLM agent loops (Anthropic tool blocks, MCP servers)."""
+
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    handler: Callable[[Any], Any]
+
+    def input_schema(self) -> dict[str, Any]:
+        schema = self.input_model.model_json_schema()
+        if schema.get("type") != "object":
+            raise ToolError(f'ktx tool "{self.name}" must use an object input schema')
+        return schema
+
+    def call(self, arguments: dict[str, Any]) -> ToolOutput:
+        """Validate arguments, run the handler, normalise its output. Exceptions propagate."""
+        parsed = self.input_model.model_validate(arguments)
+        return normalize_tool_output(self.handler(parsed))
+
+
+def normalize_tool_output(value: Any) -> ToolOutput:
+    if isinstance(value, ToolOutput):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("markdown"), str):
+        return ToolOutput(value["markdown"], value.get("structured"))
+    if isinstance(value, str):
+        return ToolOutput(value)
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return ToolOutput(f"```json\n{text}\n```", value)
