@@ -7,11 +7,11 @@ catalog. Requests are recorded for assertions.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer, Request, Response
 
 _BQ_TYPES = {
     "INTEGER": "INT64",
@@ -43,33 +43,13 @@ class BigQueryRestServer:
         self.db.execute(f"ATTACH ':memory:' AS \"{project}\"")
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        server = self
+        self.server = LoopbackServer(self._answer)
+        self.endpoint = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self._answer()
-
-            def do_POST(self) -> None:
-                self._answer()
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                server.requests.append({"method": self.command, "path": self.path, "body": body})
-                status, payload = server.dispatch(self.command, self.path.split("?")[0], body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> Response:
+        body = request.json()
+        self.requests.append({"method": request.method, "path": request.path, "body": body})
+        return Response.json(*self.dispatch(request.method, request.path.split("?")[0], body))
 
     # --- setup -------------------------------------------------------------------------------
 
@@ -82,8 +62,7 @@ class BigQueryRestServer:
             self.db.execute("USE memory")
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
     # --- protocol ----------------------------------------------------------------------------
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer, Request, Response
 
 
 class ChdbHttpServer:
@@ -19,45 +20,21 @@ class ChdbHttpServer:
         self.session = chdb.session.Session(state_dir)
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        server = self
+        self.server = LoopbackServer(self._answer)
+        self.port = self.server.port
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self._answer()
-
-            def do_POST(self) -> None:
-                self._answer()
-
-            def _answer(self) -> None:
-                url = urllib.parse.urlparse(self.path)
-                params = dict(urllib.parse.parse_qsl(url.query))
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode() if length else ""
-                query = (params.get("query", "") + "\n" + body).strip()
-                server.requests.append({"params": params, "query": query})
-                try:
-                    with server._lock:
-                        if params.get("database"):
-                            server.session.query(f"USE {params['database']}")
-                        data = server.session.query(query, params.get("default_format", "TabSeparated")).bytes()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/octet-stream")
-                    self.send_header("X-ClickHouse-Timezone", "UTC")
-                except Exception as exc:
-                    data = f"Code: 62. DB::Exception: {exc}".encode()
-                    self.send_response(500)
-                    self.send_header("X-ClickHouse-Exception-Code", "62")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self._thread.start()
+    def _answer(self, request: Request) -> Response:
+        params = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(request.path).query))
+        query = (params.get("query", "") + "\n" + request.body.decode()).strip()
+        self.requests.append({"params": params, "query": query})
+        try:
+            with self._lock:
+                if params.get("database"):
+                    self.session.query(f"USE {params['database']}")
+                data = self.session.query(query, params.get("default_format", "TabSeparated")).bytes()
+        except Exception as exc:
+            return Response(500, f"Code: 62. DB::Exception: {exc}".encode(), {"X-ClickHouse-Exception-Code": "62"})
+        return Response(200, data, {"Content-Type": "application/octet-stream", "X-ClickHouse-Timezone": "UTC"})
 
     def setup(self, *statements: str) -> None:
         with self._lock:
@@ -65,5 +42,4 @@ class ChdbHttpServer:
                 self.session.query(statement)
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()

@@ -4,10 +4,9 @@ sentence-transformers HTTP protocol. Vectors are deterministic functions of the 
 from __future__ import annotations
 
 import hashlib
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer, Request, Response
 
 
 def fake_vector(text: str, dimensions: int) -> list[float]:
@@ -23,54 +22,28 @@ class EmbeddingsStandIn:
         self.wrong_dimensions = wrong_dimensions
         self.fail_status = fail_status
         self.requests: list[dict[str, Any]] = []
-        server = self
+        self.server = LoopbackServer(self._answer)
+        self.base_url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                if server.fail_status:
-                    self._send(server.fail_status, {"error": {"message": "server says no"}})
-                    return
-                size = server.wrong_dimensions or server.dimensions
-                if self.path.endswith("/embeddings") and "input" in body:  # OpenAI
-                    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-                    data = [
-                        {"object": "embedding", "index": i, "embedding": fake_vector(t, size)}
-                        for i, t in enumerate(inputs)
-                    ]
-                    data.reverse()  # the client must order by index
-                    self._send(
-                        200,
-                        {
-                            "object": "list",
-                            "data": data,
-                            "model": body["model"],
-                            "usage": {"prompt_tokens": 1, "total_tokens": 1},
-                        },
-                    )
-                elif self.path.endswith("/embeddings/compute-bulk"):
-                    self._send(200, {"embeddings": [fake_vector(t, size) for t in body["texts"]]})
-                elif self.path.endswith("/embeddings/compute"):
-                    self._send(200, {"embedding": fake_vector(body["text"], size)})
-                else:
-                    self._send(404, {"error": "not found"})
-
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> Response:
+        body = request.json()
+        self.requests.append({"path": request.path, "headers": request.headers, "body": body})
+        if self.fail_status:
+            return Response.json(self.fail_status, {"error": {"message": "server says no"}})
+        size = self.wrong_dimensions or self.dimensions
+        if request.path.endswith("/embeddings") and "input" in body:  # OpenAI
+            inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            data = [
+                {"object": "embedding", "index": i, "embedding": fake_vector(t, size)} for i, t in enumerate(inputs)
+            ]
+            data.reverse()  # the client must order by index
+            usage = {"prompt_tokens": 1, "total_tokens": 1}
+            return Response.json(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
+        if request.path.endswith("/embeddings/compute-bulk"):
+            return Response.json(200, {"embeddings": [fake_vector(t, size) for t in body["texts"]]})
+        if request.path.endswith("/embeddings/compute"):
+            return Response.json(200, {"embedding": fake_vector(body["text"], size)})
+        return Response.json(404, {"error": "not found"})
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()

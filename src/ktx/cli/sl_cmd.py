@@ -47,18 +47,36 @@ def register(app: typer.Typer) -> None:
             sys.stderr.write(f"embeddings: {outcome.embedding.replace('unavailable:', 'unavailable —')}\n")
         searching = command == "sl search"
         emit_rows(
-            command=command, items=outcome.items, mode=mode,
-            plain=lambda r: ([f"score={r['score']}"] if searching else []) + [
-                r["connectionId"], r["name"], f"columns={r.get('columnCount', 0)}",
-                f"measures={r.get('measureCount', 0)}", f"joins={r.get('joinCount', 0)}"],
-            group=lambda r: r["connectionId"], title=lambda r: r["name"],
+            command=command,
+            items=outcome.items,
+            mode=mode,
+            plain=lambda r: (
+                ([f"score={r['score']}"] if searching else [])
+                + [
+                    r["connectionId"],
+                    r["name"],
+                    f"columns={r.get('columnCount', 0)}",
+                    f"measures={r.get('measureCount', 0)}",
+                    f"joins={r.get('joinCount', 0)}",
+                ]
+            ),
+            group=lambda r: r["connectionId"],
+            title=lambda r: r["name"],
             detail=lambda r: " ".join(x for x in (_summary(r), r.get("description", "")) if x),
-            noun=("source", "sources"), ranked=searching,
-            empty=(("No semantic-layer sources matched " + f'"{text}"') if searching
-                   else f"No semantic-layer sources found in {project.root / 'semantic-layer'}",
-                   "Run `ktx sl` to inspect available sources." if searching
-                   else "Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them from a warehouse, is not in this version yet)."),
-        )  # fmt: skip
+            noun=("source", "sources"),
+            ranked=searching,
+            empty=(
+                ("No semantic-layer sources matched " + f'"{text}"')
+                if searching
+                else f"No semantic-layer sources found in {project.root / 'semantic-layer'}",
+                "Run `ktx sl` to inspect available sources."
+                if searching
+                else (
+                    "Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them "
+                    "from a warehouse, is not in this version yet)."
+                ),
+            ),
+        )
 
     @sl.command("list")
     def list_sources(
@@ -190,7 +208,7 @@ def register(app: typer.Typer) -> None:
         """Compile a semantic query to SQL for one connection (and run it with --execute).
 
         Example: ktx sl query --connection-id warehouse -m orders.revenue -d customers.segment --execute
-        """  # fmt: skip
+        """
         from ktx.cli.sl_query import build_query, run_cli_query
 
         mode = output_mode(json_, output)

@@ -96,21 +96,34 @@ def pick_connection(root: Path, connection_id: str | None) -> str:
     if not available:
         raise KtxError(
             f"No semantic layer found in {root / 'semantic-layer'}",
-            hint="Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them from a warehouse, is not in this version yet).",
+            hint=(
+                "Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them "
+                "from a warehouse, is not in this version yet)."
+            ),
         )
     raise KtxError(f"--connection-id is required: semantic layers exist for {', '.join(available)}")
 
 
-def run_cli_query(state, spec: dict[str, Any], connection_id: str | None, *, format_: str, execute: bool,
-                  max_rows: int | None, mode: OutputMode) -> None:  # fmt: skip
+def run_cli_query(
+    state,
+    spec: dict[str, Any],
+    connection_id: str | None,
+    *,
+    format_: str,
+    execute: bool,
+    max_rows: int | None,
+    mode: OutputMode,
+) -> None:
     from ktx.cli.output import emit_json, emit_result_rows
     from ktx.project.location import configured_driver
     from ktx.semantic.service import compile_query, run_query
 
     root = state.location().root
     if not (root / "ktx.yaml").is_file():
-        raise KtxError(f"No ktx project here yet. (ktx.yaml not found in {root})",
-                       hint="Run `ktx setup` to create one, or `ktx admin init <dir>` for an empty project.")  # fmt: skip
+        raise KtxError(
+            f"No ktx project here yet. (ktx.yaml not found in {root})",
+            hint="Run `ktx setup` to create one, or `ktx admin init <dir>` for an empty project.",
+        )
     connection_id = pick_connection(root, connection_id)
     if execute:
         from ktx.project.project import Project

@@ -98,7 +98,8 @@ def project_status_lines(status: dict[str, Any], g: Glyphs, *, verbose: bool = F
         lines.append((f"  {local['unavailable']}", "dim"))
     lines.append(
         (
-            f"  {'Disk':<14} db={human_bytes(disk['dbSqliteBytes'])} {g.dot} cache={human_bytes(disk['ktxCacheBytes'])} "
+            f"  {'Disk':<14} db={human_bytes(disk['dbSqliteBytes'])} {g.dot} "
+            f"cache={human_bytes(disk['ktxCacheBytes'])} "
             f"{g.dot} raw-sources={raw['fileCount']} files ({human_bytes(raw['bytes'])})",
             "",
         )
@@ -115,7 +116,8 @@ def project_status_lines(status: dict[str, Any], g: Glyphs, *, verbose: bool = F
         wu = status["workUnits"]
         lines.append(
             (
-                f"  {'Work units':<16} stepBudget={wu['stepBudget']}, maxConcurrency={wu['maxConcurrency']}, failureMode={wu['failureMode']}",
+                f"  {'Work units':<16} stepBudget={wu['stepBudget']}, "
+                f"maxConcurrency={wu['maxConcurrency']}, failureMode={wu['failureMode']}",
                 "",
             )
         )

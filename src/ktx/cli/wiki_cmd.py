@@ -35,13 +35,17 @@ def register(app: typer.Typer) -> None:
             sys.stderr.write(f"warning: {warning}\n")
         items = [p.to_json() for p in pages]
         emit_rows(
-            command="wiki list", items=items, mode=mode,
+            command="wiki list",
+            items=items,
+            mode=mode,
             plain=lambda r: [r["scope"], r["key"], r["summary"]],
-            group=lambda r: r["scope"], title=lambda r: r["key"], detail=lambda r: r["summary"],
-            noun=("page", "pages"), ranked=False,
-            empty=(f"No local wiki pages found in {project.root / 'wiki'}",
-                   "Add Markdown files under wiki/."),
-        )  # fmt: skip
+            group=lambda r: r["scope"],
+            title=lambda r: r["key"],
+            detail=lambda r: r["summary"],
+            noun=("page", "pages"),
+            ranked=False,
+            empty=(f"No local wiki pages found in {project.root / 'wiki'}", "Add Markdown files under wiki/."),
+        )
 
     @wiki.command("search")
     def search(
@@ -64,12 +68,17 @@ def register(app: typer.Typer) -> None:
         if app_state(ctx).debug:
             sys.stderr.write("\n".join(debug_lines(outcome, "wiki")) + "\n")
         emit_rows(
-            command="wiki search", items=outcome.items, mode=mode,
+            command="wiki search",
+            items=outcome.items,
+            mode=mode,
             plain=lambda r: [f"score={r['score']}", r["scope"], r["key"], r["summary"]],
-            group=lambda r: r["scope"], title=lambda r: r["key"], detail=lambda r: r["summary"],
-            noun=("page", "pages"), ranked=True,
+            group=lambda r: r["scope"],
+            title=lambda r: r["key"],
+            detail=lambda r: r["summary"],
+            noun=("page", "pages"),
+            ranked=True,
             empty=(f'No local wiki pages matched "{text}"', "Run `ktx wiki` to inspect available pages."),
-        )  # fmt: skip
+        )
 
     @wiki.command("read")
     def read(

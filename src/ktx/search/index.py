@@ -282,11 +282,21 @@ class SearchIndex:
                     "file_mtime_ns, file_size, meta, embedding, embedding_model) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        kind, doc.doc_id, scope, doc.key, doc.summary, doc.search_text, doc.search_text.lower(),
-                        doc.text_hash, doc.mtime_ns, doc.size, json.dumps(doc.meta), vectors.get(doc.doc_id),
+                        kind,
+                        doc.doc_id,
+                        scope,
+                        doc.key,
+                        doc.summary,
+                        doc.search_text,
+                        doc.search_text.lower(),
+                        doc.text_hash,
+                        doc.mtime_ns,
+                        doc.size,
+                        json.dumps(doc.meta),
+                        vectors.get(doc.doc_id),
                         model if vectors.get(doc.doc_id) is not None else None,
                     ),
-                )  # fmt: skip
+                )
                 self.conn.execute(
                     "INSERT INTO search_fts (rowid, key, summary, content, tags) VALUES (?, ?, ?, ?, ?)",
                     (cursor.lastrowid, doc.key, doc.summary, doc.search_text, doc.tags),
@@ -356,7 +366,8 @@ class SearchIndex:
         out = {}
         for doc_id in doc_ids:
             row = self.conn.execute(
-                "SELECT snippet(search_fts, 2, '<mark>', '</mark>', '...', 12) FROM search_fts WHERE search_fts MATCH ? "
+                "SELECT snippet(search_fts, 2, '<mark>', '</mark>', '...', 12) FROM search_fts "
+                "WHERE search_fts MATCH ? "
                 "AND rowid = (SELECT rowid FROM search_docs WHERE kind = ? AND doc_id = ?)",
                 (match, kind, doc_id),
             ).fetchone()
@@ -371,7 +382,8 @@ class SearchIndex:
             out += [
                 (rowid, doc_id)
                 for rowid, doc_id, scope in self.reader().execute(
-                    f"SELECT rowid, doc_id, scope FROM search_docs WHERE kind = ? AND rowid IN ({', '.join('?' for _ in chunk)})",
+                    "SELECT rowid, doc_id, scope FROM search_docs WHERE kind = ? AND rowid IN "
+                    f"({', '.join('?' for _ in chunk)})",
                     [kind, *chunk],
                 )
                 if scope in scopes
@@ -472,7 +484,8 @@ class SearchIndex:
             self.reader()
             .execute(
                 "SELECT connection_id, source_name, column_name, value FROM sl_dictionary "
-                f"WHERE connection_id IN ({placeholders}) AND ({likes}) ORDER BY connection_id, source_name, column_name, value",
+                f"WHERE connection_id IN ({placeholders}) AND ({likes}) ORDER BY connection_id, "
+                "source_name, column_name, value",
                 [*connection_ids, *[f"%{t}%" for t in terms]],
             )
             .fetchall()
@@ -486,11 +499,15 @@ class SearchIndex:
         return Lane(
             "dictionary",
             candidates=[
-                Candidate(doc_id, i, float(sum(len(v) for v in cols.values())),
-                          [{"column": c, "values": v} for c, v in cols.items()])
+                Candidate(
+                    doc_id,
+                    i,
+                    float(sum(len(v) for v in cols.values())),
+                    [{"column": c, "values": v} for c, v in cols.items()],
+                )
                 for i, (doc_id, cols) in enumerate(ranked[:limit], start=1)
             ],
-        )  # fmt: skip
+        )
 
     def rows(self, kind: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:

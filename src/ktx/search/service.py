@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import stat
 import time
 from dataclasses import dataclass, field
@@ -15,19 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ktx.project.project import Project
+from ktx.scan.artifacts import latest_profile, load_profile_dictionary
 from ktx.search.core import DEFAULT_WEIGHTS, LaneReport, candidate_pool, fuse, normalize_query, run_lanes
 from ktx.search.index import IndexDoc, SearchIndex, SyncStats
 from ktx.search.watch import DirectoryWatch
 from ktx.semantic.summaries import connection_dirs, read_sources
 from ktx.wiki.page import KEY_PATTERN, WikiError
 from ktx.wiki.store import LOCAL_USER, WikiStore
-
-_STRING_TYPES = re.compile(r"varchar|char|text|string|character|enum|bool", re.I)
-_EXCLUDED_COLUMNS = re.compile(
-    r"_id$|_uuid$|_key$|_hash$|_token$|^id$|^uuid$|_at$|_date$|_time$|description$|comment$|notes?$|message$|"
-    r"body$|content$|_url$|_path$|email$|^phone|address$",
-    re.I,
-)
 
 
 @dataclass
@@ -148,11 +141,17 @@ class SearchService:
             if row is None:
                 continue
             scope = row["scope"]
-            items.append({
-                "key": row["key"], "path": result.id, "scope": "GLOBAL" if scope == "global" else "USER",
-                "summary": row["summary"], "score": round(result.score, 6), "matchReasons": result.match_reasons,
-                "lanes": result.ranks,
-            })  # fmt: skip
+            items.append(
+                {
+                    "key": row["key"],
+                    "path": result.id,
+                    "scope": "GLOBAL" if scope == "global" else "USER",
+                    "summary": row["summary"],
+                    "score": round(result.score, 6),
+                    "matchReasons": result.match_reasons,
+                    "lanes": result.ranks,
+                }
+            )
         self.last_duration_ms = (time.perf_counter() - started) * 1000
         return SearchOutcome(items, reports, mode, self._embedding[1])
 
@@ -160,7 +159,7 @@ class SearchService:
 
     def _sl_fingerprint(self, folder: Path) -> str:
         digest = hashlib.sha256()
-        profile = _latest_profile(self.project.root, folder.name)
+        profile = latest_profile(self.project.root, folder.name)
         for path in sorted([*folder.rglob("*.y*ml"), *([profile] if profile else [])]):
             st = path.stat()
             digest.update(f"{path}:{st.st_mtime_ns}:{st.st_size}\n".encode())
@@ -263,11 +262,21 @@ class SearchService:
                 )
             )
         for uid in self.wiki.user_ids():
-            scopes.append((f"wiki/user/{uid}", {"kind": "wiki", "scope": "user", "scopeId": uid},
-                           lambda uid=uid: self.sync_wiki_scope("user", uid, force=force)))  # fmt: skip
+            scopes.append(
+                (
+                    f"wiki/user/{uid}",
+                    {"kind": "wiki", "scope": "user", "scopeId": uid},
+                    lambda uid=uid: self.sync_wiki_scope("user", uid, force=force),
+                )
+            )
         for conn_id in self.sl_connections():
-            scopes.append((f"sl/{conn_id}", {"kind": "sl", "connectionId": conn_id},
-                           lambda c=conn_id: self.sync_sl_connection(c, force=force)))  # fmt: skip
+            scopes.append(
+                (
+                    f"sl/{conn_id}",
+                    {"kind": "sl", "connectionId": conn_id},
+                    lambda c=conn_id: self.sync_sl_connection(c, force=force),
+                )
+            )
         results = []
         totals = SyncStats()
         for label, info, run in scopes:
@@ -278,8 +287,14 @@ class SearchService:
                 stats = SyncStats(error=getattr(exc, "message", None) or str(exc))
             for name in ("scanned", "updated", "deleted", "embeddings_recomputed", "embeddings_failed"):
                 setattr(totals, name, getattr(totals, name) + getattr(stats, name))
-            results.append({"label": label, **info, **stats.to_json(),
-                            "durationMs": round((time.perf_counter() - scope_started) * 1000)})  # fmt: skip
+            results.append(
+                {
+                    "label": label,
+                    **info,
+                    **stats.to_json(),
+                    "durationMs": round((time.perf_counter() - scope_started) * 1000),
+                }
+            )
         return {
             "scopes": results,
             "totals": totals.to_json(),
@@ -289,47 +304,6 @@ class SearchService:
             "warnings": list(dict.fromkeys(self.skipped)),
             "durationMs": round((time.perf_counter() - started) * 1000),
         }
-
-
-def _latest_profile(root: Path, connection_id: str) -> Path | None:
-    base = root / "raw-sources" / connection_id / "live-database"
-    if not base.is_dir():
-        return None
-    found = sorted(base.rglob("enrichment/relationship-profile.json"))
-    return found[-1] if found else None
-
-
-def load_profile_dictionary(root: Path, connection_id: str) -> list[tuple[str, str, str, int | None]]:
-    """Sampled values for the dictionary lane: (source, column, value, cardinality).
-
-    Reads the latest `raw-sources/<conn>/live-database/**/enrichment/relationship-profile.json`:
-    `{"tables": [{"name": ..., "columns": [{"name", "type", "distinctCount", "sampleValues": [...]}]}]}`.
-    Only string-like, low-cardinality (≤ 200) columns whose names do not look like ids, timestamps
-    or free text are used.
-    """
-    path = _latest_profile(root, connection_id)
-    if path is None:
-        return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    entries = []
-    for table in data.get("tables", []) if isinstance(data, dict) else []:
-        for column in table.get("columns", []):
-            name, kind = str(column.get("name", "")), str(column.get("type", ""))
-            distinct = column.get("distinctCount")
-            if not _STRING_TYPES.search(kind) or _EXCLUDED_COLUMNS.search(name):
-                continue
-            if isinstance(distinct, int) and distinct > 200:
-                continue
-            seen: dict[str, str] = {}
-            for value in column.get("sampleValues") or []:
-                text = str(value).strip()
-                if text and text.lower() not in seen:
-                    seen[text.lower()] = text
-            entries += [(str(table.get("name")), name, v, distinct) for v in sorted(seen.values())]
-    return entries
 
 
 def debug_lines(outcome: SearchOutcome, what: str) -> list[str]:

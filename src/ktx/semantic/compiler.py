@@ -37,8 +37,13 @@ class CompiledQuery:
         return [c["name"] for c in self.columns]
 
     def to_json(self) -> dict[str, Any]:
-        return {"sql": self.sql, "dialect": self.dialect, "columns": self.columns, "plan": self.plan,
-                "warnings": self.warnings}  # fmt: skip
+        return {
+            "sql": self.sql,
+            "dialect": self.dialect,
+            "columns": self.columns,
+            "plan": self.plan,
+            "warnings": self.warnings,
+        }
 
 
 class SemanticEngine:
@@ -55,7 +60,8 @@ class SemanticEngine:
         ref = self._tables.get(node)
         if ref is None:
             source = self.sources[self.graph.base[node]]
-            ref = sqltree.table(source.name) if source.sql else exp.to_table(source.table, dialect=self.dialect)  # type: ignore[arg-type]
+            table: str = source.table or ""
+            ref = sqltree.table(source.name) if source.sql else exp.to_table(table, dialect=self.dialect)
             if ref.name != node or ref.args.get("db") or ref.args.get("catalog"):
                 ref.set("alias", exp.TableAlias(this=exp.to_identifier(node)))
             self._tables[node] = ref
@@ -150,9 +156,14 @@ class _Builder:
         for step in steps:
             edge = step.edge
             pairs = edge.column_pairs()
-            entry = {"from_source": edge.frm, "to_source": edge.to,
-                     "from_column": ",".join(a for a, _ in pairs), "to_column": ",".join(b for _, b in pairs),
-                     "relationship": edge.relationship, "join_type": step.kind}  # fmt: skip
+            entry = {
+                "from_source": edge.frm,
+                "to_source": edge.to,
+                "from_column": ",".join(a for a, _ in pairs),
+                "to_column": ",".join(b for _, b in pairs),
+                "relationship": edge.relationship,
+                "join_type": step.kind,
+            }
             if scope:
                 entry["cte"] = scope
             self.plan.setdefault("joins", []).append(entry)
@@ -250,25 +261,46 @@ class _Builder:
             sql = self.single(groups[0])
         else:
             sql = self.locality(groups)
-        columns = [{"name": d.alias, "kind": "dimension", "field": d.field, "granularity": d.granularity,
-                    "provenance": "dimension", "description": d.description} for d in r.dimensions]  # fmt: skip
-        columns += [{"name": m.name, "kind": "measure", "field": m.qualified_ref or m.original,
-                     "provenance": m.provenance, "description": m.description} for m in r.measures]  # fmt: skip
+        columns = [
+            {
+                "name": d.alias,
+                "kind": "dimension",
+                "field": d.field,
+                "granularity": d.granularity,
+                "provenance": "dimension",
+                "description": d.description,
+            }
+            for d in r.dimensions
+        ]
+        columns += [
+            {
+                "name": m.name,
+                "kind": "measure",
+                "field": m.qualified_ref or m.original,
+                "provenance": m.provenance,
+                "description": m.description,
+            }
+            for m in r.measures
+        ]
         nodes = {d.node for d in r.dimensions} | {n for m in r.aggregates for n in m.nodes}
         nodes |= {n for _, ns, _ in r.where for n in ns}
         nodes |= {j["to_source"] for j in self.plan.get("joins", [])} | {
             j["from_source"] for j in self.plan.get("joins", [])
         }
-        self.plan.update({
-            "sources_used": sorted(nodes),
-            "dimensions": [{"field": d.field, "alias": d.alias, "granularity": d.granularity} for d in r.dimensions],
-            "measures": [_measure_json(m) for m in r.measures],
-            "where_filters": [text for _, _, text in r.where],
-            "having_filters": [text for _, _, text in r.having],
-            "order_by": [o if isinstance(o, str) else o.to_json() for o in self.query.order_by],
-            "limit": self.query.limit,
-            "include_empty": self.query.include_empty,
-        })  # fmt: skip
+        self.plan.update(
+            {
+                "sources_used": sorted(nodes),
+                "dimensions": [
+                    {"field": d.field, "alias": d.alias, "granularity": d.granularity} for d in r.dimensions
+                ],
+                "measures": [_measure_json(m) for m in r.measures],
+                "where_filters": [text for _, _, text in r.where],
+                "having_filters": [text for _, _, text in r.having],
+                "order_by": [o if isinstance(o, str) else o.to_json() for o in self.query.order_by],
+                "limit": self.query.limit,
+                "include_empty": self.query.include_empty,
+            }
+        )
         self.plan.setdefault("joins", [])
         self.plan.setdefault("join_paths", [])
         ordered = {k: self.plan[k] for k in _PLAN_ORDER if k in self.plan}
@@ -293,9 +325,16 @@ class _Builder:
         self.where_clause(select, [c for c, _, _ in r.where])
         self.ordered(select, r.dimensions, [])
         self.record_joins(steps)
-        self.plan.update({"anchor_source": anchor, "anchor_grain": [d.field for d in r.dimensions],
-                          "fan_out_description": "No fanout", "has_fan_out": False, "measure_groups": [],
-                          "aggregate_locality": []})  # fmt: skip
+        self.plan.update(
+            {
+                "anchor_source": anchor,
+                "anchor_grain": [d.field for d in r.dimensions],
+                "fan_out_description": "No fanout",
+                "has_fan_out": False,
+                "measure_groups": [],
+                "aggregate_locality": [],
+            }
+        )
         return self.finish(select, [])
 
     def single(self, fact: str) -> str:
@@ -350,13 +389,22 @@ class _Builder:
         sqltree.having(select, sqltree.conjunction(having))
         self.ordered(select, r.dimensions, r.measures)
         self.record_joins(steps)
-        self.plan.update({
-            "anchor_source": anchor, "anchor_grain": [d.field for d in r.dimensions],
-            "fan_out_description": "No fanout", "has_fan_out": False,
-            "measure_groups": [{"source_name": fact, "measures": [m.name for m in r.aggregates],
-                                "join_path_to_dims": [p.edges[-1].describe() for p in paths.values() if p.edges]}],
-            "aggregate_locality": [],
-        })  # fmt: skip
+        self.plan.update(
+            {
+                "anchor_source": anchor,
+                "anchor_grain": [d.field for d in r.dimensions],
+                "fan_out_description": "No fanout",
+                "has_fan_out": False,
+                "measure_groups": [
+                    {
+                        "source_name": fact,
+                        "measures": [m.name for m in r.aggregates],
+                        "join_path_to_dims": [p.edges[-1].describe() for p in paths.values() if p.edges],
+                    }
+                ],
+                "aggregate_locality": [],
+            }
+        )
         return self.finish(select, [])
 
     def locality(self, groups: list[str]) -> str:
@@ -412,8 +460,10 @@ class _Builder:
             paths = {t: reach[g][t] for t in sorted(needed) if t != g}
             steps = self.join_steps(g, self.tree(paths), {})
             projections = self.dimension_columns(r.dimensions)
-            projections += [sqltree.alias(sqlexpr.with_filter(m.expr.copy(), m.filter), column_names[id(m)])
-                            for m in group_measures[g]]  # fmt: skip
+            projections += [
+                sqltree.alias(sqlexpr.with_filter(m.expr.copy(), m.filter), column_names[id(m)])
+                for m in group_measures[g]
+            ]
             body = sqltree.select(projections, self.table(g))
             self.apply_joins(body, steps)
             self.where_clause(body, clauses)
@@ -435,40 +485,65 @@ class _Builder:
             parts = [sqltree.select([sqltree.column(a) for a in aliases], sqltree.table(cte_names[g])) for g in groups]
             ctes.append((keys_name, sqltree.union_distinct(parts)))  # type: ignore[arg-type]
             key_source = keys_name
-            select = sqltree.select([sqltree.alias(sqltree.column(a, keys_name), a) for a in aliases],
-                                    sqltree.table(keys_name))  # fmt: skip
+            select = sqltree.select(
+                [sqltree.alias(sqltree.column(a, keys_name), a) for a in aliases], sqltree.table(keys_name)
+            )
             for g in groups:
-                on = sqltree.all_of([exp.NullSafeEQ(this=sqltree.column(a, cte_names[g]),
-                                                    expression=sqltree.column(a, keys_name)) for a in aliases])  # fmt: skip
+                on = sqltree.all_of(
+                    [
+                        exp.NullSafeEQ(this=sqltree.column(a, cte_names[g]), expression=sqltree.column(a, keys_name))
+                        for a in aliases
+                    ]
+                )
                 sqltree.join(select, sqltree.table(cte_names[g]), "LEFT", on)
         else:
             key_source = first
             select = sqltree.select([sqltree.alias(sqltree.column(a, first), a) for a in aliases], sqltree.table(first))
             for g in groups[1:]:
                 if aliases:
-                    on = sqltree.all_of([exp.NullSafeEQ(this=sqltree.column(a, first),
-                                                        expression=sqltree.column(a, cte_names[g])) for a in aliases])  # fmt: skip
+                    on = sqltree.all_of(
+                        [
+                            exp.NullSafeEQ(this=sqltree.column(a, first), expression=sqltree.column(a, cte_names[g]))
+                            for a in aliases
+                        ]
+                    )
                     sqltree.join(select, sqltree.table(cte_names[g]), "INNER", on)
                 else:
                     sqltree.join(select, sqltree.table(cte_names[g]), "CROSS")
         for m in r.measures:
             spans = len({leaf.node for leaf in m.leaves()}) > 1
             select.append("expressions", sqltree.alias(self.measure_sql(m, lambda leaf, c=spans: ref(leaf, c)), m.name))
-        outer_where = [self.substitute(self.safe_division(f.copy()), ph, lambda leaf: ref(leaf, True))
-                       for f, ph, _ in r.having]  # fmt: skip
+        outer_where = [
+            self.substitute(self.safe_division(f.copy()), ph, lambda leaf: ref(leaf, True)) for f, ph, _ in r.having
+        ]
         sqltree.where(select, sqltree.conjunction(outer_where))
         self.ordered(select, r.dimensions, r.measures)
         kind = "Chasm trap" if self._independent(groups) else "Fan trap"
-        self.plan.update({
-            "anchor_source": groups[0], "anchor_grain": [d.field for d in r.dimensions], "key_source": key_source,
-            "fan_out_description": f"{kind}: {len(groups)} independent measure sources ({', '.join(groups)})",
-            "has_fan_out": True,
-            "measure_groups": [{"source_name": g, "cte": cte_names[g], "measures": [m.name for m in group_measures[g]],
-                                "join_path_to_dims": [e["to_source"] for e in self.plan.get("joins", [])
-                                                      if e.get("cte") == cte_names[g]]} for g in groups],
-            "aggregate_locality": [f"Pre-aggregate {g} ({', '.join(m.name for m in group_measures[g])}) by "
-                                   f"{'dimension keys' if aliases else 'nothing (one row)'}" for g in groups],
-        })  # fmt: skip
+        self.plan.update(
+            {
+                "anchor_source": groups[0],
+                "anchor_grain": [d.field for d in r.dimensions],
+                "key_source": key_source,
+                "fan_out_description": f"{kind}: {len(groups)} independent measure sources ({', '.join(groups)})",
+                "has_fan_out": True,
+                "measure_groups": [
+                    {
+                        "source_name": g,
+                        "cte": cte_names[g],
+                        "measures": [m.name for m in group_measures[g]],
+                        "join_path_to_dims": [
+                            e["to_source"] for e in self.plan.get("joins", []) if e.get("cte") == cte_names[g]
+                        ],
+                    }
+                    for g in groups
+                ],
+                "aggregate_locality": [
+                    f"Pre-aggregate {g} ({', '.join(m.name for m in group_measures[g])}) by "
+                    f"{'dimension keys' if aliases else 'nothing (one row)'}"
+                    for g in groups
+                ],
+            }
+        )
         return self.finish(select, ctes)
 
     def _independent(self, groups: list[str]) -> bool:
@@ -490,16 +565,35 @@ def _rename_tables(body: exp.Expression, renames: dict[str, str]) -> None:
 
 def _measure_json(m: Measure) -> dict[str, Any]:
     return {
-        "name": m.name, "expr": m.expr.sql() if not m.derived else None, "source_name": m.node or DERIVED,
-        "original_name": m.original, "qualified_ref": m.qualified_ref,
-        "filter": m.filter.sql() if m.filter is not None else None, "provenance": m.provenance,
-        "is_derived": m.derived, "depends_on": [d.name for d in m.placeholders.values()],
+        "name": m.name,
+        "expr": m.expr.sql() if not m.derived else None,
+        "source_name": m.node or DERIVED,
+        "original_name": m.original,
+        "qualified_ref": m.qualified_ref,
+        "filter": m.filter.sql() if m.filter is not None else None,
+        "provenance": m.provenance,
+        "is_derived": m.derived,
+        "depends_on": [d.name for d in m.placeholders.values()],
         "description": m.description,
-    }  # fmt: skip
+    }
 
 
 _PLAN_ORDER = (
-    "sources_used", "anchor_source", "anchor_grain", "key_source", "joins", "join_paths", "fan_out_description",
-    "has_fan_out", "measure_groups", "aggregate_locality", "where_filters", "having_filters", "dimensions",
-    "measures", "order_by", "limit", "include_empty",
-)  # fmt: skip
+    "sources_used",
+    "anchor_source",
+    "anchor_grain",
+    "key_source",
+    "joins",
+    "join_paths",
+    "fan_out_description",
+    "has_fan_out",
+    "measure_groups",
+    "aggregate_locality",
+    "where_filters",
+    "having_filters",
+    "dimensions",
+    "measures",
+    "order_by",
+    "limit",
+    "include_empty",
+)

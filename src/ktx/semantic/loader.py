@@ -18,17 +18,52 @@ from ktx.semantic.model import Source
 from ktx.semantic.schemacheck import SchemaError
 
 _NUMBER = {
-    "integer", "bigint", "smallint", "numeric", "decimal", "float", "double", "real", "int", "int2", "int4",
-    "int8", "float4", "float8", "double precision", "number", "tinyint", "mediumint",
-}  # fmt: skip
+    "integer",
+    "bigint",
+    "smallint",
+    "numeric",
+    "decimal",
+    "float",
+    "double",
+    "real",
+    "int",
+    "int2",
+    "int4",
+    "int8",
+    "float4",
+    "float8",
+    "double precision",
+    "number",
+    "tinyint",
+    "mediumint",
+}
 _TIME = {
-    "timestamp", "timestamptz", "timestamp with time zone", "timestamp without time zone", "timestamp_ntz",
-    "timestamp_ltz", "timestamp_tz", "datetime", "date", "time", "timetz",
-}  # fmt: skip
+    "timestamp",
+    "timestamptz",
+    "timestamp with time zone",
+    "timestamp without time zone",
+    "timestamp_ntz",
+    "timestamp_ltz",
+    "timestamp_tz",
+    "datetime",
+    "date",
+    "time",
+    "timetz",
+}
 OVERLAY_KEYS = {
-    "name", "descriptions", "grain", "columns", "column_overrides", "joins", "measures", "segments",
-    "exclude_columns", "disable_joins", "default_time_dimension", "usage",
-}  # fmt: skip
+    "name",
+    "descriptions",
+    "grain",
+    "columns",
+    "column_overrides",
+    "joins",
+    "measures",
+    "segments",
+    "exclude_columns",
+    "disable_joins",
+    "default_time_dimension",
+    "usage",
+}
 
 
 class SemanticLayerError(KtxError):
@@ -140,7 +175,8 @@ def compose(base: dict[str, Any], overlay: dict[str, Any], where: str) -> dict[s
     conflict = sorted(excluded & set(overrides))
     if conflict:
         raise SemanticLayerError(
-            f"Invalid overlay '{overlay['name']}' in {where}: column_overrides conflict with exclude_columns: {', '.join(conflict)}"
+            f"Invalid overlay '{overlay['name']}' in {where}: column_overrides conflict with "
+            f"exclude_columns: {', '.join(conflict)}"
         )
     columns = []
     for col in out.get("columns", []):

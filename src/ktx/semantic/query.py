@@ -87,10 +87,11 @@ def _json_spellings(data: dict[str, Any]) -> dict[str, Any]:
         data["include_empty"] = flag.lower() == "true"
     if isinstance(data.get("order_by"), list):
         data["order_by"] = [
-            {**o, "direction": o["direction"].lower()} if isinstance(o, dict) and isinstance(o.get("direction"), str)
+            {**o, "direction": o["direction"].lower()}
+            if isinstance(o, dict) and isinstance(o.get("direction"), str)
             else o
             for o in data["order_by"]
-        ]  # fmt: skip
+        ]
     if isinstance(data.get("dimensions"), list):
         data["dimensions"] = [
             {k: v for k, v in d.items() if not (k == "granularity" and v == "")} if isinstance(d, dict) else d

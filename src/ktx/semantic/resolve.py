@@ -192,8 +192,16 @@ class Resolver:
                     key_name, placeholder = self._placeholder()
                     placeholders[key_name] = dep
                     ref.replace(placeholder)
-                measure = Measure(name, name, None, parsed, placeholders=placeholders, provenance="verified",
-                                  qualified_ref=f"{node}.{name}", description=definition.description or "")  # fmt: skip
+                measure = Measure(
+                    name,
+                    name,
+                    None,
+                    parsed,
+                    placeholders=placeholders,
+                    provenance="verified",
+                    qualified_ref=f"{node}.{name}",
+                    description=definition.description or "",
+                )
             else:
                 expr = self.expand_computed(self._qualify_bare(parsed, node, f"measure '{source.name}.{name}'"))
                 expr = self._count_rows_of(sqlexpr.rewrite_custom_aggregates(expr, self.dialect), node)
@@ -210,11 +218,19 @@ class Resolver:
                             f"'{segment_name}'. Available segments: {source.segment_list}."
                         )
                     predicates.append(sqlexpr.parse(segment.expr, self.dialect, what=f"segment '{segment_name}'"))
-                qualified = [self.expand_computed(self._qualify_bare(p, node, f"filter of measure '{name}'"))
-                             for p in predicates]  # fmt: skip
-                measure = Measure(name, name, node, expr, filter=sqlexpr.conjunction(qualified),
-                                  provenance="verified", qualified_ref=f"{node}.{name}",
-                                  description=definition.description or "")  # fmt: skip
+                qualified = [
+                    self.expand_computed(self._qualify_bare(p, node, f"filter of measure '{name}'")) for p in predicates
+                ]
+                measure = Measure(
+                    name,
+                    name,
+                    node,
+                    expr,
+                    filter=sqlexpr.conjunction(qualified),
+                    provenance="verified",
+                    qualified_ref=f"{node}.{name}",
+                    description=definition.description or "",
+                )
                 measure.nodes = self._nodes_of(measure)
         finally:
             self._resolving.pop()
@@ -232,8 +248,10 @@ class Resolver:
                 continue
             owner = next((n for _, _, n in reachable if self.source_of(n).column(ref.name)), None)
             if owner is None:
-                raise CompileError(f"{what[0].upper()}{what[1:]} references unknown column '{ref.name}'. "
-                                   f"Available: {self._available(node)}")  # fmt: skip
+                raise CompileError(
+                    f"{what[0].upper()}{what[1:]} references unknown column '{ref.name}'. "
+                    f"Available: {self._available(node)}"
+                )
             ref.set("table", exp.to_identifier(owner))
         return node_expr
 

@@ -41,7 +41,10 @@ def existing_layer_dir(root: Path, connection_id: str) -> Path:
     if not folder.is_dir():
         raise KtxError(
             f"No semantic layer for connection '{connection_id}' (expected {folder}).",
-            hint="Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them from a warehouse, is not in this version yet).",
+            hint=(
+                "Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them "
+                "from a warehouse, is not in this version yet)."
+            ),
         )
     return folder
 
@@ -137,9 +140,14 @@ class SourceCheck:
     checks: dict[str, str] = field(default_factory=dict)  # check → ok | skipped: reason | failed
 
     def to_json(self) -> dict[str, Any]:
-        return {"connectionId": self.connection_id, "source": self.name, "valid": self.report.valid,
-                "errors": [f.message for f in self.report.errors], "warnings": [f.message for f in self.report.warnings],
-                "checks": self.checks}  # fmt: skip
+        return {
+            "connectionId": self.connection_id,
+            "source": self.name,
+            "valid": self.report.valid,
+            "errors": [f.message for f in self.report.errors],
+            "warnings": [f.message for f in self.report.warnings],
+            "checks": self.checks,
+        }
 
 
 class AmbiguousSource(KtxError):
@@ -205,24 +213,45 @@ def _manifest_checks(check: SourceCheck, engine: SemanticEngine, layer: LoadedLa
         check.checks["catalog"] = "skipped: no scanned table to compare with"
         return
     target = source.table.replace('"', "").replace("`", "").lower()
-    manifest = next((s for s in engine.sources.values() if s.name != source.name and s.table and
-                     (target.endswith(s.table.lower()) or s.table.lower().endswith("." + target))), None)  # fmt: skip
+    manifest = next(
+        (
+            s
+            for s in engine.sources.values()
+            if s.name != source.name
+            and s.table
+            and (target.endswith(s.table.lower()) or s.table.lower().endswith("." + target))
+        ),
+        None,
+    )
     if manifest is None:
         check.checks["catalog"] = "skipped: no scanned table to compare with"
         return
     physical = {c.name for c in manifest.columns if not c.expr}
     declared = [c.name for c in source.columns if not c.expr and c.name not in physical]
     if declared:
-        check.report.errors.append(Finding(source.name, f"{source.name}: table \"{source.table}\" matched manifest {manifest.name}, but declared column(s) absent from physical table: {', '.join(declared)}. Available columns: {', '.join(sorted(physical))}"))  # fmt: skip
+        check.report.errors.append(
+            Finding(
+                source.name,
+                (
+                    f'{source.name}: table "{source.table}" matched manifest {manifest.name}, but declared '
+                    f"column(s) absent from physical table: {', '.join(declared)}. Available columns: "
+                    f"{', '.join(sorted(physical))}"
+                ),
+            )
+        )
     check.checks["catalog"] = "failed" if declared else "ok"
 
 
 def _live_checks(services: Services, check: SourceCheck, engine: SemanticEngine) -> None:
     source = engine.sources[check.name]
     dialect = engine.dialect
-    base = exp.to_table(source.table, dialect=dialect) if source.table else exp.paren(
-        sqlexpr.parse(source.sql or "", dialect, what=f"SQL of source '{source.name}'", query=True), copy=False
-    ).as_("_base")  # fmt: skip
+    base = (
+        exp.to_table(source.table, dialect=dialect)
+        if source.table
+        else exp.paren(
+            sqlexpr.parse(source.sql or "", dialect, what=f"SQL of source '{source.name}'", query=True), copy=False
+        ).as_("_base")
+    )
     try:
         connector = services.connector(check.connection_id)
     except KtxError as exc:
@@ -231,13 +260,23 @@ def _live_checks(services: Services, check: SourceCheck, engine: SemanticEngine)
     try:
         probe = connector.query(exp.select("*").from_(base.copy()).limit(1).sql(dialect=dialect), max_rows=1)
     except KtxError as exc:
-        check.report.errors.append(Finding(source.name, f"{source.name}: cannot read {source.table or 'its SQL'}: {exc}"))  # fmt: skip
+        check.report.errors.append(
+            Finding(source.name, f"{source.name}: cannot read {source.table or 'its SQL'}: {exc}")
+        )
         check.checks["live"] = "failed"
         return
     headers = {h.lower() for h in probe.headers}
     missing = [c.name for c in source.columns if not c.expr and c.name.lower() not in headers]
     if missing:
-        check.report.errors.append(Finding(source.name, f"{source.name}: column(s) not found in {source.table or 'its SQL result'}: {', '.join(missing)}. Available: {', '.join(probe.headers)}"))  # fmt: skip
+        check.report.errors.append(
+            Finding(
+                source.name,
+                (
+                    f"{source.name}: column(s) not found in {source.table or 'its SQL result'}: "
+                    f"{', '.join(missing)}. Available: {', '.join(probe.headers)}"
+                ),
+            )
+        )
     check.checks["columns"] = "failed" if missing else "ok"
     grain = [g for g in source.grain if g.lower() in headers]
     if len(grain) != len(source.grain):
@@ -256,5 +295,14 @@ def _live_checks(services: Services, check: SourceCheck, engine: SemanticEngine)
         check.report.errors.append(Finding(source.name, f"{source.name}: grain check failed: {exc}"))
         return
     if duplicated:
-        check.report.errors.append(Finding(source.name, f"{source.name}: declared grain [{', '.join(source.grain)}] is not unique: {duplicated} key value(s) repeat in a sample of up to {GRAIN_SAMPLE_ROWS:,} rows. Fix the grain (fan-out protection relies on it)."))  # fmt: skip
+        check.report.errors.append(
+            Finding(
+                source.name,
+                (
+                    f"{source.name}: declared grain [{', '.join(source.grain)}] is not unique: {duplicated} "
+                    f"key value(s) repeat in a sample of up to {GRAIN_SAMPLE_ROWS:,} rows. Fix the grain "
+                    "(fan-out protection relies on it)."
+                ),
+            )
+        )
     check.checks["grain"] = "failed" if duplicated else f"ok (unique in a sample of up to {GRAIN_SAMPLE_ROWS:,} rows)"

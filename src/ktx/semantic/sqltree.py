@@ -84,9 +84,14 @@ def limit(node: exp.Select, rows: int) -> None:
 
 def with_ctes(node: exp.Select, ctes: list[tuple[str, exp.Expression]]) -> None:
     if ctes:
-        node.set("with_", exp.With(expressions=[
-            exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(name))) for name, body in ctes
-        ]))  # fmt: skip
+        node.set(
+            "with_",
+            exp.With(
+                expressions=[
+                    exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(name))) for name, body in ctes
+                ]
+            ),
+        )
 
 
 def union_distinct(parts: list[exp.Expression]) -> exp.Expression:

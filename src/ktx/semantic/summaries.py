@@ -113,12 +113,19 @@ def read_sources(project_root: Path, connection_id: str) -> list[SourceSummary]:
             if not isinstance(entry, dict):
                 continue
             sources[str(name)] = SourceSummary(
-                connection_id, str(name), str(shard.relative_to(project_root)),
+                connection_id,
+                str(name),
+                str(shard.relative_to(project_root)),
                 description=resolve_description(entry.get("description"), entry.get("descriptions")),
-                table=str(entry.get("table") or ""), columns=_columns(entry.get("columns")),
-                joins=[(str(j.get("to")), str(j.get("relationship", ""))) for j in entry.get("joins") or [] if isinstance(j, dict)],
+                table=str(entry.get("table") or ""),
+                columns=_columns(entry.get("columns")),
+                joins=[
+                    (str(j.get("to")), str(j.get("relationship", "")))
+                    for j in entry.get("joins") or []
+                    if isinstance(j, dict)
+                ],
                 tags=_tags(entry.get("tags")),
-            )  # fmt: skip
+            )
     files = sorted(p for p in folder.rglob("*.y*ml") if "_schema" not in p.relative_to(folder).parts)
     overlays = []
     for path in files:
@@ -128,14 +135,24 @@ def read_sources(project_root: Path, connection_id: str) -> list[SourceSummary]:
         if data.get("table") or data.get("sql"):
             name = str(data["name"])
             sources[name] = SourceSummary(
-                connection_id, name, str(path.relative_to(project_root)),
+                connection_id,
+                name,
+                str(path.relative_to(project_root)),
                 description=resolve_description(data.get("description"), data.get("descriptions")),
-                table=str(data.get("table") or "sql"), columns=_columns(data.get("columns")),
-                measures=[(str(m.get("name")), str(m.get("expr", "")), str(m.get("description") or ""))
-                          for m in data.get("measures") or [] if isinstance(m, dict)],
-                joins=[(str(j.get("to")), str(j.get("relationship", ""))) for j in data.get("joins") or [] if isinstance(j, dict)],
+                table=str(data.get("table") or "sql"),
+                columns=_columns(data.get("columns")),
+                measures=[
+                    (str(m.get("name")), str(m.get("expr", "")), str(m.get("description") or ""))
+                    for m in data.get("measures") or []
+                    if isinstance(m, dict)
+                ],
+                joins=[
+                    (str(j.get("to")), str(j.get("relationship", "")))
+                    for j in data.get("joins") or []
+                    if isinstance(j, dict)
+                ],
                 tags=_tags(data.get("tags")),
-            )  # fmt: skip
+            )
         else:
             overlays.append((path, data))
     for path, data in overlays:
@@ -153,8 +170,11 @@ def read_sources(project_root: Path, connection_id: str) -> list[SourceSummary]:
             for n, t, d in base.columns
         ]
         if "measures" in data:
-            base.measures = [(str(m.get("name")), str(m.get("expr", "")), str(m.get("description") or ""))
-                             for m in data.get("measures") or [] if isinstance(m, dict)]  # fmt: skip
+            base.measures = [
+                (str(m.get("name")), str(m.get("expr", "")), str(m.get("description") or ""))
+                for m in data.get("measures") or []
+                if isinstance(m, dict)
+            ]
         base.joins += [
             (str(j.get("to")), str(j.get("relationship", ""))) for j in data.get("joins") or [] if isinstance(j, dict)
         ]

@@ -48,17 +48,35 @@ def validate_model(engine: SemanticEngine) -> ValidationReport:
         names = {c.name for c in source.columns}
         for col in source.columns:
             if "." in col.name:
-                report.errors.append(Finding(source.name, f"Source '{source.name}' column '{col.name}' must be unqualified (no '.')"))  # fmt: skip
+                report.errors.append(
+                    Finding(source.name, f"Source '{source.name}' column '{col.name}' must be unqualified (no '.')")
+                )
         for grain in source.grain:
             if "." in grain:
-                report.errors.append(Finding(source.name, f"Source '{source.name}' grain entry '{grain}' is a qualified name; use the bare column name"))  # fmt: skip
+                report.errors.append(
+                    Finding(
+                        source.name,
+                        f"Source '{source.name}' grain entry '{grain}' is a qualified name; use the bare column name",
+                    )
+                )
             elif grain not in names:
-                report.errors.append(Finding(source.name, f"Source '{source.name}' has grain column '{grain}' that is not in its columns list"))  # fmt: skip
+                report.errors.append(
+                    Finding(
+                        source.name,
+                        f"Source '{source.name}' has grain column '{grain}' that is not in its columns list",
+                    )
+                )
         if source.sql:
             projection = _sql_projection(source.sql, dialect)
             for grain in source.grain:
                 if projection is not None and grain in names and grain not in projection:
-                    report.errors.append(Finding(source.name, f"Source '{source.name}' has grain column '{grain}' that is not in the SQL SELECT projection. Add it to the SELECT or fix the grain."))  # fmt: skip
+                    report.errors.append(
+                        Finding(
+                            source.name,
+                            f"Source '{source.name}' has grain column '{grain}' that is not in the SQL SELECT "
+                            "projection. Add it to the SELECT or fix the grain.",
+                        )
+                    )
         for join in source.joins:
             target = sources.get(join.to)
             if target is None:
@@ -71,13 +89,38 @@ def validate_model(engine: SemanticEngine) -> ValidationReport:
             for local, remote in pairs:
                 for col in [local] if isinstance(local, exp.Column) else []:
                     if col.name not in names:
-                        report.errors.append(Finding(source.name, f"Source '{source.name}' joins to '{join.to}' on local column '{col.name}', but '{col.name}' is not in '{source.name}' columns list"))  # fmt: skip
+                        report.errors.append(
+                            Finding(
+                                source.name,
+                                f"Source '{source.name}' joins to '{join.to}' on local column '{col.name}', but "
+                                f"'{col.name}' is not in '{source.name}' columns list",
+                            )
+                        )
                 for col in [remote] if isinstance(remote, exp.Column) else []:
                     if col.name not in target_names:
-                        report.errors.append(Finding(source.name, f"Source '{source.name}' joins to '{join.to}' on target column '{col.name}', but '{col.name}' is not in '{join.to}' columns list"))  # fmt: skip
-                if (join.relationship != "one_to_many" and isinstance(local, exp.Column) and isinstance(remote, exp.Column)
-                        and _DISPLAY.search(local.name) and _ID.match(remote.name) and remote.name in target.grain):  # fmt: skip
-                    report.errors.append(Finding(source.name, f"Source '{source.name}' joins '{local.name}' to '{join.to}.{remote.name}': '{local.name}' looks like a display value, not a key matching the identifier grain of '{join.to}'"))  # fmt: skip
+                        report.errors.append(
+                            Finding(
+                                source.name,
+                                f"Source '{source.name}' joins to '{join.to}' on target column '{col.name}', but "
+                                f"'{col.name}' is not in '{join.to}' columns list",
+                            )
+                        )
+                if (
+                    join.relationship != "one_to_many"
+                    and isinstance(local, exp.Column)
+                    and isinstance(remote, exp.Column)
+                    and _DISPLAY.search(local.name)
+                    and _ID.match(remote.name)
+                    and remote.name in target.grain
+                ):
+                    report.errors.append(
+                        Finding(
+                            source.name,
+                            f"Source '{source.name}' joins '{local.name}' to '{join.to}.{remote.name}': "
+                            f"'{local.name}' looks like a display value, not a key matching the identifier "
+                            f"grain of '{join.to}'",
+                        )
+                    )
         duplicates, near_duplicates = _duplicate_measures(source, dialect)
         report.errors += [Finding(source.name, m) for m in duplicates]
         report.warnings += [Finding(source.name, m) for m in near_duplicates]
@@ -86,7 +129,9 @@ def validate_model(engine: SemanticEngine) -> ValidationReport:
                 try:
                     engine.compile({"measures": [f"{source.name}.{measure.name}"], "limit": 1})
                 except CompileError as exc:
-                    report.errors.append(Finding(source.name, f"Source '{source.name}' measure '{measure.name}': {exc}"))  # fmt: skip
+                    report.errors.append(
+                        Finding(source.name, f"Source '{source.name}' measure '{measure.name}': {exc}")
+                    )
             for segment in source.segments:
                 try:
                     sqlexpr.parse(segment.expr, dialect, what=f"segment '{segment.name}'")
@@ -94,8 +139,10 @@ def validate_model(engine: SemanticEngine) -> ValidationReport:
                     report.errors.append(Finding(source.name, f"Source '{source.name}': {exc}"))
     components = engine.graph.components()
     if len(components) > 1:
-        lines = [f"Model has {len(components)} disconnected components. Queries that span components will fail "
-                 "with 'No join path' errors:"]  # fmt: skip
+        lines = [
+            f"Model has {len(components)} disconnected components. Queries that span components will fail "
+            "with 'No join path' errors:"
+        ]
         for index, members in enumerate(components, 1):
             shown = (
                 ", ".join(members) if len(members) <= 3 else f"{', '.join(members[:2])}, ... (+{len(members) - 2} more)"
@@ -138,8 +185,15 @@ def _duplicate_measures(source, dialect: str) -> tuple[list[str], list[str]]:
             if other != rendered or other_segments != segments:
                 continue
             if other_filter == flt:
-                out.append(f"{source.name}: measures '{name}' and '{measure.name}' have the same expression and filter — remove one or differentiate them.")  # fmt: skip
+                out.append(
+                    f"{source.name}: measures '{name}' and '{measure.name}' have the same expression "
+                    "and filter — remove one or differentiate them."
+                )
             else:
-                near.append(f"{source.name}: measure '{measure.name}' has the same expression as '{name}' — differs only by `filter`. Use query-time filtering on '{name}', or add a segments[] entry and reference it from the measure.")  # fmt: skip
+                near.append(
+                    f"{source.name}: measure '{measure.name}' has the same expression as '{name}' — "
+                    f"differs only by `filter`. Use query-time filtering on '{name}', or add a "
+                    "segments[] entry and reference it from the measure."
+                )
         seen.append((measure.name, rendered, segments, flt))
     return out, near

@@ -285,7 +285,9 @@ def config_warnings(config: KtxConfig) -> list[dict[str, Any]]:
     if "live-database" in config.ingest.adapters and config.ingest.embeddings.backend == "none":
         warnings.append(
             {
-                "message": "Embeddings are off while live-database ingest is enabled; semantic search lanes are skipped.",
+                "message": (
+                    "Embeddings are off while live-database ingest is enabled; semantic search lanes are skipped."
+                ),
                 "fix": "Configure ingest.embeddings (ktx setup) for better search over scanned tables.",
             }
         )

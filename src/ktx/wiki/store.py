@@ -158,7 +158,8 @@ class WikiStore:
         for name, value in (extra or {}).items():
             frontmatter[name] = value
         body = _unescape(content) if content is not None else (existing.body if existing else "")
-        page = WikiPage(key, scope, self._rel(path), frontmatter, body, user_id if scope == "user" else None)  # type: ignore[arg-type]
+        owner = user_id if scope == "user" else None
+        page = WikiPage(key, scope, self._rel(path), frontmatter, body, owner)  # type: ignore[arg-type]
         self._check_links(page)
         self.project.files.write(self._rel(path), render_page(frontmatter, body), message or f"Write wiki page: {key}")
         return page

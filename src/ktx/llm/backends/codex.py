@@ -29,17 +29,38 @@ from ktx.tools import Tool
 
 TOKEN_ENV = "KTX_CODEX_RUNTIME_MCP_TOKEN"
 ENV_ALLOWLIST = (
-    "HOME", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "XDG_CONFIG_HOME", "CODEX_HOME", "CODEX_API_KEY",
-    "OPENAI_API_KEY", "PATH", "Path", "SYSTEMROOT", "COMSPEC", "TMPDIR", "TMP", "TEMP", "SSL_CERT_FILE",
-    "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", TOKEN_ENV,
-)  # fmt: skip
+    "HOME",
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "XDG_CONFIG_HOME",
+    "CODEX_HOME",
+    "CODEX_API_KEY",
+    "OPENAI_API_KEY",
+    "PATH",
+    "Path",
+    "SYSTEMROOT",
+    "COMSPEC",
+    "TMPDIR",
+    "TMP",
+    "TEMP",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    TOKEN_ENV,
+)
 CLI_OVERRIDE_ENV = "KTX_CODEX_CLI"
 DEFAULT_MODEL = "gpt-5.5"
 _MODEL_ID = re.compile(r"^(gpt|codex)-[a-z0-9][a-z0-9._-]*$", re.I)
 _ACTION_ITEMS = {"commandExecution", "mcpToolCall", "fileChange", "webSearch"}
 _RATE_LIMITED = re.compile(r"\b429\b|rate limit|too many requests|quota exceeded|temporarily overloaded", re.I)
 _MODEL_UNAVAILABLE = re.compile(
-    r"\bnot supported\b|\bnot available\b|\bdoes not exist\b|invalid_request_error|\bunknown model\b|\bunsupported model\b",
+    r"\bnot supported\b|\bnot available\b|\bdoes not "
+    r"exist\b|invalid_request_error|\bunknown model\b|\bunsupported model\b",
     re.I,
 )
 ISOLATION_WARNING = (
@@ -383,14 +404,21 @@ def probe(project_dir: Path, model: str) -> ProbeResult:
             fix = "Run `codex login` (or check the network), then rerun setup or `ktx status`."
             return ProbeResult(False, exc.message, fix)
         if _MODEL_UNAVAILABLE.search(exc.message):
-            fix = "Run `codex` to see the models your account supports, then set llm.models.default in ktx.yaml (or rerun `ktx setup`)."
+            fix = (
+                "Run `codex` to see the models your account supports, then set llm.models.default "
+                "in ktx.yaml (or rerun `ktx setup`)."
+            )
             return ProbeResult(
                 False,
-                f'Codex is authenticated, but the configured model "{resolved}" is not available for this Codex account. '
+                f'Codex is authenticated, but the configured model "{resolved}" is not available '
+                "for this Codex account. "
                 f"{fix} Details: {exc.message}",
                 fix,
             )
-        fix = "Authenticate Codex locally with the Codex CLI, verify the Codex CLI is installed, then rerun setup or `ktx status`."
+        fix = (
+            "Authenticate Codex locally with the Codex CLI, verify the Codex CLI is "
+            "installed, then rerun setup or `ktx status`."
+        )
         return ProbeResult(False, f"Codex authentication is not usable. {fix} Details: {exc.message}", fix)
     return ProbeResult(True, "local Codex session authenticated")
 

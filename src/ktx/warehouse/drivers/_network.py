@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ktx.errors import KtxError
@@ -85,7 +86,8 @@ class ServerSettingsMixin:
 
     def settings(self) -> ServerSettings:
         if self._settings is None:
-            self._settings = server_settings(self.connection_id, self.config, self.base_dir, self.url_schemes)  # type: ignore[attr-defined]
+            me: Any = self  # the mixin's host is a Connector
+            self._settings = server_settings(me.connection_id, me.config, me.base_dir, self.url_schemes)
         return self._settings
 
     def secret_values(self) -> list[str]:

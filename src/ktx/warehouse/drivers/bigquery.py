@@ -138,7 +138,8 @@ class BigQueryConnector(Connector):
         columns = self.execute(
             f"SELECT c.table_name, c.column_name, c.data_type, c.is_nullable, c.ordinal_position, p.description "
             f"FROM {info}.COLUMNS AS c LEFT JOIN {info}.COLUMN_FIELD_PATHS AS p ON p.table_name = c.table_name "
-            "AND p.column_name = c.column_name AND p.field_path = c.column_name ORDER BY c.table_name, c.ordinal_position"
+            "AND p.column_name = c.column_name AND p.field_path = c.column_name ORDER BY "
+            "c.table_name, c.ordinal_position"
         ).rows
         keys = self.execute(
             f"SELECT k.table_name, tc.constraint_type, k.constraint_name, k.column_name, k.ordinal_position, "

@@ -83,7 +83,8 @@ def catalog_queries(schemas: str) -> dict[str, str]:
         "relations": (
             "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE, CAST(ep.value AS NVARCHAR(4000)), "
             "(SELECT SUM(ps.row_count) FROM sys.dm_db_partition_stats ps "
-            "WHERE ps.object_id = OBJECT_ID(QUOTENAME(t.TABLE_SCHEMA) + '.' + QUOTENAME(t.TABLE_NAME)) AND ps.index_id IN (0, 1)) "
+            "WHERE ps.object_id = OBJECT_ID(QUOTENAME(t.TABLE_SCHEMA) + '.' + "
+            "QUOTENAME(t.TABLE_NAME)) AND ps.index_id IN (0, 1)) "
             "FROM INFORMATION_SCHEMA.TABLES t "
             "LEFT JOIN sys.extended_properties ep ON ep.major_id = OBJECT_ID(QUOTENAME(t.TABLE_SCHEMA) + '.' + "
             "QUOTENAME(t.TABLE_NAME)) AND ep.minor_id = 0 AND ep.name = 'MS_Description' "
