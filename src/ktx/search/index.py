@@ -1,6 +1,7 @@
-"""The search index in `.ktx/db.sqlite`: FTS5 for the lexical lane, lower-cased text for the token
-lane, float32 embedding blobs (scored with numpy) for the semantic lane, sampled values for the
-dictionary lane. Files stay the source of truth; everything here is rebuilt from them."""
+"""The search index in `.ktx/db.sqlite`: its tables, and keeping them in sync with the files (FTS5 for the
+lexical lane, lower-cased text and trigrams for the token lane, float32 embedding blobs for the semantic lane,
+sampled values for the dictionary lane). The lanes that read it live in `ktx/search/lanes/`. Files stay the
+source of truth; everything here is rebuilt from them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ktx.project.state import register_migration, transaction
-from ktx.search.core import Candidate, Lane, Query
 
 EMBED_BATCH = 64
 
@@ -115,7 +115,7 @@ class SearchIndex:
         self.conn = conn
         self.path = path
         self._local = threading.local()
-        self._matrix_cache: dict[tuple[str, tuple[str, ...], str], Any] = {}
+        self.vector_cache: dict[tuple[str, tuple[str, ...], str], Any] = {}
         # (kind, scope) → (data_version, rows): reused while no other connection has written.
         self._known_cache: dict[tuple[str, str], tuple[int, dict[str, tuple[Any, ...]]]] = {}
 
@@ -143,7 +143,7 @@ class SearchIndex:
 
     def count(self, kind: str, scopes: Sequence[str]) -> int:
         """Documents of `kind` in any of `scopes`, read from the table (no cache)."""
-        clause, params = self._scope_clause(scopes)
+        clause, params = scope_clause(scopes)
         return self.conn.execute(
             f"SELECT count(*) FROM search_docs d WHERE d.kind = ? AND {clause}", [kind, *params]
         ).fetchone()[0]
@@ -177,7 +177,7 @@ class SearchIndex:
                 self.conn.execute("DELETE FROM search_trigram WHERE rowid = ?", (rowid,))
             self.conn.execute("DELETE FROM search_docs WHERE kind = ? AND scope = ?", (kind, scope))
             self.conn.execute("DELETE FROM search_fingerprints WHERE scope = ?", (f"{kind}:{scope}",))
-        self._matrix_cache.clear()
+        self.vector_cache.clear()
         self._known_cache.pop((kind, scope), None)
         return len(rows)
 
@@ -197,7 +197,7 @@ class SearchIndex:
         if force:
             self.clear_scope(kind, scope)
         known = self._known(kind, scope)
-        model = _model_id(embedder)
+        model = model_id(embedder)
         seen: set[str] = set()
         changed: list[IndexDoc] = []
         restat: list[tuple[str, int, int]] = []
@@ -308,7 +308,7 @@ class SearchIndex:
         stats.updated += len(changed)
         stats.deleted += len(stale)
         if changed or stale:
-            self._matrix_cache.clear()
+            self.vector_cache.clear()
             self._known_cache.pop((kind, scope), None)
 
     def _delete(self, kind: str, doc_id: str) -> None:
@@ -319,195 +319,6 @@ class SearchIndex:
             self.conn.execute("DELETE FROM search_fts WHERE rowid = ?", (row[0],))
             self.conn.execute("DELETE FROM search_trigram WHERE rowid = ?", (row[0],))
             self.conn.execute("DELETE FROM search_docs WHERE rowid = ?", (row[0],))
-
-    # --- lanes ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _scope_clause(scopes: Sequence[str]) -> tuple[str, list[str]]:
-        return f"d.scope IN ({', '.join('?' for _ in scopes)})", list(scopes)
-
-    def lexical(self, kind: str, scopes: Sequence[str], query: Query, limit: int) -> Lane:
-        """BM25 over key, summary, text and tags (weights 4, 3, 1, 2), best first.
-
-        FTS5's own `rank` ordering with a LIMIT is much cheaper than sorting on bm25() in a join;
-        rows of other kinds or scopes are filtered afterwards, fetching more when too many drop out.
-        """
-        terms = query.content_terms
-        if not terms:
-            return Lane("lexical")
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        allowed = set(scopes)
-        fetch = limit * 4
-        while True:
-            hits = (
-                self.reader()
-                .execute(
-                    "SELECT rowid, rank FROM search_fts WHERE search_fts MATCH ? ORDER BY rank LIMIT ?", (match, fetch)
-                )
-                .fetchall()
-            )
-            ranks = {rowid: rank for rowid, rank in hits}
-            docs = self._docs_by_rowid(list(ranks), kind, allowed)
-            ordered = sorted(docs, key=lambda d: (ranks[d[0]], d[1]))[:limit]
-            if len(ordered) >= limit or len(hits) < fetch:
-                break
-            fetch *= 4
-        return Lane(
-            "lexical",
-            candidates=[Candidate(doc_id, i, ranks[rowid]) for i, (rowid, doc_id) in enumerate(ordered, start=1)],
-        )
-
-    def snippets(self, kind: str, doc_ids: Sequence[str], query: Query) -> dict[str, str]:
-        """`<mark>`-highlighted excerpts for a few final results (one FTS lookup each)."""
-        terms = query.content_terms
-        if not terms or not doc_ids:
-            return {}
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        out = {}
-        for doc_id in doc_ids:
-            row = self.conn.execute(
-                "SELECT snippet(search_fts, 2, '<mark>', '</mark>', '...', 12) FROM search_fts "
-                "WHERE search_fts MATCH ? "
-                "AND rowid = (SELECT rowid FROM search_docs WHERE kind = ? AND doc_id = ?)",
-                (match, kind, doc_id),
-            ).fetchone()
-            if row and row[0]:
-                out[doc_id] = row[0]
-        return out
-
-    def _docs_by_rowid(self, rowids: list[int], kind: str, scopes: set[str]) -> list[tuple[int, str]]:
-        out: list[tuple[int, str]] = []
-        for start in range(0, len(rowids), 900):  # SQLite's parameter limit
-            chunk = rowids[start : start + 900]
-            out += [
-                (rowid, doc_id)
-                for rowid, doc_id, scope in self.reader().execute(
-                    "SELECT rowid, doc_id, scope FROM search_docs WHERE kind = ? AND rowid IN "
-                    f"({', '.join('?' for _ in chunk)})",
-                    [kind, *chunk],
-                )
-                if scope in scopes
-            ]
-        return out
-
-    def token(self, kind: str, scopes: Sequence[str], query: Query, limit: int) -> Lane:
-        """Score = fraction of query terms found as substrings of the page text.
-
-        Terms of 3+ characters come from the trigram index and are counted in SQL; a query of only
-        shorter terms falls back to `instr` over the scope.
-        """
-        terms = query.substring_terms
-        if not terms:
-            return Lane("token")
-        clause, params = self._scope_clause(scopes)
-        long_terms = [t for t in terms if len(t) >= 3]
-        if long_terms:
-            union = " UNION ALL ".join(
-                "SELECT rowid FROM search_trigram WHERE search_trigram MATCH ?" for _ in long_terms
-            )
-            rows = (
-                self.reader()
-                .execute(
-                    f"SELECT d.doc_id, count(*) * 1.0 / ? AS score FROM ({union}) AS t JOIN search_docs AS d "
-                    f"ON d.rowid = t.rowid WHERE d.kind = ? AND {clause} GROUP BY t.rowid "
-                    "ORDER BY score DESC, d.doc_id ASC LIMIT ?",
-                    [len(terms), *['"' + t.replace('"', '""') + '"' for t in long_terms], kind, *params, limit],
-                )
-                .fetchall()
-            )
-        else:
-            hits = " + ".join("(instr(d.search_lower, ?) > 0)" for _ in terms)
-            rows = (
-                self.reader()
-                .execute(
-                    f"SELECT d.doc_id, ({hits}) * 1.0 / ? AS score FROM search_docs AS d WHERE d.kind = ? AND {clause} "
-                    "AND score > 0 ORDER BY score DESC, d.doc_id ASC LIMIT ?",
-                    [*terms, len(terms), kind, *params, limit],
-                )
-                .fetchall()
-            )
-        return Lane("token", candidates=[Candidate(r[0], i, r[1]) for i, r in enumerate(rows, start=1)])
-
-    def semantic(self, kind: str, scopes: Sequence[str], query_text: str, embedder: Any, limit: int) -> Lane:
-        if embedder is None:
-            return Lane("semantic", "skipped", reason="embedding_unconfigured")
-        import numpy as np
-
-        try:
-            vector = np.asarray(embedder.embed([query_text])[0], dtype=np.float32)
-        except Exception as exc:
-            return Lane("semantic", "skipped", reason=f"embedding_unhealthy:{getattr(exc, 'message', None) or exc}")
-        model = _model_id(embedder)
-        key = (kind, tuple(scopes), model or "")
-        if key not in self._matrix_cache:
-            clause, params = self._scope_clause(scopes)
-            rows = (
-                self.reader()
-                .execute(
-                    f"SELECT d.doc_id, d.embedding FROM search_docs AS d WHERE d.kind = ? AND {clause} "
-                    "AND d.embedding IS NOT NULL AND d.embedding_model = ? ORDER BY d.doc_id",
-                    [kind, *params, model],
-                )
-                .fetchall()
-            )
-            ids = [r[0] for r in rows]
-            matrix = (
-                np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-                if rows
-                else np.zeros((0, len(vector)), dtype=np.float32)
-            )
-            norms = np.linalg.norm(matrix, axis=1)
-            norms[norms == 0] = 1.0
-            self._matrix_cache[key] = (ids, matrix / norms[:, None])
-        ids, normalized = self._matrix_cache[key]
-        if not ids or normalized.shape[1] != len(vector):
-            return Lane("semantic")
-        norm = float(np.linalg.norm(vector)) or 1.0
-        sims = normalized @ (vector / norm)
-        order = np.lexsort((np.array(ids), -sims))
-        candidates = []
-        for idx in order[:limit]:
-            if sims[idx] <= 0:
-                break
-            candidates.append(Candidate(ids[idx], len(candidates) + 1, float(sims[idx])))
-        return Lane("semantic", candidates=candidates)
-
-    def dictionary(self, connection_ids: Sequence[str], query: Query, limit: int) -> Lane:
-        terms = query.substring_terms
-        if not terms:
-            return Lane("dictionary")
-        if not self.reader().execute("SELECT 1 FROM sl_dictionary LIMIT 1").fetchone():
-            return Lane("dictionary", "skipped", reason="no_profile_artifact")
-        placeholders = ", ".join("?" for _ in connection_ids)
-        likes = " OR ".join("value_lower LIKE ?" for _ in terms)
-        rows = (
-            self.reader()
-            .execute(
-                "SELECT connection_id, source_name, column_name, value FROM sl_dictionary "
-                f"WHERE connection_id IN ({placeholders}) AND ({likes}) ORDER BY connection_id, "
-                "source_name, column_name, value",
-                [*connection_ids, *[f"%{t}%" for t in terms]],
-            )
-            .fetchall()
-        )
-        grouped: dict[str, dict[str, list[str]]] = {}
-        for conn_id, source, column, value in rows:
-            values = grouped.setdefault(f"{conn_id}/{source}", {}).setdefault(column, [])
-            if len(values) < 5:
-                values.append(value)
-        ranked = sorted(grouped.items(), key=lambda item: (-sum(len(v) for v in item[1].values()), item[0]))
-        return Lane(
-            "dictionary",
-            candidates=[
-                Candidate(
-                    doc_id,
-                    i,
-                    float(sum(len(v) for v in cols.values())),
-                    [{"column": c, "values": v} for c, v in cols.items()],
-                )
-                for i, (doc_id, cols) in enumerate(ranked[:limit], start=1)
-            ],
-        )
 
     def rows(self, kind: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:
@@ -522,7 +333,29 @@ class SearchIndex:
         return out
 
 
-def _model_id(embedder: Any) -> str | None:
+def scope_clause(scopes: Sequence[str]) -> tuple[str, list[str]]:
+    """`d.scope IN (?, …)` and its parameters, for queries over search_docs aliased `d`."""
+    return f"d.scope IN ({', '.join('?' for _ in scopes)})", list(scopes)
+
+
+def docs_by_rowid(index: SearchIndex, rowids: list[int], kind: str, scopes: set[str]) -> list[tuple[int, str]]:
+    """(rowid, doc_id) of the given FTS/trigram rowids that belong to `kind` and one of `scopes`."""
+    out: list[tuple[int, str]] = []
+    for start in range(0, len(rowids), 900):  # SQLite's parameter limit
+        chunk = rowids[start : start + 900]
+        out += [
+            (rowid, doc_id)
+            for rowid, doc_id, scope in index.reader().execute(
+                "SELECT rowid, doc_id, scope FROM search_docs WHERE kind = ? AND rowid IN "
+                f"({', '.join('?' for _ in chunk)})",
+                [kind, *chunk],
+            )
+            if scope in scopes
+        ]
+    return out
+
+
+def model_id(embedder: Any) -> str | None:
     if embedder is None:
         return None
     return f"{embedder.name}:{embedder.model}:{embedder.dimensions}"

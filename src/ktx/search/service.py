@@ -15,6 +15,7 @@ from typing import Any
 
 from ktx.project.project import Project
 from ktx.scan.artifacts import latest_profile, load_profile_dictionary
+from ktx.search import lanes as search_lanes
 from ktx.search.core import DEFAULT_WEIGHTS, LaneReport, candidate_pool, fuse, normalize_query, run_lanes
 from ktx.search.index import IndexDoc, SearchIndex, SyncStats
 from ktx.search.watch import DirectoryWatch
@@ -123,12 +124,12 @@ class SearchService:
         q = normalize_query(query)
         pool = candidate_pool(final)
         mode = self.project.config.storage.search
-        generators = {"token": lambda qq, n: self.index.token("wiki", scopes, qq, n)}
+        generators = {"token": lambda qq, n: search_lanes.token(self.index, "wiki", scopes, qq, n)}
         if mode == "sqlite-fts5":
             generators = {
-                "lexical": lambda qq, n: self.index.lexical("wiki", scopes, qq, n),
+                "lexical": lambda qq, n: search_lanes.lexical(self.index, "wiki", scopes, qq, n),
                 **generators,
-                "semantic": lambda qq, n: self.index.semantic("wiki", scopes, qq.raw, self.embedder, n),
+                "semantic": lambda qq, n: search_lanes.semantic(self.index, "wiki", scopes, qq.raw, self.embedder, n),
             }
         if lanes is not None:
             generators = {name: gen for name, gen in generators.items() if name in lanes}
@@ -217,18 +218,20 @@ class SearchService:
         total = self.index.count("sl", scopes)
         final = max(1, limit if limit is not None else total)
         pool = candidate_pool(final)
-        generators = {"token": lambda qq, n: self.index.token("sl", scopes, qq, n)}
+        generators = {"token": lambda qq, n: search_lanes.token(self.index, "sl", scopes, qq, n)}
         if mode == "sqlite-fts5":
             generators = {
-                "lexical": lambda qq, n: self.index.lexical("sl", scopes, qq, n),
-                "dictionary": lambda qq, n: self.index.dictionary(connections, qq, n),
+                "lexical": lambda qq, n: search_lanes.lexical(self.index, "sl", scopes, qq, n),
+                "dictionary": lambda qq, n: search_lanes.dictionary(self.index, connections, qq, n),
                 **generators,
-                "semantic": lambda qq, n: self.index.semantic("sl", scopes, qq.raw, self.embedder, n),
+                "semantic": lambda qq, n: search_lanes.semantic(self.index, "sl", scopes, qq.raw, self.embedder, n),
             }
         lanes = run_lanes(generators, q, pool)
         fused, reports = fuse(lanes, final, self.weights, pool)
         rows = self.index.rows("sl", [r.id for r in fused])
-        snippets = self.index.snippets("sl", [r.id for r in fused if "lexical" in r.match_reasons][:20], q)
+        snippets = search_lanes.snippets(
+            self.index, "sl", [r.id for r in fused if "lexical" in r.match_reasons][:20], q
+        )
         items = []
         for result in fused:
             row = rows.get(result.id)

@@ -408,9 +408,34 @@ class _Builder:
         return self.finish(select, [])
 
     def locality(self, groups: list[str]) -> str:
-        r = self.r
+        """Several measure sources: pre-aggregate each in its own CTE, then join the CTEs on the dimension keys."""
         reach = {g: self.graph.shortest_paths(g, safe_only=True) for g in groups}
-        for dim in r.dimensions:
+        self._check_dimension_reach(groups, reach)
+        clause_groups = self._filter_groups(groups, reach)
+        taken = set(self.engine.sources) | set(self.graph.base)
+        cte_names, ctes, group_measures, column_names = self._group_ctes(groups, reach, clause_groups, taken)
+
+        def ref(m: Measure, coalesce: bool) -> exp.Expression:
+            column = sqltree.column(column_names[id(m)], cte_names[m.node])  # type: ignore[index]
+            return exp.Coalesce(this=column, expressions=[exp.Literal.number(0)]) if coalesce else column
+
+        select, key_source = self._combine_groups(groups, cte_names, ctes, taken)
+        for m in self.r.measures:
+            spans = len({leaf.node for leaf in m.leaves()}) > 1
+            select.append("expressions", sqltree.alias(self.measure_sql(m, lambda leaf, c=spans: ref(leaf, c)), m.name))
+        outer_where = [
+            self.substitute(self.safe_division(f.copy()), ph, lambda leaf: ref(leaf, True))
+            for f, ph, _ in self.r.having
+        ]
+        sqltree.where(select, sqltree.conjunction(outer_where))
+        self.ordered(select, self.r.dimensions, self.r.measures)
+        self._locality_plan(groups, cte_names, group_measures, key_source)
+        return self.finish(select, ctes)
+
+    def _check_dimension_reach(self, groups: list[str], reach: dict[str, dict[str, Any]]) -> None:
+        """Every dimension must be reachable, without fanning out, from every measure source."""
+        dims = self.r.dimensions
+        for dim in dims:
             reached_by = [g for g in groups if dim.node in reach[g]]
             if not reached_by:
                 raise CompileError(
@@ -419,14 +444,17 @@ class _Builder:
                 )
             if len(reached_by) < len(groups):
                 missing = [g for g in groups if g not in reached_by]
-                shared = [d.field for d in r.dimensions if all(d.node in reach[g] for g in groups)]
+                shared = [d.field for d in dims if all(d.node in reach[g] for g in groups)]
                 raise CompileError(
                     f"Asymmetric dimension grain in chasm trap: '{reached_by[0]}' groups by ['{dim.field}'] but "
                     f"'{missing[0]}' cannot reach ['{dim.field}']. FULL JOIN on shared dimensions ({shared}) would "
                     f"fan out '{missing[0]}' measures. Remove '{dim.field}' or query the measures separately."
                 )
+
+    def _filter_groups(self, groups: list[str], reach: dict[str, dict[str, Any]]) -> list[list[str]]:
+        """For each WHERE clause, the measure sources it can narrow (a clause none can reach is an error)."""
         clause_groups: list[list[str]] = []
-        for _clause, nodes, text in r.where:
+        for _clause, nodes, text in self.r.where:
             applies = [g for g in groups if all(n in reach[g] for n in nodes)]
             if not applies:
                 raise CompileError(
@@ -437,26 +465,25 @@ class _Builder:
             if len(applies) < len(groups):
                 self.warnings.append(f"Filter '{text}' narrows only measures of {', '.join(applies)}.")
             clause_groups.append(applies)
+        return clause_groups
 
-        taken = set(self.engine.sources) | set(self.graph.base)
+    def _group_ctes(
+        self, groups: list[str], reach: dict[str, dict[str, Any]], clause_groups: list[list[str]], taken: set[str]
+    ) -> tuple[dict[str, str], list[tuple[str, exp.Expression]], dict[str, list[Measure]], dict[int, str]]:
+        """One grouped CTE per measure source, joined only along many-to-one paths from it."""
+        r = self.r
         cte_names: dict[str, str] = {}
         ctes: list[tuple[str, exp.Expression]] = []
         group_measures: dict[str, list[Measure]] = {g: [m for m in r.aggregates if m.node == g] for g in groups}
         column_names: dict[int, str] = {}
         for g in groups:
-            name, n = f"{g}_agg", 0
-            while name in taken:
-                n += 1
-                name = f"{g}_agg_{n}"
-            taken.add(name)
+            name = _free_name(f"{g}_agg", taken)
             cte_names[g] = name
             for index, m in enumerate(group_measures[g]):
                 column_names[id(m)] = m.name if m.output else f"_{m.name}_{index}"
+            applying = [(c, ns) for (c, ns, _), applies in zip(r.where, clause_groups, strict=True) if g in applies]
             needed = {d.node for d in r.dimensions} | {n for m in group_measures[g] for n in m.nodes}
-            clauses = [c for (c, ns, _), applies in zip(r.where, clause_groups, strict=True) if g in applies]
-            needed |= {
-                n for (_, ns, _), applies in zip(r.where, clause_groups, strict=True) if g in applies for n in ns
-            }
+            needed |= {n for _, ns in applying for n in ns}
             paths = {t: reach[g][t] for t in sorted(needed) if t != g}
             steps = self.join_steps(g, self.tree(paths), {})
             projections = self.dimension_columns(r.dimensions)
@@ -466,25 +493,23 @@ class _Builder:
             ]
             body = sqltree.select(projections, self.table(g))
             self.apply_joins(body, steps)
-            self.where_clause(body, clauses)
+            self.where_clause(body, [c for c, _ in applying])
             sqltree.group_by(body, [d.expr.copy() for d in r.dimensions])
             ctes.append((name, body))
             self.record_joins(steps, name)
+        return cte_names, ctes, group_measures, column_names
 
-        def ref(m: Measure, coalesce: bool) -> exp.Expression:
-            column = sqltree.column(column_names[id(m)], cte_names[m.node])  # type: ignore[index]
-            return exp.Coalesce(this=column, expressions=[exp.Literal.number(0)]) if coalesce else column
-
+    def _combine_groups(
+        self, groups: list[str], cte_names: dict[str, str], ctes: list[tuple[str, exp.Expression]], taken: set[str]
+    ) -> tuple[exp.Select, str]:
+        """The outer SELECT over the group CTEs. Keeping empty members: a spine of every key (UNION of each CTE's
+        keys) NULL-safe LEFT JOINed to each CTE; otherwise an INNER join of the CTEs on the keys."""
+        aliases = [d.alias for d in self.r.dimensions]
         first = cte_names[groups[0]]
-        aliases = [d.alias for d in r.dimensions]
         if aliases and self.query.include_empty:
-            keys_name, n = "dimension_keys", 0
-            while keys_name in taken:
-                n += 1
-                keys_name = f"dimension_keys_{n}"
+            keys_name = _free_name("dimension_keys", taken)
             parts = [sqltree.select([sqltree.column(a) for a in aliases], sqltree.table(cte_names[g])) for g in groups]
             ctes.append((keys_name, sqltree.union_distinct(parts)))  # type: ignore[arg-type]
-            key_source = keys_name
             select = sqltree.select(
                 [sqltree.alias(sqltree.column(a, keys_name), a) for a in aliases], sqltree.table(keys_name)
             )
@@ -496,33 +521,30 @@ class _Builder:
                     ]
                 )
                 sqltree.join(select, sqltree.table(cte_names[g]), "LEFT", on)
-        else:
-            key_source = first
-            select = sqltree.select([sqltree.alias(sqltree.column(a, first), a) for a in aliases], sqltree.table(first))
-            for g in groups[1:]:
-                if aliases:
-                    on = sqltree.all_of(
-                        [
-                            exp.NullSafeEQ(this=sqltree.column(a, first), expression=sqltree.column(a, cte_names[g]))
-                            for a in aliases
-                        ]
-                    )
-                    sqltree.join(select, sqltree.table(cte_names[g]), "INNER", on)
-                else:
-                    sqltree.join(select, sqltree.table(cte_names[g]), "CROSS")
-        for m in r.measures:
-            spans = len({leaf.node for leaf in m.leaves()}) > 1
-            select.append("expressions", sqltree.alias(self.measure_sql(m, lambda leaf, c=spans: ref(leaf, c)), m.name))
-        outer_where = [
-            self.substitute(self.safe_division(f.copy()), ph, lambda leaf: ref(leaf, True)) for f, ph, _ in r.having
-        ]
-        sqltree.where(select, sqltree.conjunction(outer_where))
-        self.ordered(select, r.dimensions, r.measures)
+            return select, keys_name
+        select = sqltree.select([sqltree.alias(sqltree.column(a, first), a) for a in aliases], sqltree.table(first))
+        for g in groups[1:]:
+            if aliases:
+                on = sqltree.all_of(
+                    [
+                        exp.NullSafeEQ(this=sqltree.column(a, first), expression=sqltree.column(a, cte_names[g]))
+                        for a in aliases
+                    ]
+                )
+                sqltree.join(select, sqltree.table(cte_names[g]), "INNER", on)
+            else:
+                sqltree.join(select, sqltree.table(cte_names[g]), "CROSS")
+        return select, first
+
+    def _locality_plan(
+        self, groups: list[str], cte_names: dict[str, str], group_measures: dict[str, list[Measure]], key_source: str
+    ) -> None:
         kind = "Chasm trap" if self._independent(groups) else "Fan trap"
+        aliases = [d.alias for d in self.r.dimensions]
         self.plan.update(
             {
                 "anchor_source": groups[0],
-                "anchor_grain": [d.field for d in r.dimensions],
+                "anchor_grain": [d.field for d in self.r.dimensions],
                 "key_source": key_source,
                 "fan_out_description": f"{kind}: {len(groups)} independent measure sources ({', '.join(groups)})",
                 "has_fan_out": True,
@@ -544,7 +566,6 @@ class _Builder:
                 ],
             }
         )
-        return self.finish(select, ctes)
 
     def _independent(self, groups: list[str]) -> bool:
         """Chasm: no measure source reaches another one; fan: one sits on the many side of another."""
@@ -553,6 +574,16 @@ class _Builder:
             if any(other in paths and not paths[other].fans_out for other in groups if other != g):
                 return False
         return True
+
+
+def _free_name(base: str, taken: set[str]) -> str:
+    """`base`, else `base_1`, `base_2`, … — the first name not yet taken (and now taken)."""
+    name, n = base, 0
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name
 
 
 def _rename_tables(body: exp.Expression, renames: dict[str, str]) -> None:

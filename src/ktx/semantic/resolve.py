@@ -462,22 +462,38 @@ class Resolver:
 
 
 def resolve(resolver: Resolver, query: SemanticQuery) -> Resolved:
-    # Dimensions (deduplicated by field + granularity), with collision-free output names.
+    """Dimensions, measures, filters (WHERE/HAVING) and segments of a query, in that order."""
+    dims = _resolve_dimensions(resolver, query)
+    measures, names = _resolve_measures(resolver, query)
+    _unique_output_names(measures, dims)
+    for measure in measures:
+        names.setdefault(measure.name.lower(), measure)
+    where, having = _split_filters(resolver, query, names)
+    aggregates = _aggregates_behind(measures, having)
+    _check_cycles(measures)
+    _apply_segments(resolver, query, aggregates)
+    return Resolved(dims, measures, aggregates, where, having)
+
+
+def _resolve_dimensions(resolver: Resolver, query: SemanticQuery) -> list[Dimension]:
+    """Deduplicated by field + granularity, with collision-free output names."""
     dims: list[Dimension] = []
     for raw in query.dimensions:
         dim = resolver.dimension(raw)
         if not any(d.field == dim.field and d.granularity == dim.granularity for d in dims):
             dims.append(dim)
-    leaves: dict[str, int] = {}
+    nodes_per_leaf: dict[str, set[str]] = {}
     for dim in dims:
-        leaves[dim.column] = leaves.get(dim.column, 0) + 1
-    nodes_per_leaf = {c: {d.node for d in dims if d.column == c} for c in leaves}
+        nodes_per_leaf.setdefault(dim.column, set()).add(dim.node)
     for dim in dims:
         base = dim.column if len(nodes_per_leaf[dim.column]) == 1 else f"{dim.node}_{dim.column}"
         dim.alias = f"{base}_{dim.granularity}" if dim.granularity else base
+    return dims
 
-    # Measures. Named inline measures may refer to each other by name in any order: resolve what can be
-    # resolved, retry the rest, and report a cycle when no progress is possible.
+
+def _resolve_measures(resolver: Resolver, query: SemanticQuery) -> tuple[list[Measure], dict[str, Measure]]:
+    """Named inline measures may refer to each other by name in any order: resolve what can be resolved, retry
+    the rest, and report a cycle when no progress is possible. Returns the output measures and the names."""
     names: dict[str, Measure] = {}
     resolver.pending_names = {m.name.lower() for m in query.measures if isinstance(m, InlineMeasure) and m.name}
     done: dict[int, Measure] = {}
@@ -503,18 +519,19 @@ def resolve(resolver: Resolver, query: SemanticQuery) -> Resolved:
         if not any(m is measure for m in measures):
             measure.output = True
             measures.append(measure)
-    _unique_output_names(measures, dims)
-    for measure in measures:
-        names.setdefault(measure.name.lower(), measure)
+    return measures, names
 
-    # Filters: each top-level AND clause is WHERE (row level) or HAVING (over measures).
+
+def _split_filters(resolver: Resolver, query: SemanticQuery, names: dict[str, Measure]) -> tuple[list, list]:
+    """Each top-level AND clause is WHERE (row level) or HAVING (over measures)."""
     where, having = [], []
     for text in query.filters:
         if not text.strip():
             continue
         parsed = sqlexpr.parse(text, resolver.dialect, what="filter")
-        for clause in sqlexpr.split_and(parsed):
-            clause_text = clause.sql(dialect=resolver.dialect) if len(sqlexpr.split_and(parsed)) > 1 else text.strip()
+        clauses = sqlexpr.split_and(parsed)
+        for clause in clauses:
+            clause_text = clause.sql(dialect=resolver.dialect) if len(clauses) > 1 else text.strip()
             if sqlexpr.has_window(clause):
                 raise CompileError(f"Window functions (OVER clause) are not supported in filters: '{clause_text}'")
             if resolver.is_having(clause, names):
@@ -530,16 +547,21 @@ def resolve(resolver: Resolver, query: SemanticQuery) -> Resolved:
             else:
                 expr, nodes = resolver.where_clause(clause.copy(), clause_text)
                 where.append((expr, nodes, clause_text))
+    return where, having
 
-    # Every aggregate measure behind the request, dependencies and HAVING-only ones included.
+
+def _aggregates_behind(measures: list[Measure], having: list) -> list[Measure]:
+    """Every aggregate measure behind the request, dependencies and HAVING-only ones included."""
     aggregates: list[Measure] = []
     for measure in measures + [m for _, ph, _ in having for m in ph.values()]:
         for leaf in measure.leaves():
             if leaf not in aggregates:
                 aggregates.append(leaf)
-    _check_cycles(measures)
+    return aggregates
 
-    # Query-time segments narrow every aggregate measure of their source.
+
+def _apply_segments(resolver: Resolver, query: SemanticQuery, aggregates: list[Measure]) -> None:
+    """Query-time segments narrow every aggregate measure of their source."""
     for raw in query.segments:
         if "." not in raw:
             raise CompileError(f"Query-time segment '{raw}' must be a dotted 'source.segment_name' reference.")
@@ -565,7 +587,6 @@ def resolve(resolver: Resolver, query: SemanticQuery) -> Resolved:
         for measure in targets:
             measure.filter = sqlexpr.conjunction([p for p in (measure.filter, predicate) if p is not None])
             measure.nodes = resolver._nodes_of(measure)
-    return Resolved(dims, measures, aggregates, where, having)
 
 
 def _unique_output_names(measures: list[Measure], dims: list[Dimension]) -> None:
