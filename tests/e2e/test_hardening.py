@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import git
 
-DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
-sys.path.insert(0, str(DEMO))
-
-import warehouse  # noqa: E402
-
 ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
 )
-
-
-@pytest.fixture
-def shop(project: Path) -> Path:
-    warehouse.build_duckdb(project / "shop.duckdb")
-    shutil.copytree(DEMO / "project" / "semantic-layer", project / "semantic-layer", dirs_exist_ok=True)
-    text = (project / "ktx.yaml").read_text()
-    (project / "ktx.yaml").write_text(
-        text.replace("connections: {}", "")
-        + "\nconnections:\n  warehouse:\n    driver: duckdb\n    path: shop.duckdb\n"
-    )
-    return project
 
 
 # --- semantic layer ------------------------------------------------------------------------------

@@ -4,30 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
-
-import pytest
-
-DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
-sys.path.insert(0, str(DEMO))
-
-import warehouse  # noqa: E402
-
-
-@pytest.fixture
-def shop(project: Path) -> Path:
-    warehouse.build_duckdb(project / "shop.duckdb")
-    shutil.copytree(DEMO / "project" / "semantic-layer", project / "semantic-layer", dirs_exist_ok=True)
-    text = (project / "ktx.yaml").read_text()
-    (project / "ktx.yaml").write_text(
-        text.replace("connections: {}", "")
-        + "\nconnections:\n  warehouse:\n    driver: duckdb\n    path: shop.duckdb\n"
-    )
-    return project
 
 
 def test_query_compiles_to_sql_only(run_ktx, shop: Path) -> None:

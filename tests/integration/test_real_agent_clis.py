@@ -23,15 +23,22 @@ def bundled_cli() -> Path:
     return path
 
 
-def test_probe_passes_isolation_and_reports_missing_login_as_authentication(bundled_cli, tmp_path, monkeypatch):
-    from ktx.llm.backends import claude_code
-
+@pytest.fixture
+def clean_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     for key in list(os.environ):
         monkeypatch.delenv(key, raising=False)
     for key, value in clean_env(home).items():
         monkeypatch.setenv(key, value)
+    return home
+
+
+def test_probe_passes_isolation_and_reports_missing_login_as_authentication(
+    bundled_cli, clean_home, tmp_path, monkeypatch
+):
+    from ktx.llm.backends import claude_code
+
     seen: list[dict] = []
     original = claude_code.ClaudeCodeBackend.check_isolation
 
@@ -56,17 +63,6 @@ def test_missing_cli_gets_its_own_message_and_fix(tmp_path, monkeypatch):
     assert not ok
     assert "Claude Code CLI not found" in message and "pip install" in message
     assert "authentication" not in message and "Traceback" not in message
-
-
-@pytest.fixture
-def clean_home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    for key in list(os.environ):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in clean_env(home).items():
-        monkeypatch.setenv(key, value)
-    return home
 
 
 def test_codex_probe_without_login_ends_and_says_what_it_waited_for(clean_home, tmp_path, monkeypatch):

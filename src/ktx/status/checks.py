@@ -146,6 +146,12 @@ def embeddings_check(config: KtxConfig, env: Mapping[str, str], base_dir: Path) 
 # --- connections -----------------------------------------------------------------------------
 
 
+def _project_path(value: str, base_dir: Path) -> Path:
+    """A path from ktx.yaml: `~` expanded, relative to the project directory."""
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else base_dir / path
+
+
 def connection_check(conn_id: str, conn: Any, env: Mapping[str, str], base_dir: Path) -> dict[str, Any]:
     driver = conn.driver
     extra = conn.model_extra or {}
@@ -169,11 +175,9 @@ def connection_check(conn_id: str, conn: Any, env: Mapping[str, str], base_dir: 
         )
     elif location == "file":
         if conn.path:
-            path = Path(os.path.expanduser(conn.path))
-            path = path if path.is_absolute() else base_dir / path
             check = (
                 Check("ok", f"path: {conn.path}")
-                if path.exists()
+                if _project_path(conn.path, base_dir).exists()
                 else Check("warn", f"database file not found: {conn.path}", f"Check connections.{conn_id}.path.")
             )
         else:
@@ -195,11 +199,9 @@ def connection_check(conn_id: str, conn: Any, env: Mapping[str, str], base_dir: 
         if remote:
             check = Check("ok", f"repo: {remote}")
         elif local:
-            folder = Path(local).expanduser()
-            folder = folder if folder.is_absolute() else base_dir / folder
             check = (
                 Check("ok", f"repo: {local}")
-                if folder.is_dir()
+                if _project_path(local, base_dir).is_dir()
                 else Check("fail", f"repo: {local} does not exist", f"Fix connections.{conn_id}.source_dir.")
             )
         else:

@@ -19,19 +19,15 @@ class MySQLConnector(ServerSettingsMixin, Connector):
     default_max_connections = 10
     scope_keys = ("schemas",)
 
-    def _connect(self) -> Any:
+    def _open(self, **options: Any) -> Any:
         pymysql = require_module("pymysql", "mysql")
         s = self.settings()
-        conn = pymysql.connect(
-            host=s.host or "localhost",
-            port=s.port or 3306,
-            user=s.user or "root",
-            password=s.password or "",
-            database=s.database,
-            charset="utf8mb4",
-            connect_timeout=10,
-            autocommit=False,
+        return pymysql.connect(
+            host=s.host or "localhost", port=s.port or 3306, user=s.user or "root", password=s.password or "", **options
         )
+
+    def _connect(self) -> Any:
+        conn = self._open(database=self.settings().database, charset="utf8mb4", connect_timeout=10, autocommit=False)
         with conn.cursor() as cursor:
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
         return conn
@@ -40,15 +36,7 @@ class MySQLConnector(ServerSettingsMixin, Connector):
 
     def _cancel(self, conn: Any) -> None:
         """KILL QUERY from a second connection: the only way to stop a running MySQL statement."""
-        pymysql = require_module("pymysql", "mysql")
-        s = self.settings()
-        killer = pymysql.connect(
-            host=s.host or "localhost",
-            port=s.port or 3306,
-            user=s.user or "root",
-            password=s.password or "",
-            connect_timeout=5,
-        )
+        killer = self._open(connect_timeout=5)
         try:
             with killer.cursor() as cursor:
                 cursor.execute(f"KILL QUERY {int(conn.thread_id())}")
