@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from tests.fakes.anthropic_api import AnthropicStandIn, tool_use
 
 from ktx.llm.factory import create_llm_runtime
-from ktx.llm.port import Tool
+from ktx.tools import Tool
 from ktx.project.config import KtxConfig
 
 STEPS = 10
