@@ -22,8 +22,8 @@ from pydantic import BaseModel
 from tests.fakes.anthropic_api import AnthropicStandIn, tool_use
 
 from ktx.llm.factory import create_llm_runtime
-from ktx.tools import Tool
 from ktx.project.config import KtxConfig
+from ktx.tools import Tool
 
 STEPS = 10
 SYSTEM = "You map warehouse tables to business concepts. " * 120  # a realistic ~6 kB system prompt

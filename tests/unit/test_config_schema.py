@@ -181,3 +181,14 @@ def test_every_llm_backend_of_the_config_schema_is_registered():
     from ktx.project.config import LLM_BACKENDS as SCHEMA_BACKENDS
 
     assert set(SCHEMA_BACKENDS) == {"none", *LLM_BACKENDS}
+
+
+def test_registry_scope_keys_are_the_connectors_own():
+    import importlib
+
+    from ktx.warehouse.registry import WAREHOUSE_DRIVERS
+
+    for spec in WAREHOUSE_DRIVERS.values():
+        module, _, cls = spec.connector.partition(":")
+        connector = getattr(importlib.import_module(module), cls)
+        assert spec.scope_key is None or spec.scope_key in connector.scope_keys, spec.name

@@ -11,6 +11,7 @@ from ktx.cli.context import app_state
 
 LLM = "LLM backend"
 EMB = "Embeddings"
+DB = "Databases"
 STEPS = "Other steps"
 
 
@@ -65,6 +66,39 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--embedding-api-key-file", metavar="PATH", rich_help_panel=EMB)
         ] = None,
         skip_embeddings: Annotated[bool, typer.Option("--skip-embeddings", rich_help_panel=EMB)] = False,
+        database: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--database",
+                metavar="duckdb|sqlite|postgres|mysql|clickhouse|snowflake|bigquery|sqlserver",
+                rich_help_panel=DB,
+                help="Add a warehouse connection of this driver (tested before it is saved).",
+            ),
+        ] = None,
+        database_connection_id: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--database-connection-id",
+                metavar="ID",
+                rich_help_panel=DB,
+                help="Its connection id (default: the driver); alone, tests existing connections.",
+            ),
+        ] = None,
+        database_url: Annotated[
+            str | None,
+            typer.Option(
+                "--database-url",
+                metavar="URL|PATH|env:NAME|file:PATH",
+                rich_help_panel=DB,
+                help="URL (a password in it is saved under .ktx/secrets/), file path, or a secret reference.",
+            ),
+        ] = None,
+        database_schema: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--database-schema", metavar="NAME", rich_help_panel=DB, help="Limit scans to this schema (repeatable)."
+            ),
+        ] = None,
         skip_databases: Annotated[bool, typer.Option("--skip-databases", rich_help_panel=STEPS)] = False,
         skip_sources: Annotated[bool, typer.Option("--skip-sources", rich_help_panel=STEPS)] = False,
         skip_agents: Annotated[bool, typer.Option("--skip-agents", rich_help_panel=STEPS)] = False,
@@ -109,6 +143,10 @@ def register(app: typer.Typer) -> None:
             embedding_api_key_env=embedding_api_key_env,
             embedding_api_key_file=embedding_api_key_file,
             skip_embeddings=skip_embeddings,
+            database=database,
+            database_connection_id=database_connection_id,
+            database_url=database_url,
+            database_schema=database_schema,
             skip_databases=skip_databases,
             skip_sources=skip_sources,
             skip_agents=skip_agents,

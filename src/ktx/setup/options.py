@@ -26,6 +26,10 @@ class SetupOptions:
     embedding_api_key_env: str | None = None
     embedding_api_key_file: str | None = None
     skip_embeddings: bool = False
+    database: list[str] | None = None
+    database_connection_id: list[str] | None = None
+    database_url: str | None = None
+    database_schema: list[str] | None = None
     skip_databases: bool = False
     skip_sources: bool = False
     skip_agents: bool = False
@@ -81,3 +85,6 @@ def validate(options: SetupOptions) -> None:
         raise UsageError("Embedding API key flags are only valid with --embedding-backend openai.")
     if options.skip_embeddings and options.embedding_backend:
         raise UsageError("--skip-embeddings cannot be combined with --embedding-backend.")
+    from ktx.setup.databases_step import validate_database_flags
+
+    validate_database_flags(options)

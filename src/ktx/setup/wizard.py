@@ -1,4 +1,4 @@
-"""`ktx setup`: project, LLM and embeddings steps, then one validated edit of ktx.yaml and one commit.
+"""`ktx setup`: project, LLM, embeddings and databases steps, then one validated edit of ktx.yaml and one commit.
 
 Steps only collect edits; nothing is written until every step has succeeded, so a failed health
 check or probe leaves ktx.yaml exactly as it was.
@@ -20,6 +20,7 @@ from ktx.project.project import (
     init_project,
     merge_gitignore,
 )
+from ktx.setup.databases_step import run_databases_step
 from ktx.setup.embeddings_step import run_embeddings_step
 from ktx.setup.llm_step import Edit, run_llm_step
 from ktx.setup.options import SetupOptions, validate
@@ -28,7 +29,6 @@ from ktx.setup.ui import SetupUI
 SETUP_AUTHOR = "ktx setup <setup@ktx.local>"
 STEPS = ("project", "llm", "embeddings", "databases", "sources", "runtime", "context", "agents")
 PENDING_STEPS = (
-    ("databases", "skip_databases", "Databases", "add warehouse connections under `connections:` in ktx.yaml"),
     (
         "sources",
         "skip_sources",
@@ -96,6 +96,10 @@ def run_setup(root: Path, options: SetupOptions, *, interactive: bool) -> Projec
     edits += run_embeddings_step(project, options, ui, edits)
     if not options.skip_embeddings:
         completed.append("embeddings")
+    database_edits, databases_done = run_databases_step(project, options, ui)
+    edits += database_edits
+    if databases_done:
+        completed.append("databases")
     for step, skip_flag, title, how in PENDING_STEPS:
         ui.step(title)
         if getattr(options, skip_flag):

@@ -25,6 +25,7 @@ class DriverSpec:
     location: Location
     secret_fields: tuple[str, ...]  # keys that hold credentials (env:/file: references; never printed)
     extra: str  # the pip extra that installs the driver's package ("" when built in)
+    scope_key: str | None = None  # the list key that limits a scan to schemas (datasets, databases)
     dialect_aliases: tuple[str, ...] = ()  # other names the compiler accepts for this dialect
 
 
@@ -32,7 +33,14 @@ WAREHOUSE_DRIVERS: dict[str, DriverSpec] = {
     spec.name: spec
     for spec in (
         DriverSpec(
-            "duckdb", "ktx.warehouse.drivers.duckdb:DuckDBConnector", "duckdb", "DuckDBConnection", "file", (), ""
+            "duckdb",
+            "ktx.warehouse.drivers.duckdb:DuckDBConnector",
+            "duckdb",
+            "DuckDBConnection",
+            "file",
+            (),
+            "",
+            scope_key="schemas",
         ),
         DriverSpec(
             "sqlite", "ktx.warehouse.drivers.sqlite:SQLiteConnector", "sqlite", "SQLiteConnection", "file", (), ""
@@ -45,7 +53,8 @@ WAREHOUSE_DRIVERS: dict[str, DriverSpec] = {
             "server",
             ("url", "password"),
             "postgres",
-            ("postgresql",),
+            dialect_aliases=("postgresql",),
+            scope_key="schemas",
         ),
         DriverSpec(
             "mysql",
@@ -55,7 +64,8 @@ WAREHOUSE_DRIVERS: dict[str, DriverSpec] = {
             "server",
             ("url", "password"),
             "mysql",
-            ("mariadb",),
+            dialect_aliases=("mariadb",),
+            scope_key="schemas",
         ),
         DriverSpec(
             "clickhouse",
@@ -65,6 +75,7 @@ WAREHOUSE_DRIVERS: dict[str, DriverSpec] = {
             "server",
             ("url", "password"),
             "clickhouse",
+            scope_key="databases",
         ),
         DriverSpec(
             "snowflake",
@@ -74,6 +85,7 @@ WAREHOUSE_DRIVERS: dict[str, DriverSpec] = {
             "account",
             ("url", "password", "private_key_path"),
             "snowflake",
+            scope_key="schema_names",
         ),
         DriverSpec(
             "bigquery",
@@ -83,6 +95,7 @@ WAREHOUSE_DRIVERS: dict[str, DriverSpec] = {
             "credentials",
             ("credentials_json",),
             "bigquery",
+            scope_key="dataset_ids",
         ),
         DriverSpec(
             "sqlserver",
@@ -92,6 +105,7 @@ WAREHOUSE_DRIVERS: dict[str, DriverSpec] = {
             "server",
             ("url", "password"),
             "sqlserver",
+            scope_key="schemas",
         ),
     )
 }
