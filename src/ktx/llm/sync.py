@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -28,26 +27,12 @@ def run_async(factory: Callable[[], Awaitable[T]]) -> T:
 
 
 def run_with_deadline(call: Any, seconds: float, message: str) -> Any:
-    """Run a probe in a daemon thread; past `seconds`, give up waiting with LlmError(message).
+    """A probe that never hangs: past `seconds`, LlmError(message); the call is left to finish on its own
+    (neither agent SDK offers a reliable way to abort from outside)."""
+    from ktx.bounded import DeadlinePassed, run_bounded
+    from ktx.llm.port import LlmError
 
-    A probe talks to a CLI or a server that may never answer (not logged in, no network); the thread is
-    left to finish on its own, since neither SDK offers a reliable way to abort from outside.
-    """
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=target, daemon=True, name="ktx-probe")
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        from ktx.llm.port import LlmError
-
-        raise LlmError(message)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
+    try:
+        return run_bounded(call, deadline_s=seconds)
+    except DeadlinePassed:
+        raise LlmError(message) from None

@@ -13,6 +13,7 @@ from pathlib import Path
 from queue import Empty, LifoQueue
 from typing import Any, ClassVar
 
+from ktx.bounded import DeadlinePassed, run_bounded
 from ktx.errors import KtxError
 from ktx.project.config import WarehouseConnection
 from ktx.warehouse.catalog import Catalog, parse_table_ref
@@ -91,8 +92,7 @@ class ConnectionPool:
                 "raise maxConnections or reduce concurrency."
             )
         conn = None
-        conn_to_drop = None
-        broken = False
+        cancelled = broken = False
         try:
             try:
                 conn = self._idle.get_nowait()
@@ -107,8 +107,7 @@ class ConnectionPool:
                 yield conn
             except (QueryTimeout, KeyboardInterrupt):
                 # A cancelled statement may still be unwinding on this connection: never hand it out again.
-                broken = True
-                conn_to_drop = conn
+                cancelled = True
                 raise
             except BaseException:
                 broken = True
@@ -117,7 +116,7 @@ class ConnectionPool:
             if conn is not None:
                 with self._lock:
                     self.in_use -= 1
-                if conn_to_drop is not None or (broken and not _still_usable(conn)):
+                if cancelled or (broken and not _still_usable(conn)):
                     self._discard(conn)
                 else:
                     self._idle.put(conn)
@@ -239,7 +238,7 @@ class Connector(ABC):
                 )
             except KtxError:
                 raise
-            except _WatchdogFired:
+            except DeadlinePassed:
                 raise QueryTimeout(_timeout_message(time.monotonic() - started)) from None
             except Exception as exc:
                 if self._is_timeout(exc):
@@ -312,52 +311,8 @@ class Connector(ABC):
         self.close()
 
 
-class _WatchdogFired(Exception):
-    """The deadline passed and the statement was cancelled from the waiting thread."""
-
-
 def _timeout_message(elapsed_s: float) -> str:
     return f"Query cancelled after {elapsed_s:.1f} s (statement_timeout_ms)"
-
-
-def run_bounded(work: Callable[[], Any], *, cancel: Callable[[], None], deadline_s: float) -> Any:
-    """Run `work` in a worker thread; past `deadline_s`, or on Ctrl+C, call `cancel` and stop waiting.
-
-    The statement runs off the main thread so that the main thread stays responsive to SIGINT
-    (a blocking C call would otherwise hold it until the query ended).
-    """
-    outcome: dict[str, Any] = {}
-    done = threading.Event()
-
-    def target() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            done.set()
-
-    worker = threading.Thread(target=target, name="ktx-statement", daemon=True)
-    end = time.monotonic() + deadline_s
-    try:
-        worker.start()
-        while not done.wait(min(0.05, max(end - time.monotonic(), 0.001))):
-            if time.monotonic() >= end:
-                with suppress(Exception):
-                    cancel()
-                done.wait(5.0)
-                raise _WatchdogFired
-    except (KeyboardInterrupt, SystemExit):
-        # Whenever the interrupt lands, a statement still running is cancelled before we unwind: closing
-        # the connection under a running statement would otherwise wait for it to finish.
-        if worker.is_alive():
-            with suppress(Exception):
-                cancel()
-            done.wait(5.0)
-        raise
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 def scrub_secrets(text: str, secrets: Sequence[str]) -> str:
