@@ -57,6 +57,16 @@ def test_pretty_output_runs_the_query_as_a_table_and_bad_format_is_a_usage_error
     assert bad.returncode == 2 and "Invalid --format value: yaml" in bad.stderr
 
 
+def test_pretty_output_without_a_configured_connection_shows_the_sql(run_ktx, shop):
+    import shutil
+
+    shutil.copytree(shop / "semantic-layer" / "warehouse", shop / "semantic-layer" / "other")
+    args = ["sl", "query", "--connection-id", "other", "-m", "orders.order_count", "--output", "pretty"]
+    result = run_ktx(*args, cwd=shop)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("SELECT") and "not configured in ktx.yaml" in result.stderr
+
+
 def test_source_counts_are_pluralised(run_ktx, shop):
     result = run_ktx("sl", "--output", "pretty", cwd=shop)
     assert result.returncode == 0, result.stderr

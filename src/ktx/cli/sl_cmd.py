@@ -105,7 +105,6 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context, source: Annotated[str, typer.Argument()], connection_id: ConnectionOption = None
     ) -> None:
         """Print the YAML that defines a source (its overlay, standalone file, or manifest shard)."""
-        from ktx.cli.output import OutputMode
         from ktx.semantic.service import AmbiguousSource, find_source
 
         project = open_project(ctx, OutputMode.PLAIN)
@@ -125,7 +124,7 @@ def register(app: typer.Typer) -> None:
         output: OutputOption = None,
     ) -> None:
         """Check a source: YAML, joins, measures and graph; then, live, its table, columns and grain uniqueness."""
-        from ktx.cli.output import OutputMode, emit_json
+        from ktx.cli.output import emit_json
         from ktx.semantic.service import AmbiguousSource, validate_source
 
         mode = output_mode(json_, output)
@@ -214,9 +213,7 @@ def register(app: typer.Typer) -> None:
         mode = output_mode(json_, output)
         if json_:
             format_ = "json"
-        elif format_ is None:
-            format_ = "table" if mode is OutputMode.PRETTY else "json"
-        if format_ not in ("json", "sql", "table"):
+        if format_ not in (None, "json", "sql", "table"):
             raise UsageError(f"Invalid --format value: {format_} (use json, sql or table)")
         spec = build_query(query_file, measure, dimension, filter_, segment, order_by, limit, include_empty)
         run_cli_query(
@@ -224,7 +221,7 @@ def register(app: typer.Typer) -> None:
             spec,
             connection_id,
             format_=format_,
-            execute=execute or format_ == "table",
+            execute=execute,
             max_rows=max_rows,
             mode=mode,
         )

@@ -109,7 +109,7 @@ def run_cli_query(
     spec: dict[str, Any],
     connection_id: str | None,
     *,
-    format_: str,
+    format_: str | None,
     execute: bool,
     max_rows: int | None,
     mode: OutputMode,
@@ -125,14 +125,17 @@ def run_cli_query(
             hint="Run `ktx setup` to create one, or `ktx admin init <dir>` for an empty project.",
         )
     connection_id = pick_connection(root, connection_id)
-    if execute:
+    configured, driver = configured_driver(root, connection_id)
+    if format_ is None:
+        # On a terminal: the rows when the connection exists, else the SQL; piped or in CI: JSON.
+        format_ = ("table" if configured else "sql") if mode is OutputMode.PRETTY else "json"
+    if execute or format_ == "table":
         from ktx.project.project import Project
         from ktx.services import Services
 
         with Services(Project(root)) as services:
             result = run_query(services, connection_id, spec, execute=True, max_rows=max_rows)
     else:
-        configured, driver = configured_driver(root, connection_id)
         if not configured:
             sys.stderr.write(
                 f"warning: connection '{connection_id}' is not configured in ktx.yaml; compiling for postgres\n"
