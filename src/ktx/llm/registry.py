@@ -75,10 +75,6 @@ LLM_BACKENDS: dict[str, BackendSpec] = {
 }
 
 
-def backend_spec(name: str) -> BackendSpec | None:
-    return LLM_BACKENDS.get(name)
-
-
 def load(target: str):
     """Import "module:function" lazily: backends pull in heavy SDKs only when used."""
     import importlib

@@ -112,7 +112,7 @@ def run_query(
     from ktx.warehouse.values import json_value
 
     conn = connection_config(services.project, connection_id)
-    result = compile_query(services.project.root, connection_id, conn.driver, query)
+    result = SemanticQueryResult(connection_id, services.semantic(connection_id).compile(SemanticQuery.parse(query)))
     if not execute:
         return result
     # Without an explicit row count, fetch what the query's LIMIT asks for, within the read-only cap.
