@@ -1,0 +1,314 @@
+"""Column profiles for relationship discovery and descriptions: one read-only query per table.
+
+The query is a UNION ALL of one row per column over a sample of the table's first rows: sampled and null
+counts, distinct count, text length range, value range for numbers and times, and the five most frequent
+values joined with U+001F. The full row count comes from one CTE. A table whose batched query fails (a type
+without equality, a permission problem) is retried column by column so one odd column does not blank the rest.
+SQL is a sqlglot tree rendered in the connection's dialect.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ktx.errors import KtxError
+
+SEPARATOR = "\x1f"
+PROFILE_ALIAS = "relationship_profile_values"  # also marks scan probes for query-history mining
+TOP_VALUES = 5
+
+
+@dataclass
+class ColumnStats:
+    name: str
+    sampled: int
+    null_count: int
+    distinct_count: int
+    min_length: int | None = None
+    max_length: int | None = None
+    min_value: str | None = None
+    max_value: str | None = None
+    top_values: list[str] = field(default_factory=list)
+
+    @property
+    def uniqueness(self) -> float:
+        return self.distinct_count / self.sampled if self.sampled else 0.0
+
+    @property
+    def null_rate(self) -> float:
+        return self.null_count / self.sampled if self.sampled else 0.0
+
+
+@dataclass
+class TableStats:
+    table: str
+    row_count: int
+    sampled: int
+    columns: dict[str, ColumnStats] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    failed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "rowCount": self.row_count,
+            "sampled": self.sampled,
+            "failed": self.failed,
+            "warnings": self.warnings,
+            "columns": {name: asdict(col) for name, col in self.columns.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TableStats:
+        columns = {name: ColumnStats(**col) for name, col in (data.get("columns") or {}).items()}
+        return cls(
+            data["table"], data["rowCount"], data["sampled"], columns, list(data.get("warnings") or []), data["failed"]
+        )
+
+
+@dataclass(frozen=True)
+class ProfileColumn:
+    name: str
+    kind: str  # dimension type: string | number | time | boolean
+
+
+def _table(schema: str | None, name: str, catalog: str | None = None):
+    from sqlglot import exp
+
+    return exp.Table(
+        this=exp.to_identifier(name, quoted=True),
+        db=exp.to_identifier(schema, quoted=True) if schema else None,
+        catalog=exp.to_identifier(catalog, quoted=True) if catalog else None,
+    )
+
+
+def _col(name: str, table: str | None = None):
+    from sqlglot import exp
+
+    return exp.Column(
+        this=exp.to_identifier(name, quoted=True), table=exp.to_identifier(table, quoted=True) if table else None
+    )
+
+
+def _text(node):
+    from sqlglot import exp
+
+    return exp.cast(node, exp.DataType.build("text"))
+
+
+def profile_sql(
+    schema: str | None, table: str, columns: list[ProfileColumn], sample_rows: int, dialect: str, catalog: str | None
+) -> str:
+    """One query: the sample unpivoted to (column, text value, numeric value), grouped by value, ranked by count.
+
+    Each output row is one column with at least one non-null value: distinct and non-null counts, text length
+    range, numeric and text value range, and its most frequent values joined with U+001F."""
+    from sqlglot import exp
+
+    source = _table(schema, table, catalog)
+    total = exp.select(exp.Count(this=exp.Star())).from_(source.copy()).subquery()
+    if not columns:
+        return exp.select(exp.alias_(total, "total_rows")).sql(dialect=dialect)
+    sample = exp.select(*(_col(c.name) for c in columns)).from_(source.copy()).limit(sample_rows)
+    branches = []
+    for column in columns:
+        numeric = (
+            exp.cast(_col(column.name), exp.DataType.build("double"))
+            if column.kind == "number"
+            else exp.cast(exp.Null(), exp.DataType.build("double"))
+        )
+        branches.append(
+            exp.select(
+                exp.alias_(exp.Literal.string(column.name), "c"),
+                exp.alias_(_text(_col(column.name)), "v"),
+                exp.alias_(numeric, "x"),
+            ).from_("ktx_sample")
+        )
+    unpivot = branches[0]
+    for branch in branches[1:]:
+        unpivot = exp.union(unpivot, branch, distinct=False)
+    grouped = (
+        exp.select(
+            "c", "v", exp.alias_(exp.Min(this=exp.column("x")), "x"), exp.alias_(exp.Count(this=exp.Star()), "n")
+        )
+        .from_("ktx_values")
+        .where(exp.Not(this=exp.Is(this=exp.column("v"), expression=exp.Null())))
+        .group_by("c", "v")
+    )
+    ranked = exp.select(
+        "c",
+        "v",
+        "x",
+        "n",
+        exp.alias_(
+            exp.Window(
+                this=exp.RowNumber(),
+                partition_by=[exp.column("c")],
+                order=exp.Order(
+                    expressions=[exp.Ordered(this=exp.column("n"), desc=True), exp.Ordered(this=exp.column("v"))]
+                ),
+            ),
+            "rk",
+        ),
+    ).from_("ktx_groups")
+    top = exp.Case(
+        ifs=[
+            exp.If(this=exp.LTE(this=exp.column("rk"), expression=exp.Literal.number(TOP_VALUES)), true=exp.column("v"))
+        ]
+    )
+    query = (
+        exp.select(
+            exp.alias_(exp.column("c"), "column_name"),
+            exp.alias_(total, "total_rows"),
+            exp.alias_(exp.select(exp.Count(this=exp.Star())).from_("ktx_sample").subquery(), "sampled"),
+            exp.alias_(exp.Sum(this=exp.column("n")), "non_null"),
+            exp.alias_(exp.Count(this=exp.Star()), "distinct_count"),
+            exp.alias_(exp.Min(this=exp.Length(this=exp.column("v"))), "min_length"),
+            exp.alias_(exp.Max(this=exp.Length(this=exp.column("v"))), "max_length"),
+            exp.alias_(exp.Min(this=exp.column("x")), "min_number"),
+            exp.alias_(exp.Max(this=exp.column("x")), "max_number"),
+            exp.alias_(exp.Min(this=exp.column("v")), "min_text"),
+            exp.alias_(exp.Max(this=exp.column("v")), "max_text"),
+            exp.alias_(exp.GroupConcat(this=top, separator=exp.Literal.string(SEPARATOR)), "top_values"),
+        )
+        .from_(exp.alias_(ranked.subquery(), PROFILE_ALIAS))
+        .group_by("c")
+        .with_("ktx_sample", as_=sample)
+        .with_("ktx_values", as_=unpivot)
+        .with_("ktx_groups", as_=grouped)
+    )
+    return query.sql(dialect=dialect)
+
+
+def _int(value: Any) -> int:
+    return int(value) if value is not None else 0
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _opt_text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 2**53 else f"{number:g}"
+
+
+def _parse_rows(rows: list[tuple[Any, ...]], columns: list[ProfileColumn]) -> tuple[int, int, dict[str, ColumnStats]]:
+    kinds = {c.name: c.kind for c in columns}
+    total = sampled = 0
+    found: dict[str, ColumnStats] = {}
+    for name, total_rows, n, non_null, distinct, min_len, max_len, min_x, max_x, min_v, max_v, top in rows:
+        total, sampled = _int(total_rows), _int(n)
+        kind = kinds.get(str(name), "string")
+        values = [v for v in str(top).split(SEPARATOR) if v != ""] if top not in (None, "") else []
+        found[str(name)] = ColumnStats(
+            str(name),
+            sampled,
+            sampled - _int(non_null),
+            _int(distinct),
+            _opt_int(min_len),
+            _opt_int(max_len),
+            _number_text(min_x) if kind == "number" else _opt_text(min_v) if kind == "time" else None,
+            _number_text(max_x) if kind == "number" else _opt_text(max_v) if kind == "time" else None,
+            values[:TOP_VALUES],
+        )
+    # Columns with no non-null value in the sample produce no row.
+    stats = {c.name: found.get(c.name) or ColumnStats(c.name, sampled, sampled, 0) for c in columns}
+    return total, sampled, stats
+
+
+def profile_table(
+    connector: Any,
+    key: str,
+    schema: str | None,
+    table: str,
+    columns: list[ProfileColumn],
+    sample_rows: int,
+    catalog: str | None = None,
+) -> TableStats:
+    """Profile one table; never raises for warehouse errors (the stats say `failed` and why)."""
+    dialect = connector.dialect
+    try:
+        raw = connector.execute(profile_sql(schema, table, columns, sample_rows, dialect, catalog))
+        if not columns:
+            count = _int(raw.rows[0][0]) if raw.rows else 0
+            return TableStats(key, count, min(count, sample_rows))
+        if not raw.rows:  # an empty table: no value rows at all
+            return _empty_table(connector, key, schema, table, columns, catalog)
+        total, sampled, stats = _parse_rows(list(raw.rows), columns)
+        return TableStats(key, total, sampled, stats)
+    except KeyboardInterrupt:
+        raise
+    except KtxError as exc:
+        first_error = exc.message
+    if len(columns) <= 1:
+        return TableStats(key, 0, 0, {}, [f"profile_failed:{key}: {first_error}"], failed=True)
+    # One column may be the problem (a JSON column without equality): profile the others one by one.
+    result = TableStats(key, 0, 0)
+    for column in columns:
+        try:
+            raw = connector.execute(profile_sql(schema, table, [column], sample_rows, dialect, catalog))
+        except KeyboardInterrupt:
+            raise
+        except KtxError as exc:
+            result.warnings.append(f"profile_failed:{key}.{column.name}: {exc.message}")
+            continue
+        if not raw.rows:
+            continue
+        total, sampled, stats = _parse_rows(list(raw.rows), [column])
+        result.row_count, result.sampled = total, sampled
+        result.columns.update(stats)
+    if not result.columns:
+        result.failed = True
+        result.warnings = [f"profile_failed:{key}: {first_error}"]
+    return result
+
+
+def _empty_table(
+    connector: Any, key: str, schema: str | None, table: str, columns: list[ProfileColumn], catalog: str | None
+) -> TableStats:
+    """No row came back: the table is empty, or every sampled value is NULL (count to tell which)."""
+    raw = connector.execute(profile_sql(schema, table, [], 0, connector.dialect, catalog))
+    count = _int(raw.rows[0][0]) if raw.rows else 0
+    sampled = min(count, 10_000) if count else 0
+    return TableStats(key, count, sampled, {c.name: ColumnStats(c.name, sampled, sampled, 0) for c in columns})
+
+
+def profile_tables(
+    connector: Any,
+    targets: list[tuple[str, str | None, str, list[ProfileColumn], str | None]],
+    *,
+    sample_rows: int,
+    concurrency: int,
+    on_done: Any = None,
+) -> dict[str, TableStats]:
+    """Profile many tables with bounded concurrency; `on_done(key)` after each one (progress)."""
+    results: dict[str, TableStats] = {}
+
+    def work(target: tuple[str, str | None, str, list[ProfileColumn], str | None]) -> TableStats:
+        key, schema, table, columns, catalog = target
+        return profile_table(connector, key, schema, table, columns, sample_rows, catalog)
+
+    workers = max(1, min(concurrency, connector.max_connections, len(targets) or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ktx-profile") as pool:
+        for stats in pool.map(work, targets):
+            results[stats.table] = stats
+            if on_done is not None:
+                on_done(stats.table)
+    return results
+
+
+def profile_infos(
+    connector: Any, tables: list[Any], *, sample_rows: int, concurrency: int, on_done: Any = None
+) -> dict[str, TableStats]:
+    """Profile the tables relationship discovery sees (`TableInfo`s), keyed by source key."""
+    targets = [(t.key, t.schema, t.name, [ProfileColumn(c.name, c.kind) for c in t.columns], t.catalog) for t in tables]
+    return profile_tables(connector, targets, sample_rows=sample_rows, concurrency=concurrency, on_done=on_done)

@@ -1,0 +1,419 @@
+"""Deterministic relationship candidates from names, types and profiles.
+
+A source column is key-shaped (`customer_id`, `o_custkey`, `PlanCode`, `kunde_nr`) or a self-reference name.
+Its base (`customer`, `cust`, `plan`, `kunde`) is looked up in indexes of table aliases, so generation is
+linear in columns: no pair of tables is compared unless a name ties them. Targets need key evidence: a
+declared key, a key-shaped name, or a profile that says unique and non-null.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ktx.scan.profile import ColumnStats, TableStats
+from ktx.scan.relationships.model import ColumnInfo, Edge, TableInfo
+from ktx.scan.relationships.names import (
+    KEY_SUFFIXES,
+    NATURAL_KEY_WORDS,
+    PERSON_ROLES,
+    PERSON_TABLES,
+    SELF_REFERENCE_NAMES,
+    inflections,
+    is_abbreviation,
+    jaccard,
+    singularize,
+    stem,
+    table_tokens,
+    tokens,
+)
+
+MIN_CONFIDENCE = 0.72
+LOCALITY_LIMIT = 20
+_ID_SUFFIXES = ("id", "uuid")
+_NAMED_KEY_SUFFIXES = ("key", "code", "no", "num", "nbr", "nr", "cd", "sk", "number", "nummer", "numero")
+_MEASURE_WORDS = frozenset({"amount", "count", "price", "quantity", "qty", "subtotal", "total", "sum", "avg", "rate"})
+
+_INTEGER = frozenset(
+    {
+        "integer",
+        "int",
+        "bigint",
+        "smallint",
+        "tinyint",
+        "mediumint",
+        "int2",
+        "int4",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "hugeint",
+        "ubigint",
+        "uinteger",
+        "usmallint",
+        "utinyint",
+        "number",
+        "numeric",
+        "decimal",
+        "serial",
+        "bigserial",
+        "smallserial",
+        "integer unsigned",
+        "bigint unsigned",
+        "int unsigned",
+    }
+)
+_STRING = frozenset(
+    {
+        "text",
+        "varchar",
+        "char",
+        "character",
+        "character varying",
+        "string",
+        "nvarchar",
+        "nchar",
+        "bpchar",
+        "citext",
+        "name",
+        "ntext",
+        "tinytext",
+        "mediumtext",
+        "longtext",
+        "varchar2",
+        "lowcardinality",
+        "fixedstring",
+    }
+)
+_UUID = frozenset({"uuid", "uniqueidentifier"})
+
+
+def type_family(native: str) -> str:
+    from ktx.warehouse.catalog import normalize_native_type
+
+    base = normalize_native_type(native)
+    if base in _INTEGER or base.startswith(("int", "uint")):
+        return "integer"
+    if base in _STRING:
+        return "string"
+    if base in _UUID:
+        return "uuid"
+    return base
+
+
+def types_compatible(a: ColumnInfo, b: ColumnInfo) -> bool:
+    return type_family(a.native_type) == type_family(b.native_type)
+
+
+@dataclass
+class TableNames:
+    """A table's name forms: tokens, aliases, and the short prefix its columns carry (`c_` in TPC-H)."""
+
+    table: TableInfo
+    tokens: tuple[str, ...]
+    aliases: set[str]
+    column_prefix: str | None
+    stripped: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column → tokens without the prefix
+
+    @property
+    def joined(self) -> str:
+        return "_".join(self.tokens)
+
+
+def column_prefix(table: TableInfo) -> str | None:
+    """A short token most columns start with (`o_orderkey`, `o_custkey`, …), when there is one."""
+    firsts = [tokens(c.name)[0] for c in table.columns if len(tokens(c.name)) > 1]
+    if len(table.columns) < 3 or not firsts:
+        return None
+    token, count = Counter(firsts).most_common(1)[0]
+    if len(token) <= 3 and count >= max(2, 0.6 * len(table.columns)):
+        return token
+    return None
+
+
+def table_names(table: TableInfo) -> TableNames:
+    toks = table_tokens(table.name) or (table.name.lower(),)
+    joined = "_".join(toks)
+    aliases = inflections(joined) | {joined}
+    if len(toks) > 1:
+        aliases |= inflections(toks[-1])
+    # `customer_accounts` is also known as `account`; a dotted name by its last segment.
+    prefix = column_prefix(table)
+    names = TableNames(table, toks, aliases, prefix)
+    for column in table.columns:
+        col_tokens = tokens(column.name)
+        if prefix and len(col_tokens) > 1 and col_tokens[0] == prefix:
+            col_tokens = col_tokens[1:]
+        names.stripped[column.name] = col_tokens
+    return names
+
+
+def base_of(col_tokens: tuple[str, ...]) -> tuple[str, ...] | None:
+    """`(customer, id)` → `(customer,)`; None when the column is not key-shaped."""
+    if len(col_tokens) < 2 or col_tokens[-1] not in KEY_SUFFIXES:
+        return None
+    base = tuple(col_tokens[:-1])
+    if len("".join(base)) <= 1:
+        return None
+    return (*base[:-1], singularize(base[-1]))
+
+
+def is_polymorphic(table: TableNames, column: str) -> bool:
+    """`commentable_id` beside `commentable_type`: the target table varies row by row."""
+    col_tokens = table.stripped.get(column, ())
+    base = base_of(col_tokens)
+    if base is None:
+        return False
+    type_names = {"_".join((*col_tokens[:-1], word)) for word in ("type", "kind", "class", "model", "table")}
+    return any("_".join(table.stripped[c.name]) in type_names for c in table.table.columns)
+
+
+def key_evidence(names: TableNames, column: ColumnInfo, stats: ColumnStats | None) -> tuple[float, str] | None:
+    """How much a column looks like the key of its table: (score, reason), or None."""
+    table = names.table
+    if column.kind in ("time", "boolean"):
+        return None
+    if table.declared_pk and table.declared_pk == (column.name,):
+        return 1.0, "declared_pk"
+    col_tokens = names.stripped.get(column.name, tokens(column.name))
+    joined = "_".join(col_tokens)
+    base = base_of(col_tokens)
+    if joined in ("id", "uuid"):
+        return 0.92, "id_column"
+    if names.tokens and joined == names.tokens[0][0] + "id":
+        return 0.90, "table_id_column"  # `pid` in people, `uid` in users
+    if base is not None and alias_match(base, names) is not None:
+        if col_tokens[-1] in _ID_SUFFIXES:
+            return 0.90, "table_id_column"
+        return 0.82, "table_key_column"
+    if joined in ("key", "code", "no", "nr", "num"):
+        return 0.74, "key_column"
+    if joined in NATURAL_KEY_WORDS and stats is not None and stats.sampled and stats.uniqueness >= 0.98:
+        return 0.86, "profile_unique_target"
+    if stats is None or stats.sampled == 0 or any(t in _MEASURE_WORDS for t in col_tokens):
+        return None
+    if stats.uniqueness >= 0.98 and stats.null_rate <= 0.05:
+        if col_tokens and col_tokens[-1] in (*_NAMED_KEY_SUFFIXES, *_ID_SUFFIXES):
+            return 0.86, "profile_unique_target"
+        if type_family(column.native_type) in ("integer", "string", "uuid"):
+            return 0.78, "profile_unique"
+    return None
+
+
+def alias_match(base: tuple[str, ...], target: TableNames) -> tuple[float, str] | None:
+    """Whether a column base names `target`: (name score, match reason)."""
+    word = "_".join(base)
+    joined = target.joined
+    if word == joined:
+        return 0.92, "normalized_table_match"
+    if word in target.aliases or joined in inflections(word) or stem(word) == stem(joined):
+        return 0.88, "inflection"
+    if len(target.tokens) > 1 and (word in inflections(target.tokens[-1]) or stem(word) == stem(target.tokens[-1])):
+        return 0.82, "parent_table_name_match"
+    if len(base) == len(target.tokens) and all(
+        b == t or is_abbreviation(b, t) or stem(b) == stem(t) for b, t in zip(base, target.tokens, strict=True)
+    ):
+        return 0.84, "abbreviation"
+    if len(base) == 1 and len(target.tokens) > 1 and word == "".join(t[0] for t in target.tokens):
+        return 0.80, "abbreviation"
+    if len(base) > len(target.tokens) and base[-len(target.tokens) :] == target.tokens:
+        return 0.82, "parent_table_name_match"  # a role prefix: `ship_region_id` → regions
+    return None
+
+
+@dataclass
+class Indexes:
+    names: dict[str, TableNames]
+    by_alias: dict[str, list[str]]
+    by_first: dict[str, list[str]]  # first letter of the last token → tables (abbreviation lookups)
+    targets: dict[str, list[tuple[str, float, str]]]  # table → key-evidence columns
+    key_columns: dict[str, list[tuple[str, str]]]  # stripped key-shaped column name → (table, column)
+    person_tables: list[str] = field(default_factory=list)
+
+
+def build_indexes(tables: list[TableInfo], stats: dict[str, TableStats]) -> Indexes:
+    names = {t.key: table_names(t) for t in tables}
+    by_alias: dict[str, list[str]] = {}
+    by_first: dict[str, list[str]] = {}
+    targets: dict[str, list[tuple[str, float, str]]] = {}
+    key_columns: dict[str, list[tuple[str, str]]] = {}
+    for key, tn in names.items():
+        for alias in tn.aliases | {stem(tn.joined)}:
+            by_alias.setdefault(alias, []).append(key)
+        if len(tn.tokens) > 1:
+            for alias in inflections(tn.tokens[-1]) | {stem(tn.tokens[-1])}:
+                by_alias.setdefault(alias, []).append(key)
+        if tn.tokens:
+            by_first.setdefault(tn.tokens[0][:1], []).append(key)
+        table_stats = stats.get(key)
+        found = []
+        for column in tn.table.columns:
+            col_stats = table_stats.columns.get(column.name) if table_stats else None
+            evidence = key_evidence(tn, column, col_stats)
+            if evidence is not None:
+                found.append((column.name, *evidence))
+                stripped = tn.stripped[column.name]
+                if len(stripped) >= 2 or "_".join(stripped) in NATURAL_KEY_WORDS:
+                    key_columns.setdefault("_".join(stripped), []).append((key, column.name))
+        targets[key] = found
+    for values in by_alias.values():
+        values[:] = list(dict.fromkeys(values))
+    people = [key for key, tn in names.items() if tn.joined in PERSON_TABLES]
+    return Indexes(names, by_alias, by_first, targets, key_columns, people)
+
+
+def source_columns(table: TableNames, stats: TableStats | None) -> list[tuple[ColumnInfo, tuple[str, ...] | None]]:
+    """Columns that may point at another table, with their base (None for self-reference names)."""
+    out = []
+    declared = set(table.table.declared_pk) if len(table.table.declared_pk) == 1 else set()
+    for column in table.table.columns:
+        if column.name in declared or column.kind in ("time", "boolean"):
+            continue
+        col_tokens = table.stripped[column.name]
+        if "_".join(tokens(column.name)) in SELF_REFERENCE_NAMES or "_".join(col_tokens) in SELF_REFERENCE_NAMES:
+            out.append((column, None))
+            continue
+        base = base_of(col_tokens)
+        joined = "_".join(col_tokens)
+        if base is None and (joined in NATURAL_KEY_WORDS or joined in PERSON_ROLES):
+            base = col_tokens
+        if base is None or is_polymorphic(table, column.name):
+            continue
+        if stats is not None:
+            col_stats = stats.columns.get(column.name)
+            if col_stats is not None and col_stats.sampled and col_stats.null_count == col_stats.sampled:
+                continue  # an all-NULL column points nowhere
+        out.append((column, base))
+    return out
+
+
+def _locality(child: TableNames, column: str, parents: list[str], indexes: Indexes) -> list[str]:
+    """The `LOCALITY_LIMIT` parent tables whose names are closest to the column and its table."""
+    if len(parents) <= LOCALITY_LIMIT:
+        return parents
+    col = set(child.stripped[column]) - set(KEY_SUFFIXES)
+    both = col | set(child.tokens)
+
+    def score(parent: str) -> tuple[float, str]:
+        ptoks = set(indexes.names[parent].tokens)
+        return (-max(jaccard(col, ptoks), 0.6 * jaccard(both, ptoks)), parent)
+
+    return sorted(parents, key=score)[:LOCALITY_LIMIT]
+
+
+def _value_overlap(source: ColumnStats | None, target: ColumnStats | None) -> float | None:
+    if source is None or target is None or not source.top_values or not target.top_values:
+        return None
+    wanted = {v.lower() for v in source.top_values}
+    have = {v.lower() for v in target.top_values}
+    return len(wanted & have) / len(wanted)
+
+
+def generate_candidates(
+    tables: list[TableInfo], stats: dict[str, TableStats], indexes: Indexes, *, exclude: set[str]
+) -> list[Edge]:
+    """Single-column many-to-one candidates, deduplicated by id, best name match per pair."""
+    found: dict[str, Edge] = {}
+    for table in tables:
+        child = indexes.names[table.key]
+        child_stats = stats.get(table.key)
+        for column, base in source_columns(child, child_stats):
+            hits: dict[str, tuple[float, str]] = {}
+            if base is None:
+                hits[table.key] = (0.82, "self_reference")
+            else:
+                word = "_".join(base)
+                for key in (
+                    *indexes.by_alias.get(word, ()),
+                    *indexes.by_alias.get(stem(word), ()),
+                    *indexes.by_alias.get(base[-1], ()),
+                ):
+                    match = alias_match(base, indexes.names[key])
+                    # A table points at itself only through a role (`parent_category_id` in categories).
+                    self_ok = key != table.key or len(base) > len(indexes.names[key].tokens)
+                    if match and self_ok and match[0] > hits.get(key, (0.0, ""))[0]:
+                        hits[key] = match
+                for key in indexes.by_first.get(base[0][:1], ()):
+                    if key not in hits and key != table.key:
+                        match = alias_match(base, indexes.names[key])
+                        if match:
+                            hits[key] = match
+                if "_".join(base) in PERSON_ROLES and len(indexes.person_tables) == 1:
+                    hits.setdefault(indexes.person_tables[0], (0.80, "role_name"))
+                stripped = "_".join(child.stripped[column.name])
+                for key, _target_column in indexes.key_columns.get(stripped, ()):
+                    if key != table.key and hits.get(key, (0.0, ""))[0] < 0.90:
+                        hits[key] = (0.90, "exact_column_match")
+                col_tokens = child.stripped[column.name]
+                for start in range(1, len(col_tokens) - 1):
+                    for key, _ in indexes.key_columns.get("_".join(col_tokens[start:]), ()):
+                        if key != table.key and key not in hits:
+                            hits[key] = (0.78, "column_suffix_match")
+            for parent in _locality(child, column.name, list(hits), indexes):
+                name_score, reason = hits[parent]
+                for edge in _pair_edges(table, column, parent, name_score, reason, stats, indexes):
+                    if edge.id in exclude:
+                        continue
+                    current = found.get(edge.id)
+                    if current is None or edge.name_score > current.name_score:
+                        found[edge.id] = edge
+    return list(found.values())
+
+
+def _pair_edges(
+    table: TableInfo,
+    column: ColumnInfo,
+    parent: str,
+    name_score: float,
+    reason: str,
+    stats: dict[str, TableStats],
+    indexes: Indexes,
+) -> list[Edge]:
+    parent_names = indexes.names[parent]
+    child_stripped = "_".join(indexes.names[table.key].stripped[column.name])
+    edges = []
+    for target_column, key_score, key_reason in indexes.targets.get(parent, ()):
+        if parent == table.key and target_column == column.name:
+            continue
+        target = parent_names.table.column(target_column)
+        if target is None or not types_compatible(column, target):
+            continue
+        target_stripped = "_".join(parent_names.stripped[target_column])
+        score = name_score
+        match = reason
+        if target_stripped == child_stripped and (
+            len(parent_names.stripped[target_column]) >= 2 or target_stripped in NATURAL_KEY_WORDS
+        ):
+            score, match = max(score, 0.90), "exact_column_match" if score < 0.90 else reason
+        elif reason == "exact_column_match":
+            continue  # the exact match was with another column of this table
+        elif reason == "column_suffix_match" and not child_stripped.endswith("_" + target_stripped):
+            continue
+        source_stats = stats.get(table.key)
+        target_stats = stats.get(parent)
+        overlap = _value_overlap(
+            source_stats.columns.get(column.name) if source_stats else None,
+            target_stats.columns.get(target_column) if target_stats else None,
+        )
+        if key_reason == "profile_unique_target" and overlap == 0.0 and match != "exact_column_match":
+            continue
+        if key_reason == "profile_unique" and score < 0.88:
+            continue  # a unique column that is not key-named needs a strong name tie
+        edges.append(
+            Edge(
+                table.key,
+                (column.name,),
+                parent,
+                (target_column,),
+                match=match,
+                name_score=score,
+                target_key_score=key_score,
+                reasons=[match, key_reason],
+            )
+        )
+    return edges

@@ -1,0 +1,154 @@
+"""Composite keys: tables with no strong single-column key get 2–3 column key tuples tested by SQL, and other
+tables carrying the same (prefix-stripped) columns are checked as composite foreign keys."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any
+
+from ktx.errors import KtxError
+from ktx.scan.profile import TableStats
+from ktx.scan.relationships.candidates import Indexes, type_family
+from ktx.scan.relationships.model import Edge, PrimaryKey, TableInfo
+from ktx.scan.relationships.validation import _table, check_tuple
+
+KEY_PARTS = frozenset(
+    {"id", "key", "code", "number", "num", "no", "nr", "line", "warehouse", "account", "order", "seq", "sku", "date"}
+)
+MAX_COLUMNS = 8
+
+
+def _distinct_tuples_sql(info: TableInfo, columns: tuple[str, ...], dialect: str) -> str:
+    from sqlglot import exp
+
+    not_null = exp.and_(
+        *(exp.Not(this=exp.Is(this=exp.column(c, quoted=True), expression=exp.Null())) for c in columns)
+    )
+    inner = exp.select(*(exp.column(c, quoted=True) for c in columns)).distinct().from_(_table(info)).where(not_null)
+    return exp.select(exp.Count(this=exp.Star())).from_(inner.subquery("ktx_tuples")).sql(dialect=dialect)
+
+
+def _strong_single_key(table: TableInfo, stats: TableStats, indexes: Indexes) -> bool:
+    names = indexes.names[table.key]
+    for column in table.columns:
+        col = stats.columns.get(column.name)
+        stripped = names.stripped.get(column.name, ())
+        if column.kind in ("time", "boolean") or col is None or not stripped:
+            continue
+        if stripped[-1] in ("id", "key", "uuid", "code") and col.null_rate <= 0.02 and col.uniqueness >= 0.98:
+            return True
+    return False
+
+
+def _key_like(table: TableInfo, stats: TableStats, indexes: Indexes) -> list[str]:
+    names = indexes.names[table.key]
+    out = []
+    for column in table.columns:
+        col = stats.columns.get(column.name)
+        stripped = set(names.stripped.get(column.name, ()))
+        if column.kind == "boolean" or col is None or col.null_rate > 0.02:
+            continue
+        if column.kind == "time" and "date" not in stripped:
+            continue
+        if stripped & KEY_PARTS:
+            out.append(column.name)
+    return out[:MAX_COLUMNS]
+
+
+def _covers_table_name(table: TableInfo, tuple_cols: tuple[str, ...], indexes: Indexes) -> bool:
+    """`order_lines` needs both an `order` and a `line` column in the tuple."""
+    names = indexes.names[table.key]
+    needed = {t for t in names.tokens if t in KEY_PARTS}
+    have = {t for c in tuple_cols for t in names.stripped.get(c, ())}
+    return needed <= have
+
+
+def _sequence_parts(combo: tuple[str, ...], names) -> int:
+    """Minus the number of line/sequence-like columns in a tuple (more sort first)."""
+    return -sum(1 for c in combo if set(names.stripped.get(c, ())) & {"line", "seq", "sequence", "position", "pos"})
+
+
+def discover_composites(
+    connector: Any,
+    tables: dict[str, TableInfo],
+    stats: dict[str, TableStats],
+    indexes: Indexes,
+    primary_keys: dict[str, PrimaryKey],
+    *,
+    sample: int,
+) -> tuple[list[Edge], int, list[str]]:
+    """Composite PKs are added to `primary_keys`; returns composite FK edges, queries run, warnings."""
+    queries = 0
+    warnings: list[str] = []
+    composite: dict[str, tuple[str, ...]] = {key: pk.columns for key, pk in primary_keys.items() if len(pk.columns) > 1}
+    for key, table in tables.items():
+        table_stats = stats.get(key)
+        if key in primary_keys or table_stats is None or table_stats.failed or not table_stats.sampled:
+            continue
+        if _strong_single_key(table, table_stats, indexes):
+            continue
+        columns = _key_like(table, table_stats, indexes)
+        accepted: list[tuple[str, ...]] = []
+        for width in (2, 3):
+            for combo in combinations(columns, width):
+                if any(set(a) <= set(combo) for a in accepted) or not _covers_table_name(table, combo, indexes):
+                    continue
+                try:
+                    raw = connector.execute(_distinct_tuples_sql(table, combo, connector.dialect))
+                except KtxError as exc:
+                    warnings.append(f"composite_probe_failed:{key}: {exc.message}")
+                    continue
+                queries += 1
+                distinct = int(raw.rows[0][0] or 0)
+                if table_stats.row_count and distinct / table_stats.row_count >= 0.98:
+                    accepted.append(combo)
+            if accepted:
+                break
+        if accepted:
+            # Keys lead a table and carry line/sequence parts; several unique tuples → the earliest columns.
+            order = {c.name: i for i, c in enumerate(table.columns)}
+            best = min(
+                accepted, key=lambda combo: (_sequence_parts(combo, indexes.names[key]), sum(order[c] for c in combo))
+            )
+            primary_keys[key] = PrimaryKey(key, best, "composite", 0.95)
+            composite[key] = best
+    edges: list[Edge] = []
+    for parent_key, parent_cols in composite.items():
+        parent_names = indexes.names[parent_key]
+        wanted = ["_".join(parent_names.stripped[c]) for c in parent_cols]
+        for child_key, child in tables.items():
+            if child_key == parent_key:
+                continue
+            child_names = indexes.names[child_key]
+            by_stripped = {"_".join(child_names.stripped[c.name]): c for c in child.columns}
+            match = [by_stripped.get(w) for w in wanted]
+            if any(m is None for m in match):
+                continue
+            parent_table = tables[parent_key]
+            if any(
+                type_family(m.native_type) != type_family(parent_table.column(p).native_type)  # type: ignore[union-attr]
+                for m, p in zip(match, parent_cols, strict=True)
+            ):
+                continue
+            child_cols = tuple(m.name for m in match)  # type: ignore[union-attr]
+            if child_key in composite and set(composite[child_key]) == set(child_cols):
+                continue  # two tables keyed by the same tuple: 1:1, not a foreign key
+            result = check_tuple(connector, child, child_cols, parent_table, parent_cols, sample)
+            queries += 1
+            if "error" in result:
+                warnings.append(f"composite_validation_failed:{child_key}: {result['error']}")
+                continue
+            coverage, violations = result["coverage"], result["violationRatio"]
+            edge = Edge(
+                child_key, child_cols, parent_key, tuple(parent_cols), match="composite_key", reasons=["composite_key"]
+            )
+            edge.validation = {**result, "passed": coverage >= 0.9 and violations <= 0.01}
+            if coverage >= 0.9 and violations <= 0.01:
+                edge.status, edge.confidence = "accepted", 0.95
+            elif coverage >= 0.55:
+                edge.status, edge.confidence = "review", 0.62
+            else:
+                continue
+            edge.score = edge.fk_score = edge.confidence
+            edges.append(edge)
+    return edges, queries, warnings

@@ -1,0 +1,141 @@
+"""From validated candidates to a consistent graph: primary keys (declared, from incoming evidence, or from the
+profile alone), foreign-key acceptance against the target key, and one accepted target per source column."""
+
+from __future__ import annotations
+
+from ktx.scan.profile import TableStats
+from ktx.scan.relationships.candidates import _MEASURE_WORDS, Indexes, type_family
+from ktx.scan.relationships.model import Edge, PrimaryKey, TableInfo
+from ktx.scan.relationships.names import tokens
+
+MIN_TARGET_PK_SCORE = 0.78
+PROFILE_PK_MIN_NAME = 0.74
+
+
+def _profile_name_score(indexes: Indexes, table: TableInfo, column: str) -> float:
+    names = indexes.names[table.key]
+    stripped = names.stripped.get(column, tokens(column))
+    joined = "_".join(stripped)
+    if any(t in _MEASURE_WORDS for t in stripped):
+        return 0.0
+    if joined in ("id", "uuid"):
+        return 1.0
+    if names.tokens and joined == names.tokens[0][0] + "id":
+        return 0.96
+    if len(stripped) >= 2 and stripped[-1] in ("id", "uuid", "key", "code", "no", "nr", "num", "sk", "number"):
+        from ktx.scan.relationships.candidates import alias_match
+
+        if alias_match(tuple(stripped[:-1]), names) is not None:
+            return 0.96 if stripped[-1] in ("id", "uuid") else 0.88
+    if joined in ("key", "code"):
+        return 0.76
+    return 0.0
+
+
+def _unique(stats: TableStats | None, column: str) -> tuple[float, float] | None:
+    col = stats.columns.get(column) if stats else None
+    if col is None or not col.sampled:
+        return None
+    return col.uniqueness, col.null_rate
+
+
+def infer_primary_keys(
+    tables: dict[str, TableInfo], stats: dict[str, TableStats], edges: list[Edge], indexes: Indexes
+) -> tuple[dict[str, PrimaryKey], dict[tuple[str, str], float]]:
+    """One key per table (declared wins) and a pk score for every column that some candidate targets."""
+    incoming: dict[tuple[str, str], list[Edge]] = {}
+    for edge in edges:
+        if len(edge.to_columns) == 1:
+            incoming.setdefault((edge.to_table, edge.to_columns[0]), []).append(edge)
+    scores: dict[tuple[str, str], float] = {}
+    keys: dict[str, PrimaryKey] = {}
+    for key, table in tables.items():
+        if table.declared_pk:
+            keys[key] = PrimaryKey(key, tuple(table.declared_pk), "declared", 1.0)
+            if len(table.declared_pk) == 1:
+                scores[(key, table.declared_pk[0])] = 1.0
+        best: tuple[float, str, str] | None = None
+        for column in table.columns:
+            if column.kind in ("time", "boolean") or type_family(column.native_type) not in (
+                "integer",
+                "string",
+                "uuid",
+            ):
+                continue
+            profile = _unique(stats.get(key), column.name)
+            edges_in = incoming.get((key, column.name), [])
+            if (key, column.name) in scores:
+                continue
+            if edges_in:
+                uniqueness = profile[0] if profile else 0.0
+                validated = max((e.score for e in edges_in if e.validation and e.validation.get("passed")), default=0.0)
+                key_score = max(e.target_key_score for e in edges_in)
+                accepted = sum(1 for e in edges_in if e.status == "accepted")
+                reviewed = sum(1 for e in edges_in if e.status == "review")
+                score = (
+                    0.52 * uniqueness
+                    + 0.28 * validated
+                    + 0.12 * key_score
+                    + 0.08 * min(1.0, 0.3 * accepted + 0.15 * reviewed)
+                )
+                scores[(key, column.name)] = score
+                eligible = (
+                    profile is not None and profile[0] >= 0.98 and profile[1] <= 0.05 and score >= MIN_TARGET_PK_SCORE
+                )
+                # Evidence from validated incoming links outranks a profile-only guess.
+                if eligible and validated > 0 and (best is None or best[2] == "profile" or score > best[0]):
+                    best = (score, column.name, "inferred")
+            elif profile is not None and profile[0] >= 0.98 and profile[1] <= 0.05:
+                name_score = _profile_name_score(indexes, table, column.name)
+                score = 0.6 * profile[0] + 0.4 * name_score
+                scores[(key, column.name)] = score
+                better = best is None or (best[2] == "profile" and score > best[0])
+                if name_score >= PROFILE_PK_MIN_NAME and score >= 0.55 and better:
+                    best = (score, column.name, "profile")
+        if key not in keys and best is not None:
+            keys[key] = PrimaryKey(key, (best[1],), best[2], best[0])
+    return keys, scores
+
+
+def resolve_edges(
+    edges: list[Edge], pk_scores: dict[tuple[str, str], float], *, validation_required: bool, review_floor: float
+) -> None:
+    """Final status per edge, then keep only the best accepted edge for each source column."""
+    for edge in edges:
+        pk = pk_scores.get((edge.to_table, edge.to_columns[0]), 0.0)
+        edge.pk_score = pk
+        edge.fk_score = (
+            0.48 * edge.score + 0.3 * pk + 0.14 * edge.confidence + 0.08 * (1 if edge.validation_passed else 0)
+        )
+        if edge.validation is None:
+            edge.status = "review"
+            edge.fk_score = max(edge.fk_score, review_floor)
+            continue
+        if edge.status == "accepted" and (
+            pk >= MIN_TARGET_PK_SCORE and (edge.validation_passed or not validation_required) and edge.fk_score >= 0.85
+        ):
+            continue
+        if edge.status == "accepted":
+            edge.reasons.append("weak_target_key" if pk < MIN_TARGET_PK_SCORE else "low_fk_score")
+        if edge.status != "rejected" or edge.validation_passed:
+            edge.status = "review" if edge.fk_score >= 0.55 else "rejected"
+    best: dict[tuple[str, tuple[str, ...]], Edge] = {}
+    for edge in edges:
+        if edge.status != "accepted":
+            continue
+        slot = (edge.from_table, edge.from_columns)
+        current = best.get(slot)
+        if current is None or _rank(edge) > _rank(current):
+            if current is not None:
+                current.status = "rejected"
+                current.reasons.append("conflict_lost")
+            best[slot] = edge
+        else:
+            edge.status = "rejected"
+            edge.reasons.append("conflict_lost")
+
+
+def _rank(edge: Edge) -> tuple[float, float, float, float, str]:
+    coverage = (edge.validation or {}).get("coverage", 0.0)
+    # Name strength breaks near-ties: `customer_id` → customers beats an equally covered lookup table.
+    return (round(edge.fk_score, 2), edge.name_score, coverage, edge.pk_score, edge.to_table)
