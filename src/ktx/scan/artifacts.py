@@ -15,7 +15,16 @@ _EXCLUDED_COLUMNS = re.compile(
 )
 
 
+def local_profile_path(connection_id: str) -> Path:
+    """Where a scan keeps its column profile (with sampled values): local state, never committed."""
+    return Path(".ktx") / "cache" / "scan" / connection_id / "relationship-profile.json"
+
+
 def latest_profile(root: Path, connection_id: str) -> Path | None:
+    """This ktx's local profile, else the newest one a reference-product scan committed under raw-sources."""
+    local = root / local_profile_path(connection_id)
+    if local.is_file():
+        return local
     base = root / "raw-sources" / connection_id / "live-database"
     if not base.is_dir():
         return None

@@ -1,0 +1,150 @@
+"""`ktx ingest`: build context from warehouse connections; `--report` prints a stored report again."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+
+from ktx.cli.context import JsonOption, OutputOption, open_services, output_mode
+from ktx.cli.output import OutputMode, console, emit_json
+from ktx.errors import KtxError, UsageError
+
+
+class _TerminalProgress:
+    """One live line on stderr: target n/N, connection, stage, table n/N, elapsed."""
+
+    def __init__(self, live: Any, label: str) -> None:
+        self.live, self.label = live, label
+        self.started = time.monotonic()
+        self.stage_label, self.done, self.total = "Starting", 0, None
+        self._render()
+
+    def stage(self, label: str, total: int | None = None) -> None:
+        self.stage_label, self.done, self.total = label, 0, total
+        self._render()
+
+    def advance(self, amount: int = 1) -> None:
+        self.done += amount
+        self._render()
+
+    def _render(self) -> None:
+        from rich.text import Text
+
+        elapsed = int(time.monotonic() - self.started)
+        count = f" {self.done}/{self.total}" if self.total else ""
+        self.live.update(Text(f"{self.label} · {self.stage_label}{count} · {elapsed // 60}:{elapsed % 60:02d}"))
+
+
+def _print_result(result: Any, mode: OutputMode) -> None:
+    from ktx.ingest.report import report_lines
+
+    if result.report:
+        lines = report_lines(result.report)
+    else:
+        lines = [
+            f"{result.connection_id} ({result.driver}) · {result.status}"
+            + (f": {result.message}" if result.message else "")
+        ]
+    text = "\n".join(lines)
+    if mode is OutputMode.PRETTY:
+        console().print(text, markup=False, highlight=False)
+    else:
+        typer.echo(text)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ingest")
+    def ingest(
+        ctx: typer.Context,
+        connection_id: Annotated[
+            str | None, typer.Argument(metavar="[CONNECTION_ID]", help="Connection to ingest (default: all).")
+        ] = None,
+        all_: Annotated[bool, typer.Option("--all", help="Ingest every connection (the default with no id).")] = False,
+        fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed connection.")] = False,
+        report: Annotated[
+            str | None,
+            typer.Option(
+                "--report",
+                metavar="[RUN_ID|latest]",
+                flag_value="latest",
+                help="Print a stored ingest report again (a run id, a unique prefix, or latest) and exit.",
+            ),
+        ] = None,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Accept every prompt (ingest asks none today).")] = False,
+        no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt; fail instead.")] = False,
+        plain: Annotated[bool, typer.Option("--plain", help="Plain text (same as --output plain).")] = False,
+        json_: JsonOption = False,
+        output: OutputOption = None,
+    ) -> None:
+        """Scan warehouse connections into semantic-layer/<id>/_schema/*.yaml: tables, columns, keys, joins
+        (declared and discovered) and descriptions. Works without an LLM; with one, adds AI descriptions and
+        relationship proposals (validated against the data). One git commit per connection; an unchanged
+        warehouse changes nothing. Exit 1 if any connection failed."""
+        if plain and (json_ or output not in (None, "plain")):
+            raise UsageError("--plain and --json/--output cannot be combined.")
+        mode = output_mode(json_, "plain" if plain else output)
+        services = open_services(ctx, mode)
+        if report is not None:
+            _show_report(services, report, connection_id, mode)
+            return
+        from ktx.ingest.run import plan_targets, run_ingest
+
+        targets = plan_targets(services.project.config, connection_id, all_=all_)
+        live = None
+        interactive = mode is OutputMode.PRETTY and sys.stderr.isatty()
+        if interactive:
+            from rich.console import Console
+            from rich.live import Live
+
+            live = Live(console=Console(stderr=True), transient=True, refresh_per_second=8)
+            live.start()
+
+        def progress_for(target: Any, index: int, total: int) -> Any:
+            from ktx.ingest.report import NoProgress
+
+            if live is None:
+                if mode is not OutputMode.JSON:
+                    sys.stderr.write(f"Ingesting {target.connection_id} ({target.driver}) [{index}/{total}]\n")
+                return NoProgress()
+            prefix = f"[{index}/{total}] " if total > 1 else ""
+            return _TerminalProgress(live, f"{prefix}{target.connection_id} ({target.driver})")
+
+        try:
+            outcome = run_ingest(services, connection_id, all_=all_, fail_fast=fail_fast, progress_for=progress_for)
+        finally:
+            if live is not None:
+                live.stop()
+        del targets, yes, no_input
+        if mode is OutputMode.JSON:
+            emit_json(outcome.to_json())
+        else:
+            for result in outcome.results:
+                _print_result(result, mode)
+            counts: dict[str, int] = {}
+            for result in outcome.results:
+                counts[result.status] = counts.get(result.status, 0) + 1
+            if len(outcome.results) > 1:
+                summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+                typer.echo(f"{len(outcome.results)} connections: {summary}")
+            if not outcome.failed and any(r.status == "done" for r in outcome.results):
+                typer.echo("Next: `ktx sl` to see the sources, `ktx sl query` to ask a question.", err=True)
+        if outcome.failed:
+            raise typer.Exit(1)
+
+
+def _show_report(services: Any, run_id: str, connection_id: str | None, mode: OutputMode) -> None:
+    from ktx.ingest.report import report_lines
+    from ktx.ingest.state import IngestState
+
+    state = IngestState(services.project.state)
+    stored = state.report(run_id, connection_id)
+    if stored is None:
+        recent = ", ".join(r for r, _, _ in state.report_ids(5)) or "none yet"
+        raise KtxError(f"No ingest report {run_id!r}.", hint=f"Recent runs: {recent}.")
+    if mode is OutputMode.JSON:
+        emit_json(stored)
+    else:
+        typer.echo("\n".join(report_lines(stored)))

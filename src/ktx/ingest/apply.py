@@ -1,0 +1,90 @@
+"""Apply a run's files to the project as one git commit, so that a crash at any moment loses nothing.
+
+Before the first file is replaced, the current content of every path (or the fact that it did not exist) is
+copied under `.ktx/cache/local-ingest/<runId>/backup/` and a journal is written. Files are then replaced one by
+one (each atomically) and committed together. If the process dies before the commit, the next ingest rolls the
+paths back from the journal; if it died after the commit, the journal is simply dropped. Either way the project
+holds the previous files or the new ones, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from ktx.project.files import atomic_write
+from ktx.project.gitrepo import GitRepo
+
+JOURNAL = "apply.json"
+
+
+def _runs_dir(root: Path) -> Path:
+    return root / ".ktx" / "cache" / "local-ingest"
+
+
+def apply_files(
+    root: Path, git: GitRepo, run_id: str, files: Mapping[str, str | bytes | None], message: str
+) -> str | None:
+    """Write (or delete, for None) project-relative files and commit them; returns the commit or None."""
+    if not files:
+        return None
+    run_dir = _runs_dir(root) / run_id
+    backup = run_dir / "backup"
+    backup.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, rel in enumerate(sorted(files)):
+        target = root / rel
+        saved = None
+        if target.is_file():
+            saved = f"backup/{i:06d}"
+            shutil.copyfile(target, run_dir / saved)
+        entries.append({"path": rel, "backup": saved})
+    atomic_write(run_dir / JOURNAL, json.dumps({"runId": run_id, "state": "applying", "files": entries}))
+    for rel, content in files.items():
+        target = root / rel
+        if content is None:
+            target.unlink(missing_ok=True)
+            _prune_empty(target.parent, root)
+        else:
+            atomic_write(target, content)
+    commit = git.commit(list(files), message)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return commit
+
+
+def _prune_empty(directory: Path, root: Path) -> None:
+    while directory != root and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
+
+
+def recover_interrupted(root: Path, git: GitRepo) -> list[str]:
+    """Roll back the files of runs that died between their first write and their commit; returns their ids."""
+    base = _runs_dir(root)
+    if not base.is_dir():
+        return []
+    recovered = []
+    for journal in sorted(base.glob(f"*/{JOURNAL}")):
+        run_dir = journal.parent
+        try:
+            data = json.loads(journal.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            continue
+        run_id = str(data.get("runId", run_dir.name))
+        head = git.run("log", "-1", "--format=%s", check=False).stdout
+        if run_id in head:
+            shutil.rmtree(run_dir, ignore_errors=True)  # the commit landed; only the clean-up was lost
+            continue
+        for entry in data.get("files", []):
+            target = root / entry["path"]
+            if entry.get("backup"):
+                atomic_write(target, (run_dir / entry["backup"]).read_bytes())
+            else:
+                target.unlink(missing_ok=True)
+                _prune_empty(target.parent, root)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        recovered.append(run_id)
+    return recovered

@@ -1,0 +1,592 @@
+"""Database ingest: scan one warehouse connection into `semantic-layer/<conn>/_schema/*.yaml`.
+
+introspect → staged snapshot (content-hashed) → diff against the last completed run → memoized stages
+(profile, descriptions, embeddings, relationships) → shards merged with human edits → one journaled commit →
+search index refresh → report, run row and trace. Works with no LLM: descriptions then come from the profile.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ktx.errors import KtxError
+from ktx.ingest.apply import apply_files, recover_interrupted
+from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
+from ktx.ingest.shards import read_shards, render_shards
+from ktx.ingest.state import IngestState
+from ktx.ingest.trace import Trace
+from ktx.scan import artifacts
+from ktx.scan.enrich import DescriptionUpdate, describe_with_llm, embed_columns, embedding_text
+from ktx.scan.profile import TableStats, profile_infos
+from ktx.scan.relationships.candidates import build_indexes, source_columns
+from ktx.scan.relationships.discover import DiscoverySettings, discover_relationships
+from ktx.scan.snapshot import Snapshot, build_snapshot, content_hash, diff_tables, table_infos
+
+ADAPTER = "live-database"
+RAW_DIR = "raw-sources/{conn}/live-database/snapshot"
+
+
+def new_run_id() -> str:
+    millis = int(time.time() * 1000)
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while millis:
+        millis, rem = divmod(millis, 36)
+        out = digits[rem] + out
+    return f"local-{out}"
+
+
+def sync_id(run_id: str) -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d-%H%M%S") + f"-{run_id}"
+
+
+class _Stages:
+    """Memoized stages: a completed stage of an interrupted run with the same inputs is reused."""
+
+    def __init__(self, state: IngestState, run_id: str, resumable: list[str], trace: Trace) -> None:
+        self.state, self.run_id, self.resumable, self.trace = state, run_id, resumable, trace
+        self.resumed: list[str] = []
+        self.completed: list[str] = []
+        self.failed: list[str] = []
+
+    def run(self, name: str, inputs: Any, compute: Callable[[], Any]) -> Any:
+        input_hash = content_hash(inputs)
+        cached = self.state.stage(self.resumable, name, input_hash)
+        if cached is not None:
+            self.resumed.append(name)
+            self.state.save_stage(self.run_id, name, input_hash, "completed", cached)
+            self.trace.event("snapshot", "stage_resumed", data={"stage": name})
+            return cached
+        with self.trace.step("enrichment", name):
+            try:
+                output = compute()
+            except KtxError as exc:
+                self.failed.append(name)
+                self.state.save_stage(self.run_id, name, input_hash, "failed", error=exc.message)
+                raise
+        self.state.save_stage(self.run_id, name, input_hash, "completed", output)
+        self.completed.append(name)
+        return output
+
+
+def _llm_identity(config: Any, llm: Any) -> dict[str, Any] | None:
+    if llm is None:
+        return None
+    return {"backend": config.llm.provider.backend, "model": llm.model_for("candidateExtraction")}
+
+
+def ingest_database(services: Any, connection_id: str, *, progress: Progress | None = None) -> TargetResult:
+    """Scan one warehouse connection. Never raises for warehouse, LLM or file problems: the result says."""
+    progress = progress or NoProgress()
+    project = services.project
+    config = project.config
+    conn_cfg = config.connections[connection_id]
+    started = time.perf_counter()
+    project.ensure_repository()
+    recovered = recover_interrupted(project.root, project.git)
+    state = IngestState(project.state)
+    run_id = new_run_id()
+    since = state.last_completed_at(connection_id)
+    resumable = state.unfinished_runs(connection_id, since)
+    previous = state.last_completed(connection_id)
+    trace_rel = f".ktx/ingest-traces/{run_id}/trace.jsonl"
+    secrets: list[str] = []
+
+    def scrub(text: str) -> str:
+        from ktx.warehouse.connector import scrub_secrets
+
+        return scrub_secrets(text, secrets)
+
+    trace = Trace(project.root / trace_rel, job_id=run_id, connection_id=connection_id, source_key=ADAPTER, scrub=scrub)
+    state.start_run(run_id, connection_id, ADAPTER)
+    trace.event("run", "ingest_started", data={"driver": conn_cfg.driver, "recoveredRuns": recovered})
+    warnings: list[IngestWarning] = [
+        IngestWarning("interrupted_run_rolled_back", f"run {r} was interrupted; its partial files were rolled back")
+        for r in recovered
+    ]
+    base = {
+        "runId": run_id,
+        "connectionId": connection_id,
+        "driver": conn_cfg.driver,
+        "adapter": ADAPTER,
+        "trigger": "cli",
+        "tracePath": trace_rel,
+    }
+    try:
+        result = _scan(
+            services,
+            connection_id,
+            conn_cfg,
+            run_id,
+            state,
+            previous,
+            resumable,
+            trace,
+            progress,
+            warnings,
+            secrets,
+            base,
+        )
+    except KtxError as exc:
+        message = scrub(exc.message)
+        report = {**base, "status": "failed", "failure": message, "warnings": [w.to_json() for w in warnings]}
+        report["createdAt"] = datetime.now(UTC).isoformat()
+        state.save_report(run_id, connection_id, ADAPTER, "failed", _scrubbed(report, scrub), {})
+        state.finish_run(run_id, "failed", sync_id=None, commit=None, error=message)
+        trace.event("run", "ingest_finished", level="error", error=message)
+        trace.close()
+        return TargetResult(
+            connection_id, conn_cfg.driver, "database-ingest", "failed", run_id, message, report,
+            (time.perf_counter() - started) * 1000,
+        )  # fmt: skip
+    except BaseException as exc:
+        state.finish_run(run_id, "failed", sync_id=None, commit=None, error=f"{type(exc).__name__}: {exc}")
+        trace.event("run", "ingest_finished", level="error", error=exc)
+        trace.close()
+        raise
+    trace.event("run", "ingest_finished", duration_ms=(time.perf_counter() - started) * 1000)
+    trace.close()
+    result.duration_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+def _scrubbed(report: dict[str, Any], scrub: Callable[[str], str]) -> dict[str, Any]:
+    return json.loads(scrub(json.dumps(report, default=str)))
+
+
+def _scan(
+    services: Any,
+    connection_id: str,
+    conn_cfg: Any,
+    run_id: str,
+    state: IngestState,
+    previous: Any,
+    resumable: list[str],
+    trace: Trace,
+    progress: Progress,
+    warnings: list[IngestWarning],
+    secrets: list[str],
+    base: dict[str, Any],
+) -> TargetResult:
+    project = services.project
+    config = project.config
+    settings = config.scan
+    progress.stage("Connecting")
+    connector = services.connector(connection_id)
+    secrets.extend(connector.secret_values())
+    scope = connector.scope()
+    progress.stage("Inspecting database schema")
+    with trace.step("snapshot", "introspect") as info:
+        catalog = connector.introspect(scope)
+        info["tables"] = len(catalog.tables)
+    warnings += [IngestWarning.parse(w) for w in catalog.warnings]
+    snapshot = build_snapshot(catalog, {"schemas": list(scope.schemas), "tables": list(scope.tables)})
+    if not snapshot.tables:
+        warnings.append(
+            IngestWarning("empty_scope", f"{connection_id}: no tables or views in scope ({_scope_text(scope)})")
+        )
+    mode = settings.enrichment.mode
+    llm, provider = _enrichment_runtime(services, config, mode, warnings)
+    identity = {
+        "mode": mode,
+        "llm": _llm_identity(config, llm),
+        "embeddings": getattr(provider, "name", None) and {"name": provider.name, "dims": provider.dimensions},
+        "relationships": settings.relationships.model_dump(),
+        "driver": conn_cfg.driver,
+        "version": 1,
+    }
+    input_hash = content_hash({"snapshot": snapshot.fingerprint(), "identity": identity})
+    state.set_input_hash(run_id, input_hash)
+    prev_tables = (previous.hashes.get("tables") if previous else None) or {}
+    diff = diff_tables(None, snapshot, prev_tables)
+    trace.sync_id = sid = sync_id(run_id)
+    trace.event("diff", "diff_computed", data=diff.summary())
+    shard_paths = (previous.report.get("artifactPaths") or {}).get("manifestShards", []) if previous else []
+    if previous and previous.input_hash == input_hash and all((project.root / p).is_file() for p in shard_paths):
+        report = {
+            **base,
+            "status": "done",
+            "unchanged": True,
+            "previousRunId": previous.run_id,
+            "syncId": previous.sync_id,
+            "diffSummary": diff.summary(),
+            "relationships": previous.report.get("relationships"),
+            "primaryKeys": previous.report.get("primaryKeys"),
+            "artifactPaths": previous.report.get("artifactPaths"),
+            "warnings": [w.to_json() for w in warnings],
+            "commit": None,
+            "createdAt": datetime.now(UTC).isoformat(),
+        }
+        _refresh_search(services, connection_id, warnings, trace)
+        report["warnings"] = [w.to_json() for w in warnings]
+        state.save_report(run_id, connection_id, ADAPTER, "done", report, previous.hashes)
+        state.finish_run(run_id, "done", sync_id=previous.sync_id, commit=None)
+        return TargetResult(connection_id, conn_cfg.driver, "database-ingest", "unchanged", run_id, None, report)
+
+    stages = _Stages(state, run_id, resumable, trace)
+    tables = table_infos(snapshot)
+    rel_settings = DiscoverySettings.from_config(settings.relationships)
+    previous_stats = _previous_stats(state, previous)
+    to_profile = [t for t in tables if t.key not in diff.unchanged or t.key not in previous_stats]
+
+    def profile() -> dict[str, Any]:
+        progress.stage("Profiling tables", len(to_profile))
+        fresh = profile_infos(
+            connector,
+            to_profile,
+            sample_rows=settings.relationships.profileSampleRows,
+            concurrency=settings.relationships.profileConcurrency,
+            on_done=lambda _key: progress.advance(),
+        )
+        merged = {k: v for k, v in previous_stats.items() if k in snapshot.tables and k not in fresh}
+        merged.update({k: v.to_json() for k, v in fresh.items()})
+        return merged
+
+    profile_out = stages.run(
+        "profile",
+        {
+            "snapshot": snapshot.fingerprint(),
+            "rows": settings.relationships.profileSampleRows,
+            "previous": previous.run_id if previous else None,
+        },
+        profile,
+    )
+    stats = {k: TableStats.from_json(v) for k, v in profile_out.items()}
+    for table_stats in stats.values():
+        warnings += [IngestWarning.parse(w) for w in table_stats.warnings]
+
+    descriptions: dict[str, DescriptionUpdate] = {}
+    enrichment: dict[str, str] = {"profile": "completed"}
+    if llm is not None:
+        to_describe = {
+            k: snapshot.tables[k] for k in sorted(snapshot.tables) if k not in diff.unchanged or not previous
+        }
+
+        def describe() -> list[dict[str, Any]]:
+            progress.stage("Describing tables (LLM)", len(to_describe))
+            updates, notes, failures = describe_with_llm(
+                llm, connector, conn_cfg.driver, to_describe, stats, on_done=lambda _k: progress.advance()
+            )
+            warnings.extend(IngestWarning.parse(n) for n in notes)
+            if to_describe and failures == len(to_describe):
+                raise KtxError(f"every description call failed ({notes[-1] if notes else 'no detail'})")
+            return [u.to_json() for u in updates]
+
+        try:
+            out = stages.run("descriptions", {"snapshot": snapshot.fingerprint(), "llm": identity["llm"]}, describe)
+            descriptions = {u["table"]: DescriptionUpdate.from_json(u) for u in out}
+            enrichment["descriptions"] = "completed"
+        except KtxError as exc:
+            enrichment["descriptions"] = "failed"
+            warnings.append(
+                IngestWarning("enrichment_failed", f"descriptions: {exc.message}; previous AI descriptions were kept")
+            )
+    else:
+        enrichment["descriptions"] = "deterministic" if mode != "none" else "skipped"
+
+    embeddings: dict[tuple[str, str], list[float]] | None = None
+    if provider is not None:
+
+        def embed() -> dict[str, list[float]]:
+            progress.stage("Embedding columns")
+            texts = _embedding_texts(snapshot, tables, stats, descriptions)
+            return {f"{t}\x1f{c}": v for (t, c), v in embed_columns(provider, texts).items()}
+
+        try:
+            out = stages.run(
+                "embeddings", {"snapshot": snapshot.fingerprint(), "provider": identity["embeddings"]}, embed
+            )
+            embeddings = {tuple(k.split("\x1f", 1)): v for k, v in out.items()}  # type: ignore[misc]
+            enrichment["embeddings"] = "completed"
+        except KtxError as exc:
+            enrichment["embeddings"] = "failed"
+            warnings.append(IngestWarning("embedding_unavailable", f"column embeddings: {exc.message}"))
+    else:
+        enrichment["embeddings"] = "skipped"
+
+    relationships: dict[str, Any] = {"accepted": [], "review": [], "rejected": [], "skipped": [], "primaryKeys": []}
+    if settings.relationships.enabled and tables:
+        use_llm = llm if settings.relationships.llmProposals else None
+
+        def discover() -> dict[str, Any]:
+            progress.stage("Discovering relationships")
+            result = discover_relationships(
+                tables,
+                stats,
+                connector,
+                rel_settings,
+                llm=use_llm,
+                embeddings=embeddings,
+                progress=lambda label: progress.stage(f"Relationships: {label}"),
+            )
+            return {**result.to_json(connection_id), "diagnostics": result.diagnostics, "warnings": result.warnings}
+
+        relationships = stages.run(
+            "relationships",
+            {
+                "snapshot": snapshot.fingerprint(),
+                "profile": content_hash(profile_out),
+                "settings": identity["relationships"],
+                "llm": identity["llm"] if use_llm else None,
+                "embeddings": bool(embeddings),
+            },
+            discover,
+        )
+        warnings += [IngestWarning.parse(w) for w in relationships.get("warnings", [])]
+        enrichment["relationships"] = "completed"
+    else:
+        enrichment["relationships"] = "skipped"
+        for table in tables:
+            if table.declared_pk:
+                relationships["primaryKeys"].append(
+                    {"table": table.key, "columns": list(table.declared_pk), "source": "declared"}
+                )
+
+    progress.stage("Writing schema files")
+    existing = read_shards(project.root, connection_id)
+    primary_keys = {pk["table"]: pk["columns"] for pk in relationships.get("primaryKeys", [])}
+    shard_files = render_shards(
+        snapshot,
+        connector.dialect,
+        existing,
+        connection_id=connection_id,
+        stats=stats,
+        primary_keys=primary_keys,
+        accepted=relationships["accepted"],
+        descriptions=descriptions,
+        deterministic=mode != "none",
+        unchanged=set(diff.unchanged) if previous else set(),
+    )
+    files: dict[str, str | bytes | None] = dict(shard_files)
+    raw = RAW_DIR.format(conn=connection_id)
+    files.update(_raw_files(project.root, raw, snapshot, relationships, descriptions))
+    kept = {p for p in existing.files if p not in shard_files}
+    all_shards = sorted(kept | {p for p, text in shard_files.items() if text is not None})
+    pk_counts = {
+        "declared": sum(1 for pk in relationships.get("primaryKeys", []) if pk["source"] == "declared"),
+        "inferred": sum(1 for pk in relationships.get("primaryKeys", []) if pk["source"] != "declared"),
+    }
+    rel_counts = {k: len(relationships.get(k, [])) for k in ("accepted", "review", "rejected", "skipped")}
+    report: dict[str, Any] = {
+        **base,
+        "status": "done",
+        "syncId": sid,
+        "mode": mode,
+        "diffSummary": diff.summary(),
+        "changes": {"added": diff.added, "modified": diff.modified, "deleted": diff.deleted},
+        "enrichment": enrichment,
+        "enrichmentState": {"resumed": stages.resumed, "completed": stages.completed, "failedStages": stages.failed},
+        "relationships": rel_counts,
+        "primaryKeys": pk_counts,
+        "artifactPaths": {
+            "rawSourcesDir": raw,
+            "manifestShards": all_shards,
+            "reportPath": f"{raw}/scan-report.json",
+            "profilePath": str(artifacts.local_profile_path(connection_id)),
+        },
+        "tableCount": len(snapshot.tables),
+        "createdAt": datetime.now(UTC).isoformat(),
+    }
+    report["warnings"] = [w.to_json() for w in _dedupe(warnings)]
+    scrub = trace.scrub
+    report = _scrubbed(report, scrub)
+    files[f"{raw}/scan-report.json"] = json.dumps({k: v for k, v in report.items() if k != "commit"}, indent=2) + "\n"
+    _write_local_profile(project.root, connection_id, snapshot, stats)
+    diff_text = f"+{len(diff.added)}/~{len(diff.modified)}/-{len(diff.deleted)}/={len(diff.unchanged)}"
+    message = f"ingest(live-database): {connection_id} {run_id} syncId={report['syncId']} diff={diff_text}"
+    progress.stage("Committing")
+    with trace.step("squash", "commit") as info:
+        commit = apply_files(project.root, project.git, run_id, files, message)
+        info["commit"] = commit
+        info["files"] = len(files)
+    report["commit"] = commit
+    _refresh_search(services, connection_id, warnings, trace)
+    report["warnings"] = [w.to_json() for w in _dedupe(warnings)]
+    hashes = {
+        "tables": {key: snapshot.hashes[path] for key, path in snapshot.table_paths.items()},
+        "files": snapshot.hashes,
+    }
+    state.save_report(run_id, connection_id, ADAPTER, "done", _scrubbed(report, scrub), hashes)
+    state.finish_run(run_id, "done", sync_id=report["syncId"], commit=commit)
+    return TargetResult(connection_id, conn_cfg.driver, "database-ingest", "done", run_id, None, report)
+
+
+def _scope_text(scope: Any) -> str:
+    if scope.tables:
+        return "enabled_tables: " + ", ".join(scope.tables)
+    if scope.schemas:
+        return "schemas: " + ", ".join(scope.schemas)
+    return "whole database"
+
+
+def _dedupe(warnings: list[IngestWarning]) -> list[IngestWarning]:
+    return list(dict.fromkeys(warnings))
+
+
+def _enrichment_runtime(services: Any, config: Any, mode: str, warnings: list[IngestWarning]) -> tuple[Any, Any]:
+    """The LLM runtime (mode `llm` only) and the embedding provider, each None with a warning when unusable."""
+    llm = provider = None
+    if mode == "llm":
+        if config.llm.provider.backend == "none":
+            warnings.append(
+                IngestWarning(
+                    "llm_unavailable",
+                    "scan.enrichment.mode is llm but llm.provider.backend is none; descriptions come from the profile",
+                )
+            )
+        else:
+            try:
+                llm = services.llm()
+            except KtxError as exc:
+                warnings.append(IngestWarning("llm_unavailable", f"{exc.message}; descriptions come from the profile"))
+    if mode != "none":
+        from ktx.llm.embeddings import create_embedding_provider
+
+        try:
+            provider = create_embedding_provider(config, services.project.root, scope="scan")
+        except KtxError as exc:
+            warnings.append(IngestWarning("embedding_unavailable", exc.message))
+    return llm, provider
+
+
+def _previous_stats(state: IngestState, previous: Any) -> dict[str, Any]:
+    if previous is None:
+        return {}
+    row = state.conn.execute(
+        "SELECT output_json FROM local_scan_enrichment_stages WHERE run_id = ? AND stage = 'profile' "
+        "AND status = 'completed' ORDER BY updated_at DESC LIMIT 1",
+        (previous.run_id,),
+    ).fetchone()
+    return json.loads(row[0]) if row else {}
+
+
+def _embedding_texts(
+    snapshot: Snapshot, tables: list[Any], stats: dict[str, TableStats], descriptions: dict[str, DescriptionUpdate]
+) -> dict[tuple[str, str], str]:
+    """Texts for the columns discovery can use: key-shaped sources and key-evidence targets."""
+    indexes = build_indexes(tables, stats)
+    wanted: set[tuple[str, str]] = set()
+    for table in tables:
+        wanted |= {(table.key, c.name) for c, _ in source_columns(indexes.names[table.key], stats.get(table.key))}
+        wanted |= {(table.key, c) for c, _, _ in indexes.targets.get(table.key, [])}
+    texts = {}
+    for key, column in sorted(wanted):
+        table = snapshot.tables[key]
+        update = descriptions.get(key)
+        table_stats = stats.get(key)
+        col_stats = table_stats.columns.get(column) if table_stats else None
+        fks = [
+            f"{fk.ref_table}.{fk.ref_columns[i]}"
+            for fk in table.foreign_keys
+            for i, c in enumerate(fk.columns)
+            if c == column and i < len(fk.ref_columns)
+        ]
+        texts[(key, column)] = embedding_text(
+            key,
+            table,
+            column,
+            table_description=update.table_description if update else None,
+            column_description=update.columns.get(column) if update else None,
+            foreign_keys=fks,
+            values=col_stats.top_values if col_stats else [],
+        )
+    return texts
+
+
+def _raw_files(
+    root: Path, raw: str, snapshot: Snapshot, relationships: dict[str, Any], descriptions: dict[str, DescriptionUpdate]
+) -> dict[str, str | None]:
+    """The committed structural snapshot and enrichment artifacts (no sampled values: those stay in .ktx)."""
+    files: dict[str, str | None] = {}
+    for rel, document in snapshot.documents.items():
+        files[f"{raw}/{rel}"] = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+    current = set(files)
+    folder = root / raw / "tables"
+    if folder.is_dir():
+        for path in folder.glob("*.json"):
+            rel = str(path.relative_to(root))
+            if rel not in current:
+                files[rel] = None  # a table that is gone
+    enrichment = f"{raw}/enrichment"
+    files[f"{enrichment}/relationships.json"] = (
+        json.dumps(
+            {
+                k: relationships.get(k, [])
+                for k in ("connectionId", "accepted", "review", "rejected", "skipped", "primaryKeys")
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    files[f"{enrichment}/relationship-diagnostics.json"] = (
+        json.dumps(relationships.get("diagnostics", {}), indent=2) + "\n"
+    )
+    if descriptions:
+        files[f"{enrichment}/descriptions.json"] = (
+            json.dumps(
+                {"descriptionUpdates": [u.to_json() for _, u in sorted(descriptions.items())]},
+                indent=2,
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+    # Only files whose content changes are rewritten (an unchanged table keeps its file and its git blob).
+    out: dict[str, str | None] = {}
+    for rel, content in files.items():
+        target = root / rel
+        if content is not None and target.is_file() and target.read_text(encoding="utf-8") == content:
+            continue
+        if content is None and not target.exists():
+            continue
+        out[rel] = content
+    return out
+
+
+def _write_local_profile(root: Path, connection_id: str, snapshot: Snapshot, stats: dict[str, TableStats]) -> None:
+    """The profile with sampled values, for the dictionary lane and entity details: local, never committed."""
+    from ktx.project.files import atomic_write
+
+    tables = []
+    for key, table in sorted(snapshot.tables.items()):
+        table_stats = stats.get(key)
+        columns = []
+        for column in table.columns:
+            col = table_stats.columns.get(column.name) if table_stats else None
+            columns.append(
+                {
+                    "name": column.name,
+                    "type": column.native_type,
+                    "dimensionType": column.type,
+                    "distinctCount": col.distinct_count if col else None,
+                    "nullCount": col.null_count if col else None,
+                    "sampled": col.sampled if col else None,
+                    "minValue": col.min_value if col else None,
+                    "maxValue": col.max_value if col else None,
+                    "sampleValues": col.top_values if col else [],
+                }
+            )
+        tables.append(
+            {
+                "name": key,
+                "table": table.qualified_name,
+                "rowCount": table_stats.row_count if table_stats else None,
+                "columns": columns,
+            }
+        )
+    atomic_write(
+        root / artifacts.local_profile_path(connection_id),
+        json.dumps({"connectionId": connection_id, "tables": tables}) + "\n",
+    )
+
+
+def _refresh_search(services: Any, connection_id: str, warnings: list[IngestWarning], trace: Trace) -> None:
+    with trace.step("index_sync", "search_refresh"):
+        try:
+            services.search.sync_sl_connection(connection_id, force=True)
+        except KtxError as exc:
+            warnings.append(IngestWarning("search_index_failed", f"search index not refreshed: {exc.message}"))

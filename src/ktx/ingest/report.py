@@ -1,0 +1,125 @@
+"""What an ingest tells its user: warnings with codes, per-target results, progress hooks, and plain rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class IngestWarning:
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+    @classmethod
+    def parse(cls, text: str) -> IngestWarning:
+        """`code:subject: message` (the form the scan modules use) → code and the rest."""
+        code, _, rest = text.partition(":")
+        if not rest or " " in code:
+            return cls("scan_warning", text)
+        return cls(code, rest.strip())
+
+
+@dataclass
+class TargetResult:
+    connection_id: str
+    driver: str
+    operation: str  # database-ingest | source-ingest
+    status: str  # done | unchanged | failed | skipped
+    run_id: str | None = None
+    message: str | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "connectionId": self.connection_id,
+            "driver": self.driver,
+            "operation": self.operation,
+            "status": self.status,
+            "durationMs": round(self.duration_ms, 1),
+        }
+        if self.run_id:
+            out["runId"] = self.run_id
+        if self.message:
+            out["message"] = self.message
+        if self.report:
+            out["report"] = self.report
+        return out
+
+
+class Progress(Protocol):
+    def stage(self, label: str, total: int | None = None) -> None: ...
+
+    def advance(self, amount: int = 1) -> None: ...
+
+
+class NoProgress:
+    def stage(self, label: str, total: int | None = None) -> None:
+        return None
+
+    def advance(self, amount: int = 1) -> None:
+        return None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """A stored scan report as the plain lines `ktx ingest` and `ktx ingest --report` print."""
+    lines = [
+        f"Run {report.get('runId')} · {report.get('connectionId')} ({report.get('driver')}) · {report.get('status')}"
+    ]
+    if report.get("failure"):
+        lines.append(f"  Failed: {report['failure']}")
+        return lines
+    diff = report.get("diffSummary") or {}
+    if report.get("unchanged"):
+        lines.append(f"  No changes since run {report.get('previousRunId')}: nothing rewritten, no commit.")
+    else:
+        lines.append(
+            "  Tables: {a} added, {m} changed, {d} removed, {u} unchanged".format(
+                a=diff.get("tablesAdded", 0),
+                m=diff.get("tablesModified", 0),
+                d=diff.get("tablesDeleted", 0),
+                u=diff.get("tablesUnchanged", 0),
+            )
+        )
+    rel = report.get("relationships") or {}
+    if rel:
+        lines.append(
+            f"  Relationships: {rel.get('accepted', 0)} accepted, {rel.get('review', 0)} to review, "
+            f"{rel.get('rejected', 0)} rejected, {rel.get('skipped', 0)} skipped"
+        )
+    keys = report.get("primaryKeys") or {}
+    if keys:
+        lines.append(f"  Primary keys: {keys.get('declared', 0)} declared, {keys.get('inferred', 0)} inferred")
+    enrichment = report.get("enrichment") or {}
+    if enrichment:
+        lines.append("  Enrichment: " + ", ".join(f"{k} {v}" for k, v in enrichment.items()))
+    state = report.get("enrichmentState") or {}
+    if state.get("resumed"):
+        lines.append(f"  Resumed from an interrupted run: {', '.join(state['resumed'])}")
+    warnings = report.get("warnings") or []
+    if warnings:
+        lines.append(f"  {_plural(len(warnings), 'warning')}:")
+        for warning in warnings[:20]:
+            lines.append(f"    [{warning['code']}] {warning['message']}")
+        if len(warnings) > 20:
+            lines.append(f"    … {len(warnings) - 20} more (ktx ingest --report {report.get('runId')} --json)")
+    paths = report.get("artifactPaths") or {}
+    if paths.get("manifestShards"):
+        lines.append(f"  Files: {', '.join(paths['manifestShards'])}")
+    if report.get("commit"):
+        lines.append(f"  Commit: {report['commit'][:12]}")
+    if report.get("tracePath"):
+        lines.append(f"  Trace: {report['tracePath']}")
+    return lines

@@ -1,0 +1,113 @@
+"""The ingest capability: plan targets (databases before context sources, each sorted by id) and run them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ktx.errors import KtxError, UsageError
+from ktx.ingest.report import NoProgress, Progress, TargetResult
+from ktx.project.config import SOURCE_DRIVERS, WAREHOUSE_DRIVERS
+
+
+@dataclass(frozen=True)
+class Target:
+    connection_id: str
+    driver: str
+    operation: str  # database-ingest | source-ingest
+
+
+@dataclass
+class IngestOutcome:
+    targets: list[Target]
+    results: list[TargetResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.failed for r in self.results)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plan": {
+                "targets": [
+                    {"connectionId": t.connection_id, "driver": t.driver, "operation": t.operation}
+                    for t in self.targets
+                ],
+                "warnings": self.warnings,
+            },
+            "results": [r.to_json() for r in self.results],
+            "failed": sum(r.failed for r in self.results),
+        }
+
+
+def plan_targets(config: Any, connection_id: str | None, *, all_: bool) -> list[Target]:
+    connections = config.connections
+    if connection_id and all_:
+        raise UsageError("Pass a connection id or --all, not both.")
+    if connection_id:
+        conn = connections.get(connection_id)
+        if conn is None:
+            known = ", ".join(sorted(connections)) or "none"
+            raise KtxError(
+                f'Connection "{connection_id}" is not configured in ktx.yaml', hint=f"Configured connections: {known}."
+            )
+        ids = [connection_id]
+    else:
+        ids = sorted(connections)
+        if not ids:
+            raise KtxError("No connections configured.", hint="Run `ktx setup` to add a warehouse connection.")
+    targets = []
+    for cid in ids:
+        driver = connections[cid].driver
+        if driver in WAREHOUSE_DRIVERS:
+            targets.append(Target(cid, driver, "database-ingest"))
+        elif driver in SOURCE_DRIVERS:
+            targets.append(Target(cid, driver, "source-ingest"))
+        else:
+            raise KtxError(f'Connection "{cid}" has driver {driver!r}, which ktx cannot ingest.')
+    return sorted(targets, key=lambda t: (t.operation != "database-ingest", t.connection_id))
+
+
+def run_ingest(
+    services: Any,
+    connection_id: str | None = None,
+    *,
+    all_: bool = False,
+    fail_fast: bool = False,
+    progress_for: Callable[[Target, int, int], Progress] | None = None,
+) -> IngestOutcome:
+    """Ingest one connection, or every connection; a failed target does not stop the others unless fail_fast."""
+    from ktx.ingest.database import ingest_database
+
+    targets = plan_targets(services.project.config, connection_id, all_=all_)
+    outcome = IngestOutcome(targets)
+    for index, target in enumerate(targets, start=1):
+        progress = progress_for(target, index, len(targets)) if progress_for else NoProgress()
+        if target.operation == "source-ingest":
+            message = (
+                f"{target.driver} context sources are not ingested by this version of ktx; their adapter comes in a "
+                "later version"
+            )
+            status = "failed" if connection_id else "skipped"
+            outcome.results.append(
+                TargetResult(target.connection_id, target.driver, target.operation, status, None, message)
+            )
+            continue
+        result = ingest_database(services, target.connection_id, progress=progress)
+        outcome.results.append(result)
+        if result.failed and fail_fast:
+            for rest in targets[index:]:
+                outcome.results.append(
+                    TargetResult(
+                        rest.connection_id,
+                        rest.driver,
+                        rest.operation,
+                        "skipped",
+                        None,
+                        "skipped after a failure (--fail-fast)",
+                    )
+                )
+            break
+    return outcome

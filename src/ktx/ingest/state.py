@@ -1,0 +1,185 @@
+"""Ingest runs, their reports and memoized scan stages in `.ktx/db.sqlite` (table names as the reference's)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ktx.project.state import register_migration, transaction
+
+
+def migrate_ingest_tables(conn: sqlite3.Connection) -> None:
+    # One statement at a time: executescript would commit the migration's open transaction.
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+_SCHEMA = """
+        CREATE TABLE IF NOT EXISTS local_ingest_runs (
+            run_id TEXT PRIMARY KEY,
+            connection_id TEXT NOT NULL,
+            adapter TEXT NOT NULL,
+            status TEXT NOT NULL,              -- running | done | failed
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            sync_id TEXT,
+            input_hash TEXT,
+            commit_sha TEXT,
+            error TEXT
+        );
+        CREATE INDEX IF NOT EXISTS local_ingest_runs_conn ON local_ingest_runs (connection_id, started_at);
+        CREATE TABLE IF NOT EXISTS local_ingest_reports (
+            run_id TEXT PRIMARY KEY,
+            connection_id TEXT NOT NULL,
+            adapter TEXT NOT NULL,
+            status TEXT NOT NULL,              -- done | failed
+            created_at REAL NOT NULL,
+            report_json TEXT NOT NULL,
+            raw_content_hashes_json TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX IF NOT EXISTS local_ingest_reports_conn ON local_ingest_reports (connection_id, created_at);
+        CREATE TABLE IF NOT EXISTS local_scan_enrichment_stages (
+            run_id TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            input_hash TEXT NOT NULL,
+            status TEXT NOT NULL,              -- completed | failed
+            output_json TEXT,
+            error TEXT,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (run_id, stage, input_hash)
+        );
+        """
+
+
+register_migration(3, migrate_ingest_tables)
+
+
+@dataclass
+class PreviousRun:
+    run_id: str
+    sync_id: str | None
+    input_hash: str | None
+    report: dict[str, Any]
+    hashes: dict[str, Any]
+
+
+class IngestState:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def start_run(self, run_id: str, connection_id: str, adapter: str, input_hash: str | None = None) -> None:
+        with transaction(self.conn) as c:
+            c.execute(
+                "INSERT INTO local_ingest_runs (run_id, connection_id, adapter, status, started_at, input_hash) "
+                "VALUES (?, ?, ?, 'running', ?, ?)",
+                (run_id, connection_id, adapter, time.time(), input_hash),
+            )
+
+    def set_input_hash(self, run_id: str, input_hash: str) -> None:
+        with transaction(self.conn) as c:
+            c.execute("UPDATE local_ingest_runs SET input_hash = ? WHERE run_id = ?", (input_hash, run_id))
+
+    def finish_run(
+        self, run_id: str, status: str, *, sync_id: str | None, commit: str | None, error: str | None = None
+    ) -> None:
+        with transaction(self.conn) as c:
+            c.execute(
+                "UPDATE local_ingest_runs SET status = ?, finished_at = ?, sync_id = ?, commit_sha = ?, error = ? "
+                "WHERE run_id = ?",
+                (status, time.time(), sync_id, commit, error, run_id),
+            )
+
+    def save_report(
+        self, run_id: str, connection_id: str, adapter: str, status: str, report: dict[str, Any], hashes: dict[str, Any]
+    ) -> None:
+        with transaction(self.conn) as c:
+            c.execute(
+                "INSERT OR REPLACE INTO local_ingest_reports VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, connection_id, adapter, status, time.time(), json.dumps(report), json.dumps(hashes)),
+            )
+
+    def last_completed(self, connection_id: str, adapter: str = "live-database") -> PreviousRun | None:
+        row = self.conn.execute(
+            "SELECT r.run_id, u.sync_id, u.input_hash, r.report_json, r.raw_content_hashes_json "
+            "FROM local_ingest_reports r JOIN local_ingest_runs u ON u.run_id = r.run_id "
+            "WHERE r.connection_id = ? AND r.adapter = ? AND r.status = 'done' ORDER BY r.created_at DESC LIMIT 1",
+            (connection_id, adapter),
+        ).fetchone()
+        if row is None:
+            return None
+        return PreviousRun(row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4]))
+
+    def unfinished_runs(self, connection_id: str, since: float) -> list[str]:
+        """Runs after the last completed one that did not finish (killed or failed): their stages may resume."""
+        rows = self.conn.execute(
+            "SELECT run_id FROM local_ingest_runs WHERE connection_id = ? AND status IN ('running', 'failed') "
+            "AND started_at >= ? ORDER BY started_at DESC",
+            (connection_id, since),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def last_completed_at(self, connection_id: str) -> float:
+        row = self.conn.execute(
+            "SELECT MAX(started_at) FROM local_ingest_runs WHERE connection_id = ? AND status = 'done'",
+            (connection_id,),
+        ).fetchone()
+        return float(row[0] or 0.0)
+
+    def stage(self, run_ids: list[str], stage: str, input_hash: str) -> Any | None:
+        """A completed stage output from one of `run_ids` with the same inputs, or None."""
+        for run_id in run_ids:
+            row = self.conn.execute(
+                "SELECT output_json FROM local_scan_enrichment_stages WHERE run_id = ? AND stage = ? "
+                "AND input_hash = ? AND status = 'completed'",
+                (run_id, stage, input_hash),
+            ).fetchone()
+            if row is not None:
+                return json.loads(row[0])
+        return None
+
+    def save_stage(
+        self, run_id: str, stage: str, input_hash: str, status: str, output: Any = None, error: str | None = None
+    ) -> None:
+        with transaction(self.conn) as c:
+            c.execute(
+                "INSERT OR REPLACE INTO local_scan_enrichment_stages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    stage,
+                    input_hash,
+                    status,
+                    json.dumps(output) if output is not None else None,
+                    error,
+                    time.time(),
+                ),
+            )
+
+    def report(self, run_id: str | None, connection_id: str | None = None) -> dict[str, Any] | None:
+        """A stored report by run id (a unique prefix works), or the latest (optionally for one connection)."""
+        if run_id in (None, "", "latest"):
+            sql = "SELECT report_json FROM local_ingest_reports"
+            args: tuple[Any, ...] = ()
+            if connection_id:
+                sql += " WHERE connection_id = ?"
+                args = (connection_id,)
+            row = self.conn.execute(sql + " ORDER BY created_at DESC LIMIT 1", args).fetchone()
+            return json.loads(row[0]) if row else None
+        rows = self.conn.execute(
+            "SELECT report_json FROM local_ingest_reports WHERE run_id = ? OR run_id LIKE ? ORDER BY created_at DESC",
+            (run_id, f"{run_id}%"),
+        ).fetchall()
+        return (
+            json.loads(rows[0][0])
+            if len(rows) == 1 or (rows and json.loads(rows[0][0]).get("runId") == run_id)
+            else None
+        )
+
+    def report_ids(self, limit: int = 10) -> list[tuple[str, str, str]]:
+        rows = self.conn.execute(
+            "SELECT run_id, connection_id, status FROM local_ingest_reports ORDER BY created_at DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
