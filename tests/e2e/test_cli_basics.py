@@ -9,7 +9,7 @@ import typer.main
 
 from ktx import __version__
 
-PENDING = ["ingest", "mcp"]
+PENDING = ["mcp"]
 
 
 def test_version_flags(run_ktx):

@@ -33,9 +33,25 @@ def test_duckdb_connection_is_tested_saved_and_committed(run_ktx, project, tmp_p
     assert "Connection test passed: shop (duckdb)" in result.stdout
     text = (project / "ktx.yaml").read_text()
     assert "shop:" in text and "driver: duckdb" in text and "- main" in text
-    assert git(project, "log", "-1", "--format=%s") == "setup: update ktx project config"
+    # The saved connection was then ingested (the context step): config commit, then the ingest commit.
+    subjects = git(project, "log", "-2", "--format=%s").splitlines()
+    assert subjects[1] == "setup: update ktx project config"
+    assert subjects[0].startswith("ingest(live-database): shop ")
+    assert (project / "semantic-layer" / "shop" / "_schema" / "main.yaml").is_file()
     query = run_ktx("sql", "-c", "shop", "--json", "select count(*) as n from orders", cwd=project)
     assert query.returncode == 0, query.stderr
+
+
+def test_skip_context_saves_the_connection_without_ingesting(run_ktx, project, tmp_path):
+    wh = build_duckdb(tmp_path)
+    result = run_ktx(
+        "setup", *REST, "--skip-context", "--database", "duckdb", "--database-connection-id", "shop",
+        "--database-url", wh.config["path"], cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "run `ktx ingest shop` when ready" in result.stdout
+    assert git(project, "log", "-1", "--format=%s") == "setup: update ktx project config"
+    assert not (project / "semantic-layer" / "shop").exists()
 
 
 def test_a_password_in_the_url_goes_to_a_secret_file_not_ktx_yaml(run_ktx, project):

@@ -59,10 +59,14 @@ def test_wizard_adds_a_database_through_its_prompts(project, home, tmp_path):
         term.send(wh.config["path"] + "\r")
         term.expect("Limit to schemas")
         term.send("main\r")
+        term.expect("Build context now?")
+        term.send("\r")  # build it (the recommended first choice)
         term.expect("ktx project ready")
         assert "Connection test passed: shop (duckdb)" in term.screen
+        assert "Tables: 7 added" in term.screen
     finally:
         code = term.close()
     assert code == 0, term.screen[-2000:]
     text = (project / "ktx.yaml").read_text()
     assert "shop:" in text and "driver: duckdb" in text
+    assert (project / "semantic-layer" / "shop" / "_schema" / "main.yaml").is_file()

@@ -101,6 +101,12 @@ def register(app: typer.Typer) -> None:
         ] = None,
         skip_databases: Annotated[bool, typer.Option("--skip-databases", rich_help_panel=STEPS)] = False,
         skip_sources: Annotated[bool, typer.Option("--skip-sources", rich_help_panel=STEPS)] = False,
+        skip_context: Annotated[
+            bool,
+            typer.Option(
+                "--skip-context", rich_help_panel=STEPS, help="Do not ingest the database connections set up now."
+            ),
+        ] = False,
         skip_agents: Annotated[bool, typer.Option("--skip-agents", rich_help_panel=STEPS)] = False,
         agents: Annotated[
             bool,
@@ -148,6 +154,7 @@ def register(app: typer.Typer) -> None:
             database_url=database_url,
             database_schema=database_schema,
             skip_databases=skip_databases,
+            skip_context=skip_context,
             skip_sources=skip_sources,
             skip_agents=skip_agents,
             agents=agents,

@@ -72,8 +72,8 @@ def register(app: typer.Typer) -> None:
                 "Run `ktx sl` to inspect available sources."
                 if searching
                 else (
-                    "Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them "
-                    "from a warehouse, is not in this version yet)."
+                    "Run `ktx ingest <connection>` to scan a warehouse into semantic-layer/<connection>/, or add source "
+                    "YAML there by hand."
                 ),
             ),
         )

@@ -97,8 +97,8 @@ def pick_connection(root: Path, connection_id: str | None) -> str:
         raise KtxError(
             f"No semantic layer found in {root / 'semantic-layer'}",
             hint=(
-                "Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them "
-                "from a warehouse, is not in this version yet)."
+                "Run `ktx ingest <connection>` to scan a warehouse into semantic-layer/<connection>/, or add source "
+                "YAML there by hand."
             ),
         )
     raise KtxError(f"--connection-id is required: semantic layers exist for {', '.join(available)}")

@@ -42,8 +42,8 @@ def existing_layer_dir(root: Path, connection_id: str) -> Path:
         raise KtxError(
             f"No semantic layer for connection '{connection_id}' (expected {folder}).",
             hint=(
-                "Add source YAML under semantic-layer/<connection>/ (`ktx ingest`, which writes them "
-                "from a warehouse, is not in this version yet)."
+                "Run `ktx ingest <connection>` to scan a warehouse into semantic-layer/<connection>/, or add source "
+                "YAML there by hand."
             ),
         )
     return folder

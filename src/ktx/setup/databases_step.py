@@ -32,36 +32,37 @@ class NewConnection:
     schemas: list[str] = field(default_factory=list)
 
 
-def run_databases_step(project: Project, options: SetupOptions, ui: SetupUI) -> tuple[list[Edit], bool]:
-    """(edits, completed). Skipped, or no connection asked for without a terminal: nothing to write."""
+def run_databases_step(project: Project, options: SetupOptions, ui: SetupUI) -> tuple[list[Edit], bool, list[str]]:
+    """(edits, completed, connection ids to build context for). Skipped, or no connection asked for without a
+    terminal: nothing to write."""
     ui.step("Databases")
     if options.skip_databases:
         ui.line("Databases setup skipped.")
-        return [], True
+        return [], True, []
     wanted = _from_flags(options) if options.database or options.database_url else None
     if wanted is None and options.database_connection_id:
         _test_existing(project, options.database_connection_id, ui)
-        return [], True
+        return [], True, list(options.database_connection_id)
     if wanted is None:
         if not ui.interactive:
             ui.line("No warehouse connection added (pass --database … to add one, or --skip-databases).")
-            return [], False
+            return [], False, []
         wanted = _ask(project, ui)
         if wanted is None:
             ui.line("Databases setup skipped.")
-            return [], True
+            return [], True, []
     entry = _entry(project, wanted)
     _test_new(project, wanted.connection_id, entry, ui)
     ui.line(f"Connection {wanted.connection_id} ({wanted.driver}) saved.")
-    ui.line(
-        f'Next: `ktx sql -c {wanted.connection_id} "select …"`; building context from it (`ktx ingest`) '
-        "arrives in a later version."
-    )
     ids = [*project.config.setup.database_connection_ids, wanted.connection_id]
-    return [
-        lambda d: yamlio.set_path(d, ["connections", wanted.connection_id], entry),
-        lambda d: yamlio.set_path(d, ["setup", "database_connection_ids"], list(dict.fromkeys(ids))),
-    ], True
+    return (
+        [
+            lambda d: yamlio.set_path(d, ["connections", wanted.connection_id], entry),
+            lambda d: yamlio.set_path(d, ["setup", "database_connection_ids"], list(dict.fromkeys(ids))),
+        ],
+        True,
+        [wanted.connection_id],
+    )
 
 
 def _from_flags(options: SetupOptions) -> NewConnection:

@@ -32,6 +32,7 @@ class SetupOptions:
     database_schema: list[str] | None = None
     skip_databases: bool = False
     skip_sources: bool = False
+    skip_context: bool = False
     skip_agents: bool = False
     agents: bool = False
     target: str | None = None

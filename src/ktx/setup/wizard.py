@@ -20,6 +20,7 @@ from ktx.project.project import (
     init_project,
     merge_gitignore,
 )
+from ktx.setup.context_step import run_context_step
 from ktx.setup.databases_step import run_databases_step
 from ktx.setup.embeddings_step import run_embeddings_step
 from ktx.setup.llm_step import Edit, run_llm_step
@@ -96,7 +97,7 @@ def run_setup(root: Path, options: SetupOptions, *, interactive: bool) -> Projec
     edits += run_embeddings_step(project, options, ui, edits)
     if not options.skip_embeddings:
         completed.append("embeddings")
-    database_edits, databases_done = run_databases_step(project, options, ui)
+    database_edits, databases_done, context_ids = run_databases_step(project, options, ui)
     edits += database_edits
     if databases_done:
         completed.append("databases")
@@ -117,8 +118,13 @@ def run_setup(root: Path, options: SetupOptions, *, interactive: bool) -> Projec
         commit = project.update_config(apply, "setup: update ktx project config", author=SETUP_AUTHOR)
     else:
         commit = None
+    context = run_context_step(project, options, ui, context_ids)
+    if context == "built":
+        completed.append("context")
     mark_steps(project, completed)
     ui.step("Done")
     ui.line(f"ktx project ready: {project.root}" + (f" (commit {commit[:10]})" if commit else ""))
-    ui.line("Next: `ktx status` to check everything, `ktx connection test --all` once connections exist.")
+    if context == "failed":
+        raise KtxError("The configuration was saved, but building context failed (see above).")
+    ui.line("Next: `ktx status` to check everything, `ktx sl` to see what was ingested.")
     return project
