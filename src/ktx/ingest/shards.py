@@ -51,7 +51,7 @@ def _alias_for(column: str, target: str) -> str | None:
     return alias if alias and alias != target.lower() else None
 
 
-def build_joins(accepted: list[dict[str, Any]], keys: set[str]) -> dict[str, list[JoinSpec]]:
+def build_joins(accepted: list[dict[str, Any]], keys: set[str], dialect: str) -> dict[str, list[JoinSpec]]:
     """Both directions of every accepted edge: many_to_one on the child, one_to_many on the parent."""
     joins: dict[str, list[JoinSpec]] = {}
     seen: set[tuple[str, str, str]] = set()
@@ -70,8 +70,8 @@ def build_joins(accepted: list[dict[str, Any]], keys: set[str]) -> dict[str, lis
         child_cols, parent_cols = edge["from"]["columns"], edge["to"]["columns"]
         source = "formal" if edge["source"] == "formal" else "inferred"
         counts[(child, parent)] = counts.get((child, parent), 0) + 1
-        forward = JoinSpec(parent, on_clause(child, child_cols, parent, parent_cols), "many_to_one", source)
-        backward = JoinSpec(child, on_clause(parent, parent_cols, child, child_cols), "one_to_many", source)
+        forward = JoinSpec(parent, on_clause(child, child_cols, parent, parent_cols, dialect), "many_to_one", source)
+        backward = JoinSpec(child, on_clause(parent, parent_cols, child, child_cols, dialect), "one_to_many", source)
         alias = None
         if child == parent or (per_pair[(child, parent)] > 1 and len(child_cols) == 1):
             alias = _alias_for(child_cols[0], parent)
@@ -115,7 +115,7 @@ def render_shards(
 ) -> dict[str, str | None]:
     """Shard path → new text (None to delete); only files whose text changes are returned."""
     keys = set(snapshot.tables)
-    joins = build_joins(accepted, keys)
+    joins = build_joins(accepted, keys, dialect)
     parents: dict[str, list[str]] = {}
     children: dict[str, list[str]] = {}
     points: dict[str, dict[str, str]] = {}

@@ -137,8 +137,18 @@ class JoinSpec:
         return {"to": self.to, "on": self.on, "relationship": self.relationship, "source": self.source}
 
 
-def on_clause(from_key: str, from_cols: Iterable[str], to_key: str, to_cols: Iterable[str]) -> str:
-    return " AND ".join(f"{from_key}.{a} = {to_key}.{b}" for a, b in zip(from_cols, to_cols, strict=True))
+def on_clause(from_key: str, from_cols: Iterable[str], to_key: str, to_cols: Iterable[str], dialect: str) -> str:
+    """`a.x = b.y AND …`, each column quoted the way the connection's SQL needs (source names are plain)."""
+    from sqlglot import exp
+    from sqlglot.dialects.dialect import Dialect
+
+    d = Dialect.get_or_raise(dialect)
+
+    def ref(table: str, column: str) -> str:
+        name = d.quote_identifier(exp.to_identifier(column), identify=False).sql(dialect=dialect)
+        return f"{table}.{name}"
+
+    return " AND ".join(f"{ref(from_key, a)} = {ref(to_key, b)}" for a, b in zip(from_cols, to_cols, strict=True))
 
 
 _ON_PART = re.compile(r"^\s*([^\s=]+)\s*=\s*([^\s=]+)\s*$")
@@ -154,6 +164,7 @@ def join_columns(on: str, own: str) -> list[tuple[str, str]] | None:
         left, right = match.group(1), match.group(2)
         left_table, _, left_col = left.rpartition(".")
         right_table, _, right_col = right.rpartition(".")
+        left_col, right_col = _unquote(left_col), _unquote(right_col)
         if left_table in ("", own) and right_table != own:
             pairs.append((left_col, right_col))
         elif right_table in ("", own) and left_table != own:
@@ -161,6 +172,14 @@ def join_columns(on: str, own: str) -> list[tuple[str, str]] | None:
         else:
             pairs.append((left_col, right_col))
     return pairs
+
+
+def _unquote(name: str) -> str:
+    if len(name) >= 2 and name[0] == name[-1] and name[0] in '"`':
+        return name[1:-1].replace(name[0] * 2, name[0])
+    if len(name) >= 2 and name[0] == "[" and name[-1] == "]":
+        return name[1:-1]
+    return name
 
 
 def build_entry(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,15 +33,23 @@ def table_file(table: CatalogTable) -> str:
     return f"tables/{_b64(None)}.{_b64(table.schema)}.{_b64(table.name)}.json"
 
 
+def source_name(name: str) -> str:
+    """A table name as a semantic-layer source name: word characters only (`order items` → `order_items`), so
+    it reads unquoted in `on` clauses and queries; the real name stays in the entry's `table:`."""
+    cleaned = re.sub(r"\W+", "_", name).strip("_") or "table"
+    return "t_" + cleaned if cleaned[0].isdigit() else cleaned
+
+
 def source_keys(catalog: Catalog) -> dict[tuple[str | None, str], str]:
-    """The manifest name of every table: its bare name, or `<schema>_<name>` when two schemas share it."""
+    """The manifest name of every table: its cleaned name, or `<schema>_<name>` when two schemas share it."""
     counts: dict[str, int] = {}
     for table in catalog.tables:
-        counts[table.name] = counts.get(table.name, 0) + 1
+        counts[source_name(table.name)] = counts.get(source_name(table.name), 0) + 1
     keys: dict[tuple[str | None, str], str] = {}
     taken: set[str] = set()
     for table in sorted(catalog.tables, key=lambda t: (t.schema or "", t.name)):
-        key = table.name if counts[table.name] == 1 else f"{table.schema or 'default'}_{table.name}"
+        base = source_name(table.name)
+        key = base if counts[base] == 1 else source_name(f"{table.schema or 'default'}_{table.name}")
         while key in taken:
             key += "_"
         taken.add(key)

@@ -195,7 +195,12 @@ def key_evidence(names: TableNames, column: ColumnInfo, stats: ColumnStats | Non
         return 0.74, "key_column"
     if joined in NATURAL_KEY_WORDS and stats is not None and stats.sampled and stats.uniqueness >= 0.98:
         return 0.86, "profile_unique_target"
-    if stats is None or stats.sampled == 0 or any(t in _MEASURE_WORDS for t in col_tokens):
+    # Uniqueness alone says little on a handful of rows, and a column that references another table is a
+    # reference, not a key of its own.
+    non_null = stats.sampled - stats.null_count if stats is not None else 0
+    if stats is None or non_null < 10 or any(t in _MEASURE_WORDS for t in col_tokens):
+        return None
+    if any(column.name in fk.columns for fk in table.foreign_keys):
         return None
     if stats.uniqueness >= 0.98 and stats.null_rate <= 0.05:
         if col_tokens and col_tokens[-1] in (*_NAMED_KEY_SUFFIXES, *_ID_SUFFIXES):
