@@ -130,6 +130,10 @@ def run(args: list[str], *, debug: bool = False) -> int:
     try:
         if word == "sql":
             _check_sql_comment_argument(args)
+        if word == "ingest":
+            from ktx.cli.ingest_cmd import fill_report_default
+
+            args = fill_report_default(args)
         app(args=args, prog_name="ktx", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code

@@ -55,6 +55,16 @@ def _print_result(result: Any, mode: OutputMode) -> None:
         typer.echo(text)
 
 
+def fill_report_default(args: list[str]) -> list[str]:
+    """`--report` with no value (last, or before another option) means `--report latest`."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--report" and (i + 1 == len(out) or out[i + 1].startswith("-")):
+            out.insert(i + 1, "latest")
+            break
+    return out
+
+
 def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest(
@@ -69,7 +79,6 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--report",
                 metavar="[RUN_ID|latest]",
-                flag_value="latest",
                 help="Print a stored ingest report again (a run id, a unique prefix, or latest) and exit.",
             ),
         ] = None,

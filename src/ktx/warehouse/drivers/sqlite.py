@@ -38,13 +38,41 @@ class SQLiteConnector(Connector):
         finally:
             cursor.close()
 
+    def _columns(self, warnings: list[str]) -> list[tuple[Any, ...]]:
+        """Every column of every table and view; a view whose definition no longer resolves (its table was
+        dropped) is skipped with a warning instead of failing the whole catalog."""
+        from ktx.errors import KtxError
+
+        try:
+            return self.execute(
+                'SELECT m.name, m.type, p.name, p.type, p."notnull", p.pk, p.cid FROM sqlite_master AS m '
+                "JOIN pragma_table_info(m.name) AS p WHERE m.type IN ('table', 'view') "
+                "AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid"
+            ).rows
+        except KtxError:
+            pass
+        names = self.execute(
+            "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        ).rows
+        rows: list[tuple[Any, ...]] = []
+        for name, kind in names:
+            literal = "'" + str(name).replace("'", "''") + "'"
+            try:
+                found = self.execute(
+                    f'SELECT p.name, p.type, p."notnull", p.pk, p.cid FROM pragma_table_info({literal}) AS p '
+                    "ORDER BY p.cid"
+                ).rows
+            except KtxError as exc:
+                warnings.append(f"introspection_failed:{name}: {exc.message}")
+                continue
+            rows += [(name, kind, *row) for row in found]
+        return rows
+
     def introspect(self, scope: Scope | None = None) -> Catalog:
         scope = scope or self.scope()
-        columns = self.execute(
-            'SELECT m.name, m.type, p.name, p.type, p."notnull", p.pk, p.cid FROM sqlite_master AS m '
-            "JOIN pragma_table_info(m.name) AS p WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%' "
-            "ORDER BY m.name, p.cid"
-        ).rows
+        warnings: list[str] = []
+        columns = self._columns(warnings)
         fks = self.execute(
             'SELECT m.name, f.id, f.seq, f."table", f."from", f."to" FROM sqlite_master AS m '
             "JOIN pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' ORDER BY m.name, f.id, f.seq"
@@ -75,7 +103,7 @@ class SQLiteConnector(Connector):
             if not any(fk.ref_columns):  # REFERENCES parent with no column list means its primary key
                 parent = tables.get(fk.ref_table)
                 fk.ref_columns = list(parent.primary_key) if parent else fk.ref_columns
-        return Catalog(self.connection_id, self.driver, list(tables.values()))
+        return Catalog(self.connection_id, self.driver, list(tables.values()), warnings)
 
     def _row_estimates(self) -> dict[str, int]:
         try:
