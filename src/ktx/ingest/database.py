@@ -69,7 +69,8 @@ class _Stages:
                 self.failed.append(name)
                 self.state.save_stage(self.run_id, name, input_hash, "failed", error=exc.message)
                 raise
-        self.state.save_stage(self.run_id, name, input_hash, "completed", output)
+            # Saved before the step is reported finished: a run killed after the event can always resume it.
+            self.state.save_stage(self.run_id, name, input_hash, "completed", output)
         self.completed.append(name)
         return output
 
