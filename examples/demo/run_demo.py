@@ -1,10 +1,12 @@
-"""`make demo`: build the bundled shop example into a fresh project and ask it questions.
+"""`make demo`: build the bundled shop example into a fresh project, ingest it, and ask it questions.
 
 1. `ktx admin init` a project in a temporary directory;
 2. generate the deterministic DuckDB warehouse (examples/demo/warehouse.py) into it and register it as
-   the `warehouse` connection;
-3. copy the semantic layer (manifest shard + overlays) and wiki pages, committed to the project's git;
-4. validate a source live and run semantic queries — including a fan trap and a chasm trap — printing
+   the `warehouse` connection — bare tables, with primary keys but no declared foreign keys;
+3. `ktx ingest warehouse` with no LLM: ktx profiles the tables, discovers and validates the joins, describes
+   every table and column from its data and writes `semantic-layer/warehouse/_schema/main.yaml`;
+4. add the bundled overlays (metrics, segments, role-playing joins) and wiki pages, committed to git;
+5. validate a source live and run semantic queries — including a fan trap and a chasm trap — printing
    the SQL ktx compiled and the rows it returned.
 """
 
@@ -40,11 +42,10 @@ def ktx(*args: str, cwd: Path) -> int:
     return subprocess.run([sys.executable, "-m", "ktx", *args], cwd=cwd).returncode
 
 
-def build_project(project: Path) -> None:
+def add_warehouse(project: Path) -> None:
     from ktx.project.project import Project
 
     warehouse.build_duckdb(project / "data" / "shop.duckdb")
-    shutil.copytree(HERE / "project", project, dirs_exist_ok=True)
     (project / ".gitignore").open("a", encoding="utf-8").write("data/\n")
 
     def add_connection(doc) -> None:
@@ -53,7 +54,14 @@ def build_project(project: Path) -> None:
 
     handle = Project(project)
     handle.update_config(add_connection, "Demo: add the shop warehouse connection")
-    handle.git.commit(["semantic-layer", "wiki", ".gitignore"], "Demo: shop semantic layer and wiki pages")
+    handle.git.commit([".gitignore"], "Demo: keep the warehouse file out of git")
+
+
+def add_overlays(project: Path) -> None:
+    from ktx.project.project import Project
+
+    shutil.copytree(HERE / "project", project, dirs_exist_ok=True)
+    Project(project).git.commit(["semantic-layer", "wiki"], "Demo: shop overlays (metrics, segments) and wiki pages")
 
 
 def main() -> int:
@@ -61,7 +69,10 @@ def main() -> int:
     project = workdir / "demo"
     if ktx("admin", "init", str(project), cwd=workdir) != 0:
         return 1
-    build_project(project)
+    add_warehouse(project)
+    if ktx("ingest", "warehouse", cwd=project) != 0:
+        return 1
+    add_overlays(project)
     ratio = workdir / "ratio.json"
     ratio.write_text(
         '{"measures": [{"expr": "support_tickets.ticket_count / orders.order_count", "name": "tickets_per_order"}]}'

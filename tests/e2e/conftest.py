@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.demo import copy_demo_layer
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
 
@@ -18,7 +19,7 @@ def shop(project: Path) -> Path:
     import warehouse
 
     warehouse.build_duckdb(project / "shop.duckdb")
-    shutil.copytree(DEMO / "project" / "semantic-layer", project / "semantic-layer", dirs_exist_ok=True)
+    copy_demo_layer(project / "semantic-layer")
     text = (project / "ktx.yaml").read_text()
     (project / "ktx.yaml").write_text(
         text.replace("connections: {}", "")

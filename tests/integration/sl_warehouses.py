@@ -8,6 +8,7 @@ import json
 import re
 import sqlite3
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "demo"
 
 import warehouse as demo
 
+from tests.fixtures.demo import copy_demo_layer
 from tests.integration.warehouses import PG_URL, _unavailable
 
-DEMO_LAYER = Path(__file__).resolve().parents[2] / "examples" / "demo" / "project" / "semantic-layer" / "warehouse"
+DEMO_LAYER = copy_demo_layer(Path(tempfile.mkdtemp(prefix="ktx-demo-layer-")) / "semantic-layer")
 
 OPS_DDL = [
     "CREATE TABLE depots (id INTEGER PRIMARY KEY, name TEXT, city TEXT)",

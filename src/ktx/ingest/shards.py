@@ -51,7 +51,25 @@ def _alias_for(column: str, target: str) -> str | None:
     return alias if alias and alias != target.lower() else None
 
 
-def build_joins(accepted: list[dict[str, Any]], keys: set[str], dialect: str) -> dict[str, list[JoinSpec]]:
+def role_checker(snapshot: Snapshot) -> Any:
+    """`is_role(child, column, parent)`: the column names a role of the parent (`ship_region_id` → regions), not
+    the parent itself (`customer_id`, `o_custkey`)."""
+    from ktx.scan.relationships.candidates import base_of, table_names
+    from ktx.scan.snapshot import table_infos
+
+    names = {info.key: table_names(info) for info in table_infos(snapshot)}
+
+    def is_role(child: str, column: str, parent: str) -> bool:
+        base = base_of(names[child].stripped.get(column, ()))
+        target = names[parent].tokens
+        return base is not None and len(base) > len(target) and tuple(base[-len(target) :]) == tuple(target)
+
+    return is_role
+
+
+def build_joins(
+    accepted: list[dict[str, Any]], keys: set[str], dialect: str, is_role: Any = None
+) -> dict[str, list[JoinSpec]]:
     """Both directions of every accepted edge: many_to_one on the child, one_to_many on the parent."""
     joins: dict[str, list[JoinSpec]] = {}
     seen: set[tuple[str, str, str]] = set()
@@ -73,11 +91,14 @@ def build_joins(accepted: list[dict[str, Any]], keys: set[str], dialect: str) ->
         forward = JoinSpec(parent, on_clause(child, child_cols, parent, parent_cols, dialect), "many_to_one", source)
         backward = JoinSpec(child, on_clause(parent, parent_cols, child, child_cols, dialect), "one_to_many", source)
         alias = None
-        if child == parent or (per_pair[(child, parent)] > 1 and len(child_cols) == 1):
+        role = is_role is not None and is_role(child, child_cols[0], parent)
+        if len(child_cols) == 1 and (child == parent or per_pair[(child, parent)] > 1 or role):
+            # A role-named link (`ship_region_id`, `manager_id`) is its own node in the join graph, so
+            # `regions.name` keeps meaning the customer's region rather than wherever an order shipped.
             alias = _alias_for(child_cols[0], parent)
         for owner, join in ((child, forward), (parent, backward)):
-            if child == parent and join is backward:
-                continue  # a self-reference reads from the child side only
+            if join is backward and (child == parent or alias):
+                continue  # a self-reference or a role link reads from the child side only
             key = (owner, join.to, join.on)
             if key in seen:
                 continue
@@ -115,7 +136,7 @@ def render_shards(
 ) -> dict[str, str | None]:
     """Shard path → new text (None to delete); only files whose text changes are returned."""
     keys = set(snapshot.tables)
-    joins = build_joins(accepted, keys, dialect)
+    joins = build_joins(accepted, keys, dialect, role_checker(snapshot))
     parents: dict[str, list[str]] = {}
     children: dict[str, list[str]] = {}
     points: dict[str, dict[str, str]] = {}

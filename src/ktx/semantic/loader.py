@@ -204,16 +204,31 @@ def compose(base: dict[str, Any], overlay: dict[str, Any], where: str) -> dict[s
     for key in ("grain", "default_time_dimension", "usage"):
         if key in overlay:
             out[key] = copy.deepcopy(overlay[key])
+    name = str(overlay.get("name") or base.get("name") or "")
     disabled = {_normalise_on(on) for on in overlay.get("disable_joins") or []}
     joins = [j for j in out.get("joins", []) if _normalise_on(j["on"]) not in disabled]
-    present = {f"{j['to']}::{_normalise_on(j['on'])}" for j in joins}
+    by_key = {_join_key(name, j): i for i, j in enumerate(joins)}
     for join in overlay.get("joins") or []:
-        key = f"{join['to']}::{_normalise_on(join['on'])}"
-        if key not in present:
-            joins.append(copy.deepcopy(join))
-            present.add(key)
+        key = _join_key(name, join)
+        if key in by_key:
+            # The same link written by a person (`ship_region_id = regions.id`) and by a scan
+            # (`orders.ship_region_id = regions.id`): the person's version (alias, relationship) wins.
+            joins[by_key[key]] = copy.deepcopy(join)
+            continue
+        joins.append(copy.deepcopy(join))
+        by_key[key] = len(joins) - 1
     out["joins"] = joins
     return out
+
+
+def _join_key(source: str, join: dict[str, Any]) -> str:
+    """A join's identity: its target and its equalities, each side qualified, in a stable order."""
+    parts = []
+    for clause in re.split(r"\s+AND\s+", _normalise_on(str(join.get("on", ""))), flags=re.I):
+        sides = [s.strip() for s in clause.split("=")] if clause.count("=") == 1 else [clause]
+        sides = [s if "." in s or len(sides) == 1 else f"{source}.{s}" for s in sides]
+        parts.append(" = ".join(sorted(sides)))
+    return f"{join.get('to')}::{' AND '.join(sorted(parts))}"
 
 
 def load_directory(folder: Path, *, check_joins: bool = True) -> LoadedLayer:
