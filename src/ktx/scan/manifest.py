@@ -151,7 +151,15 @@ def on_clause(from_key: str, from_cols: Iterable[str], to_key: str, to_cols: Ite
     return " AND ".join(f"{ref(from_key, a)} = {ref(to_key, b)}" for a, b in zip(from_cols, to_cols, strict=True))
 
 
-_ON_PART = re.compile(r"^\s*([^\s=]+)\s*=\s*([^\s=]+)\s*$")
+_IDENT = r'(?:"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]|[^\s=."`\[]+)'
+_REF = rf"{_IDENT}(?:\.{_IDENT})*"
+_ON_PART = re.compile(rf"^\s*({_REF})\s*=\s*({_REF})\s*$")
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    """`a."Customer ID"` → (`a`, `Customer ID`); a bare column has no table."""
+    parts = [_unquote(p) for p in re.findall(_IDENT, ref)]
+    return (".".join(parts[:-1]), parts[-1]) if parts else ("", ref)
 
 
 def join_columns(on: str, own: str) -> list[tuple[str, str]] | None:
@@ -161,10 +169,8 @@ def join_columns(on: str, own: str) -> list[tuple[str, str]] | None:
         match = _ON_PART.match(part)
         if not match:
             return None
-        left, right = match.group(1), match.group(2)
-        left_table, _, left_col = left.rpartition(".")
-        right_table, _, right_col = right.rpartition(".")
-        left_col, right_col = _unquote(left_col), _unquote(right_col)
+        left_table, left_col = _split_ref(match.group(1))
+        right_table, right_col = _split_ref(match.group(2))
         if left_table in ("", own) and right_table != own:
             pairs.append((left_col, right_col))
         elif right_table in ("", own) and left_table != own:
