@@ -588,6 +588,6 @@ def _write_local_profile(root: Path, connection_id: str, snapshot: Snapshot, sta
 def _refresh_search(services: Any, connection_id: str, warnings: list[IngestWarning], trace: Trace) -> None:
     with trace.step("index_sync", "search_refresh"):
         try:
-            services.search.sync_sl_connection(connection_id, force=True)
+            services.search.sync_sl_connection(connection_id)
         except KtxError as exc:
             warnings.append(IngestWarning("search_index_failed", f"search index not refreshed: {exc.message}"))

@@ -74,9 +74,17 @@ class ProfileColumn:
     kind: str  # dimension type: string | number | time | boolean
 
 
+def _is_placeholder(name: str | None) -> bool:
+    from ktx.scan.sqltemplate import Placeholder
+
+    return isinstance(name, Placeholder)
+
+
 def _table(schema: str | None, name: str, catalog: str | None = None):
     from sqlglot import exp
 
+    if _is_placeholder(name):
+        return exp.Table(this=exp.to_identifier(name, quoted=False))
     return exp.Table(
         this=exp.to_identifier(name, quoted=True),
         db=exp.to_identifier(schema, quoted=True) if schema else None,
@@ -87,9 +95,22 @@ def _table(schema: str | None, name: str, catalog: str | None = None):
 def _col(name: str, table: str | None = None):
     from sqlglot import exp
 
+    if _is_placeholder(name):
+        return exp.Column(this=exp.to_identifier(name, quoted=False))
     return exp.Column(
         this=exp.to_identifier(name, quoted=True), table=exp.to_identifier(table, quoted=True) if table else None
     )
+
+
+def _label(name: str):
+    """The column's name as a string literal (a placeholder of its own in a template)."""
+    from sqlglot import exp
+
+    if _is_placeholder(name):
+        from ktx.scan.sqltemplate import placeholder
+
+        return exp.Var(this=placeholder("n" + name[len("ktx__ph__c") : -2]))
+    return exp.Literal.string(name)
 
 
 def _text(node):
@@ -101,6 +122,26 @@ def _text(node):
 def profile_sql(
     schema: str | None, table: str, columns: list[ProfileColumn], sample_rows: int, dialect: str, catalog: str | None
 ) -> str:
+    """The profile query of one table (see `profile_tree`), rendered from a cached template of its shape."""
+    from ktx.scan import sqltemplate as t
+
+    shape = tuple(c.kind == "number" for c in columns)
+    placeholders = [ProfileColumn(t.placeholder(f"c{i}"), c.kind) for i, c in enumerate(columns)]
+    template = t.render_template(
+        ("profile", shape, sample_rows),
+        lambda: profile_tree(None, t.placeholder("table"), placeholders, sample_rows, None),
+        dialect,
+    )
+    values = {"table": t.table(schema, table, catalog, dialect)}
+    for i, column in enumerate(columns):
+        values[f"c{i}"] = t.ident(column.name, dialect)
+        values[f"n{i}"] = t.literal(column.name, dialect)
+    return t.fill(template, values)
+
+
+def profile_tree(
+    schema: str | None, table: str, columns: list[ProfileColumn], sample_rows: int, catalog: str | None
+) -> Any:
     """One query: the sample unpivoted to (column, text value, numeric value), grouped by value, ranked by count.
 
     Each output row is one column with at least one non-null value: distinct and non-null counts, text length
@@ -110,7 +151,7 @@ def profile_sql(
     source = _table(schema, table, catalog)
     total = exp.select(exp.Count(this=exp.Star())).from_(source.copy()).subquery()
     if not columns:
-        return exp.select(exp.alias_(total, "total_rows")).sql(dialect=dialect)
+        return exp.select(exp.alias_(total, "total_rows"))
     sample = exp.select(*(_col(c.name) for c in columns)).from_(source.copy()).limit(sample_rows)
     branches = []
     for column in columns:
@@ -121,7 +162,7 @@ def profile_sql(
         )
         branches.append(
             exp.select(
-                exp.alias_(exp.Literal.string(column.name), "c"),
+                exp.alias_(_label(column.name), "c"),
                 exp.alias_(_text(_col(column.name)), "v"),
                 exp.alias_(numeric, "x"),
             ).from_("ktx_sample")
@@ -179,7 +220,7 @@ def profile_sql(
         .with_("ktx_values", as_=unpivot)
         .with_("ktx_groups", as_=grouped)
     )
-    return query.sql(dialect=dialect)
+    return query
 
 
 def _int(value: Any) -> int:

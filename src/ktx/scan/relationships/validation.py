@@ -25,31 +25,27 @@ def validation_budget(setting: int | str | None, table_count: int) -> int | None
 
 
 def _table(info: TableInfo):
-    from sqlglot import exp
+    from ktx.scan.profile import _table as table_node
 
-    return exp.Table(
-        this=exp.to_identifier(info.name, quoted=True),
-        db=exp.to_identifier(info.schema, quoted=True) if info.schema else None,
-        catalog=exp.to_identifier(info.catalog, quoted=True) if info.catalog else None,
-    )
+    return table_node(info.schema, info.name, info.catalog)
 
 
-def validation_sql(child: TableInfo, child_cols: tuple[str, ...], parent: TableInfo, parent_cols, sample: int, dialect):
+def validation_tree(child: TableInfo, child_cols: tuple[str, ...], parent: TableInfo, parent_cols, sample: int):
     """Distinct child tuples, distinct parent tuples, how many child tuples match and how many do not."""
     from sqlglot import exp
 
+    from ktx.scan.profile import _col
+
     def values(info: TableInfo, cols: tuple[str, ...], limit: int | None):
-        projections = [exp.alias_(exp.column(c, quoted=True), f"v{i}") for i, c in enumerate(cols)]
-        not_null = exp.and_(
-            *(exp.Not(this=exp.Is(this=exp.column(c, quoted=True), expression=exp.Null())) for c in cols)
-        )
+        projections = [exp.alias_(_col(c), f"v{i}") for i, c in enumerate(cols)]
+        not_null = exp.and_(*(exp.Not(this=exp.Is(this=_col(c), expression=exp.Null())) for c in cols))
         query = exp.select(*projections).distinct().from_(_table(info)).where(not_null)
         return query.limit(limit) if limit else query
 
     on = exp.and_(*(exp.column(f"v{i}", "c").eq(exp.column(f"v{i}", "p")) for i in range(len(child_cols))))
     matched = exp.Not(this=exp.Is(this=exp.column("v0", "p"), expression=exp.Null()))
     one_if = lambda cond: exp.Case(ifs=[exp.If(this=cond, true=exp.Literal.number(1))], default=exp.Literal.number(0))  # noqa: E731
-    query = (
+    return (
         exp.select(
             exp.alias_(exp.Count(this=exp.Star()), "child_distinct"),
             exp.alias_(exp.select(exp.Count(this=exp.Star())).from_("parent_values").subquery(), "parent_distinct"),
@@ -61,7 +57,32 @@ def validation_sql(child: TableInfo, child_cols: tuple[str, ...], parent: TableI
         .with_("child_values", as_=values(child, child_cols, sample))
         .with_("parent_values", as_=values(parent, tuple(parent_cols), None))
     )
-    return query.sql(dialect=dialect)
+
+
+def validation_sql(child: TableInfo, child_cols: tuple[str, ...], parent: TableInfo, parent_cols, sample: int, dialect):
+    """The validation query of one candidate, rendered from a cached template of its shape."""
+    from ktx.scan import sqltemplate as t
+
+    width = len(child_cols)
+    template = t.render_template(
+        ("validation", width, sample),
+        lambda: validation_tree(
+            TableInfo("c", t.placeholder("child")),
+            tuple(t.placeholder(f"c{i}") for i in range(width)),
+            TableInfo("p", t.placeholder("parent")),
+            tuple(t.placeholder(f"p{i}") for i in range(width)),
+            sample,
+        ),
+        dialect,
+    )
+    values = {
+        "child": t.table(child.schema, child.name, child.catalog, dialect),
+        "parent": t.table(parent.schema, parent.name, parent.catalog, dialect),
+    }
+    for i in range(width):
+        values[f"c{i}"] = t.ident(child_cols[i], dialect)
+        values[f"p{i}"] = t.ident(parent_cols[i], dialect)
+    return t.fill(template, values)
 
 
 def check_tuple(
