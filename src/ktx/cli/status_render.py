@@ -14,6 +14,17 @@ Line = tuple[str, str]  # (text, rich style)
 _STYLE = {"ok": "green", "pass": "green", "warn": "yellow", "fail": "red", "skipped": "dim"}
 
 
+def _ago(timestamp: float) -> str:
+    import time
+
+    seconds = max(0, int(time.time() - timestamp))
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'} ago"
+    return "just now"
+
+
 def human_bytes(size: int | None) -> str:
     if size is None:
         return "none"
@@ -96,6 +107,14 @@ def project_status_lines(status: dict[str, Any], g: Glyphs, *, verbose: bool = F
     lines.append(("Local data", "bold"))
     if local.get("unavailable"):
         lines.append((f"  {local['unavailable']}", "dim"))
+    ingest = local.get("ingest")
+    if ingest is not None:
+        if ingest["perConnection"]:
+            last = ", ".join(f"{r['connectionId']} {_ago(r['lastCompletedAt'])}" for r in ingest["perConnection"])
+            text = f"{ingest['totalCompletedRuns']} completed {g.dot} last: {last}"
+        else:
+            text = "none yet (ktx ingest <connection>)"
+        lines.append((f"  {'Ingest':<14} {text}", ""))
     lines.append(
         (
             f"  {'Disk':<14} db={human_bytes(disk['dbSqliteBytes'])} {g.dot} "

@@ -350,11 +350,28 @@ def local_stats(project: Project) -> dict[str, Any]:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
             stats["schemaVersion"] = conn.execute("PRAGMA user_version").fetchone()[0]
+            stats["ingest"] = _ingest_stats(conn)
         finally:
             conn.close()
     except sqlite3.Error as exc:
         stats["unavailable"] = f"cannot open .ktx/db.sqlite: {exc}"
     return stats
+
+
+def _ingest_stats(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Completed ingest runs and the latest per connection (empty before the first ingest)."""
+    try:
+        total = conn.execute("SELECT COUNT(*) FROM local_ingest_reports WHERE status = 'done'").fetchone()[0]
+        rows = conn.execute(
+            "SELECT connection_id, adapter, MAX(created_at) FROM local_ingest_reports WHERE status = 'done' "
+            "GROUP BY connection_id, adapter ORDER BY connection_id"
+        ).fetchall()
+    except sqlite3.Error:
+        return {"totalCompletedRuns": 0, "perConnection": []}
+    return {
+        "totalCompletedRuns": total,
+        "perConnection": [{"connectionId": c, "adapter": a, "lastCompletedAt": at} for c, a, at in rows],
+    }
 
 
 # --- assembly --------------------------------------------------------------------------------
