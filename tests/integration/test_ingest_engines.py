@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from ktx.ingest.run import run_ingest
 from ktx.project.project import Project, init_project
 from ktx.project.yamlio import safe_load
@@ -82,8 +80,3 @@ def test_rerun_of_an_unchanged_warehouse_changes_nothing(warehouse, tmp_path):
     assert project.git.head() == head
     assert shard.stat().st_mtime_ns == stamp
     assert project.git.run("status", "--porcelain").stdout.strip() == ""
-
-
-@pytest.fixture
-def warehouse_engine(warehouse):
-    return warehouse.engine

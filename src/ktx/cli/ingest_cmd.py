@@ -99,9 +99,8 @@ def register(app: typer.Typer) -> None:
         if report is not None:
             _show_report(services, report, connection_id, mode)
             return
-        from ktx.ingest.run import plan_targets, run_ingest
+        from ktx.ingest.run import run_ingest
 
-        targets = plan_targets(services.project.config, connection_id, all_=all_)
         live = None
         interactive = mode is OutputMode.PRETTY and sys.stderr.isatty()
         if interactive:
@@ -126,7 +125,7 @@ def register(app: typer.Typer) -> None:
         finally:
             if live is not None:
                 live.stop()
-        del targets, yes, no_input
+        del yes, no_input  # accepted for scripts: ingest asks no questions
         if mode is OutputMode.JSON:
             emit_json(outcome.to_json())
         else:

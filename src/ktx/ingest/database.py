@@ -204,7 +204,7 @@ def _scan(
     input_hash = content_hash({"snapshot": snapshot.fingerprint(), "identity": identity})
     state.set_input_hash(run_id, input_hash)
     prev_tables = (previous.hashes.get("tables") if previous else None) or {}
-    diff = diff_tables(None, snapshot, prev_tables)
+    diff = diff_tables(snapshot, prev_tables)
     trace.sync_id = sid = sync_id(run_id)
     trace.event("diff", "diff_computed", data=diff.summary())
     shard_paths = (previous.report.get("artifactPaths") or {}).get("manifestShards", []) if previous else []
@@ -456,14 +456,7 @@ def _enrichment_runtime(services: Any, config: Any, mode: str, warnings: list[In
 
 
 def _previous_stats(state: IngestState, previous: Any) -> dict[str, Any]:
-    if previous is None:
-        return {}
-    row = state.conn.execute(
-        "SELECT output_json FROM local_scan_enrichment_stages WHERE run_id = ? AND stage = 'profile' "
-        "AND status = 'completed' ORDER BY updated_at DESC LIMIT 1",
-        (previous.run_id,),
-    ).fetchone()
-    return json.loads(row[0]) if row else {}
+    return (state.stage_output(previous.run_id, "profile") or {}) if previous is not None else {}
 
 
 def _embedding_texts(

@@ -80,22 +80,21 @@ def build_joins(
         if child not in keys or parent not in keys:
             continue
         per_pair[(child, parent)] = per_pair.get((child, parent), 0) + 1
-    counts: dict[tuple[str, str], int] = {}
     for edge in ordered:
         child, parent = edge["from"]["table"], edge["to"]["table"]
         if child not in keys or parent not in keys:
             continue
         child_cols, parent_cols = edge["from"]["columns"], edge["to"]["columns"]
         source = "formal" if edge["source"] == "formal" else "inferred"
-        counts[(child, parent)] = counts.get((child, parent), 0) + 1
-        forward = JoinSpec(parent, on_clause(child, child_cols, parent, parent_cols, dialect), "many_to_one", source)
-        backward = JoinSpec(child, on_clause(parent, parent_cols, child, child_cols, dialect), "one_to_many", source)
         alias = None
         role = is_role is not None and is_role(child, child_cols[0], parent)
         if len(child_cols) == 1 and (child == parent or per_pair[(child, parent)] > 1 or role):
             # A role-named link (`ship_region_id`, `manager_id`) is its own node in the join graph, so
             # `regions.name` keeps meaning the customer's region rather than wherever an order shipped.
             alias = _alias_for(child_cols[0], parent)
+        forward_on = on_clause(child, child_cols, parent, parent_cols, dialect)
+        forward = JoinSpec(parent, forward_on, "many_to_one", source, alias)
+        backward = JoinSpec(child, on_clause(parent, parent_cols, child, child_cols, dialect), "one_to_many", source)
         for owner, join in ((child, forward), (parent, backward)):
             if join is backward and (child == parent or alias):
                 continue  # a self-reference or a role link reads from the child side only
@@ -103,22 +102,8 @@ def build_joins(
             if key in seen:
                 continue
             seen.add(key)
-            spec = join.to_dict()
-            if alias and join is forward:
-                spec["alias"] = alias
-            joins.setdefault(owner, []).append(_Spec(spec))
+            joins.setdefault(owner, []).append(join)
     return joins
-
-
-class _Spec(JoinSpec):
-    """A join with optional extra keys (alias) that `to_dict` keeps."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        super().__init__(data["to"], data["on"], data["relationship"], data["source"])
-        self.extra = {k: v for k, v in data.items() if k not in ("to", "on", "relationship", "source")}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), **self.extra}
 
 
 def render_shards(

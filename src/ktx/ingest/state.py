@@ -141,6 +141,15 @@ class IngestState:
                 return json.loads(row[0])
         return None
 
+    def stage_output(self, run_id: str, stage: str) -> Any | None:
+        """The completed output of a run's stage, whatever its inputs were."""
+        row = self.conn.execute(
+            "SELECT output_json FROM local_scan_enrichment_stages WHERE run_id = ? AND stage = ? "
+            "AND status = 'completed' ORDER BY updated_at DESC LIMIT 1",
+            (run_id, stage),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
     def save_stage(
         self, run_id: str, stage: str, input_hash: str, status: str, output: Any = None, error: str | None = None
     ) -> None:
@@ -168,15 +177,13 @@ class IngestState:
                 args = (connection_id,)
             row = self.conn.execute(sql + " ORDER BY created_at DESC LIMIT 1", args).fetchone()
             return json.loads(row[0]) if row else None
+        exact = self.conn.execute("SELECT report_json FROM local_ingest_reports WHERE run_id = ?", (run_id,)).fetchone()
+        if exact is not None:
+            return json.loads(exact[0])
         rows = self.conn.execute(
-            "SELECT report_json FROM local_ingest_reports WHERE run_id = ? OR run_id LIKE ? ORDER BY created_at DESC",
-            (run_id, f"{run_id}%"),
+            "SELECT report_json FROM local_ingest_reports WHERE run_id LIKE ? LIMIT 2", (f"{run_id}%",)
         ).fetchall()
-        return (
-            json.loads(rows[0][0])
-            if len(rows) == 1 or (rows and json.loads(rows[0][0]).get("runId") == run_id)
-            else None
-        )
+        return json.loads(rows[0][0]) if len(rows) == 1 else None  # an ambiguous prefix finds nothing
 
     def report_ids(self, limit: int = 10) -> list[tuple[str, str, str]]:
         rows = self.conn.execute(

@@ -132,9 +132,11 @@ class JoinSpec:
     on: str
     relationship: str
     source: str
+    alias: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"to": self.to, "on": self.on, "relationship": self.relationship, "source": self.source}
+        out = {"to": self.to, "on": self.on, "relationship": self.relationship, "source": self.source}
+        return {**out, "alias": self.alias} if self.alias else out
 
 
 def on_clause(from_key: str, from_cols: Iterable[str], to_key: str, to_cols: Iterable[str], dialect: str) -> str:

@@ -283,7 +283,7 @@ def profile_table(
             count = _int(raw.rows[0][0]) if raw.rows else 0
             return TableStats(key, count, min(count, sample_rows))
         if not raw.rows:  # an empty table: no value rows at all
-            return _empty_table(connector, key, schema, table, columns, catalog)
+            return _empty_table(connector, key, schema, table, columns, catalog, sample_rows)
         total, sampled, stats = _parse_rows(list(raw.rows), columns)
         return TableStats(key, total, sampled, stats)
     except KeyboardInterrupt:
@@ -314,12 +314,18 @@ def profile_table(
 
 
 def _empty_table(
-    connector: Any, key: str, schema: str | None, table: str, columns: list[ProfileColumn], catalog: str | None
+    connector: Any,
+    key: str,
+    schema: str | None,
+    table: str,
+    columns: list[ProfileColumn],
+    catalog: str | None,
+    sample_rows: int,
 ) -> TableStats:
     """No row came back: the table is empty, or every sampled value is NULL (count to tell which)."""
     raw = connector.execute(profile_sql(schema, table, [], 0, connector.dialect, catalog))
     count = _int(raw.rows[0][0]) if raw.rows else 0
-    sampled = min(count, 10_000) if count else 0
+    sampled = min(count, sample_rows)
     return TableStats(key, count, sampled, {c.name: ColumnStats(c.name, sampled, sampled, 0) for c in columns})
 
 

@@ -168,9 +168,7 @@ class SnapshotDiff:
         }
 
 
-def diff_tables(
-    previous: dict[str, str] | None, current: Snapshot, previous_keys: dict[str, str] | None
-) -> SnapshotDiff:
+def diff_tables(current: Snapshot, previous_keys: dict[str, str] | None) -> SnapshotDiff:
     """Table-level diff by source key against the last completed run's hashes (`{key: hash}`)."""
     before = previous_keys or {}
     now = {key: current.hashes[path] for key, path in current.table_paths.items()}

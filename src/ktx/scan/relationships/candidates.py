@@ -311,7 +311,8 @@ def _locality(child: TableNames, column: str, parents: list[str], indexes: Index
     return sorted(parents, key=score)[:LOCALITY_LIMIT]
 
 
-def _value_overlap(source: ColumnStats | None, target: ColumnStats | None) -> float | None:
+def value_overlap(source: ColumnStats | None, target: ColumnStats | None) -> float | None:
+    """Share of the source's most frequent sampled values found among the target's (case-insensitive)."""
     if source is None or target is None or not source.top_values or not target.top_values:
         return None
     wanted = {v.lower() for v in source.top_values}
@@ -401,7 +402,7 @@ def _pair_edges(
             continue
         source_stats = stats.get(table.key)
         target_stats = stats.get(parent)
-        overlap = _value_overlap(
+        overlap = value_overlap(
             source_stats.columns.get(column.name) if source_stats else None,
             target_stats.columns.get(target_column) if target_stats else None,
         )

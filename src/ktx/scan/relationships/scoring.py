@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ktx.scan.profile import TableStats
-from ktx.scan.relationships.candidates import types_compatible
+from ktx.scan.relationships.candidates import types_compatible, value_overlap
 from ktx.scan.relationships.model import Edge, TableInfo
 
 WEIGHTS = {
@@ -38,10 +38,7 @@ def score_edge(
     parent_stats = stats.get(edge.to_table)
     source = child_stats.columns.get(edge.from_columns[0]) if child_stats else None
     target = parent_stats.columns.get(edge.to_columns[0]) if parent_stats else None
-    overlap = 0.0
-    if source is not None and target is not None and source.top_values and target.top_values:
-        wanted = {v.lower() for v in source.top_values}
-        overlap = len(wanted & {v.lower() for v in target.top_values}) / len(wanted)
+    overlap = value_overlap(source, target) or 0.0
     features = {
         "nameSimilarity": edge.name_score,
         "typeCompatibility": 1.0 if compatible else 0.0,
