@@ -26,6 +26,7 @@ class Services:
         self._connectors: dict[str, Connector] = {}
         self._llm: tuple[Any, LlmRuntime | None] | None = None
         self._lock = threading.Lock()
+        self._config_stamp = self._stamp()
 
     @cached_property
     def wiki(self) -> WikiStore:
@@ -67,6 +68,29 @@ class Services:
 
                 self._llm = (governor, create_llm_runtime(self.project.config, self.project.root, governor=governor))
             return self._llm[1]
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.project.config_path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def refresh(self) -> bool:
+        """For a long-running server: when ktx.yaml changed on disk, re-read it and reopen connectors and the
+        LLM runtime on next use. Wiki, search and semantic layers follow their files by themselves."""
+        stamp = self._stamp()
+        with self._lock:
+            if stamp == self._config_stamp:
+                return False
+            self._config_stamp = stamp
+            self.project.__dict__.pop("validation", None)
+            connectors, self._connectors = list(self._connectors.values()), {}
+            self._llm = None
+            self.__dict__.pop("search", None)
+        for connector in connectors:
+            connector.close()
+        return True
 
     def close(self) -> None:
         with self._lock:

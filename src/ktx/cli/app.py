@@ -53,7 +53,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         completion_cmd,
         connection_cmd,
         ingest_cmd,
-        pending_cmd,
+        mcp_cmd,
         setup_cmd,
         sl_cmd,
         sql_cmd,
@@ -100,7 +100,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         "wiki": wiki_cmd.register,
         "sl": sl_cmd.register,
         "sql": sql_cmd.register,
-        "mcp": lambda a: pending_cmd.register(a, "mcp", "(not implemented yet) Serve ktx tools to agents over MCP (stdio or HTTP)."),
+        "mcp": mcp_cmd.register,
         "admin": admin_cmd.register,
         "completion": completion_cmd.register,
     }  # fmt: skip

@@ -22,7 +22,7 @@ from ktx.ingest.state import IngestState
 from ktx.ingest.trace import Trace
 from ktx.scan import artifacts
 from ktx.scan.enrich import DescriptionUpdate, describe_with_llm, embed_columns, embedding_text
-from ktx.scan.profile import TableStats, profile_infos
+from ktx.scan.profile import TOP_VALUES, TableStats, profile_infos
 from ktx.scan.relationships.candidates import build_indexes, source_columns
 from ktx.scan.relationships.discover import DiscoverySettings, discover_relationships
 from ktx.scan.snapshot import Snapshot, build_snapshot, content_hash, diff_tables, table_infos
@@ -397,7 +397,17 @@ def _scan(
     scrub = trace.scrub
     report = _scrubbed(report, scrub)
     files[f"{raw}/scan-report.json"] = json.dumps({k: v for k, v in report.items() if k != "commit"}, indent=2) + "\n"
-    _write_local_profile(project.root, connection_id, snapshot, stats)
+    _write_local_profile(
+        project.root,
+        connection_id,
+        snapshot,
+        stats,
+        {
+            "syncId": report["syncId"],
+            "profileSampleRows": project.config.scan.relationships.profileSampleRows,
+            "profiledAt": report["createdAt"],
+        },
+    )
     diff_text = f"+{len(diff.added)}/~{len(diff.modified)}/-{len(diff.deleted)}/={len(diff.unchanged)}"
     message = f"ingest(live-database): {connection_id} {run_id} syncId={report['syncId']} diff={diff_text}"
     progress.stage("Committing")
@@ -541,7 +551,9 @@ def _raw_files(
     return out
 
 
-def _write_local_profile(root: Path, connection_id: str, snapshot: Snapshot, stats: dict[str, TableStats]) -> None:
+def _write_local_profile(
+    root: Path, connection_id: str, snapshot: Snapshot, stats: dict[str, TableStats], coverage: dict[str, Any]
+) -> None:
     """The profile with sampled values, for the dictionary lane and entity details: local, never committed."""
     from ktx.project.files import atomic_write
 
@@ -574,7 +586,8 @@ def _write_local_profile(root: Path, connection_id: str, snapshot: Snapshot, sta
         )
     atomic_write(
         root / artifacts.local_profile_path(connection_id),
-        json.dumps({"connectionId": connection_id, "tables": tables}) + "\n",
+        json.dumps({"connectionId": connection_id, **coverage, "sampleValuesPerColumn": TOP_VALUES, "tables": tables})
+        + "\n",
     )
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import stat
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -37,6 +38,8 @@ class SearchService:
         self.project = project
         self.wiki = wiki or WikiStore(project)
         self._watches: dict[str, DirectoryWatch] = {}
+        # A long-running server searches from many threads; one of them brings an index scope up to date at a time.
+        self._sync_lock = threading.RLock()
         self.skipped: list[str] = []  # wiki pages that could not be indexed, each naming its file
 
     @cached_property
@@ -98,6 +101,10 @@ class SearchService:
     def sync_wiki_scope(self, scope: str, user_id: str | None = None, *, force: bool = False) -> SyncStats:
         """Bring one wiki scope up to date. After the first sweep, a directory watch tells whether
         any file changed; with no change (and no other writer of the index) there is nothing to do."""
+        with self._sync_lock:
+            return self._sync_wiki_scope(scope, user_id, force=force)
+
+    def _sync_wiki_scope(self, scope: str, user_id: str | None, *, force: bool) -> SyncStats:
         label = "global" if scope == "global" else f"user:{user_id}"
         folder = str(self.project.root / ("wiki/global" if scope == "global" else f"wiki/user/{user_id}"))
         watch = self._watches.get(folder)
@@ -167,6 +174,10 @@ class SearchService:
         return digest.hexdigest()
 
     def sync_sl_connection(self, connection_id: str, *, force: bool = False) -> SyncStats:
+        with self._sync_lock:
+            return self._sync_sl_connection(connection_id, force=force)
+
+    def _sync_sl_connection(self, connection_id: str, *, force: bool) -> SyncStats:
         folder = self.project.root / "semantic-layer" / connection_id
         scope_key = f"sl:{connection_id}"
         fingerprint = self._sl_fingerprint(folder)

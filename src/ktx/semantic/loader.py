@@ -231,8 +231,9 @@ def _join_key(source: str, join: dict[str, Any]) -> str:
     return f"{join.get('to')}::{' AND '.join(sorted(parts))}"
 
 
-def load_directory(folder: Path, *, check_joins: bool = True) -> LoadedLayer:
-    """Every source of one connection directory, composed and validated."""
+def source_dicts(folder: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str], list[str]]:
+    """Every source of one connection directory as composed dicts (not yet validated), the file that defines or
+    overlays each, and warnings."""
     bases: dict[str, dict[str, Any]] = {}
     origins: dict[str, str] = {}
     warnings: list[str] = []
@@ -267,6 +268,12 @@ def load_directory(folder: Path, *, check_joins: bool = True) -> LoadedLayer:
             continue
         bases[name] = compose(bases[name], overlay, str(path))
         origins[name] = str(path)
+    return bases, origins, warnings
+
+
+def load_directory(folder: Path, *, check_joins: bool = True) -> LoadedLayer:
+    """Every source of one connection directory, composed and validated."""
+    bases, origins, warnings = source_dicts(folder)
     sources = {name: _build(data, origins[name]) for name, data in bases.items()}
     if check_joins:
         for source in sources.values():

@@ -306,3 +306,20 @@ def _live_checks(services: Services, check: SourceCheck, engine: SemanticEngine)
             )
         )
     check.checks["grain"] = "failed" if duplicated else f"ok (unique in a sample of up to {GRAIN_SAMPLE_ROWS:,} rows)"
+
+
+def read_source_yaml(root: Path, connection_id: str, name: str) -> str:
+    """The YAML that defines one source as the compiler sees it: a standalone file as written, a scanned table
+    with its overlay composed into one document."""
+    from ktx.project.yamlio import dump_yaml, safe_load
+    from ktx.semantic.loader import source_dicts
+
+    bases, origins, _ = source_dicts(existing_layer_dir(root, connection_id))
+    if name not in bases:
+        raise KtxError(f'Semantic-layer source "{name}" was not found.')
+    origin = Path(origins[name])
+    if "_schema" not in origin.parts:
+        text = origin.read_text(encoding="utf-8")
+        if isinstance(own := safe_load(text), dict) and (own.get("table") or own.get("sql")):
+            return text  # a standalone source with no overlay: the file as written, comments and all
+    return dump_yaml(bases[name])

@@ -31,6 +31,33 @@ def connection_config(project: Project, connection_id: str) -> Any:
     return conn
 
 
+CONNECTION_TYPES = {
+    "postgres": "POSTGRESQL",
+    "sqlite": "SQLITE",
+    "sqlserver": "SQLSERVER",
+    "mysql": "MYSQL",
+    "clickhouse": "CLICKHOUSE",
+    "snowflake": "SNOWFLAKE",
+    "bigquery": "BIGQUERY",
+    "duckdb": "DUCKDB",
+}
+
+
+def list_connections(project: Project) -> list[dict[str, str]]:
+    """Every configured connection (warehouses and context sources), sorted by id, without any settings."""
+    out = []
+    for connection_id, conn in sorted(project.config.connections.items()):
+        driver = str(getattr(conn, "driver", "") or "")
+        out.append(
+            {
+                "id": connection_id,
+                "name": connection_id,
+                "connectionType": CONNECTION_TYPES.get(driver, driver or "unknown"),
+            }
+        )
+    return out
+
+
 def open_connector(project: Project, connection_id: str) -> Connector:
     """The connector for a configured warehouse connection (caller closes it)."""
     conn = connection_config(project, connection_id)

@@ -1,0 +1,121 @@
+"""`ktx mcp` over streamable HTTP: stateful MCP sessions at `/mcp`, `GET /health`, behind the Host/Origin/token
+guard, served by uvicorn. One services object (pools, index readers, compiled layers) lives as long as the server.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ktx.errors import KtxError
+from ktx.httpguard import LOOPBACK_HOSTS, HttpGuard, normalize_host, normalize_origin
+
+if TYPE_CHECKING:
+    from ktx.services import Services
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7878
+MCP_PATH = "/mcp"
+
+
+@dataclass
+class HttpSettings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    token: str | None = None
+    allowed_hosts: list[str] = field(default_factory=list)
+    allowed_origins: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{MCP_PATH}"
+
+    def validate(self) -> None:
+        """Refuse settings that would expose the project: a non-loopback bind needs a token."""
+        if not is_loopback(self.host) and not self.token:
+            raise KtxError(
+                f"Binding ktx MCP to {self.host} requires --token or KTX_MCP_TOKEN",
+                hint="Pass --token <secret> (or set KTX_MCP_TOKEN), or bind to 127.0.0.1.",
+            )
+        if not 0 < self.port < 65536:
+            raise KtxError(f"--port must be between 1 and 65535, got {self.port}")
+        for origin in self.allowed_origins:
+            try:
+                normalize_origin(origin)
+            except ValueError as exc:
+                raise KtxError(str(exc)) from None
+
+    def guard_hosts(self) -> list[str]:
+        extra = [] if is_loopback(self.host) else [self.host]
+        return [*extra, *self.allowed_hosts]
+
+
+def is_loopback(host: str) -> bool:
+    return normalize_host(host) in LOOPBACK_HOSTS
+
+
+def build_app(services: Services, settings: HttpSettings) -> Any:
+    """The guarded ASGI app: `/mcp` (MCP sessions) and `/health`."""
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from ktx.mcp.server import project_server
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "projectDir": str(services.project.root), "port": settings.port})
+
+    app = project_server(services).streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=False,
+        # The guard in front checks Host and Origin with ktx's own rules and messages.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        host=settings.host,
+        custom_starlette_routes=[Route("/health", health, methods=["GET"])],
+    )
+    return HttpGuard(
+        app,
+        token=settings.token,
+        allowed_hosts=settings.guard_hosts(),
+        allowed_origins=settings.allowed_origins,
+        protected_paths=(MCP_PATH,),
+    )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind now, so a taken port is reported before anything else happens."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+            raise KtxError(f"Port {port} is already in use. Choose another port with --port <n>.") from None
+        raise KtxError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def serve_http(services: Services, settings: HttpSettings, *, on_ready: Any = None) -> None:
+    """Run until SIGINT/SIGTERM."""
+    import uvicorn
+
+    settings.validate()
+    sock = bind_socket(settings.host, settings.port)
+    app = build_app(services, settings)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        original = server.startup
+
+        async def startup(sockets: Any = None) -> None:
+            await original(sockets=sockets)
+            if server.started:
+                on_ready()
+
+        server.startup = startup  # type: ignore[method-assign]
+    server.run(sockets=[sock])

@@ -1,0 +1,140 @@
+"""The ktx MCP server: the tool catalogue over one long-lived services object, on the official `mcp` SDK.
+
+Tool errors never escape as protocol errors: bad arguments and failed calls come back in-band (`isError`, one
+line per problem) so the agent can correct itself. Successful calls return the structured result and the same
+JSON, compact, as text for clients that ignore `structuredContent`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from ktx import __version__
+from ktx.errors import KtxError
+from ktx.tools import Tool, progress_sink
+
+if TYPE_CHECKING:
+    from ktx.services import Services
+
+SERVER_NAME = "ktx"
+INSTRUCTIONS = (
+    "ktx serves this project's data context: call discover_data first, inspect hits with wiki_read, "
+    "sl_read_source or entity_details, then answer with sl_query (preferred) or sql_execution."
+)
+
+
+def validation_lines(exc: ValidationError) -> str:
+    """`<dotted.path or <root>>: <message>`, one per problem."""
+    lines = []
+    for error in exc.errors():
+        path = ".".join(str(p) for p in error.get("loc", ())) or "<root>"
+        lines.append(f"{path}: {error.get('msg', 'invalid')}")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return validation_lines(exc)
+    if isinstance(exc, KtxError):
+        return exc.message + (f"\n{exc.hint}" if getattr(exc, "hint", None) else "")
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _listed(tool: Tool) -> Any:
+    from mcp import types
+
+    hints = tool.annotations
+    return types.Tool(
+        name=tool.name,
+        title=tool.title,
+        description=tool.description,
+        inputSchema=tool.input_schema(),
+        outputSchema=tool.output_schema(),
+        annotations=types.ToolAnnotations(
+            title=tool.title,
+            readOnlyHint=hints.get("readOnlyHint", False),
+            destructiveHint=hints.get("destructiveHint", False),
+            idempotentHint=hints.get("idempotentHint", False),
+            openWorldHint=hints.get("openWorldHint", False),
+        ),
+        execution=types.ToolExecution(taskSupport="forbidden"),
+    )
+
+
+def _error(text: str) -> Any:
+    from mcp import types
+
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], isError=True)
+
+
+def build_server(tools: Sequence[Tool], *, log: Any = None, before_call: Callable[[], Any] | None = None) -> Any:
+    """A low-level MCP server that lists and calls `tools` (handlers run in worker threads, each after
+    `before_call`)."""
+    import anyio
+    from mcp import types
+    from mcp.server.lowlevel import Server
+
+    by_name = {t.name: t for t in tools}
+    listed = [_listed(t) for t in tools]
+    log = log or sys.stderr
+
+    async def list_tools(_ctx: Any, _params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=listed)
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tool = by_name.get(params.name)
+        if tool is None:
+            return _error(f"Unknown tool: {params.name}. Available tools: {', '.join(by_name)}.")
+        try:
+            parsed = tool.input_model.model_validate(dict(params.arguments or {}))
+        except ValidationError as exc:
+            return _error(validation_lines(exc))
+
+        def report(fraction: float, message: str) -> None:
+            with contextlib.suppress(Exception):  # a client that went away must not fail the call
+                anyio.from_thread.run(ctx.session.report_progress, fraction, 1.0, message)
+
+        def run() -> Any:
+            progress_sink(report)
+            if before_call is not None:
+                before_call()
+            return tool.handler(parsed)
+
+        try:
+            value = await anyio.to_thread.run_sync(run)
+        except Exception as exc:
+            if not isinstance(exc, KtxError | ValidationError):
+                log.write(f"ktx MCP tool {tool.name} failed: {error_text(exc)}\n")
+            return _error(error_text(exc))
+        structured = value if isinstance(value, dict) else {"result": value}
+        text = json.dumps(structured, ensure_ascii=False, separators=(",", ":"), default=str)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structuredContent=structured)
+
+    return Server(
+        SERVER_NAME,
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+def project_server(services: Services) -> Any:
+    from ktx.mcp.catalog import build_catalogue
+
+    return build_server(build_catalogue(services), before_call=services.refresh)
+
+
+async def serve_stdio(services: Services) -> None:
+    """Serve over stdin/stdout until stdin closes; stdout carries only JSON-RPC."""
+    from mcp.server.stdio import stdio_server
+
+    server = project_server(services)
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
