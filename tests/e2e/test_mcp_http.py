@@ -1,0 +1,162 @@
+"""The HTTP daemon as a user runs it: `ktx mcp start` (a detached process), the official MCP client over
+streamable HTTP, the guard's refusals, and the daemon's state, logs, stale-state handling and stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import httpx2 as httpx
+import pytest
+
+from tests.e2e.mcp_support import build_served_project, free_port, http_client, ktx_env, structured
+
+TOKEN = "tok-" + "7" * 40
+
+
+def ktx(root: Path, home: Path, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = ktx_env(home, **({"KTX_MCP_TOKEN": token} if token else {}))
+    return subprocess.run(
+        [sys.executable, "-m", "ktx", "--project-dir", str(root), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("mcp-http")
+    root, home = build_served_project(base), base / "home"
+    port = free_port()
+    started = ktx(
+        root, home, "mcp", "start", "--port", str(port), "--allowed-origin", "https://app.example.com", token=TOKEN
+    )
+    assert started.returncode == 0, started.stderr
+    assert f"ktx MCP daemon started: http://127.0.0.1:{port}/mcp" in started.stdout
+    yield root, home, port
+    ktx(root, home, "mcp", "stop")
+
+
+def test_the_official_client_lists_and_calls_tools_over_http(daemon) -> None:
+    root, _, port = daemon
+
+    async def main() -> None:
+        async with http_client(f"http://127.0.0.1:{port}/mcp", {"Authorization": f"Bearer {TOKEN}"}) as client:
+            tools = [t.name for t in (await client.list_tools()).tools]
+            assert "sl_query" in tools and "sql_execution" in tools
+            result = structured(
+                await client.call_tool(
+                    "sl_query", {"connectionId": "warehouse", "measures": [{"expr": "count(orders.id)", "name": "n"}]}
+                )
+            )
+            assert result["rows"] == [[300]]
+
+    anyio.run(main)
+
+
+def test_refusals_are_plain_text_with_the_right_status(daemon) -> None:
+    _, _, port = daemon
+    base = f"http://127.0.0.1:{port}"
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    with httpx.Client(timeout=10, trust_env=False) as http:
+        health = http.get(f"{base}/health")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        missing = http.post(f"{base}/mcp", json=init, headers=accept)
+        assert (missing.status_code, missing.text) == (401, "Missing or invalid ktx MCP bearer token.")
+        assert missing.headers["content-type"].startswith("text/plain")
+        wrong = http.post(f"{base}/mcp", json=init, headers={**accept, "Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        host = http.get(f"{base}/health", headers={"Host": "attacker.example"})
+        assert (host.status_code, host.text) == (403, "Host header is not allowed for ktx MCP.")
+        origin = http.post(
+            f"{base}/mcp", json=init, headers={**accept, "Authorization": f"Bearer {TOKEN}", "Origin": "https://evil.example"}
+        )
+        assert (origin.status_code, origin.text) == (403, "Origin header is not allowed for ktx MCP.")
+        allowed = http.get(f"{base}/health", headers={"Origin": "https://app.example.com"})
+        assert allowed.status_code == 200
+        unknown = http.post(
+            f"{base}/mcp",
+            json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            headers={**accept, "Authorization": f"Bearer {TOKEN}", "Mcp-Session-Id": "no-such-session"},
+        )
+        assert unknown.status_code == 404
+        assert http.get(f"{base}/elsewhere").status_code == 404
+
+
+def test_the_token_is_never_written_down(daemon) -> None:
+    root, home, port = daemon
+    state = json.loads((root / ".ktx" / "mcp.json").read_text())
+    assert state["tokenAuth"] is True and state["port"] == port
+    assert TOKEN not in (root / ".ktx" / "mcp.json").read_text()
+    assert TOKEN not in (root / ".ktx" / "logs" / "mcp.log").read_text()
+    cmdline = Path(f"/proc/{state['pid']}/cmdline").read_bytes().decode()
+    assert TOKEN not in cmdline and "serve-internal" in cmdline
+    status = ktx(root, home, "mcp", "status", "--json")
+    assert TOKEN not in status.stdout
+    assert json.loads(status.stdout)["state"] == "running"
+    plain = ktx(root, home, "mcp", "status")
+    assert "Token auth: enabled" in plain.stdout and f"URL: http://127.0.0.1:{port}/mcp" in plain.stdout
+
+
+def test_start_again_is_idempotent_and_a_different_config_is_refused(daemon) -> None:
+    root, home, port = daemon
+    again = ktx(root, home, "mcp", "start", "--port", str(port), token=TOKEN)
+    assert again.returncode == 0 and "already running" in again.stdout
+    other = ktx(root, home, "mcp", "start", "--port", str(port))
+    assert other.returncode == 1
+    assert "different configuration" in other.stderr and "ktx mcp stop" in other.stderr
+
+
+def test_binding_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
+    root, home = build_served_project(tmp_path, ingest=False), tmp_path / "home"
+    refused = ktx(root, home, "mcp", "start", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert refused.returncode == 1
+    assert "Binding ktx MCP to 0.0.0.0 requires --token or KTX_MCP_TOKEN" in refused.stderr
+    assert not (root / ".ktx" / "mcp.json").exists()
+
+
+def test_a_taken_port_is_named(tmp_path: Path) -> None:
+    root, home = build_served_project(tmp_path, ingest=False), tmp_path / "home"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = ktx(root, home, "mcp", "start", "--port", str(port))
+    assert result.returncode == 1
+    assert f"Port {port} is already in use. Choose another port with --port <n>." in result.stderr
+
+
+def test_lifecycle_stale_state_logs_and_stop(tmp_path: Path) -> None:
+    root, home = build_served_project(tmp_path, ingest=False), tmp_path / "home"
+    assert "No MCP daemon state" in ktx(root, home, "mcp", "status").stdout
+    assert ktx(root, home, "mcp", "logs").returncode == 1
+    port = free_port()
+    assert ktx(root, home, "mcp", "start", "--port", str(port)).returncode == 0
+    pid = json.loads((root / ".ktx" / "mcp.json").read_text())["pid"]
+    logs = ktx(root, home, "mcp", "logs")
+    assert logs.returncode == 0 and f"listening at http://127.0.0.1:{port}/mcp" in logs.stdout
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stale = json.loads(ktx(root, home, "mcp", "status", "--json").stdout)
+    assert stale["state"] == "stale" and f"process {pid} is not running" in stale["detail"]
+    # A dead daemon's state is simply replaced by the next start.
+    assert ktx(root, home, "mcp", "start", "--port", str(port)).returncode == 0
+    assert json.loads(ktx(root, home, "mcp", "status", "--json").stdout)["state"] == "running"
+    stopped = ktx(root, home, "mcp", "stop")
+    assert stopped.stdout.strip() == "ktx MCP daemon stopped."
+    assert not (root / ".ktx" / "mcp.json").exists()
+    assert ktx(root, home, "mcp", "stop").stdout.strip() == "ktx MCP daemon is not running."
+    (root / ".ktx" / "mcp.json").write_text("{not json")
+    assert json.loads(ktx(root, home, "mcp", "status", "--json").stdout)["state"] == "stale"
