@@ -79,7 +79,9 @@ def test_refusals_are_plain_text_with_the_right_status(daemon) -> None:
         host = http.get(f"{base}/health", headers={"Host": "attacker.example"})
         assert (host.status_code, host.text) == (403, "Host header is not allowed for ktx MCP.")
         origin = http.post(
-            f"{base}/mcp", json=init, headers={**accept, "Authorization": f"Bearer {TOKEN}", "Origin": "https://evil.example"}
+            f"{base}/mcp",
+            json=init,
+            headers={**accept, "Authorization": f"Bearer {TOKEN}", "Origin": "https://evil.example"},
         )
         assert (origin.status_code, origin.text) == (403, "Origin header is not allowed for ktx MCP.")
         allowed = http.get(f"{base}/health", headers={"Origin": "https://app.example.com"})

@@ -13,6 +13,7 @@ LLM = "LLM backend"
 EMB = "Embeddings"
 DB = "Databases"
 STEPS = "Other steps"
+AGENTS = "Agents"
 
 
 def register(app: typer.Typer) -> None:
@@ -111,19 +112,46 @@ def register(app: typer.Typer) -> None:
         agents: Annotated[
             bool,
             typer.Option(
-                "--agents", rich_help_panel=STEPS, help="Install ktx into a coding agent (not available yet)."
+                "--agents", rich_help_panel=AGENTS, help="Only connect coding agents (skills, rules, MCP config)."
             ),
         ] = False,
         target: Annotated[
-            str | None,
+            list[str] | None,
             typer.Option(
                 "--target",
                 metavar="claude-code|claude-desktop|codex|cursor|opencode|universal",
-                rich_help_panel=STEPS,
-                help="Agent to integrate with (not available yet). `--target codex` gives a Codex session "
-                "access to ktx; it is unrelated to `--llm-backend codex`, which makes ktx itself run on Codex.",
+                rich_help_panel=AGENTS,
+                help="Agent to connect (repeatable). `--target codex` gives a Codex session access to ktx; it is "
+                "unrelated to `--llm-backend codex`, which makes ktx itself run on Codex.",
             ),
         ] = None,
+        global_: Annotated[
+            bool,
+            typer.Option("--global", rich_help_panel=AGENTS, help="Install for your user (claude-code, codex)."),
+        ] = False,
+        local: Annotated[
+            bool,
+            typer.Option("--local", rich_help_panel=AGENTS, help="claude-code only: this project, in ~/.claude.json."),
+        ] = False,
+        agent_mode: Annotated[
+            str | None,
+            typer.Option(
+                "--mode",
+                metavar="mcp|mcp-cli",
+                rich_help_panel=AGENTS,
+                help="mcp: the tools and the analytics skill; mcp-cli: also the admin CLI skill and rule.",
+            ),
+        ] = None,
+        install_dir: Annotated[
+            str | None,
+            typer.Option("--install-dir", metavar="PATH", rich_help_panel=AGENTS, help="Where project-scope files go."),
+        ] = None,
+        remove_agents: Annotated[
+            bool,
+            typer.Option(
+                "--remove", rich_help_panel=AGENTS, help="Remove every file and config key ktx installed for agents."
+            ),
+        ] = False,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Create the project without asking.")] = False,
         no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt; missing answers are errors.")] = False,
     ) -> None:
@@ -159,6 +187,11 @@ def register(app: typer.Typer) -> None:
             skip_agents=skip_agents,
             agents=agents,
             target=target,
+            global_=global_,
+            local=local,
+            agent_mode=agent_mode,
+            install_dir=install_dir,
+            remove_agents=remove_agents,
         )
         interactive = not no_input and sys.stdin.isatty() and sys.stdout.isatty()
         run_setup(app_state(ctx).location().root, options, interactive=interactive)

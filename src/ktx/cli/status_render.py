@@ -100,6 +100,19 @@ def project_status_lines(status: dict[str, Any], g: Glyphs, *, verbose: bool = F
     lines.append((f"  {'Enrichment':<14} {pipe['enrichmentMode']} {g.dot} {rel}", ""))
     agent = f"enabled ({len(pipe['agentTools'])} tools)" if pipe["agentEnabled"] else "disabled"
     lines.append((f"  {'Research agent':<14} {agent}", ""))
+    lines.append(("", ""))
+    lines.append(("Agents", "bold"))
+    mcp = status.get("mcp") or {}
+    mcp_status = {"running": "ok", "stale": "warn"}.get(mcp.get("state", ""), "skip")
+    mcp_text = mcp.get("detail", "")
+    if mcp.get("state") == "running":
+        mcp_text = f"{mcp['url']} {g.dot} token auth {'on' if mcp.get('tokenAuth') else 'off'}"
+    lines.append(_status_line("  MCP", mcp_status, mcp_text, g, width=16))
+    if mcp.get("state") == "stale":
+        lines += _fix("ktx mcp stop, then ktx mcp start", g)
+    installs = status.get("agents") or []
+    text = ", ".join(f"{i['target']}:{i['scope']} ({i['mode']})" for i in installs) or "none (ktx setup --agents)"
+    lines.append((f"  {'Installed':<14} {text}", "" if installs else "dim"))
     local = status["localStats"]
     disk = local["projectDir"]
     raw = disk["rawSources"]

@@ -35,7 +35,12 @@ class SetupOptions:
     skip_context: bool = False
     skip_agents: bool = False
     agents: bool = False
-    target: str | None = None
+    target: list[str] | None = None
+    global_: bool = False
+    local: bool = False
+    agent_mode: str | None = None
+    install_dir: str | None = None
+    remove_agents: bool = False
 
     @property
     def llm_flags_given(self) -> bool:
@@ -86,6 +91,8 @@ def validate(options: SetupOptions) -> None:
         raise UsageError("Embedding API key flags are only valid with --embedding-backend openai.")
     if options.skip_embeddings and options.embedding_backend:
         raise UsageError("--skip-embeddings cannot be combined with --embedding-backend.")
+    from ktx.setup.agents_step import validate_agent_flags
     from ktx.setup.databases_step import validate_database_flags
 
     validate_database_flags(options)
+    validate_agent_flags(options)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ktx.errors import KtxError, UsageError
+from ktx.errors import KtxError
 from ktx.project.files import atomic_write
 from ktx.project.gitrepo import classify_ownership
 from ktx.project.project import (
@@ -20,6 +20,7 @@ from ktx.project.project import (
     init_project,
     merge_gitignore,
 )
+from ktx.setup.agents_step import run_agents_step
 from ktx.setup.context_step import run_context_step
 from ktx.setup.databases_step import run_databases_step
 from ktx.setup.embeddings_step import run_embeddings_step
@@ -35,12 +36,6 @@ PENDING_STEPS = (
         "skip_sources",
         "Context sources",
         "add dbt, MetricFlow, LookML, Looker, Metabase or Notion connections in ktx.yaml",
-    ),
-    (
-        "agents",
-        "skip_agents",
-        "Agent integration",
-        "agents will connect through `ktx mcp`, which arrives in a later version",
     ),
 )
 
@@ -81,13 +76,15 @@ def _project_step(root: Path, options: SetupOptions, ui: SetupUI) -> Project:
 
 def run_setup(root: Path, options: SetupOptions, *, interactive: bool) -> Project:
     validate(options)
-    if options.agents or options.target:
-        raise UsageError(
-            "Agent integration (`ktx setup --agents`, `--target`) is not available in this version of ktx yet.",
-            hint="`--llm-backend codex` (ktx itself runs on Codex) is a separate setting and works today.",
-        )
     ui = SetupUI(interactive=interactive)
     project = _project_step(root, options, ui)
+    if options.agents or options.remove_agents:
+        # `--agents` runs only the project step and the agents step.
+        status, _ = run_agents_step(project, options, ui)
+        if status == "ready":
+            mark_steps(project, ["project", "agents"])
+        ui.step("Done")
+        return project
     edits: list[Edit] = []
     completed = ["project"]
     llm_edits = run_llm_step(project, options, ui, edits)
@@ -121,6 +118,9 @@ def run_setup(root: Path, options: SetupOptions, *, interactive: bool) -> Projec
     context = run_context_step(project, options, ui, context_ids)
     if context == "built":
         completed.append("context")
+    agents, _ = run_agents_step(project, options, ui)
+    if agents == "ready" or options.skip_agents:
+        completed.append("agents")
     mark_steps(project, completed)
     ui.step("Done")
     ui.line(f"ktx project ready: {project.root}" + (f" (commit {commit[:10]})" if commit else ""))

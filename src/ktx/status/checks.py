@@ -401,6 +401,33 @@ def _verdict(status: dict[str, Any]) -> tuple[str, str, list[str]]:
     return "ready", "Ready.", ["ktx status --json", "ktx sl", "ktx wiki"]
 
 
+def mcp_check(root: Path, *, fast: bool) -> dict[str, Any]:
+    """The HTTP daemon: running, stale or stopped (with `--fast`, the pid is checked but /health is not asked)."""
+    from ktx.mcp import daemon
+
+    if fast:
+        try:
+            record = daemon.read_record(root)
+        except (ValueError, OSError) as exc:
+            return daemon.DaemonStatus("stale", f"MCP daemon state is invalid: {exc}").to_json()
+        if record is None:
+            return daemon.DaemonStatus("stopped", "not started (`ktx mcp start`)").to_json()
+        alive = daemon.pid_alive(record["pid"])
+        state = "running" if alive else "stale"
+        detail = "running (not probed: --fast)" if alive else f"MCP daemon process {record['pid']} is not running"
+        return daemon.DaemonStatus(state, detail, record).to_json()  # type: ignore[arg-type]
+    status = daemon.daemon_status(root)
+    if status.state == "stopped":
+        status.detail = "not started (`ktx mcp start`)"
+    return status.to_json()
+
+
+def agents_check(root: Path) -> list[dict[str, Any]]:
+    from ktx.agents.install import installed_agents
+
+    return installed_agents(root)
+
+
 def build_project_status(
     project: Project, *, fast: bool = False, env: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -433,6 +460,8 @@ def build_project_status(
         "pipeline": pipeline_summary(config),
         "warnings": config_warnings(config),
         "localStats": local_stats(project),
+        "mcp": mcp_check(project.root, fast=fast),
+        "agents": agents_check(project.root),
         "workUnits": config.ingest.workUnits.model_dump(),
         "relationshipsDetail": config.scan.relationships.model_dump(),
     }
