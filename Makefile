@@ -28,8 +28,8 @@ demo: $(BASE_STAMP)
 	$(PY) examples/demo/run_demo.py
 
 lint: $(DEV_STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks examples
-	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks examples scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks examples scripts
 
 test: lint
 	$(VENV)/bin/pytest -n auto -q

@@ -20,15 +20,5 @@ class UsageError(KtxError):
     exit_code = 2
 
 
-class NotImplementedYet(UsageError):
-    """A command that exists in the command map but is not built in this version."""
-
-    def __init__(self, command: str) -> None:
-        super().__init__(
-            f"`ktx {command}` is not implemented yet in this version of ktx.",
-            hint="Run `ktx --help` to see the commands that work today.",
-        )
-
-
 class ConfigError(KtxError):
     """ktx.yaml could not be read or failed validation."""

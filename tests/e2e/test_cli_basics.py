@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import typer.main
 
 from ktx import __version__
-
-PENDING = ["mcp"]
 
 
 def test_version_flags(run_ktx):
@@ -24,14 +21,6 @@ def test_bare_ktx_prints_help_and_succeeds(run_ktx):
     assert result.returncode == 0
     for group in ["setup", "status", "connection", "ingest", "wiki", "sl", "sql", "mcp", "admin", "completion"]:
         assert group in result.stdout
-
-
-@pytest.mark.parametrize("command", PENDING)
-def test_unbuilt_commands_say_so_and_exit_2(run_ktx, project, command):
-    result = run_ktx(command, "--some-flag", "arg", cwd=project)
-    assert result.returncode == 2
-    assert f"`ktx {command}` is not implemented yet" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_unknown_command_is_a_usage_error(run_ktx):

@@ -205,9 +205,6 @@ def test_setup_accepts_none_and_rejects_bad_values_as_usage_errors(run_ktx, proj
 
 def test_help_and_hints_do_not_promise_missing_commands(run_ktx, project):
     help_text = run_ktx("--help").stdout
-    line = next(line for line in help_text.splitlines() if line.strip("│ ").startswith("mcp "))
-    assert "not implemented yet" in line
-    ingest = next(line for line in help_text.splitlines() if line.strip("│ ").startswith("ingest "))
-    assert "not implemented yet" not in ingest
+    assert "not implemented yet" not in help_text
     empty = run_ktx("sl", "--output", "plain", cwd=project)
     assert "Run `ktx ingest <connection>`" in empty.stdout + empty.stderr

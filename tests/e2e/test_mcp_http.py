@@ -47,7 +47,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_the_official_client_lists_and_calls_tools_over_http(daemon) -> None:
-    root, _, port = daemon
+    _, _, port = daemon
 
     async def main() -> None:
         async with http_client(f"http://127.0.0.1:{port}/mcp", {"Authorization": f"Bearer {TOKEN}"}) as client:

@@ -47,6 +47,12 @@ class HttpSettings:
             except ValueError as exc:
                 raise KtxError(str(exc)) from None
 
+    def guard_origins(self) -> list[str]:
+        """The configured origins plus this server's own loopback origins (a page served by this very port
+        cannot be a rebinding attack); any other origin must be configured exactly."""
+        own = [f"http://{h}:{self.port}" for h in ("127.0.0.1", "localhost", "[::1]")]
+        return [*own, *self.allowed_origins]
+
     def guard_hosts(self) -> list[str]:
         extra = [] if is_loopback(self.host) else [self.host]
         return [*extra, *self.allowed_hosts]
@@ -80,7 +86,7 @@ def build_app(services: Services, settings: HttpSettings) -> Any:
         app,
         token=settings.token,
         allowed_hosts=settings.guard_hosts(),
-        allowed_origins=settings.allowed_origins,
+        allowed_origins=settings.guard_origins(),
         protected_paths=(MCP_PATH,),
     )
 
