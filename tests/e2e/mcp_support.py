@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from contextlib import asynccontextmanager
@@ -67,8 +68,10 @@ async def http_client(url: str, headers: dict[str, str] | None = None):
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
+    # TCP_NODELAY: without it each request on a kept-alive connection waits ~40 ms for a delayed ACK.
+    transport = httpx2.AsyncHTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
     async with (
-        httpx2.AsyncClient(headers=headers or {}, timeout=60) as http,
+        httpx2.AsyncClient(headers=headers or {}, timeout=60, transport=transport) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
         yield client

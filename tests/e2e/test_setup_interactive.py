@@ -70,3 +70,23 @@ def test_wizard_adds_a_database_through_its_prompts(project, home, tmp_path):
     text = (project / "ktx.yaml").read_text()
     assert "shop:" in text and "driver: duckdb" in text
     assert (project / "semantic-layer" / "shop" / "_schema" / "main.yaml").is_file()
+
+
+def test_agents_step_on_a_terminal_asks_agent_mode_and_directory(project, home, tmp_path):
+    env = clean_env(home, TERM="xterm", COLUMNS="120", LINES="40")
+    elsewhere = tmp_path / "elsewhere"
+    term = Terminal([sys.executable, "-m", "ktx", "setup", "--agents"], project, env)
+    try:
+        term.expect("Which agent should use ktx?")
+        term.send("\r")  # Claude Code, the first choice
+        term.expect("What should agents be allowed to do?")
+        term.send("\x1b[B\r")  # MCP tools plus the command line
+        term.expect("Install into")
+        term.send("\x1b[B\r")  # Custom directory… (the current directory is the project, so it is not offered)
+        term.expect("Directory")
+        term.send(f"{elsewhere}\r")
+        term.expect("Required before using agents")
+    finally:
+        assert term.close() == 0, term.screen[-2000:]
+    assert (elsewhere / ".claude/skills/ktx/SKILL.md").is_file()
+    assert (elsewhere / ".mcp.json").is_file()

@@ -89,18 +89,21 @@ def test_embeddings_are_float32_blobs_recomputed_only_when_text_changes(project,
         tuple(r) for r in service.project.state.execute("SELECT typeof(embedding), length(embedding) FROM search_docs")
     ]
     assert rows == [("blob", 64), ("blob", 64)]
-    embedded_docs = lambda: sum(  # noqa: E731
-        len(r["body"].get("texts", [r["body"].get("text")])) for r in embedding_server.requests
-    )
-    before = embedded_docs()
+
+    def embedded_pages() -> int:  # texts sent for pages (the query "revenue" is embedded separately)
+        texts = [t for r in embedding_server.requests for t in r["body"].get("texts", [r["body"].get("text")])]
+        return sum(1 for t in texts if t != "revenue")
+
+    before = embedded_pages()
     service.search_wiki("revenue")
-    assert embedded_docs() == before + 1  # only the query
+    assert embedded_pages() == before  # nothing changed: no page embedded again
     os.utime(project / "wiki/global/churn.md")  # touched, same text
     service.search_wiki("revenue")
-    assert embedded_docs() == before + 2
+    assert embedded_pages() == before
     page(project, "churn", "Churn", "Cancelled customers, monthly.")
-    service.search_wiki("revenue")
-    assert embedded_docs() == before + 4  # the changed page and the query
+    changed = service.search_wiki("revenue")
+    assert embedded_pages() == before + 1  # only the changed page
+    assert {r.lane: r.status for r in changed.lanes}["semantic"] == "available"
 
 
 def test_semantic_lane_failure_degrades_gracefully(project):

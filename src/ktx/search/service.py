@@ -40,6 +40,10 @@ class SearchService:
         self._watches: dict[str, DirectoryWatch] = {}
         # A long-running server searches from many threads; one of them brings an index scope up to date at a time.
         self._sync_lock = threading.RLock()
+        # Wiki results by query, valid while no sync changed the index (a long-running server answers repeated
+        # searches from here; any file change, or another writer of the index, starts a new generation).
+        self._wiki_generation = 0
+        self._wiki_results: dict[tuple[Any, ...], tuple[int, SearchOutcome]] = {}
         self.skipped: list[str] = []  # wiki pages that could not be indexed, each naming its file
 
     @cached_property
@@ -113,9 +117,13 @@ class SearchService:
         elif not force and not watch.changed() and self.index.unchanged_since_last_sync("wiki", label):
             return SyncStats(scanned=self.index.doc_count("wiki", label))
         files = self._wiki_files(scope, user_id)
-        return self.index.sync_files(
+        external = not self.index.unchanged_since_last_sync("wiki", label)  # another process wrote the index
+        stats = self.index.sync_files(
             "wiki", label, files, lambda p: self._wiki_doc(p, scope, user_id), self.embedder, force=force
         )
+        if external or force or stats.updated or stats.deleted or stats.error:
+            self._wiki_generation += 1
+        return stats
 
     def search_wiki(
         self, query: str, *, user_id: str | None = LOCAL_USER, limit: int | None = None, lanes: set[str] | None = None
@@ -126,6 +134,13 @@ class SearchService:
         self.sync_wiki_scope("global")
         if user_id:
             self.sync_wiki_scope("user", user_id)
+        key = (tuple(scopes), query, limit, frozenset(lanes) if lanes is not None else None)
+        cached = self._wiki_results.get(key)
+        if cached is not None and cached[0] == self._wiki_generation:
+            outcome = cached[1]
+            self.last_duration_ms = (time.perf_counter() - started) * 1000
+            return SearchOutcome([dict(i) for i in outcome.items], outcome.lanes, outcome.mode, outcome.embedding)
+        generation = self._wiki_generation
         count = self.index.count("wiki", scopes)
         final = max(1, limit if limit is not None else count)
         q = normalize_query(query)
@@ -161,7 +176,11 @@ class SearchService:
                 }
             )
         self.last_duration_ms = (time.perf_counter() - started) * 1000
-        return SearchOutcome(items, reports, mode, self._embedding[1])
+        outcome = SearchOutcome(items, reports, mode, self._embedding[1])
+        if len(self._wiki_results) >= 2048:
+            self._wiki_results.clear()
+        self._wiki_results[key] = (generation, outcome)
+        return SearchOutcome([dict(i) for i in items], reports, mode, outcome.embedding)
 
     # --- semantic-layer sources ----------------------------------------------------------
 
