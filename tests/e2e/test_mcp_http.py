@@ -16,7 +16,7 @@ import anyio
 import httpx2 as httpx
 import pytest
 
-from tests.e2e.mcp_support import build_served_project, free_port, http_client, ktx_env, structured
+from tests.e2e.mcp_support import SECRET_PASSWORD, build_served_project, free_port, http_client, ktx_env, structured
 
 TOKEN = "tok-" + "7" * 40
 
@@ -47,7 +47,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_the_official_client_lists_and_calls_tools_over_http(daemon) -> None:
-    _, _, port = daemon
+    root, _, port = daemon
 
     async def main() -> None:
         async with http_client(f"http://127.0.0.1:{port}/mcp", {"Authorization": f"Bearer {TOKEN}"}) as client:
@@ -59,8 +59,12 @@ def test_the_official_client_lists_and_calls_tools_over_http(daemon) -> None:
                 )
             )
             assert result["rows"] == [[300]]
+            failed = await client.call_tool("sql_execution", {"connectionId": "pg", "sql": "select 1"})
+            assert failed.is_error and SECRET_PASSWORD not in failed.content[0].text
 
     anyio.run(main)
+    for path in (root / ".ktx" / "logs" / "mcp.log", root / ".ktx" / "mcp.json"):
+        assert SECRET_PASSWORD not in path.read_text()
 
 
 def test_refusals_are_plain_text_with_the_right_status(daemon) -> None:
