@@ -4,6 +4,7 @@ sentence-transformers HTTP protocol. Vectors are deterministic functions of the 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from tests.fakes.loopback import LoopbackServer, Request, Response
@@ -16,9 +17,16 @@ def fake_vector(text: str, dimensions: int) -> list[float]:
 
 class EmbeddingsStandIn:
     def __init__(
-        self, dimensions: int = 16, *, wrong_dimensions: int | None = None, fail_status: int | None = None
+        self,
+        dimensions: int = 16,
+        *,
+        wrong_dimensions: int | None = None,
+        fail_status: int | None = None,
+        vector_for: Callable[[str], list[float] | None] | None = None,
     ) -> None:
+        """`vector_for` scripts chosen texts' vectors (None: the deterministic hash vector)."""
         self.dimensions = dimensions
+        self.vector_for = vector_for
         self.wrong_dimensions = wrong_dimensions
         self.fail_status = fail_status
         self.requests: list[dict[str, Any]] = []
@@ -34,16 +42,20 @@ class EmbeddingsStandIn:
         if request.path.endswith("/embeddings") and "input" in body:  # OpenAI
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
             data = [
-                {"object": "embedding", "index": i, "embedding": fake_vector(t, size)} for i, t in enumerate(inputs)
+                {"object": "embedding", "index": i, "embedding": self._vector(t, size)} for i, t in enumerate(inputs)
             ]
             data.reverse()  # the client must order by index
             usage = {"prompt_tokens": 1, "total_tokens": 1}
             return Response.json(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
         if request.path.endswith("/embeddings/compute-bulk"):
-            return Response.json(200, {"embeddings": [fake_vector(t, size) for t in body["texts"]]})
+            return Response.json(200, {"embeddings": [self._vector(t, size) for t in body["texts"]]})
         if request.path.endswith("/embeddings/compute"):
-            return Response.json(200, {"embedding": fake_vector(body["text"], size)})
+            return Response.json(200, {"embedding": self._vector(body["text"], size)})
         return Response.json(404, {"error": "not found"})
+
+    def _vector(self, text: str, size: int) -> list[float]:
+        scripted = self.vector_for(text) if self.vector_for is not None else None
+        return scripted if scripted is not None else fake_vector(text, size)
 
     def close(self) -> None:
         self.server.close()

@@ -9,17 +9,10 @@ from typing import Any, Literal
 
 DimensionType = Literal["string", "number", "boolean", "time"]
 
-_NUMBER_WORDS = (
-    "int",
-    "decimal",
-    "numeric",
-    "float",
-    "double",
-    "real",
-    "number",
-    "money",
-    "serial",
-    "bignumeric",
+# Whole type names, not substrings: `point`, `int4range` and `interval` contain "int" but are not numbers.
+_NUMBER = re.compile(
+    r"u?(?:tiny|small|medium|big|huge)?int(?:eger)?\d*|decimal\d*|numeric|dec|fixed|float\d*|double(?: precision)?"
+    r"|real|number|(?:small)?money|(?:big|small)?serial\d*|bignumeric|bigdecimal"
 )
 
 
@@ -41,9 +34,7 @@ def dimension_type(native: str) -> DimensionType:
         return "boolean"
     if text.startswith(("date", "time", "timestamp", "datetime", "smalldatetime")):
         return "time"
-    if "interval" in text:
-        return "string"
-    if any(word in text for word in _NUMBER_WORDS):
+    if _NUMBER.fullmatch(text.removesuffix(" zerofill").removesuffix(" unsigned").strip()):
         return "number"
     return "string"
 

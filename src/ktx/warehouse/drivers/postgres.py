@@ -118,14 +118,25 @@ class PostgresConnector(ServerSettingsMixin, Connector):
     def introspect(self, scope: Scope | None = None) -> Catalog:
         scope = scope or self.scope()
         schemas = list(scope.schemas) or list(self.default_schemas)
+        warnings: list[str] = []
         with self.pool.connection() as conn:
             try:
                 with conn.cursor() as cursor:
                     self.queries_issued += 2
                     cursor.execute(_RELATIONS_AND_COLUMNS, {"schemas": schemas})
                     columns = cursor.fetchall()
-                    cursor.execute(_KEYS, {"schemas": schemas})
-                    keys = cursor.fetchall()
+                    conn.rollback()
+                    try:
+                        cursor.execute(_KEYS, {"schemas": schemas})
+                        keys = cursor.fetchall()
+                    except Exception as exc:
+                        # A role that may not read pg_constraint still gets its tables; keys are inferred instead.
+                        conn.rollback()
+                        keys = []
+                        warnings.append(
+                            f"catalog_permission_denied:keys: declared keys could not be read "
+                            f"({self.describe_error(exc)}); primary and foreign keys are inferred from the data"
+                        )
             except Exception as exc:
                 from ktx.warehouse.connector import WarehouseError
 
@@ -154,7 +165,7 @@ class PostgresConnector(ServerSettingsMixin, Connector):
                 entry.primary_key = list(cols)
             else:
                 entry.foreign_keys.append(ForeignKey(list(cols), ref_schema, ref_table, list(ref_cols), conname))
-        return Catalog(self.connection_id, self.driver, list(tables.values()))
+        return Catalog(self.connection_id, self.driver, list(tables.values()), warnings)
 
 
 def _type_name(conn: Any, oid: int) -> str:
