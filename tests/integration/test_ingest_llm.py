@@ -231,3 +231,55 @@ def test_codex_backend_describes_tables(tmp_path, monkeypatch):
     for run in runs:
         thread = next(r for r in run["requests"] if r["method"] == "thread/start")["params"]
         assert thread["model"] == "gpt-5.5"
+
+
+def _described_responder(request: dict[str, Any]) -> dict[str, Any]:
+    tools = request["body"].get("tools") or []
+    if tools and "fkCandidates" in json.dumps(tools[0]["input_schema"]):
+        return tool_use(("emit_result", PROPOSED))
+    return tool_use(("emit_result", DESCRIBED))
+
+
+def test_vertex_backend_describes_tables(api, tmp_path, monkeypatch):
+    from tests.fakes.google_auth import service_account_file
+
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(service_account_file(tmp_path, f"{api.base_url}/token")))
+    monkeypatch.setenv("ANTHROPIC_VERTEX_BASE_URL", f"{api.base_url}/v1")
+    api.default = _described_responder
+    project = _single_table(
+        tmp_path,
+        {
+            "provider": {"backend": "vertex", "vertex": {"project": "acme-ml", "location": "us-east5"}},
+            "models": {"default": "claude-sonnet-4-6", "candidateExtraction": "claude-haiku-4-5"},
+        },
+    )
+    with Services(project) as services:
+        result = run_ingest(services, "wh").results[0]
+    assert result.status == "done", result.message
+    _assert_described(project)
+    model_calls = [r for r in api.requests if "/publishers/" in r["path"]]
+    # Both calls use the candidateExtraction model, through Vertex's paths and Google credentials.
+    assert len(model_calls) == 2
+    prefix = "/v1/projects/acme-ml/locations/us-east5/publishers/anthropic/models/claude-haiku-4-5:"
+    assert all(r["path"].startswith(prefix) for r in model_calls)
+    assert all(r["headers"]["authorization"] == "Bearer fake-google-token" for r in model_calls)
+
+
+def test_gateway_backend_describes_tables(api, tmp_path, monkeypatch):
+    monkeypatch.setenv("KTX_GATEWAY_KEY", KEY)
+    api.default = _described_responder
+    project = _single_table(
+        tmp_path,
+        {
+            "provider": {"backend": "gateway", "gateway": {"api_key": "env:KTX_GATEWAY_KEY", "base_url": api.base_url}},
+            "models": {"default": "anthropic/claude-sonnet-4-6"},
+        },
+    )
+    with Services(project) as services:
+        result = run_ingest(services, "wh").results[0]
+    assert result.status == "done", result.message
+    _assert_described(project)
+    sent = [r for r in api.requests if r["path"].endswith("/messages")]
+    assert len(sent) == 2 and {r["body"]["model"] for r in sent} == {"anthropic/claude-sonnet-4-6"}
+    trace = next((project.root / ".ktx" / "ingest-traces").rglob("trace.jsonl")).read_text()
+    assert KEY not in trace and KEY not in json.dumps(result.report)
