@@ -76,7 +76,12 @@ def build_scale(path: Path, tables: int = 1000, links_per_table: int = 2, rows: 
 
     rng = random.Random(5)
     names = [f"{a}_{b}" for b in WORDS_B for a in WORDS_A]
-    names += [f"{n}_{k}" for k in ("log", "plan", "item", "note") for n in list(names)]
+    base = list(names)
+    names += [f"{n}_{k}" for k in ("log", "plan", "item", "note") for n in base]
+    version = 2
+    while len(names) < tables:  # wide catalogs (thousands of tables): numbered variants
+        names += [f"{n}_v{version}" for n in base]
+        version += 1
     names = names[:tables]
     conn = duckdb.connect(str(path))
     links = 0

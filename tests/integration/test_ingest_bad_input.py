@@ -90,3 +90,59 @@ def test_permission_denied_and_unknown_types_are_warnings_not_failures(hostile_d
             services, "wh", {"measures": ["count(orders.id)"], "dimensions": ["customers.region"]}, execute=True
         ).to_json()["rows"]
     assert sorted(int(r[1]) for r in rows) == [50, 50]
+
+
+def _pg_project(tmp_path: Path, url: str, schemas: list[str]) -> Path:
+    root = tmp_path / "proj"
+    init_project(root)
+    entry = {"driver": "postgres", "url": url, "schemas": schemas}
+    Project(root).update_config(lambda d: d.__setitem__("connections", {"wh": entry}), "add wh")
+    return root
+
+
+def test_a_table_dropped_mid_scan_is_a_warning_and_the_rest_completes(tmp_path: Path, monkeypatch) -> None:
+    try:
+        admin = psycopg.connect(ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    schema = f"ktx_drop_{uuid.uuid4().hex[:8]}"
+    try:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        for name in ("keep_a", "keep_b", "doomed"):
+            admin.execute(f"CREATE TABLE {schema}.{name} (id int PRIMARY KEY, label text)")
+            admin.execute(f"INSERT INTO {schema}.{name} SELECT g, 'x' || g FROM generate_series(1, 30) g")
+        import ktx.ingest.database as database
+
+        original = database.profile_infos
+
+        def drop_then_profile(*args, **kwargs):
+            admin.execute(f"DROP TABLE {schema}.doomed")  # after introspection listed it, before it is read
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(database, "profile_infos", drop_then_profile)
+        root = _pg_project(tmp_path, "postgresql://postgres@127.0.0.1:5432/test", [schema])
+        with Services(Project(root)) as services:
+            [result] = run_ingest(services, "wh").results
+        assert result.status == "done", result.message
+        doomed = [w for w in result.report["warnings"] if "doomed" in w["message"]]
+        assert doomed and all(w["code"] == "profile_failed" for w in doomed)
+        assert "does not exist" in doomed[0]["message"]
+        tables = safe_load(next((root / "semantic-layer/wh/_schema").glob("*.yaml")).read_text())["tables"]
+        assert {"keep_a", "keep_b"} <= set(tables)
+        assert all(tables[t]["descriptions"].get("profile") for t in ("keep_a", "keep_b"))
+    finally:
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.close()
+
+
+def test_wrong_credentials_fail_the_target_in_one_line_without_the_password(tmp_path: Path) -> None:
+    root = _pg_project(tmp_path, "postgresql://no_such_role_ktx:pw-Do-Not-Print@127.0.0.1:5432/test", ["public"])
+    head = Project(root).git.head()
+    with Services(Project(root)) as services:
+        [result] = run_ingest(services, "wh").results
+    assert result.status == "failed"
+    assert "\n" not in result.message and "no_such_role_ktx" in result.message
+    assert "pw-Do-Not-Print" not in result.message + str(result.report)
+    assert Project(root).git.head() == head and not (root / "semantic-layer" / "wh").exists()
+    traces = "".join(p.read_text() for p in (root / ".ktx").rglob("*.jsonl"))
+    assert "pw-Do-Not-Print" not in traces
