@@ -74,6 +74,20 @@ def register(app: typer.Typer) -> None:
         ] = None,
         all_: Annotated[bool, typer.Option("--all", help="Ingest every connection (the default with no id).")] = False,
         fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed connection.")] = False,
+        query_history: Annotated[
+            bool,
+            typer.Option(
+                "--query-history",
+                help="Also learn from the warehouse's query history (PostgreSQL pg_stat_statements): usage per table, "
+                "joins people run, query-pattern wiki pages.",
+            ),
+        ] = False,
+        window_days: Annotated[
+            int | None,
+            typer.Option(
+                "--query-history-window-days", min=1, metavar="N", help="History window (BigQuery, Snowflake)."
+            ),
+        ] = None,
         report: Annotated[
             str | None,
             typer.Option(
@@ -121,7 +135,15 @@ def register(app: typer.Typer) -> None:
             return _TerminalProgress(live, f"{prefix}{target.connection_id} ({target.driver})")
 
         try:
-            outcome = run_ingest(services, connection_id, all_=all_, fail_fast=fail_fast, progress_for=progress_for)
+            outcome = run_ingest(
+                services,
+                connection_id,
+                all_=all_,
+                fail_fast=fail_fast,
+                progress_for=progress_for,
+                query_history=query_history,
+                window_days=window_days,
+            )
         finally:
             if live is not None:
                 live.stop()

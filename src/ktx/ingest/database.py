@@ -81,8 +81,16 @@ def _llm_identity(config: Any, llm: Any) -> dict[str, Any] | None:
     return {"backend": config.llm.provider.backend, "model": llm.model_for("candidateExtraction")}
 
 
-def ingest_database(services: Any, connection_id: str, *, progress: Progress | None = None) -> TargetResult:
-    """Scan one warehouse connection. Never raises for warehouse, LLM or file problems: the result says."""
+def ingest_database(
+    services: Any,
+    connection_id: str,
+    *,
+    progress: Progress | None = None,
+    query_history: bool = False,
+    window_days: int | None = None,
+) -> TargetResult:
+    """Scan one warehouse connection (with `query_history`, also its query history, in the same run and commit).
+    Never raises for warehouse, LLM or file problems: the result says."""
     progress = progress or NoProgress()
     project = services.project
     config = project.config
@@ -132,6 +140,7 @@ def ingest_database(services: Any, connection_id: str, *, progress: Progress | N
             warnings,
             secrets,
             base,
+            (query_history, window_days),
         )
     except KtxError as exc:
         message = scrub(exc.message)
@@ -173,6 +182,7 @@ def _scan(
     warnings: list[IngestWarning],
     secrets: list[str],
     base: dict[str, Any],
+    history_request: tuple[bool, int | None] = (False, None),
 ) -> TargetResult:
     project = services.project
     config = project.config
@@ -191,6 +201,26 @@ def _scan(
         warnings.append(
             IngestWarning("empty_scope", f"{connection_id}: no tables or views in scope ({_scope_text(scope)})")
         )
+    history = None
+    history_error: KtxError | None = None
+    if history_request[0]:
+        from ktx.history.collect import collect
+
+        progress.stage("Reading query history")
+        with trace.step("query_history", "collect") as info:
+            try:
+                history = collect(connector, conn_cfg, snapshot, window_days=history_request[1])
+                info.update(templates=history.template_count, kept=len(history.staged.templates))
+                warnings += [IngestWarning.parse(w) for w in history.warnings]
+            except KtxError as exc:
+                history_error = exc
+                info["error"] = exc.message
+                warnings.append(
+                    IngestWarning(
+                        "query_history_unavailable",
+                        exc.message + (f" {exc.hint}" if getattr(exc, "hint", None) else ""),
+                    )
+                )
     mode = settings.enrichment.mode
     llm, provider = _enrichment_runtime(services, config, mode, warnings)
     identity = {
@@ -201,14 +231,21 @@ def _scan(
         "driver": conn_cfg.driver,
         "version": 1,
     }
-    input_hash = content_hash({"snapshot": snapshot.fingerprint(), "identity": identity})
+    history_print = history.fingerprint() if history is not None else None
+    input_hash = content_hash({"snapshot": snapshot.fingerprint(), "identity": identity, "history": history_print})
     state.set_input_hash(run_id, input_hash)
     prev_tables = (previous.hashes.get("tables") if previous else None) or {}
     diff = diff_tables(snapshot, prev_tables)
     trace.sync_id = sid = sync_id(run_id)
     trace.event("diff", "diff_computed", data=diff.summary())
     shard_paths = (previous.report.get("artifactPaths") or {}).get("manifestShards", []) if previous else []
-    if previous and previous.input_hash == input_hash and all((project.root / p).is_file() for p in shard_paths):
+    unchanged_ok = history_error is None
+    if (
+        unchanged_ok
+        and previous
+        and previous.input_hash == input_hash
+        and all((project.root / p).is_file() for p in shard_paths)
+    ):
         report = {
             **base,
             "status": "done",
@@ -310,6 +347,11 @@ def _scan(
     else:
         enrichment["embeddings"] = "skipped"
 
+    observed = []
+    if history is not None:
+        from ktx.history.usage import observed_edges
+
+        observed = observed_edges(history.staged, history.keys, history.columns)
     relationships: dict[str, Any] = {"accepted": [], "review": [], "rejected": [], "skipped": [], "primaryKeys": []}
     if settings.relationships.enabled and tables:
         use_llm = llm if settings.relationships.llmProposals else None
@@ -323,6 +365,7 @@ def _scan(
                 rel_settings,
                 llm=use_llm,
                 embeddings=embeddings,
+                observed=observed,
                 progress=lambda label: progress.stage(f"Relationships: {label}"),
             )
             return {**result.to_json(connection_id), "diagnostics": result.diagnostics, "warnings": result.warnings}
@@ -335,6 +378,7 @@ def _scan(
                 "settings": identity["relationships"],
                 "llm": identity["llm"] if use_llm else None,
                 "embeddings": bool(embeddings),
+                "observed": sorted(e.id for e in observed),
             },
             discover,
         )
@@ -351,6 +395,12 @@ def _scan(
     progress.stage("Writing schema files")
     existing = read_shards(project.root, connection_id)
     primary_keys = {pk["table"]: pk["columns"] for pk in relationships.get("primaryKeys", [])}
+    usage = None
+    if history is not None:
+        from ktx.history.usage import usage_blocks
+
+        previous_usage = {k: e.get("usage") for k, (_, e) in existing.entries.items() if e.get("usage")}
+        usage = usage_blocks(history.staged, history.keys, history.columns, previous_usage, history.fetched_at)
     shard_files = render_shards(
         snapshot,
         connector.dialect,
@@ -362,10 +412,19 @@ def _scan(
         descriptions=descriptions,
         deterministic=mode != "none",
         unchanged=set(diff.unchanged) if previous else set(),
+        usage=usage,
     )
     files: dict[str, str | bytes | None] = dict(shard_files)
     raw = RAW_DIR.format(conn=connection_id)
     files.update(_raw_files(project.root, raw, snapshot, relationships, descriptions))
+    history_report = None
+    if history_request[0]:
+        from ktx.history.collect import history_config
+
+        archive_days = history_config(conn_cfg).staleArchiveAfterDays
+        history_report = _history_files(
+            project.root, connection_id, history, history_error, relationships, files, archive_days
+        )
     kept = {p for p in existing.files if p not in shard_files}
     all_shards = sorted(kept | {p for p, text in shard_files.items() if text is not None})
     pk_counts = {
@@ -393,6 +452,8 @@ def _scan(
         "tableCount": len(snapshot.tables),
         "createdAt": datetime.now(UTC).isoformat(),
     }
+    if history_report is not None:
+        report["queryHistory"] = history_report
     report["warnings"] = [w.to_json() for w in _dedupe(warnings)]
     scrub = trace.scrub
     report = _scrubbed(report, scrub)
@@ -424,6 +485,10 @@ def _scan(
     }
     state.save_report(run_id, connection_id, ADAPTER, "done", _scrubbed(report, scrub), hashes)
     state.finish_run(run_id, "done", sync_id=report["syncId"], commit=commit)
+    if history_error is not None:
+        # The scan landed; the query history the user asked for did not, and the exit code must say so.
+        message = f"query history: {scrub(history_error.message)}"
+        return TargetResult(connection_id, conn_cfg.driver, "database-ingest", "failed", run_id, message, report)
     return TargetResult(connection_id, conn_cfg.driver, "database-ingest", "done", run_id, None, report)
 
 
@@ -589,6 +654,71 @@ def _write_local_profile(
         json.dumps({"connectionId": connection_id, **coverage, "sampleValuesPerColumn": TOP_VALUES, "tables": tables})
         + "\n",
     )
+
+
+def _history_files(
+    root: Path,
+    connection_id: str,
+    history: Any,
+    error: KtxError | None,
+    relationships: dict[str, Any],
+    files: dict[str, str | bytes | None],
+    archive_days: int,
+) -> dict[str, Any] | None:
+    """Add the staged history and the pattern pages to `files`; the report's queryHistory section."""
+    if history is None:
+        if error is None:
+            return None
+        return {"status": "failed", "message": error.message, "hint": getattr(error, "hint", None)}
+    from ktx.history.collect import RAW_DIR as HISTORY_DIR
+    from ktx.history.usage import existing_pattern_pages, pattern_pages, staged_files
+
+    staged = history.staged
+    raw = HISTORY_DIR.format(conn=connection_id)
+    manifest = {
+        "source": "historic-sql",
+        "connectionId": connection_id,
+        "dialect": "postgres",
+        "fetchedAt": history.fetched_at,
+        "window": "cumulative since the last pg_stat_statements reset",
+        "snapshotRowCount": history.template_count,
+        "keptTemplates": len(staged.templates),
+        "touchedTableCount": len(staged.tables),
+        "dropped": dict(sorted(staged.dropped.items())),
+        "parseFailures": staged.parse_failures,
+        "warnings": history.warnings,
+    }
+    new = staged_files(raw, staged, manifest)
+    folder = root / raw / "tables"
+    if folder.is_dir():
+        for path in folder.glob("*.json"):
+            rel = str(path.relative_to(root))
+            if rel not in new:
+                new[rel] = None  # type: ignore[assignment]  # a table no longer queried
+    files.update({p: t for p, t in new.items() if t is None or not _same(root / p, t)})
+    pages = pattern_pages(
+        staged, history.keys, connection_id, existing_pattern_pages(root), history.fetched_at, archive_days
+    )
+    files.update({p: t for p, t in pages.items() if not _same(root / p, t)})
+    observed_accepted = [e for e in relationships.get("accepted", []) if "query_history" in (e.get("reasons") or [])]
+    return {
+        "status": "done",
+        "templates": history.template_count,
+        "kept": len(staged.templates),
+        "tablesWithUsage": len(staged.tables),
+        "patternPages": sorted(pages),
+        "dropped": dict(sorted(staged.dropped.items())),
+        "parseFailures": staged.parse_failures,
+        "joinsAcceptedFromHistory": len(observed_accepted),
+        "stagedDir": raw,
+    }
+
+
+def _same(path: Path, text: str | bytes | None) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except OSError:
+        return False
 
 
 def _refresh_search(services: Any, connection_id: str, warnings: list[IngestWarning], trace: Trace) -> None:

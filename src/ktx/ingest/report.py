@@ -105,6 +105,19 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     enrichment = report.get("enrichment") or {}
     if enrichment:
         lines.append("  Enrichment: " + ", ".join(f"{k} {v}" for k, v in enrichment.items()))
+    history = report.get("queryHistory")
+    if history:
+        if history.get("status") == "failed":
+            lines.append(f"  Query history: failed: {history.get('message')}")
+            if history.get("hint"):
+                lines.append(f"    {history['hint']}")
+        else:
+            pages = history.get("patternPages") or []
+            lines.append(
+                f"  Query history: {history.get('kept', 0)} of {history.get('templates', 0)} templates kept, "
+                f"usage on {history.get('tablesWithUsage', 0)} tables, {history.get('joinsAcceptedFromHistory', 0)} "
+                f"joins confirmed from history, {_plural(len(pages), 'pattern page')}"
+            )
     state = report.get("enrichmentState") or {}
     if state.get("resumed"):
         lines.append(f"  Resumed from an interrupted run: {', '.join(state['resumed'])}")

@@ -77,11 +77,27 @@ def run_ingest(
     all_: bool = False,
     fail_fast: bool = False,
     progress_for: Callable[[Target, int, int], Progress] | None = None,
+    query_history: bool = False,
+    window_days: int | None = None,
 ) -> IngestOutcome:
-    """Ingest one connection, or every connection; a failed target does not stop the others unless fail_fast."""
+    """Ingest one connection, or every connection; a failed target does not stop the others unless fail_fast.
+    `query_history` (one connection only) also reads the warehouse's query history in the same run."""
     from ktx.ingest.database import ingest_database
 
     targets = plan_targets(services.project.config, connection_id, all_=all_)
+    if query_history or window_days is not None:
+        from ktx.history.collect import SUPPORTED
+
+        if not connection_id:
+            raise UsageError("--query-history needs one connection id, not --all.")
+        if window_days is not None and not query_history:
+            raise UsageError("--query-history-window-days is only valid with --query-history.")
+        driver = targets[0].driver
+        if driver not in SUPPORTED:
+            raise UsageError(
+                f"--query-history is not available for {driver} connections in this version of ktx "
+                f"(supported: {', '.join(SUPPORTED)})."
+            )
     outcome = IngestOutcome(targets)
     for index, target in enumerate(targets, start=1):
         progress = progress_for(target, index, len(targets)) if progress_for else NoProgress()
@@ -95,7 +111,9 @@ def run_ingest(
                 TargetResult(target.connection_id, target.driver, target.operation, status, None, message)
             )
             continue
-        result = ingest_database(services, target.connection_id, progress=progress)
+        result = ingest_database(
+            services, target.connection_id, progress=progress, query_history=query_history, window_days=window_days
+        )
         outcome.results.append(result)
         if result.failed and fail_fast:
             for rest in targets[index:]:

@@ -118,8 +118,10 @@ def render_shards(
     descriptions: dict[str, DescriptionUpdate],
     deterministic: bool,
     unchanged: set[str],
+    usage: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, str | None]:
-    """Shard path → new text (None to delete); only files whose text changes are returned."""
+    """Shard path → new text (None to delete); only files whose text changes are returned. With `usage` (a
+    query-history run), each entry's `usage:` block is replaced by it (or by none); otherwise the old one stays."""
     keys = set(snapshot.tables)
     joins = build_joins(accepted, keys, dialect, role_checker(snapshot))
     parents: dict[str, list[str]] = {}
@@ -176,6 +178,10 @@ def render_shards(
             joins=joins.get(key, []),
         )
         entry = merge_entry(entry, old, present, key)
+        if usage is not None:
+            entry.pop("usage", None)
+            if key in usage:
+                entry = _with_usage(entry, usage[key])
         path = f"{folder}/{_safe_file(shard_key(snapshot.driver, table.schema))}.yaml"
         shards.setdefault(path, {})[key] = entry
     out: dict[str, str | None] = {}
@@ -187,6 +193,13 @@ def render_shards(
         if path not in shards:
             out[path] = None  # its tables left the warehouse (or the scope), or moved to another shard
     return out
+
+
+def _with_usage(entry: dict[str, Any], block: dict[str, Any]) -> dict[str, Any]:
+    from ktx.scan.manifest import ENTRY_KEYS
+
+    merged = {**entry, "usage": block}
+    return {k: merged[k] for k in [*ENTRY_KEYS, *merged] if k in merged}
 
 
 def _safe_file(name: str) -> str:

@@ -125,7 +125,7 @@ def project_manifest_entry(name: str, entry: dict[str, Any]) -> dict[str, Any]:
         "columns": columns,
         "joins": [{k: v for k, v in j.items() if k != "source"} for j in entry.get("joins") or []],
     }
-    for key in ("descriptions", "default_time_dimension", "tags", "freshness"):
+    for key in ("descriptions", "default_time_dimension", "tags", "freshness", "usage"):
         if entry.get(key) is not None:
             source[key] = entry[key]
     return source

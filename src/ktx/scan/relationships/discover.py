@@ -158,8 +158,11 @@ def discover_relationships(
     *,
     llm: Any = None,
     embeddings: dict[tuple[str, str], list[float]] | None = None,
+    observed: list[Edge] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> DiscoveryResult:
+    """`observed`: joins seen in query history; like LLM proposals they are candidates, and only SQL validation
+    makes them accepted."""
     started = time.perf_counter()
     result = DiscoveryResult()
     by_key = {t.key: t for t in tables}
@@ -191,6 +194,11 @@ def discover_relationships(
         proposed, warnings, llm_status = propose(llm, tables, stats, settings.max_llm_tables)
         result.warnings += warnings
         _merge(candidates, [e for e in proposed if (e.from_table, e.from_columns) not in formal_slots])
+    if observed:
+        _merge(
+            candidates,
+            [e for e in observed if (e.from_table, e.from_columns) not in formal_slots and e.from_table in by_key],
+        )
     edges = list(candidates.values())
     if progress:
         progress(f"validating {len(edges)} candidates")

@@ -21,6 +21,10 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
   AND n.nspname = ANY(%(schemas)s)
+  -- Objects an extension owns (pg_stat_statements' views, PostGIS's spatial_ref_sys) are not the user's data;
+  -- pg_stat_statements would even put other people's query texts into the profile.
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY n.nspname, c.relname, a.attnum
 """
 
