@@ -17,6 +17,7 @@ from ktx.scan.relationships.model import Edge
 SOURCE = "query-history"
 PAGE_PREFIX = "historic-sql-"
 MIN_PATTERN_EXECUTIONS = 10
+MAX_PATTERN_PAGES = 100  # the most executed table sets; a wiki of thousands of generated pages helps nobody
 
 
 Columns = dict[str, dict[str, str]]  # source key → lower-case column name → its real name
@@ -126,7 +127,8 @@ def pattern_pages(
             groups.setdefault(tables, []).append(template)
     files: dict[str, str] = {}
     written: set[str] = set()
-    for tables, templates in sorted(groups.items()):
+    ranked = sorted(groups.items(), key=lambda g: (-sum(t.executions for t in g[1]), g[0]))
+    for tables, templates in ranked[:MAX_PATTERN_PAGES]:
         executions = sum(t.executions for t in templates)
         if executions < MIN_PATTERN_EXECUTIONS:
             continue
