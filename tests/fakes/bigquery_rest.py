@@ -53,6 +53,24 @@ class BigQueryRestServer:
 
     # --- setup -------------------------------------------------------------------------------
 
+    def add_jobs(self, jobs: list[tuple[str, str, str | None, int]]) -> None:
+        """(query, user_email, error message or None, elapsed ms) rows in the job log, run an hour ago."""
+        with self._lock:
+            self.db.execute(f'USE "{self.project}"')
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS main.bq_jobs_by_project (query VARCHAR, user_email VARCHAR, "
+                "error_result VARCHAR, job_type VARCHAR, statement_type VARCHAR, creation_time TIMESTAMP, "
+                "start_time TIMESTAMP, end_time TIMESTAMP)"
+            )
+            for query, user, error, ms in jobs:
+                self.db.execute(
+                    "INSERT INTO main.bq_jobs_by_project VALUES (?, ?, ?, 'QUERY', 'SELECT', "
+                    "now()::TIMESTAMP - INTERVAL 1 HOUR, now()::TIMESTAMP - INTERVAL 1 HOUR, "
+                    "now()::TIMESTAMP - INTERVAL 1 HOUR + to_milliseconds(?))",
+                    [query, user, error, ms],
+                )
+            self.db.execute("USE memory")
+
     def setup(self, *statements: str) -> None:
         """DuckDB statements against the project catalog (`USE "<project>"` is in effect)."""
         with self._lock:
@@ -114,6 +132,8 @@ class BigQueryRestServer:
         def info(match: re.Match[str]) -> str:
             return f'"{match.group(1)}".bq_info_{match.group(2).lower()}'
 
+        # The project's job log (region-scoped); tests fill main.bq_jobs_by_project with `add_jobs`.
+        query = re.sub(r"`region-[a-z0-9-]+`\.INFORMATION_SCHEMA\.JOBS_BY_PROJECT", "main.bq_jobs_by_project", query)
         query = re.sub(r"`[^`.]+\.([^`.]+)`\.INFORMATION_SCHEMA\.(\w+)", info, query)
         query = re.sub(r"`[^`.]+\.([^`.]+)\.__TABLES__`", r'"\1".bq_tables_meta', query)
         return sqlglot.transpile(query, read="bigquery", write="duckdb")[0]

@@ -78,8 +78,8 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--query-history",
-                help="Also learn from the warehouse's query history (PostgreSQL pg_stat_statements): usage per table, "
-                "joins people run, query-pattern wiki pages.",
+                help="Also learn from the warehouse's query history (PostgreSQL, BigQuery, Snowflake): usage per "
+                "table, joins people run, query-pattern wiki pages.",
             ),
         ] = False,
         window_days: Annotated[

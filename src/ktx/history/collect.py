@@ -10,7 +10,8 @@ from ktx.history.stage import Staged, stage
 from ktx.history.usage import fetched_now
 from ktx.scan.snapshot import Snapshot, content_hash
 
-SUPPORTED = ("postgres",)
+SUPPORTED = ("postgres", "bigquery", "snowflake")
+DIALECTS = {"postgres": "postgres", "bigquery": "bigquery", "snowflake": "snowflake"}
 RAW_DIR = "raw-sources/{conn}/historic-sql/snapshot"
 
 
@@ -22,6 +23,8 @@ class HistoryRun:
     columns: dict[str, dict[str, str]]  # source key → lower-case column name → real name
     template_count: int
     warnings: list[str] = field(default_factory=list)
+    dialect: str = "postgres"
+    window: str = "cumulative since the last pg_stat_statements reset"
 
     def fingerprint(self) -> str:
         return content_hash(
@@ -50,19 +53,54 @@ def collect(connector: Any, conn_cfg: Any, snapshot: Snapshot, *, window_days: i
     config = history_config(conn_cfg)
     if window_days is not None:
         config = config.model_copy(update={"windowDays": window_days})
-    warnings = postgres.probe(connector)
-    if window_days is not None:
-        warnings.append(
-            "query_history_no_window:pg_stat_statements keeps cumulative counts since its last reset; "
-            "--query-history-window-days does not apply to PostgreSQL"
-        )
-    templates = postgres.read_templates(connector, min_executions=config.minExecutions)
+    warnings: list[str] = []
+    if conn_cfg.driver == "postgres":
+        warnings = postgres.probe(connector)
+        if window_days is not None:
+            warnings.append(
+                "query_history_no_window:pg_stat_statements keeps cumulative counts since its last reset; "
+                "--query-history-window-days does not apply to PostgreSQL"
+            )
+        templates = postgres.read_templates(connector, min_executions=config.minExecutions)
+    else:
+        from ktx.history import jobs
+
+        read = jobs.bigquery_templates if conn_cfg.driver == "bigquery" else jobs.snowflake_templates
+        templates = read(connector, conn_cfg, window_days=config.windowDays, min_executions=config.minExecutions)
     keys = {f"{table.schema}.{table.name}".lower(): key for key, table in snapshot.tables.items()}
     catalog = {
         f"{table.schema}.{table.name}".lower(): {c.name.lower() for c in table.columns}
         for table in snapshot.tables.values()
     }
     columns = {key: {c.name.lower(): c.name for c in table.columns} for key, table in snapshot.tables.items()}
-    default_schema = "public" if any(t.schema == "public" for t in snapshot.tables.values()) else None
-    staged = stage(templates, config, dialect="postgres", catalog=catalog, default_schema=default_schema)
-    return HistoryRun(staged, fetched_now(), keys, columns, len(templates), warnings + staged.warnings)
+    staged = stage(
+        templates,
+        config,
+        dialect=DIALECTS[conn_cfg.driver],
+        catalog=catalog,
+        default_schema=_default_schema(conn_cfg, snapshot),
+    )
+    window = (
+        "cumulative since the last pg_stat_statements reset"
+        if conn_cfg.driver == "postgres"
+        else f"last {config.windowDays} days"
+    )
+    return HistoryRun(
+        staged,
+        fetched_now(),
+        keys,
+        columns,
+        len(templates),
+        warnings + staged.warnings,
+        DIALECTS[conn_cfg.driver],
+        window,
+    )
+
+
+def _default_schema(conn_cfg: Any, snapshot: Snapshot) -> str | None:
+    """Where an unqualified table name in the history resolves (search_path, default dataset or schema)."""
+    schemas = sorted({t.schema for t in snapshot.tables.values() if t.schema})
+    if conn_cfg.driver == "postgres":
+        return "public" if "public" in schemas else (schemas[0] if len(schemas) == 1 else None)
+    configured = getattr(conn_cfg, "schema_name", None) or getattr(conn_cfg, "dataset_id", None)
+    return configured or (schemas[0] if len(schemas) == 1 else None)

@@ -169,6 +169,15 @@ def stage(
         if mode == "include" and service and not is_service:
             out.dropped["not_service_account"] += 1
             continue
+        failing = filters.dropFailedBelow
+        if (
+            failing is not None
+            and template.executions
+            and template.errors / template.executions >= failing.errorRate
+            and template.executions < failing.executions
+        ):
+            out.dropped["mostly_failing"] += 1
+            continue
         analysis = analyze(sql, dialect, catalog, default_schema)
         if analysis.error:
             out.parse_failures += 1

@@ -678,9 +678,9 @@ def _history_files(
     manifest = {
         "source": "historic-sql",
         "connectionId": connection_id,
-        "dialect": "postgres",
+        "dialect": history.dialect,
         "fetchedAt": history.fetched_at,
-        "window": "cumulative since the last pg_stat_statements reset",
+        "window": history.window,
         "snapshotRowCount": history.template_count,
         "keptTemplates": len(staged.templates),
         "touchedTableCount": len(staged.tables),
