@@ -96,6 +96,21 @@ def register(app: typer.Typer) -> None:
                 help="Print a stored ingest report again (a run id, a unique prefix, or latest) and exit.",
             ),
         ] = None,
+        text: Annotated[
+            list[str] | None,
+            typer.Option("--text", metavar="TEXT", help="Capture this text into memory (repeatable; needs an LLM)."),
+        ] = None,
+        file: Annotated[
+            list[str] | None,
+            typer.Option("--file", metavar="PATH|-", help="Capture a file (or stdin, `-`) into memory (repeatable)."),
+        ] = None,
+        memory_connection: Annotated[
+            str | None,
+            typer.Option(
+                "--connection-id", help="Memory capture may also add measures and segments to this connection."
+            ),
+        ] = None,
+        user_id: Annotated[str, typer.Option("--user-id", help="Who the captured text came from.")] = "local",
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Accept every prompt (ingest asks none today).")] = False,
         no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt; fail instead.")] = False,
         plain: Annotated[bool, typer.Option("--plain", help="Plain text (same as --output plain).")] = False,
@@ -113,6 +128,15 @@ def register(app: typer.Typer) -> None:
         if report is not None:
             _show_report(services, report, connection_id, mode)
             return
+        if text or file:
+            if connection_id or all_ or query_history:
+                raise UsageError("--text/--file capture memory; pass --connection-id instead of a connection or --all.")
+            _capture_memory(services, text or [], file or [], memory_connection, user_id, fail_fast, mode)
+            return
+        if memory_connection:
+            raise UsageError(
+                "--connection-id goes with --text/--file; to ingest a connection, name it: ktx ingest <id>."
+            )
         from ktx.ingest.run import run_ingest
 
         live = None
@@ -163,6 +187,81 @@ def register(app: typer.Typer) -> None:
                 typer.echo("Next: `ktx sl` to see the sources, `ktx sl query` to ask a question.", err=True)
         if outcome.failed:
             raise typer.Exit(1)
+
+
+def _memory_items(texts: list[str], files: list[str]) -> list[Any]:
+    from pathlib import Path
+
+    from ktx.memory.capture import MemoryItem
+
+    items: list[MemoryItem] = []
+    labels: dict[str, int] = {}
+
+    def label(base: str) -> str:
+        labels[base] = labels.get(base, 0) + 1
+        return base if labels[base] == 1 else f"{base} ({labels[base]})"
+
+    for value in texts:
+        preview = " ".join(value.split())
+        items.append(MemoryItem(label(f'"{preview[:47] + "..." if len(preview) > 50 else preview}"'), value))
+    for name in files:
+        if name == "-":
+            items.append(MemoryItem(label("stdin"), sys.stdin.read()))
+            continue
+        path = Path(name)
+        try:
+            content = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--file {name}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+        items.append(MemoryItem(label(path.name), content))
+    empty = [i.label for i in items if not i.content.strip()]
+    if empty:
+        raise UsageError(f"Nothing to capture in {', '.join(empty)} (empty).")
+    return items
+
+
+def _capture_memory(
+    services: Any,
+    texts: list[str],
+    files: list[str],
+    connection_id: str | None,
+    user_id: str,
+    fail_fast: bool,
+    mode: OutputMode,
+) -> None:
+    from ktx.memory.capture import capture, require_llm
+
+    items = _memory_items(texts, files)
+    require_llm(services)
+    if mode is not OutputMode.JSON:
+        sys.stderr.write(f"Capturing {len(items)} item{'s' if len(items) != 1 else ''} into memory (user {user_id})\n")
+    results = capture(services, items, connection_id=connection_id, fail_fast=fail_fast)
+    failed = [r for r in results if r.status != "done"]
+    if mode is OutputMode.JSON:
+        emit_json(
+            {
+                "status": "failed" if failed else "done",
+                "projectDir": str(services.project.root),
+                "connectionId": connection_id,
+                "userId": user_id,
+                "results": [r.to_json() for r in results],
+            }
+        )
+    else:
+        for r in results:
+            counts = ", ".join(f"{k}={len(v)}" for k, v in r.captured.items())
+            line = f"{r.label}: {r.status} · {counts}" + (f" · commit {r.commit[:12]}" if r.commit else "")
+            typer.echo(line)
+            for conflict in r.conflicts:
+                typer.echo(f"  conflict {conflict}: the reviewed definition was kept (see `ktx status`)")
+            for reverted in r.reverted:
+                typer.echo(f"  reverted {reverted}")
+        if failed:
+            typer.echo("Failed text items:")
+            for r in failed:
+                typer.echo(f"  {r.label}: {r.error}")
+    if failed:
+        raise typer.Exit(1)
 
 
 def _show_report(services: Any, run_id: str, connection_id: str | None, mode: OutputMode) -> None:

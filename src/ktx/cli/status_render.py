@@ -113,6 +113,19 @@ def project_status_lines(status: dict[str, Any], g: Glyphs, *, verbose: bool = F
     installs = status.get("agents") or []
     text = ", ".join(f"{i['target']}:{i['scope']} ({i['mode']})" for i in installs) or "none (ktx setup --agents)"
     lines.append((f"  {'Installed':<14} {text}", "" if installs else "dim"))
+    conflicts = status.get("conflicts") or []
+    if conflicts:
+        lines.append(("", ""))
+        lines.append((f"Open conflicts ({len(conflicts)})", "bold"))
+        for c in conflicts[:10]:
+            lines.append(
+                (
+                    f"  {g.warn} {c['target']} {c['key']}: reviewed `{c['reviewed']}` vs `{c['proposed']}` ({c['source']})",
+                    "yellow",
+                )
+            )
+        if len(conflicts) > 10:
+            lines.append((f"  … and {len(conflicts) - 10} more (ktx status --json)", "dim"))
     local = status["localStats"]
     disk = local["projectDir"]
     raw = disk["rawSources"]

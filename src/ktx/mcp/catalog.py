@@ -130,6 +130,15 @@ class DiscoverInput(_In):
     limit: int = Field(10, ge=1, le=50, description="How many refs (1–50).")
 
 
+class MemoryInput(_In):
+    content: str = Field(min_length=1, description="Markdown to remember: a definition, rule, caveat or metric.")
+    connectionId: str | None = Field(None, description="Lets the capture add measures/segments to this connection.")
+
+
+class MemoryStatusInput(_In):
+    runId: str = Field(min_length=1)
+
+
 class SqlInput(_In):
     connectionId: str = Field(min_length=1, description="Connection id from connection_list.")
     sql: str = Field(min_length=1, description="One read-only SELECT (or WITH … SELECT) statement.")
@@ -201,6 +210,23 @@ class DictionarySearchOutput(_Out):
 
 class DiscoverOutput(_Out):
     refs: list[dict[str, Any]]
+
+
+class MemoryStartOutput(_Out):
+    runId: str
+
+
+class MemoryStatusOutput(_Out):
+    runId: str
+    status: Literal["running", "done", "error"]
+    stage: str
+    done: bool
+    captured: dict[str, list[str]]
+    conflicts: list[str]
+    error: str | None
+    commitHash: str | None
+    skillsLoaded: list[str]
+    signalDetected: bool
 
 
 class SqlOutput(_Out):
@@ -348,6 +374,52 @@ def build_catalogue(services: Services) -> list[Tool]:
         report_progress(1.0, f"Fetched {result['rowCount']} rows")
         return {k: result[k] for k in ("headers", "headerTypes", "rows", "rowCount", "truncated")}
 
+    def memory_ingest(args: MemoryInput) -> dict[str, Any]:
+        import threading
+        import uuid
+
+        from ktx.memory.capture import MemoryItem, execute_run, require_llm, start_run
+
+        require_llm(services)
+        connection_id = _connection_id(args.connectionId) if args.connectionId else None
+        item = MemoryItem("mcp memory_ingest", args.content)
+        run_id = start_run(services, item, connection_id, f"mcp-{uuid.uuid4()}")
+        # The work goes on in the server's background; memory_ingest_status follows it.
+        threading.Thread(
+            target=execute_run, args=(services, run_id, item, connection_id), name=f"ktx-{run_id}", daemon=True
+        ).start()
+        return {"runId": run_id}
+
+    def memory_ingest_status(args: MemoryStatusInput) -> dict[str, Any]:
+        from ktx.memory.capture import run_status
+
+        return run_status(services, args.runId)
+
+    memory_tools = []
+    if services.project.config.llm.provider.backend != "none":
+        memory_tools = [
+            Tool(
+                "memory_ingest",
+                "Remember something durable the user told you about the data (a metric definition, a business rule, "
+                "an alias, a caveat). ktx's memory agent writes it into the wiki (and, with connectionId, the "
+                "semantic layer) in the background; a contradiction with a reviewed definition is recorded as a "
+                "conflict, never written. Returns a runId for memory_ingest_status.",
+                MemoryInput,
+                memory_ingest,
+                title="Capture knowledge",
+                output_model=MemoryStartOutput,
+                annotations={"readOnlyHint": False, "destructiveHint": True, "openWorldHint": False},
+            ),
+            Tool(
+                "memory_ingest_status",
+                "Follow a memory_ingest run: status, what it captured, conflicts it found, its commit.",
+                MemoryStatusInput,
+                memory_ingest_status,
+                title="Memory capture status",
+                output_model=MemoryStatusOutput,
+                annotations=READ_ONLY,
+            ),
+        ]
     return [
         Tool(
             "connection_list",
@@ -444,4 +516,5 @@ def build_catalogue(services: Services) -> list[Tool]:
             output_model=SqlOutput,
             annotations=READ_ONLY,
         ),
+        *memory_tools,
     ]

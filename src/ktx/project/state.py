@@ -22,7 +22,7 @@ def _v1_meta(conn: sqlite3.Connection) -> None:
 
 # version → migration. A released version never changes; a new one takes the next number.
 _REGISTERED: dict[int, Migration] = {1: _v1_meta}
-FEATURE_MODULES = ("ktx.search.index", "ktx.ingest.state")
+FEATURE_MODULES = ("ktx.search.index", "ktx.ingest.state", "ktx.memory.state")
 
 
 def register_migration(version: int, migration: Migration) -> None:

@@ -422,6 +422,18 @@ def mcp_check(root: Path, *, fast: bool) -> dict[str, Any]:
     return status.to_json()
 
 
+def conflicts_check(project: Project) -> list[dict[str, Any]]:
+    """Open contradictions memory capture found between captured text and reviewed definitions."""
+    if not project.state_path.is_file():
+        return []
+    from ktx.memory.state import MemoryState
+
+    try:
+        return MemoryState(project.state).open_conflicts()
+    except sqlite3.Error:
+        return []
+
+
 def agents_check(root: Path) -> list[dict[str, Any]]:
     from ktx.agents.install import installed_agents
 
@@ -462,6 +474,7 @@ def build_project_status(
         "localStats": local_stats(project),
         "mcp": mcp_check(project.root, fast=fast),
         "agents": agents_check(project.root),
+        "conflicts": conflicts_check(project),
         "workUnits": config.ingest.workUnits.model_dump(),
         "relationshipsDetail": config.scan.relationships.model_dump(),
     }
