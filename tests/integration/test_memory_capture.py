@@ -20,7 +20,7 @@ from ktx.semantic.service import compile_query
 from ktx.services import Services
 from tests.conftest import clean_env
 from tests.e2e.mcp_support import build_served_project
-from tests.fakes.anthropic_api import AnthropicStandIn, text, tool_use
+from tests.fakes.anthropic_api import AnthropicStandIn, error, text, tool_use
 
 KEY = "sk-ant-memory-DO-NOT-LEAK"
 OVERLAY = "semantic-layer/warehouse/orders.yaml"
@@ -241,3 +241,23 @@ def test_mcp_memory_tools_run_in_the_background(project: Path, api: AnthropicSta
 
     anyio.run(main)
     assert (project / "wiki/global/churn.md").is_file()
+
+
+def test_an_llm_failing_mid_run_writes_nothing_and_says_how_to_retry(
+    project: Path, api: AnthropicStandIn, tmp_path
+) -> None:
+    api.queue(
+        tool_use(("wiki_write", {"key": "half-done", "summary": "x", "content": "Staged, never committed."})),
+        error(400, "the model refused the request"),
+    )
+    head = _head(project)
+    done = subprocess.run(
+        [sys.executable, "-m", "ktx", "--project-dir", str(project), "ingest", "--text", "Half-done means x."],
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path, KTX_TEST_KEY=KEY),
+    )
+    assert done.returncode == 1
+    assert "Failed text items:" in done.stdout and "the model refused the request" in done.stdout
+    assert "retry the same --text/--file" in done.stdout
+    assert _head(project) == head and not (project / "wiki/global/half-done.md").exists()

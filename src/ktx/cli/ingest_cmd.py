@@ -260,6 +260,7 @@ def _capture_memory(
             typer.echo("Failed text items:")
             for r in failed:
                 typer.echo(f"  {r.label}: {r.error}")
+            typer.echo("Nothing was written for them; retry the same --text/--file once the cause is fixed.")
     if failed:
         raise typer.Exit(1)
 
