@@ -193,3 +193,52 @@ def test_track_none_is_a_warning(cluster, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     warnings = json.loads(done.stdout)["results"][0]["report"]["warnings"]
     assert any(w["code"] == "query_history_track_none" for w in warnings)
+
+
+def test_with_an_llm_narratives_are_added_and_prompts_are_redacted(cluster, tmp_path: Path) -> None:
+    from tests.fakes.anthropic_api import AnthropicStandIn, tool_use
+
+    api = AnthropicStandIn()
+
+    def responder(request: dict) -> dict:
+        schema = json.dumps((request["body"].get("tools") or [{}])[0].get("input_schema", {}))
+        if "fkCandidates" in schema:
+            return tool_use(("emit_result", {"pkCandidates": [], "fkCandidates": []}))
+        if "PatternNarrative" in schema:
+            return tool_use(("emit_result", {"title": "Paid revenue by region", "narrative": "Revenue per region."}))
+        if "narrative" in schema:
+            return tool_use(("emit_result", {"narrative": "Analysts filter orders by status every day."}))
+        return tool_use(("emit_result", {"tableDescription": "A table.", "columns": []}))
+
+    api.default = responder
+    try:
+        root, home = _project(tmp_path, cluster.url("postgres", "shop"), HISTORY)
+        llm = {
+            "provider": {"backend": "anthropic", "anthropic": {"api_key": "env:KTX_QH_KEY", "base_url": api.base_url}},
+            "models": {"default": "claude-haiku-4-5"},
+        }
+        from ktx.project.project import Project
+
+        def edit(doc) -> None:
+            doc["llm"] = llm
+            doc["scan"]["enrichment"]["mode"] = "llm"
+
+        Project(root).update_config(edit, "use an LLM")
+        done = subprocess.run(
+            [sys.executable, "-m", "ktx", "--project-dir", str(root), "ingest", "wh", "--query-history", "--json"],
+            env=clean_env(home, KTX_QH_KEY="sk-qh"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr + done.stdout
+        report = json.loads(done.stdout)["results"][0]["report"]
+        assert report["enrichment"]["queryHistoryNarratives"] == "completed"
+        tables = safe_load((root / "semantic-layer/wh/_schema/public.yaml").read_text())["tables"]
+        assert tables["orders"]["usage"]["narrative"] == "Analysts filter orders by status every day."
+        page = (root / "wiki/global/historic-sql-customers-orders.md").read_text()
+        assert "summary: Paid revenue by region" in page and "Revenue per region." in page
+        sent = json.dumps(api.bodies)
+        assert EMAIL not in sent and SECRET not in sent
+    finally:
+        api.close()

@@ -49,10 +49,22 @@ def usage_block(usage: TableUsage, keys: dict[str, str], columns: Columns, fetch
 
 
 def usage_blocks(
-    staged: Staged, keys: dict[str, str], columns: Columns, previous: dict[str, Any], fetched_at: str
+    staged: Staged,
+    keys: dict[str, str],
+    columns: Columns,
+    previous: dict[str, Any],
+    fetched_at: str,
+    narratives: dict[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Source key → its block. A table that had query-history usage before and none now is marked unused."""
     blocks = {keys[t]: usage_block(u, keys, columns, fetched_at) for t, u in staged.tables.items() if t in keys}
+    for key, text in (narratives or {}).items():
+        if key in blocks:
+            blocks[key] = {
+                "source": SOURCE,
+                "narrative": text,
+                **{k: v for k, v in blocks[key].items() if k != "source"},
+            }
     for key, old in previous.items():
         if key in blocks or not isinstance(old, dict) or old.get("source") != SOURCE:
             continue
@@ -108,6 +120,18 @@ def _short(table: str) -> str:
     return table.split(".")[-1]
 
 
+def pattern_groups(staged: Staged) -> list[tuple[tuple[str, ...], list[StagedTemplate]]]:
+    """Sets of two or more tables queried together (≥ 10 executions), most executed first, at most 100."""
+    groups: dict[tuple[str, ...], list[StagedTemplate]] = {}
+    for template in staged.templates:
+        tables = tuple(sorted(set(template.tables)))
+        if len(tables) >= 2:
+            groups.setdefault(tables, []).append(template)
+    ranked = sorted(groups.items(), key=lambda g: (-sum(t.executions for t in g[1]), g[0]))
+    kept = [(t, sorted(ts, key=lambda x: (-x.executions, x.id))) for t, ts in ranked[:MAX_PATTERN_PAGES]]
+    return [(t, ts) for t, ts in kept if sum(x.executions for x in ts) >= MIN_PATTERN_EXECUTIONS]
+
+
 def pattern_pages(
     staged: Staged,
     keys: dict[str, str],
@@ -115,24 +139,17 @@ def pattern_pages(
     existing: dict[str, tuple[dict[str, Any], str]],
     fetched_at: str,
     archive_after_days: int,
+    narratives: dict[tuple[str, ...], Any] | None = None,
 ) -> dict[str, str]:
-    """`wiki/global/historic-sql-<slug>.md` per set of tables queried together (≥ 2 tables, ≥ 10 executions);
-    pages of earlier runs not seen now are tagged stale, and archived after `archive_after_days`."""
+    """`wiki/global/historic-sql-<slug>.md` per set of tables queried together (see `pattern_groups`); pages of
+    earlier runs not seen now are tagged stale, and archived after `archive_after_days`. `narratives` (an LLM's
+    title and text per table set) replace the deterministic ones."""
     from ktx.wiki.page import render_page
 
-    groups: dict[tuple[str, ...], list[StagedTemplate]] = {}
-    for template in staged.templates:
-        tables = tuple(sorted(set(template.tables)))
-        if len(tables) >= 2:
-            groups.setdefault(tables, []).append(template)
     files: dict[str, str] = {}
     written: set[str] = set()
-    ranked = sorted(groups.items(), key=lambda g: (-sum(t.executions for t in g[1]), g[0]))
-    for tables, templates in ranked[:MAX_PATTERN_PAGES]:
+    for tables, templates in pattern_groups(staged):
         executions = sum(t.executions for t in templates)
-        if executions < MIN_PATTERN_EXECUTIONS:
-            continue
-        templates.sort(key=lambda t: (-t.executions, t.id))
         key = PAGE_PREFIX + _slug([_short(t) for t in tables])
         users = {u for t in templates for u in t.users}
         joins = sorted({f"{_short(a)}.{ca} = {_short(b)}.{cb}" for t in templates for a, ca, b, cb in t.joins})
@@ -156,6 +173,10 @@ def pattern_pages(
         )
         if joins:
             narrative += " They join on " + "; ".join(f"`{j}`" for j in joins) + "."
+        told = (narratives or {}).get(tables)
+        if told is not None:
+            frontmatter["summary"] = told.title
+            narrative = f"{told.narrative}\n\n{narrative}"
         body = "\n".join(
             [
                 f"# {frontmatter['summary']}",

@@ -396,11 +396,16 @@ def _scan(
     existing = read_shards(project.root, connection_id)
     primary_keys = {pk["table"]: pk["columns"] for pk in relationships.get("primaryKeys", [])}
     usage = None
+    told: dict[str, Any] = {"tables": {}, "patterns": {}}
     if history is not None:
         from ktx.history.usage import usage_blocks
 
+        if llm is not None and history.staged.templates:
+            told = _history_narratives(stages, llm, history, identity, warnings, enrichment, progress)
         previous_usage = {k: e.get("usage") for k, (_, e) in existing.entries.items() if e.get("usage")}
-        usage = usage_blocks(history.staged, history.keys, history.columns, previous_usage, history.fetched_at)
+        usage = usage_blocks(
+            history.staged, history.keys, history.columns, previous_usage, history.fetched_at, told["tables"]
+        )
     shard_files = render_shards(
         snapshot,
         connector.dialect,
@@ -423,7 +428,7 @@ def _scan(
 
         archive_days = history_config(conn_cfg).staleArchiveAfterDays
         history_report = _history_files(
-            project.root, connection_id, history, history_error, relationships, files, archive_days
+            project.root, connection_id, history, history_error, relationships, files, archive_days, told["patterns"]
         )
     kept = {p for p in existing.files if p not in shard_files}
     all_shards = sorted(kept | {p for p, text in shard_files.items() if text is not None})
@@ -664,6 +669,7 @@ def _history_files(
     relationships: dict[str, Any],
     files: dict[str, str | bytes | None],
     archive_days: int,
+    narratives: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Add the staged history and the pattern pages to `files`; the report's queryHistory section."""
     if history is None:
@@ -696,8 +702,11 @@ def _history_files(
             if rel not in new:
                 new[rel] = None  # type: ignore[assignment]  # a table no longer queried
     files.update({p: t for p, t in new.items() if t is None or not _same(root / p, t)})
+    from ktx.history.narratives import PatternNarrative
+
+    told = {tuple(k.split("+")): PatternNarrative(**v) for k, v in (narratives or {}).items()}
     pages = pattern_pages(
-        staged, history.keys, connection_id, existing_pattern_pages(root), history.fetched_at, archive_days
+        staged, history.keys, connection_id, existing_pattern_pages(root), history.fetched_at, archive_days, told
     )
     files.update({p: t for p, t in pages.items() if not _same(root / p, t)})
     observed_accepted = [e for e in relationships.get("accepted", []) if "query_history" in (e.get("reasons") or [])]
@@ -712,6 +721,42 @@ def _history_files(
         "joinsAcceptedFromHistory": len(observed_accepted),
         "stagedDir": raw,
     }
+
+
+def _history_narratives(
+    stages: _Stages,
+    llm: Any,
+    history: Any,
+    identity: dict[str, Any],
+    warnings: list[IngestWarning],
+    enrichment: dict[str, str],
+    progress: Progress,
+) -> dict[str, Any]:
+    """Memoized LLM narratives for queried tables and pattern pages; a failure keeps the deterministic text."""
+    from ktx.history.narratives import pattern_narratives, table_narratives
+    from ktx.history.usage import pattern_groups
+
+    def compute() -> dict[str, Any]:
+        progress.stage("Describing query history (LLM)")
+        tables, notes = table_narratives(llm, history.staged, history.keys)
+        patterns, more = pattern_narratives(llm, pattern_groups(history.staged))
+        if not tables and not patterns and (notes or more):  # every call failed
+            raise KtxError((notes + more)[0])
+        return {
+            "tables": tables,
+            "patterns": {"+".join(k): v.model_dump() for k, v in patterns.items()},
+            "warnings": notes + more,
+        }
+
+    try:
+        out = stages.run("history_narratives", {"history": history.fingerprint(), "llm": identity["llm"]}, compute)
+    except KtxError as exc:
+        enrichment["queryHistoryNarratives"] = "failed"
+        warnings.append(IngestWarning("enrichment_failed", f"query-history narratives: {exc.message}"))
+        return {"tables": {}, "patterns": {}}
+    warnings.extend(IngestWarning.parse(w) for w in out.get("warnings", []))
+    enrichment["queryHistoryNarratives"] = "completed"
+    return out
 
 
 def _same(path: Path, text: str | bytes | None) -> bool:
