@@ -70,3 +70,20 @@ def test_buckets_and_raw_statement_grouping() -> None:
     [template] = group_jobs(jobs, "bigquery", 2)
     assert template.executions == 4 and template.errors == 1 and template.users == {"a": 3, "b": 1}
     assert "1" not in template.sql and template.last_seen == "2026-01-02"
+
+
+def test_pattern_pages_of_earlier_runs_go_stale_then_archived() -> None:
+    from ktx.history.stage import Staged
+    from ktx.history.usage import pattern_pages
+    from ktx.wiki.page import parse_page_text
+
+    old = {"source": "historic-sql", "summary": "Old pattern", "tags": ["historic-sql", "pattern"]}
+    fresh = pattern_pages(Staged(), {}, "wh", {"historic-sql-a-b": (old, "body")}, "2026-12-01T00:00:00+00:00", 90)
+    stale, _ = parse_page_text(fresh["wiki/global/historic-sql-a-b.md"])
+    assert stale["tags"] == ["historic-sql", "pattern", "stale"] and stale["stale_since"] == "2026-12-01T00:00:00+00:00"
+    later = pattern_pages(Staged(), {}, "wh", {"historic-sql-a-b": (stale, "body")}, "2027-04-01T00:00:00+00:00", 90)
+    archived, _ = parse_page_text(later["wiki/global/historic-sql-a-b.md"])
+    assert "archived" in archived["tags"] and archived["archived_since"] == "2027-04-01T00:00:00+00:00"
+    # A page a person wrote (not generated from history) is never touched.
+    mine = {"summary": "Mine", "tags": ["finance"]}
+    assert pattern_pages(Staged(), {}, "wh", {"historic-sql-mine": (mine, "x")}, "2027-04-01T00:00:00+00:00", 90) == {}
