@@ -10,6 +10,8 @@ from ktx.errors import KtxError, UsageError
 from ktx.ingest.report import NoProgress, Progress, TargetResult
 from ktx.project.config import SOURCE_DRIVERS, WAREHOUSE_DRIVERS
 
+PROJECTED = ("dbt",)  # context sources this version ingests (see ktx.sources)
+
 
 @dataclass(frozen=True)
 class Target:
@@ -101,6 +103,11 @@ def run_ingest(
     outcome = IngestOutcome(targets)
     for index, target in enumerate(targets, start=1):
         progress = progress_for(target, index, len(targets)) if progress_for else NoProgress()
+        if target.operation == "source-ingest" and target.driver in PROJECTED:
+            from ktx.sources.run import ingest_source
+
+            outcome.results.append(ingest_source(services, target.connection_id, progress=progress))
+            continue
         if target.operation == "source-ingest":
             message = (
                 f"{target.driver} context sources are not ingested by this version of ktx; their adapter comes in a "

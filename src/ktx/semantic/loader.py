@@ -118,6 +118,13 @@ def project_manifest_entry(name: str, entry: dict[str, Any]) -> dict[str, Any]:
                 projected[key] = col[key]
         columns.append(projected)
     pk = [c["name"] for c in entry.get("columns") or [] if c.get("pk")]
+    if not pk:  # no key found by the scan: a column dbt tests as unique and not null is the grain
+        pk = [
+            c["name"]
+            for c in entry.get("columns") or []
+            if ((c.get("constraints") or {}).get("dbt") or {}).get("unique")
+            and ((c.get("constraints") or {}).get("dbt") or {}).get("not_null")
+        ][:1]
     source: dict[str, Any] = {
         "name": name,
         "table": entry.get("table"),

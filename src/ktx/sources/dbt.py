@@ -1,0 +1,337 @@
+"""dbt, projected deterministically (no LLM) onto the target warehouse's scanned manifest.
+
+What a dbt project's YAML says lands in the `_schema` entries of the tables its models and sources build, under
+the `dbt` provenance key, so a database rescan keeps it and people's overlays stay untouched:
+
+- model, source and column descriptions → `descriptions.dbt` (`{{ doc('…') }}` resolved from `{% docs %}` blocks);
+- `unique` / `not_null` tests → `constraints.dbt` (both on one column make it the grain when the scan found no key);
+- `accepted_values` → `enum_values.dbt`, also named in the column's description (so search finds them);
+- `relationships` tests → joins (`source: manual`) when both ends resolve to scanned tables and columns;
+- model tags → `tags.dbt`; source freshness → `freshness.dbt`.
+
+A model with no scanned table, an ambiguous one, a test pointing at an unknown model, Jinja ktx cannot resolve and
+YAML that does not parse are each one warning; the rest is projected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ktx.errors import KtxError
+
+DOC_BLOCK = re.compile(r"{%-?\s*docs\s+([\w.]+)\s*-?%}(.*?){%-?\s*enddocs\s*-?%}", re.S)
+DOC_CALL = re.compile(r"{{\s*doc\(\s*['\"]([\w.]+)['\"]\s*\)\s*}}")
+JINJA = re.compile(r"{{.*?}}|{%.*?%}", re.S)
+REF = re.compile(r"ref\(\s*['\"](?:[\w-]+['\"]\s*,\s*['\"])?([\w.-]+)['\"]\s*\)")
+SOURCE_REF = re.compile(r"source\(\s*['\"]([\w.-]+)['\"]\s*,\s*['\"]([\w.-]+)['\"]\s*\)")
+MAX_FILE_BYTES = 5_000_000
+
+
+@dataclass
+class DbtNode:
+    kind: str  # model | source
+    name: str  # model name, or "<source>.<table>"
+    identifier: str
+    schema: str | None
+    description: str = ""
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → {description, tests: [...]}
+    tags: list[str] = field(default_factory=list)
+    freshness: dict[str, Any] | None = None
+    loaded_at_field: str | None = None
+    file: str = ""
+
+
+@dataclass
+class DbtProject:
+    name: str
+    nodes: list[DbtNode] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # relative path → text (the staged YAML)
+
+
+def _load(path: Path, rel: str, warnings: list[str]) -> Any:
+    from ktx.project.yamlio import safe_load, yaml_problem
+
+    if path.stat().st_size > MAX_FILE_BYTES:
+        warnings.append(f"dbt_file_too_large:{rel}: over {MAX_FILE_BYTES // 1_000_000} MB; skipped")
+        return None
+    try:
+        return safe_load(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # malformed YAML: one warning naming the file, the rest goes on
+        warnings.append(f"dbt_yaml_invalid:{rel}: {yaml_problem(exc) if hasattr(exc, 'problem') else exc}")
+        return None
+
+
+def _tests(column: dict[str, Any]) -> list[Any]:
+    return list(column.get("data_tests") or column.get("tests") or [])
+
+
+def read_project(root: Path) -> DbtProject:
+    """Parse `dbt_project.yml`, `{% docs %}` blocks and every YAML under the model and seed paths."""
+    project_file = next((root / n for n in ("dbt_project.yml", "dbt_project.yaml") if (root / n).is_file()), None)
+    if project_file is None:
+        raise KtxError(f"{root} is not a dbt project (no dbt_project.yml).")
+    warnings: list[str] = []
+    config = _load(project_file, project_file.name, warnings) or {}
+    if not isinstance(config, dict):
+        raise KtxError(f"{project_file.name} is not a YAML mapping.")
+    name = str(config.get("name") or root.name)
+    project = DbtProject(name, warnings=warnings)
+    paths = [str(p) for p in (config.get("model-paths") or config.get("source-paths") or ["models"])]
+    paths += [str(p) for p in config.get("seed-paths") or ["seeds"]] + [
+        str(p) for p in config.get("snapshot-paths") or ["snapshots"]
+    ]
+    docs: dict[str, str] = {}
+    yaml_files: list[Path] = []
+    for folder in dict.fromkeys(paths):
+        base = root / folder
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            if path.suffix == ".md":
+                for match in DOC_BLOCK.finditer(path.read_text(encoding="utf-8", errors="replace")):
+                    docs[match.group(1)] = match.group(2).strip()
+            elif path.suffix in (".yml", ".yaml"):
+                yaml_files.append(path)
+    default_schema = _project_schema(config, name)
+    for path in yaml_files:
+        rel = str(path.relative_to(root))
+        data = _load(path, rel, project.warnings)
+        if data is None:
+            continue
+        project.files[rel] = path.read_text(encoding="utf-8", errors="replace")
+        if not isinstance(data, dict):
+            continue
+        for model in data.get("models") or []:
+            if not isinstance(model, dict) or not model.get("name"):
+                continue
+            cfg = model.get("config") or {}
+            node = DbtNode(
+                "model",
+                str(model["name"]),
+                str(cfg.get("alias") or model.get("alias") or model["name"]),
+                cfg.get("schema") or model.get("schema") or default_schema,
+                _text(model.get("description"), docs, rel, project.warnings),
+                tags=[str(t) for t in (cfg.get("tags") or model.get("tags") or [])],
+                file=rel,
+            )
+            node.columns = _columns(model, docs, rel, project.warnings)
+            project.nodes.append(node)
+        for source in data.get("sources") or []:
+            if not isinstance(source, dict) or not source.get("name"):
+                continue
+            for table in source.get("tables") or []:
+                if not isinstance(table, dict) or not table.get("name"):
+                    continue
+                node = DbtNode(
+                    "source",
+                    f"{source['name']}.{table['name']}",
+                    str(table.get("identifier") or table["name"]),
+                    source.get("schema") or source["name"],
+                    _text(table.get("description") or source.get("description"), docs, rel, project.warnings),
+                    freshness=table.get("freshness") or source.get("freshness"),
+                    loaded_at_field=table.get("loaded_at_field") or source.get("loaded_at_field"),
+                    file=rel,
+                )
+                node.columns = _columns(table, docs, rel, project.warnings)
+                project.nodes.append(node)
+    return project
+
+
+def _project_schema(config: dict[str, Any], name: str) -> str | None:
+    models = config.get("models") or {}
+    block = models.get(name) if isinstance(models, dict) else None
+    if isinstance(block, dict):
+        value = block.get("+schema") or block.get("schema")
+        return str(value) if value else None
+    return None
+
+
+def _text(value: Any, docs: dict[str, str], rel: str, warnings: list[str]) -> str:
+    if not isinstance(value, str):
+        return ""
+
+    def doc(match: re.Match[str]) -> str:
+        key = match.group(1).split(".")[-1]
+        if key in docs:
+            return docs[key]
+        warnings.append(f"dbt_doc_missing:{rel}: doc('{match.group(1)}') has no docs block")
+        return ""
+
+    text = DOC_CALL.sub(doc, value)
+    if JINJA.search(text):
+        warnings.append(f"dbt_jinja_unresolved:{rel}: {JINJA.search(text).group(0)[:60]} left out of a description")
+        text = JINJA.sub("", text)
+    return " ".join(text.split())
+
+
+def _columns(node: dict[str, Any], docs: dict[str, str], rel: str, warnings: list[str]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for column in node.get("columns") or []:
+        if isinstance(column, dict) and column.get("name"):
+            out[str(column["name"])] = {
+                "description": _text(column.get("description"), docs, rel, warnings),
+                "tests": _tests(column),
+            }
+    return out
+
+
+@dataclass
+class Projection:
+    entries: dict[str, dict[str, Any]]  # manifest source key → its new entry
+    joins: list[tuple[str, dict[str, Any]]]  # (source key, join) written from relationships tests
+    matched: dict[str, str]  # dbt node name → manifest source key
+    warnings: list[str]
+
+
+def _test_name(test: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(test, str):
+        return test.split(".")[-1], {}
+    if isinstance(test, dict) and test:
+        name, args = next(iter(test.items()))
+        args = args if isinstance(args, dict) else {}
+        return str(name).split(".")[-1], dict(args.get("arguments") or args)
+    return "", {}
+
+
+def _match(nodes: list[DbtNode], entries: dict[str, dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
+    """dbt node → manifest key by table identifier, the node's schema breaking ties."""
+    by_identifier: dict[str, list[tuple[str, str | None]]] = {}
+    for key, entry in entries.items():
+        table = str(entry.get("table") or "")
+        parts = [p.strip('"`[]') for p in table.split(".")]
+        by_identifier.setdefault(parts[-1].lower(), []).append((key, parts[-2].lower() if len(parts) > 1 else None))
+    matched, warnings = {}, []
+    for node in nodes:
+        hits = by_identifier.get(node.identifier.lower(), [])
+        if len(hits) > 1 and node.schema:
+            schema = node.schema.lower()
+            hits = [h for h in hits if h[1] == schema or (h[1] or "").endswith("_" + schema)] or hits
+        if len(hits) == 1:
+            matched[node.name] = hits[0][0]
+        elif not hits:
+            warnings.append(
+                f"dbt_model_unmatched:{node.name}: no scanned table named {node.identifier}"
+                " (run `ktx ingest <warehouse>` after dbt builds it); not projected"
+            )
+        else:
+            warnings.append(
+                f"dbt_model_ambiguous:{node.name}: {len(hits)} scanned tables are named {node.identifier}; not projected"
+            )
+    return matched, warnings
+
+
+def project(
+    dbt: DbtProject, entries: dict[str, dict[str, Any]], previous_joins: list[tuple[str, dict[str, Any]]]
+) -> Projection:
+    """New manifest entries with the dbt keys replaced (removed where dbt no longer says anything)."""
+    import copy
+
+    matched, warnings = _match(dbt.nodes, entries)
+    warnings = dbt.warnings + warnings
+    out = {}
+    nodes_by_key = {matched[n.name]: n for n in dbt.nodes if n.name in matched}
+    model_keys = {n.name: matched[n.name] for n in dbt.nodes if n.name in matched}
+    previous = {(k, j.get("to"), j.get("on")) for k, j in previous_joins}
+    joins: list[tuple[str, dict[str, Any]]] = []
+    for key, entry in entries.items():
+        new = copy.deepcopy(entry)
+        node = nodes_by_key.get(key)
+        _drop_dbt(new)
+        new["joins"] = [j for j in new.get("joins") or [] if (key, j.get("to"), j.get("on")) not in previous]
+        if node is not None:
+            if node.description:
+                new.setdefault("descriptions", {})["dbt"] = node.description
+            if node.tags:
+                new.setdefault("tags", {})["dbt"] = node.tags
+            if node.freshness:
+                new.setdefault("freshness", {})["dbt"] = {
+                    "raw": node.freshness,
+                    "loaded_at_field": node.loaded_at_field,
+                }
+            columns = {str(c.get("name")).lower(): c for c in new.get("columns") or []}
+            for name, info in node.columns.items():
+                column = columns.get(name.lower())
+                if column is None:
+                    warnings.append(f"dbt_column_unmatched:{node.name}.{name}: not a column of {entry.get('table')}")
+                    continue
+                constraints: dict[str, bool] = {}
+                values: list[str] = []
+                for test in info["tests"]:
+                    test_name, args = _test_name(test)
+                    if test_name in ("unique", "not_null"):
+                        constraints[test_name] = True
+                    elif test_name == "accepted_values" and isinstance(args.get("values"), list):
+                        values = [str(v) for v in args["values"]]
+                    elif test_name == "relationships":
+                        join = _relationship(key, column["name"], args, model_keys, entries, node.name, warnings)
+                        if join is not None:
+                            joins.append((key, join))
+                description = info["description"]
+                if values:
+                    description = (description + " " if description else "") + f"Accepted values: {', '.join(values)}."
+                if description:
+                    column.setdefault("descriptions", {})["dbt"] = description
+                if constraints:
+                    column.setdefault("constraints", {})["dbt"] = constraints
+                if values:
+                    column.setdefault("enum_values", {})["dbt"] = values
+        out[key] = new
+    for key, join in joins:
+        existing = out[key].setdefault("joins", [])
+        if not any(j.get("to") == join["to"] and _norm(j.get("on", "")) == _norm(join["on"]) for j in existing):
+            existing.append(join)
+    for entry in out.values():
+        if not entry.get("joins"):
+            entry.pop("joins", None)
+    return Projection(out, joins, matched, warnings)
+
+
+def _norm(on: str) -> str:
+    return re.sub(r"\s+", " ", on.strip().lower())
+
+
+def _relationship(
+    key: str,
+    column: str,
+    args: dict[str, Any],
+    model_keys: dict[str, str],
+    entries: dict[str, dict[str, Any]],
+    node: str,
+    warnings: list[str],
+) -> dict[str, Any] | None:
+    target_text, field_name = str(args.get("to") or ""), str(args.get("field") or "")
+    ref = REF.search(target_text)
+    src = SOURCE_REF.search(target_text)
+    target_name = ref.group(1) if ref else (f"{src.group(1)}.{src.group(2)}" if src else None)
+    target = model_keys.get(target_name or "")
+    if target is None:
+        warnings.append(
+            f"dbt_ref_unresolved:{node}.{column}: relationships test to {target_text or '?'} has no scanned table"
+        )
+        return None
+    target_columns = {str(c.get("name")).lower(): str(c.get("name")) for c in entries[target].get("columns") or []}
+    real = target_columns.get(field_name.lower())
+    if real is None:
+        warnings.append(f"dbt_ref_unresolved:{node}.{column}: {target_name} has no column {field_name or '?'}")
+        return None
+    return {"to": target, "on": f"{key}.{column} = {target}.{real}", "relationship": "many_to_one", "source": "manual"}
+
+
+def _drop_dbt(entry: dict[str, Any]) -> None:
+    for key in ("descriptions", "tags", "freshness"):
+        block = entry.get(key)
+        if isinstance(block, dict):
+            block.pop("dbt", None)
+            if not block:
+                entry.pop(key)
+    for column in entry.get("columns") or []:
+        for key in ("descriptions", "constraints", "enum_values"):
+            block = column.get(key)
+            if isinstance(block, dict):
+                block.pop("dbt", None)
+                if not block:
+                    column.pop(key)

@@ -1,0 +1,237 @@
+"""`ktx ingest <source connection>` for file-based context sources: fetch (a local directory, or a git repository
+cloned into `.ktx/cache/<driver>/<connection>`), project deterministically onto the target warehouse's scanned
+manifest, check the semantic layer still loads, and commit once. Only dbt has a projection in this version."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ktx.errors import KtxError
+from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
+from ktx.project.config import WAREHOUSE_DRIVERS
+
+PROJECTED = ("dbt",)
+
+
+def _resolve_ref(project: Any, value: str | None, field: str) -> str | None:
+    from ktx.project.refs import resolve_reference
+
+    return resolve_reference(value, field=field, base_dir=project.root) if value else None
+
+
+def fetch(project: Any, connection_id: str, conn: Any) -> tuple[Path, list[str]]:
+    """The source's directory and the secrets to scrub from messages."""
+    source_dir = getattr(conn, "source_dir", None)
+    url = getattr(conn, "repo_url", None) or getattr(conn, "repoUrl", None)
+    subpath = getattr(conn, "path", None) or ""
+    if source_dir:
+        folder = (project.root / source_dir).resolve()
+        if not folder.is_dir():
+            raise KtxError(f"connections.{connection_id}.source_dir {source_dir} is not a directory.")
+        return folder / subpath, []
+    if not url:
+        raise KtxError(f"connections.{connection_id} needs source_dir or repo_url.")
+    token = _resolve_ref(project, getattr(conn, "auth_token_ref", None), f"connections.{connection_id}.auth_token_ref")
+    target = project.root / ".ktx" / "cache" / conn.driver / connection_id
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clone_url = url
+    if token and url.startswith("https://"):
+        parts = urlsplit(url)
+        clone_url = urlunsplit(parts._replace(netloc=f"x-access-token:{token}@{parts.hostname}"))
+    args = ["git", "clone", "--quiet", "--depth", "1"]
+    if getattr(conn, "branch", None):
+        args += ["--branch", conn.branch]
+    secrets = [token] if token else []
+    try:
+        done = subprocess.run(
+            [*args, clone_url, str(target)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except subprocess.TimeoutExpired:
+        raise KtxError(f"Cloning {url} took longer than 5 minutes.") from None
+    if done.returncode != 0:
+        message = (done.stderr.strip().splitlines() or ["git clone failed"])[-1]
+        for secret in secrets:
+            message = message.replace(secret, "***")
+        raise KtxError(f"Cannot clone {url}: {message}")
+    return target / subpath, secrets
+
+
+def target_warehouse(config: Any, connection_id: str, conn: Any) -> str:
+    wanted = getattr(conn, "warehouse_connection_id", None) or getattr(conn, "warehouseConnectionId", None)
+    warehouses = sorted(c for c, v in config.connections.items() if v.driver in WAREHOUSE_DRIVERS)
+    if wanted:
+        if wanted not in warehouses:
+            raise KtxError(
+                f"connections.{connection_id}.warehouse_connection_id {wanted!r} is not a warehouse connection."
+            )
+        return str(wanted)
+    if len(warehouses) == 1:
+        return warehouses[0]
+    raise KtxError(
+        f"connections.{connection_id} needs warehouse_connection_id: the project has "
+        f"{'no' if not warehouses else len(warehouses)} warehouse connections."
+    )
+
+
+def ingest_source(services: Any, connection_id: str, *, progress: Progress | None = None) -> TargetResult:
+    """Never raises for source, file or layer problems: the result says."""
+    from ktx.ingest.database import new_run_id
+    from ktx.ingest.state import IngestState
+
+    progress = progress or NoProgress()
+    project = services.project
+    conn = project.config.connections[connection_id]
+    started = time.perf_counter()
+    state = IngestState(project.state)
+    run_id = new_run_id()
+    state.start_run(run_id, connection_id, conn.driver)
+    secrets: list[str] = []
+    try:
+        if conn.driver not in PROJECTED:
+            raise KtxError(
+                f"{conn.driver} context sources are not ingested by this version of ktx; their adapter comes later"
+            )
+        progress.stage("Fetching the dbt project")
+        folder, secrets = fetch(project, connection_id, conn)
+        report = _ingest_dbt(services, connection_id, conn, folder, run_id, state, progress)
+    except KtxError as exc:
+        message = exc.message
+        for secret in secrets:
+            message = message.replace(secret, "***")
+        failed = {
+            "runId": run_id,
+            "connectionId": connection_id,
+            "driver": conn.driver,
+            "status": "failed",
+            "failure": message,
+        }
+        state.save_report(run_id, connection_id, conn.driver, "failed", failed, {})
+        state.finish_run(run_id, "failed", sync_id=None, commit=None, error=message)
+        return TargetResult(
+            connection_id, conn.driver, "source-ingest", "failed", run_id, message, failed,
+            (time.perf_counter() - started) * 1000,
+        )  # fmt: skip
+    status = "done" if report.get("commit") else "unchanged"
+    return TargetResult(
+        connection_id,
+        conn.driver,
+        "source-ingest",
+        status,
+        run_id,
+        None,
+        report,
+        (time.perf_counter() - started) * 1000,
+    )
+
+
+def _ingest_dbt(
+    services: Any, connection_id: str, conn: Any, folder: Path, run_id: str, state: Any, progress: Progress
+) -> dict[str, Any]:
+    from ktx.ingest.apply import apply_files
+    from ktx.ingest.shards import read_shards
+    from ktx.scan.manifest import dump_shard
+    from ktx.sources.dbt import project, read_project
+
+    root = services.project.root
+    warehouse = target_warehouse(services.project.config, connection_id, conn)
+    progress.stage("Reading dbt YAML")
+    dbt = read_project(folder)
+    existing = read_shards(root, warehouse)
+    if not existing.entries:
+        raise KtxError(
+            f"No scanned tables for {warehouse} yet: dbt is projected onto the warehouse's scan.",
+            hint=f"Run `ktx ingest {warehouse}` first.",
+        )
+    previous = state.last_completed(connection_id, adapter="dbt")
+    previous_joins = [(k, j) for k, j in (previous.report.get("joinsWritten") or [])] if previous else []
+    entries = {name: entry for name, (_, entry) in existing.entries.items()}
+    progress.stage("Projecting onto the manifest")
+    result = project(dbt, entries, previous_joins)
+    files: dict[str, str | None] = {}
+    by_shard: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, (rel, _) in existing.entries.items():
+        by_shard.setdefault(rel, {})[name] = result.entries[name]
+    for rel, shard_entries in by_shard.items():
+        text = dump_shard(shard_entries)
+        if existing.files.get(rel) != text:
+            files[rel] = text
+    raw = f"raw-sources/{connection_id}/dbt/snapshot"
+    staged = {f"{raw}/{rel}": text for rel, text in dbt.files.items()}
+    old_raw = root / raw
+    if old_raw.is_dir():
+        for path in old_raw.rglob("*"):
+            rel = str(path.relative_to(root))
+            if path.is_file() and rel not in staged:
+                files[rel] = None
+    for rel, text in staged.items():
+        target = root / rel
+        if not target.is_file() or target.read_text(encoding="utf-8", errors="replace") != text:
+            files[rel] = text
+    _check_layer(root, warehouse, {p: t for p, t in files.items() if p.startswith("semantic-layer/")})
+    warnings = [IngestWarning.parse(w).to_json() for w in result.warnings]
+    report: dict[str, Any] = {
+        "runId": run_id,
+        "connectionId": connection_id,
+        "driver": "dbt",
+        "adapter": "dbt",
+        "status": "done",
+        "targetConnectionId": warehouse,
+        "project": dbt.name,
+        "models": sum(1 for n in dbt.nodes if n.kind == "model"),
+        "sources": sum(1 for n in dbt.nodes if n.kind == "source"),
+        "matched": len(result.matched),
+        "joinsWritten": result.joins,
+        "filesChanged": sorted(files),
+        "warnings": warnings,
+        "createdAt": datetime.now(UTC).isoformat(),
+    }
+    commit = None
+    if files:
+        progress.stage("Committing")
+        project_ = services.project
+        project_.ensure_repository()
+        message = f"ingest(dbt): {connection_id} {run_id} target={warehouse} matched={len(result.matched)}"
+        commit = apply_files(root, project_.git, run_id, files, message)
+    report["commit"] = commit
+    report["unchanged"] = commit is None
+    state.save_report(run_id, connection_id, "dbt", "done", report, {"files": sorted(dbt.files)})
+    state.finish_run(run_id, "done", sync_id=None, commit=commit)
+    with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
+        services.search.sync_sl_connection(warehouse)
+    return json.loads(json.dumps(report, default=str))
+
+
+def _check_layer(root: Path, warehouse: str, changed: dict[str, str | None]) -> None:
+    """The warehouse's layer must still load with the projected shards; otherwise nothing is written."""
+    if not changed:
+        return
+    from ktx.semantic.loader import load_directory
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / warehouse
+        shutil.copytree(root / "semantic-layer" / warehouse, copy)
+        for rel, text in changed.items():
+            target = copy / Path(rel).relative_to(f"semantic-layer/{warehouse}")
+            if text is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.write_text(text, encoding="utf-8")
+        try:
+            load_directory(copy)
+        except KtxError as exc:
+            raise KtxError(f"the dbt projection would break the semantic layer of {warehouse}: {exc.message}") from None

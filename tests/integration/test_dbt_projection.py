@@ -1,0 +1,208 @@
+"""dbt projected onto a scanned warehouse with no LLM: descriptions (doc blocks resolved), grain from tests,
+accepted values, a join only dbt knows (then queried), tags and freshness; bad input reported line by line; an
+unchanged project is no commit; a deleted model takes its dbt keys with it; people's overlays stay untouched."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import textwrap
+from pathlib import Path
+
+from ktx.ingest.run import run_ingest
+from ktx.project.project import Project, init_project
+from ktx.project.yamlio import safe_load
+from ktx.semantic.service import run_query
+from ktx.services import Services
+
+SCHEMA_YML = """
+version: 2
+models:
+  - name: stg_orders
+    description: "One row per order, cleaned from the shop's raw feed."
+    config: {tags: [finance, daily]}
+    columns:
+      - name: id
+        tests: [unique, not_null]
+      - name: account_ref
+        description: The account that placed the order.
+        tests:
+          - relationships: {to: "ref('dim_accounts')", field: account_id}
+      - name: status
+        tests:
+          - accepted_values: {values: [paid, refunded]}
+  - name: dim_accounts
+    description: "{{ doc('accounts') }}"
+    columns:
+      - name: account_id
+        data_tests: [unique, not_null]
+      - name: tier
+        description: "{{ var('tier_label') }} tier"
+  - name: ghost_model
+    description: Built by dbt but never materialized here.
+  - name: bad_link
+    columns:
+      - name: x
+        tests:
+          - relationships: {to: "ref('nowhere')", field: id}
+"""
+SOURCES_YML = """
+version: 2
+sources:
+  - name: raw
+    tables:
+      - name: payments
+        description: Payments as the processor reports them.
+        loaded_at_field: paid_at
+        freshness: {warn_after: {count: 12, period: hour}}
+"""
+
+
+def _warehouse(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE stg_orders (id INTEGER, account_ref INTEGER, status TEXT, amount NUMERIC)")
+        db.execute("CREATE TABLE dim_accounts (account_id INTEGER, tier TEXT)")
+        db.execute("CREATE TABLE payments (id INTEGER, paid_at TEXT)")
+        db.execute("CREATE TABLE bad_link (x INTEGER)")
+        db.executemany(
+            "INSERT INTO dim_accounts VALUES (?, ?)", [(100 + i, "gold" if i % 2 else "free") for i in range(10)]
+        )
+        db.executemany(
+            "INSERT INTO stg_orders VALUES (?, ?, ?, ?)",
+            [(i, 100 + i % 10, "paid" if i % 3 else "refunded", i) for i in range(1, 61)],
+        )
+
+
+def _dbt_project(folder: Path) -> None:
+    (folder / "models" / "marts").mkdir(parents=True)
+    (folder / "dbt_project.yml").write_text("name: shop\nversion: '1.0'\nprofile: shop\n")
+    (folder / "models" / "marts" / "schema.yml").write_text(SCHEMA_YML)
+    (folder / "models" / "sources.yml").write_text(SOURCES_YML)
+    (folder / "models" / "marts" / "docs.md").write_text(
+        "{% docs accounts %}Accounts that buy from the shop.{% enddocs %}\n"
+    )
+    (folder / "models" / "broken.yml").write_text("models:\n  - name: x\n    columns: [\n")
+
+
+def _setup(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    init_project(root)
+    _warehouse(root / "wh.sqlite")
+    _dbt_project(root / "dbt")
+
+    def edit(doc) -> None:
+        doc["connections"] = {
+            "wh": {"driver": "sqlite", "path": "wh.sqlite"},
+            "shop_dbt": {"driver": "dbt", "source_dir": "dbt", "warehouse_connection_id": "wh"},
+        }
+
+    Project(root).update_config(edit, "connections")
+    # A person's overlay, which no ingest may touch.
+    (root / "semantic-layer" / "wh").mkdir(parents=True)
+    (root / "semantic-layer" / "wh" / "stg_orders.yaml").write_text(
+        "# mine\nname: stg_orders\nmeasures:\n  - {name: order_count, expr: count(*)}\n"
+    )
+    Project(root).git.commit(["semantic-layer"], "my overlay")
+    return root
+
+
+def _tables(root: Path) -> dict:
+    return safe_load((root / "semantic-layer/wh/_schema/public.yaml").read_text())["tables"]
+
+
+def test_dbt_projection_end_to_end(tmp_path: Path) -> None:
+    root = _setup(tmp_path)
+    with Services(Project(root)) as services:
+        outcome = run_ingest(services, all_=True)
+    wh, dbt = outcome.results  # databases first, then sources
+    assert wh.status == "done" and dbt.status == "done", (wh.message, dbt.message)
+    report = dbt.report
+    assert report["matched"] == 4 and report["targetConnectionId"] == "wh"
+    codes = {w["code"] for w in report["warnings"]}
+    assert codes >= {"dbt_model_unmatched", "dbt_ref_unresolved", "dbt_yaml_invalid", "dbt_jinja_unresolved"}
+    assert any("ghost_model" in w["message"] for w in report["warnings"])
+    assert any("broken.yml" in w["message"] for w in report["warnings"])
+
+    tables = _tables(root)
+    orders, accounts, payments = tables["stg_orders"], tables["dim_accounts"], tables["payments"]
+    assert orders["descriptions"]["dbt"] == "One row per order, cleaned from the shop's raw feed."
+    assert accounts["descriptions"]["dbt"] == "Accounts that buy from the shop."
+    assert orders["tags"] == {"dbt": ["finance", "daily"]}
+    assert payments["freshness"]["dbt"]["loaded_at_field"] == "paid_at"
+    cols = {c["name"]: c for c in orders["columns"]}
+    assert cols["status"]["enum_values"] == {"dbt": ["paid", "refunded"]}
+    assert "Accepted values: paid, refunded." in cols["status"]["descriptions"]["dbt"]
+    assert cols["id"]["constraints"] == {"dbt": {"unique": True, "not_null": True}}
+    tier = next(c for c in accounts["columns"] if c["name"] == "tier")
+    assert tier["descriptions"]["dbt"] == "tier"  # the unresolved var() left out, and reported
+    join = next(j for j in orders["joins"] if j["to"] == "dim_accounts")
+    assert join == {
+        "to": "dim_accounts",
+        "on": "stg_orders.account_ref = dim_accounts.account_id",
+        "relationship": "many_to_one",
+        "source": "manual",
+    }
+    assert (root / "semantic-layer/wh/stg_orders.yaml").read_text().startswith("# mine")
+    assert (root / "raw-sources/shop_dbt/dbt/snapshot/models/marts/schema.yml").is_file()
+
+    # The join only dbt knew answers a query across both tables, on the engine.
+    with Services(Project(root)) as services:
+        rows = run_query(
+            services, "wh", {"measures": ["stg_orders.order_count"], "dimensions": ["dim_accounts.tier"]}, execute=True
+        ).to_json()["rows"]
+    assert sorted(int(r[1]) for r in rows) == [30, 30]
+
+    # Unchanged: no commit. A database rescan keeps the dbt keys.
+    head = Project(root).git.head()
+    with Services(Project(root)) as services:
+        again = run_ingest(services, "shop_dbt").results[0]
+        rescan = run_ingest(services, "wh").results[0]
+    assert again.status == "unchanged" and Project(root).git.head() == head
+    assert rescan.status in ("done", "unchanged")
+    assert _tables(root)["stg_orders"]["descriptions"]["dbt"].startswith("One row per order")
+
+    # A model deleted from dbt takes its descriptions, tests and join with it.
+    schema = root / "dbt/models/marts/schema.yml"
+    text = schema.read_text()
+    start = text.index("  - name: stg_orders")
+    schema.write_text(text[:start] + text[text.index("  - name: dim_accounts") :])
+    with Services(Project(root)) as services:
+        removed = run_ingest(services, "shop_dbt").results[0]
+    assert removed.status == "done"
+    orders = _tables(root)["stg_orders"]
+    assert "dbt" not in (orders.get("descriptions") or {}) and "tags" not in orders
+    assert not [j for j in orders.get("joins") or [] if j["to"] == "dim_accounts"]
+    log = subprocess.run(["git", "log", "--format=%s"], cwd=root, capture_output=True, text=True).stdout
+    assert log.count("ingest(dbt): shop_dbt") == 2
+
+
+def test_a_repository_that_cannot_be_cloned_is_one_clear_failure(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    init_project(root)
+    _warehouse(root / "wh.sqlite")
+
+    def edit(doc) -> None:
+        doc["connections"] = {
+            "wh": {"driver": "sqlite", "path": "wh.sqlite"},
+            "d": {"driver": "dbt", "repo_url": f"file://{tmp_path}/no-such-repo", "warehouse_connection_id": "wh"},
+        }
+
+    Project(root).update_config(edit, "connections")
+    with Services(Project(root)) as services:
+        [result] = run_ingest(services, "d").results
+    assert result.status == "failed" and result.message.startswith("Cannot clone file://")
+    # A real repository works through file:// too.
+    repo = tmp_path / "repo"
+    _dbt_project(repo)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "dbt"], check=True
+    )
+    text = (root / "ktx.yaml").read_text().replace("no-such-repo", "repo")
+    (root / "ktx.yaml").write_text(textwrap.dedent(text))
+    with Services(Project(root)) as services:
+        run_ingest(services, "wh")
+        cloned = run_ingest(services, "d").results[0]
+    assert cloned.status == "done", cloned.message
+    assert _tables(root)["stg_orders"]["descriptions"]["dbt"].startswith("One row per order")
