@@ -105,29 +105,23 @@ def run_inspector(bin_dir: Path, url: str) -> dict[str, bool]:
 
     listed = call("--method", "tools/list")
     names = [t["name"] for t in listed.get("tools", [])]
-    sql = call(
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "sql_execution",
-        "--tool-arg",
-        "connectionId=warehouse",
-        "--tool-arg",
-        "sql=select count(*) as n from main.orders",
-    )
-    refused = call(
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "sql_execution",
-        "--tool-arg",
-        "connectionId=warehouse",
-        "--tool-arg",
-        "sql=drop table main.orders",
-    )
+
+    def sql(statement: str) -> dict:
+        args = [
+            "--tool-name",
+            "sql_execution",
+            "--tool-arg",
+            "connectionId=warehouse",
+            "--tool-arg",
+            f"sql={statement}",
+        ]
+        return call("--method", "tools/call", *args)
+
+    counted = sql("select count(*) as n from main.orders")
+    refused = sql("drop table main.orders")
     return {
         "inspector tools/list (9 tools)": len(names) == 9 and names[0] == "connection_list",
-        "inspector tools/call sql_execution": (sql.get("structuredContent") or {}).get("rows") == [[300]],
+        "inspector tools/call sql_execution": (counted.get("structuredContent") or {}).get("rows") == [[300]],
         "inspector write refused in-band": refused.get("isError") is True,
     }
 

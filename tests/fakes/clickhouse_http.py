@@ -43,3 +43,19 @@ class ChdbHttpServer:
 
     def close(self) -> None:
         self.server.close()
+
+
+_SHARED: ChdbHttpServer | None = None
+
+
+def shared_server() -> ChdbHttpServer:
+    """The process's one chdb server: chdb embeds a single ClickHouse per process, bound to the first state
+    directory it was given, so every test in a process shares it (each with its own databases)."""
+    global _SHARED
+    if _SHARED is None:
+        import atexit
+        import tempfile
+
+        _SHARED = ChdbHttpServer(tempfile.mkdtemp(prefix="ktx-chdb-"))
+        atexit.register(_SHARED.close)
+    return _SHARED

@@ -79,32 +79,30 @@ def test_snowflake_ingest(tmp_path, monkeypatch):
 def test_clickhouse_ingest(tmp_path):
     pytest.importorskip("chdb")
     pytest.importorskip("clickhouse_connect")
-    from tests.fakes.clickhouse_http import ChdbHttpServer
+    from tests.fakes.clickhouse_http import shared_server
 
-    server = ChdbHttpServer(str(tmp_path / "chdb"))
-    try:
-        server.setup(
-            "CREATE DATABASE shop",
-            "CREATE TABLE shop.customers (id UInt32, name String, region LowCardinality(String)) "
-            "ENGINE = MergeTree ORDER BY id",
-            "CREATE TABLE shop.orders (id UInt32, customer_id UInt32, amount Decimal(10, 2)) "
-            "ENGINE = MergeTree ORDER BY id",
-            "INSERT INTO shop.customers VALUES " + ", ".join(f"({i}, '{n}', '{r}')" for i, n, r in CUSTOMERS),
-            "INSERT INTO shop.orders VALUES " + ", ".join(f"({i}, {c}, {a})" for i, c, a in ORDERS),
-        )
-        entry = {
-            "driver": "clickhouse",
-            "url": f"clickhouse://default:pw-s3cret@127.0.0.1:{server.port}/shop",
-            "databases": ["shop"],
-        }
-        project, tables = _ingest(tmp_path, entry)
-        _check(project, tables, region="customers.region")
-        # ClickHouse declares no keys at all: the primary key comes from the profile.
-        assert any(c.get("pk") for c in tables["customers"]["columns"] if c["name"] == "id")
-        report = (project.root / "raw-sources/wh/live-database/snapshot/scan-report.json").read_text()
-        assert "pw-s3cret" not in report
-    finally:
-        server.close()
+    server = shared_server()
+    server.setup(
+        "DROP DATABASE IF EXISTS ingest_shop",
+        "CREATE DATABASE ingest_shop",
+        "CREATE TABLE ingest_shop.customers (id UInt32, name String, region LowCardinality(String)) "
+        "ENGINE = MergeTree ORDER BY id",
+        "CREATE TABLE ingest_shop.orders (id UInt32, customer_id UInt32, amount Decimal(10, 2)) "
+        "ENGINE = MergeTree ORDER BY id",
+        "INSERT INTO ingest_shop.customers VALUES " + ", ".join(f"({i}, '{n}', '{r}')" for i, n, r in CUSTOMERS),
+        "INSERT INTO ingest_shop.orders VALUES " + ", ".join(f"({i}, {c}, {a})" for i, c, a in ORDERS),
+    )
+    entry = {
+        "driver": "clickhouse",
+        "url": f"clickhouse://default:pw-s3cret@127.0.0.1:{server.port}/ingest_shop",
+        "databases": ["ingest_shop"],
+    }
+    project, tables = _ingest(tmp_path, entry)
+    _check(project, tables, region="customers.region")
+    # ClickHouse declares no keys at all: the primary key comes from the profile.
+    assert any(c.get("pk") for c in tables["customers"]["columns"] if c["name"] == "id")
+    report = (project.root / "raw-sources/wh/live-database/snapshot/scan-report.json").read_text()
+    assert "pw-s3cret" not in report
 
 
 def test_bigquery_ingest(tmp_path):

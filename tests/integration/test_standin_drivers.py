@@ -95,10 +95,12 @@ def test_snowflake_gate_and_rollback_backstop(snowflake):
 def chdb_server(tmp_path_factory):
     pytest.importorskip("chdb")
     pytest.importorskip("clickhouse_connect")
-    from tests.fakes.clickhouse_http import ChdbHttpServer
+    from tests.fakes.clickhouse_http import shared_server
 
-    server = ChdbHttpServer(str(tmp_path_factory.mktemp("chdb")))
+    server = shared_server()
     server.setup(
+        "DROP DATABASE IF EXISTS shop",
+        "DROP DATABASE IF EXISTS other",
         "CREATE DATABASE shop",
         "CREATE TABLE shop.orders (id UInt32, customer_id UInt32, amount Decimal(10, 2), status LowCardinality(String), "
         "note Nullable(String), created_at DateTime) ENGINE = MergeTree ORDER BY id COMMENT 'One row per order'",
@@ -109,7 +111,6 @@ def chdb_server(tmp_path_factory):
         "CREATE TABLE other.t (x UInt8) ENGINE = Memory",
     )
     yield server
-    server.close()
 
 
 @pytest.fixture
