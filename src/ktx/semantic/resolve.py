@@ -184,11 +184,22 @@ class Resolver:
             self._reject_unsupported(parsed, definition.expr)
             siblings = {m.name for m in source.measures}
             columns = {c.name for c in source.columns}
-            deps = [c for c in sqlexpr.columns(parsed) if not c.table and c.name in siblings and c.name not in columns]
+            deps = [
+                (node, c)
+                for c in sqlexpr.columns(parsed)
+                if c.table in ("", source.name) and c.name in siblings and c.name not in columns
+            ]
+            # A measure may also combine other sources' measures (`revenue - refunds.refunded_amount`): each input
+            # is then aggregated at its own grain, as when a query combines them inline.
+            deps += [
+                (self._node(c.table, f"measure '{source.name}.{name}'"), c)
+                for c in sqlexpr.columns(parsed)
+                if c.table and c.table != source.name and self._is_measure_ref(c, {})
+            ]
             if deps and not sqlexpr.aggregates(parsed):
                 placeholders: dict[str, Measure] = {}
-                for ref in deps:
-                    dep = self.predefined(node, ref.name)
+                for dep_node, ref in deps:
+                    dep = self.predefined(dep_node, ref.name)
                     key_name, placeholder = self._placeholder()
                     placeholders[key_name] = dep
                     ref.replace(placeholder)
