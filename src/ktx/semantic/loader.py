@@ -207,7 +207,10 @@ def compose(base: dict[str, Any], overlay: dict[str, Any], where: str) -> dict[s
     out["columns"] = columns
     for key in ("measures", "segments"):
         if key in overlay:
-            out[key] = copy.deepcopy(overlay[key])
+            # By name: a second overlay (a person's beside a generated one) redefines or adds, and keeps the rest.
+            mine = {str(i.get("name")): i for i in overlay[key] or [] if isinstance(i, dict)}
+            kept = [i for i in out.get(key) or [] if not (isinstance(i, dict) and str(i.get("name")) in mine)]
+            out[key] = kept + copy.deepcopy([i for i in overlay[key] or []])
     for key in ("grain", "default_time_dimension", "usage"):
         if key in overlay:
             out[key] = copy.deepcopy(overlay[key])

@@ -184,17 +184,24 @@ class Resolver:
             self._reject_unsupported(parsed, definition.expr)
             siblings = {m.name for m in source.measures}
             columns = {c.name for c in source.columns}
+            # Outside any aggregate a name can only mean a measure, even when a column shares it (a metric `cost`
+            # over the column `cost`).
+            formula = not sqlexpr.aggregates(parsed)
             deps = [
                 (node, c)
                 for c in sqlexpr.columns(parsed)
-                if c.table in ("", source.name) and c.name in siblings and c.name not in columns
+                if c.table in ("", source.name) and c.name in siblings and (formula or c.name not in columns)
             ]
             # A measure may also combine other sources' measures (`revenue - refunds.refunded_amount`): each input
             # is then aggregated at its own grain, as when a query combines them inline.
             deps += [
                 (self._node(c.table, f"measure '{source.name}.{name}'"), c)
                 for c in sqlexpr.columns(parsed)
-                if c.table and c.table != source.name and self._is_measure_ref(c, {})
+                if c.table
+                and c.table != source.name
+                and c.table in self.graph.base
+                and (formula or self._is_measure_ref(c, {}))
+                and any(m.name == c.name for m in self.source_of(c.table).measures)
             ]
             if deps and not sqlexpr.aggregates(parsed):
                 placeholders: dict[str, Measure] = {}

@@ -1,6 +1,7 @@
 """`ktx ingest <source connection>` for file-based context sources: fetch (a local directory, or a git repository
 cloned into `.ktx/cache/<driver>/<connection>`), project deterministically onto the target warehouse's scanned
-manifest, check the semantic layer still loads, and commit once. Only dbt has a projection in this version."""
+manifest, check the semantic layer still loads, and commit once. dbt and MetricFlow have projections in this
+version; LookML and the API sources do not yet."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from ktx.errors import KtxError
 from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
 from ktx.project.config import WAREHOUSE_DRIVERS
 
-PROJECTED = ("dbt",)
+PROJECTED = ("dbt", "metricflow")
 
 
 def _resolve_ref(project: Any, value: str | None, field: str) -> str | None:
@@ -106,9 +107,10 @@ def ingest_source(services: Any, connection_id: str, *, progress: Progress | Non
             raise KtxError(
                 f"{conn.driver} context sources are not ingested by this version of ktx; their adapter comes later"
             )
-        progress.stage("Fetching the dbt project")
+        progress.stage(f"Fetching the {conn.driver} project")
         folder, secrets = fetch(project, connection_id, conn)
-        report = _ingest_dbt(services, connection_id, conn, folder, run_id, state, progress)
+        ingest = _ingest_dbt if conn.driver == "dbt" else _ingest_metricflow
+        report = ingest(services, connection_id, conn, folder, run_id, state, progress)
     except KtxError as exc:
         message = exc.message
         for secret in secrets:
@@ -216,6 +218,84 @@ def _ingest_dbt(
     return json.loads(json.dumps(report, default=str))
 
 
+def _ingest_metricflow(
+    services: Any, connection_id: str, conn: Any, folder: Path, run_id: str, state: Any, progress: Progress
+) -> dict[str, Any]:
+    from ktx.ingest.apply import apply_files
+    from ktx.ingest.shards import read_shards
+    from ktx.sources.metricflow import project, read_project
+
+    root = services.project.root
+    warehouse = target_warehouse(services.project.config, connection_id, conn)
+    progress.stage("Reading MetricFlow YAML")
+    mf = read_project(folder)
+    existing = read_shards(root, warehouse)
+    if not existing.entries:
+        raise KtxError(
+            f"No scanned tables for {warehouse} yet: MetricFlow is projected onto the warehouse's scan.",
+            hint=f"Run `ktx ingest {warehouse}` first.",
+        )
+    progress.stage("Projecting semantic models and metrics")
+    result = project(mf, {n: e for n, (_, e) in existing.entries.items()}, warehouse, connection_id)
+    warnings = list(result.warnings)
+    generated = dict(result.files)
+    # A generated overlay that does not load with the rest of the layer is dropped, and said.
+    for rel in sorted(p for p in generated if p.startswith("semantic-layer/")):
+        try:
+            _check_layer(root, warehouse, {rel: generated[rel]})
+        except KtxError as exc:
+            warnings.append(f"metricflow_invalid:{rel}: {exc.message}")
+            generated.pop(rel)
+    _check_layer(root, warehouse, {p: t for p, t in generated.items() if p.startswith("semantic-layer/")})
+    files: dict[str, str | None] = {}
+    owned = [root / "semantic-layer" / warehouse / "metricflow", root / "raw-sources" / connection_id / "metricflow"]
+    raw = f"raw-sources/{connection_id}/metricflow/snapshot"
+    generated.update({f"{raw}/{rel}": text for rel, text in mf.files.items()})
+    for folder_ in owned:
+        if folder_.is_dir():
+            for path in folder_.rglob("*"):
+                rel = str(path.relative_to(root))
+                if path.is_file() and rel not in generated:
+                    files[rel] = None  # what an earlier run generated and this one no longer does
+    wiki = root / "wiki" / "global"
+    for path in sorted(wiki.glob("metricflow-*.md")) if wiki.is_dir() else []:
+        rel = str(path.relative_to(root))
+        if rel not in generated and "source: metricflow" in path.read_text(encoding="utf-8", errors="replace"):
+            files[rel] = None
+    for rel, text in generated.items():
+        target = root / rel
+        if not target.is_file() or target.read_text(encoding="utf-8", errors="replace") != text:
+            files[rel] = text
+    report: dict[str, Any] = {
+        "runId": run_id,
+        "connectionId": connection_id,
+        "driver": "metricflow",
+        "adapter": "metricflow",
+        "status": "done",
+        "targetConnectionId": warehouse,
+        "semanticModels": len(mf.models),
+        "metrics": len(mf.metrics),
+        "matched": len(result.matched),
+        "unmapped": result.unmapped,
+        "filesChanged": sorted(files),
+        "warnings": [IngestWarning.parse(w).to_json() for w in warnings],
+        "createdAt": datetime.now(UTC).isoformat(),
+    }
+    commit = None
+    if files:
+        progress.stage("Committing")
+        services.project.ensure_repository()
+        message = f"ingest(metricflow): {connection_id} {run_id} target={warehouse} matched={len(result.matched)}"
+        commit = apply_files(root, services.project.git, run_id, files, message)
+    report["commit"] = commit
+    report["unchanged"] = commit is None
+    state.save_report(run_id, connection_id, "metricflow", "done", report, {"files": sorted(mf.files)})
+    state.finish_run(run_id, "done", sync_id=None, commit=commit)
+    with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
+        services.search.sync_sl_connection(warehouse)
+    return json.loads(json.dumps(report, default=str))
+
+
 def _check_layer(root: Path, warehouse: str, changed: dict[str, str | None]) -> None:
     """The warehouse's layer must still load with the projected shards; otherwise nothing is written."""
     if not changed:
@@ -230,8 +310,19 @@ def _check_layer(root: Path, warehouse: str, changed: dict[str, str | None]) -> 
             if text is None:
                 target.unlink(missing_ok=True)
             else:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
         try:
-            load_directory(copy)
+            from ktx.semantic.compiler import SemanticEngine
+            from ktx.semantic.validate import validate_model
+
+            from ktx.project.project import Project
+            from ktx.semantic.service import dialect_for
+
+            driver = Project(root).config.connections[warehouse].driver
+            layer = load_directory(copy)
+            report = validate_model(SemanticEngine(layer.sources, dialect_for(driver)))
+            if not report.valid:
+                raise KtxError("; ".join(str(f.message) for f in report.errors[:3]))
         except KtxError as exc:
-            raise KtxError(f"the dbt projection would break the semantic layer of {warehouse}: {exc.message}") from None
+            raise KtxError(f"the projection would break the semantic layer of {warehouse}: {exc.message}") from None

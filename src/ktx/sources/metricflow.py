@@ -1,0 +1,385 @@
+"""MetricFlow, projected deterministically (no LLM) into the target warehouse's semantic layer.
+
+Semantic models become generated overlays (`semantic-layer/<warehouse>/metricflow/<source>.yaml`) on the scanned
+tables their `model: ref('…')` (or `node_relation`) names: the primary entity is the grain, foreign → primary
+entity pairs are joins (both columns checked against the scan), dimensions with an expression are computed
+columns, measures are `agg(expr)` measures, and every metric becomes a measure under its own name — simple metrics
+(their `filter` templates rewritten to segments or filters), ratios and derived metrics (also across semantic
+models). Cumulative and conversion metrics have no equivalent here: each gets a wiki page and a report entry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ktx.errors import KtxError
+
+TEMPLATE = re.compile(r"{{\s*(Dimension|TimeDimension|Entity)\(\s*['\"]([\w]+)['\"][^)]*\)\s*}}")
+REF = re.compile(r"ref\(\s*['\"]([\w.-]+)['\"]\s*\)")
+AGGREGATES = {
+    "sum": "sum({e})",
+    "count": "count({e})",
+    "count_distinct": "count(distinct {e})",
+    "average": "avg({e})",
+    "avg": "avg({e})",
+    "min": "min({e})",
+    "max": "max({e})",
+    "median": "median({e})",
+    "sum_boolean": "sum(case when {e} then 1 else 0 end)",
+}
+
+
+@dataclass
+class Model:
+    name: str
+    table: str  # identifier the model builds
+    description: str = ""
+    primary: tuple[str, str] | None = None  # (entity name, column expr)
+    foreign: list[tuple[str, str]] = field(default_factory=list)
+    dimensions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    measures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    agg_time: str | None = None
+    file: str = ""
+
+
+@dataclass
+class MetricFlowProject:
+    models: dict[str, Model] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def read_project(root: Path) -> MetricFlowProject:
+    from ktx.sources.dbt import MAX_FILE_BYTES, _load
+
+    out = MetricFlowProject()
+    raw_models: dict[str, dict[str, Any]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and ".git" not in p.parts):
+        rel = str(path.relative_to(root))
+        if path.stat().st_size > MAX_FILE_BYTES:
+            out.warnings.append(f"metricflow_file_too_large:{rel}: over 5 MB; skipped")
+            continue
+        data = _load(path, rel, out.warnings)
+        if not isinstance(data, dict) or not (data.get("semantic_models") or data.get("metrics")):
+            continue
+        out.files[rel] = path.read_text(encoding="utf-8", errors="replace")
+        for model in data.get("semantic_models") or []:
+            if isinstance(model, dict) and model.get("name"):
+                raw_models[str(model["name"])] = {**model, "_file": rel}
+        out.metrics += [{**m, "_file": rel} for m in data.get("metrics") or [] if isinstance(m, dict) and m.get("name")]
+    if not raw_models and not out.metrics:
+        raise KtxError(f"{root} holds no MetricFlow semantic_models or metrics.")
+    for name, raw in raw_models.items():
+        out.models[name] = _model(name, _extended(raw, raw_models, set()))
+    return out
+
+
+def _extended(raw: dict[str, Any], models: dict[str, dict[str, Any]], seen: set[str]) -> dict[str, Any]:
+    """`extends: <model>`: entities, dimensions and measures of the parent unless redefined."""
+    parent_name = raw.get("extends")
+    if not parent_name or parent_name not in models or parent_name in seen:
+        return raw
+    parent = _extended(models[parent_name], models, seen | {raw["name"]})
+    merged = {**parent, **{k: v for k, v in raw.items() if k not in ("entities", "dimensions", "measures")}}
+    for key in ("entities", "dimensions", "measures"):
+        own = {i.get("name"): i for i in raw.get(key) or []}
+        merged[key] = [i for i in parent.get(key) or [] if i.get("name") not in own] + list(own.values())
+    return merged
+
+
+def _model(name: str, raw: dict[str, Any]) -> Model:
+    ref = REF.search(str(raw.get("model") or ""))
+    relation = raw.get("node_relation") or {}
+    table = str(relation.get("alias") or (ref.group(1) if ref else name))
+    model = Model(name, table, str(raw.get("description") or "").strip(), file=raw.get("_file", ""))
+    for entity in raw.get("entities") or []:
+        expr = str(entity.get("expr") or entity.get("name"))
+        if entity.get("type") == "primary" and model.primary is None:
+            model.primary = (str(entity["name"]), expr)
+        elif entity.get("type") == "foreign":
+            model.foreign.append((str(entity["name"]), expr))
+    for dim in raw.get("dimensions") or []:
+        model.dimensions[str(dim["name"])] = dim
+    for measure in raw.get("measures") or []:
+        model.measures[str(measure["name"])] = measure
+    model.agg_time = (raw.get("defaults") or {}).get("agg_time_dimension")
+    return model
+
+
+@dataclass
+class Projection:
+    files: dict[str, str]  # relative path → text (overlays and wiki pages)
+    matched: dict[str, str]  # semantic model → source key
+    unmapped: list[dict[str, str]]
+    warnings: list[str]
+
+
+def _aggregate(measure: dict[str, Any], warnings: list[str], where: str) -> str | None:
+    agg = str(measure.get("agg") or "").lower()
+    expr = str(measure.get("expr") if measure.get("expr") is not None else measure.get("name"))
+    if agg == "percentile":
+        p = (measure.get("agg_params") or {}).get("percentile")
+        if p is None:
+            warnings.append(f"metricflow_measure_invalid:{where}: percentile without agg_params.percentile")
+            return None
+        return f"percentile_cont({float(p)}) within group (order by {expr})"
+    template = AGGREGATES.get(agg)
+    if template is None:
+        warnings.append(f"metricflow_measure_invalid:{where}: aggregation {agg or '?'} is not supported")
+        return None
+    return template.format(e=expr)
+
+
+def project(
+    mf: MetricFlowProject, entries: dict[str, dict[str, Any]], warehouse: str, connection_id: str
+) -> Projection:
+    from ktx.project.yamlio import dump_yaml
+    from ktx.sources.dbt import DbtNode, _match
+
+    nodes = [DbtNode("model", m.name, m.table, None) for m in mf.models.values()]
+    matched, warnings = _match(nodes, entries)
+    warnings = mf.warnings + [w.replace("dbt_model", "metricflow_model") for w in warnings]
+    columns = {
+        key: {str(c.get("name")).lower(): str(c.get("name")) for c in entry.get("columns") or []}
+        for key, entry in entries.items()
+    }
+    by_entity = {m.primary[0]: m for m in mf.models.values() if m.primary}
+    measure_owner = {mn: m for m in mf.models.values() for mn in m.measures}
+    overlays: dict[str, dict[str, Any]] = {}
+    for model in mf.models.values():
+        key = matched.get(model.name)
+        if key is None:
+            continue
+        cols = columns[key]
+        overlay: dict[str, Any] = {"name": key}
+        if model.description:
+            overlay["descriptions"] = {"metricflow": model.description}
+        if model.primary and model.primary[1].lower() in cols:
+            overlay["grain"] = [cols[model.primary[1].lower()]]
+        computed = []
+        for dim_name, dim in model.dimensions.items():
+            expr = dim.get("expr")
+            if expr and dim_name.lower() not in cols:
+                kind = "time" if dim.get("type") == "time" else "string"
+                if "=" in str(expr) or " is " in str(expr).lower():
+                    kind = "boolean"
+                computed.append({"name": dim_name, "type": kind, "expr": str(expr)})
+        if computed:
+            overlay["columns"] = computed
+        agg_time = model.agg_time
+        if agg_time and (agg_time.lower() in cols or any(c["name"] == agg_time for c in computed)):
+            overlay["default_time_dimension"] = {"column": cols.get(agg_time.lower(), agg_time)}
+        joins = []
+        for entity, expr in model.foreign:
+            target = by_entity.get(entity)
+            target_key = matched.get(target.name) if target else None
+            if target is None or target_key is None or target_key == key:
+                continue
+            own, their = cols.get(expr.lower()), columns[target_key].get(target.primary[1].lower())
+            if own is None or their is None:
+                warnings.append(
+                    f"metricflow_join_unchecked:{model.name}.{entity}: column missing in the scan; not joined"
+                )
+                continue
+            joins.append({"to": target_key, "on": f"{own} = {target_key}.{their}", "relationship": "many_to_one"})
+        if joins:
+            overlay["joins"] = joins
+        measures = []
+        for name, measure in model.measures.items():
+            expr = _aggregate(measure, warnings, f"{model.name}.{name}")
+            if expr:
+                item = {"name": name, "expr": expr}
+                if measure.get("description"):
+                    item["description"] = str(measure["description"]).strip()
+                measures.append(item)
+        overlay["measures"] = measures
+        overlays[model.name] = overlay
+    unmapped: list[dict[str, str]] = []
+    pages: dict[str, str] = {}
+    metric_home: dict[str, str] = {}  # metric → semantic model whose overlay holds it
+    pending = list(mf.metrics)
+    for _ in range(len(pending) + 1):  # ratios and derived metrics may refer to metrics defined later
+        later = []
+        for metric in pending:
+            outcome = _metric(metric, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings)
+            if outcome == "later":
+                later.append(metric)
+            elif outcome is not None:
+                unmapped.append({"metric": metric["name"], "type": str(metric.get("type")), "reason": outcome})
+                pages[f"wiki/global/metricflow-{_slug(metric['name'])}.md"] = _fallback_page(
+                    metric, outcome, connection_id
+                )
+        if not later or len(later) == len(pending):
+            for metric in later:
+                warnings.append(
+                    f"metricflow_metric_unresolved:{metric['name']}: refers to metrics or measures that do not exist"
+                )
+            break
+        pending = later
+    files = {}
+    for overlay in overlays.values():
+        for measure in overlay["measures"]:
+            measure.pop("_claimed", None)
+    for model_name, overlay in overlays.items():
+        rel = f"semantic-layer/{warehouse}/metricflow/{overlay['name']}.yaml"
+        header = f"# Written by `ktx ingest {connection_id}` from MetricFlow semantic model {model_name}; rewritten on every run.\n"
+        files[rel] = header + dump_yaml(overlay)
+    files.update(pages)
+    return Projection(files, {m: matched[m] for m in overlays}, unmapped, warnings)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "metric"
+
+
+def _fallback_page(metric: dict[str, Any], reason: str, connection_id: str) -> str:
+    from ktx.project.yamlio import dump_yaml
+    from ktx.wiki.page import render_page
+
+    definition = {k: v for k, v in metric.items() if not k.startswith("_")}
+    body = (
+        f"# {metric.get('label') or metric['name']}\n\n{str(metric.get('description') or '').strip()}\n\n"
+        f"This {metric.get('type')} metric from MetricFlow (`{connection_id}`, {metric.get('_file')}) has no "
+        f"semantic-layer equivalent in ktx: {reason}. Its definition:\n\n```yaml\n{dump_yaml(definition).strip()}\n```\n"
+    )
+    return render_page(
+        {"summary": f"MetricFlow {metric.get('type')} metric {metric['name']}", "tags": ["metricflow", "metric"],
+         "source": "metricflow", "usage_mode": "auto"},
+        body,
+    )  # fmt: skip
+
+
+def _filter(
+    text: str, home: Model, overlay: dict[str, Any], metric: str, by_entity: dict[str, Model], matched: dict[str, str]
+) -> tuple[str | None, str | None, str | None]:
+    """A MetricFlow filter → (segment name, filter SQL, problem). Same-model dimensions become a segment."""
+    problem = None
+    same_model = True
+
+    def dimension(match: re.Match[str]) -> str:
+        nonlocal problem, same_model
+        entity, _, dim = match.group(2).partition("__")
+        owner = by_entity.get(entity)
+        if owner is None or not dim:
+            problem = f"filter refers to {match.group(2)}, which names no entity's dimension"
+            return match.group(0)
+        if owner.name == home.name:
+            return dim
+        same_model = False
+        return f"{matched.get(owner.name, owner.name)}.{dim}"
+
+    sql = TEMPLATE.sub(dimension, text)
+    if problem:
+        return None, None, problem
+    if same_model:
+        name = f"{metric}_filter"
+        overlay.setdefault("segments", []).append({"name": name, "expr": sql})
+        return name, None, None
+    return None, sql, None
+
+
+def _metric(
+    metric: dict[str, Any],
+    mf: MetricFlowProject,
+    overlays: dict[str, dict[str, Any]],
+    metric_home: dict[str, str],
+    measure_owner: dict[str, Model],
+    by_entity: dict[str, Model],
+    matched: dict[str, str],
+    warnings: list[str],
+) -> str | None:
+    """Add one metric as a measure; None when done, "later" to retry, else why it cannot be projected."""
+    kind = str(metric.get("type") or "simple").lower()
+    name = str(metric["name"])
+    params = metric.get("type_params") or {}
+    if kind in ("cumulative", "conversion"):
+        return f"{kind} metrics (windows and funnels over time) cannot be expressed as one aggregate"
+    if kind == "simple":
+        ref = params.get("measure")
+        measure_name = ref.get("name") if isinstance(ref, dict) else ref
+        owner = measure_owner.get(str(measure_name))
+        if owner is None:
+            warnings.append(f"metricflow_measure_unknown:{name}: measure {measure_name} is defined nowhere")
+            return None
+        if owner.name not in overlays:
+            return None  # its model was not matched to a table: already reported
+        overlay = overlays[owner.name]
+        base = (
+            next(m for m in overlay["measures"] if m["name"] == measure_name)
+            if any(m["name"] == measure_name for m in overlay["measures"])
+            else None
+        )
+        if base is None:
+            return None
+        filters = [f for f in (metric.get("filter"), ref.get("filter") if isinstance(ref, dict) else None) if f]
+        item: dict[str, Any] = {"name": name, "expr": base["expr"]}
+        if metric.get("description"):
+            item["description"] = str(metric["description"]).strip()
+        for text in filters:
+            segment, sql, problem = _filter(str(text), owner, overlay, name, by_entity, matched)
+            if problem:
+                warnings.append(f"metricflow_filter_unresolved:{name}: {problem}")
+                return None
+            if segment:
+                item.setdefault("segments", []).append(segment)
+            if sql:
+                item["filter"] = sql
+        if not filters:
+            # The metric is the measure's public name: the measure takes it (a second alias refers to the first).
+            if name != measure_name:
+                if base.get("_claimed"):
+                    item = {"name": name, "expr": base["name"]}
+                else:
+                    base.update(
+                        name=name,
+                        _claimed=True,
+                        **({"description": item["description"]} if "description" in item else {}),
+                    )
+                    item = None
+            else:
+                base["_claimed"] = True
+                item = None
+            if item is not None:
+                overlay["measures"].append(item)
+            metric_home[name] = owner.name
+            return None
+        overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name] + [item]
+        metric_home[name] = owner.name
+        return None
+    if kind == "ratio":
+        refs = [params.get("numerator"), params.get("denominator")]
+        names = [r.get("name") if isinstance(r, dict) else r for r in refs]
+        expr_names = names
+        template = "{0} / nullif({1}, 0)"
+    elif kind == "derived":
+        inputs = params.get("metrics") or []
+        if any(isinstance(i, dict) and i.get("offset_window") for i in inputs):
+            return "derived metrics with an offset window (period over period) need time shifting"
+        names = [i.get("name") if isinstance(i, dict) else i for i in inputs]
+        expr_names = [i.get("alias") or i.get("name") if isinstance(i, dict) else i for i in inputs]
+        template = str(params.get("expr") or "")
+    else:
+        return f"metric type {kind} is not known"
+    if any(n not in metric_home for n in names):
+        return "later"
+    home = metric_home[names[0]]
+    qualified = []
+    for n in names:
+        qualified.append(n if metric_home[n] == home else f"{matched[metric_home[n]]}.{n}")
+    if kind == "ratio":
+        expr = template.format(*qualified)
+    else:
+        expr = template
+        for alias, real in sorted(zip(expr_names, qualified, strict=True), key=lambda p: -len(p[0])):
+            expr = re.sub(rf"\b{re.escape(alias)}\b", real, expr)
+    item = {"name": name, "expr": expr}
+    if metric.get("description"):
+        item["description"] = str(metric["description"]).strip()
+    overlay = overlays[home]
+    overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name] + [item]
+    metric_home[name] = home
+    return None

@@ -1,0 +1,159 @@
+"""MetricFlow projected with no LLM onto a generated DuckDB warehouse: every metric is queryable by its name and
+returns what hand-written SQL returns — simple metrics (with a filter template), count_distinct, a ratio, a derived
+metric across semantic models (revenue from order items minus cost from orders) — while a cumulative metric becomes
+a wiki page and a report entry, and bad input is one warning each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ktx.ingest.run import run_ingest
+from ktx.project.project import Project, init_project
+from ktx.semantic.service import run_query
+from ktx.services import Services
+
+SEMANTIC = """
+semantic_models:
+  - name: orders
+    description: One row per order.
+    model: ref('orders')
+    defaults: {agg_time_dimension: ordered_at}
+    entities:
+      - {name: order, type: primary, expr: id}
+      - {name: customer, type: foreign, expr: customer_id}
+    dimensions:
+      - {name: ordered_at, type: time, type_params: {time_granularity: day}}
+      - {name: is_food_order, type: categorical, expr: "channel = 'food'"}
+      - {name: channel, type: categorical}
+    measures:
+      - {name: order_cost, agg: sum, expr: cost}
+      - {name: order_count, agg: count, expr: id}
+      - {name: ordering_customers, agg: count_distinct, expr: customer_id}
+  - name: order_items
+    model: ref('order_items')
+    entities:
+      - {name: order_item, type: primary, expr: id}
+      - {name: order, type: foreign, expr: order_id}
+    measures:
+      - {name: item_revenue, agg: sum, expr: price * quantity}
+  - name: customers
+    model: ref('customers')
+    entities:
+      - {name: customer, type: primary, expr: id}
+    dimensions:
+      - {name: region, type: categorical}
+  - name: ghost
+    model: ref('never_built')
+    entities: [{name: ghost, type: primary, expr: id}]
+"""
+METRICS = """
+metrics:
+  - {name: revenue, type: simple, type_params: {measure: item_revenue}}
+  - {name: cost, type: simple, type_params: {measure: order_cost}}
+  - name: food_orders
+    type: simple
+    type_params: {measure: order_count}
+    filter: "{{ Dimension('order__is_food_order') }}"
+  - {name: buyers, type: simple, type_params: {measure: ordering_customers}}
+  - {name: cost_per_order, type: ratio, type_params: {numerator: cost, denominator: order_count}}
+  - {name: order_count, type: simple, type_params: {measure: order_count}}
+  - name: margin
+    type: derived
+    type_params:
+      expr: revenue - cost
+      metrics: [{name: revenue}, {name: cost}]
+  - {name: running_revenue, type: cumulative, type_params: {measure: item_revenue, window: 7 days}}
+  - {name: broken, type: simple, type_params: {measure: no_such_measure}}
+"""
+
+
+def _warehouse(path: Path) -> None:
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE customers (id INTEGER, region VARCHAR)")
+    con.execute(
+        "INSERT INTO customers SELECT i, CASE WHEN i % 2 = 0 THEN 'north' ELSE 'south' END FROM range(1, 21) t(i)"
+    )
+    con.execute(
+        "CREATE TABLE orders (id INTEGER, customer_id INTEGER, channel VARCHAR, cost DECIMAL(10,2), ordered_at DATE)"
+    )
+    con.execute(
+        "INSERT INTO orders SELECT i, 1 + i % 20, CASE WHEN i % 3 = 0 THEN 'food' ELSE 'retail' END, i % 7 + 1, "
+        "DATE '2026-01-01' + i::INTEGER FROM range(1, 101) t(i)"
+    )
+    con.execute("CREATE TABLE order_items (id INTEGER, order_id INTEGER, price DECIMAL(10,2), quantity INTEGER)")
+    con.execute("INSERT INTO order_items SELECT i, 1 + i % 100, i % 11 + 2, 1 + i % 3 FROM range(1, 301) t(i)")
+    con.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    init_project(root)
+    _warehouse(root / "wh.duckdb")
+    (root / "mf").mkdir()
+    (root / "mf" / "semantic_models.yml").write_text(SEMANTIC)
+    (root / "mf" / "metrics.yml").write_text(METRICS)
+    (root / "mf" / "broken.yml").write_text("metrics: [\n")
+    Project(root).update_config(
+        lambda d: d.__setitem__(
+            "connections",
+            {"wh": {"driver": "duckdb", "path": "wh.duckdb"}, "mf": {"driver": "metricflow", "source_dir": "mf"}},
+        ),
+        "connections",
+    )
+    with Services(Project(root)) as services:
+        wh, mf = run_ingest(services, all_=True).results
+    assert wh.status == "done" and mf.status == "done", (wh.message, mf.message)
+    return root
+
+
+def _one(root: Path, spec: dict) -> list[list]:
+    with Services(Project(root)) as services:
+        return run_query(services, "wh", spec, execute=True).to_json()["rows"]
+
+
+def _sql(root: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_every_metric_by_name_equals_hand_written_sql(project: Path) -> None:
+    [[revenue]] = _one(project, {"measures": ["revenue"]})
+    assert float(revenue) == float(_sql(project, "SELECT sum(price * quantity) FROM order_items")[0][0])
+    [[food]] = _one(project, {"measures": ["food_orders"]})
+    assert int(food) == _sql(project, "SELECT count(id) FROM orders WHERE channel = 'food'")[0][0]
+    [[buyers]] = _one(project, {"measures": ["buyers"]})
+    assert int(buyers) == _sql(project, "SELECT count(DISTINCT customer_id) FROM orders")[0][0]
+    [[ratio]] = _one(project, {"measures": ["cost_per_order"]})
+    expected = _sql(project, "SELECT sum(cost) / count(id) FROM orders")[0][0]
+    assert abs(float(ratio) - float(expected)) < 1e-9
+    # Revenue lives in order items, cost in orders: each aggregated at its own grain, then subtracted.
+    by_region = {r[0]: float(r[1]) for r in _one(project, {"measures": ["margin"], "dimensions": ["customers.region"]})}
+    expected_rows = _sql(
+        project,
+        "WITH r AS (SELECT c.region, sum(i.price * i.quantity) v FROM order_items i JOIN orders o ON i.order_id = o.id "
+        "JOIN customers c ON o.customer_id = c.id GROUP BY 1), k AS (SELECT c.region, sum(o.cost) v FROM orders o "
+        "JOIN customers c ON o.customer_id = c.id GROUP BY 1) SELECT r.region, r.v - k.v FROM r JOIN k USING (region)",
+    )
+    assert by_region == {region: float(v) for region, v in expected_rows}
+
+
+def test_unmapped_metrics_and_bad_input_are_reported(project: Path) -> None:
+    from ktx.ingest.state import IngestState
+
+    report = IngestState(Project(project).state).last_completed("mf", adapter="metricflow").report
+    assert [u["metric"] for u in report["unmapped"]] == ["running_revenue"]
+    page = (project / "wiki/global/metricflow-running-revenue.md").read_text()
+    assert "cumulative" in page and "window: 7 days" in page
+    codes = {w["code"] for w in report["warnings"]}
+    assert {"metricflow_model_unmatched", "metricflow_measure_unknown", "dbt_yaml_invalid"} <= codes
+    overlay = (project / "semantic-layer/wh/metricflow/orders.yaml").read_text()
+    assert "grain:" in overlay and "- id" in overlay and "to: customers" in overlay
+    # Unchanged: nothing rewritten, no commit.
+    head = Project(project).git.head()
+    with Services(Project(project)) as services:
+        again = run_ingest(services, "mf").results[0]
+    assert again.status == "unchanged" and Project(project).git.head() == head
