@@ -313,11 +313,10 @@ def _check_layer(root: Path, warehouse: str, changed: dict[str, str | None]) -> 
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
         try:
-            from ktx.semantic.compiler import SemanticEngine
-            from ktx.semantic.validate import validate_model
-
             from ktx.project.project import Project
+            from ktx.semantic.compiler import SemanticEngine
             from ktx.semantic.service import dialect_for
+            from ktx.semantic.validate import validate_model
 
             driver = Project(root).config.connections[warehouse].driver
             layer = load_directory(copy)
