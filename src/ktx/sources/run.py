@@ -21,7 +21,7 @@ from ktx.errors import KtxError
 from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
 from ktx.project.config import WAREHOUSE_DRIVERS
 
-PROJECTED = ("dbt", "metricflow")
+PROJECTED = ("dbt", "metricflow", "lookml")
 
 
 def _resolve_ref(project: Any, value: str | None, field: str) -> str | None:
@@ -109,7 +109,7 @@ def ingest_source(services: Any, connection_id: str, *, progress: Progress | Non
             )
         progress.stage(f"Fetching the {conn.driver} project")
         folder, secrets = fetch(project, connection_id, conn)
-        ingest = _ingest_dbt if conn.driver == "dbt" else _ingest_metricflow
+        ingest = _ingest_dbt if conn.driver == "dbt" else _ingest_generated
         report = ingest(services, connection_id, conn, folder, run_id, state, progress)
     except KtxError as exc:
         message = exc.message
@@ -218,24 +218,31 @@ def _ingest_dbt(
     return json.loads(json.dumps(report, default=str))
 
 
-def _ingest_metricflow(
+def _ingest_generated(
     services: Any, connection_id: str, conn: Any, folder: Path, run_id: str, state: Any, progress: Progress
 ) -> dict[str, Any]:
+    """MetricFlow and LookML: generated overlays (and pages) under `semantic-layer/<warehouse>/<driver>/`."""
     from ktx.ingest.apply import apply_files
     from ktx.ingest.shards import read_shards
-    from ktx.sources.metricflow import project, read_project
 
+    if conn.driver == "metricflow":
+        from ktx.sources.metricflow import project, read_project
+    else:
+        from ktx.sources.lookml import project, read_project  # type: ignore[assignment]
+
+    driver = conn.driver
+    label = {"metricflow": "MetricFlow", "lookml": "LookML"}[driver]
     root = services.project.root
     warehouse = target_warehouse(services.project.config, connection_id, conn)
-    progress.stage("Reading MetricFlow YAML")
+    progress.stage(f"Reading {label} files")
     mf = read_project(folder)
     existing = read_shards(root, warehouse)
     if not existing.entries:
         raise KtxError(
-            f"No scanned tables for {warehouse} yet: MetricFlow is projected onto the warehouse's scan.",
+            f"No scanned tables for {warehouse} yet: {label} is projected onto the warehouse's scan.",
             hint=f"Run `ktx ingest {warehouse}` first.",
         )
-    progress.stage("Projecting semantic models and metrics")
+    progress.stage(f"Projecting {label}")
     result = project(mf, {n: e for n, (_, e) in existing.entries.items()}, warehouse, connection_id)
     warnings = list(result.warnings)
     generated = dict(result.files)
@@ -244,12 +251,12 @@ def _ingest_metricflow(
         try:
             _check_layer(root, warehouse, {rel: generated[rel]})
         except KtxError as exc:
-            warnings.append(f"metricflow_invalid:{rel}: {exc.message}")
+            warnings.append(f"{driver}_invalid:{rel}: {exc.message}")
             generated.pop(rel)
     _check_layer(root, warehouse, {p: t for p, t in generated.items() if p.startswith("semantic-layer/")})
     files: dict[str, str | None] = {}
-    owned = [root / "semantic-layer" / warehouse / "metricflow", root / "raw-sources" / connection_id / "metricflow"]
-    raw = f"raw-sources/{connection_id}/metricflow/snapshot"
+    owned = [root / "semantic-layer" / warehouse / driver, root / "raw-sources" / connection_id / driver]
+    raw = f"raw-sources/{connection_id}/{driver}/snapshot"
     generated.update({f"{raw}/{rel}": text for rel, text in mf.files.items()})
     for folder_ in owned:
         if folder_.is_dir():
@@ -258,9 +265,9 @@ def _ingest_metricflow(
                 if path.is_file() and rel not in generated:
                     files[rel] = None  # what an earlier run generated and this one no longer does
     wiki = root / "wiki" / "global"
-    for path in sorted(wiki.glob("metricflow-*.md")) if wiki.is_dir() else []:
+    for path in sorted(wiki.glob(f"{driver}-*.md")) if wiki.is_dir() else []:
         rel = str(path.relative_to(root))
-        if rel not in generated and "source: metricflow" in path.read_text(encoding="utf-8", errors="replace"):
+        if rel not in generated and f"source: {driver}" in path.read_text(encoding="utf-8", errors="replace"):
             files[rel] = None
     for rel, text in generated.items():
         target = root / rel
@@ -269,12 +276,15 @@ def _ingest_metricflow(
     report: dict[str, Any] = {
         "runId": run_id,
         "connectionId": connection_id,
-        "driver": "metricflow",
-        "adapter": "metricflow",
+        "driver": driver,
+        "adapter": driver,
         "status": "done",
         "targetConnectionId": warehouse,
-        "semanticModels": len(mf.models),
-        "metrics": len(mf.metrics),
+        **(
+            {"semanticModels": len(mf.models), "metrics": len(mf.metrics)}
+            if driver == "metricflow"
+            else {"views": len(mf.views), "explores": len(mf.explores)}
+        ),
         "matched": len(result.matched),
         "unmapped": result.unmapped,
         "filesChanged": sorted(files),
@@ -285,11 +295,11 @@ def _ingest_metricflow(
     if files:
         progress.stage("Committing")
         services.project.ensure_repository()
-        message = f"ingest(metricflow): {connection_id} {run_id} target={warehouse} matched={len(result.matched)}"
+        message = f"ingest({driver}): {connection_id} {run_id} target={warehouse} matched={len(result.matched)}"
         commit = apply_files(root, services.project.git, run_id, files, message)
     report["commit"] = commit
     report["unchanged"] = commit is None
-    state.save_report(run_id, connection_id, "metricflow", "done", report, {"files": sorted(mf.files)})
+    state.save_report(run_id, connection_id, driver, "done", report, {"files": sorted(mf.files)})
     state.finish_run(run_id, "done", sync_id=None, commit=commit)
     with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
         services.search.sync_sl_connection(warehouse)

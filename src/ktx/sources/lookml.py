@@ -1,0 +1,315 @@
+"""LookML, projected deterministically (no LLM) into the target warehouse's semantic layer, parsed with `lkml`.
+
+Views on a `sql_table_name` become generated overlays on the scanned table (`semantic-layer/<warehouse>/lookml/`):
+dimensions with SQL of their own become computed columns (`${TABLE}.` and `${field}` resolved), a
+`dimension_group` of type time one time column, `primary_key: yes` the grain, measures `agg(sql)` measures (with
+their `filters`), `type: number` measures formulas over other measures. Explores' joins (`sql_on`,
+`relationship`) become joins on the base view's source, `sql_always_where` and `always_filter` segments. Derived
+tables become standalone SQL sources. SQL with Liquid or other templating is left out and reported
+(`looker_template_unresolved`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ktx.errors import KtxError
+
+MAX_FILE_BYTES = 5_000_000
+FIELD = re.compile(r"\$\{\s*([\w.]+)\s*\}")
+TEMPLATED = re.compile(r"{%|{{|\$\{\s*[\w.]+\._(?:parameter|filters|value|sql)")
+AGGREGATES = {
+    "sum": "sum({e})",
+    "sum_distinct": "sum(distinct {e})",
+    "count": "count({e})",
+    "count_distinct": "count(distinct {e})",
+    "average": "avg({e})",
+    "average_distinct": "avg(distinct {e})",
+    "min": "min({e})",
+    "max": "max({e})",
+    "median": "median({e})",
+}
+TYPES = {"number": "number", "yesno": "boolean", "date": "time", "date_time": "time", "time": "time"}
+
+
+@dataclass
+class LookMLProject:
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    explores: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def read_project(root: Path) -> LookMLProject:
+    import lkml
+
+    out = LookMLProject()
+    paths = sorted(p for p in root.rglob("*") if p.suffix in (".lkml", ".lookml") and ".git" not in p.parts)
+    if not paths:
+        raise KtxError(f"{root} holds no .lkml files.")
+    for path in paths:
+        rel = str(path.relative_to(root))
+        if path.stat().st_size > MAX_FILE_BYTES:
+            out.warnings.append(f"lookml_file_too_large:{rel}: over 5 MB; skipped")
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            data = lkml.load(text)
+        except Exception as exc:  # the parser's syntax errors: one warning naming the file
+            out.warnings.append(
+                f"lookml_invalid:{rel}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+            )
+            continue
+        out.files[rel] = text
+        for view in data.get("views") or []:
+            out.views[str(view["name"])] = {**view, "_file": rel}
+        out.explores += [{**e, "_file": rel} for e in data.get("explores") or []]
+    for view in list(out.views.values()):
+        parent = view.get("extends__all") or view.get("extends")
+        parents = (
+            [p for group in parent for p in (group if isinstance(group, list) else [group])]
+            if isinstance(parent, list)
+            else []
+        )
+        for base_name in parents:
+            base = out.views.get(str(base_name))
+            if base is None:
+                continue
+            for key in ("dimensions", "dimension_groups", "measures"):
+                own = {f["name"] for f in view.get(key) or []}
+                view[key] = [f for f in base.get(key) or [] if f["name"] not in own] + list(view.get(key) or [])
+            view.setdefault("sql_table_name", base.get("sql_table_name"))
+    return out
+
+
+@dataclass
+class Projection:
+    files: dict[str, str]
+    matched: dict[str, str]  # view → source key
+    unmapped: list[dict[str, str]]
+    warnings: list[str]
+
+
+def _templated(sql: str | None) -> bool:
+    return bool(sql) and bool(TEMPLATED.search(str(sql)))
+
+
+def project(lk: LookMLProject, entries: dict[str, dict[str, Any]], warehouse: str, connection_id: str) -> Projection:
+    from ktx.project.yamlio import dump_yaml
+    from ktx.sources.dbt import DbtNode, _match
+
+    warnings = list(lk.warnings)
+    unmapped: list[dict[str, str]] = []
+    table_views = {n: v for n, v in lk.views.items() if v.get("sql_table_name")}
+    nodes = [
+        DbtNode("model", name, str(v["sql_table_name"]).split(".")[-1].strip('`"[] '), _schema(v["sql_table_name"]))
+        for name, v in table_views.items()
+    ]
+    matched, notes = _match(nodes, entries)
+    warnings += [n.replace("dbt_model", "lookml_view") for n in notes]
+    columns = {
+        k: {str(c.get("name")).lower(): str(c.get("name")) for c in e.get("columns") or []} for k, e in entries.items()
+    }
+    source_of = dict(matched)
+    overlays: dict[str, dict[str, Any]] = {}
+    standalone: dict[str, dict[str, Any]] = {}
+    for name, view in lk.views.items():
+        derived = (view.get("derived_table") or {}).get("sql")
+        if name in matched:
+            key = matched[name]
+            overlay: dict[str, Any] = {"name": key}
+            if view.get("description"):
+                overlay["descriptions"] = {"lookml": str(view["description"]).strip()}
+            body, grain = _fields(name, view, columns[key], warnings, unmapped)
+            overlay.update(body)
+            if grain:
+                overlay["grain"] = grain
+            overlays[name] = overlay
+        elif derived:
+            if _templated(derived):
+                unmapped.append({"view": name, "reason": "looker_template_unresolved"})
+                warnings.append(f"looker_template_unresolved:{name}: derived table SQL is templated; not projected")
+                continue
+            body, grain = _fields(name, view, {}, warnings, unmapped, standalone=True)
+            if not body.get("columns"):
+                warnings.append(f"lookml_view_unmatched:{name}: derived table declares no dimensions; not projected")
+                continue
+            source = {"name": name, "sql": str(derived).strip(), **body}
+            source["grain"] = grain or [c["name"] for c in body["columns"]]  # no primary key: every column
+            standalone[name] = source
+            source_of[name] = name
+    for explore in lk.explores:
+        base = str(explore.get("from") or explore.get("view_name") or explore["name"])
+        target = overlays.get(base) or standalone.get(base)
+        if target is None:
+            continue
+        for join in explore.get("joins") or []:
+            joined_view = str(join.get("from") or join["name"])
+            other = source_of.get(joined_view)
+            on = join.get("sql_on")
+            if other is None or not on:
+                warnings.append(f"lookml_join_unresolved:{explore['name']}.{join['name']}: no projected view or sql_on")
+                continue
+            if _templated(on):
+                warnings.append(f"looker_template_unresolved:{explore['name']}.{join['name']}: templated sql_on")
+                continue
+            sql = FIELD.sub(lambda m, b=base: _ref(m.group(1), b, source_of), str(on))
+            relationship = str(join.get("relationship") or "many_to_one")
+            if relationship == "many_to_many":
+                warnings.append(
+                    f"lookml_join_unresolved:{explore['name']}.{join['name']}: many_to_many is not a safe join"
+                )
+                continue
+            item = {"to": other, "on": sql, "relationship": relationship}
+            if join.get("from") and join["name"] != joined_view:
+                item["alias"] = str(join["name"])
+            target.setdefault("joins", []).append(item)
+        always = [f for group in (explore.get("always_filter") or {}).get("filters__all") or [] for f in group]
+        for index, f in enumerate(always):
+            for field_name, value in f.items():
+                column = _ref(str(field_name), base, source_of, local=True)
+                target.setdefault("segments", []).append(
+                    {"name": f"{explore['name']}_always_filter_{index + 1}", "expr": f"{column} = '{value}'"}
+                )
+        for where in [explore.get("sql_always_where")]:
+            if where and not _templated(where):
+                target.setdefault("segments", []).append(
+                    {
+                        "name": f"{explore['name']}_always",
+                        "expr": FIELD.sub(lambda m, b=base: _ref(m.group(1), b, source_of, local=True), str(where)),
+                    }
+                )
+    files = {}
+    for view, overlay in overlays.items():
+        header = f"# Written by `ktx ingest {connection_id}` from LookML view {view}; rewritten on every run.\n"
+        files[f"semantic-layer/{warehouse}/lookml/{overlay['name']}.yaml"] = header + dump_yaml(overlay)
+    for view, source in standalone.items():
+        header = (
+            f"# Written by `ktx ingest {connection_id}` from LookML derived table {view}; rewritten on every run.\n"
+        )
+        files[f"semantic-layer/{warehouse}/lookml/{view}.yaml"] = header + dump_yaml(source)
+    return Projection(files, {v: source_of[v] for v in list(overlays) + list(standalone)}, unmapped, warnings)
+
+
+def _schema(table: str) -> str | None:
+    parts = [p.strip('`"[] ') for p in str(table).split(".")]
+    return parts[-2] if len(parts) > 1 else None
+
+
+def _ref(name: str, base: str, source_of: dict[str, str], *, local: bool = False) -> str:
+    view, _, column = name.rpartition(".")
+    if not view:
+        return column
+    if local and view == base:
+        return column
+    return f"{source_of.get(view, view)}.{column}"
+
+
+def _fields(
+    view_name: str,
+    view: dict[str, Any],
+    columns: dict[str, str],
+    warnings: list[str],
+    unmapped: list[dict[str, str]],
+    *,
+    standalone: bool = False,
+) -> tuple[dict[str, Any], list[str]]:
+    """(overlay or source keys, grain) for a view's dimensions and measures."""
+    dims: dict[str, str] = {}  # dimension name → SQL over the table
+    body: dict[str, Any] = {}
+    computed, overrides, grain = [], [], []
+    for dim in view.get("dimensions") or []:
+        name, sql = str(dim["name"]), str(dim.get("sql") or f"${{TABLE}}.{dim['name']}")
+        if _templated(sql):
+            unmapped.append({"view": view_name, "field": name, "reason": "looker_template_unresolved"})
+            warnings.append(f"looker_template_unresolved:{view_name}.{name}: templated SQL; not projected")
+            continue
+        expr = _resolve(sql, dims)
+        dims[name] = expr
+        plain = re.fullmatch(r"\w+", expr)
+        if dim.get("primary_key") == "yes" and plain:
+            grain.append(columns.get(expr.lower(), expr))
+        kind = TYPES.get(str(dim.get("type") or "string"), "string")
+        if plain and (expr.lower() in columns or standalone):
+            real = columns.get(expr.lower(), expr)
+            if standalone:
+                computed.append({"name": name, "type": kind})
+            elif dim.get("description") or dim.get("label"):
+                overrides.append(
+                    {"name": real, "descriptions": {"lookml": str(dim.get("description") or dim.get("label"))}}
+                )
+            if real != name and not standalone:
+                computed.append({"name": name, "type": kind, "expr": real})
+            continue
+        if name.lower() in columns:
+            warnings.append(f"lookml_field_shadowed:{view_name}.{name}: a column has this name; not projected")
+            continue
+        item = {"name": name, "type": kind, "expr": expr}
+        if dim.get("description"):
+            item["descriptions"] = {"lookml": str(dim["description"])}
+        computed.append(item)
+    for group in view.get("dimension_groups") or []:
+        name, sql = str(group["name"]), str(group.get("sql") or "")
+        if not sql or _templated(sql):
+            continue
+        expr = _resolve(sql, dims)
+        dims[name] = expr
+        plain = re.fullmatch(r"\w+", expr)
+        if plain and expr.lower() in columns and not standalone:
+            if columns[expr.lower()] != name:
+                computed.append({"name": name, "type": "time", "expr": columns[expr.lower()]})
+        else:
+            computed.append({"name": name, "type": "time", **({} if standalone and plain else {"expr": expr})})
+    measures = []
+    for measure in view.get("measures") or []:
+        name, kind = str(measure["name"]), str(measure.get("type") or "count")
+        sql = measure.get("sql")
+        if _templated(sql):
+            unmapped.append({"view": view_name, "field": name, "reason": "looker_template_unresolved"})
+            warnings.append(f"looker_template_unresolved:{view_name}.{name}: templated SQL; not projected")
+            continue
+        if kind == "number":
+            expr = FIELD.sub(lambda m: m.group(1).split(".")[-1], str(sql or ""))
+        elif kind == "count" and not sql:
+            expr = "count(*)"
+        elif kind in AGGREGATES:
+            expr = AGGREGATES[kind].format(e=_resolve(str(sql or name), dims))
+        else:
+            warnings.append(f"lookml_measure_unsupported:{view_name}.{name}: type {kind}")
+            continue
+        item: dict[str, Any] = {"name": name, "expr": expr}
+        if measure.get("description"):
+            item["description"] = str(measure["description"])
+        filters = [f for group in measure.get("filters__all") or [] for f in group]
+        if filters:
+            clauses = []
+            for f in filters:
+                for field_name, value in f.items():
+                    column = dims.get(field_name, field_name)
+                    clauses.append(
+                        f"{column} = '{value}'" if not str(value).lstrip("-").isdigit() else f"{column} = {value}"
+                    )
+            item["filter"] = " AND ".join(clauses)
+        measures.append(item)
+    if computed:
+        body["columns"] = computed
+    if overrides and not standalone:
+        body["column_overrides"] = overrides
+    if measures:
+        body["measures"] = measures
+    return body, grain
+
+
+def _resolve(sql: str, dims: dict[str, str]) -> str:
+    """`${TABLE}.col` → `col`, `${dim}` → that dimension's SQL (parenthesized when not a bare column)."""
+    text = re.sub(r"\$\{\s*TABLE\s*\}\s*\.", "", sql.strip().rstrip(";").strip())
+
+    def field_(match: re.Match[str]) -> str:
+        name = match.group(1).split(".")[-1]
+        expr = dims.get(name, name)
+        return expr if re.fullmatch(r"\w+", expr) else f"({expr})"
+
+    return FIELD.sub(field_, text).strip()

@@ -1,0 +1,132 @@
+"""LookML projected with no LLM (parsed by lkml) onto a generated DuckDB warehouse: measures with `${field}`
+references, filters and number formulas, a dimension_group, an explore's join and always-where, a derived table as
+a standalone SQL source — answers equal hand-written SQL; templated SQL, a malformed file and a 5 MB file are one
+warning each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ktx.ingest.run import run_ingest
+from ktx.project.project import Project, init_project
+from ktx.semantic.service import run_query
+from ktx.services import Services
+
+VIEWS = """
+view: orders {
+  sql_table_name: main.orders ;;
+  dimension: id { primary_key: yes type: number sql: ${TABLE}.id ;; }
+  dimension: amount { type: number sql: ${TABLE}.amount ;; description: "Order amount in EUR" }
+  dimension: status { type: string sql: ${TABLE}.status ;; }
+  dimension: is_big { type: yesno sql: ${amount} > 50 ;; }
+  dimension: channel_label { type: string sql: {% if _user_attributes['x'] %} a {% else %} b {% endif %} ;; }
+  dimension_group: created { type: time timeframes: [date, month] sql: ${TABLE}.created_at ;; }
+  measure: total { type: sum sql: ${amount} ;; }
+  measure: n { type: count }
+  measure: paid_total { type: sum sql: ${amount} ;; filters: [status: "paid"] }
+  measure: avg_order { type: number sql: ${total} / NULLIF(${n}, 0) ;; }
+}
+view: customers {
+  sql_table_name: main.customers ;;
+  dimension: id { primary_key: yes sql: ${TABLE}.id ;; }
+  dimension: region { sql: ${TABLE}.region ;; }
+}
+view: customer_facts {
+  derived_table: { sql: SELECT customer_id, count(*) AS order_count FROM main.orders GROUP BY 1 ;; }
+  dimension: customer_id { primary_key: yes type: number }
+  dimension: order_count { type: number }
+  measure: heavy_buyers { type: count_distinct sql: ${customer_id} ;; filters: [order_count: "5"] }
+}
+"""
+MODEL = """
+connection: "warehouse"
+include: "*.view.lkml"
+explore: orders {
+  sql_always_where: ${orders.status} != 'test' ;;
+  join: customers { sql_on: ${orders.customer_id} = ${customers.id} ;; relationship: many_to_one }
+}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    init_project(root)
+    con = duckdb.connect(str(root / "wh.duckdb"))
+    con.execute("CREATE TABLE customers (id INTEGER, region VARCHAR)")
+    con.execute(
+        "INSERT INTO customers SELECT i, CASE WHEN i % 2 = 0 THEN 'north' ELSE 'south' END FROM range(1, 21) t(i)"
+    )
+    con.execute(
+        "CREATE TABLE orders (id INTEGER, customer_id INTEGER, amount DECIMAL(10,2), status VARCHAR, created_at DATE)"
+    )
+    con.execute(
+        "INSERT INTO orders SELECT i, 1 + i % 20, (i * 7) % 90 + 1, CASE WHEN i % 4 = 0 THEN 'refunded' "
+        "WHEN i % 9 = 0 THEN 'test' ELSE 'paid' END, DATE '2026-01-01' + i::INTEGER FROM range(1, 201) t(i)"
+    )
+    con.close()
+    lk = root / "looker"
+    lk.mkdir()
+    (lk / "shop.view.lkml").write_text(VIEWS)
+    (lk / "shop.model.lkml").write_text(MODEL)
+    (lk / "broken.view.lkml").write_text("view: broken { dimension: x { sql: ;; \n")
+    (lk / "huge.view.lkml").write_text("# " + "x" * 5_100_000 + "\n")
+    Project(root).update_config(
+        lambda d: d.__setitem__(
+            "connections",
+            {"wh": {"driver": "duckdb", "path": "wh.duckdb"}, "looker": {"driver": "lookml", "source_dir": "looker"}},
+        ),
+        "connections",
+    )
+    with Services(Project(root)) as services:
+        wh, lkml_result = run_ingest(services, all_=True).results
+    assert wh.status == "done" and lkml_result.status == "done", (wh.message, lkml_result.message)
+    return root
+
+
+def _rows(root: Path, spec: dict) -> list[list]:
+    with Services(Project(root)) as services:
+        return run_query(services, "wh", spec, execute=True).to_json()["rows"]
+
+
+def _sql(root: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(root / "wh.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_lookml_measures_and_joins_answer_like_sql(project: Path) -> None:
+    got = {
+        r[0]: float(r[1]) for r in _rows(project, {"measures": ["orders.total"], "dimensions": ["customers.region"]})
+    }
+    expected = _sql(
+        project,
+        "SELECT c.region, sum(o.amount) FROM main.orders o JOIN main.customers c ON o.customer_id = c.id GROUP BY 1",
+    )
+    assert got == {region: float(v) for region, v in expected}
+    [[paid]] = _rows(project, {"measures": ["orders.paid_total"]})
+    assert float(paid) == float(_sql(project, "SELECT sum(amount) FROM main.orders WHERE status = 'paid'")[0][0])
+    [[avg_order]] = _rows(project, {"measures": ["orders.avg_order"]})
+    assert abs(float(avg_order) - float(_sql(project, "SELECT avg(amount) FROM main.orders")[0][0])) < 1e-9
+    [[without_test]] = _rows(project, {"measures": ["orders.n"], "segments": ["orders.orders_always"]})
+    assert int(without_test) == _sql(project, "SELECT count(*) FROM main.orders WHERE status <> 'test'")[0][0]
+    [[big]] = _rows(project, {"measures": ["orders.n"], "filters": ["orders.is_big = true"]})
+    assert int(big) == _sql(project, "SELECT count(*) FROM main.orders WHERE amount > 50")[0][0]
+    [[heavy]] = _rows(project, {"measures": ["customer_facts.heavy_buyers"]})
+    expected_heavy = _sql(
+        project, "SELECT count(*) FROM (SELECT customer_id FROM main.orders GROUP BY 1 HAVING count(*) = 5)"
+    )[0][0]
+    assert int(heavy) == expected_heavy
+
+
+def test_lookml_bad_input_is_reported(project: Path) -> None:
+    from ktx.ingest.state import IngestState
+
+    report = IngestState(Project(project).state).last_completed("looker", adapter="lookml").report
+    codes = {w["code"] for w in report["warnings"]}
+    assert {"looker_template_unresolved", "lookml_invalid", "lookml_file_too_large"} <= codes
+    assert {"view": "orders", "field": "channel_label", "reason": "looker_template_unresolved"} in report["unmapped"]
+    overlay = (project / "semantic-layer/wh/lookml/orders.yaml").read_text()
+    assert "lookml: Order amount in EUR" in overlay and "channel_label" not in overlay
