@@ -14,6 +14,7 @@ EMB = "Embeddings"
 DB = "Databases"
 STEPS = "Other steps"
 AGENTS = "Agents"
+SRC = "Context sources"
 
 
 def register(app: typer.Typer) -> None:
@@ -101,6 +102,38 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         skip_databases: Annotated[bool, typer.Option("--skip-databases", rich_help_panel=STEPS)] = False,
+        source: Annotated[
+            str | None,
+            typer.Option(
+                "--source", metavar="dbt|metricflow|lookml", rich_help_panel=SRC, help="Add a context source."
+            ),
+        ] = None,
+        source_connection_id: Annotated[
+            str | None, typer.Option("--source-connection-id", metavar="ID", rich_help_panel=SRC)
+        ] = None,
+        source_path: Annotated[
+            str | None, typer.Option("--source-path", metavar="DIR", rich_help_panel=SRC, help="A local checkout.")
+        ] = None,
+        source_git_url: Annotated[
+            str | None,
+            typer.Option("--source-git-url", metavar="URL", rich_help_panel=SRC, help="A repository (file:// too)."),
+        ] = None,
+        source_branch: Annotated[str | None, typer.Option("--source-branch", rich_help_panel=SRC)] = None,
+        source_subpath: Annotated[
+            str | None, typer.Option("--source-subpath", metavar="PATH", rich_help_panel=SRC, help="Inside the repo.")
+        ] = None,
+        source_auth_token_ref: Annotated[
+            str | None, typer.Option("--source-auth-token-ref", metavar="env:NAME|file:PATH", rich_help_panel=SRC)
+        ] = None,
+        source_warehouse_connection_id: Annotated[
+            str | None,
+            typer.Option(
+                "--source-warehouse-connection-id",
+                metavar="ID",
+                rich_help_panel=SRC,
+                help="The warehouse the source describes (needed with several).",
+            ),
+        ] = None,
         skip_sources: Annotated[bool, typer.Option("--skip-sources", rich_help_panel=STEPS)] = False,
         skip_context: Annotated[
             bool,
@@ -184,6 +217,14 @@ def register(app: typer.Typer) -> None:
             skip_databases=skip_databases,
             skip_context=skip_context,
             skip_sources=skip_sources,
+            source=source,
+            source_connection_id=source_connection_id,
+            source_path=source_path,
+            source_git_url=source_git_url,
+            source_branch=source_branch,
+            source_subpath=source_subpath,
+            source_auth_token_ref=source_auth_token_ref,
+            source_warehouse_connection_id=source_warehouse_connection_id,
             skip_agents=skip_agents,
             agents=agents,
             target=target,

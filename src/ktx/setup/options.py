@@ -41,6 +41,14 @@ class SetupOptions:
     agent_mode: str | None = None
     install_dir: str | None = None
     remove_agents: bool = False
+    source: str | None = None
+    source_connection_id: str | None = None
+    source_path: str | None = None
+    source_git_url: str | None = None
+    source_branch: str | None = None
+    source_subpath: str | None = None
+    source_auth_token_ref: str | None = None
+    source_warehouse_connection_id: str | None = None
 
     @property
     def llm_flags_given(self) -> bool:
@@ -93,6 +101,8 @@ def validate(options: SetupOptions) -> None:
         raise UsageError("--skip-embeddings cannot be combined with --embedding-backend.")
     from ktx.setup.agents_step import validate_agent_flags
     from ktx.setup.databases_step import validate_database_flags
+    from ktx.setup.sources_step import validate_source_flags
 
     validate_database_flags(options)
+    validate_source_flags(options)
     validate_agent_flags(options)

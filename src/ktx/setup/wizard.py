@@ -26,18 +26,11 @@ from ktx.setup.databases_step import run_databases_step
 from ktx.setup.embeddings_step import run_embeddings_step
 from ktx.setup.llm_step import Edit, run_llm_step
 from ktx.setup.options import SetupOptions, validate
+from ktx.setup.sources_step import run_sources_step
 from ktx.setup.ui import SetupUI
 
 SETUP_AUTHOR = "ktx setup <setup@ktx.local>"
 STEPS = ("project", "llm", "embeddings", "databases", "sources", "runtime", "context", "agents")
-PENDING_STEPS = (
-    (
-        "sources",
-        "skip_sources",
-        "Context sources",
-        "add dbt, MetricFlow, LookML, Looker, Metabase or Notion connections in ktx.yaml",
-    ),
-)
 
 
 def mark_steps(project: Project, steps: list[str]) -> None:
@@ -74,6 +67,19 @@ def _project_step(root: Path, options: SetupOptions, ui: SetupUI) -> Project:
     return Project(root)
 
 
+def _with_edits(project: Project, edits: list[Edit]) -> Project:
+    """A view of the project with `edits` applied to its config in memory (nothing is written)."""
+    from ktx.project import yamlio
+    from ktx.project.config import validate_config_data
+
+    document = yamlio.parse_yaml(project.config_path.read_text(encoding="utf-8"))
+    for edit in edits:
+        edit(document)
+    view = Project(project.root)
+    view.__dict__["validation"] = validate_config_data(yamlio.safe_load(yamlio.dump_yaml(document)))
+    return view
+
+
 def run_setup(root: Path, options: SetupOptions, *, interactive: bool) -> Project:
     validate(options)
     ui = SetupUI(interactive=interactive)
@@ -98,13 +104,13 @@ def run_setup(root: Path, options: SetupOptions, *, interactive: bool) -> Projec
     edits += database_edits
     if databases_done:
         completed.append("databases")
-    for step, skip_flag, title, how in PENDING_STEPS:
-        ui.step(title)
-        if getattr(options, skip_flag):
-            ui.line(f"{title} setup skipped.")
-            completed.append(step)
-        else:
-            ui.line(f"{title} setup is not available in this version of ktx yet; {how}.")
+    if database_edits:
+        # A source added now may name the warehouse just set up: let it see that connection.
+        project = _with_edits(project, database_edits)
+    source_edits, sources_done = run_sources_step(project, options, ui)
+    edits += source_edits
+    if sources_done:
+        completed.append("sources")
 
     if edits:
 

@@ -30,8 +30,9 @@ def _resolve_ref(project: Any, value: str | None, field: str) -> str | None:
     return resolve_reference(value, field=field, base_dir=project.root) if value else None
 
 
-def fetch(project: Any, connection_id: str, conn: Any) -> tuple[Path, list[str]]:
-    """The source's directory and the secrets to scrub from messages."""
+def fetch(project: Any, connection_id: str, conn: Any, *, cache_dir: Path | None = None) -> tuple[Path, list[str]]:
+    """The source's directory and the secrets to scrub from messages (a clone goes to `cache_dir`, by default
+    `.ktx/cache/<driver>/<connection>`)."""
     source_dir = getattr(conn, "source_dir", None)
     url = getattr(conn, "repo_url", None) or getattr(conn, "repoUrl", None)
     subpath = getattr(conn, "path", None) or ""
@@ -43,7 +44,7 @@ def fetch(project: Any, connection_id: str, conn: Any) -> tuple[Path, list[str]]
     if not url:
         raise KtxError(f"connections.{connection_id} needs source_dir or repo_url.")
     token = _resolve_ref(project, getattr(conn, "auth_token_ref", None), f"connections.{connection_id}.auth_token_ref")
-    target = project.root / ".ktx" / "cache" / conn.driver / connection_id
+    target = cache_dir or project.root / ".ktx" / "cache" / conn.driver / connection_id
     shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     clone_url = url
