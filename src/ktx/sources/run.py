@@ -186,8 +186,11 @@ def _ingest_dbt(
         if not target.is_file() or target.read_text(encoding="utf-8", errors="replace") != text:
             files[rel] = text
     _check_layer(root, warehouse, {p: t for p, t in files.items() if p.startswith("semantic-layer/")})
-    warnings = [IngestWarning.parse(w).to_json() for w in result.warnings]
+    warnings = list(result.warnings)
+    units = _work_units(services, state, connection_id, "dbt", "dbt", warehouse, run_id, dbt.files, files, warnings)
+    warnings = [IngestWarning.parse(w).to_json() for w in warnings]
     report: dict[str, Any] = {
+        **units,
         "runId": run_id,
         "connectionId": connection_id,
         "driver": "dbt",
@@ -212,7 +215,7 @@ def _ingest_dbt(
         commit = apply_files(root, project_.git, run_id, files, message)
     report["commit"] = commit
     report["unchanged"] = commit is None
-    state.save_report(run_id, connection_id, "dbt", "done", report, {"files": sorted(dbt.files)})
+    state.save_report(run_id, connection_id, "dbt", "done", report, {"files": _hashes(dbt.files)})
     state.finish_run(run_id, "done", sync_id=None, commit=commit)
     with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
         services.search.sync_sl_connection(warehouse)
@@ -274,7 +277,9 @@ def _ingest_generated(
         target = root / rel
         if not target.is_file() or target.read_text(encoding="utf-8", errors="replace") != text:
             files[rel] = text
+    units = _work_units(services, state, connection_id, driver, label, warehouse, run_id, mf.files, files, warnings)
     report: dict[str, Any] = {
+        **units,
         "runId": run_id,
         "connectionId": connection_id,
         "driver": driver,
@@ -300,11 +305,65 @@ def _ingest_generated(
         commit = apply_files(root, services.project.git, run_id, files, message)
     report["commit"] = commit
     report["unchanged"] = commit is None
-    state.save_report(run_id, connection_id, driver, "done", report, {"files": sorted(mf.files)})
+    state.save_report(run_id, connection_id, driver, "done", report, {"files": _hashes(mf.files)})
     state.finish_run(run_id, "done", sync_id=None, commit=commit)
     with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
         services.search.sync_sl_connection(warehouse)
     return json.loads(json.dumps(report, default=str))
+
+
+def _hashes(files: dict[str, str]) -> dict[str, str]:
+    from ktx.sources.units import file_hashes
+
+    return file_hashes(files)
+
+
+def _work_units(
+    services: Any,
+    state: Any,
+    connection_id: str,
+    driver: str,
+    label: str,
+    warehouse: str,
+    run_id: str,
+    source_files: dict[str, str],
+    files: dict[str, str | None],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """With an LLM backend: one work unit per changed source file, on top of the projection in `files`."""
+    from ktx.sources import units
+
+    if services.llm() is None:
+        return {"workUnits": [], "llm": "not configured: deterministic projection only"}
+    previous = state.last_completed(connection_id, adapter=driver)
+    known = previous.hashes.get("files") if previous else None
+    planned = units.plan(driver, source_files, known if isinstance(known, dict) else {})
+    projected = {p: t for p, t in files.items() if isinstance(t, str) and p.startswith("semantic-layer/")}
+    outcome = units.run(
+        services, planned, driver=driver, label=label, warehouse=warehouse, run_id=run_id, projected=projected
+    )
+    staged = {p: t for p, t in outcome.files.items() if p not in files}
+    sl = {p: t for p, t in staged.items() if p.startswith("semantic-layer/")}
+    try:
+        _check_layer(services.project.root, warehouse, {**projected, **sl})
+    except KtxError as exc:
+        warnings.append(f"work_unit_reverted:*: semantic-layer edits of the work units dropped: {exc.message}")
+        staged = {p: t for p, t in staged.items() if p not in sl}
+    files.update(staged)
+    warnings += [f"work_unit_failed:{f['unit']}: {f['error']}" for f in outcome.failed]
+    warnings += [f"work_unit_reverted:{r.split(':')[0]}: {r}" for r in outcome.reverted]
+    return {
+        "workUnits": [
+            {
+                "unitKey": u.key,
+                "rawFile": u.path,
+                "status": "failed" if u.key in {f["unit"] for f in outcome.failed} else "done",
+            }
+            for u in planned
+        ],
+        "provenance": outcome.actions,
+        "conflicts": outcome.conflicts,
+    }
 
 
 def _check_layer(root: Path, warehouse: str, changed: dict[str, str | None]) -> None:
