@@ -206,3 +206,22 @@ def test_a_repository_that_cannot_be_cloned_is_one_clear_failure(tmp_path: Path)
         cloned = run_ingest(services, "d").results[0]
     assert cloned.status == "done", cloned.message
     assert _tables(root)["stg_orders"]["descriptions"]["dbt"].startswith("One row per order")
+
+
+def test_semantic_models_inside_a_dbt_project_become_queryable_metrics(tmp_path: Path) -> None:
+    root = _setup(tmp_path)
+    (root / "dbt/models/marts/semantic.yml").write_text(
+        "semantic_models:\n"
+        "  - name: orders_sm\n    model: ref('stg_orders')\n"
+        "    entities: [{name: order, type: primary, expr: id}]\n"
+        "    measures: [{name: order_amount, agg: sum, expr: amount}]\n"
+        "metrics:\n  - {name: gross_sales, type: simple, type_params: {measure: order_amount}}\n"
+    )
+    with Services(Project(root)) as services:
+        _, dbt = run_ingest(services, all_=True).results
+    assert dbt.status == "done", dbt.message
+    assert (root / "semantic-layer/wh/metricflow/stg_orders.yaml").is_file()
+    with Services(Project(root)) as services:
+        [[total]] = run_query(services, "wh", {"measures": ["gross_sales"]}, execute=True).to_json()["rows"]
+    with sqlite3.connect(root / "wh.sqlite") as db:
+        assert float(total) == db.execute("SELECT sum(amount) FROM stg_orders").fetchone()[0]

@@ -157,3 +157,22 @@ def test_unmapped_metrics_and_bad_input_are_reported(project: Path) -> None:
     with Services(Project(project)) as services:
         again = run_ingest(services, "mf").results[0]
     assert again.status == "unchanged" and Project(project).git.head() == head
+
+
+def test_a_model_on_an_unscanned_relation_becomes_a_standalone_source(project: Path) -> None:
+    with duckdb.connect(str(project / "wh.duckdb")) as con:
+        con.execute("CREATE TABLE main.ledger (id INTEGER, amount DECIMAL(10,2))")
+        con.execute("INSERT INTO main.ledger SELECT i, i * 1.5 FROM range(1, 11) t(i)")
+    (project / "mf" / "ledger.yml").write_text(
+        "semantic_models:\n  - name: ledger\n    node_relation: {schema_name: main, alias: ledger}\n"
+        "    entities: [{name: entry, type: primary, expr: id}]\n"
+        "    measures: [{name: ledger_total, agg: sum, expr: amount}]\n"
+    )
+    with Services(Project(project)) as services:
+        result = run_ingest(services, "mf").results[0]
+    assert result.status == "done", result.message
+    assert any(w["code"] == "metricflow_model_standalone" for w in result.report["warnings"])
+    source = (project / "semantic-layer/wh/metricflow/ledger.yaml").read_text()
+    assert "table: main.ledger" in source
+    [[total]] = _one(project, {"measures": ["ledger_total"]})
+    assert float(total) == float(_sql(project, "SELECT sum(amount) FROM main.ledger")[0][0])

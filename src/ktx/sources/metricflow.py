@@ -43,6 +43,7 @@ class Model:
     measures: dict[str, dict[str, Any]] = field(default_factory=dict)
     agg_time: str | None = None
     file: str = ""
+    relation: str | None = None  # `node_relation` schema.alias, when the model names one
 
 
 @dataclass
@@ -96,6 +97,8 @@ def _model(name: str, raw: dict[str, Any]) -> Model:
     relation = raw.get("node_relation") or {}
     table = str(relation.get("alias") or (ref.group(1) if ref else name))
     model = Model(name, table, str(raw.get("description") or "").strip(), file=raw.get("_file", ""))
+    if relation.get("alias"):
+        model.relation = ".".join(str(p) for p in (relation.get("schema_name"), relation["alias"]) if p)
     for entity in raw.get("entities") or []:
         expr = str(entity.get("expr") or entity.get("name"))
         if entity.get("type") == "primary" and model.primary is None:
@@ -141,8 +144,26 @@ def project(
     from ktx.sources.dbt import DbtNode, _match
 
     nodes = [DbtNode("model", m.name, m.table, None) for m in mf.models.values()]
-    matched, warnings = _match(nodes, entries)
-    warnings = mf.warnings + [w.replace("dbt_model", "metricflow_model") for w in warnings]
+    matched, notes = _match(nodes, entries)
+    warnings = list(mf.warnings)
+    entries = dict(entries)
+    standalone: set[str] = set()
+    for model in mf.models.values():
+        if model.name in matched:
+            continue
+        if not model.relation:
+            warnings += [n.replace("dbt_model", "metricflow_model") for n in notes if n.split(":")[1] == model.name]
+            continue
+        # No scanned table, but the model says where its rows live: a standalone source over that relation, with
+        # the columns the model itself names (dimensions, entities and bare measure expressions).
+        key = model.name if model.name not in entries else f"{model.name}_metricflow"
+        entries[key] = {"table": model.relation, "columns": _declared_columns(model)}
+        matched[model.name] = key
+        standalone.add(model.name)
+        warnings.append(
+            f"metricflow_model_standalone:{model.name}: no scanned table {model.relation}; written as a standalone "
+            "source from the model's own columns (run `ktx ingest <warehouse>` to scan it)"
+        )
     columns = {
         key: {str(c.get("name")).lower(): str(c.get("name")) for c in entry.get("columns") or []}
         for key, entry in entries.items()
@@ -224,12 +245,36 @@ def project(
     for overlay in overlays.values():
         for measure in overlay["measures"]:
             measure.pop("_claimed", None)
-    for model_name, overlay in overlays.items():
-        rel = f"semantic-layer/{warehouse}/metricflow/{overlay['name']}.yaml"
+    for model_name, generated in overlays.items():
+        document = generated
+        if model_name in standalone:
+            entry = entries[generated["name"]]
+            kinds = {"TIMESTAMP": "time", "DOUBLE": "number"}
+            declared = [{"name": c["name"], "type": kinds.get(c["type"], "string")} for c in entry["columns"]]
+            computed = generated.get("columns", [])
+            rest = {k: v for k, v in generated.items() if k not in ("name", "columns")}
+            document = {"name": generated["name"], "table": entry["table"], **rest, "columns": declared + computed}
+            document.setdefault("grain", [declared[0]["name"]] if declared else [])
+        rel = f"semantic-layer/{warehouse}/metricflow/{document['name']}.yaml"
         header = f"# Written by `ktx ingest {connection_id}` from MetricFlow semantic model {model_name}; rewritten on every run.\n"
-        files[rel] = header + dump_yaml(overlay)
+        files[rel] = header + dump_yaml(document)
     files.update(pages)
     return Projection(files, {m: matched[m] for m in overlays}, unmapped, warnings)
+
+
+def _declared_columns(model: Model) -> list[dict[str, Any]]:
+    columns: dict[str, dict[str, Any]] = {}
+    for _, expr in ([model.primary] if model.primary else []) + model.foreign:
+        if re.fullmatch(r"\w+", expr):
+            columns.setdefault(expr, {"name": expr, "type": "VARCHAR"})
+    for name, dim in model.dimensions.items():
+        if not dim.get("expr"):
+            columns.setdefault(name, {"name": name, "type": "TIMESTAMP" if dim.get("type") == "time" else "VARCHAR"})
+    for measure in model.measures.values():
+        expr = str(measure.get("expr") or measure.get("name"))
+        if re.fullmatch(r"[a-zA-Z_]\w*", expr):
+            columns.setdefault(expr, {"name": expr, "type": "DOUBLE"})
+    return list(columns.values())
 
 
 def _slug(name: str) -> str:

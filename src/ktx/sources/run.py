@@ -187,6 +187,17 @@ def _ingest_dbt(
             files[rel] = text
     _check_layer(root, warehouse, {p: t for p, t in files.items() if p.startswith("semantic-layer/")})
     warnings = list(result.warnings)
+    semantic = _dbt_semantic_models(root, folder, dbt, warehouse, connection_id, warnings)
+    if semantic:
+        try:
+            _check_layer(
+                root, warehouse, {p: t for p, t in {**files, **semantic}.items() if p.startswith("semantic-layer/")}
+            )
+            files.update(semantic)
+        except KtxError as exc:
+            warnings.append(
+                f"metricflow_invalid:*: the dbt project's semantic models were not projected: {exc.message}"
+            )
     units = _work_units(services, state, connection_id, "dbt", "dbt", warehouse, run_id, dbt.files, files, warnings)
     warnings = [IngestWarning.parse(w).to_json() for w in warnings]
     report: dict[str, Any] = {
@@ -249,34 +260,7 @@ def _ingest_generated(
     progress.stage(f"Projecting {label}")
     result = project(mf, {n: e for n, (_, e) in existing.entries.items()}, warehouse, connection_id)
     warnings = list(result.warnings)
-    generated = dict(result.files)
-    # A generated overlay that does not load with the rest of the layer is dropped, and said.
-    for rel in sorted(p for p in generated if p.startswith("semantic-layer/")):
-        try:
-            _check_layer(root, warehouse, {rel: generated[rel]})
-        except KtxError as exc:
-            warnings.append(f"{driver}_invalid:{rel}: {exc.message}")
-            generated.pop(rel)
-    _check_layer(root, warehouse, {p: t for p, t in generated.items() if p.startswith("semantic-layer/")})
-    files: dict[str, str | None] = {}
-    owned = [root / "semantic-layer" / warehouse / driver, root / "raw-sources" / connection_id / driver]
-    raw = f"raw-sources/{connection_id}/{driver}/snapshot"
-    generated.update({f"{raw}/{rel}": text for rel, text in mf.files.items()})
-    for folder_ in owned:
-        if folder_.is_dir():
-            for path in folder_.rglob("*"):
-                rel = str(path.relative_to(root))
-                if path.is_file() and rel not in generated:
-                    files[rel] = None  # what an earlier run generated and this one no longer does
-    wiki = root / "wiki" / "global"
-    for path in sorted(wiki.glob(f"{driver}-*.md")) if wiki.is_dir() else []:
-        rel = str(path.relative_to(root))
-        if rel not in generated and f"source: {driver}" in path.read_text(encoding="utf-8", errors="replace"):
-            files[rel] = None
-    for rel, text in generated.items():
-        target = root / rel
-        if not target.is_file() or target.read_text(encoding="utf-8", errors="replace") != text:
-            files[rel] = text
+    files = _generated_changes(root, driver, warehouse, connection_id, result.files, mf.files, warnings)
     units = _work_units(services, state, connection_id, driver, label, warehouse, run_id, mf.files, files, warnings)
     report: dict[str, Any] = {
         **units,
@@ -310,6 +294,71 @@ def _ingest_generated(
     with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
         services.search.sync_sl_connection(warehouse)
     return json.loads(json.dumps(report, default=str))
+
+
+def _dbt_semantic_models(
+    root: Path, folder: Path, dbt: Any, warehouse: str, connection_id: str, warnings: list[str]
+) -> dict[str, str | None]:
+    """A dbt project's own `semantic_models:`/`metrics:` files, projected like a MetricFlow connection's (the raw
+    YAML is already in the dbt snapshot)."""
+    from ktx.ingest.shards import read_shards
+    from ktx.sources import metricflow
+
+    if not any("semantic_models:" in t or "\nmetrics:" in t or t.startswith("metrics:") for t in dbt.files.values()):
+        return {}
+    mf = metricflow.read_project(folder)
+    entries = {n: e for n, (_, e) in read_shards(root, warehouse).entries.items()}
+    result = metricflow.project(mf, entries, warehouse, connection_id)
+    warnings += [w for w in result.warnings if not w.startswith("dbt_yaml_invalid")]  # the dbt pass said those
+    return _generated_changes(
+        root, "metricflow", warehouse, connection_id, result.files, mf.files, warnings, raw_dir="(dbt snapshot)"
+    )
+
+
+def _generated_changes(
+    root: Path,
+    driver: str,
+    warehouse: str,
+    connection_id: str,
+    generated: dict[str, str],
+    source_files: dict[str, str],
+    warnings: list[str],
+    *,
+    raw_dir: str | None = None,
+) -> dict[str, str | None]:
+    """The file changes of a generated projection (`semantic-layer/<warehouse>/<driver>/`, `<driver>-*` pages, the
+    raw snapshot): overlays that would not load are dropped and said; what an earlier run generated and this one
+    does not is removed."""
+    generated = dict(generated)
+    for rel in sorted(p for p in generated if p.startswith("semantic-layer/")):
+        try:
+            _check_layer(root, warehouse, {rel: generated[rel]})
+        except KtxError as exc:
+            warnings.append(f"{driver}_invalid:{rel}: {exc.message}")
+            generated.pop(rel)
+    _check_layer(root, warehouse, {p: t for p, t in generated.items() if p.startswith("semantic-layer/")})
+    files: dict[str, str | None] = {}
+    owned = [root / "semantic-layer" / warehouse / driver]
+    if raw_dir is None:
+        raw_dir = f"raw-sources/{connection_id}/{driver}/snapshot"
+        owned.append(root / "raw-sources" / connection_id / driver)
+        generated.update({f"{raw_dir}/{rel}": text for rel, text in source_files.items()})
+    for folder in owned:
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                rel = str(path.relative_to(root))
+                if path.is_file() and rel not in generated:
+                    files[rel] = None  # what an earlier run generated and this one no longer does
+    wiki = root / "wiki" / "global"
+    for path in sorted(wiki.glob(f"{driver}-*.md")) if wiki.is_dir() else []:
+        rel = str(path.relative_to(root))
+        if rel not in generated and f"source: {driver}" in path.read_text(encoding="utf-8", errors="replace"):
+            files[rel] = None
+    for rel, text in generated.items():
+        target = root / rel
+        if not target.is_file() or target.read_text(encoding="utf-8", errors="replace") != text:
+            files[rel] = text
+    return files
 
 
 def _hashes(files: dict[str, str]) -> dict[str, str]:
