@@ -107,3 +107,46 @@ def test_codex_runs_a_unit_end_to_end(tmp_path: Path, monkeypatch) -> None:
     assert dbt.status == "done", dbt.message
     assert (root / "wiki/global/order-status-rules.md").is_file()
     assert [u["status"] for u in dbt.report["workUnits"]] == ["done", "done"]
+
+
+def test_reconciliation_merges_pages_two_units_wrote(tmp_path: Path, monkeypatch) -> None:
+    api = AnthropicStandIn()
+    second = {"key": "refund-notes", "summary": "Refunds", "content": "Refunded orders keep their row."}
+    merged = {**PAGE, "content": PAGE["content"] + " Refunded orders keep their row."}
+
+    def responder(request: dict) -> dict:
+        body = request["body"]
+        first = json.dumps(body["messages"][0])
+        last = json.dumps(body["messages"][-1])
+        if "Pages written in this run" in first:  # the reconcile loop
+            if "tool_result" in last:
+                return text("merged")
+            return tool_use(("wiki_write", merged), ("wiki_drop", {"key": "refund-notes"}))
+        if "tool_result" in last:
+            return text("done")
+        return tool_use(("wiki_write", PAGE if "marts/schema.yml" in first else second))
+
+    api.default = responder
+    monkeypatch.setenv("KTX_WU_KEY", "sk-wu")
+    try:
+        root = _setup(tmp_path)
+        _configure(
+            root,
+            {
+                "provider": {
+                    "backend": "anthropic",
+                    "anthropic": {"api_key": "env:KTX_WU_KEY", "base_url": api.base_url},
+                },
+                "models": {"default": "claude-haiku-4-5", "reconcile": "claude-sonnet-4-6"},
+            },
+        )
+        _, dbt = _ingest(root)
+        assert dbt.status == "done", dbt.message
+        assert dbt.report["reconciliation"]["status"] == "done", (dbt.report["provenance"], dbt.report["warnings"])
+        assert dbt.report["reconciliation"]["dropped"] == ["refund-notes"]
+        assert not (root / "wiki/global/refund-notes.md").exists()
+        assert "keep their row" in (root / "wiki/global/order-status-rules.md").read_text()
+        reconcile = [r for r in api.requests if "Pages written in this run" in json.dumps(r["body"]["messages"][0])]
+        assert reconcile and reconcile[0]["body"]["model"] == "claude-sonnet-4-6"
+    finally:
+        api.close()

@@ -85,6 +85,9 @@ class MemorySession:
         self.files: dict[str, str] = {}
         self.captured: dict[str, set[str]] = {"wiki": set(), "sl": set(), "xrefs": set()}
         self.conflicts: list[str] = []
+        # Pages written earlier in this same run (reconciliation may rewrite or drop them; reviewed pages, never).
+        self.replaceable: set[str] = set()
+        self.removed: set[str] = set()
 
     # --- wiki ---------------------------------------------------------------------------------
 
@@ -132,7 +135,7 @@ class MemorySession:
     def wiki_write(self, args: WriteArgs) -> str:
         from ktx.wiki.page import render_page
 
-        if self._page(args.key) is not None:
+        if self._page(args.key) is not None and args.key not in self.replaceable:
             raise KtxError(
                 f'Wiki page "{args.key}" already exists and is reviewed: add to it with wiki_append, or call '
                 "report_conflict if the text contradicts it."
@@ -159,6 +162,14 @@ class MemorySession:
         )
         self.captured["wiki"].add(args.key)
         return f"Staged a new section on {args.key}."
+
+    def wiki_drop(self, args: KeyArgs) -> str:
+        if args.key not in self.replaceable:
+            raise KtxError(f'Only pages written in this run can be dropped; "{args.key}" is not one.')
+        self.files.pop(f"wiki/global/{args.key}.md", None)
+        self.captured["wiki"].discard(args.key)
+        self.removed.add(args.key)
+        return f"Dropped {args.key} from this run's changes."
 
     # --- semantic layer -------------------------------------------------------------------------
 
@@ -295,6 +306,15 @@ class MemorySession:
                 self.report_conflict,
             ),
         ]
+        if self.replaceable:
+            tools.append(
+                Tool(
+                    "wiki_drop",
+                    "Drop a page written earlier in this run (after merging it into another).",
+                    KeyArgs,
+                    self.wiki_drop,
+                )
+            )
         if self.connection_id:
             tools += [
                 Tool(

@@ -412,6 +412,7 @@ def _work_units(
         ],
         "provenance": outcome.actions,
         "conflicts": outcome.conflicts,
+        "reconciliation": outcome.reconciliation or {"status": "skipped"},
     }
 
 

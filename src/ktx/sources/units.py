@@ -25,6 +25,11 @@ a projection cannot do:
 Write nothing when the file says nothing beyond its structure. Never copy credentials."""
 
 
+RECONCILE = """You reconcile the wiki pages that several work units wrote in one ingest run of a {label} project. Merge pages that say the same thing (rewrite one with wiki_write, drop the other with wiki_drop), make
+pages that disagree consistent, or report_conflict when the sources themselves disagree. Leave pages that are fine
+alone. Reviewed pages (not written in this run) cannot be changed."""
+
+
 @dataclass
 class WorkUnit:
     key: str
@@ -39,6 +44,7 @@ class UnitOutcome:
     failed: list[dict[str, str]] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     reverted: list[str] = field(default_factory=list)
+    reconciliation: dict[str, Any] = field(default_factory=dict)
 
 
 def file_hashes(files: dict[str, str]) -> dict[str, str]:
@@ -112,4 +118,39 @@ def run(
             outcome.actions += [
                 {"unit": unit.key, "rawPath": unit.path, "target": target, "key": k} for k in sorted(keys)
             ]
+    _reconcile(services, llm, outcome, label, warehouse, run_id, state)
     return outcome
+
+
+def _reconcile(
+    services: Any, llm: Any, outcome: UnitOutcome, label: str, warehouse: str, run_id: str, state: Any
+) -> None:
+    """One loop (role `reconcile`) over the pages the units wrote, when two or more units wrote pages."""
+    from ktx.memory.session import MemorySession
+
+    writers = {a["unit"] for a in outcome.actions if a["target"] == "wiki"}
+    if len(writers) < 2:
+        return
+    session = MemorySession(services, state, run_id, "reconcile", warehouse)
+    session.files = dict(outcome.files)
+    session.replaceable = {a["key"] for a in outcome.actions if a["target"] == "wiki"}
+    pages = "\n\n".join(
+        f'<page key="{k}">\n{session.files.get(f"wiki/global/{k}.md", "")}\n</page>'
+        for k in sorted(session.replaceable)
+    )
+    loop = llm.run_agent_loop(
+        "reconcile", RECONCILE.format(label=label), f"Pages written in this run:\n\n{pages}", session.tools(), 20
+    )
+    if loop.stop_reason == "error":
+        outcome.reconciliation = {"status": "failed", "error": str(loop.error)}
+        return
+    before = dict(outcome.files)
+    outcome.files = dict(session.files)
+    for key in session.removed:
+        outcome.actions = [a for a in outcome.actions if not (a["target"] == "wiki" and a["key"] == key)]
+    outcome.conflicts += session.conflicts
+    outcome.reconciliation = {
+        "status": "done",
+        "dropped": sorted(session.removed),
+        "rewritten": sorted(p for p, t in session.files.items() if p in before and before[p] != t),
+    }
