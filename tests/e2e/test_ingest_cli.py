@@ -228,12 +228,10 @@ def test_context_sources_say_their_adapter_comes_later(run_ktx, project, tmp_pat
     (tmp_path / "dbt").mkdir()
     fixture_project(project, "natural_keys")
     text = (project / "ktx.yaml").read_text()
-    (project / "ktx.yaml").write_text(
-        text + f"  models:\n    driver: lookml\n    repoUrl: file://{tmp_path / 'lkml'}\n"
-    )
+    (project / "ktx.yaml").write_text(text + "  models:\n    driver: notion\n    auth_token_ref: env:NOTION_TOKEN\n")
     only = run_ktx("ingest", "models", cwd=project)
     assert only.returncode == 1
-    assert "lookml context sources are not ingested by this version of ktx; their adapter comes in a later version" in (
+    assert "notion context sources are not ingested by this version of ktx; their adapter comes in a later version" in (
         only.stdout
     )
     both = run_ktx("ingest", "--all", "--json", cwd=project)

@@ -66,7 +66,8 @@ def fetch(project: Any, connection_id: str, conn: Any, *, cache_dir: Path | None
     except subprocess.TimeoutExpired:
         raise KtxError(f"Cloning {url} took longer than 5 minutes.") from None
     if done.returncode != 0:
-        message = (done.stderr.strip().splitlines() or ["git clone failed"])[-1]
+        lines = [ln.strip() for ln in done.stderr.strip().splitlines() if ln.strip()] or ["git clone failed"]
+        message = next((ln.removeprefix("fatal: ") for ln in lines if ln.startswith("fatal:")), lines[0])
         for secret in secrets:
             message = message.replace(secret, "***")
         raise KtxError(f"Cannot clone {url}: {message}")
