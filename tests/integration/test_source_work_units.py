@@ -150,3 +150,42 @@ def test_reconciliation_merges_pages_two_units_wrote(tmp_path: Path, monkeypatch
         assert reconcile and reconcile[0]["body"]["model"] == "claude-sonnet-4-6"
     finally:
         api.close()
+
+
+def test_pages_from_a_deleted_raw_file_are_evicted(tmp_path: Path, monkeypatch) -> None:
+    api = AnthropicStandIn()
+
+    def responder(request: dict) -> dict:
+        body = request["body"]
+        if "tool_result" in json.dumps(body["messages"][-1]):
+            return text("done")
+        if "models/sources.yml" in json.dumps(body["messages"][0]):
+            return tool_use(
+                ("wiki_write", {"key": "payments-feed", "summary": "Payments", "content": "From the processor."})
+            )
+        return text("nothing")
+
+    api.default = responder
+    monkeypatch.setenv("KTX_WU_KEY", "sk-wu")
+    try:
+        root = _setup(tmp_path)
+        _configure(
+            root,
+            {
+                "provider": {
+                    "backend": "anthropic",
+                    "anthropic": {"api_key": "env:KTX_WU_KEY", "base_url": api.base_url},
+                },
+                "models": {"default": "claude-haiku-4-5"},
+            },
+        )
+        _ingest(root)
+        assert (root / "wiki/global/payments-feed.md").is_file()
+        (root / "dbt/models/sources.yml").unlink()
+        _, dbt = _ingest(root)
+        assert dbt.status == "done", dbt.message
+        assert [e["key"] for e in dbt.report["evictions"]] == ["payments-feed"]
+        assert not (root / "wiki/global/payments-feed.md").exists()
+        assert dbt.report["workUnits"] == []  # nothing changed that is still there
+    finally:
+        api.close()

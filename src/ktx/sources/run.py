@@ -380,14 +380,33 @@ def _work_units(
     files: dict[str, str | None],
     warnings: list[str],
 ) -> dict[str, Any]:
-    """With an LLM backend: one work unit per changed source file, on top of the projection in `files`."""
+    """With an LLM backend: one work unit per changed source file, on top of the projection in `files`. With or
+    without one: what earlier units wrote from a raw file that is gone is evicted (wiki pages removed; semantic-layer
+    additions listed for review), and the rest of their provenance carries over."""
     from ktx.sources import units
 
-    if services.llm() is None:
-        return {"workUnits": [], "llm": "not configured: deterministic projection only"}
     previous = state.last_completed(connection_id, adapter=driver)
     known = previous.hashes.get("files") if previous else None
+    earlier = [a for a in (previous.report.get("provenance") or []) if isinstance(a, dict)] if previous else []
+    gone = [a for a in earlier if a.get("rawPath") not in source_files]
+    evicted = []
+    for action in gone:
+        page = services.project.root / "wiki" / "global" / f"{action.get('key')}.md"
+        if action.get("target") == "wiki" and page.is_file():
+            files[str(page.relative_to(services.project.root))] = None
+            evicted.append(action)
+        elif action.get("target") == "sl":
+            warnings.append(
+                f"eviction_review:{action.get('key')}: added from {action.get('rawPath')}, which is gone; "
+                "review the source's overlay"
+            )
+    if services.llm() is None:
+        kept = [a for a in earlier if a not in gone]
+        return {"workUnits": [], "llm": "not configured: deterministic projection only", "provenance": kept,
+                "evictions": evicted}  # fmt: skip
     planned = units.plan(driver, source_files, known if isinstance(known, dict) else {})
+    rerun = {u.path for u in planned}
+    carried = [a for a in earlier if a not in gone and a.get("rawPath") not in rerun]
     projected = {p: t for p, t in files.items() if isinstance(t, str) and p.startswith("semantic-layer/")}
     outcome = units.run(
         services, planned, driver=driver, label=label, warehouse=warehouse, run_id=run_id, projected=projected
@@ -411,7 +430,8 @@ def _work_units(
             }
             for u in planned
         ],
-        "provenance": outcome.actions,
+        "provenance": carried + outcome.actions,
+        "evictions": evicted,
         "conflicts": outcome.conflicts,
         "reconciliation": outcome.reconciliation or {"status": "skipped"},
     }
