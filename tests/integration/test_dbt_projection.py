@@ -143,6 +143,11 @@ def test_dbt_projection_end_to_end(tmp_path: Path) -> None:
         "source": "manual",
     }
     assert (root / "semantic-layer/wh/stg_orders.yaml").read_text().startswith("# mine")
+    with Services(Project(root)) as services:  # tags, freshness and accepted values are searchable
+        assert (
+            services.search.search_sl("warn after 12 hour", connection_id="wh", limit=1).items[0]["name"] == "payments"
+        )
+        assert services.search.search_sl("daily finance", connection_id="wh", limit=1).items[0]["name"] == "stg_orders"
     assert (root / "raw-sources/shop_dbt/dbt/snapshot/models/marts/schema.yml").is_file()
 
     # The join only dbt knew answers a query across both tables, on the engine.

@@ -38,6 +38,7 @@ class SourceSummary:
     measures: list[tuple[str, str, str]] = field(default_factory=list)  # name, expr, description
     joins: list[tuple[str, str]] = field(default_factory=list)  # to, relationship
     tags: list[str] = field(default_factory=list)
+    freshness: str = ""  # what dbt's freshness checks say, for search
 
     @property
     def doc_id(self) -> str:
@@ -54,6 +55,8 @@ class SourceSummary:
         parts += [f"join: {to} ({rel})" for to, rel in self.joins]
         if self.tags:
             parts.append(f"tags: {' '.join(self.tags)}")
+        if self.freshness:
+            parts.append(f"freshness: {self.freshness}")
         return ". ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -95,6 +98,22 @@ def _tags(value: Any) -> list[str]:
     return [str(t) for t in value or []] if isinstance(value, list) else []
 
 
+def _freshness(value: Any) -> str:
+    if not isinstance(value, dict):
+        return ""
+    parts = []
+    for block in value.values():
+        if isinstance(block, dict):
+            raw = block.get("raw") if isinstance(block.get("raw"), dict) else {}
+            for level in ("warn_after", "error_after"):
+                rule = raw.get(level) if isinstance(raw, dict) else None
+                if isinstance(rule, dict) and rule.get("count"):
+                    parts.append(f"{level.replace('_', ' ')} {rule['count']} {rule.get('period', '')}".strip())
+            if block.get("loaded_at_field"):
+                parts.append(f"loaded at {block['loaded_at_field']}")
+    return ", ".join(parts)
+
+
 def connection_dirs(project_root: Path) -> list[Path]:
     base = project_root / "semantic-layer"
     if not base.is_dir():
@@ -125,6 +144,7 @@ def read_sources(project_root: Path, connection_id: str) -> list[SourceSummary]:
                     if isinstance(j, dict)
                 ],
                 tags=_tags(entry.get("tags")),
+                freshness=_freshness(entry.get("freshness")),
             )
     files = sorted(p for p in folder.rglob("*.y*ml") if "_schema" not in p.relative_to(folder).parts)
     overlays = []
