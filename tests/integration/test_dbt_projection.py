@@ -230,3 +230,26 @@ def test_semantic_models_inside_a_dbt_project_become_queryable_metrics(tmp_path:
         [[total]] = run_query(services, "wh", {"measures": ["gross_sales"]}, execute=True).to_json()["rows"]
     with sqlite3.connect(root / "wh.sqlite") as db:
         assert float(total) == db.execute("SELECT sum(amount) FROM stg_orders").fetchone()[0]
+
+
+def test_a_clone_token_never_reaches_the_message(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "proj"
+    init_project(root)
+    _warehouse(root / "wh.sqlite")
+    monkeypatch.setenv("KTX_GIT_TOKEN", "ghp_super_secret_token")
+
+    def edit(doc) -> None:
+        doc["connections"] = {
+            "wh": {"driver": "sqlite", "path": "wh.sqlite"},
+            "d": {
+                "driver": "dbt",
+                "repo_url": "https://127.0.0.1:1/acme/dbt.git",
+                "auth_token_ref": "env:KTX_GIT_TOKEN",
+            },
+        }
+
+    Project(root).update_config(edit, "connections")
+    with Services(Project(root)) as services:
+        [result] = run_ingest(services, "d").results
+    assert result.status == "failed" and result.message.startswith("Cannot clone https://127.0.0.1:1/acme/dbt.git")
+    assert "ghp_super_secret_token" not in result.message + str(result.report)
