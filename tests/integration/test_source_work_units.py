@@ -28,6 +28,14 @@ def _configure(root: Path, llm: dict) -> None:
     Project(root).update_config(lambda d: d.__setitem__("llm", llm), "llm")
 
 
+def _anthropic_project(tmp_path: Path, api: AnthropicStandIn, monkeypatch, models: dict) -> Path:
+    monkeypatch.setenv("KTX_WU_KEY", "sk-wu")
+    root = _setup(tmp_path)
+    provider = {"backend": "anthropic", "anthropic": {"api_key": "env:KTX_WU_KEY", "base_url": api.base_url}}
+    _configure(root, {"provider": provider, "models": models})
+    return root
+
+
 def _ingest(root: Path):
     with Services(Project(root)) as services:
         return run_ingest(services, all_=True).results
@@ -47,19 +55,8 @@ def test_anthropic_units_write_pages_in_the_projection_commit(tmp_path: Path, mo
         return text("Nothing beyond the structure here.")
 
     api.default = responder
-    monkeypatch.setenv("KTX_WU_KEY", "sk-wu")
     try:
-        root = _setup(tmp_path)
-        _configure(
-            root,
-            {
-                "provider": {
-                    "backend": "anthropic",
-                    "anthropic": {"api_key": "env:KTX_WU_KEY", "base_url": api.base_url},
-                },
-                "models": {"default": "claude-haiku-4-5"},
-            },
-        )
+        root = _anthropic_project(tmp_path, api, monkeypatch, {"default": "claude-haiku-4-5"})
         _, dbt = _ingest(root)
         assert dbt.status == "done", dbt.message
         units = {u["rawFile"]: u["status"] for u in dbt.report["workUnits"]}
@@ -127,18 +124,9 @@ def test_reconciliation_merges_pages_two_units_wrote(tmp_path: Path, monkeypatch
         return tool_use(("wiki_write", PAGE if "marts/schema.yml" in first else second))
 
     api.default = responder
-    monkeypatch.setenv("KTX_WU_KEY", "sk-wu")
     try:
-        root = _setup(tmp_path)
-        _configure(
-            root,
-            {
-                "provider": {
-                    "backend": "anthropic",
-                    "anthropic": {"api_key": "env:KTX_WU_KEY", "base_url": api.base_url},
-                },
-                "models": {"default": "claude-haiku-4-5", "reconcile": "claude-sonnet-4-6"},
-            },
+        root = _anthropic_project(
+            tmp_path, api, monkeypatch, {"default": "claude-haiku-4-5", "reconcile": "claude-sonnet-4-6"}
         )
         _, dbt = _ingest(root)
         assert dbt.status == "done", dbt.message
@@ -166,19 +154,8 @@ def test_pages_from_a_deleted_raw_file_are_evicted(tmp_path: Path, monkeypatch) 
         return text("nothing")
 
     api.default = responder
-    monkeypatch.setenv("KTX_WU_KEY", "sk-wu")
     try:
-        root = _setup(tmp_path)
-        _configure(
-            root,
-            {
-                "provider": {
-                    "backend": "anthropic",
-                    "anthropic": {"api_key": "env:KTX_WU_KEY", "base_url": api.base_url},
-                },
-                "models": {"default": "claude-haiku-4-5"},
-            },
-        )
+        root = _anthropic_project(tmp_path, api, monkeypatch, {"default": "claude-haiku-4-5"})
         _ingest(root)
         assert (root / "wiki/global/payments-feed.md").is_file()
         (root / "dbt/models/sources.yml").unlink()
