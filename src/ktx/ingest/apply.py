@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ktx.project.files import atomic_write
@@ -22,6 +22,26 @@ JOURNAL = "apply.json"
 
 def _runs_dir(root: Path) -> Path:
     return root / ".ktx" / "cache" / "local-ingest"
+
+
+def file_changes(root: Path, wanted: Mapping[str, str | None], owned: Iterable[Path] = ()) -> dict[str, str | None]:
+    """What `apply_files` must do so the project holds `wanted` (None: absent): only paths whose text differs, plus a
+    deletion for every file under an `owned` folder that `wanted` no longer lists. Unchanged files keep their blob."""
+    out: dict[str, str | None] = {}
+    for folder in owned:
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                rel = str(path.relative_to(root))
+                if path.is_file() and rel not in wanted:
+                    out[rel] = None
+    for rel, text in wanted.items():
+        target = root / rel
+        if text is None:
+            if target.exists():
+                out[rel] = None
+        elif not target.is_file() or target.read_text(encoding="utf-8", errors="replace") != text:
+            out[rel] = text
+    return out
 
 
 def apply_files(

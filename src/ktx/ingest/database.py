@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ktx.errors import KtxError
-from ktx.ingest.apply import apply_files, recover_interrupted
+from ktx.ingest.apply import apply_files, file_changes, recover_interrupted
 from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
 from ktx.ingest.shards import read_shards, render_shards
 from ktx.ingest.state import IngestState
@@ -579,13 +579,6 @@ def _raw_files(
     files: dict[str, str | None] = {}
     for rel, document in snapshot.documents.items():
         files[f"{raw}/{rel}"] = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
-    current = set(files)
-    folder = root / raw / "tables"
-    if folder.is_dir():
-        for path in folder.glob("*.json"):
-            rel = str(path.relative_to(root))
-            if rel not in current:
-                files[rel] = None  # a table that is gone
     enrichment = f"{raw}/enrichment"
     files[f"{enrichment}/relationships.json"] = (
         json.dumps(
@@ -609,16 +602,9 @@ def _raw_files(
             )
             + "\n"
         )
-    # Only files whose content changes are rewritten (an unchanged table keeps its file and its git blob).
-    out: dict[str, str | None] = {}
-    for rel, content in files.items():
-        target = root / rel
-        if content is not None and target.is_file() and target.read_text(encoding="utf-8") == content:
-            continue
-        if content is None and not target.exists():
-            continue
-        out[rel] = content
-    return out
+    # Only files whose content changes are rewritten (an unchanged table keeps its file and its git blob); the
+    # file of a table that is gone is removed.
+    return file_changes(root, files, [root / raw / "tables"])
 
 
 def _write_local_profile(
@@ -694,21 +680,15 @@ def _history_files(
         "parseFailures": staged.parse_failures,
         "warnings": history.warnings,
     }
-    new = staged_files(raw, staged, manifest)
-    folder = root / raw / "tables"
-    if folder.is_dir():
-        for path in folder.glob("*.json"):
-            rel = str(path.relative_to(root))
-            if rel not in new:
-                new[rel] = None  # type: ignore[assignment]  # a table no longer queried
-    files.update({p: t for p, t in new.items() if t is None or not _same(root / p, t)})
+    # A table no longer queried loses its staged file.
+    files.update(file_changes(root, staged_files(raw, staged, manifest), [root / raw / "tables"]))
     from ktx.history.narratives import PatternNarrative
 
     told = {tuple(k.split("+")): PatternNarrative(**v) for k, v in (narratives or {}).items()}
     pages = pattern_pages(
         staged, history.keys, connection_id, existing_pattern_pages(root), history.fetched_at, archive_days, told
     )
-    files.update({p: t for p, t in pages.items() if not _same(root / p, t)})
+    files.update(file_changes(root, pages))
     observed_accepted = [e for e in relationships.get("accepted", []) if "query_history" in (e.get("reasons") or [])]
     return {
         "status": "done",
@@ -757,13 +737,6 @@ def _history_narratives(
     warnings.extend(IngestWarning.parse(w) for w in out.get("warnings", []))
     enrichment["queryHistoryNarratives"] = "completed"
     return out
-
-
-def _same(path: Path, text: str | bytes | None) -> bool:
-    try:
-        return path.read_text(encoding="utf-8") == text
-    except OSError:
-        return False
 
 
 def _refresh_search(services: Any, connection_id: str, warnings: list[IngestWarning], trace: Trace) -> None:

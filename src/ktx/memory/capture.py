@@ -111,51 +111,6 @@ def _index(services: Services, connection_id: str | None) -> str:
     return "\n".join(lines)
 
 
-def _gate(services: Services, session: MemorySession) -> list[str]:
-    """Drop staged semantic-layer files that would not compile with the rest of the layer; returns them."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from ktx.semantic.loader import load_directory
-    from ktx.semantic.validate import validate_model
-
-    if not session.connection_id:
-        return []
-    conn = session.connection_id
-    staged = {p: t for p, t in session.files.items() if p.startswith(f"semantic-layer/{conn}/")}
-    if not staged:
-        return []
-    reverted = []
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / conn
-        shutil.copytree(services.project.root / "semantic-layer" / conn, copy)
-        for rel, text in staged.items():
-            target = copy / Path(rel).relative_to(f"semantic-layer/{conn}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        problem = None
-        try:
-            from ktx.semantic.compiler import SemanticEngine
-            from ktx.semantic.service import dialect_for
-
-            layer = load_directory(copy)
-            driver = services.project.config.connections[conn].driver
-            report = validate_model(SemanticEngine(layer.sources, dialect_for(driver)))
-            if not report.valid:
-                problem = "; ".join(str(f.message) for f in report.errors[:3])
-        except KtxError as exc:
-            problem = exc.message
-        except Exception as exc:  # a staged edit the loader cannot even read
-            problem = f"{type(exc).__name__}: {exc}"
-        if problem:
-            for rel in staged:
-                session.files.pop(rel)
-                reverted.append(f"{rel}: {problem}")
-            session.captured["sl"].clear()
-    return reverted
-
-
 def execute_run(services: Services, run_id: str, item: MemoryItem, connection_id: str | None) -> MemoryResult:
     """Run the memory agent for one queued run. Never raises for model, tool or gate failures."""
     from ktx.ingest.apply import apply_files
@@ -182,7 +137,7 @@ def execute_run(services: Services, run_id: str, item: MemoryItem, connection_id
         if loop.stop_reason == "error":
             raise KtxError(f"the memory agent stopped: {loop.error}")
         state.update(run_id, stage="gates")
-        result.reverted = _gate(services, session)
+        result.reverted = session.revert_breaking_edits()
         result.captured = {k: sorted(v) for k, v in session.captured.items()}
         result.conflicts = list(session.conflicts)
         if session.files:

@@ -276,6 +276,24 @@ class MemorySession:
             args.source, "segments", {"name": args.name, "expr": args.expr, "description": args.description}
         )
 
+    def revert_breaking_edits(self) -> list[str]:
+        """The gate after the loop: drop the staged semantic-layer files when, with the rest of the layer, they
+        would not load and validate; returns what was dropped and why."""
+        from ktx.semantic.service import layer_problem
+
+        if not self.connection_id:
+            return []
+        conn = self.connection_id
+        staged = {p: t for p, t in self.files.items() if p.startswith(f"semantic-layer/{conn}/")}
+        driver = self.services.project.config.connections[conn].driver
+        problem = layer_problem(self.root, conn, driver, staged)
+        if not problem:
+            return []
+        for rel in staged:
+            self.files.pop(rel)
+        self.captured["sl"].clear()
+        return [f"{rel}: {problem}" for rel in staged]
+
     def report_conflict(self, args: ConflictArgs) -> str:
         conflict = self.state.add_conflict(
             self.run_id, args.target, args.key, args.reviewed, args.proposed, self.label, args.reason

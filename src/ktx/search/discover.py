@@ -112,7 +112,7 @@ _SOURCES_LOCK = threading.Lock()
 def _sources(services: Services, connection_id: str) -> list[SourceSummary]:
     """A connection's source summaries, re-read only when its semantic-layer files change."""
     folder = services.project.root / "semantic-layer" / connection_id
-    fingerprint = services.search._sl_fingerprint(folder)
+    fingerprint = services.search.sl_fingerprint(folder)
     key = (str(services.project.root), connection_id)
     with _SOURCES_LOCK:
         cached = _SOURCES_CACHE.get(key)

@@ -184,7 +184,7 @@ class SearchService:
 
     # --- semantic-layer sources ----------------------------------------------------------
 
-    def _sl_fingerprint(self, folder: Path) -> str:
+    def sl_fingerprint(self, folder: Path) -> str:
         digest = hashlib.sha256()
         profile = latest_profile(self.project.root, folder.name)
         for path in sorted([*folder.rglob("*.y*ml"), *([profile] if profile else [])]):
@@ -199,7 +199,7 @@ class SearchService:
     def _sync_sl_connection(self, connection_id: str, *, force: bool) -> SyncStats:
         folder = self.project.root / "semantic-layer" / connection_id
         scope_key = f"sl:{connection_id}"
-        fingerprint = self._sl_fingerprint(folder)
+        fingerprint = self.sl_fingerprint(folder)
         if not force and self.index.fingerprint(scope_key) == fingerprint:
             count = self.index.count("sl", [scope_key])
             return SyncStats(scanned=count)

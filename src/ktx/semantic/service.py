@@ -323,3 +323,36 @@ def read_source_yaml(root: Path, connection_id: str, name: str) -> str:
         if isinstance(own := safe_load(text), dict) and (own.get("table") or own.get("sql")):
             return text  # a standalone source with no overlay: the file as written, comments and all
     return dump_yaml(bases[name])
+
+
+def layer_problem(root: Path, connection_id: str, driver: str | None, changes: dict[str, str | None]) -> str | None:
+    """Why the connection's semantic layer would not load and validate with `changes` applied (project-relative
+    paths; None deletes), or None when it would. The project's files are not touched."""
+    import shutil
+    import tempfile
+
+    from ktx.semantic.loader import load_directory
+
+    if not changes:
+        return None
+    prefix = f"semantic-layer/{connection_id}"
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / connection_id
+        shutil.copytree(layer_dir(root, connection_id), copy)
+        for rel, text in changes.items():
+            target = copy / Path(rel).relative_to(prefix)
+            if text is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+        try:
+            layer = load_directory(copy)
+            report = validate_model(SemanticEngine(layer.sources, dialect_for(driver)))
+        except KtxError as exc:
+            return exc.message
+        except Exception as exc:  # an edit the loader cannot even read
+            return f"{type(exc).__name__}: {exc}"
+    if not report.valid:
+        return "; ".join(str(f.message) for f in report.errors[:3])
+    return None

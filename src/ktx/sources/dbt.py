@@ -52,7 +52,8 @@ class DbtProject:
     files: dict[str, str] = field(default_factory=dict)  # relative path → text (the staged YAML)
 
 
-def _load(path: Path, rel: str, warnings: list[str]) -> Any:
+def load_yaml_file(path: Path, rel: str, warnings: list[str]) -> Any:
+    """A source YAML file, or None with a warning naming it (too large, or not valid YAML)."""
     from ktx.project.yamlio import safe_load, yaml_problem
 
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -75,7 +76,7 @@ def read_project(root: Path) -> DbtProject:
     if project_file is None:
         raise KtxError(f"{root} is not a dbt project (no dbt_project.yml).")
     warnings: list[str] = []
-    config = _load(project_file, project_file.name, warnings) or {}
+    config = load_yaml_file(project_file, project_file.name, warnings) or {}
     if not isinstance(config, dict):
         raise KtxError(f"{project_file.name} is not a YAML mapping.")
     name = str(config.get("name") or root.name)
@@ -99,7 +100,7 @@ def read_project(root: Path) -> DbtProject:
     default_schema = _project_schema(config, name)
     for path in yaml_files:
         rel = str(path.relative_to(root))
-        data = _load(path, rel, project.warnings)
+        data = load_yaml_file(path, rel, project.warnings)
         if data is None:
             continue
         project.files[rel] = path.read_text(encoding="utf-8", errors="replace")
@@ -197,8 +198,11 @@ def _test_name(test: Any) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
-def _match(nodes: list[DbtNode], entries: dict[str, dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
-    """dbt node → manifest key by table identifier, the node's schema breaking ties."""
+def match_tables(
+    nodes: list[DbtNode], entries: dict[str, dict[str, Any]], code: str = "dbt_model"
+) -> tuple[dict[str, str], list[str]]:
+    """Node → manifest key by table identifier, the node's schema breaking ties; `<code>_unmatched` and
+    `<code>_ambiguous` warnings for the rest."""
     by_identifier: dict[str, list[tuple[str, str | None]]] = {}
     for key, entry in entries.items():
         table = str(entry.get("table") or "")
@@ -214,12 +218,12 @@ def _match(nodes: list[DbtNode], entries: dict[str, dict[str, Any]]) -> tuple[di
             matched[node.name] = hits[0][0]
         elif not hits:
             warnings.append(
-                f"dbt_model_unmatched:{node.name}: no scanned table named {node.identifier}"
+                f"{code}_unmatched:{node.name}: no scanned table named {node.identifier}"
                 " (run `ktx ingest <warehouse>` after dbt builds it); not projected"
             )
         else:
             warnings.append(
-                f"dbt_model_ambiguous:{node.name}: {len(hits)} scanned tables are named {node.identifier}; not projected"
+                f"{code}_ambiguous:{node.name}: {len(hits)} scanned tables are named {node.identifier}; not projected"
             )
     return matched, warnings
 
@@ -230,7 +234,7 @@ def project(
     """New manifest entries with the dbt keys replaced (removed where dbt no longer says anything)."""
     import copy
 
-    matched, warnings = _match(dbt.nodes, entries)
+    matched, warnings = match_tables(dbt.nodes, entries)
     warnings = dbt.warnings + warnings
     out = {}
     nodes_by_key = {matched[n.name]: n for n in dbt.nodes if n.name in matched}

@@ -99,7 +99,7 @@ def _templated(sql: str | None) -> bool:
 
 def project(lk: LookMLProject, entries: dict[str, dict[str, Any]], warehouse: str, connection_id: str) -> Projection:
     from ktx.project.yamlio import dump_yaml
-    from ktx.sources.dbt import DbtNode, _match
+    from ktx.sources.dbt import DbtNode, match_tables
 
     warnings = list(lk.warnings)
     unmapped: list[dict[str, str]] = []
@@ -108,8 +108,8 @@ def project(lk: LookMLProject, entries: dict[str, dict[str, Any]], warehouse: st
         DbtNode("model", name, str(v["sql_table_name"]).split(".")[-1].strip('`"[] '), _schema(v["sql_table_name"]))
         for name, v in table_views.items()
     ]
-    matched, notes = _match(nodes, entries)
-    warnings += [n.replace("dbt_model", "lookml_view") for n in notes]
+    matched, notes = match_tables(nodes, entries, "lookml_view")
+    warnings += notes
     columns = {
         k: {str(c.get("name")).lower(): str(c.get("name")) for c in e.get("columns") or []} for k, e in entries.items()
     }

@@ -55,7 +55,7 @@ class MetricFlowProject:
 
 
 def read_project(root: Path) -> MetricFlowProject:
-    from ktx.sources.dbt import MAX_FILE_BYTES, _load
+    from ktx.sources.dbt import MAX_FILE_BYTES, load_yaml_file
 
     out = MetricFlowProject()
     raw_models: dict[str, dict[str, Any]] = {}
@@ -64,7 +64,7 @@ def read_project(root: Path) -> MetricFlowProject:
         if path.stat().st_size > MAX_FILE_BYTES:
             out.warnings.append(f"metricflow_file_too_large:{rel}: over 5 MB; skipped")
             continue
-        data = _load(path, rel, out.warnings)
+        data = load_yaml_file(path, rel, out.warnings)
         if not isinstance(data, dict) or not (data.get("semantic_models") or data.get("metrics")):
             continue
         out.files[rel] = path.read_text(encoding="utf-8", errors="replace")
@@ -141,10 +141,10 @@ def project(
     mf: MetricFlowProject, entries: dict[str, dict[str, Any]], warehouse: str, connection_id: str
 ) -> Projection:
     from ktx.project.yamlio import dump_yaml
-    from ktx.sources.dbt import DbtNode, _match
+    from ktx.sources.dbt import DbtNode, match_tables
 
     nodes = [DbtNode("model", m.name, m.table, None) for m in mf.models.values()]
-    matched, notes = _match(nodes, entries)
+    matched, notes = match_tables(nodes, entries, "metricflow_model")
     warnings = list(mf.warnings)
     entries = dict(entries)
     standalone: set[str] = set()
@@ -152,7 +152,7 @@ def project(
         if model.name in matched:
             continue
         if not model.relation:
-            warnings += [n.replace("dbt_model", "metricflow_model") for n in notes if n.split(":")[1] == model.name]
+            warnings += [n for n in notes if n.split(":")[1] == model.name]
             continue
         # No scanned table, but the model says where its rows live: a standalone source over that relation, with
         # the columns the model itself names (dimensions, entities and bare measure expressions).
@@ -353,11 +353,7 @@ def _metric(
         if owner.name not in overlays:
             return None  # its model was not matched to a table: already reported
         overlay = overlays[owner.name]
-        base = (
-            next(m for m in overlay["measures"] if m["name"] == measure_name)
-            if any(m["name"] == measure_name for m in overlay["measures"])
-            else None
-        )
+        base = next((m for m in overlay["measures"] if m["name"] == measure_name), None)
         if base is None:
             return None
         filters = [f for f in (metric.get("filter"), ref.get("filter") if isinstance(ref, dict) else None) if f]

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ktx.errors import KtxError
+from ktx.ingest.apply import apply_files, file_changes
 from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
 from ktx.project.config import WAREHOUSE_DRIVERS
 
@@ -146,7 +146,6 @@ def ingest_source(services: Any, connection_id: str, *, progress: Progress | Non
 def _ingest_dbt(
     services: Any, connection_id: str, conn: Any, folder: Path, run_id: str, state: Any, progress: Progress
 ) -> dict[str, Any]:
-    from ktx.ingest.apply import apply_files
     from ktx.ingest.shards import read_shards
     from ktx.scan.manifest import dump_shard
     from ktx.sources.dbt import project, read_project
@@ -170,29 +169,20 @@ def _ingest_dbt(
     by_shard: dict[str, dict[str, dict[str, Any]]] = {}
     for name, (rel, _) in existing.entries.items():
         by_shard.setdefault(rel, {})[name] = result.entries[name]
-    for rel, shard_entries in by_shard.items():
-        text = dump_shard(shard_entries)
-        if existing.files.get(rel) != text:
-            files[rel] = text
+    files.update(file_changes(root, {rel: dump_shard(entries) for rel, entries in by_shard.items()}))
     raw = f"raw-sources/{connection_id}/dbt/snapshot"
-    staged = {f"{raw}/{rel}": text for rel, text in dbt.files.items()}
-    old_raw = root / raw
-    if old_raw.is_dir():
-        for path in old_raw.rglob("*"):
-            rel = str(path.relative_to(root))
-            if path.is_file() and rel not in staged:
-                files[rel] = None
-    for rel, text in staged.items():
-        target = root / rel
-        if not target.is_file() or target.read_text(encoding="utf-8", errors="replace") != text:
-            files[rel] = text
-    _check_layer(root, warehouse, {p: t for p, t in files.items() if p.startswith("semantic-layer/")})
+    files.update(file_changes(root, {f"{raw}/{rel}": text for rel, text in dbt.files.items()}, [root / raw]))
+    wh_driver = services.project.config.connections[warehouse].driver
+    _check_layer(root, warehouse, wh_driver, {p: t for p, t in files.items() if p.startswith("semantic-layer/")})
     warnings = list(result.warnings)
-    semantic = _dbt_semantic_models(root, folder, dbt, warehouse, connection_id, warnings)
+    semantic = _dbt_semantic_models(root, folder, dbt, warehouse, wh_driver, connection_id, warnings)
     if semantic:
         try:
             _check_layer(
-                root, warehouse, {p: t for p, t in {**files, **semantic}.items() if p.startswith("semantic-layer/")}
+                root,
+                warehouse,
+                wh_driver,
+                {p: t for p, t in {**files, **semantic}.items() if p.startswith("semantic-layer/")},
             )
             files.update(semantic)
         except KtxError as exc:
@@ -218,27 +208,13 @@ def _ingest_dbt(
         "warnings": warnings,
         "createdAt": datetime.now(UTC).isoformat(),
     }
-    commit = None
-    if files:
-        progress.stage("Committing")
-        project_ = services.project
-        project_.ensure_repository()
-        message = f"ingest(dbt): {connection_id} {run_id} target={warehouse} matched={len(result.matched)}"
-        commit = apply_files(root, project_.git, run_id, files, message)
-    report["commit"] = commit
-    report["unchanged"] = commit is None
-    state.save_report(run_id, connection_id, "dbt", "done", report, {"files": _hashes(dbt.files)})
-    state.finish_run(run_id, "done", sync_id=None, commit=commit)
-    with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
-        services.search.sync_sl_connection(warehouse)
-    return json.loads(json.dumps(report, default=str))
+    return _land(services, state, progress, report, files, dbt.files)
 
 
 def _ingest_generated(
     services: Any, connection_id: str, conn: Any, folder: Path, run_id: str, state: Any, progress: Progress
 ) -> dict[str, Any]:
     """MetricFlow and LookML: generated overlays (and pages) under `semantic-layer/<warehouse>/<driver>/`."""
-    from ktx.ingest.apply import apply_files
     from ktx.ingest.shards import read_shards
 
     if conn.driver == "metricflow":
@@ -261,7 +237,8 @@ def _ingest_generated(
     progress.stage(f"Projecting {label}")
     result = project(mf, {n: e for n, (_, e) in existing.entries.items()}, warehouse, connection_id)
     warnings = list(result.warnings)
-    files = _generated_changes(root, driver, warehouse, connection_id, result.files, mf.files, warnings)
+    wh_driver = services.project.config.connections[warehouse].driver
+    files = _generated_changes(root, driver, warehouse, wh_driver, connection_id, result.files, mf.files, warnings)
     units = _work_units(services, state, connection_id, driver, label, warehouse, run_id, mf.files, files, warnings)
     report: dict[str, Any] = {
         **units,
@@ -282,23 +259,11 @@ def _ingest_generated(
         "warnings": [IngestWarning.parse(w).to_json() for w in warnings],
         "createdAt": datetime.now(UTC).isoformat(),
     }
-    commit = None
-    if files:
-        progress.stage("Committing")
-        services.project.ensure_repository()
-        message = f"ingest({driver}): {connection_id} {run_id} target={warehouse} matched={len(result.matched)}"
-        commit = apply_files(root, services.project.git, run_id, files, message)
-    report["commit"] = commit
-    report["unchanged"] = commit is None
-    state.save_report(run_id, connection_id, driver, "done", report, {"files": _hashes(mf.files)})
-    state.finish_run(run_id, "done", sync_id=None, commit=commit)
-    with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
-        services.search.sync_sl_connection(warehouse)
-    return json.loads(json.dumps(report, default=str))
+    return _land(services, state, progress, report, files, mf.files)
 
 
 def _dbt_semantic_models(
-    root: Path, folder: Path, dbt: Any, warehouse: str, connection_id: str, warnings: list[str]
+    root: Path, folder: Path, dbt: Any, warehouse: str, wh_driver: str, connection_id: str, warnings: list[str]
 ) -> dict[str, str | None]:
     """A dbt project's own `semantic_models:`/`metrics:` files, projected like a MetricFlow connection's (the raw
     YAML is already in the dbt snapshot)."""
@@ -312,7 +277,7 @@ def _dbt_semantic_models(
     result = metricflow.project(mf, entries, warehouse, connection_id)
     warnings += [w for w in result.warnings if not w.startswith("dbt_yaml_invalid")]  # the dbt pass said those
     return _generated_changes(
-        root, "metricflow", warehouse, connection_id, result.files, mf.files, warnings, raw_dir="(dbt snapshot)"
+        root, "metricflow", warehouse, wh_driver, connection_id, result.files, mf.files, warnings, snapshot=False
     )
 
 
@@ -320,52 +285,66 @@ def _generated_changes(
     root: Path,
     driver: str,
     warehouse: str,
+    wh_driver: str,
     connection_id: str,
     generated: dict[str, str],
     source_files: dict[str, str],
     warnings: list[str],
     *,
-    raw_dir: str | None = None,
+    snapshot: bool = True,
 ) -> dict[str, str | None]:
-    """The file changes of a generated projection (`semantic-layer/<warehouse>/<driver>/`, `<driver>-*` pages, the
-    raw snapshot): overlays that would not load are dropped and said; what an earlier run generated and this one
-    does not is removed."""
+    """The file changes of a generated projection (`semantic-layer/<warehouse>/<driver>/`, `<driver>-*` pages, and
+    with `snapshot` the raw files under `raw-sources/<connection>/<driver>/snapshot/`): overlays that would not load
+    are dropped and said; what an earlier run generated and this one does not is removed."""
     generated = dict(generated)
     for rel in sorted(p for p in generated if p.startswith("semantic-layer/")):
         try:
-            _check_layer(root, warehouse, {rel: generated[rel]})
+            _check_layer(root, warehouse, wh_driver, {rel: generated[rel]})
         except KtxError as exc:
             warnings.append(f"{driver}_invalid:{rel}: {exc.message}")
             generated.pop(rel)
-    _check_layer(root, warehouse, {p: t for p, t in generated.items() if p.startswith("semantic-layer/")})
-    files: dict[str, str | None] = {}
+    _check_layer(root, warehouse, wh_driver, {p: t for p, t in generated.items() if p.startswith("semantic-layer/")})
     owned = [root / "semantic-layer" / warehouse / driver]
-    if raw_dir is None:
-        raw_dir = f"raw-sources/{connection_id}/{driver}/snapshot"
-        owned.append(root / "raw-sources" / connection_id / driver)
-        generated.update({f"{raw_dir}/{rel}": text for rel, text in source_files.items()})
-    for folder in owned:
-        if folder.is_dir():
-            for path in folder.rglob("*"):
-                rel = str(path.relative_to(root))
-                if path.is_file() and rel not in generated:
-                    files[rel] = None  # what an earlier run generated and this one no longer does
+    if snapshot:
+        raw = f"raw-sources/{connection_id}/{driver}/snapshot"
+        owned.append(root / raw)
+        generated.update({f"{raw}/{rel}": text for rel, text in source_files.items()})
+    wanted: dict[str, str | None] = dict(generated)
     wiki = root / "wiki" / "global"
     for path in sorted(wiki.glob(f"{driver}-*.md")) if wiki.is_dir() else []:
         rel = str(path.relative_to(root))
-        if rel not in generated and f"source: {driver}" in path.read_text(encoding="utf-8", errors="replace"):
-            files[rel] = None
-    for rel, text in generated.items():
-        target = root / rel
-        if not target.is_file() or target.read_text(encoding="utf-8", errors="replace") != text:
-            files[rel] = text
-    return files
+        if rel not in wanted and f"source: {driver}" in path.read_text(encoding="utf-8", errors="replace"):
+            wanted[rel] = None  # a page an earlier run generated for a metric that is gone
+    return file_changes(root, wanted, owned)
 
 
-def _hashes(files: dict[str, str]) -> dict[str, str]:
+def _land(
+    services: Any,
+    state: Any,
+    progress: Progress,
+    report: dict[str, Any],
+    files: dict[str, str | None],
+    source_files: dict[str, str],
+) -> dict[str, Any]:
+    """One commit for the run's changes (none when nothing changed), the report and the source files' hashes
+    (what the next run's work units are planned against) saved, search refreshed."""
     from ktx.sources.units import file_hashes
 
-    return file_hashes(files)
+    run_id, connection_id, driver = report["runId"], report["connectionId"], report["driver"]
+    warehouse = report["targetConnectionId"]
+    commit = None
+    if files:
+        progress.stage("Committing")
+        services.project.ensure_repository()
+        message = f"ingest({driver}): {connection_id} {run_id} target={warehouse} matched={report['matched']}"
+        commit = apply_files(services.project.root, services.project.git, run_id, files, message)
+    report["commit"] = commit
+    report["unchanged"] = commit is None
+    state.save_report(run_id, connection_id, driver, "done", report, {"files": file_hashes(source_files)})
+    state.finish_run(run_id, "done", sync_id=None, commit=commit)
+    with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
+        services.search.sync_sl_connection(warehouse)
+    return json.loads(json.dumps(report, default=str))
 
 
 def _work_units(
@@ -414,7 +393,8 @@ def _work_units(
     staged = {p: t for p, t in outcome.files.items() if p not in files}
     sl = {p: t for p, t in staged.items() if p.startswith("semantic-layer/")}
     try:
-        _check_layer(services.project.root, warehouse, {**projected, **sl})
+        wh_driver = services.project.config.connections[warehouse].driver
+        _check_layer(services.project.root, warehouse, wh_driver, {**projected, **sl})
     except KtxError as exc:
         warnings.append(f"work_unit_reverted:*: semantic-layer edits of the work units dropped: {exc.message}")
         staged = {p: t for p, t in staged.items() if p not in sl}
@@ -437,32 +417,10 @@ def _work_units(
     }
 
 
-def _check_layer(root: Path, warehouse: str, changed: dict[str, str | None]) -> None:
-    """The warehouse's layer must still load with the projected shards; otherwise nothing is written."""
-    if not changed:
-        return
-    from ktx.semantic.loader import load_directory
+def _check_layer(root: Path, warehouse: str, wh_driver: str, changed: dict[str, str | None]) -> None:
+    """The warehouse's layer must still load with `changed`; otherwise nothing is written."""
+    from ktx.semantic.service import layer_problem
 
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / warehouse
-        shutil.copytree(root / "semantic-layer" / warehouse, copy)
-        for rel, text in changed.items():
-            target = copy / Path(rel).relative_to(f"semantic-layer/{warehouse}")
-            if text is None:
-                target.unlink(missing_ok=True)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
-        try:
-            from ktx.project.project import Project
-            from ktx.semantic.compiler import SemanticEngine
-            from ktx.semantic.service import dialect_for
-            from ktx.semantic.validate import validate_model
-
-            driver = Project(root).config.connections[warehouse].driver
-            layer = load_directory(copy)
-            report = validate_model(SemanticEngine(layer.sources, dialect_for(driver)))
-            if not report.valid:
-                raise KtxError("; ".join(str(f.message) for f in report.errors[:3]))
-        except KtxError as exc:
-            raise KtxError(f"the projection would break the semantic layer of {warehouse}: {exc.message}") from None
+    problem = layer_problem(root, warehouse, wh_driver, changed)
+    if problem:
+        raise KtxError(f"the projection would break the semantic layer of {warehouse}: {problem}")

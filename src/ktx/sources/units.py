@@ -73,7 +73,6 @@ def run(
     run_id: str,
     projected: dict[str, str],
 ) -> UnitOutcome:
-    from ktx.memory.capture import _gate
     from ktx.memory.session import MemorySession
     from ktx.memory.state import MemoryState
 
@@ -105,7 +104,7 @@ def run(
             if settings.failureMode == "abort":
                 break
             continue
-        outcome.reverted += _gate(services, session)
+        outcome.reverted += session.revert_breaking_edits()
         for rel, text in session.files.items():
             if rel in outcome.files and outcome.files[rel] != text:
                 outcome.failed.append(
