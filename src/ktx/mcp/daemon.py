@@ -193,8 +193,7 @@ def stop_daemon(root: Path) -> bool:
     """SIGTERM, up to 10 s of grace, then SIGKILL; the state file is removed. False when nothing was running."""
     try:
         record = read_record(root)
-    except (ValueError, OSError):
-        record = None
+    except (ValueError, OSError):  # an unreadable state file: nothing to signal, but clear it
         (root / STATE_FILE).unlink(missing_ok=True)
         return False
     if record is None:
