@@ -8,8 +8,12 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 BASE_STAMP := $(VENV)/.installed-base
 DEV_STAMP := $(VENV)/.installed-dev
+# The test environment is pinned (constraints/dev.txt) so a fresh clone tests what CI last passed with, whatever
+# patch release of a fast-moving SDK PyPI has today; `make test-newest` checks today's releases, `make lock` re-pins.
+LOCK := constraints/dev.txt
+NEWEST_VENV := .venv-newest
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-newest lock lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +23,9 @@ $(BASE_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e .
 	touch $(BASE_STAMP)
 
-$(DEV_STAMP): pyproject.toml | $(PY)
+$(DEV_STAMP): pyproject.toml $(LOCK) | $(PY)
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -c $(LOCK) -e ".[dev]"
 	touch $(DEV_STAMP) $(BASE_STAMP)
 
 demo: $(BASE_STAMP)
@@ -34,8 +38,20 @@ lint: $(DEV_STAMP)
 test: lint
 	$(VENV)/bin/pytest -n auto -q
 
+# Every test against the newest releases PyPI has today (no constraints), in a venv of its own.
+test-newest:
+	rm -rf $(NEWEST_VENV)
+	$(PYTHON) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/python -m pip install --quiet --upgrade pip "$(TORCH)"
+	$(NEWEST_VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	$(NEWEST_VENV)/bin/pytest -n auto -q
+
+# Re-pin the test environment to today's newest releases (run `make test-newest` first).
+lock: test-newest
+	python3 scripts/write_lock.py $(NEWEST_VENV)/bin/python $(LOCK)
+
 bench: $(DEV_STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(NEWEST_VENV) build dist .pytest_cache .ruff_cache

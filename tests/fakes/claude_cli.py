@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: cli_args sits beside it
+from cli_args import ParsedArgs, parse_claude_args
 
 DIR = Path(os.environ["FAKE_CLAUDE_DIR"])
 PENDING: list[dict[str, Any]] = []
@@ -60,13 +64,13 @@ def next_frame(kind: str) -> dict[str, Any]:
         PENDING.append(frame)
 
 
-def arg(argv: list[str], name: str) -> str | None:
-    for i, value in enumerate(argv):
-        if value == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if value.startswith(name + "="):
-            return value.split("=", 1)[1]
-    return None
+def mcp_servers(args: ParsedArgs) -> dict[str, Any]:
+    """`--mcp-config` as the CLI reads it: each value a JSON text or a file path, servers merged in order."""
+    servers: dict[str, Any] = {}
+    for raw in args.values("--mcp-config"):
+        text = raw if raw.lstrip().startswith("{") else Path(raw).read_text()
+        servers.update(json.loads(text).get("mcpServers", {}))
+    return servers
 
 
 def mcp(server: str, method: str, params: dict[str, Any], msg_id: int | None) -> dict[str, Any]:
@@ -76,12 +80,83 @@ def mcp(server: str, method: str, params: dict[str, Any], msg_id: int | None) ->
     return control({"subtype": "mcp_message", "server_name": server, "message": message})
 
 
+def pre_tool_use(record: dict[str, Any], name: str, tool_input: dict[str, Any], tool_use_id: str) -> dict | None:
+    """Run the SDK's PreToolUse hooks whose matcher fits the tool, as the CLI does before any permission rule."""
+    hooks = (record.get("initialize") or {}).get("hooks") or {}
+    for matcher in hooks.get("PreToolUse") or []:
+        pattern = matcher.get("matcher")
+        if pattern not in (None, "", "*") and not re.fullmatch(pattern, name):
+            continue
+        for callback_id in matcher.get("hookCallbackIds", []):
+            output = control(
+                {
+                    "subtype": "hook_callback",
+                    "callback_id": callback_id,
+                    "input": {
+                        "hook_event_name": "PreToolUse",
+                        "session_id": "fake-session",
+                        "transcript_path": "",
+                        "cwd": os.getcwd(),
+                        "tool_name": name,
+                        "tool_input": tool_input,
+                        "tool_use_id": tool_use_id,
+                    },
+                    "tool_use_id": tool_use_id,
+                }
+            )
+            record.setdefault("hook_calls", []).append({"tool": name, "output": output})
+            specific = output.get("hookSpecificOutput") or {}
+            if specific.get("permissionDecision") in ("deny", "allow"):
+                return specific
+    return None
+
+
+def permission(args: ParsedArgs, record: dict[str, Any], name: str, tool_input: dict, tool_use_id: str) -> dict:
+    """Hooks first, then allow rules, then the permission mode: `dontAsk` denies, `stdio` asks the SDK."""
+    decision = pre_tool_use(record, name, tool_input, tool_use_id)
+    if decision is not None:
+        if decision["permissionDecision"] == "deny":
+            return {"behavior": "deny", "message": decision.get("permissionDecisionReason", "denied by hook")}
+        return {"behavior": "allow"}
+    if name in record["allowed_tools"]:
+        return {"behavior": "allow"}
+    if args.value("--permission-prompt-tool") == "stdio":
+        return control({"subtype": "can_use_tool", "tool_name": name, "input": tool_input, "tool_use_id": tool_use_id})
+    if record["permission_mode"] == "dontAsk":
+        return {"behavior": "deny", "message": f"Permission to use {name} has been denied."}
+    return {
+        "behavior": "deny",
+        "message": f"Claude requested permissions to use {name}, but you haven't granted it yet.",
+    }
+
+
 def main() -> None:
     argv = sys.argv[1:]
+    args = parse_claude_args(argv)
     run_index = len(list(DIR.glob("run-*.json")))
     scenario = json.loads((DIR / "scenario.json").read_text())
     run = scenario["runs"][min(run_index, len(scenario["runs"]) - 1)]
-    record: dict[str, Any] = {"argv": argv, "env": dict(os.environ), "frames": [], "tool_results": []}
+    schema = args.value("--json-schema")
+    record: dict[str, Any] = {
+        "argv": argv,
+        "args": args.to_json(),
+        # What the CLI was asked for, as the real one understands its options.
+        "model": args.value("--model"),
+        "max_turns": int(args.value("--max-turns")) if args.value("--max-turns") else None,
+        "tools": args.items("--tools") if "--tools" in args.options else None,
+        "allowed_tools": args.items("--allowedTools"),
+        "disallowed_tools": args.items("--disallowedTools"),
+        "permission_mode": args.value("--permission-mode"),
+        "system_prompt": args.value("--system-prompt"),
+        "setting_sources": args.items("--setting-sources") if "--setting-sources" in args.options else None,
+        "settings": json.loads(args.value("--settings") or "null"),
+        "json_schema": json.loads(schema) if schema else None,
+        "mcp_servers": mcp_servers(args),
+        "flags": sorted(args.flags),
+        "env": dict(os.environ),
+        "frames": [],
+        "tool_results": [],
+    }
     record_path = DIR / f"run-{run_index}.json"
     record_path.write_text(json.dumps(record, indent=1))  # early, in case the SDK stops us after init
 
@@ -98,9 +173,8 @@ def main() -> None:
         }
     )
 
-    mcp_config = json.loads(arg(argv, "--mcp-config") or "{}").get("mcpServers", {})
-    allowed = set(filter(None, (arg(argv, "--allowedTools") or "").split(",")))
-    max_turns = int(arg(argv, "--max-turns") or 1000)
+    mcp_config = record["mcp_servers"]
+    max_turns = record["max_turns"] or 1000
     tools: list[str] = []
     if "ktx" in mcp_config:
         mcp(
@@ -127,10 +201,10 @@ def main() -> None:
             "subtype": "init",
             "session_id": "fake-session",
             "cwd": os.getcwd(),
-            "model": arg(argv, "--model"),
+            "model": record["model"],
             "claude_code_version": "2.9.0",
             "apiKeySource": "none",
-            "tools": tools + init.get("extra_tools", []) + (["StructuredOutput"] if arg(argv, "--json-schema") else []),
+            "tools": tools + init.get("extra_tools", []) + (["StructuredOutput"] if schema else []),
             "mcp_servers": [{"name": n, "status": "connected"} for n in mcp_config] + init.get("extra_mcp_servers", []),
             "slash_commands": init.get("slash_commands", []),
             "skills": init.get("skills", []),
@@ -166,18 +240,7 @@ def main() -> None:
         results = []
         for i, call in enumerate(calls):
             name = call["name"]
-            verdict = (
-                {"behavior": "allow"}
-                if name in allowed
-                else control(
-                    {
-                        "subtype": "can_use_tool",
-                        "tool_name": name,
-                        "input": call.get("input", {}),
-                        "tool_use_id": f"tu_{i}",
-                    }
-                )
-            )
+            verdict = permission(args, record, name, call.get("input", {}), f"tu_{turns_done}_{i}")
             if verdict.get("behavior") != "allow":
                 outcome = {"name": name, "is_error": True, "text": verdict.get("message", "denied")}
             elif name.startswith("mcp__ktx__"):

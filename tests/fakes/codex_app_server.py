@@ -19,6 +19,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: cli_args sits beside it
+from cli_args import codex_overrides, parse_codex_args
+
 DIR = Path(os.environ["FAKE_CODEX_DIR"])
 LOCK = threading.Lock()
 INTERRUPTED = threading.Event()
@@ -43,12 +46,7 @@ def save(record: dict[str, Any]) -> None:
 
 
 def overrides(argv: list[str]) -> dict[str, Any]:
-    out = {}
-    for i, value in enumerate(argv):
-        if value == "--config" and i + 1 < len(argv):
-            key, raw = argv[i + 1].split("=", 1)
-            out[key] = json.loads(raw)
-    return out
+    return codex_overrides(parse_codex_args(argv))
 
 
 def mcp_call(url: str, token: str | None, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -171,6 +169,9 @@ def main() -> None:
     record: dict[str, Any] = {
         "file": f"run-{run_index}.json",
         "argv": argv,
+        "config": overrides(argv),
+        "command": parse_codex_args(argv).positionals,
+        "listen": parse_codex_args(argv).value("--listen"),
         "env": dict(os.environ),
         "requests": [],
         "mcp_calls": [],

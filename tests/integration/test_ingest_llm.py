@@ -208,8 +208,8 @@ def test_claude_code_backend_describes_tables(tmp_path, monkeypatch):
     _assert_described(project)
     runs = fake.runs()
     assert len(runs) == 2
-    assert all(r["argv"][r["argv"].index("--model") + 1] == "claude-haiku-4-5" for r in runs)
-    schemas = [json.loads(r["argv"][r["argv"].index("--json-schema") + 1]) for r in runs]
+    assert [r["model"] for r in runs] == ["claude-haiku-4-5"] * 2
+    schemas = [r["json_schema"] for r in runs]
     assert "tableDescription" in json.dumps(schemas[0]) and "fkCandidates" in json.dumps(schemas[1])
 
 

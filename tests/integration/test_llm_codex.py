@@ -44,14 +44,6 @@ def lookup(calls: list[str]) -> Tool:
     return Tool("lookup_table", "Describe a table", Lookup, handler)
 
 
-def _config(argv: list[str]) -> dict:
-    return {
-        argv[i + 1].split("=", 1)[0]: json.loads(argv[i + 1].split("=", 1)[1])
-        for i, a in enumerate(argv)
-        if a == "--config"
-    }
-
-
 def test_models():
     assert resolve_codex_model("codex") == resolve_codex_model("default") == "gpt-5.5"
     assert resolve_codex_model("gpt-5.5-mini") == "gpt-5.5-mini" and resolve_codex_model("codex-mini") == "codex-mini"
@@ -71,9 +63,9 @@ def test_text_options_and_environment_allowlist(fake, tmp_path, monkeypatch):
     assert set(run["env"]) - {"PWD", "SHLVL", "_", "FAKE_CODEX_DIR", "LC_CTYPE"} <= set(ENV_ALLOWLIST)
     assert run["env"]["OPENAI_API_KEY"] == "sk-allowed" and "PATH" in run["env"]
     assert TOKEN_ENV not in run["env"]  # no tools: no MCP server, no token
-    config = _config(run["argv"])
+    config = run["config"]
     assert config == {"history.persistence": "none", "web_search": "disabled"}
-    assert run["argv"][-3:] == ["app-server", "--listen", "stdio://"]
+    assert (run["command"], run["listen"]) == (["app-server"], "stdio://")
     thread = next(r for r in run["requests"] if r["method"] == "thread/start")["params"]
     assert (thread["approvalPolicy"], thread["model"], thread["ephemeral"]) == ("never", "gpt-5.5", True)
     assert thread["sandbox"] == "read-only"
@@ -107,7 +99,7 @@ def test_agent_loop_calls_ktx_tools_over_loopback_mcp_with_the_token(fake, tmp_p
     assert result.stop_reason == "error" and result.error.startswith("Codex runtime tool call failed: lookup_table:")
     assert result.final_text == "orders has 3 columns" and result.metrics.step_count == 3
     assert result.metrics.usage.cache_read_tokens == 60 and result.metrics.usage.input_tokens == 40
-    config = _config(run["argv"])
+    config = run["config"]
     assert config["mcp_servers.ktx.url"].startswith("http://127.0.0.1:") and config["mcp_servers.ktx.url"].endswith(
         "/mcp"
     )

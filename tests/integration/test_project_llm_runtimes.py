@@ -83,8 +83,8 @@ def test_claude_code_through_the_project_services(claude, tmp_path):
     assert calls == ["orders"]
     runs = claude.runs()
     assert len(runs) == 3
-    assert all(r["argv"][r["argv"].index("--model") + 1] == "claude-sonnet-4-6" for r in runs)
-    assert json.loads(runs[1]["argv"][runs[1]["argv"].index("--json-schema") + 1])["required"] == ["name", "score"]
+    assert [r["model"] for r in runs] == ["claude-sonnet-4-6"] * 3
+    assert runs[1]["json_schema"]["required"] == ["name", "score"]
 
 
 def test_codex_through_the_project_services(codex, tmp_path):

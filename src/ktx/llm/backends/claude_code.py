@@ -139,17 +139,27 @@ class ClaudeCodeBackend(Backend):
         output_schema: dict[str, Any] | None,
         stderr_lines: list[str],
     ) -> Any:
-        from claude_agent_sdk import ClaudeAgentOptions, PermissionResultAllow, PermissionResultDeny
+        from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
 
         allowed = [f"mcp__ktx__{t.name}" for t in tools]
         allowed_set = set(allowed)
 
-        async def permission(tool_name: str, tool_input: dict[str, Any], _context: Any) -> Any:
+        # A PreToolUse hook sees every tool call before any permission rule, so it is the gate: ktx's own tools
+        # pass (and are pre-approved by allowed_tools), anything else is denied with a reason the model reads.
+        # A can_use_tool callback would never be consulted for the pre-approved tools (the SDK warns about it).
+        async def gate(hook_input: Any, _tool_use_id: str | None, _context: Any) -> dict[str, Any]:
+            tool_name = (hook_input or {}).get("tool_name", "")
             if tool_name in allowed_set:
-                return PermissionResultAllow()
-            return PermissionResultDeny(
-                message=f"ktx claude-code runtime only permits current ktx MCP tools; denied {tool_name}."
-            )
+                return {}
+            return {
+                "hookSpecificOutput": {
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "deny",
+                    "permissionDecisionReason": (
+                        f"ktx claude-code runtime only permits current ktx MCP tools; denied {tool_name}."
+                    ),
+                }
+            }
 
         settings = {
             "allowManagedMcpServersOnly": True,
@@ -168,7 +178,7 @@ class ClaudeCodeBackend(Backend):
             "allowed_tools": allowed,
             "strict_mcp_config": True,
             "settings": json.dumps(settings),
-            "can_use_tool": permission,
+            "hooks": {"PreToolUse": [HookMatcher(matcher=None, hooks=[gate])]},
             "mcp_servers": {"ktx": _sdk_server(tools)} if tools else {},
             "cli_path": str(env_launcher(real_cli_path(), strip=STRIPPED_ENV)),
             "extra_args": {"no-session-persistence": None},
