@@ -1,8 +1,9 @@
 """Install ktx into coding agents (skills, rules, MCP client config) and remove it again.
 
-Every write is atomic, and a user's files are merged, never replaced: JSON config gets one key set (other keys
-kept); a config file that is not valid JSON is reported and left alone. Everything written is recorded in
-`.ktx/agents/install-manifest.json`, which `--remove` reads.
+Every write is atomic, and a user's files are merged, never replaced: JSON config gets one key set in its own text
+(the rest of the file keeps its bytes), AGENTS.md one marked section; a config file that is not valid JSON is
+reported and left alone. Everything written — and every file, key and folder that did not exist before — is recorded
+in `.ktx/agents/install-manifest.json`, which `--remove` reads to give the machine back as it was.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ktx.agents.targets import TARGETS, FileEntry, InstallContext, JsonKeyEntry, Mode, Scope, Snippet
+from ktx.agents.jsontext import JsonTextError, delete_key, get_key, set_key
+from ktx.agents.targets import (
+    TARGETS,
+    FileEntry,
+    InstallContext,
+    JsonKeyEntry,
+    MarkedSection,
+    Mode,
+    Scope,
+    Snippet,
+)
 from ktx.errors import KtxError, UsageError
 from ktx.project.files import atomic_write
 
@@ -70,15 +81,16 @@ def check_scope(target: str, scope: Scope) -> None:
         raise UsageError(f"{target} is always installed globally; pass --global.")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_text(path: Path) -> str | None:
+    """The file's text, None when it does not exist; a config that is not a JSON object is refused."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise KtxError(f"Cannot read {path}: {exc.strerror}") from None
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KtxError(f"Cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     if not text.strip():
-        return {}
+        return text
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -88,29 +100,17 @@ def _read_json(path: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise KtxError(f"{path} does not hold a JSON object; ktx left it unchanged.")
-    return data
+    return text
 
 
-def _set_key(data: dict[str, Any], path: tuple[str, ...], value: Any, where: Path) -> None:
-    node = data
-    for key in path[:-1]:
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            raise KtxError(f"{where}: '{key}' is not an object; ktx left the file unchanged.")
-        node = child
-    node[path[-1]] = value
-
-
-def _delete_key(data: dict[str, Any], path: tuple[str, ...]) -> bool:
-    node: Any = data
-    for key in path[:-1]:
-        node = node.get(key) if isinstance(node, dict) else None
-        if node is None:
-            return False
-    if isinstance(node, dict) and path[-1] in node:
-        del node[path[-1]]
-        return True
-    return False
+def _missing_dirs(path: Path) -> list[str]:
+    """The folders above `path` that do not exist yet (deepest first): ktx created them, so --remove may too."""
+    missing = []
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(str(parent))
+        parent = parent.parent
+    return missing
 
 
 def read_manifest(project_dir: Path) -> dict[str, Any]:
@@ -124,8 +124,9 @@ def read_manifest(project_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"version": 1, "installs": [], "entries": []}
 
 
-def _merge_manifest(project_dir: Path, results: list[InstallResult], entries: list[dict[str, Any]]) -> None:
-    manifest = read_manifest(project_dir)
+def _merge_manifest(
+    project_dir: Path, manifest: dict[str, Any], results: list[InstallResult], entries: list[dict[str, Any]]
+) -> None:
     installs = {f"{i['target']}:{i['scope']}:{i['mode']}:{i['installRoot']}": i for i in manifest.get("installs", [])}
     for r in results:
         installs[f"{r.target}:{r.scope}:{r.mode}:{r.install_root}"] = {
@@ -135,19 +136,52 @@ def _merge_manifest(project_dir: Path, results: list[InstallResult], entries: li
             "installRoot": str(r.install_root),
         }
     by_key = {_entry_key(e): e for e in manifest.get("entries", [])}
-    by_key.update({_entry_key(e): e for e in entries})
+    for entry in entries:
+        # What the first install created stays recorded: a re-install finds ktx's own key and folders present.
+        previous = by_key.get(_entry_key(entry), {})
+        by_key[_entry_key(entry)] = {**entry, **{k: v for k, v in previous.items() if k.startswith("created")}}
     data = {
-        "version": 1,
+        "version": 2,
         "projectDir": str(project_dir),
         "installedAt": datetime.now(UTC).isoformat(),
         "installs": list(installs.values()),
         "entries": list(by_key.values()),
     }
-    atomic_write(project_dir / MANIFEST, json.dumps(data, indent=2) + "\n")
+    manifest_path = project_dir / MANIFEST
+    if not manifest_path.parent.exists():
+        data["createdDirs"] = _missing_dirs(manifest_path)
+    elif "createdDirs" in manifest:
+        data["createdDirs"] = manifest["createdDirs"]
+    atomic_write(manifest_path, json.dumps(data, indent=2) + "\n")
 
 
 def _entry_key(entry: dict[str, Any]) -> str:
     return ":".join([entry["kind"], entry["path"], *entry.get("jsonPath", [])])
+
+
+SECTION_BEGIN = "<!-- ktx:begin (managed by `ktx setup --agents`; `ktx setup --remove` deletes it) -->"
+SECTION_END = "<!-- ktx:end -->"
+
+
+def _with_section(text: str, content: str) -> tuple[str, str]:
+    """The text with ktx's section set, and the separator put before a new section (recorded for removal)."""
+    block = f"{SECTION_BEGIN}\n{content.rstrip()}\n{SECTION_END}\n"
+    begin, end = text.find(SECTION_BEGIN), text.find(SECTION_END)
+    if begin != -1 and end > begin:
+        return text[:begin] + block + text[end + len(SECTION_END) :].removeprefix("\n"), ""
+    separator = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
+    return text + separator + block, separator
+
+
+def _without_section(text: str, separator: str) -> str | None:
+    begin, end = text.find(SECTION_BEGIN), text.find(SECTION_END)
+    if begin == -1 or end < begin:
+        return None
+    after = text[end + len(SECTION_END) :].removeprefix("\n")
+    before = text[:begin]
+    if separator and before.endswith(separator):
+        before = before[: -len(separator)]
+    return before + after
 
 
 def install_agents(
@@ -160,7 +194,7 @@ def install_agents(
     home: Path | None = None,
 ) -> list[InstallResult]:
     """Plan every target first (so a bad config file stops the install before anything is written), then
-    write files, merge JSON keys and record them in the manifest."""
+    write files, set JSON keys in the config files' own text and record what was created in the manifest."""
     home = home or Path.home()
     url, token_auth, running = endpoint(project_dir)
     plans = []
@@ -172,64 +206,149 @@ def install_agents(
             raise UsageError(f"--install-dir {root} is a file; pass a directory.")
         ctx = InstallContext(target, target_scope, mode, root, project_dir, home, url, token_auth)
         plans.append((ctx, TARGETS[target].plan(ctx)))
-    json_files: dict[Path, dict[str, Any]] = {}
+    manifest = read_manifest(project_dir)
+    texts: dict[Path, str | None] = {}
     for _, plan in plans:
         for item in plan:
-            if isinstance(item, JsonKeyEntry) and item.path not in json_files:
-                json_files[item.path] = _read_json(item.path)
+            if isinstance(item, JsonKeyEntry | MarkedSection) and item.path not in texts:
+                texts[item.path] = _read_text(item.path) if isinstance(item, JsonKeyEntry) else _read_plain(item.path)
+    originals = dict(texts)
     results, entries = [], []
     for ctx, plan in plans:
         result = InstallResult(ctx.target, ctx.scope, ctx.mode, ctx.install_root)
         result.needs_daemon = TARGETS[ctx.target].http and not running
         for item in plan:
             if isinstance(item, FileEntry):
+                created = _missing_dirs(item.path)
+                existed = item.path.exists()
                 atomic_write(item.path, item.content)
                 result.files.append(item.path)
-                entries.append({"kind": "file", "path": str(item.path), "role": item.role})
+                entries.append(
+                    {
+                        "kind": "file",
+                        "path": str(item.path),
+                        "role": item.role,
+                        "createdDirs": created,
+                        "createdFile": not existed,
+                    }
+                )
             elif isinstance(item, JsonKeyEntry):
-                _set_key(json_files[item.path], item.json_path, item.value, item.path)
+                try:
+                    texts[item.path], created_path = set_key(texts[item.path] or "", item.json_path, item.value)
+                except JsonTextError as exc:
+                    raise KtxError(f"{item.path}: {exc}; ktx left the file unchanged.") from None
                 result.config_keys.append((item.path, item.json_path))
-                entries.append({"kind": "json-key", "path": str(item.path), "jsonPath": list(item.json_path)})
+                entries.append(
+                    {
+                        "kind": "json-key",
+                        "path": str(item.path),
+                        "jsonPath": list(item.json_path),
+                        "createdPath": list(created_path),
+                        "createdFile": not (originals[item.path] or "").strip(),
+                        "createdDirs": _missing_dirs(item.path),
+                    }
+                )
+            elif isinstance(item, MarkedSection):
+                texts[item.path], separator = _with_section(texts[item.path] or "", item.content)
+                result.files.append(item.path)
+                entries.append(
+                    {
+                        "kind": "section",
+                        "path": str(item.path),
+                        "role": item.role,
+                        "createdSeparator": separator,
+                        "createdFile": originals[item.path] is None,
+                        "createdDirs": _missing_dirs(item.path),
+                    }
+                )
             else:
                 result.snippets.append(item)
         results.append(result)
-    for path, data in json_files.items():
-        atomic_write(path, json.dumps(data, indent=2) + "\n")
-    _merge_manifest(project_dir, results, entries)
+    for path, text in texts.items():
+        if text is not None and text != originals[path]:
+            atomic_write(path, text)
+    _merge_manifest(project_dir, manifest, results, entries)
     return results
 
 
+def _read_plain(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KtxError(f"Cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 def remove_agents(project_dir: Path) -> dict[str, list[str]]:
-    """Delete every file and JSON key the manifest lists, then the manifest. Config files that no longer
-    parse are reported and left alone."""
+    """Undo every install the manifest lists: ktx's files, keys and sections go, the files and folders ktx
+    created go when nothing else is left in them, and every file that existed before comes back byte for byte
+    (unless someone edited it since; then only ktx's part is cut out). Unparseable configs are left alone."""
     manifest = read_manifest(project_dir)
     removed: dict[str, list[str]] = {"files": [], "keys": [], "skipped": []}
+    folders: list[str] = []
     for entry in manifest.get("entries", []):
         path = Path(entry["path"])
+        folders += entry.get("createdDirs", [])
         if entry["kind"] == "file":
             if path.is_file():
                 path.unlink()
                 removed["files"].append(str(path))
-                _prune_empty(path.parent, stop=project_dir)
         elif entry["kind"] == "json-key":
-            try:
-                data = _read_json(path)
-            except KtxError as exc:
-                removed["skipped"].append(exc.message)
+            outcome = _remove_key(path, entry)
+            if outcome.startswith("skipped:"):
+                removed["skipped"].append(outcome.removeprefix("skipped:"))
+            elif outcome:
+                removed["keys"].append(outcome)
+        elif entry["kind"] == "section":
+            text = _read_plain(path)
+            rest = _without_section(text, entry.get("createdSeparator", "")) if text is not None else None
+            if rest is None:
                 continue
-            if _delete_key(data, tuple(entry["jsonPath"])):
-                atomic_write(path, json.dumps(data, indent=2) + "\n")
-                removed["keys"].append(f"{path}:{'.'.join(entry['jsonPath'])}")
+            if entry.get("createdFile") and not rest.strip():
+                path.unlink()
+                removed["files"].append(str(path))
+            else:
+                atomic_write(path, rest)
+                removed["keys"].append(f"{path}: ktx section")
     (project_dir / MANIFEST).unlink(missing_ok=True)
+    folders += manifest.get("createdDirs", [str(project_dir / MANIFEST.parent)])
+    _remove_empty_folders(folders)
     return removed
 
 
-def _prune_empty(folder: Path, *, stop: Path) -> None:
-    """Remove the skill folders ktx created once they are empty (never the install root itself)."""
-    for parent in (folder, folder.parent):
-        if parent in (stop, Path.home()) or not parent.is_dir() or any(parent.iterdir()):
-            return
-        parent.rmdir()
+def _remove_key(path: Path, entry: dict[str, Any]) -> str:
+    try:
+        text = _read_text(path)
+    except KtxError as exc:
+        return f"skipped:{exc.message}"
+    if text is None:
+        return ""
+    leaf = tuple(entry["jsonPath"])
+    created = tuple(entry.get("createdPath") or ())
+    try:
+        updated = delete_key(text, leaf)
+        if updated is None:
+            return ""
+        # Objects ktx created on the way to its key go too, once nothing else is in them.
+        for depth in range(len(leaf) - 1, len(created) - 1, -1) if created else ():
+            if get_key(updated, leaf[:depth]) == {}:
+                updated = delete_key(updated, leaf[:depth]) or updated
+    except JsonTextError as exc:
+        return f"skipped:{path}: {exc}; ktx left it unchanged."
+    if entry.get("createdFile") and json.loads(updated) == {}:
+        path.unlink()
+    else:
+        atomic_write(path, updated)
+    return f"{path}:{'.'.join(leaf)}"
+
+
+def _remove_empty_folders(folders: list[str]) -> None:
+    """Folders ktx created, deepest first, each only when empty (a user's file in one keeps it)."""
+    for folder in sorted(set(folders), key=lambda f: f.count(os.sep), reverse=True):
+        path = Path(folder)
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def installed_agents(project_dir: Path) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ its MCP client config lives, and which scopes it supports. Adding an agent is on
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 import zipfile
@@ -32,6 +33,15 @@ class JsonKeyEntry:
 
 
 @dataclass(frozen=True)
+class MarkedSection:
+    """A block of a shared Markdown file (Codex's AGENTS.md) between ktx's markers; the rest is the user's."""
+
+    path: Path
+    content: str
+    role: str
+
+
+@dataclass(frozen=True)
 class Snippet:
     title: str
     text: str
@@ -49,24 +59,25 @@ class InstallContext:
     token_auth: bool
     launcher: str = field(default_factory=lambda: f"'{sys.executable}' -m ktx")
 
-    @property
-    def headers(self) -> dict[str, str] | None:
-        # The placeholder, never the token: clients expand ${KTX_MCP_TOKEN} from their own environment.
-        return {"Authorization": "Bearer ${KTX_MCP_TOKEN}"} if self.token_auth else None
+    def headers(self, placeholder: str = "${KTX_MCP_TOKEN}") -> dict[str, str] | None:
+        """The placeholder, never the token: each client expands its own syntax from its environment
+        (Claude Code `${NAME}`, Cursor `${env:NAME}`, OpenCode `{env:NAME}`)."""
+        return {"Authorization": f"Bearer {placeholder}"} if self.token_auth else None
 
     def render(self, template: str) -> str:
         text = resources.files("ktx.agents").joinpath("templates", template).read_text(encoding="utf-8")
         return text.replace("{launcher}", self.launcher).replace("{project_dir}", str(self.project_dir))
 
 
-Plan = list[FileEntry | JsonKeyEntry | Snippet]
+Plan = list[FileEntry | JsonKeyEntry | MarkedSection | Snippet]
 
 
-def _http_value(ctx: InstallContext, *, typed: bool) -> dict[str, Any]:
+def _http_value(ctx: InstallContext, *, typed: bool, placeholder: str = "${KTX_MCP_TOKEN}") -> dict[str, Any]:
     value: dict[str, Any] = {"type": "http"} if typed else {}
     value["url"] = ctx.endpoint
-    if ctx.headers:
-        value["headers"] = ctx.headers
+    headers = ctx.headers(placeholder)
+    if headers:
+        value["headers"] = headers
     return value
 
 
@@ -97,16 +108,24 @@ def _claude_code(ctx: InstallContext) -> Plan:
     return plan
 
 
+def codex_home(home: Path) -> Path:
+    return Path(os.environ.get("CODEX_HOME") or home / ".codex")
+
+
 def _codex(ctx: InstallContext) -> Plan:
-    if ctx.scope == "global":
-        codex_home = Path(os.environ.get("CODEX_HOME") or ctx.home / ".codex")
-        plan = _skills(ctx, codex_home, rule=codex_home / "instructions" / "ktx.md")
-    else:
-        plan = _skills(ctx, ctx.install_root / ".agents", rule=ctx.install_root / ".codex" / "instructions" / "ktx.md")
+    # Codex reads instructions from AGENTS.md (the project's, and $CODEX_HOME/AGENTS.md globally): the rule is a
+    # marked section there, which ktx can update and remove without touching the rest of the file.
+    config_home = codex_home(ctx.home)
+    base = config_home if ctx.scope == "global" else ctx.install_root / ".agents"
+    plan = _skills(ctx, base, rule=None)
+    if ctx.mode == "mcp-cli":
+        agents_md = (config_home if ctx.scope == "global" else ctx.install_root) / "AGENTS.md"
+        plan.append(MarkedSection(agents_md, ctx.render("admin-rule.md"), "rule"))
     lines = ["[mcp_servers.ktx]", f'url = "{ctx.endpoint}"']
     if ctx.token_auth:
         lines.append('bearer_token_env_var = "KTX_MCP_TOKEN"')
-    plan.append(Snippet("Add to ~/.codex/config.toml", "\n".join(lines)))
+    where = f"{config_home / 'config.toml'} ($CODEX_HOME)" if os.environ.get("CODEX_HOME") else "~/.codex/config.toml"
+    plan.append(Snippet(f"Add to {where}", "\n".join(lines)))
     return plan
 
 
@@ -128,7 +147,11 @@ def _cursor(ctx: InstallContext) -> Plan:
     if ctx.mode == "mcp-cli":
         plan.append(FileEntry(rules / "ktx.mdc", _mdc("The ktx command line", ctx.render("admin-skill.md")), "skill"))
     plan.append(
-        JsonKeyEntry(ctx.install_root / ".cursor" / "mcp.json", ("mcpServers", "ktx"), _http_value(ctx, typed=False))
+        JsonKeyEntry(
+            ctx.install_root / ".cursor" / "mcp.json",
+            ("mcpServers", "ktx"),
+            _http_value(ctx, typed=False, placeholder="${env:KTX_MCP_TOKEN}"),
+        )
     )
     return plan
 
@@ -140,12 +163,14 @@ def _opencode(ctx: InstallContext) -> Plan:
     ]
     if ctx.mode == "mcp-cli":
         plan.append(FileEntry(commands / "ktx.md", ctx.render("admin-skill.md").encode(), "skill"))
+    # OpenCode's config schema: a remote server is {type, url, enabled, headers, oauth}; `oauth: false` stops it
+    # from trying OAuth discovery against a server that takes a bearer token.
     remote: dict[str, Any] = {"type": "remote", "url": ctx.endpoint, "enabled": True}
-    if ctx.headers:
-        remote["headers"] = ctx.headers
-    import json
-
-    snippet = json.dumps({"mcp": {"ktx": remote}}, indent=2)
+    headers = ctx.headers("{env:KTX_MCP_TOKEN}")
+    if headers:
+        remote["headers"] = headers
+        remote["oauth"] = False
+    snippet = json.dumps({"$schema": "https://opencode.ai/config.json", "mcp": {"ktx": remote}}, indent=2)
     plan.append(Snippet("Add to opencode.json (or ~/.config/opencode/opencode.json)", snippet))
     return plan
 

@@ -116,7 +116,11 @@ def run_agents_step(project: Project, options: SetupOptions, ui: SetupUI) -> tup
             ui.line(f"  {snippet.title}:")
             for line in snippet.text.splitlines():
                 ui.line(f"    {line}")
-            todo.append(f"Paste the {TARGETS[result.target].label} snippet above into its config.")
+            todo.append(
+                "Point your MCP client at the URL above."
+                if result.target == "universal"
+                else f"Paste the {TARGETS[result.target].label} snippet above into its config."
+            )
         if result.needs_daemon:
             ui.line("  Requires MCP to be started.")
     if any(r.needs_daemon for r in results):
