@@ -214,6 +214,11 @@ def test_sql_execution_is_read_only_and_keeps_secrets_out(served) -> None:
                 await client.call_tool("sql_execution", {"connectionId": "warehouse", "sql": statement})
             )
             assert refused
+        catalog = error_text(
+            await client.call_tool("sql_execution", {"connectionId": "warehouse", "sql": "show tables"})
+        )
+        assert catalog.startswith("SQL is not a query: SHOW browses the catalog.") and "read/write" not in catalog
+        assert "discover_data" in catalog and "entity_details" in catalog
         failed = error_text(await client.call_tool("sql_execution", {"connectionId": "pg", "sql": "select 1"}))
         assert SECRET_PASSWORD not in failed
         listed = await client.call_tool("connection_list", {})
@@ -259,3 +264,12 @@ def test_scan_tools_say_scan_missing_before_any_ingest(tmp_path: Path) -> None:
             assert {s["status"] for s in found["searched"]} == {"no_profile_artifact"}
 
     anyio.run(main)
+
+
+def test_stdio_on_a_missing_project_keeps_stdout_for_json_rpc(run_ktx, tmp_path: Path) -> None:
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    result = run_ktx("--project-dir", str(empty), "mcp", "stdio", input="")
+    assert result.returncode == 1
+    assert result.stdout == ""  # a client would read anything here as a JSON-RPC frame
+    assert f"ktx.yaml not found in {empty}" in result.stderr

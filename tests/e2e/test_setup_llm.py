@@ -132,7 +132,7 @@ def test_claude_code_warns_about_ignored_cache_fields(run_ktx, project, claude):
 def test_codex_setup_prints_the_isolation_warning(run_ktx, project, tmp_path):
     codex = FakeCodex(tmp_path)
     codex.script_runs({"items": [{"type": "message", "text": "ok"}]})
-    env = {"KTX_CODEX_CLI": str(codex.cli)}
+    env = codex.env
     result = setup(run_ktx, project, "--llm-backend", "codex", "--skip-embeddings", *SKIP_REST, env=env)
     assert result.returncode == 0, result.stderr
     assert "LLM test passed (Codex, gpt-5.5)" in result.stdout and "LLM ready: yes (codex, gpt-5.5)" in result.stdout
@@ -155,7 +155,7 @@ def test_codex_model_not_available_is_not_reported_as_auth(run_ktx, project, tmp
         "codex",
         "--skip-embeddings",
         *SKIP_REST,
-        env={"KTX_CODEX_CLI": str(codex.cli)},
+        env=codex.env,
     )
     assert result.returncode == 1
     assert 'Codex is authenticated, but the configured model "gpt-5.5" is not available' in result.stderr

@@ -45,3 +45,14 @@ class FakeCodex(FakeBinary):
     dir_env = "FAKE_CODEX_DIR"
     name = "codex"
     env_var = "KTX_CODEX_CLI"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        # A logged-in Codex has $CODEX_HOME/auth.json; ktx's probe answers at once when there is none.
+        self.home = root / "fake-codex-home"
+        self.home.mkdir()
+        (self.home / "auth.json").write_text(json.dumps({"auth_mode": "chatgpt", "tokens": {}}))
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"KTX_CODEX_CLI": str(self.cli), "CODEX_HOME": str(self.home)}

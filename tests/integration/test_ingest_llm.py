@@ -216,7 +216,8 @@ def test_claude_code_backend_describes_tables(tmp_path, monkeypatch):
 def test_codex_backend_describes_tables(tmp_path, monkeypatch):
     pytest.importorskip("openai_codex")
     fake = FakeCodex(tmp_path)
-    monkeypatch.setenv("KTX_CODEX_CLI", str(fake.cli))
+    for key, value in fake.env.items():
+        monkeypatch.setenv(key, value)
     fake.script_runs(
         {"items": [{"type": "message", "text": json.dumps(DESCRIBED)}]},
         {"items": [{"type": "message", "text": json.dumps(PROPOSED)}]},

@@ -23,7 +23,8 @@ from tests.fakes.harness import FakeCodex
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
     f = FakeCodex(tmp_path)
-    monkeypatch.setenv("KTX_CODEX_CLI", str(f.cli))
+    for key, value in f.env.items():
+        monkeypatch.setenv(key, value)
     return f
 
 

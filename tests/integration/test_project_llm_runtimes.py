@@ -57,7 +57,8 @@ def claude(tmp_path, monkeypatch):
 def codex(tmp_path, monkeypatch):
     pytest.importorskip("openai_codex")
     fake = FakeCodex(tmp_path)
-    monkeypatch.setenv("KTX_CODEX_CLI", str(fake.cli))
+    for key, value in fake.env.items():
+        monkeypatch.setenv(key, value)
     return fake
 
 

@@ -93,7 +93,8 @@ def test_claude_code_runs_a_unit_end_to_end(tmp_path: Path, monkeypatch) -> None
 def test_codex_runs_a_unit_end_to_end(tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip("openai_codex")
     fake = FakeCodex(tmp_path)
-    monkeypatch.setenv("KTX_CODEX_CLI", str(fake.cli))
+    for key, value in fake.env.items():
+        monkeypatch.setenv(key, value)
     fake.script_runs(
         {"items": [{"type": "mcp", "tool": "wiki_write", "arguments": PAGE}, {"type": "message", "text": "done"}]},
         {"items": [{"type": "message", "text": "nothing to add"}]},

@@ -26,6 +26,14 @@ def test_not_a_query_names_the_first_word():
     assert refused("selec broken") == "SQL is not a query: it must start with SELECT, WITH or VALUES (got 'selec')."
 
 
+@pytest.mark.parametrize("sql", ["show tables", "SHOW DATABASES", "describe orders", "/* hi */ PRAGMA table_info(t)"])
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "mysql", "sqlite"])
+def test_catalog_commands_are_not_queries_and_point_at_the_catalog_tools(sql, dialect):
+    message = refused(sql, dialect)
+    assert message.startswith("SQL is not a query:") and "browses the catalog" in message
+    assert "discover_data" in message and "information_schema" in message and "read/write" not in message
+
+
 def test_parse_errors_carry_position_not_parser_classes():
     message = refused("SELECT upper( FROM t")
     assert message.startswith("Invalid expression:") and "<class" not in message

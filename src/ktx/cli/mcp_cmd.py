@@ -47,7 +47,8 @@ def register(app: typer.Typer) -> None:
 
         from ktx.mcp.server import serve_stdio
 
-        services = open_services(ctx, OutputMode.JSON, announce=False)
+        # Plain, not JSON: in stdio mode stdout carries only JSON-RPC, so a missing project is a message on stderr.
+        services = open_services(ctx, OutputMode.PLAIN, announce=False)
         try:
             anyio.run(serve_stdio, services)
         except Exception as exc:

@@ -98,8 +98,6 @@ def project_status_lines(status: dict[str, Any], g: Glyphs, *, verbose: bool = F
     lines.append((f"  {'Adapters':<14} {', '.join(pipe['adapters']) or 'none'}", ""))
     rel = "relationships on" if pipe["relationshipsEnabled"] else "relationships off"
     lines.append((f"  {'Enrichment':<14} {pipe['enrichmentMode']} {g.dot} {rel}", ""))
-    agent = f"enabled ({len(pipe['agentTools'])} tools)" if pipe["agentEnabled"] else "disabled"
-    lines.append((f"  {'Research agent':<14} {agent}", ""))
     lines.append(("", ""))
     lines.append(("Agents", "bold"))
     mcp = status.get("mcp") or {}

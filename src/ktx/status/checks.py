@@ -66,7 +66,7 @@ def llm_check(config: KtxConfig, env: Mapping[str, str], base_dir: Path, *, fast
     if backend == "none":
         check = Check(
             "warn",
-            "no LLM configured; LLM enrichment, memory capture and the research agent are off",
+            "no LLM configured; LLM enrichment and memory capture are off",
             "Run: ktx setup (choose an LLM provider)",
         )
     elif not model:
@@ -282,8 +282,6 @@ def config_warnings(config: KtxConfig) -> list[dict[str, Any]]:
                     f"or remove {adapter} from ingest.adapters.",
                 }
             )
-    if config.agent.run_research.enabled and config.llm.provider.backend == "none":
-        warnings.append({"message": "Research agent is enabled but LLM is not configured.", "fix": "Run `ktx setup`."})
     if "live-database" in config.ingest.adapters and config.ingest.embeddings.backend == "none":
         warnings.append(
             {

@@ -114,6 +114,7 @@ def gate_statement(sql: str, dialect: str, extra_allowed: frozenset[str] = froze
     statement = statements[0]
     root = statement.unnest() if isinstance(statement, exp.Subquery) else statement
     if not isinstance(root, exp.Select | exp.SetOperation):
+        _refuse_catalog_browsing(sql)
         if isinstance(root, _statement_types(exp)):
             raise ReadOnlyViolation(f"SQL contains read/write operation: {type(root).__name__}")
         raise ReadOnlyViolation(f"SQL is not a query: it must start with SELECT, WITH or VALUES ({_head(sql)}).")
@@ -163,6 +164,20 @@ def _forbidden_types(exp: Any) -> tuple[type, ...]:
 def _statement_types(exp: Any) -> tuple[type, ...]:
     """Statements that are not queries: named in the message as a read/write operation."""
     return (*_forbidden_types(exp), exp.DML, exp.DDL) if hasattr(exp, "DDL") else _forbidden_types(exp)
+
+
+_CATALOG_COMMANDS = frozenset({"SHOW", "DESCRIBE", "DESC", "PRAGMA", "LIST", "\\D", "\\DT"})
+
+
+def _refuse_catalog_browsing(sql: str) -> None:
+    """`SHOW TABLES`, `DESCRIBE t`, `PRAGMA …`: not writes, but not queries either; say where the catalog is."""
+    words = _LEADING_COMMENTS.sub("", sql, count=1).strip().split()
+    if words and words[0].upper() in _CATALOG_COMMANDS:
+        raise ReadOnlyViolation(
+            f"SQL is not a query: {words[0].upper()} browses the catalog. To find tables and columns use the "
+            "discover_data and entity_details tools (MCP) or `ktx sl` and `ktx wiki search` (CLI); "
+            "to query the catalog, SELECT from information_schema."
+        )
 
 
 def _head(sql: str) -> str:

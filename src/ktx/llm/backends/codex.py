@@ -390,6 +390,16 @@ def probe(project_dir: Path, model: str) -> ProbeResult:
             "or rerun `ktx setup`.",
         )
     try:
+        real_codex_path()
+    except LlmError as exc:  # the CLI itself is missing: its own message and fix
+        return ProbeResult(False, f"{exc.message} {exc.hint}", exc.hint)
+    missing_login = _missing_login()
+    if missing_login:
+        # Nothing to wait for: without a login or a key Codex can only hang until the deadline.
+        return ProbeResult(
+            False, missing_login, "Run `codex login` (or set OPENAI_API_KEY), then rerun setup or `ktx status`."
+        )
+    try:
         run_with_deadline(
             lambda: CodexBackend(project_dir).generate_text(
                 CallContext("default", resolved), "Reply with exactly: ok", None
@@ -426,13 +436,25 @@ def probe(project_dir: Path, model: str) -> ProbeResult:
 PROBE_TIMEOUT_S = 45.0
 
 
-def _silence_message() -> str:
-    """What the probe waited for, and the likely reason when Codex never answers."""
+def _codex_home() -> Path:
     import os
 
-    home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
-    reason = "" if (home / "auth.json").is_file() else f"; no Codex login was found ({home / 'auth.json'} is missing)"
-    return f"Codex did not answer the probe ('Reply with exactly: ok') within {PROBE_TIMEOUT_S:.0f} s{reason}"
+    return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+
+
+def _missing_login() -> str | None:
+    """Why Codex cannot be authenticated, when that is known without asking it: no auth.json and no API key."""
+    import os
+
+    auth = _codex_home() / "auth.json"
+    if auth.is_file() or any(os.environ.get(name) for name in ("OPENAI_API_KEY", "CODEX_API_KEY")):
+        return None
+    return f"No Codex login was found: {auth} is missing and neither OPENAI_API_KEY nor CODEX_API_KEY is set."
+
+
+def _silence_message() -> str:
+    """What the probe waited for (a login exists, yet Codex never answered)."""
+    return f"Codex did not answer the probe ('Reply with exactly: ok') within {PROBE_TIMEOUT_S:.0f} s"
 
 
 def build_backend(config: Any, base_dir: Path, env: Any, governor: RateLimitGovernor) -> CodexBackend:
