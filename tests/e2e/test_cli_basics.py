@@ -94,3 +94,11 @@ def test_only_the_invoked_command_is_built_but_every_word_dispatches(run_ktx, tm
         result = run_ktx("--project-dir", str(tmp_path), word, "--help")
         assert result.returncode == 0, (word, result.stderr)
         assert f"ktx {word}" in result.stdout
+
+
+def test_setup_help_at_80_columns_shows_every_flag_name_whole(run_ktx) -> None:
+    result = run_ktx("setup", "--help", env={"COLUMNS": "80"})
+    assert result.returncode == 0
+    assert "…" not in result.stdout
+    for flag in ("--source-warehouse-connection-id", "--gateway-api-key-file", "--database-connection-id", "--target"):
+        assert flag in result.stdout

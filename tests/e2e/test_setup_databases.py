@@ -103,6 +103,10 @@ def test_a_failed_test_writes_nothing(run_ktx, project):
     assert "Connection test failed for down (postgres)" in result.stderr
     assert "pw-never-shown" not in result.stdout + result.stderr
     assert (project / "ktx.yaml").read_text() == before
+    # nothing means nothing: the password is not left behind under .ktx/secrets/ either
+    assert not (project / ".ktx" / "secrets" / "down-url").exists()
+    leftovers = [p for p in project.rglob("*") if p.is_file() and ".git" not in p.parts]
+    assert not [p for p in leftovers if "pw-never-shown" in p.read_text(errors="replace")]
 
 
 @pytest.mark.parametrize(

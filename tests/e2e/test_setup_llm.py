@@ -224,6 +224,35 @@ def test_anthropic_failures(run_ktx, project, api):
     assert "provider" not in (load(project).get("llm") or {}) or load(project)["llm"]["provider"]["backend"] == "none"
 
 
+def test_gateway_setup_with_its_flags(run_ktx, project, api):
+    env = {"GW_KEY": "gw-secret-value"}
+    result = setup(
+        run_ktx,
+        project,
+        "--llm-backend",
+        "gateway",
+        "--gateway-base-url",
+        api.base_url,
+        "--gateway-api-key-env",
+        "GW_KEY",
+        "--skip-embeddings",
+        *SKIP_REST,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    data = load(project)["llm"]
+    assert data["provider"] == {"backend": "gateway", "gateway": {"base_url": api.base_url, "api_key": "env:GW_KEY"}}
+    assert data["models"]["default"] == "anthropic/claude-sonnet-4-6"
+    assert [b["model"] for b in api.bodies] == [
+        "anthropic/claude-sonnet-4-6",
+        "anthropic/claude-haiku-4-5",
+        "anthropic/claude-opus-4-7",
+    ]
+    assert "gw-secret-value" not in result.stdout + result.stderr + (project / "ktx.yaml").read_text()
+    missing = setup(run_ktx, project, "--llm-backend", "gateway", "--skip-embeddings", *SKIP_REST)
+    assert missing.returncode == 1 and "Missing gateway URL: pass --gateway-base-url" in missing.stderr
+
+
 def test_vertex_setup(run_ktx, project, api, tmp_path):
     creds = service_account_file(tmp_path, f"{api.base_url}/token")
     env = {"ANTHROPIC_VERTEX_BASE_URL": f"{api.base_url}/v1", "GOOGLE_APPLICATION_CREDENTIALS": str(creds)}
@@ -262,7 +291,11 @@ def test_vertex_setup(run_ktx, project, api, tmp_path):
         ),
         (
             ["--skip-embeddings"],
-            "Missing LLM backend: pass --llm-backend with one of claude-code, codex, anthropic, vertex.",
+            "Missing LLM backend: pass --llm-backend with one of claude-code, codex, anthropic, vertex, gateway, none.",
+        ),
+        (
+            ["--llm-backend", "anthropic", "--gateway-base-url", "https://gw"],
+            "Gateway flags are only valid with --llm-backend gateway.",
         ),
     ],
 )

@@ -123,9 +123,32 @@ def _check_sql_comment_argument(args: list[str]) -> None:
             )
 
 
+def _keep_option_names_whole() -> None:
+    """Help at 80 columns: rich shrinks every column of typer's option table, so a long flag name
+    (`--source-warehouse-connection-id`) was cut to `--source-warehouse-connection-…`. The flag-name column (the
+    first, or the second after the required-marker column) never wraps; the others share what is left."""
+    from rich.table import Table
+    from typer import rich_utils
+
+    if getattr(rich_utils.Table, "_ktx_whole_names", False):
+        return
+
+    class OptionsTable(Table):
+        _ktx_whole_names = True
+
+        def add_row(self, *renderables, **kwargs):  # type: ignore[no-untyped-def]
+            super().add_row(*renderables, **kwargs)
+            for column in self.columns[:2]:
+                column.no_wrap = True
+
+    rich_utils.Table = OptionsTable  # type: ignore[misc]
+
+
 def run(args: list[str], *, debug: bool = False) -> int:
     """Run the CLI and turn every failure into a message and an exit code, never a traceback."""
     word = command_word(args)
+    if "--help" in args or "-h" in args:
+        _keep_option_names_whole()
     app = build_app(word)
     try:
         if word == "sql":

@@ -25,9 +25,10 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--llm-backend",
-                metavar="claude-code|codex|anthropic|vertex",
+                metavar="BACKEND",
                 rich_help_panel=LLM,
-                help="The backend ktx itself uses for LLM-backed work.",
+                help="The backend ktx itself uses for LLM-backed work: claude-code, codex, anthropic, vertex, gateway "
+                "or none.",
             ),
         ] = None,
         anthropic_api_key_env: Annotated[
@@ -49,17 +50,44 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         vertex_project: Annotated[
-            str | None, typer.Option("--vertex-project", metavar="ID|env:NAME|file:PATH", rich_help_panel=LLM)
+            str | None,
+            typer.Option(
+                "--vertex-project", metavar="ID", rich_help_panel=LLM, help="Google Cloud project (or env:/file: ref)."
+            ),
         ] = None,
         vertex_location: Annotated[
             str | None,
             typer.Option(
-                "--vertex-location", metavar="LOCATION|env:NAME", rich_help_panel=LLM, help="Default us-east5."
+                "--vertex-location", metavar="REGION", rich_help_panel=LLM, help="Default us-east5 (or an env: ref)."
+            ),
+        ] = None,
+        gateway_base_url: Annotated[
+            str | None,
+            typer.Option(
+                "--gateway-base-url", metavar="URL", rich_help_panel=LLM, help="AI gateway (Anthropic-compatible) URL."
+            ),
+        ] = None,
+        gateway_api_key_env: Annotated[
+            str | None,
+            typer.Option(
+                "--gateway-api-key-env",
+                metavar="NAME",
+                rich_help_panel=LLM,
+                help="Environment variable holding the gateway key (default AI_GATEWAY_API_KEY).",
+            ),
+        ] = None,
+        gateway_api_key_file: Annotated[
+            str | None,
+            typer.Option(
+                "--gateway-api-key-file", metavar="PATH", rich_help_panel=LLM, help="File holding the gateway key."
             ),
         ] = None,
         skip_llm: Annotated[bool, typer.Option("--skip-llm", rich_help_panel=LLM)] = False,
         embedding_backend: Annotated[
-            str | None, typer.Option("--embedding-backend", metavar="openai|sentence-transformers", rich_help_panel=EMB)
+            str | None,
+            typer.Option(
+                "--embedding-backend", metavar="BACKEND", rich_help_panel=EMB, help="openai or sentence-transformers."
+            ),
         ] = None,
         embedding_api_key_env: Annotated[
             str | None, typer.Option("--embedding-api-key-env", metavar="NAME", rich_help_panel=EMB)
@@ -72,9 +100,10 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--database",
-                metavar="duckdb|sqlite|postgres|mysql|clickhouse|snowflake|bigquery|sqlserver",
+                metavar="DRIVER",
                 rich_help_panel=DB,
-                help="Add a warehouse connection of this driver (tested before it is saved).",
+                help="Add a warehouse connection (tested before it is saved): duckdb, sqlite, postgres, mysql, "
+                "clickhouse, snowflake, bigquery or sqlserver.",
             ),
         ] = None,
         database_connection_id: Annotated[
@@ -90,7 +119,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--database-url",
-                metavar="URL|PATH|env:NAME|file:PATH",
+                metavar="URL",
                 rich_help_panel=DB,
                 help="URL (a password in it is saved under .ktx/secrets/), file path, or a secret reference.",
             ),
@@ -105,7 +134,7 @@ def register(app: typer.Typer) -> None:
         source: Annotated[
             str | None,
             typer.Option(
-                "--source", metavar="dbt|metricflow|lookml", rich_help_panel=SRC, help="Add a context source."
+                "--source", metavar="KIND", rich_help_panel=SRC, help="Add a context source: dbt, metricflow or lookml."
             ),
         ] = None,
         source_connection_id: Annotated[
@@ -123,7 +152,8 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--source-subpath", metavar="PATH", rich_help_panel=SRC, help="Inside the repo.")
         ] = None,
         source_auth_token_ref: Annotated[
-            str | None, typer.Option("--source-auth-token-ref", metavar="env:NAME|file:PATH", rich_help_panel=SRC)
+            str | None,
+            typer.Option("--source-auth-token-ref", metavar="REF", rich_help_panel=SRC, help="env:NAME or file:PATH."),
         ] = None,
         source_warehouse_connection_id: Annotated[
             str | None,
@@ -152,9 +182,10 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--target",
-                metavar="claude-code|claude-desktop|codex|cursor|opencode|universal",
+                metavar="AGENT",
                 rich_help_panel=AGENTS,
-                help="Agent to connect (repeatable). `--target codex` gives a Codex session access to ktx; it is "
+                help="Agent to connect (repeatable): claude-code, claude-desktop, codex, cursor, opencode, universal. "
+                "`--target codex` gives a Codex session access to ktx; it is "
                 "unrelated to `--llm-backend codex`, which makes ktx itself run on Codex.",
             ),
         ] = None,
@@ -170,7 +201,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--mode",
-                metavar="mcp|mcp-cli",
+                metavar="MODE",
                 rich_help_panel=AGENTS,
                 help="mcp: the tools and the analytics skill; mcp-cli: also the admin CLI skill and rule.",
             ),
@@ -205,6 +236,9 @@ def register(app: typer.Typer) -> None:
             anthropic_api_key_file=anthropic_api_key_file,
             vertex_project=vertex_project,
             vertex_location=vertex_location,
+            gateway_base_url=gateway_base_url,
+            gateway_api_key_env=gateway_api_key_env,
+            gateway_api_key_file=gateway_api_key_file,
             skip_llm=skip_llm,
             embedding_backend=embedding_backend,
             embedding_api_key_env=embedding_api_key_env,

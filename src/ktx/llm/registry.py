@@ -70,7 +70,13 @@ LLM_BACKENDS: dict[str, BackendSpec] = {
             "Vertex AI",
             dict(_CLAUDE_API_MODELS),
         ),
-        BackendSpec("gateway", "ktx.llm.backends.anthropic_api:build_backend", None, "AI gateway"),
+        BackendSpec(
+            "gateway",
+            "ktx.llm.backends.anthropic_api:build_backend",
+            "AI gateway (Anthropic-compatible endpoint)",
+            "AI gateway",
+            {role: f"anthropic/{model}" for role, model in _CLAUDE_API_MODELS.items()},
+        ),
     )
 }
 

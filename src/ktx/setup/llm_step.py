@@ -25,9 +25,10 @@ PRESETS = {name: spec.presets for name, spec in LLM_BACKENDS.items() if spec.set
 CHOICES = [(name, spec.setup_choice) for name, spec in LLM_BACKENDS.items() if spec.setup_choice]
 PROBE_LABELS = {name: spec.probe_label for name, spec in LLM_BACKENDS.items()}
 MISSING_BACKEND = (
-    "Missing LLM backend: pass --llm-backend with one of claude-code, codex, anthropic, vertex. claude-code and codex "
-    "use local CLI authentication; anthropic also needs --anthropic-api-key-env or --anthropic-api-key-file, and "
-    "vertex also needs --vertex-project."
+    "Missing LLM backend: pass --llm-backend with one of claude-code, codex, anthropic, vertex, gateway, none. "
+    "claude-code and codex use local CLI authentication; anthropic also needs --anthropic-api-key-env or "
+    "--anthropic-api-key-file, vertex --vertex-project, gateway --gateway-base-url (and a key: "
+    "--gateway-api-key-env, --gateway-api-key-file or AI_GATEWAY_API_KEY); none runs ktx without an LLM."
 )
 DEFAULT_VERTEX_LOCATION = "us-east5"
 
@@ -36,6 +37,8 @@ def llm_ready(config: KtxConfig) -> bool:
     llm = config.llm
     if llm.provider.backend == "none" or not llm.models.default:
         return False
+    if llm.provider.backend == "gateway":
+        return llm.provider.gateway is not None and bool(llm.provider.gateway.base_url)
     return not (llm.provider.backend == "vertex" and (llm.provider.vertex is None or not llm.provider.vertex.location))
 
 
@@ -81,6 +84,29 @@ def _anthropic_credential(project: Project, options: SetupOptions, ui: SetupUI) 
     if not key:
         raise KtxError("Missing Anthropic API key: nothing was pasted.")
     return save_secret(project, "anthropic-api-key", key)
+
+
+def _gateway_settings(project: Project, options: SetupOptions, ui: SetupUI) -> dict[str, str]:
+    base_url = options.gateway_base_url
+    missing_url = "Missing gateway URL: pass --gateway-base-url (an Anthropic-compatible endpoint)."
+    if not base_url:
+        base_url = ui.text("AI gateway base URL (Anthropic-compatible)", missing_url)
+        if not base_url:
+            raise KtxError(missing_url)
+    if not base_url.startswith(("https://", "http://", "env:", "file:")):
+        raise KtxError(f"Invalid gateway URL {base_url!r}: use https://… (or an env:/file: reference).")
+    credential = credential_from_flags(options.gateway_api_key_env, options.gateway_api_key_file, "gateway API key")
+    if credential is None and os.environ.get("AI_GATEWAY_API_KEY", "").strip():
+        credential = "env:AI_GATEWAY_API_KEY"
+    if credential is None:
+        missing_key = (
+            "Missing gateway API key: pass --gateway-api-key-env or --gateway-api-key-file, or set AI_GATEWAY_API_KEY."
+        )
+        key = ui.text("AI gateway API key", missing_key, secret=True)
+        if not key:
+            raise KtxError(missing_key)
+        credential = save_secret(project, "gateway-api-key", key)
+    return {"base_url": base_url, "api_key": credential}
 
 
 def _gcloud_project() -> str | None:
@@ -132,6 +158,8 @@ def _candidate(project: Project, edits: list[Edit]) -> KtxConfig:
 def _failure_message(backend: str, message: str) -> str:
     if backend == "anthropic":
         return f"Anthropic model health check failed: {message}"
+    if backend == "gateway":
+        return f"AI gateway model health check failed: {message}"
     if backend == "vertex":
         text = f"Vertex AI model health check failed: {message}"
         if any(word in message.lower() for word in ("forbidden", "permission", "403")):
@@ -165,6 +193,9 @@ def run_llm_step(project: Project, options: SetupOptions, ui: SetupUI, prior: li
     if backend == "anthropic":
         credential = _anthropic_credential(project, options, ui)
         provider_edits.append(lambda d: yamlio.set_path(d, ["llm", "provider", "anthropic", "api_key"], credential))
+    elif backend == "gateway":
+        gateway = _gateway_settings(project, options, ui)
+        provider_edits.append(lambda d: yamlio.set_path(d, ["llm", "provider", "gateway"], dict(gateway)))
     elif backend == "vertex":
         vertex = _vertex_settings(options, ui)
         provider_edits.append(lambda d: yamlio.set_path(d, ["llm", "provider", "vertex", "project"], vertex["project"]))
@@ -195,7 +226,7 @@ def run_llm_step(project: Project, options: SetupOptions, ui: SetupUI, prior: li
 
     edits = [*provider_edits, lambda d: yamlio.set_path(d, ["llm", "models"], dict(models))]
     caching = current.llm.promptCaching
-    if backend == "anthropic":
+    if backend in ("anthropic", "gateway"):
         edits.append(lambda d: yamlio.set_path(d, ["llm", "promptCaching", "enabled"], True))
     elif backend == "vertex":
         edits.append(lambda d: yamlio.set_path(d, ["llm", "promptCaching", "enabled"], True))

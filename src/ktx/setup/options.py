@@ -21,6 +21,9 @@ class SetupOptions:
     anthropic_api_key_file: str | None = None
     vertex_project: str | None = None
     vertex_location: str | None = None
+    gateway_base_url: str | None = None
+    gateway_api_key_env: str | None = None
+    gateway_api_key_file: str | None = None
     skip_llm: bool = False
     embedding_backend: str | None = None
     embedding_api_key_env: str | None = None
@@ -58,7 +61,12 @@ class SetupOptions:
             or self.anthropic_api_key_file
             or self.vertex_project
             or self.vertex_location
+            or self.gateway_flags_given
         )
+
+    @property
+    def gateway_flags_given(self) -> bool:
+        return bool(self.gateway_base_url or self.gateway_api_key_env or self.gateway_api_key_file)
 
     def effective_llm_backend(self) -> str | None:
         """An explicit backend, or the one implied by credential flags."""
@@ -66,6 +74,8 @@ class SetupOptions:
             return self.llm_backend
         if self.vertex_project or self.vertex_location:
             return "vertex"
+        if self.gateway_flags_given:
+            return "gateway"
         if self.anthropic_api_key_env or self.anthropic_api_key_file:
             return "anthropic"
         return None
@@ -89,6 +99,10 @@ def validate(options: SetupOptions) -> None:
         raise UsageError("Anthropic API key flags are only valid with --llm-backend anthropic.")
     if (options.vertex_project or options.vertex_location) and backend != "vertex":
         raise UsageError("Vertex AI flags are only valid with --llm-backend vertex.")
+    if options.gateway_flags_given and backend != "gateway":
+        raise UsageError("Gateway flags are only valid with --llm-backend gateway.")
+    if options.gateway_api_key_env and options.gateway_api_key_file:
+        raise UsageError("Choose only one gateway credential source: --gateway-api-key-env or --gateway-api-key-file.")
     if options.skip_llm and options.llm_flags_given:
         raise UsageError("--skip-llm cannot be combined with LLM backend or credential flags.")
     if options.embedding_api_key_env and options.embedding_api_key_file:

@@ -91,6 +91,49 @@ def run_setup(root: Path, options: SetupOptions, *, interactive: bool) -> Projec
             mark_steps(project, ["project", "agents"])
         ui.step("Done")
         return project
+    secrets_before = _snapshot_secrets(project)
+    try:
+        project, commit, completed, context_ids = _config_steps(project, options, ui)
+    except BaseException:
+        # A failed step writes nothing: secrets it saved for its own live test go with the failure.
+        _restore_secrets(project, secrets_before)
+        raise
+    context = run_context_step(project, options, ui, context_ids)
+    if context == "built":
+        completed.append("context")
+    agents, _ = run_agents_step(project, options, ui)
+    if agents == "ready" or options.skip_agents:
+        completed.append("agents")
+    mark_steps(project, completed)
+    ui.step("Done")
+    ui.line(f"ktx project ready: {project.root}" + (f" (commit {commit[:10]})" if commit else ""))
+    if context == "failed":
+        raise KtxError("The configuration was saved, but building context failed (see above).")
+    ui.line("Next: `ktx status` to check everything, `ktx sl` to see what was ingested.")
+    return project
+
+
+def _snapshot_secrets(project: Project) -> dict[Path, bytes]:
+    folder = project.ktx_dir / "secrets"
+    return {p: p.read_bytes() for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
+
+
+def _restore_secrets(project: Project, before: dict[Path, bytes]) -> None:
+    folder = project.ktx_dir / "secrets"
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.is_file() and path not in before:
+            path.unlink()
+    for path, content in before.items():
+        if not path.is_file() or path.read_bytes() != content:
+            atomic_write(path, content, mode=0o600)
+
+
+def _config_steps(
+    project: Project, options: SetupOptions, ui: SetupUI
+) -> tuple[Project, str | None, list[str], list[str]]:
+    """LLM, embeddings, databases and sources: each tested live, then one validated edit of ktx.yaml."""
     edits: list[Edit] = []
     completed = ["project"]
     llm_edits = run_llm_step(project, options, ui, edits)
@@ -121,16 +164,4 @@ def run_setup(root: Path, options: SetupOptions, *, interactive: bool) -> Projec
         commit = project.update_config(apply, "setup: update ktx project config", author=SETUP_AUTHOR)
     else:
         commit = None
-    context = run_context_step(project, options, ui, context_ids)
-    if context == "built":
-        completed.append("context")
-    agents, _ = run_agents_step(project, options, ui)
-    if agents == "ready" or options.skip_agents:
-        completed.append("agents")
-    mark_steps(project, completed)
-    ui.step("Done")
-    ui.line(f"ktx project ready: {project.root}" + (f" (commit {commit[:10]})" if commit else ""))
-    if context == "failed":
-        raise KtxError("The configuration was saved, but building context failed (see above).")
-    ui.line("Next: `ktx status` to check everything, `ktx sl` to see what was ingested.")
-    return project
+    return project, commit, completed, context_ids
