@@ -188,3 +188,19 @@ def test_status_writes_nothing(run_ktx, project):
     run_ktx("status", cwd=project)
     assert git(project, "rev-parse", "HEAD") == before
     assert git(project, "status", "--porcelain") == ""
+
+
+def test_misspelt_connection_keys_warn_with_did_you_mean_in_status_and_on_commands(run_ktx, project):
+    write_config(
+        project,
+        "connections:\n  wh:\n    driver: duckdb\n    pth: shop.duckdb\n    schemass: [main]\n"
+        "  pg:\n    driver: postgres\n    url: postgresql://127.0.0.1/test\n    schema_s: [public]\n",
+    )
+    validated = run_ktx("--project-dir", str(project), "status", "--validate")
+    assert "connections.wh.pth: unknown key for a duckdb connection (ignored) — did you mean 'path'?" in (
+        validated.stdout
+    )
+    assert "connections.wh.schemass" in validated.stdout and "did you mean 'schemas'?" in validated.stdout
+    listed = run_ktx("--project-dir", str(project), "connection", "list")
+    assert listed.returncode == 0
+    assert "Warning: ktx.yaml: Unsupported connections.pg.schema_s" in listed.stderr

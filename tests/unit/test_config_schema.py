@@ -48,27 +48,36 @@ def test_unknown_keys_warn_with_dotted_path_and_are_dropped():
     assert "bogus" not in result.config.llm.models.model_dump()
 
 
-def test_unknown_key_nested_inside_a_connection_is_a_warning_but_driver_extras_pass():
+def test_unknown_keys_inside_a_connection_warn_with_did_you_mean_and_are_kept():
     data = {
         "connections": {
             "wh": {
                 "driver": "postgres",
                 "url": "env:PG_URL",
-                "application_name": "ktx",  # driver extra: passes through
+                "application_name": "ktx",  # nothing reads it: a warning, not a silent no-op
+                "schemass": ["public"],
                 "context": {"queryHistory": {"enabled": True, "typo": 1}},
-            }
+            },
+            "lake": {"driver": "duckdb", "pth": "x.duckdb", "schema": "main", "allow_external_access": True},
         }
     }
     result, found = issues(data)
     assert result.ok
-    assert found == [
-        (
-            "warning",
-            "connections.wh.context.queryHistory.typo",
-            "Unsupported connections.wh.context.queryHistory.typo: unknown field (ignored)",
-        )
-    ]
-    assert result.config.connections["wh"].model_extra == {"application_name": "ktx"}
+    messages = {path: message for _, path, message in found}
+    assert messages["connections.wh.context.queryHistory.typo"] == (
+        "Unsupported connections.wh.context.queryHistory.typo: unknown field (ignored)"
+    )
+    assert messages["connections.wh.schemass"].endswith("— did you mean 'schemas'?")
+    assert messages["connections.lake.pth"] == (
+        "Unsupported connections.lake.pth: unknown key for a duckdb connection (ignored) — did you mean 'path'?"
+    )
+    assert messages["connections.lake.schema"].endswith("— did you mean 'schemas'?")
+    assert messages["connections.wh.application_name"].startswith(
+        "Unsupported connections.wh.application_name: unknown key for a postgres connection (ignored) "
+        "(a postgres connection takes: "
+    )
+    assert "connections.lake.allow_external_access" not in messages
+    assert result.config.connections["lake"].allow_external_access is True
 
 
 @pytest.mark.parametrize(

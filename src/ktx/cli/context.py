@@ -65,7 +65,20 @@ def open_project(ctx: typer.Context, mode: OutputMode, *, announce: bool = True)
         raise typer.Exit(1)
     if announce and mode is not OutputMode.JSON:
         sys.stderr.write(f"Project: {project.root}\n")
+        _warn_connection_typos(project)
     return project
+
+
+def _warn_connection_typos(project: Project) -> None:
+    """A misspelt key in a connection changes what ktx does (a scan scope silently dropped): say so on every
+    command, not only in `ktx status --validate`."""
+    try:
+        issues = project.validation.warnings
+    except KtxError:
+        return
+    for issue in issues:
+        if issue.path.startswith("connections."):
+            sys.stderr.write(f"Warning: ktx.yaml: {issue.message}\n")
 
 
 def open_services(ctx: typer.Context, mode: OutputMode, *, announce: bool = True) -> Services:

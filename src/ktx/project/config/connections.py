@@ -85,6 +85,7 @@ class DuckDBConnection(WarehouseConnection):
     driver: Literal["duckdb"]
     path: NonEmptyStr | None = None
     schemas: list[str] | None = None
+    allow_external_access: bool = False
 
 
 class SQLiteConnection(WarehouseConnection):
@@ -144,6 +145,7 @@ class BigQueryConnection(WarehouseConnection):
     location: NonEmptyStr | None = None
     max_bytes_billed: int | None = Field(None, ge=1)
     job_timeout_ms: int | None = Field(None, ge=1)
+    api_endpoint: NonEmptyStr | None = None  # an emulator or private endpoint
 
 
 class GitSourceConnection(Loose):
@@ -152,11 +154,13 @@ class GitSourceConnection(Loose):
     branch: NonEmptyStr | None = None
     path: str | None = None
     auth_token_ref: NonEmptyStr | None = None
+    source_dir: NonEmptyStr | None = None
+    warehouse_connection_id: NonEmptyStr | None = None
+    warehouseConnectionId: NonEmptyStr | None = None
 
 
 class DbtConnection(GitSourceConnection):
     driver: Literal["dbt"]
-    source_dir: NonEmptyStr | None = None
 
 
 class MetricFlowConnection(GitSourceConnection):

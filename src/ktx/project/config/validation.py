@@ -132,7 +132,8 @@ def validate_config_data(raw: Any) -> ConfigValidation:
     # Each pass strips the unknown keys pydantic reported; nested unknowns surface once parents validate.
     for _ in range(16):
         try:
-            return ConfigValidation(KtxConfig.model_validate(data), warnings)
+            config = KtxConfig.model_validate(data)
+            return ConfigValidation(config, warnings + _unknown_connection_keys(config))
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
         extras = [e for e in errors if e["type"] == "extra_forbidden"]
@@ -150,6 +151,42 @@ def validate_config_data(raw: Any) -> ConfigValidation:
         for err in sorted(extras, key=lambda e: len(e["loc"]), reverse=True):
             _delete_path(data, _clean_loc(data, err["loc"]))
     raise AssertionError("config validation did not converge")
+
+
+def _unknown_connection_keys(config: KtxConfig) -> list[ConfigIssue]:
+    """Connection entries accept extra keys (driver options ktx passes on), so a misspelt `pth:` or `schemass:`
+    would silently drop the scan scope: each key the entry's driver does not know is a warning, with did-you-mean."""
+    issues = []
+    for connection_id, entry in config.connections.items():
+        extra = getattr(entry, "model_extra", None) or {}
+        known = sorted({f.alias or name for name, f in type(entry).model_fields.items()})
+        driver = getattr(entry, "driver", "?")
+        for key in extra:
+            path = f"connections.{connection_id}.{key}"
+            close = _close_match(key, known)
+            hint = f" — did you mean '{close}'?" if close else f" (a {driver} connection takes: {', '.join(known)})"
+            issues.append(
+                ConfigIssue(
+                    path,
+                    f"Unsupported {path}: unknown key for a {driver} connection (ignored){hint}",
+                    "warning",
+                    fix=UNKNOWN_FIELD_FIX,
+                )
+            )
+    return issues
+
+
+def _close_match(key: str, names: list[str]) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+    if close:
+        return close[0]
+    # `schema:` on a driver that takes `schemas:`: a singular/plural slip is a near miss too
+    for name in names:
+        if name.rstrip("s") == key.rstrip("s"):
+            return name
+    return None
 
 
 def _did_you_mean(key: str, *, top_level: bool) -> str:

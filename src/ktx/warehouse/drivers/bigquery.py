@@ -25,9 +25,6 @@ class BigQueryConnector(Connector):
     supports_query_history = True
     scope_keys = ("dataset_id", "dataset_ids")
 
-    def _extra(self, key: str) -> Any:
-        return (self.config.model_extra or {}).get(key)
-
     def _credentials_info(self) -> dict[str, Any] | None:
         raw = self.config.credentials_json
         if not raw:
@@ -59,7 +56,7 @@ class BigQueryConnector(Connector):
     def _connect(self) -> Any:
         bigquery = require_module("google.cloud.bigquery", "bigquery")
         options: dict[str, Any] = {}
-        endpoint = self._extra("api_endpoint")  # BigQuery emulators and private endpoints
+        endpoint = self.config.api_endpoint  # BigQuery emulators and private endpoints
         info = self._credentials_info()
         if info is not None:
             from google.oauth2 import service_account

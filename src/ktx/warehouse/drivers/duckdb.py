@@ -29,7 +29,7 @@ class DuckDBConnector(Connector):
         with self._db_lock:
             if self._db is None:
                 path = database_file(self.connection_id, self.config, self.base_dir, ("duckdb",))
-                allow_external = bool((self.config.model_extra or {}).get("allow_external_access", False))
+                allow_external = bool(self.config.allow_external_access)
                 # read_only: no writes to the file. No external access: no COPY TO / ATTACH / file reads or
                 # extension downloads. lock_configuration: a query cannot SET these back.
                 self._db = duckdb.connect(
@@ -52,7 +52,7 @@ class DuckDBConnector(Connector):
 
     def gate_allowances(self) -> frozenset[str]:
         # A connection that opted into external access may read files with DuckDB's readers.
-        if (self.config.model_extra or {}).get("allow_external_access", False):
+        if self.config.allow_external_access:
             return _FILE_READERS
         return frozenset()
 
