@@ -74,3 +74,22 @@ def test_pretty_mode_renders_a_table(run_ktx, project):
     _with_connections(project)
     out = run_ktx("connection", "list", "--output", "pretty", cwd=project).stdout
     assert "ID" in out and "DRIVER" in out and "alpha" in out and "2 connections" in out
+
+
+def test_a_refusal_in_json_mode_is_a_json_envelope_on_stdout(run_ktx, project):
+    refused = run_ktx("--project-dir", str(project), "ingest", "--text", "orders are net of refunds", "--json")
+    assert refused.returncode == 1
+    envelope = json.loads(refused.stdout)
+    assert envelope["kind"] == "error" and envelope["error"]["exitCode"] == 1
+    assert envelope["error"]["message"].startswith("Memory capture needs an LLM backend")
+    assert "ktx setup" in envelope["error"]["hint"]
+    plain = run_ktx("--project-dir", str(project), "ingest", "--text", "x")
+    assert plain.stdout == "" and "Memory capture needs an LLM backend" in plain.stderr
+
+
+def test_connection_test_of_an_unknown_id_lists_the_configured_ones(run_ktx, project):
+    (project / "ktx.yaml").write_text("connections:\n  wh:\n    driver: duckdb\n    path: shop.duckdb\n")
+    result = run_ktx("--project-dir", str(project), "connection", "test", "nope")
+    assert result.returncode == 1
+    assert 'Connection "nope" is not configured in ktx.yaml' in result.stderr
+    assert "Configured connections: wh." in result.stderr

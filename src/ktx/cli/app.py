@@ -123,6 +123,26 @@ def _check_sql_comment_argument(args: list[str]) -> None:
             )
 
 
+def json_requested(args: list[str]) -> bool:
+    """Whether this command line asked for JSON output (`--json`, `--output json`, `-o json`, KTX_OUTPUT=json)."""
+    import os
+
+    head = args[: args.index("--")] if "--" in args else args
+    if "--json" in head or "--output=json" in head or "-ojson" in head:
+        return True
+    if any(a in ("--output", "-o") and i + 1 < len(head) and head[i + 1] == "json" for i, a in enumerate(head)):
+        return True
+    return os.environ.get("KTX_OUTPUT", "").strip().lower() == "json" and "--output" not in head and "-o" not in head
+
+
+def _emit_error_envelope(message: str, hint: str | None, exit_code: int) -> None:
+    """A script that asked for JSON gets JSON on stdout for a refusal too, not an empty stdout."""
+    import json
+
+    error = {"kind": "error", "error": {"message": message, "hint": hint, "exitCode": exit_code}}
+    sys.stdout.write(json.dumps(error, indent=2, ensure_ascii=False) + "\n")
+
+
 def _keep_option_names_whole() -> None:
     """Help at 80 columns: rich shrinks every column of typer's option table, so a long flag name
     (`--source-warehouse-connection-id`) was cut to `--source-warehouse-connection-…`. The flag-name column (the
@@ -169,6 +189,8 @@ def run(args: list[str], *, debug: bool = False) -> int:
         sys.stderr.write(f"Error: {exc.message}\n")
         if exc.hint:
             sys.stderr.write(f"{exc.hint}\n")
+        if json_requested(args):
+            _emit_error_envelope(exc.message, exc.hint, exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
@@ -179,5 +201,7 @@ def run(args: list[str], *, debug: bool = False) -> int:
         sys.stderr.write(f"Error: unexpected {type(exc).__name__}: {exc}\n")
         if not debug:
             sys.stderr.write("Re-run with --debug for the full traceback.\n")
+        if json_requested(args):
+            _emit_error_envelope(f"unexpected {type(exc).__name__}: {exc}", "Re-run with --debug.", 1)
         return 1
     return 0

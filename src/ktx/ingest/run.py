@@ -49,8 +49,7 @@ def plan_targets(config: Any, connection_id: str | None, *, all_: bool) -> list[
     if connection_id and all_:
         raise UsageError("Pass a connection id or --all, not both.")
     if connection_id:
-        conn = connections.get(connection_id)
-        if conn is None:
+        if connection_id not in connections:
             known = ", ".join(sorted(connections)) or "none"
             raise KtxError(
                 f'Connection "{connection_id}" is not configured in ktx.yaml', hint=f"Configured connections: {known}."

@@ -110,10 +110,7 @@ class ConnectionTest:
 
 def check_connection(project: Project, connection_id: str) -> ConnectionTest:
     """Live test of one connection. Never raises for a failed test; the detail says why."""
-    config = project.config
-    conn = config.connections.get(connection_id)
-    if conn is None:
-        raise KtxError(f'Connection "{connection_id}" is not configured in ktx.yaml')
+    conn = connection_config(project, connection_id)
     started = time.perf_counter()
     driver = conn.driver
     if driver in SOURCE_DRIVERS:
