@@ -272,3 +272,72 @@ def test_usage_errors(run_ktx, project):
     assert unknown.returncode == 1 and 'Connection "nope" is not configured' in unknown.stderr
     mixed = run_ktx("ingest", "--plain", "--json", cwd=project)
     assert mixed.returncode == 2
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from ktx.project.lock import project_lock
+with project_lock(Path(sys.argv[1]), "a test holding the project"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def _hold(project: Path, seconds: float) -> subprocess.Popen:
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(project), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_second_ingest_refuses_or_waits_and_a_killed_holder_leaves_no_stale_lock(run_ktx, project):
+    fixture_project(project, "shop_undeclared")
+    holder = _hold(project, 60)
+    try:
+        busy = run_ktx("ingest", "wh", cwd=project)
+        assert busy.returncode == 1
+        assert "Another ktx run is writing to this project: `a test holding the project` (pid" in busy.stderr
+        assert "--wait" in busy.stderr
+        assert not (project / "semantic-layer" / "wh").exists()
+    finally:
+        holder.kill()  # kill -9: the kernel drops the lock with the process
+        holder.wait()
+    after_kill = run_ktx("ingest", "wh", cwd=project)
+    assert after_kill.returncode == 0, after_kill.stderr
+
+    short = _hold(project, 2)
+    waited = run_ktx("ingest", "wh", "--wait", cwd=project)
+    short.wait()
+    assert waited.returncode == 0, waited.stderr
+    assert "Waiting for `a test holding the project`" in waited.stderr
+
+
+def test_without_a_terminal_ingest_prints_progress_lines_on_stderr(run_ktx, project):
+    fixture_project(project, "shop_undeclared")
+    result = run_ktx("ingest", "wh", cwd=project)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("wh · Profiling tables") and "/7" in line for line in lines)
+    assert any(line.startswith("wh · Committing") for line in lines)
+    quiet = run_ktx("ingest", "wh", "--json", cwd=project)
+    assert "Profiling" not in quiet.stderr
+
+
+def test_the_report_lists_links_with_evidence_and_inferred_keys(run_ktx, project):
+    fixture_project(project, "shop_undeclared")
+    assert run_ktx("ingest", "wh", cwd=project).returncode == 0
+    again = run_ktx("ingest", "--report", cwd=project)
+    assert again.returncode == 0, again.stderr
+    assert "  Accepted links:" in again.stdout
+    assert "orders(customer_id) → customers(id) · score 1.00 · coverage 100%, target unique" in again.stdout
+    assert "    orders(id) · inferred" in again.stdout
+    data = json.loads(run_ktx("ingest", "--report", "--json", cwd=project).stdout)
+    [link] = [x for x in data["relationshipDetails"]["accepted"] if x["from"] == "refunds(order_id)"]
+    assert link["to"] == "orders(id)" and link["validated"] is True and link["coverage"] == 1.0
+    assert {"table": "regions", "columns": ["id"]}.items() <= next(
+        k for k in data["inferredKeys"] if k["table"] == "regions"
+    ).items()

@@ -38,6 +38,32 @@ class _TerminalProgress:
         self.live.update(Text(f"{self.label} · {self.stage_label}{count} · {elapsed // 60}:{elapsed % 60:02d}"))
 
 
+class _LineProgress:
+    """Without a terminal (CI, a pipe, an agent's shell): a plain line on stderr at each stage and at most every
+    few seconds within one, so a long scan is never silent."""
+
+    def __init__(self, label: str, every_s: float = 3.0) -> None:
+        self.label, self.every_s = label, every_s
+        self.started = self.last = time.monotonic()
+        self.stage_label, self.done, self.total = "Starting", 0, None
+
+    def stage(self, label: str, total: int | None = None) -> None:
+        self.stage_label, self.done, self.total = label, 0, total
+        self._write()
+
+    def advance(self, amount: int = 1) -> None:
+        self.done += amount
+        if time.monotonic() - self.last >= self.every_s or (self.total and self.done == self.total):
+            self._write()
+
+    def _write(self) -> None:
+        self.last = time.monotonic()
+        elapsed = int(self.last - self.started)
+        count = f" {self.done}/{self.total}" if self.total else ""
+        sys.stderr.write(f"{self.label} · {self.stage_label}{count} · {elapsed // 60}:{elapsed % 60:02d}\n")
+        sys.stderr.flush()
+
+
 def _print_result(result: Any, mode: OutputMode) -> None:
     from ktx.ingest.report import report_lines
 
@@ -111,6 +137,12 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         user_id: Annotated[str, typer.Option("--user-id", help="Who the captured text came from.")] = "local",
+        wait: Annotated[
+            bool,
+            typer.Option(
+                "--wait", help="If another ingest is writing to this project, wait for it instead of stopping."
+            ),
+        ] = False,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Accept every prompt (ingest asks none today).")] = False,
         no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt; fail instead.")] = False,
         plain: Annotated[bool, typer.Option("--plain", help="Plain text (same as --output plain).")] = False,
@@ -152,9 +184,10 @@ def register(app: typer.Typer) -> None:
             from ktx.ingest.report import NoProgress
 
             if live is None:
-                if mode is not OutputMode.JSON:
-                    sys.stderr.write(f"Ingesting {target.connection_id} ({target.driver}) [{index}/{total}]\n")
-                return NoProgress()
+                if mode is OutputMode.JSON:
+                    return NoProgress()
+                sys.stderr.write(f"Ingesting {target.connection_id} ({target.driver}) [{index}/{total}]\n")
+                return _LineProgress(f"{target.connection_id}")
             prefix = f"[{index}/{total}] " if total > 1 else ""
             return _TerminalProgress(live, f"{prefix}{target.connection_id} ({target.driver})")
 
@@ -167,6 +200,8 @@ def register(app: typer.Typer) -> None:
                 progress_for=progress_for,
                 query_history=query_history,
                 window_days=window_days,
+                wait=wait,
+                on_wait=lambda message: sys.stderr.write(message + "\n"),
             )
         finally:
             if live is not None:

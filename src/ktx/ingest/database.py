@@ -255,6 +255,8 @@ def _scan(
             "diffSummary": diff.summary(),
             "relationships": previous.report.get("relationships"),
             "primaryKeys": previous.report.get("primaryKeys"),
+            "relationshipDetails": previous.report.get("relationshipDetails"),
+            "inferredKeys": previous.report.get("inferredKeys"),
             "artifactPaths": previous.report.get("artifactPaths"),
             "warnings": [w.to_json() for w in warnings],
             "commit": None,
@@ -448,6 +450,15 @@ def _scan(
         "enrichmentState": {"resumed": stages.resumed, "completed": stages.completed, "failedStages": stages.failed},
         "relationships": rel_counts,
         "primaryKeys": pk_counts,
+        # What a person reviews: each accepted and to-review link with its evidence, and the keys ktx inferred.
+        "relationshipDetails": {
+            k: [_link_summary(e) for e in relationships.get(k, [])] for k in ("accepted", "review")
+        },
+        "inferredKeys": [
+            {"table": pk["table"], "columns": pk["columns"], "source": pk["source"], "score": pk.get("score")}
+            for pk in relationships.get("primaryKeys", [])
+            if pk["source"] != "declared"
+        ],
         "artifactPaths": {
             "rawSourcesDir": raw,
             "manifestShards": all_shards,
@@ -503,6 +514,21 @@ def _scope_text(scope: Any) -> str:
     if scope.schemas:
         return "schemas: " + ", ".join(scope.schemas)
     return "whole database"
+
+
+def _link_summary(edge: dict[str, Any]) -> dict[str, Any]:
+    validation = edge.get("validation") or {}
+    return {
+        "from": f"{edge['from']['table']}({', '.join(edge['from']['columns'])})",
+        "to": f"{edge['to']['table']}({', '.join(edge['to']['columns'])})",
+        "source": edge.get("source"),
+        "match": edge.get("match"),
+        "score": edge.get("score"),
+        "coverage": validation.get("coverage"),
+        "targetUniqueness": validation.get("targetUniqueness"),
+        "validated": validation.get("passed"),
+        "reasons": edge.get("reasons") or [],
+    }
 
 
 def _dedupe(warnings: list[IngestWarning]) -> list[IngestWarning]:

@@ -73,6 +73,29 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+LIST_LIMIT = 30
+
+
+def _link_line(link: dict[str, Any]) -> str:
+    """`customers(region_id) → regions(id) · score 0.95 · coverage 100%, target unique · name match`."""
+    parts = [f"{link['from']} → {link['to']}"]
+    if isinstance(link.get("score"), int | float):
+        parts.append(f"score {link['score']:.2f}")
+    checks = []
+    if isinstance(link.get("coverage"), int | float):
+        checks.append(f"coverage {link['coverage']:.0%}")
+    if isinstance(link.get("targetUniqueness"), int | float):
+        unique = link["targetUniqueness"]
+        checks.append("target unique" if unique >= 1 else f"target {unique:.1%} unique")
+    if link.get("validated") is None:
+        checks.append("not validated")
+    if checks:
+        parts.append(", ".join(checks))
+    why = [str(r).replace("_", " ") for r in link.get("reasons") or []] or [str(link.get("source") or "")]
+    parts.append(", ".join(w for w in why if w))
+    return " · ".join(p for p in parts if p)
+
+
 def report_lines(report: dict[str, Any]) -> list[str]:
     """A stored scan report as the plain lines `ktx ingest` and `ktx ingest --report` print."""
     lines = [
@@ -99,9 +122,23 @@ def report_lines(report: dict[str, Any]) -> list[str]:
             f"  Relationships: {rel.get('accepted', 0)} accepted, {rel.get('review', 0)} to review, "
             f"{rel.get('rejected', 0)} rejected, {rel.get('skipped', 0)} skipped"
         )
+    details = report.get("relationshipDetails") or {}
+    for status, title in (("accepted", "Accepted links"), ("review", "Links to review")):
+        links = details.get(status) or []
+        if links:
+            lines.append(f"  {title}:")
+            lines += [f"    {_link_line(link)}" for link in links[:LIST_LIMIT]]
+            if len(links) > LIST_LIMIT:
+                lines.append(f"    … {len(links) - LIST_LIMIT} more (ktx ingest --report {report.get('runId')} --json)")
     keys = report.get("primaryKeys") or {}
     if keys:
         lines.append(f"  Primary keys: {keys.get('declared', 0)} declared, {keys.get('inferred', 0)} inferred")
+    inferred = report.get("inferredKeys") or []
+    for key in inferred[:LIST_LIMIT]:
+        score = f" · score {key['score']:.2f}" if isinstance(key.get("score"), int | float) else ""
+        lines.append(f"    {key['table']}({', '.join(key['columns'])}) · {key['source']}{score}")
+    if len(inferred) > LIST_LIMIT:
+        lines.append(f"    … {len(inferred) - LIST_LIMIT} more (ktx ingest --report {report.get('runId')} --json)")
     enrichment = report.get("enrichment") or {}
     if enrichment:
         lines.append("  Enrichment: " + ", ".join(f"{k} {v}" for k, v in enrichment.items()))

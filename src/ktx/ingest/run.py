@@ -80,9 +80,30 @@ def run_ingest(
     progress_for: Callable[[Target, int, int], Progress] | None = None,
     query_history: bool = False,
     window_days: int | None = None,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> IngestOutcome:
     """Ingest one connection, or every connection; a failed target does not stop the others unless fail_fast.
-    `query_history` (one connection only) also reads the warehouse's query history in the same run."""
+    `query_history` (one connection only) also reads the warehouse's query history in the same run.
+    One ingest writes to a project at a time: a second one refuses, or with `wait` waits its turn."""
+    from ktx.project.lock import project_lock
+
+    with project_lock(services.project.root, "ktx ingest", wait=wait, on_wait=on_wait):
+        return _run_targets(
+            services, connection_id, all_, fail_fast, progress_for, query_history=query_history, window_days=window_days
+        )
+
+
+def _run_targets(
+    services: Any,
+    connection_id: str | None,
+    all_: bool,
+    fail_fast: bool,
+    progress_for: Callable[[Target, int, int], Progress] | None,
+    *,
+    query_history: bool,
+    window_days: int | None,
+) -> IngestOutcome:
     from ktx.ingest.database import ingest_database
 
     targets = plan_targets(services.project.config, connection_id, all_=all_)

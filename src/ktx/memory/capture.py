@@ -145,7 +145,11 @@ def execute_run(services: Services, run_id: str, item: MemoryItem, connection_id
             project = services.project
             project.ensure_repository()
             message = f"memory: {item.label} ({run_id})"
-            result.commit = apply_files(project.root, project.git, run_id, dict(session.files), message)
+            from ktx.project.lock import project_lock
+
+            # Brief: only the commit needs the project to itself; a running ingest is waited for.
+            with project_lock(project.root, f"memory capture {run_id}", wait=True):
+                result.commit = apply_files(project.root, project.git, run_id, dict(session.files), message)
             services.search.sync_wiki_scope("global")
         result.status = "done"
         summary = {

@@ -38,6 +38,7 @@ KTX_GITIGNORE_ENTRIES = (
     "runtime/",
     "mcp.json",
     "git.lock",
+    "project.lock",
 )
 
 DEFAULT_CONFIG_TEXT = """\
