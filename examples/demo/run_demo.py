@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import shutil
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,8 @@ QUERIES = [
 
 
 def ktx(*args: str, cwd: Path) -> int:
-    print(f"\n$ ktx {' '.join(args)}", flush=True)
+    # Quoted as a shell would need them, so a printed command can be pasted and run as it is.
+    print(f"\n$ ktx {shlex.join(args)}", flush=True)
     return subprocess.run([sys.executable, "-m", "ktx", *args], cwd=cwd).returncode
 
 

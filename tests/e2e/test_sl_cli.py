@@ -45,9 +45,15 @@ def test_query_file_flags_and_max_rows(run_ktx, shop: Path, tmp_path: Path) -> N
 def test_compile_only_json_and_errors(run_ktx, shop: Path) -> None:
     ok = run_ktx("sl", "query", "-m", "orders.revenue", cwd=shop)
     data = json.loads(ok.stdout)
-    assert data["rows"] == [] and data["plan"]["execution"]["mode"] == "compile_only" and data["dialect"] == "duckdb"
+    assert data["executed"] is False and data["rows"] is None and data["totalRows"] is None
+    assert data["plan"]["execution"]["mode"] == "compile_only" and data["dialect"] == "duckdb"
     bad = run_ktx("sl", "query", "-m", "orders.nope", cwd=shop)
     assert bad.returncode == 1 and "Column 'nope' does not exist in source 'orders'. Available:" in bad.stderr
+    grain = run_ktx("sl", "query", "-m", "orders.revenue", "-d", "orders.ordered_at:fortnight", cwd=shop)
+    assert grain.returncode == 1 and (
+        "Unknown granularity 'fortnight' in dimension 'orders.ordered_at:fortnight'. "
+        "Use one of: hour, day, week, month, quarter, year." in grain.stderr
+    )
     fan = run_ktx("sl", "query", "-m", "customers.customer_count", "-d", "orders.status", "--format", "sql", cwd=shop)
     assert fan.returncode == 1 and "one_to_many" in fan.stderr
 
@@ -96,3 +102,19 @@ def test_repeated_queries_reuse_the_compiled_layer_until_a_file_changes(run_ktx,
     assert "AS takings" in renamed.stdout
     gone = run_ktx(*args, cwd=shop)
     assert gone.returncode == 1 and "revenue" in gone.stderr
+
+
+def test_disable_joins_removes_a_join_everywhere_and_a_non_matching_entry_warns(run_ktx, shop: Path) -> None:
+    overlay = shop / "semantic-layer" / "warehouse" / "orders.yaml"
+    before = {s["name"]: s for s in json.loads(run_ktx("sl", "--json", cwd=shop).stdout)["data"]["items"]}
+    text = overlay.read_text()
+    # the scanned join, written with other spacing, and a typo that matches nothing
+    overlay.write_text(text + "disable_joins:\n  - customer_id   =  customers.id\n  - customer_id = customer.id\n")
+    after = {s["name"]: s for s in json.loads(run_ktx("sl", "--json", cwd=shop).stdout)["data"]["items"]}
+    assert after["orders"]["joinCount"] == before["orders"]["joinCount"] - 1
+    refused = run_ktx("sl", "query", "-m", "orders.revenue", "-d", "customers.segment", "--format", "sql", cwd=shop)
+    assert refused.returncode == 1
+    validated = run_ktx("sl", "validate", "orders", cwd=shop)
+    assert "disable_joins entry 'customer_id = customer.id' matches no join of 'orders'" in (
+        validated.stdout + validated.stderr
+    )

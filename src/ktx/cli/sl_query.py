@@ -68,14 +68,9 @@ def _read(path: Path) -> str:
 
 
 def _dimension(raw: str) -> Any:
-    from typing import get_args
+    from ktx.semantic.query import parse_dimension
 
-    from ktx.semantic.query import Granularity
-
-    field, _, granularity = raw.rpartition(":")
-    if field and granularity.lower() in get_args(Granularity):
-        return {"field": field, "granularity": granularity.lower()}
-    return raw
+    return parse_dimension(raw)
 
 
 def _order(raw: str) -> Any:

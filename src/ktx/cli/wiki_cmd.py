@@ -44,7 +44,10 @@ def register(app: typer.Typer) -> None:
             detail=lambda r: r["summary"],
             noun=("page", "pages"),
             ranked=False,
-            empty=(f"No local wiki pages found in {project.root / 'wiki'}", "Add Markdown files under wiki/."),
+            empty=(
+                f"No local wiki pages found in {project.root / 'wiki'}",
+                "Add Markdown files under wiki/global/ (shared) or wiki/user/<user>/ (yours); files directly in wiki/ are not read.",
+            ),
         )
 
     @wiki.command("search")

@@ -276,6 +276,13 @@ def source_dicts(folder: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str
         if name not in bases:
             warnings.append(f"Orphan overlay '{name}' in {path}: no manifest entry or source with that name; skipped")
             continue
+        present = {_normalise_on(j["on"]) for j in bases[name].get("joins") or [] if isinstance(j, dict) and "on" in j}
+        for on in overlay.get("disable_joins") or []:
+            if isinstance(on, str) and _normalise_on(on) not in present:
+                warnings.append(
+                    f"{path}: disable_joins entry '{on}' matches no join of '{name}' (an entry is a join's exact "
+                    f"`on`, e.g. one of: {'; '.join(sorted(present)) or 'none'}); nothing was disabled by it"
+                )
         bases[name] = compose(bases[name], overlay, str(path))
         origins[name] = str(path)
     return bases, origins, warnings

@@ -34,6 +34,20 @@ class DimensionRef:
         require(self, "field")
 
 
+def parse_dimension(raw: str) -> str | dict[str, str]:
+    """`orders.ordered_at:month` → a dimension with its granularity; a suffix that is no granularity is refused
+    by name (a column name never holds a colon), instead of surfacing as a missing column `ordered_at:fortnight`."""
+    from typing import get_args
+
+    field, sep, suffix = raw.rpartition(":")
+    if not sep or not field:
+        return raw
+    grains = get_args(Granularity)
+    if suffix.strip().lower() in grains:
+        return {"field": field, "granularity": suffix.strip().lower()}
+    raise CompileError(f"Unknown granularity '{suffix}' in dimension '{raw}'. Use one of: {', '.join(grains)}.")
+
+
 @dataclass(frozen=True)
 class OrderBy:
     field: str

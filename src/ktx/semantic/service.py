@@ -95,8 +95,10 @@ class SemanticQueryResult:
             "dialect": self.compiled.dialect,
             "sql": self.compiled.sql,
             "headers": self.headers if self.headers is not None else self.compiled.headers,
-            "rows": self.rows,
-            "totalRows": len(self.rows),
+            # Compiled only: no rows were fetched, so there is no row count to report (not an empty result).
+            "executed": self.executed,
+            "rows": self.rows if self.executed else None,
+            "totalRows": len(self.rows) if self.executed else None,
             "columns": self.compiled.columns,
             "warnings": self.compiled.warnings,
             "plan": plan,

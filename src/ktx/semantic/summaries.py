@@ -36,7 +36,7 @@ class SourceSummary:
     table: str = ""
     columns: list[tuple[str, str, str]] = field(default_factory=list)  # name, type, description
     measures: list[tuple[str, str, str]] = field(default_factory=list)  # name, expr, description
-    joins: list[tuple[str, str]] = field(default_factory=list)  # to, relationship
+    joins: list[tuple[str, str, str]] = field(default_factory=list)  # to, relationship, on
     tags: list[str] = field(default_factory=list)
     freshness: str = ""  # what dbt's freshness checks say, for search
 
@@ -52,7 +52,7 @@ class SourceSummary:
             parts.append(f"table: {self.table}")
         parts += [f"{n} ({t}) {d}".strip() for n, t, d in self.columns]
         parts += [f"measure: {n} {e} {d}".strip() for n, e, d in self.measures]
-        parts += [f"join: {to} ({rel})" for to, rel in self.joins]
+        parts += [f"join: {to} ({rel})" for to, rel, _ in self.joins]
         if self.tags:
             parts.append(f"tags: {' '.join(self.tags)}")
         if self.freshness:
@@ -65,6 +65,18 @@ class SourceSummary:
             data["description"] = self.description
         data.update(columnCount=len(self.columns), measureCount=len(self.measures), joinCount=len(self.joins))
         return data
+
+
+def _joins(items: Any) -> list[tuple[str, str, str]]:
+    return [
+        (str(j.get("to")), str(j.get("relationship", "")), str(j.get("on", "")))
+        for j in items or []
+        if isinstance(j, dict)
+    ]
+
+
+def _normal_on(on: str) -> str:
+    return " ".join(on.split())
 
 
 def _load_yaml(path: Path) -> Any:
@@ -138,11 +150,7 @@ def read_sources(project_root: Path, connection_id: str) -> list[SourceSummary]:
                 description=resolve_description(entry.get("description"), entry.get("descriptions")),
                 table=str(entry.get("table") or ""),
                 columns=_columns(entry.get("columns")),
-                joins=[
-                    (str(j.get("to")), str(j.get("relationship", "")))
-                    for j in entry.get("joins") or []
-                    if isinstance(j, dict)
-                ],
+                joins=_joins(entry.get("joins")),
                 tags=_tags(entry.get("tags")),
                 freshness=_freshness(entry.get("freshness")),
             )
@@ -166,11 +174,7 @@ def read_sources(project_root: Path, connection_id: str) -> list[SourceSummary]:
                     for m in data.get("measures") or []
                     if isinstance(m, dict)
                 ],
-                joins=[
-                    (str(j.get("to")), str(j.get("relationship", "")))
-                    for j in data.get("joins") or []
-                    if isinstance(j, dict)
-                ],
+                joins=_joins(data.get("joins")),
                 tags=_tags(data.get("tags")),
             )
         else:
@@ -195,9 +199,14 @@ def read_sources(project_root: Path, connection_id: str) -> list[SourceSummary]:
                 for m in data.get("measures") or []
                 if isinstance(m, dict)
             ]
-        base.joins += [
-            (str(j.get("to")), str(j.get("relationship", ""))) for j in data.get("joins") or [] if isinstance(j, dict)
-        ]
+        # As the loader does: disable_joins removes joins by their exact `on` (whitespace aside), and an
+        # overlay join restating one already there replaces it instead of counting twice.
+        disabled = {_normal_on(on) for on in data.get("disable_joins") or [] if isinstance(on, str)}
+        added = _joins(data.get("joins"))
+        restated = {(to, _normal_on(on)) for to, _, on in added}
+        base.joins = [
+            j for j in base.joins if _normal_on(j[2]) not in disabled and (j[0], _normal_on(j[2])) not in restated
+        ] + added
     return sorted(sources.values(), key=lambda s: s.name)
 
 

@@ -94,6 +94,13 @@ class WikiStore:
                     pages.append(self.load(Path(entry.path), scope, uid))
                 except WikiError as exc:
                     self.skipped.append(f"skipped {exc.message}")  # one bad page must not hide the others
+        top = self._dir("global", None).parent
+        if top.is_dir():
+            for stray in sorted(top.glob("*.md")):
+                self.skipped.append(
+                    f"skipped wiki/{stray.name}: pages directly under wiki/ are not read; "
+                    f"move it to wiki/global/{stray.name} (shared) or wiki/user/<user>/ (yours)"
+                )
         return sorted(pages, key=lambda p: p.path)
 
     def read(self, key: str, user_id: str | None = LOCAL_USER) -> WikiPage | None:
