@@ -47,14 +47,14 @@ class Services:
         with self._lock:
             connector = self._connectors.get(connection_id)
             if connector is None:
-                from ktx.warehouse.service import open_connector
+                from ktx.warehouse.connections import open_connector
 
                 connector = self._connectors[connection_id] = open_connector(self.project, connection_id)
             return connector
 
     def semantic(self, connection_id: str) -> SemanticEngine:
         """The compiled semantic layer of a connection (rebuilt when its files change; see semantic.cache)."""
-        from ktx.semantic.service import build_engine
+        from ktx.semantic.layer import build_engine
 
         conn = self.project.config.connections.get(connection_id)
         engine, _ = build_engine(self.project.root, connection_id, conn.driver if conn is not None else None)

@@ -81,7 +81,7 @@ def _order(raw: str) -> Any:
 
 
 def pick_connection(root: Path, connection_id: str | None) -> str:
-    from ktx.semantic.service import layer_connections
+    from ktx.semantic.layer import layer_connections
 
     if connection_id:
         return connection_id

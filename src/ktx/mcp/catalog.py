@@ -257,7 +257,7 @@ def _warehouse_ids(services: Services, connection_id: str | None) -> list[str]:
     from ktx.project.config import WAREHOUSE_DRIVERS
 
     if connection_id:
-        from ktx.warehouse.service import connection_config
+        from ktx.warehouse.connections import connection_config
 
         connection_config(services.project, _connection_id(connection_id))
         return [connection_id]

@@ -120,7 +120,7 @@ def execute_run(services: Services, run_id: str, item: MemoryItem, connection_id
     try:
         llm = require_llm(services)
         if connection_id:
-            from ktx.warehouse.service import connection_config
+            from ktx.warehouse.connections import connection_config
 
             connection_config(services.project, connection_id)
         found = signals(item.content)

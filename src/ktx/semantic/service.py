@@ -12,51 +12,17 @@ from sqlglot import exp
 from ktx.errors import KtxError
 from ktx.semantic import sqlexpr
 from ktx.semantic.compiler import CompiledQuery, SemanticEngine
+from ktx.semantic.layer import build_engine, dialect_for, existing_layer_dir, layer_dir
 from ktx.semantic.loader import LoadedLayer, SemanticLayerError
 from ktx.semantic.query import SemanticQuery
 from ktx.semantic.summaries import SourceSummary
 from ktx.semantic.validate import Finding, ValidationReport, validate_model
-from ktx.warehouse.registry import DRIVER_DIALECTS
 
 if TYPE_CHECKING:
     from ktx.services import Services
 
 COMPILE_ONLY_REASON = "Compiled only; the SQL was not run on the connection."
 GRAIN_SAMPLE_ROWS = 100_000
-
-
-def layer_dir(root: Path, connection_id: str) -> Path:
-    return root / "semantic-layer" / connection_id
-
-
-def layer_connections(root: Path) -> list[str]:
-    base = root / "semantic-layer"
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-
-
-def existing_layer_dir(root: Path, connection_id: str) -> Path:
-    folder = layer_dir(root, connection_id)
-    if not folder.is_dir():
-        raise KtxError(
-            f"No semantic layer for connection '{connection_id}' (expected {folder}).",
-            hint=(
-                "Run `ktx ingest <connection>` to scan a warehouse into semantic-layer/<connection>/, or add source "
-                "YAML there by hand."
-            ),
-        )
-    return folder
-
-
-def dialect_for(driver: str | None) -> str:
-    return DRIVER_DIALECTS.get((driver or "").lower(), "postgres")
-
-
-def build_engine(root: Path, connection_id: str, driver: str | None) -> tuple[SemanticEngine, LoadedLayer]:
-    from ktx.semantic.cache import load_engine
-
-    return load_engine(root, existing_layer_dir(root, connection_id), connection_id, dialect_for(driver))
 
 
 def compile_query(root: Path, connection_id: str, driver: str | None, query: Any) -> SemanticQueryResult:
@@ -109,8 +75,8 @@ def run_query(
     services: Services, connection_id: str, query: Any, *, execute: bool, max_rows: int | None = None
 ) -> SemanticQueryResult:
     """Compile (and with `execute`, run read-only) a semantic query on one configured connection."""
+    from ktx.warehouse.connections import connection_config
     from ktx.warehouse.readonly import MAX_ROWS_LIMIT, validate_max_rows
-    from ktx.warehouse.service import connection_config
     from ktx.warehouse.values import json_value
 
     conn = connection_config(services.project, connection_id)

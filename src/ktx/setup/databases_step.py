@@ -147,7 +147,7 @@ def _test_new(project: Project, connection_id: str, entry: dict[str, Any], ui: S
 
 
 def _test_existing(project: Project, connection_ids: list[str], ui: SetupUI) -> None:
-    from ktx.warehouse.service import open_connector
+    from ktx.warehouse.connections import open_connector
 
     for connection_id in connection_ids:
         conn = project.config.connections.get(connection_id)

@@ -82,8 +82,8 @@ class SetupOptions:
 
 
 def validate(options: SetupOptions) -> None:
-    """The pre-checks: bad values and contradictory or misplaced flags are usage errors (exit 2) that stop
-    setup before it touches anything."""
+    """The LLM and embedding pre-checks: bad values and contradictory or misplaced flags are usage errors (exit 2)
+    that stop setup before it touches anything."""
     if options.llm_backend and options.llm_backend not in LLM_BACKENDS:
         raise UsageError(f"Unsupported --llm-backend: {options.llm_backend} (use {', '.join(LLM_BACKENDS)})")
     if options.embedding_backend and options.embedding_backend not in EMBEDDING_BACKENDS:
@@ -113,10 +113,4 @@ def validate(options: SetupOptions) -> None:
         raise UsageError("Embedding API key flags are only valid with --embedding-backend openai.")
     if options.skip_embeddings and options.embedding_backend:
         raise UsageError("--skip-embeddings cannot be combined with --embedding-backend.")
-    from ktx.setup.agents_step import validate_agent_flags
-    from ktx.setup.databases_step import validate_database_flags
-    from ktx.setup.sources_step import validate_source_flags
-
-    validate_database_flags(options)
-    validate_source_flags(options)
-    validate_agent_flags(options)
+    # Each step checks its own flags (wizard.STEP_FLAG_CHECKS); options knows none of the steps.

@@ -20,16 +20,18 @@ from ktx.project.project import (
     init_project,
     merge_gitignore,
 )
-from ktx.setup.agents_step import run_agents_step
+from ktx.setup.agents_step import run_agents_step, validate_agent_flags
 from ktx.setup.context_step import run_context_step
-from ktx.setup.databases_step import run_databases_step
+from ktx.setup.databases_step import run_databases_step, validate_database_flags
 from ktx.setup.embeddings_step import run_embeddings_step
 from ktx.setup.llm_step import Edit, run_llm_step
 from ktx.setup.options import SetupOptions, validate
-from ktx.setup.sources_step import run_sources_step
+from ktx.setup.sources_step import run_sources_step, validate_source_flags
 from ktx.setup.ui import SetupUI
 
 SETUP_AUTHOR = "ktx setup <setup@ktx.local>"
+# Every flag is checked before setup touches anything: the shared LLM/embedding checks, then each step's own.
+STEP_FLAG_CHECKS = (validate, validate_database_flags, validate_source_flags, validate_agent_flags)
 STEPS = ("project", "llm", "embeddings", "databases", "sources", "runtime", "context", "agents")
 
 
@@ -81,7 +83,8 @@ def _with_edits(project: Project, edits: list[Edit]) -> Project:
 
 
 def run_setup(root: Path, options: SetupOptions, *, interactive: bool) -> Project:
-    validate(options)
+    for check in STEP_FLAG_CHECKS:
+        check(options)
     ui = SetupUI(interactive=interactive)
     project = _project_step(root, options, ui)
     if options.agents or options.remove_agents:

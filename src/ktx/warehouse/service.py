@@ -8,28 +8,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ktx.errors import KtxError
-from ktx.project.config import SOURCE_DRIVERS, WAREHOUSE_DRIVERS
+from ktx.project.config import SOURCE_DRIVERS
 from ktx.project.project import Project
 
 if TYPE_CHECKING:
     from ktx.services import Services
-from ktx.warehouse.connector import Connector, connector_class
+from ktx.warehouse.connections import connection_config, open_connector
 from ktx.warehouse.readonly import DEFAULT_MAX_ROWS, validate_max_rows
 from ktx.warehouse.values import json_value
-
-
-def connection_config(project: Project, connection_id: str) -> Any:
-    """The configured connection entry, or a clear error listing the configured ones."""
-    connections = project.config.connections
-    conn = connections.get(connection_id)
-    if conn is None:
-        known = ", ".join(sorted(connections)) or "none"
-        raise KtxError(
-            f'Connection "{connection_id}" is not configured in ktx.yaml',
-            hint=f"Configured connections: {known}.",
-        )
-    return conn
-
 
 CONNECTION_TYPES = {
     "postgres": "POSTGRESQL",
@@ -56,14 +42,6 @@ def list_connections(project: Project) -> list[dict[str, str]]:
             }
         )
     return out
-
-
-def open_connector(project: Project, connection_id: str) -> Connector:
-    """The connector for a configured warehouse connection (caller closes it)."""
-    conn = connection_config(project, connection_id)
-    if conn.driver not in WAREHOUSE_DRIVERS:
-        raise KtxError(f'Connection "{connection_id}" does not support read-only SQL execution.')
-    return connector_class(conn.driver)(connection_id, conn, project.root)
 
 
 def run_sql(services: Services, connection_id: str, sql: str, max_rows: int = DEFAULT_MAX_ROWS) -> dict[str, Any]:

@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from ktx.project.config import base, connections, sections
+import ktx.project.config.base as base
+import ktx.project.config.connections as connections
+import ktx.project.config.sections as sections
 from ktx.project.config.base import DRIVERS
 from ktx.project.config.root import KtxConfig
 

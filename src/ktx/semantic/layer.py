@@ -1,0 +1,45 @@
+"""Where a connection's semantic layer lives and its compiled engine: what the per-process `Services` needs,
+with no dependency on the capabilities built on top (semantic.service imports this, never the reverse)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ktx.errors import KtxError
+from ktx.semantic.compiler import SemanticEngine
+from ktx.semantic.loader import LoadedLayer
+from ktx.warehouse.registry import DRIVER_DIALECTS
+
+
+def layer_dir(root: Path, connection_id: str) -> Path:
+    return root / "semantic-layer" / connection_id
+
+
+def layer_connections(root: Path) -> list[str]:
+    base = root / "semantic-layer"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def existing_layer_dir(root: Path, connection_id: str) -> Path:
+    folder = layer_dir(root, connection_id)
+    if not folder.is_dir():
+        raise KtxError(
+            f"No semantic layer for connection '{connection_id}' (expected {folder}).",
+            hint=(
+                "Run `ktx ingest <connection>` to scan a warehouse into semantic-layer/<connection>/, or add source "
+                "YAML there by hand."
+            ),
+        )
+    return folder
+
+
+def dialect_for(driver: str | None) -> str:
+    return DRIVER_DIALECTS.get((driver or "").lower(), "postgres")
+
+
+def build_engine(root: Path, connection_id: str, driver: str | None) -> tuple[SemanticEngine, LoadedLayer]:
+    from ktx.semantic.cache import load_engine
+
+    return load_engine(root, existing_layer_dir(root, connection_id), connection_id, dialect_for(driver))
