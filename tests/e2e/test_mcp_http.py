@@ -166,3 +166,38 @@ def test_lifecycle_stale_state_logs_and_stop(tmp_path: Path) -> None:
     assert ktx(root, home, "mcp", "stop").stdout.strip() == "ktx MCP daemon is not running."
     (root / ".ktx" / "mcp.json").write_text("{not json")
     assert json.loads(ktx(root, home, "mcp", "status", "--json").stdout)["state"] == "stale"
+
+
+def test_a_copied_project_does_not_adopt_the_original_daemon(tmp_path: Path) -> None:
+    root, home = build_served_project(tmp_path, ingest=False), tmp_path / "home"
+    port = free_port()
+    assert ktx(root, home, "mcp", "start", "--port", str(port)).returncode == 0
+    copy = tmp_path / "copy"
+    try:
+        subprocess.run(["cp", "-a", str(root), str(copy)], check=True)
+        status = json.loads(ktx(copy, home, "mcp", "status", "--json").stdout)
+        assert status["state"] == "stale" and "another project" in status["detail"]
+        agents = ktx(copy, home, "setup", "--agents", "--no-input", "--target", "claude-code")
+        assert agents.returncode == 0, agents.stderr
+        written = json.loads((copy / ".mcp.json").read_text())["mcpServers"]["ktx"]["url"]
+        assert written == "http://localhost:7878/mcp"  # not the original project's daemon
+        stopped = ktx(copy, home, "mcp", "stop")
+        assert "not this project's daemon" in stopped.stdout
+        assert json.loads(ktx(root, home, "mcp", "status", "--json").stdout)["state"] == "running"
+    finally:
+        assert ktx(root, home, "mcp", "stop").stdout.strip() == "ktx MCP daemon stopped."
+
+
+def test_stop_never_signals_a_process_that_is_not_the_daemon(tmp_path: Path) -> None:
+    root, home = build_served_project(tmp_path, ingest=False), tmp_path / "home"
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        state = {"schemaVersion": 1, "pid": bystander.pid, "host": "127.0.0.1", "port": free_port()}
+        (root / ".ktx" / "mcp.json").write_text(json.dumps({**state, "projectDir": str(root)}))
+        stopped = ktx(root, home, "mcp", "stop")
+        assert stopped.returncode == 0 and "not this project's daemon" in stopped.stdout
+        assert bystander.poll() is None  # still running
+        assert not (root / ".ktx" / "mcp.json").exists()
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -64,7 +64,9 @@ def endpoint(project_dir: Path) -> tuple[str, bool, bool]:
 
     status = daemon_status(project_dir)
     token_env = bool(os.environ.get("KTX_MCP_TOKEN"))
-    if status.record and status.url:
+    recorded_dir = (status.record or {}).get("projectDir")
+    ours = bool(recorded_dir) and Path(str(recorded_dir)).resolve() == project_dir.resolve()
+    if status.record and status.url and ours:  # a state file copied from another project names its daemon
         return status.url, bool(status.record.get("tokenAuth")) or token_env, status.state == "running"
     return DEFAULT_ENDPOINT, token_env, False
 

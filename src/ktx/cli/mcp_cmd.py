@@ -135,11 +135,18 @@ def register(app: typer.Typer) -> None:
 
         mode = output_mode(json_, output)
         project = open_project(ctx, mode)
-        stopped = stop_daemon(project.root)
+        outcome = stop_daemon(project.root)
         if mode is OutputMode.JSON:
-            emit_json({"stopped": stopped})
+            emit_json({"stopped": outcome == "stopped", "outcome": outcome})
             return
-        typer.echo("ktx MCP daemon stopped." if stopped else "ktx MCP daemon is not running.")
+        typer.echo(
+            {
+                "stopped": "ktx MCP daemon stopped.",
+                "not-running": "ktx MCP daemon is not running.",
+                "not-ours": "ktx MCP daemon is not running; the state file named a process that is not this "
+                "project's daemon (left alone) and was removed.",
+            }[outcome]
+        )
 
     @mcp.command("status")
     def status(ctx: typer.Context, json_: JsonOption = False, output: OutputOption = None) -> None:

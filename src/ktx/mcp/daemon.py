@@ -85,20 +85,45 @@ def read_record(root: Path) -> dict[str, Any] | None:
     return data
 
 
-def probe_health(host: str, port: int, timeout: float = 2.0) -> str | None:
-    """None when `GET /health` answers ok, else why not (`HTTP 403`, a connection error)."""
+def health(host: str, port: int, timeout: float = 2.0) -> tuple[dict[str, Any] | None, str | None]:
+    """(`GET /health` body, None) when it answers ok, else (None, why not: `HTTP 403`, a connection error)."""
     target = f"[{host}]" if ":" in host else host
     request = urllib.request.Request(f"http://{target}:{port}/health", headers={"Host": f"{target}:{port}"})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never goes through a proxy
     try:
         with opener.open(request, timeout=timeout) as response:
             body = json.loads(response.read() or b"{}")
-            return None if body.get("status") == "ok" else "unexpected /health answer"
+            if isinstance(body, dict) and body.get("status") == "ok":
+                return body, None
+            return None, "unexpected /health answer"
     except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
+        return None, f"HTTP {exc.code}"
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        return str(reason)
+        return None, str(reason)
+
+
+def probe_health(host: str, port: int, timeout: float = 2.0) -> str | None:
+    """None when `GET /health` answers ok, else why not."""
+    return health(host, port, timeout)[1]
+
+
+def _same_dir(a: str | None, b: Path) -> bool:
+    if not a:
+        return False
+    try:
+        return Path(a).resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _foreign(root: Path, record: dict[str, Any], body: dict[str, Any]) -> str | None:
+    """Why a daemon that answers is not this project's (its /health names another directory or pid), or None."""
+    if not _same_dir(body.get("projectDir"), root):
+        return f"the daemon at that address serves another project ({body.get('projectDir')})"
+    if isinstance(body.get("pid"), int) and body["pid"] != record["pid"]:
+        return f"the daemon at that address is pid {body['pid']}, not pid {record['pid']}"
+    return None
 
 
 def daemon_status(root: Path) -> DaemonStatus:
@@ -109,14 +134,54 @@ def daemon_status(root: Path) -> DaemonStatus:
         return DaemonStatus("stale", f"MCP daemon state is invalid: {exc}")
     if record is None:
         return DaemonStatus("stopped", f"No MCP daemon state at {path}")
+    if not _same_dir(record.get("projectDir"), root):
+        return DaemonStatus(
+            "stale",
+            f"{path} was written for another project ({record.get('projectDir')}), e.g. copied with it; "
+            "this project's daemon is not running",
+            record,
+        )
     if not pid_alive(record["pid"]):
         return DaemonStatus("stale", f"MCP daemon process {record['pid']} is not running", record)
-    problem = probe_health(str(record.get("host")), record["port"])
-    if problem is not None:
+    body, problem = health(str(record.get("host")), record["port"])
+    if body is None:
         return DaemonStatus("stale", f"MCP daemon is not answering /health: {problem}", record)
+    foreign = _foreign(root, record, body)
+    if foreign is not None:
+        return DaemonStatus("stale", f"{path} is stale: {foreign}", record)
     status = DaemonStatus("running", "", record)
     status.detail = f"ktx MCP daemon running at {status.url}"
     return status
+
+
+def _command_line(pid: int) -> list[str] | None:
+    """The process's argv (Linux /proc, else `ps`), or None when it cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+    except OSError:
+        pass
+    try:
+        out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.split() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def _is_our_daemon(root: Path, record: dict[str, Any]) -> bool:
+    """Only ever signal this project's daemon: /health names this project and pid, or, when it does not answer,
+    the process's command line is `… -m ktx --project-dir <this project> mcp serve-internal …`."""
+    body, _ = health(str(record.get("host")), record["port"], timeout=1.0)
+    if body is not None:
+        return _foreign(root, record, body) is None
+    argv = _command_line(record["pid"])
+    if not argv or "serve-internal" not in argv or "ktx" not in argv:
+        return False
+    try:
+        project_dir = argv[argv.index("--project-dir") + 1]
+    except (ValueError, IndexError):
+        return False
+    return _same_dir(project_dir, root)
 
 
 @dataclass
@@ -189,25 +254,34 @@ def start_daemon(root: Path, settings: HttpSettings) -> StartOutcome:
     )
 
 
-def stop_daemon(root: Path) -> bool:
-    """SIGTERM, up to 10 s of grace, then SIGKILL; the state file is removed. False when nothing was running."""
+StopOutcome = Literal["stopped", "not-running", "not-ours"]
+
+
+def stop_daemon(root: Path) -> StopOutcome:
+    """SIGTERM, up to 10 s of grace, then SIGKILL; the state file is removed. A pid that is not this project's
+    daemon (a copied state file, a reused pid) is never signalled: the stale state is cleared instead."""
     try:
         record = read_record(root)
     except (ValueError, OSError):  # an unreadable state file: nothing to signal, but clear it
         (root / STATE_FILE).unlink(missing_ok=True)
-        return False
+        return "not-running"
     if record is None:
-        return False
+        return "not-running"
     pid = record["pid"]
+    if not pid_alive(pid):
+        (root / STATE_FILE).unlink(missing_ok=True)
+        return "not-running"
+    if not _same_dir(record.get("projectDir"), root) or not _is_our_daemon(root, record):
+        (root / STATE_FILE).unlink(missing_ok=True)
+        return "not-ours"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
     if pid_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
     (root / STATE_FILE).unlink(missing_ok=True)
-    return True
+    return "stopped"
 
 
 def read_logs(root: Path) -> Path:

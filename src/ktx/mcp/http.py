@@ -4,6 +4,7 @@ guard, served by uvicorn. One services object (pools, index readers, compiled la
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -72,7 +73,11 @@ def build_app(services: Services, settings: HttpSettings) -> Any:
     from ktx.mcp.server import project_server
 
     async def health(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "projectDir": str(services.project.root), "port": settings.port})
+        # Who this daemon is: a state file copied with a project (cp -a) names a pid and port of another project's
+        # daemon, and `ktx mcp status|stop` and agent setup compare these with their own project before trusting it.
+        return JSONResponse(
+            {"status": "ok", "projectDir": str(services.project.root), "port": settings.port, "pid": os.getpid()}
+        )
 
     app = project_server(services).streamable_http_app(
         streamable_http_path=MCP_PATH,
