@@ -81,6 +81,30 @@ def test_an_alias_bomb_in_the_semantic_layer_names_the_file(run_ktx, shop):
     assert "bomb.yaml" in result.stderr and "expands to more than" in result.stderr
 
 
+DEEP_BLOCKS = {
+    "dash-line": "x:\n  " + "- " * 30_000 + "x\n",
+    "questions": "? " * 30_000 + "x\n",
+    "indented": "x:\n" + "".join(" " * i + "k:\n" for i in range(1, 400)),
+}
+
+
+@pytest.mark.parametrize("content", DEEP_BLOCKS.values(), ids=DEEP_BLOCKS.keys())
+def test_deep_block_yaml_is_refused_before_the_c_parser_sees_it(run_ktx, shop, content):
+    """`x:\n  - - - … x` (30,000 levels) made the C parser die with SIGSEGV in every command that read it."""
+    deep = shop / "semantic-layer" / "warehouse" / "deep.yaml"
+    deep.write_text(content)
+    for args in (("sl",), ("admin", "reindex")):  # listings skip a file they cannot read; they must not die
+        result = run_ktx(*args, cwd=shop)
+        assert result.returncode in (0, 1), (args, result.returncode, result.stderr[-300:])
+    for args in (("sl", "validate", "orders"), ("sl", "query", "-m", "orders.revenue")):
+        result = run_ktx(*args, cwd=shop)
+        assert result.returncode == 1, (args, result.returncode, result.stderr[-300:])
+        assert "deep.yaml" in result.stderr and "nested more than 64 levels deep" in result.stderr, args
+    (shop / "ktx.yaml").write_text(content)
+    status = run_ktx("status", cwd=shop)
+    assert status.returncode == 1 and "nested more than 64 levels deep" in status.stdout
+
+
 # --- ktx.yaml --------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -26,9 +27,13 @@ class DocumentLimitError(YAMLError):
 
 
 def check_document(text: str, max_chars: int) -> None:
-    """Size and flow-bracket depth, checked before parsing (a deep `[[[…` is slow to parse and then recurses)."""
+    """Size and nesting depth, checked before the parser sees the text: a deep `[[[…` is slow to parse and then
+    recurses, and deep block nesting (`- - - - …` on one line, or ever deeper indentation) crashes the C parser
+    outright (SIGSEGV) — a server must never die from a file in the project."""
     if len(text) > max_chars:
         raise DocumentLimitError(f"the file is {len(text) / (1 << 20):.1f} MB; ktx reads at most {_mb(max_chars)}")
+    if _block_depth(text) > MAX_DEPTH * 4:
+        raise DocumentLimitError(f"it is nested more than {MAX_DEPTH} levels deep")
     if text.count("[") + text.count("{") > MAX_DEPTH:
         depth = deepest = 0
         for char in text:
@@ -40,6 +45,31 @@ def check_document(text: str, max_chars: int) -> None:
         # Brackets inside strings count too: a generous bound, still far below what recursion allows.
         if deepest > MAX_DEPTH * 4:
             raise DocumentLimitError(f"it is nested more than {MAX_DEPTH} levels deep")
+
+
+_BLOCK_INDICATORS = re.compile(r"(?:[-?:](?:[ \t]+|$))+")
+_INDICATOR = re.compile(r"[-?:](?=[ \t]|$)")
+
+
+def _block_depth(text: str) -> int:
+    """An upper bound on block nesting: the open indentation levels of each line plus the block indicators that
+    open a level at its start (`- - - x`, `? - x`). Generous — lines inside block scalars count too — and linear."""
+    if "\n" not in text and len(text) < 1000:
+        return 0
+    deepest = 0
+    open_indents: list[int] = []
+    for line in text.splitlines():
+        body = line.lstrip(" ")
+        if not body or body.startswith("#"):
+            continue
+        indent = len(line) - len(body)
+        while open_indents and open_indents[-1] >= indent:
+            open_indents.pop()
+        open_indents.append(indent)
+        prefix = _BLOCK_INDICATORS.match(body)
+        inline = len(_INDICATOR.findall(prefix.group())) if prefix else 0
+        deepest = max(deepest, len(open_indents) + inline)
+    return deepest
 
 
 def check_shape(data: Any) -> None:
