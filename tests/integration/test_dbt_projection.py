@@ -253,3 +253,58 @@ def test_a_clone_token_never_reaches_the_message(tmp_path: Path, monkeypatch) ->
         [result] = run_ingest(services, "d").results
     assert result.status == "failed" and result.message.startswith("Cannot clone https://127.0.0.1:1/acme/dbt.git")
     assert "ghp_super_secret_token" not in result.message + str(result.report)
+
+
+def _all_committed_text(root: Path) -> str:
+    return subprocess.run(["git", "-C", str(root), "log", "-p", "--all"], capture_output=True, text=True).stdout
+
+
+def test_files_outside_the_dbt_project_are_never_read_nor_committed(tmp_path: Path) -> None:
+    """Symlinks and path settings that leave the project's folder (a cloned repository can carry both)."""
+    root = _setup(tmp_path)
+    secret = tmp_path / "host-secret.yml"
+    secret.write_text("models:\n  - name: stolen\n    description: HOST-SECRET-7731\n")
+    outside_dir = tmp_path / "elsewhere"
+    outside_dir.mkdir()
+    (outside_dir / "leak.yml").write_text("models:\n  - name: leak\n    description: HOST-SECRET-7731\n")
+    models = root / "dbt" / "models"
+    (models / "passwd.yml").symlink_to(secret)  # a file link leaving the project
+    (models / "linked").symlink_to(outside_dir, target_is_directory=True)  # a folder link leaving it
+    (models / "dangling.yml").symlink_to(tmp_path / "gone.yml")  # a broken link
+    (models / "loop").symlink_to(models, target_is_directory=True)  # a link loop inside the project
+    (models / "inside.yml").symlink_to(models / "sources.yml")  # a link that stays inside: allowed
+    (root / "dbt" / "dbt_project.yml").write_text(
+        f"name: shop\nversion: '1.0'\nprofile: shop\nmodel-paths: [models, '../../../../ESCAPED', '{outside_dir}']\n"
+    )
+    with Services(Project(root)) as services:
+        _, dbt = run_ingest(services, all_=True).results
+    assert dbt.status == "done", dbt.message
+    codes = {w["code"]: w["message"] for w in dbt.report["warnings"]}
+    assert "dbt_path_outside" in codes and "dbt_unreadable" in codes
+    messages = " ".join(w["message"] for w in dbt.report["warnings"])
+    for named in ("models/passwd.yml", "models/linked", "models/dangling.yml", "../../../../ESCAPED", str(outside_dir)):
+        assert named in messages, named
+    assert "HOST-SECRET-7731" not in _all_committed_text(root)
+    assert not (tmp_path / "ESCAPED").exists() and not list(tmp_path.parent.glob("ESCAPED"))
+    snapshot = root / "raw-sources" / "shop_dbt" / "dbt" / "snapshot"
+    assert (snapshot / "models" / "inside.yml").is_file()
+    assert all(".." not in p.parts for p in snapshot.rglob("*"))
+
+
+def test_only_repository_urls_reach_git_clone(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    init_project(root)
+    _warehouse(root / "wh.sqlite")
+    for url in ("ext::sh -c touch% /tmp/pwned", "--upload-pack=touch /tmp/pwned", "/etc", "http://plain.example/x"):
+
+        def edit(doc, url=url) -> None:
+            doc["connections"] = {
+                "wh": {"driver": "sqlite", "path": "wh.sqlite"},
+                "d": {"driver": "dbt", "repo_url": url, "warehouse_connection_id": "wh"},
+            }
+
+        Project(root).update_config(edit, "connections")
+        with Services(Project(root)) as services:
+            [result] = run_ingest(services, "d").results
+        assert result.status == "failed" and "is not a repository URL ktx clones" in result.message, url
+    assert not Path("/tmp/pwned").exists()

@@ -5,6 +5,7 @@ warning each."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -130,3 +131,16 @@ def test_lookml_bad_input_is_reported(project: Path) -> None:
     assert {"view": "orders", "field": "channel_label", "reason": "looker_template_unresolved"} in report["unmapped"]
     overlay = (project / "semantic-layer/wh/lookml/orders.yaml").read_text()
     assert "lookml: Order amount in EUR" in overlay and "channel_label" not in overlay
+
+
+def test_a_view_file_linking_outside_the_project_is_skipped(project: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.view.lkml"
+    outside.write_text('view: stolen { sql_table_name: orders ;; dimension: x { sql: "HOST-SECRET-4410" ;; } }\n')
+    (project / "looker" / "stolen.view.lkml").symlink_to(outside)
+    with Services(Project(project)) as services:
+        [result] = run_ingest(services, "looker").results
+    assert result.status in ("done", "unchanged"), result.message  # the skipped file changes nothing
+    [warning] = [w for w in result.report["warnings"] if w["code"] == "lookml_path_outside"]
+    assert "stolen.view.lkml" in warning["message"]
+    log = subprocess.run(["git", "-C", str(project), "log", "-p"], capture_output=True, text=True).stdout
+    assert "HOST-SECRET-4410" not in log

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ktx.errors import KtxError
 from ktx.project.files import atomic_write
 from ktx.project.gitrepo import GitRepo
 
@@ -50,6 +51,8 @@ def apply_files(
     """Write (or delete, for None) project-relative files and commit them; returns the commit or None."""
     if not files:
         return None
+    for rel in files:
+        _check_inside(root, rel)
     run_dir = _runs_dir(root) / run_id
     backup = run_dir / "backup"
     backup.mkdir(parents=True, exist_ok=True)
@@ -72,6 +75,23 @@ def apply_files(
     commit = git.commit(list(files), message)
     shutil.rmtree(run_dir, ignore_errors=True)
     return commit
+
+
+def _check_inside(root: Path, rel: str) -> None:
+    """Every path a run writes is project-relative and stays in the project (no `..`, no absolute path, no
+    symlinked folder leading out): checked for all files before the first one is written."""
+    import os
+
+    normal = os.path.normpath(rel)
+    if os.path.isabs(rel) or normal == ".." or normal.startswith(".." + os.sep) or normal != rel.rstrip("/"):
+        raise KtxError(f"Refusing to write {rel!r}: not a plain path inside the project.")
+    parent = (root / rel).parent
+    while not parent.exists():
+        parent = parent.parent
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(parent)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise KtxError(f"Refusing to write {rel!r}: its folder leads outside the project ({real}).")
 
 
 def _prune_empty(directory: Path, root: Path) -> None:

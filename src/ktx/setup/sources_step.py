@@ -35,6 +35,14 @@ def validate_source_flags(options: SetupOptions) -> None:
         )
     if options.source_connection_id and not CONNECTION_ID_PATTERN.match(options.source_connection_id):
         raise UsageError(f"Invalid --source-connection-id {options.source_connection_id!r}")
+    if options.source_git_url:
+        from ktx.errors import KtxError
+        from ktx.sources.run import check_clone_url
+
+        try:
+            check_clone_url(options.source_git_url, "--source-git-url")
+        except KtxError as exc:
+            raise UsageError(f"{exc.message} {exc.hint}") from None
 
 
 @dataclass

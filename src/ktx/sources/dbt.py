@@ -72,9 +72,13 @@ def _tests(column: dict[str, Any]) -> list[Any]:
 
 def read_project(root: Path) -> DbtProject:
     """Parse `dbt_project.yml`, `{% docs %}` blocks and every YAML under the model and seed paths."""
+    from ktx.sources.files import inside, source_files, subfolder
+
     project_file = next((root / n for n in ("dbt_project.yml", "dbt_project.yaml") if (root / n).is_file()), None)
     if project_file is None:
         raise KtxError(f"{root} is not a dbt project (no dbt_project.yml).")
+    if not inside(project_file, root):
+        raise KtxError(f"{project_file} is a symlink to a file outside the dbt project; ktx does not read it.")
     warnings: list[str] = []
     config = load_yaml_file(project_file, project_file.name, warnings) or {}
     if not isinstance(config, dict):
@@ -87,19 +91,21 @@ def read_project(root: Path) -> DbtProject:
     ]
     docs: dict[str, str] = {}
     yaml_files: list[Path] = []
+    yaml_rels: dict[Path, str] = {}
     for folder in dict.fromkeys(paths):
-        base = root / folder
-        if not base.is_dir():
+        base = subfolder(root, folder, "dbt", warnings, f"dbt_project.yml path '{folder}'")
+        if base is None:
             continue
-        for path in sorted(base.rglob("*")):
+        for path, rel in source_files(root, base, (".md", ".yml", ".yaml"), "dbt", warnings):
             if path.suffix == ".md":
                 for match in DOC_BLOCK.finditer(path.read_text(encoding="utf-8", errors="replace")):
                     docs[match.group(1)] = match.group(2).strip()
-            elif path.suffix in (".yml", ".yaml"):
+            elif path not in yaml_rels:
                 yaml_files.append(path)
+                yaml_rels[path] = rel
     default_schema = _project_schema(config, name)
     for path in yaml_files:
-        rel = str(path.relative_to(root))
+        rel = yaml_rels[path]
         data = load_yaml_file(path, rel, project.warnings)
         if data is None:
             continue

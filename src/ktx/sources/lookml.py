@@ -47,11 +47,12 @@ def read_project(root: Path) -> LookMLProject:
     import lkml
 
     out = LookMLProject()
-    paths = sorted(p for p in root.rglob("*") if p.suffix in (".lkml", ".lookml") and ".git" not in p.parts)
-    if not paths:
+    from ktx.sources.files import source_files
+
+    found = source_files(root, root, (".lkml", ".lookml"), "lookml", out.warnings)
+    if not found:
         raise KtxError(f"{root} holds no .lkml files.")
-    for path in paths:
-        rel = str(path.relative_to(root))
+    for path, rel in found:
         if path.stat().st_size > MAX_FILE_BYTES:
             out.warnings.append(f"lookml_file_too_large:{rel}: over 5 MB; skipped")
             continue

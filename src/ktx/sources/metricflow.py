@@ -59,8 +59,9 @@ def read_project(root: Path) -> MetricFlowProject:
 
     out = MetricFlowProject()
     raw_models: dict[str, dict[str, Any]] = {}
-    for path in sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and ".git" not in p.parts):
-        rel = str(path.relative_to(root))
+    from ktx.sources.files import source_files
+
+    for path, rel in source_files(root, root, (".yml", ".yaml"), "metricflow", out.warnings):
         if path.stat().st_size > MAX_FILE_BYTES:
             out.warnings.append(f"metricflow_file_too_large:{rel}: over 5 MB; skipped")
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -40,9 +41,10 @@ def fetch(project: Any, connection_id: str, conn: Any, *, cache_dir: Path | None
         folder = (project.root / source_dir).resolve()
         if not folder.is_dir():
             raise KtxError(f"connections.{connection_id}.source_dir {source_dir} is not a directory.")
-        return folder / subpath, []
+        return _inside_subpath(folder, subpath, connection_id), []
     if not url:
         raise KtxError(f"connections.{connection_id} needs source_dir or repo_url.")
+    check_clone_url(url, f"connections.{connection_id}.repo_url")
     token = _resolve_ref(project, getattr(conn, "auth_token_ref", None), f"connections.{connection_id}.auth_token_ref")
     target = cache_dir or project.root / ".ktx" / "cache" / conn.driver / connection_id
     shutil.rmtree(target, ignore_errors=True)
@@ -54,6 +56,7 @@ def fetch(project: Any, connection_id: str, conn: Any, *, cache_dir: Path | None
     args = ["git", "clone", "--quiet", "--depth", "1"]
     if getattr(conn, "branch", None):
         args += ["--branch", conn.branch]
+    args.append("--")  # the URL can never be read as an option (`--upload-pack=…`)
     secrets = [token] if token else []
     try:
         done = subprocess.run(
@@ -71,7 +74,29 @@ def fetch(project: Any, connection_id: str, conn: Any, *, cache_dir: Path | None
         for secret in secrets:
             message = message.replace(secret, "***")
         raise KtxError(f"Cannot clone {url}: {message}")
-    return target / subpath, secrets
+    return _inside_subpath(target, subpath, connection_id), secrets
+
+
+_CLONE_URL = re.compile(r"^(?:https://|ssh://|file://|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:)[^\s]+$")
+
+
+def check_clone_url(url: str, where: str) -> None:
+    """Only https://, ssh://, git@host:path and file:// reach git: no `ext::` transport, no option-like text."""
+    if not _CLONE_URL.match(url) or url.startswith("-"):
+        raise KtxError(
+            f"{where} {url!r} is not a repository URL ktx clones.",
+            hint="Use https://…, ssh://…, git@host:path or file://….",
+        )
+
+
+def _inside_subpath(folder: Path, subpath: str, connection_id: str) -> Path:
+    from ktx.sources.files import subfolder
+
+    problems: list[str] = []
+    inner = subfolder(folder, subpath, "source", problems, f"connections.{connection_id}.path")
+    if inner is None:
+        raise KtxError(f"connections.{connection_id}.path {subpath!r} leaves the source's folder.")
+    return inner
 
 
 def target_warehouse(config: Any, connection_id: str, conn: Any) -> str:
