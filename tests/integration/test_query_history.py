@@ -31,6 +31,9 @@ WORKLOAD = [
     ("analyst_a", 9, f"/* password='{SECRET}' */ SELECT o.status, count(*) FROM shipments s "
                      "JOIN orders o ON s.ref_no = o.id GROUP BY o.status"),
     ("analyst_b", 9, "SELECT o.status, count(*) FROM shipments s JOIN orders o ON s.ref_no = o.id GROUP BY o.status"),
+    # Secrets written as plain text in comments, where no quoted-assignment rule or project pattern catches them.
+    ("analyst_c", 6, "/* password=Tr0ub4dor-PLANTED */ SELECT carrier, count(*) FROM shipments GROUP BY carrier"),
+    ("analyst_b", 6, "SELECT region, count(*) FROM customers GROUP BY region -- token: PLANTED-TOKEN-9"),
     ("etl_loader", 30, "SELECT * FROM orders WHERE created_at > now() - interval '1 day'"),
     ("analyst_c", 10, "SELECT 1"),
 ]  # fmt: skip
@@ -144,9 +147,10 @@ def test_usage_joins_patterns_and_redaction(cluster, tmp_path: Path) -> None:
     leaks = [str(p) for p in root.rglob("*") if p.is_file() and EMAIL.encode() in p.read_bytes()]
     assert not leaks, leaks
     assert EMAIL not in everything and SECRET not in everything
+    assert "PLANTED" not in everything  # unquoted, in comments, with no project pattern for them
     assert "[REDACTED]" in (staged / "patterns-input.json").read_text()
     state = subprocess.run(["sqlite3", str(root / ".ktx/db.sqlite"), ".dump"], capture_output=True, text=True).stdout
-    assert EMAIL not in state and SECRET not in state
+    assert EMAIL not in state and SECRET not in state and "PLANTED" not in state
 
     # The usage survives a plain rescan, and the query tools see it.
     again = _ingest(root, home)

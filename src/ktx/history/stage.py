@@ -30,12 +30,30 @@ _SYSTEM = re.compile(r"(?i)^(pg_catalog\.|information_schema\.|pg_|snowflake\.ac
 _KTX_PROBES = re.compile(r"(?i)ktx_sample|ktx_query_result|ktx_probe|pg_stat_statements")
 
 
+# Comments and string literals: where a secret is written as text (`/* password=hunter2 */`, `'token: abc'`).
+_TEXT_SPANS = re.compile(r"/\*.*?(?:\*/|$)|--[^\n]*|'(?:[^']|'')*'?", re.S)
+_BARE_SECRET = re.compile(
+    r"(?i)\b(password|passwd|pwd|secret|api[_-]?key|token|access[_-]?key|bearer)\b"
+    r"(\s*(?:=>|=|:)\s*|(?<=bearer)\s+)([^\s'\",;*/)>=][^\s'\",;*/)]*)"
+)
+
+
+def _redact_text_span(match: re.Match[str]) -> str:
+    span = match.group()
+    quote = span.startswith("'")
+    body = span[1:-1] if quote and len(span) > 1 and span.endswith("'") else span
+    body = _BARE_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", body)
+    return f"'{body}'" if quote and span.endswith("'") and len(span) > 1 else body
+
+
 class Redactor:
     def __init__(self, patterns: list[str]) -> None:
         self.patterns = [re.compile(p[4:], re.I) if p.startswith("(?i)") else re.compile(p) for p in patterns]
 
     def __call__(self, text: str) -> str:
         text = _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}'{REDACTED}'", text)
+        # Inside comments and literals a secret needs no quotes: `password=hunter2`, `Bearer abc`.
+        text = _TEXT_SPANS.sub(_redact_text_span, text)
         text = _EMAIL.sub(REDACTED, text)
         for pattern in self.patterns:
             text = pattern.sub(REDACTED, text)
