@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -204,3 +205,29 @@ def test_misspelt_connection_keys_warn_with_did_you_mean_in_status_and_on_comman
     listed = run_ktx("--project-dir", str(project), "connection", "list")
     assert listed.returncode == 0
     assert "Warning: ktx.yaml: Unsupported connections.pg.schema_s" in listed.stderr
+
+
+def test_a_stale_git_index_lock_is_reported_then_recovered_by_the_next_write(run_ktx, project):
+    """kill -9 of a git mid-write leaves .git/index.lock; every later commit used to fail until it was deleted."""
+    (project / ".git" / "index.lock").write_text("")
+    status = run_ktx("--project-dir", str(project), "status", "--json")
+    repository = json.loads(status.stdout)["storage"]["repository"]
+    assert repository["status"] == "warn" and "left .git/index.lock" in repository["detail"]
+    assert "left .git/index.lock" in run_ktx("--project-dir", str(project), "status").stdout
+    (project / "ktx.yaml").write_text((project / "ktx.yaml").read_text() + "# edited\n")
+    wrote = run_ktx("--project-dir", str(project), "setup", "--no-input", "--llm-backend", "none",
+                    "--skip-embeddings", "--skip-databases", "--skip-sources", "--skip-agents")  # fmt: skip
+    assert wrote.returncode == 0, wrote.stderr
+    assert not (project / ".git" / "index.lock").exists()
+    log = subprocess.run(["git", "-C", str(project), "log", "--oneline"], capture_output=True, text=True).stdout
+    assert "setup: update ktx project config" in log
+
+
+def test_a_lock_a_live_git_holds_is_not_removed(project):
+    from ktx.project.gitrepo import GitRepo
+
+    lock = project / ".git" / "index.lock"
+    with open(lock, "w"):  # held open, as a running git holds it
+        repo = GitRepo(project, "t <t@t>")
+        assert repo.index_lock_state() == "live"
+    assert repo.index_lock_state() == "stale"

@@ -65,6 +65,10 @@ def project_status_lines(status: dict[str, Any], g: Glyphs, *, verbose: bool = F
     lines += _fix(emb.get("fix"), g)
     st = status["storage"]
     lines.append((f"{'Storage':<14} {st['state']} {g.dot} {st['search']}", ""))
+    repo = st.get("repository")
+    if repo:
+        lines.append(_status_line("Repository", repo["status"], repo["detail"], g))
+        lines += _fix(repo.get("fix"), g)
     cfg = status["config"]
     lines.append(_status_line("Config", cfg["status"], cfg["detail"], g))
     lines.append(("", ""))

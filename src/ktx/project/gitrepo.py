@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -98,9 +99,36 @@ class GitRepo:
         with open(lock_dir / "git.lock", "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                self.recover_index_lock()
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def index_lock_state(self) -> Literal["none", "live", "stale"]:
+        """`.git/index.lock`: absent, held by a running git, or left behind by a git that was killed."""
+        lock = self.root / ".git" / "index.lock"
+        if not lock.exists():
+            return "none"
+        return "live" if _held_open(lock) else "stale"
+
+    def recover_index_lock(self, wait_s: float = 5.0) -> None:
+        """A git killed mid-write (kill -9, a crash) leaves `.git/index.lock`, and every later write then fails
+        ("Another git process seems to be running"). A lock no live process holds is removed; a live one is
+        waited for a few seconds, then named."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            state = self.index_lock_state()
+            if state == "none":
+                return
+            if state == "stale":
+                (self.root / ".git" / "index.lock").unlink(missing_ok=True)
+                return
+            if time.monotonic() >= deadline:
+                raise GitError(
+                    f"Another git process is writing to {self.root} ({self.root / '.git' / 'index.lock'} is held); "
+                    "wait for it to finish and retry."
+                )
+            time.sleep(0.1)
 
     def init(self) -> None:
         self.run("init", "--quiet", "--initial-branch=main")
@@ -141,3 +169,28 @@ class GitRepo:
                 return None
             self.run("commit", "--quiet", "--no-verify", "-m", message)
             return self.head()
+
+
+def _held_open(path: Path) -> bool:
+    """Whether any process has `path` open. Linux: every /proc/<pid>/fd; elsewhere a lock younger than a minute
+    counts as held (git holds index.lock for milliseconds to seconds)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "fd").is_dir():
+        try:
+            return time.time() - path.stat().st_mtime < 60
+        except OSError:
+            return False
+    target = os.path.realpath(path)
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            for fd in (entry / "fd").iterdir():
+                try:
+                    if os.readlink(fd) == target:
+                        return True
+                except OSError:
+                    continue
+        except OSError:
+            continue
+    return False

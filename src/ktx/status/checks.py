@@ -382,6 +382,9 @@ def _verdict(status: dict[str, Any]) -> tuple[str, str, list[str]]:
         return "blocked", "LLM not usable; LLM-backed work will not run.", ["ktx setup"]
     if qh_fail:
         return "blocked", "Query history is enabled on an unsupported connection.", ["ktx status --verbose"]
+    repository = status["storage"].get("repository") or {}
+    if repository.get("status") == "fail":
+        return "blocked", f"Repository: {repository['detail']}.", ["ktx status --verbose"]
     parts = []
     if llm["status"] == "warn":
         parts.append("LLM not configured" if llm["backend"] == "none" else "LLM credentials missing")
@@ -432,6 +435,30 @@ def conflicts_check(project: Project) -> list[dict[str, Any]]:
         return []
 
 
+def repository_check(project: Project) -> dict[str, Any]:
+    """Can ktx commit here? A read-only `.git`, or a lock a killed git left behind (which ktx removes on its
+    next write), is said before a run fails on it."""
+    git_dir = project.root / ".git"
+    if not git_dir.is_dir():
+        return {"status": "warn", "detail": "no git repository yet (the next write creates one)"}
+    if not os.access(git_dir, os.W_OK) or not os.access(git_dir / "objects", os.W_OK):
+        return {
+            "status": "fail",
+            "detail": f"{git_dir} is not writable: ktx cannot commit",
+            "fix": f"Give your user write access to {git_dir}.",
+        }
+    state = project.git.index_lock_state()
+    if state == "live":
+        return {"status": "warn", "detail": "another git process is writing to the repository right now"}
+    if state == "stale":
+        return {
+            "status": "warn",
+            "detail": "a git process was killed mid-write and left .git/index.lock; ktx removes it on its next write",
+            "fix": "Nothing to do (or delete .git/index.lock yourself).",
+        }
+    return {"status": "ok", "detail": "git repository writable"}
+
+
 def agents_check(root: Path) -> list[dict[str, Any]]:
     from ktx.agents.install import installed_agents
 
@@ -462,6 +489,7 @@ def build_project_status(
             "state": config.storage.state,
             "search": config.storage.search,
             "gitAuthor": config.storage.git.author,
+            "repository": repository_check(project),
         },
         "connections": [
             connection_check(cid, conn, env, project.root) for cid, conn in sorted(config.connections.items())
