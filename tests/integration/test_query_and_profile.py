@@ -27,6 +27,18 @@ def test_row_cap_truncates_and_reports_it(warehouse, connector):
     assert union.row_count == 7 and union.truncated
 
 
+def test_every_row_limit_the_user_wrote_survives_the_cap(warehouse, connector):
+    orders = warehouse.qualify("orders")
+    fetch = connector.query(f"SELECT id FROM {orders} ORDER BY id FETCH FIRST 2 ROWS ONLY", max_rows=1000)
+    assert [r[0] for r in fetch.rows] == [1, 2] and not fetch.truncated
+    paged = connector.query(f"SELECT id FROM {orders} ORDER BY id OFFSET 3 ROWS FETCH NEXT 2 ROWS ONLY", max_rows=1000)
+    assert [r[0] for r in paged.rows] == [4, 5]
+    offset = connector.query(f"SELECT id FROM {orders} ORDER BY id LIMIT 2 OFFSET 5", max_rows=1000)
+    assert [r[0] for r in offset.rows] == [6, 7]
+    bigger = connector.query(f"SELECT id FROM {orders} ORDER BY id FETCH FIRST 30 ROWS ONLY", max_rows=4)
+    assert bigger.row_count == 4 and bigger.truncated
+
+
 def test_duplicate_column_names_survive_the_cap(warehouse, connector):
     orders = warehouse.qualify("orders")
     result = connector.query(f"SELECT id, id FROM {orders} ORDER BY 1", max_rows=2)

@@ -71,3 +71,14 @@ def test_refusals_name_what_and_why(sql, dialect, fragment):
 )
 def test_harmless_reads_pass(sql, dialect):
     gate_statement(sql, dialect)
+
+
+def test_fetch_percent_or_with_ties_is_refused_where_rendering_would_change_the_answer():
+    from ktx.warehouse.readonly import gate_query
+
+    sql = "SELECT id FROM t ORDER BY id FETCH FIRST 10 PERCENT ROWS ONLY"
+    assert "PERCENT" in gate_query(sql, "postgres", 100).sql  # kept, with the cap outside
+    with pytest.raises(ReadOnlyViolation, match="PERCENT cannot be expressed for duckdb"):
+        gate_query(sql, "duckdb", 100)
+    with pytest.raises(ReadOnlyViolation, match="WITH TIES cannot be expressed for sqlite"):
+        gate_query("SELECT id FROM t ORDER BY id FETCH FIRST 2 ROWS WITH TIES", "sqlite", 100)

@@ -219,14 +219,40 @@ def gate_query(sql: str, dialect: str, max_rows: int, extra_allowed: frozenset[s
     query = statement.unnest() if isinstance(statement, exp.Subquery) else statement
     query = query.copy()
     existing = query.args.get("limit")
-    existing_value = _literal_int(existing.expression) if isinstance(existing, exp.Limit) else None
-    fetch = query.args.get("fetch")
-    if fetch is not None:
-        # FETCH FIRST n ROWS: rewrap instead of mixing LIMIT and FETCH.
-        query = exp.select("*").from_(query.subquery("ktx_query_result")).limit(cap)
-    elif existing_value is None or existing_value > cap:
+    if existing is None and query.args.get("fetch") is None:
         query = query.limit(cap)
-    return GatedQuery(query.sql(dialect=dialect), dialect, statement)
+    else:
+        # The user's own row limit (LIMIT n, FETCH FIRST n ROWS, TOP n — with any OFFSET) always survives: a
+        # smaller plain count stays as written, a larger one becomes the cap, and anything the cap cannot be
+        # merged into (PERCENT, WITH TIES, a parameter) is kept inside a derived table with the cap outside.
+        written = _row_limit(existing) if query.args.get("fetch") is None else None
+        if written is None:
+            query = exp.select("*").from_(query.subquery("ktx_query_result")).limit(cap)
+        elif written > cap:
+            query = query.limit(cap)
+    rendered = query.sql(dialect=dialect)
+    for clause, pattern in (("PERCENT", r"\bPERCENT\b"), ("WITH TIES", r"\bWITH\s+TIES\b")):
+        # Rendering in a dialect without them turns `FETCH FIRST 10 PERCENT` into `LIMIT 10`: a different answer.
+        if re.search(pattern, sql, re.I) and clause not in rendered.upper():
+            raise ReadOnlyViolation(
+                f"FETCH … {clause} cannot be expressed for {dialect} without changing the result; "
+                "rewrite it with LIMIT n (or a window function)."
+            )
+    return GatedQuery(rendered, dialect, statement)
+
+
+def _row_limit(node: Any) -> int | None:
+    """The plain row count of a LIMIT or FETCH clause, or None when it is not a plain number of rows."""
+    _, exp = _sqlglot()
+    if isinstance(node, exp.Limit):
+        return _literal_int(node.expression)
+    if isinstance(node, exp.Fetch):
+        options = node.args.get("limit_options")
+        if options is not None and (options.args.get("percent") or options.args.get("with_ties")):
+            return None
+        count = node.args.get("count")
+        return 1 if count is None else _literal_int(count)
+    return None
 
 
 def _literal_int(node: Any) -> int | None:
