@@ -36,11 +36,17 @@ def register(app: typer.Typer) -> None:
         if mode is OutputMode.JSON:
             emit_json(result)
             return
-        note = (
-            f"Showing the first {result['rowCount']} rows; more exist (raise --max-rows, up to 10000)."
-            if result["truncated"]
-            else None
-        )
+        note = None
+        if result["truncatedReason"] == "bytes":
+            note = (
+                f"Showing the first {result['rowCount']} rows: the result reached the connection's max_result_bytes "
+                "(select fewer or narrower columns, or raise max_result_bytes in ktx.yaml)."
+            )
+        elif result["truncated"]:
+            note = f"Showing the first {result['rowCount']} rows; more exist (raise --max-rows, up to 10000)."
+        if result["cellsCut"]:
+            cut = f"{result['cellsCut']} cell(s) longer than the per-cell limit were shortened (marked '…[truncated')."
+            note = f"{note} {cut}" if note else cut
         count = result["rowCount"]
         footer = f"{count} row{'s' if count != 1 else ''} ({result['durationMs']} ms)"
         emit_result_rows(result["headers"], result["rows"], mode, footer=footer, note=note)

@@ -235,6 +235,8 @@ class SqlOutput(_Out):
     rows: list[list[Any]]
     rowCount: int
     truncated: bool
+    truncatedReason: str | None = None  # "rows" (maxRows) or "bytes" (the connection's max_result_bytes)
+    cellsCut: int = 0  # cells over the per-cell limit, shortened with a "…[truncated by ktx …]" marker
 
 
 # --- handlers -----------------------------------------------------------------------------------------------
@@ -372,7 +374,8 @@ def build_catalogue(services: Services) -> list[Tool]:
         report_progress(0.3, "Executing")  # the connector's read-only gate checks the statement before it runs
         result = run_sql(services, connection_id, args.sql, max_rows=args.maxRows)
         report_progress(1.0, f"Fetched {result['rowCount']} rows")
-        return {k: result[k] for k in ("headers", "headerTypes", "rows", "rowCount", "truncated")}
+        keys = ("headers", "headerTypes", "rows", "rowCount", "truncated", "truncatedReason", "cellsCut")
+        return {k: result[k] for k in keys}
 
     def memory_ingest(args: MemoryInput) -> dict[str, Any]:
         import threading

@@ -95,6 +95,7 @@ def run_query(
         "maxRows": limit,
         "rowCount": len(result.rows),
         "truncated": rows_result.truncated,
+        "truncatedReason": rows_result.truncated_reason,
         "durationMs": round(rows_result.duration_ms, 1),
     }
     return result

@@ -17,6 +17,7 @@ from ktx.bounded import DeadlinePassed, run_bounded
 from ktx.errors import KtxError
 from ktx.project.config import WarehouseConnection
 from ktx.warehouse.catalog import Catalog, parse_table_ref
+from ktx.warehouse.fetch import Fetched, fetch_bounded
 from ktx.warehouse.readonly import DEFAULT_MAX_ROWS, gate_query
 from ktx.warehouse.registry import WAREHOUSE_DRIVERS
 
@@ -57,6 +58,8 @@ class QueryResult:
     rows: list[list[Any]]
     truncated: bool = False
     duration_ms: float = 0.0
+    truncated_reason: str | None = None  # "rows" (the row cap) or "bytes" (max_result_bytes)
+    cells_cut: int = 0  # cells longer than the per-cell limit, shortened with a marker
 
     @property
     def row_count(self) -> int:
@@ -68,6 +71,8 @@ class RawResult:
     headers: list[str]
     header_types: list[str] = field(default_factory=list)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
+    bytes_truncated: bool = False  # fetching stopped at the connection's max_result_bytes
+    cells_cut: int = 0
 
 
 class ConnectionPool:
@@ -170,11 +175,24 @@ class Connector(ABC):
         """Open one DBAPI-like connection in read-only mode."""
 
     @abstractmethod
-    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
-        """Execute one statement inside a read-only transaction and fetch up to `max_rows` rows.
+    def _run(
+        self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int, max_bytes: int | None = None
+    ) -> RawResult:
+        """Execute one statement inside a read-only transaction and fetch up to `max_rows` rows — and, for user
+        queries, at most `max_bytes` (engines that can stream a result fetch it in batches; see `_fetch`).
 
         Engines with their own statement timeout apply `timeout_ms` here (see `native_timeout`).
         """
+
+    @staticmethod
+    def _fetch(fetchmany: Any, fetchall: Any, max_rows: int | None, max_bytes: int | None) -> Fetched:
+        if max_bytes is None:  # ktx's own catalog and profile queries
+            return Fetched(list(fetchmany(max_rows) if max_rows is not None else fetchall()))
+        return fetch_bounded(fetchmany, max_rows, max_bytes)
+
+    @staticmethod
+    def _raw(headers: list[str], types: list[str], fetched: Fetched) -> RawResult:
+        return RawResult(headers, types, fetched.rows, fetched.bytes_truncated, fetched.cells_cut)
 
     def _cancel(self, conn: Any) -> None:  # noqa: B027 - optional hook, default is no cancellation
         """Cancel the statement running on `conn` from another thread (watchdog and Ctrl+C)."""
@@ -221,7 +239,9 @@ class Connector(ABC):
     def statement_timeout_ms(self) -> int:
         return self.config.statement_timeout_ms
 
-    def execute(self, sql: str, *, max_rows: int | None = None, timeout_ms: int | None = None) -> RawResult:
+    def execute(
+        self, sql: str, *, max_rows: int | None = None, timeout_ms: int | None = None, max_bytes: int | None = None
+    ) -> RawResult:
         """Run trusted, ktx-built SQL (catalog and profiling queries) through the read-only session.
 
         Bounded by `timeout_ms` (default: the connection's statement_timeout_ms); Ctrl+C cancels it too.
@@ -232,7 +252,7 @@ class Connector(ABC):
             started = time.monotonic()
             try:
                 return run_bounded(
-                    lambda: self._run(conn, sql, max_rows, limit),
+                    lambda: self._run(conn, sql, max_rows, limit, max_bytes),
                     cancel=lambda: self._cancel(conn),
                     deadline_s=limit / 1000 + (1.0 if self.native_timeout else 0.0),
                 )
@@ -254,15 +274,19 @@ class Connector(ABC):
         gated = gate_query(sql, self.dialect, max_rows, self.gate_allowances())
         self._preflight(gated.sql)
         started = time.perf_counter()
-        raw = self.execute(gated.sql, max_rows=max_rows + 1, timeout_ms=timeout_ms)
+        raw = self.execute(
+            gated.sql, max_rows=max_rows + 1, timeout_ms=timeout_ms, max_bytes=self.config.max_result_bytes
+        )
         rows = [list(r) for r in raw.rows]
-        truncated = len(rows) > max_rows
+        by_rows = len(rows) > max_rows
         return QueryResult(
             headers=raw.headers,
             header_types=raw.header_types,
             rows=rows[:max_rows],
-            truncated=truncated,
+            truncated=by_rows or raw.bytes_truncated,
             duration_ms=(time.perf_counter() - started) * 1000,
+            truncated_reason="bytes" if raw.bytes_truncated else ("rows" if by_rows else None),
+            cells_cut=raw.cells_cut,
         )
 
     def _preflight(self, sql: str) -> None:

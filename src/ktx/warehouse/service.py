@@ -55,6 +55,8 @@ def run_sql(services: Services, connection_id: str, sql: str, max_rows: int = DE
         "rows": [[json_value(v) for v in row] for row in result.rows],
         "rowCount": result.row_count,
         "truncated": result.truncated,
+        "truncatedReason": result.truncated_reason,
+        "cellsCut": result.cells_cut,
         "durationMs": round(result.duration_ms, 1),
     }
 

@@ -68,6 +68,8 @@ class WarehouseConnection(Loose):
     maxConnections: int | None = Field(None, ge=1)
     # Every statement ktx sends (user SQL, semantic queries, ingest probes, MCP tools) is cancelled past this.
     statement_timeout_ms: int = Field(60_000, ge=100, le=86_400_000)
+    # A user query's result is fetched in batches and cut here (rows and cells), so memory stays bounded.
+    max_result_bytes: int = Field(64 << 20, ge=1 << 10, le=1 << 32)
     description: str | None = None
     context: ConnectionContext | None = None
 

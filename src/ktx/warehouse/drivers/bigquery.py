@@ -84,17 +84,20 @@ class BigQueryConnector(Connector):
 
     native_timeout = True
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
+    def _run(
+        self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int, max_bytes: int | None = None
+    ) -> RawResult:
         # job_timeout_ms (BigQuery's own name) caps the job when it is set lower than statement_timeout_ms.
         limit_ms = min(timeout_ms, self.config.job_timeout_ms or timeout_ms)
         config = self._job_config()
         config.job_timeout_ms = limit_ms
         iterator = conn.query_and_wait(sql, job_config=config, max_results=max_rows, wait_timeout=limit_ms / 1000)
         schema = list(iterator.schema or [])
-        rows = [tuple(row.values()) for row in iterator]
-        return RawResult(
-            [f.name for f in schema], [f.field_type for f in schema], rows[:max_rows] if max_rows else rows
+        pages = (tuple(row.values()) for row in iterator)  # BigQuery pages the rows as they are read
+        fetched = self._fetch(
+            lambda n: [r for _, r in zip(range(n), pages, strict=False)], lambda: list(pages), max_rows, max_bytes
         )
+        return self._raw([f.name for f in schema], [f.field_type for f in schema], fetched)
 
     def _preflight(self, sql: str) -> None:
         """A free dry run: BigQuery itself must classify the statement as a SELECT."""

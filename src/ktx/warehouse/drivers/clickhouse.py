@@ -49,12 +49,18 @@ class ClickHouseConnector(ServerSettingsMixin, Connector):
     def _is_timeout(self, exc: BaseException) -> bool:
         return "TIMEOUT_EXCEEDED" in str(exc)
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
+    def _run(
+        self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int, max_bytes: int | None = None
+    ) -> RawResult:
         result = conn.query(sql, settings={"max_execution_time": max(1, round(timeout_ms / 1000))})
-        rows = result.result_rows
-        if max_rows is not None:
-            rows = rows[:max_rows]
-        return RawResult(list(result.column_names), [t.name for t in result.column_types], [tuple(r) for r in rows])
+        rows = iter(result.result_rows)
+        fetched = self._fetch(
+            lambda n: [tuple(r) for _, r in zip(range(n), rows, strict=False)],
+            lambda: [tuple(r) for r in rows],
+            max_rows,
+            max_bytes,
+        )
+        return self._raw(list(result.column_names), [t.name for t in result.column_types], fetched)
 
     def introspect(self, scope: Scope | None = None) -> Catalog:
         scope = scope or self.scope()

@@ -56,11 +56,13 @@ class DuckDBConnector(Connector):
             return _FILE_READERS
         return frozenset()
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
+    def _run(
+        self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int, max_bytes: int | None = None
+    ) -> RawResult:
         conn.execute(sql)
         description = conn.description or []
-        rows = conn.fetchmany(max_rows) if max_rows is not None else conn.fetchall()
-        return RawResult([d[0] for d in description], [str(d[1]) for d in description], rows)
+        fetched = self._fetch(conn.fetchmany, conn.fetchall, max_rows, max_bytes)
+        return self._raw([d[0] for d in description], [str(d[1]) for d in description], fetched)
 
     def close(self) -> None:
         super().close()

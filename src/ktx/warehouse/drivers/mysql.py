@@ -70,19 +70,24 @@ class MySQLConnector(ServerSettingsMixin, Connector):
             cursor.execute(f"SET SESSION max_execution_time = {int(timeout_ms)}")
         conn._ktx_timeout_ms = timeout_ms
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
+    def _run(
+        self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int, max_bytes: int | None = None
+    ) -> RawResult:
         from pymysql.constants import FIELD_TYPE
 
         names = {v: k for k, v in vars(FIELD_TYPE).items() if isinstance(v, int)}
-        with conn.cursor() as cursor:
+        from pymysql.cursors import Cursor, SSCursor
+
+        # A user query streams (SSCursor), so a huge result is cut at max_result_bytes instead of buffered whole.
+        with conn.cursor(SSCursor if max_bytes is not None else Cursor) as cursor:
             self._set_timeout(cursor, conn, timeout_ms)
             cursor.execute("START TRANSACTION READ ONLY")
             try:
                 cursor.execute(sql)
                 description = cursor.description or []
-                rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()
-                return RawResult(
-                    [d[0] for d in description], [names.get(d[1], str(d[1])) for d in description], list(rows)
+                fetched = self._fetch(cursor.fetchmany, cursor.fetchall, max_rows, max_bytes)
+                return self._raw(
+                    [d[0] for d in description], [names.get(d[1], str(d[1])) for d in description], fetched
                 )
             finally:
                 conn.rollback()

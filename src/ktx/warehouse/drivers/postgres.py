@@ -104,16 +104,21 @@ class PostgresConnector(ServerSettingsMixin, Connector):
     def _is_timeout(self, exc: BaseException) -> bool:
         return type(exc).__name__ == "QueryCanceled"
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
+    def _run(
+        self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int, max_bytes: int | None = None
+    ) -> RawResult:
         try:
-            with conn.cursor() as cursor:
+            with conn.cursor() as setup:
                 # SET LOCAL: the timeout ends with the transaction, so the pooled session keeps no state.
-                cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+                setup.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+            # A user query runs in a server-side cursor: rows come in batches, so a huge result is cut at
+            # max_result_bytes instead of being buffered whole by libpq first.
+            with conn.cursor(name="ktx_result") if max_bytes is not None else conn.cursor() as cursor:
                 cursor.execute(sql)
                 description = cursor.description or []
-                rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()
+                fetched = self._fetch(cursor.fetchmany, cursor.fetchall, max_rows, max_bytes)
                 types = [_type_name(conn, d.type_code) for d in description]
-                return RawResult([d.name for d in description], types, rows)
+                return self._raw([d.name for d in description], types, fetched)
         finally:
             # Roll back even reads: anything a statement changed in the session (SET, set_config)
             # is undone before the connection returns to the pool.

@@ -89,7 +89,9 @@ class SnowflakeConnector(Connector):
         # 604: "Statement reached its statement or warehouse timeout"; 000630 for the client-side timeout.
         return getattr(exc, "errno", None) in (604, 630)
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
+    def _run(
+        self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int, max_bytes: int | None = None
+    ) -> RawResult:
         from snowflake.connector.constants import FIELD_ID_TO_NAME
 
         cursor = conn.cursor()
@@ -98,9 +100,9 @@ class SnowflakeConnector(Connector):
             try:
                 cursor.execute(sql, timeout=max(1, round(timeout_ms / 1000)))
                 description = cursor.description or []
-                rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()
+                fetched = self._fetch(cursor.fetchmany, cursor.fetchall, max_rows, max_bytes)
                 types = [FIELD_ID_TO_NAME.get(d.type_code, str(d.type_code)) for d in description]
-                return RawResult([d.name for d in description], types, rows)
+                return self._raw([d.name for d in description], types, fetched)
             finally:
                 cursor.execute("ROLLBACK")
         finally:

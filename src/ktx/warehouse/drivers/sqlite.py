@@ -28,13 +28,15 @@ class SQLiteConnector(Connector):
     def _cancel(self, conn: Any) -> None:
         conn.interrupt()
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
+    def _run(
+        self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int, max_bytes: int | None = None
+    ) -> RawResult:
         cursor = conn.execute(sql)
         try:
             description = cursor.description or []
-            rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()
-            types = _declared_types(rows, len(description))
-            return RawResult([d[0] for d in description], types, rows)
+            fetched = self._fetch(cursor.fetchmany, cursor.fetchall, max_rows, max_bytes)
+            types = _declared_types(fetched.rows, len(description))
+            return self._raw([d[0] for d in description], types, fetched)
         finally:
             cursor.close()
 

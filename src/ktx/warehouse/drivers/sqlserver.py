@@ -41,15 +41,17 @@ class SQLServerConnector(ServerSettingsMixin, Connector):
     def _cancel(self, conn: Any) -> None:
         getattr(conn, "_conn", conn).cancel()  # pymssql keeps the cancellable _mssql connection inside
 
-    def _run(self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int) -> RawResult:
+    def _run(
+        self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int, max_bytes: int | None = None
+    ) -> RawResult:
         cursor = conn.cursor()
         try:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN TRANSACTION")
             try:
                 cursor.execute(sql)
                 description = cursor.description or []
-                rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()
-                return RawResult([d[0] for d in description], [str(d[1]) for d in description], list(rows))
+                fetched = self._fetch(cursor.fetchmany, cursor.fetchall, max_rows, max_bytes)
+                return self._raw([d[0] for d in description], [str(d[1]) for d in description], fetched)
             finally:
                 conn.rollback()
         finally:
