@@ -7,6 +7,7 @@ when a token is configured. Refusals are plain text with the status codes agents
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -18,13 +19,21 @@ ORIGIN_REFUSED = "Origin header is not allowed for ktx MCP."
 TOKEN_REFUSED = "Missing or invalid ktx MCP bearer token."
 
 
+_BRACKETED = re.compile(r"^\[([0-9a-f:.]+)\](?::\d{1,5})?$")
+INVALID_HOST = "\0invalid"  # never on an allow-list
+
+
 def normalize_host(value: str) -> str:
-    """Trimmed, lower-case, `[v6]` brackets removed, `:port` removed when the value has exactly one colon."""
+    """Trimmed, lower-case, `[v6]` brackets removed, `:port` removed when the value has exactly one colon.
+    A bracketed host must be exactly `[v6]` or `[v6]:port` (`[::1]evil.com` and `[::1` are not hosts)."""
     host = value.strip().lower()
     if host.startswith("["):
-        return host[1 : host.index("]")] if "]" in host else host[1:]
+        match = _BRACKETED.match(host)
+        return match.group(1) if match else INVALID_HOST
     if host.count(":") == 1:
-        host = host.split(":", 1)[0]
+        host, _, port = host.partition(":")
+        if port and not port.isdigit():
+            return INVALID_HOST
     return host
 
 
@@ -54,7 +63,13 @@ class HttpGuard:
 
     def refusal(self, scope: dict[str, Any]) -> tuple[int, str] | None:
         """(status, message) when the request must be refused, else None."""
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        raw: dict[str, list[bytes]] = {}
+        for key, value in scope.get("headers", []):
+            raw.setdefault(key.decode("latin-1").lower(), []).append(value)
+        for name in ("host", "authorization", "origin"):
+            if len(raw.get(name, [])) > 1:  # which one would win depends on the parser: refuse instead
+                return 400, f"More than one {name.title()} header."
+        headers = {k: v[0].decode("latin-1") for k, v in raw.items()}
         host = headers.get("host")
         if not host or normalize_host(host) not in self.hosts:
             return 403, HOST_REFUSED
@@ -68,7 +83,9 @@ class HttpGuard:
                 return 403, ORIGIN_REFUSED
         path = scope.get("path", "")
         protected = self.token and any(path == p or path.startswith(p + "/") for p in self.protected_paths)
-        if protected and not secrets.compare_digest(headers.get("authorization", ""), f"Bearer {self.token}"):
+        # Compared as bytes: a header with non-ASCII bytes is simply wrong, never a server error.
+        given = (raw.get("authorization") or [b""])[0]
+        if protected and not secrets.compare_digest(given, f"Bearer {self.token}".encode()):
             return 401, TOKEN_REFUSED
         return None
 

@@ -97,6 +97,14 @@ def test_refusals_are_plain_text_with_the_right_status(daemon) -> None:
         )
         assert unknown.status_code == 404
         assert http.get(f"{base}/elsewhere").status_code == 404
+        latin = http.post(
+            f"{base}/mcp", json=init, headers={**accept, "Authorization": "Bearer \xe4\xe9".encode("latin-1")}
+        )
+        assert latin.status_code == 401  # was a 500 with a traceback in mcp.log
+        tricky = http.get(f"{base}/health", headers={"Host": f"[::1]evil.example:{port}"})
+        assert tricky.status_code == 403
+    root, _, _ = daemon
+    assert "Traceback" not in (root / ".ktx" / "logs" / "mcp.log").read_text()
 
 
 def test_the_token_is_never_written_down(daemon) -> None:

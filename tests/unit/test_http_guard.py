@@ -36,3 +36,40 @@ def test_refusals():
     assert guard.refusal(scope(host="localhost")) == (401, TOKEN_REFUSED)
     assert guard.refusal(scope(host="localhost", authorization="Bearer nope")) == (401, TOKEN_REFUSED)
     assert guard.refusal(scope("/health", host="localhost")) is None  # only protected paths need the token
+
+
+@pytest.mark.parametrize("host", ["[::1]evil.com:7878", "[::1", "[::1]:port", "localhost:evil", "[evil.com]"])
+def test_hosts_that_only_start_like_loopback_are_refused(host):
+    assert HttpGuard(None).refusal(scope(host=host)) == (403, HOST_REFUSED)
+
+
+def test_a_non_ascii_authorization_header_is_a_401_not_a_server_error():
+    guard = HttpGuard(None, token="t0k")
+    raw = {
+        "type": "http",
+        "path": "/mcp",
+        "headers": [(b"host", b"localhost"), (b"authorization", "Bearer ä".encode())],
+    }
+    assert guard.refusal(raw) == (401, TOKEN_REFUSED)
+
+
+def test_duplicate_authorization_or_host_headers_are_refused():
+    guard = HttpGuard(None, token="t0k")
+    twice = [(b"host", b"localhost"), (b"authorization", b"Bearer nope"), (b"authorization", b"Bearer t0k")]
+    assert guard.refusal({"type": "http", "path": "/mcp", "headers": twice}) == (
+        400,
+        "More than one Authorization header.",
+    )
+    hosts = [(b"host", b"evil.example.com"), (b"host", b"localhost")]
+    assert guard.refusal({"type": "http", "path": "/health", "headers": hosts}) == (400, "More than one Host header.")
+
+
+def test_a_non_loopback_bind_needs_a_strong_token():
+    from ktx.errors import KtxError
+    from ktx.mcp.http import HttpSettings
+
+    for weak in (" " * 40, "abc", "a" * 64, "ab" * 32):
+        with pytest.raises(KtxError, match="too weak"):
+            HttpSettings("0.0.0.0", 7878, weak).validate()
+    HttpSettings("0.0.0.0", 7878, "Zq3xP9vK2mL8nR4tW7yB1cD6fG5hJ0sA").validate()
+    HttpSettings("127.0.0.1", 7878, "abc").validate()  # loopback: any token the user chooses

@@ -40,6 +40,12 @@ class HttpSettings:
                 f"Binding ktx MCP to {self.host} requires --token or KTX_MCP_TOKEN",
                 hint="Pass --token <secret> (or set KTX_MCP_TOKEN), or bind to 127.0.0.1.",
             )
+        if not is_loopback(self.host) and self.token and not strong_token(self.token):
+            raise KtxError(
+                f"The token for binding ktx MCP to {self.host} is too weak: use at least 32 characters that look "
+                "random (not one repeated character, not whitespace).",
+                hint='Generate one: python -c "import secrets; print(secrets.token_urlsafe(32))"',
+            )
         if not 0 < self.port < 65536:
             raise KtxError(f"--port must be between 1 and 65535, got {self.port}")
         for origin in self.allowed_origins:
@@ -133,3 +139,8 @@ def serve_http(services: Services, settings: HttpSettings, *, on_ready: Any = No
 
         server.startup = startup  # type: ignore[method-assign]
     server.run(sockets=[sock])
+
+
+def strong_token(token: str) -> bool:
+    """At least 32 characters, no whitespace, and varied enough to be random (not `aaaa…`, not `abab…`)."""
+    return len(token) >= 32 and not any(c.isspace() for c in token) and len(set(token)) >= 12
