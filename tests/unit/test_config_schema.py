@@ -201,3 +201,11 @@ def test_registry_scope_keys_are_the_connectors_own():
         module, _, cls = spec.connector.partition(":")
         connector = getattr(importlib.import_module(module), cls)
         assert spec.scope_key is None or spec.scope_key in connector.scope_keys, spec.name
+
+
+def test_thousands_of_unknown_keys_are_reported_as_fifty_and_a_count():
+    data = {"connections": {}, **{f"k{i}": i for i in range(3000)}}
+    result, found = issues(data)
+    assert result.ok
+    assert len(found) == 51
+    assert found[-1] == ("warning", "", "… and 2950 more unknown field(s) (ignored)")

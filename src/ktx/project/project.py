@@ -97,7 +97,7 @@ class Project:
         except UnicodeDecodeError as exc:
             return ConfigValidation(None, [ConfigIssue("", f"ktx.yaml is not UTF-8 text (byte {exc.start})", "error")])
         try:
-            raw = yamlio.parse_yaml(text)
+            raw = yamlio.read_config_yaml(text)
         except ConfigError as exc:
             return ConfigValidation(None, [ConfigIssue("", exc.message, "error")])
         return validate_config_data(raw)

@@ -16,6 +16,7 @@ from ktx.project.config.root import KtxConfig
 
 # --- validation -----------------------------------------------------------------------------
 
+MAX_UNKNOWN_REPORTED = 50
 UNKNOWN_FIELD_FIX = "Unknown to this ktx version; it is ignored. Delete it from ktx.yaml when convenient."
 
 
@@ -131,10 +132,14 @@ def validate_config_data(raw: Any) -> ConfigValidation:
         return ConfigValidation(None, [ConfigIssue("", "ktx.yaml must contain a YAML object", "error")])
     data = copy.deepcopy(_plain(raw))
     warnings: list[ConfigIssue] = []
+    hidden = 0
     # Each pass strips the unknown keys pydantic reported; nested unknowns surface once parents validate.
     for _ in range(16):
         try:
             config = KtxConfig.model_validate(data)
+            if hidden:
+                more = f"… and {hidden} more unknown field(s) (ignored)"
+                warnings.append(ConfigIssue("", more, "warning", fix=UNKNOWN_FIELD_FIX))
             return ConfigValidation(config, warnings + _unknown_connection_keys(config))
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
@@ -144,6 +149,9 @@ def validate_config_data(raw: Any) -> ConfigValidation:
         for err in extras:
             parts = _clean_loc(data, err["loc"])
             path = _dotted(parts)
+            if len(warnings) >= MAX_UNKNOWN_REPORTED:
+                hidden += 1  # a file of thousands of unknown keys is reported in one line, not thousands
+                continue
             hint = _did_you_mean(str(parts[-1]) if parts else "", top_level=len(parts) == 1)
             warnings.append(
                 ConfigIssue(
