@@ -218,6 +218,12 @@ OBJECTS = {
         "pg_largeobject",
         "information_schema.user_mapping_options",
         "pg_db_role_setting",
+        # the second probe: per-role settings and a user mapping's password were readable
+        "pg_roles",
+        "pg_catalog.pg_user",
+        "information_schema._pg_user_mappings",
+        "information_schema.user_mappings",
+        "pg_stat_ssl",
     ],
     "mysql": [
         "mysql.user",
@@ -230,6 +236,10 @@ OBJECTS = {
         "information_schema.global_variables",
         "information_schema.session_variables",
         "information_schema.global_status",
+        # another session's SQL with its literals (a secret in a WHERE clause)
+        "information_schema.INNODB_TRX",
+        "information_schema.innodb_lock_waits",
+        "information_schema.user_privileges",
     ],
     "duckdb": ["'{tmp}/secret.csv'", '"{tmp}/secret.csv"', "'/etc/passwd.csv'"],
     "sqlite": ["sqlite_dbpage"],

@@ -82,3 +82,21 @@ def test_fetch_percent_or_with_ties_is_refused_where_rendering_would_change_the_
         gate_query(sql, "duckdb", 100)
     with pytest.raises(ReadOnlyViolation, match="WITH TIES cannot be expressed for sqlite"):
         gate_query("SELECT id FROM t ORDER BY id FETCH FIRST 2 ROWS WITH TIES", "sqlite", 100)
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [
+        ("SELECT query FROM `region-us`.INFORMATION_SCHEMA.JOBS_BY_PROJECT", "bigquery"),
+        ("SELECT query FROM system.query_log", "clickhouse"),
+        ("SELECT * FROM system.named_collections", "clickhouse"),
+        ("SELECT password_hash FROM sys.sql_logins", "tsql"),
+        ("SELECT * FROM sys.dm_exec_requests", "tsql"),
+        ("SELECT query_text FROM snowflake.account_usage.query_history", "snowflake"),
+        ("SELECT rolconfig FROM pg_roles", "postgres"),
+        ("SELECT trx_query FROM information_schema.INNODB_TRX", "mysql"),
+    ],
+)
+def test_catalogs_with_secrets_or_other_sessions_sql_are_refused_in_every_engine(sql, dialect):
+    message = refused(sql, dialect)
+    assert "is not allowed in read-only queries: it exposes" in message

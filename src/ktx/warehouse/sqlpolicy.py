@@ -110,8 +110,18 @@ _REFUSED_OBJECTS: dict[str, dict[str, str]] = {
                 "pg_authid",
                 "pg_user_mapping",
                 "pg_user_mappings",
+                "_pg_user_mappings",  # information_schema's: it returned a user mapping's password
                 "user_mapping_options",
+                "user_mappings",
                 "pg_subscription",
+                "pg_roles",  # rolconfig: per-role settings, which can hold secrets
+                "pg_user",  # useconfig, likewise
+                "pg_group",
+                "pg_foreign_server",
+                "_pg_foreign_servers",
+                "foreign_server_options",
+                "pg_stat_ssl",
+                "pg_stat_gssapi",
             ),
             "credentials",
         ),
@@ -146,8 +156,58 @@ _REFUSED_OBJECTS: dict[str, dict[str, str]] = {
                 "session_status",
                 "system_variables",
                 "user_variables",
+                "innodb_trx",  # trx_query: another session's SQL, literals and all
+                "innodb_locks",
+                "innodb_lock_waits",
+                "data_locks",
+                "data_lock_waits",
+                "user_attributes",
+                "user_privileges",
+                "optimizer_trace",
             ),
             "server configuration or other sessions' statements",
+        ),
+    },
+    "tsql": {
+        **dict.fromkeys(
+            (
+                "sql_logins",
+                "syslogins",
+                "credentials",
+                "database_credentials",
+                "linked_logins",
+                "database_scoped_credentials",
+            ),
+            "credentials",
+        ),
+        **dict.fromkeys(
+            ("dm_exec_requests", "dm_exec_sessions", "dm_exec_connections", "dm_exec_query_stats", "configurations"),
+            "server configuration or other sessions' statements",
+        ),
+    },
+    "snowflake": dict.fromkeys(
+        ("query_history", "login_history", "access_history", "sessions", "credentials"),
+        "other sessions' statements or credentials",
+    ),
+    "bigquery": dict.fromkeys(
+        (
+            "jobs",
+            "jobs_by_project",
+            "jobs_by_user",
+            "jobs_by_folder",
+            "jobs_by_organization",
+            "jobs_timeline",
+            "jobs_timeline_by_project",
+            "sessions_by_project",
+            "sessions_by_user",
+        ),
+        "other sessions' statements",
+    ),
+    "clickhouse": {
+        **dict.fromkeys(("named_collections", "users", "quotas", "settings_profile_elements"), "credentials"),
+        **dict.fromkeys(
+            ("processes", "query_log", "query_thread_log", "query_views_log", "session_log", "text_log"),
+            "other sessions' statements",
         ),
     },
     "sqlite": {"sqlite_dbpage": "raw database pages"},
@@ -243,7 +303,8 @@ def check_table(node: Any, dialect: str) -> Refusal | None:
     refused_schema = _REFUSED_SCHEMAS.get(dialect, {}).get(schema)
     if refused_schema:
         return Refusal(f"Table {schema}.{name} is not allowed in read-only queries: it exposes {refused_schema}.")
-    exposes = _REFUSED_OBJECTS.get(dialect, {}).get(name)
+    # BigQuery's `region-us`.INFORMATION_SCHEMA.JOBS arrives as one identifier: its last part is the object.
+    exposes = _REFUSED_OBJECTS.get(dialect, {}).get(name) or _REFUSED_OBJECTS.get(dialect, {}).get(name.rsplit(".")[-1])
     if exposes:
         return Refusal(f"Table {name} is not allowed in read-only queries: it exposes {exposes}.")
     if dialect == "duckdb" and ("/" in name or "\\" in name or name.endswith(_FILE_SUFFIXES)):
