@@ -265,13 +265,18 @@ class Connector(ABC):
                     raise QueryTimeout(_timeout_message(time.monotonic() - started)) from None
                 raise WarehouseError(self.describe_error(exc)) from None
 
+    def user_function_names(self) -> frozenset[str]:
+        """Names of functions the database's users defined (not built-ins, not extensions), which a call or
+        attribute notation could resolve to; the gate refuses them (default: an engine where that cannot happen)."""
+        return frozenset()
+
     def gate_allowances(self) -> frozenset[str]:
         """Functions this connection opted into beyond the dialect's allow-list (default: none)."""
         return frozenset()
 
     def query(self, sql: str, max_rows: int = DEFAULT_MAX_ROWS, *, timeout_ms: int | None = None) -> QueryResult:
         """Run user SQL: parser gate, read-only session, row cap, statement timeout."""
-        gated = gate_query(sql, self.dialect, max_rows, self.gate_allowances())
+        gated = gate_query(sql, self.dialect, max_rows, self.gate_allowances(), self.user_function_names())
         self._preflight(gated.sql)
         started = time.perf_counter()
         raw = self.execute(

@@ -89,7 +89,9 @@ def _lexical_backstop(sql: str) -> None:
         raise ReadOnlyViolation("Only read-only SELECT/WITH queries can be executed.")
 
 
-def gate_statement(sql: str, dialect: str, extra_allowed: frozenset[str] = frozenset()) -> Any:
+def gate_statement(
+    sql: str, dialect: str, extra_allowed: frozenset[str] = frozenset(), shadowed: frozenset[str] = frozenset()
+) -> Any:
     """Parse and vet one statement; returns the sqlglot expression or raises ReadOnlyViolation.
 
     `extra_allowed` names functions a connection opted into (DuckDB file readers with external access on).
@@ -120,10 +122,34 @@ def gate_statement(sql: str, dialect: str, extra_allowed: frozenset[str] = froze
         raise ReadOnlyViolation(f"SQL is not a query: it must start with SELECT, WITH or VALUES ({_head(sql)}).")
     try:
         _walk_checks(statement, dialect, extra_allowed)
+        if shadowed:
+            _refuse_shadowed(statement, shadowed)
     except RecursionError:
         raise ReadOnlyViolation("SQL is nested too deeply to check.") from None
     _lexical_backstop(sql)
     return statement
+
+
+def _refuse_shadowed(statement: Any, shadowed: frozenset[str]) -> None:
+    """Names this database's own (non-extension) functions carry: `length(42)` resolving to a user's
+    `public.length(integer)` overload, or attribute notation (`c.touch` runs `touch(c)` when `touch` is no column)
+    would run user code inside a read-only query. Both are refused by name."""
+    from sqlglot import exp
+
+    for node in statement.walk():
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name in shadowed:
+                raise ReadOnlyViolation(
+                    f"Function {name} is not allowed in read-only queries: this database defines its own "
+                    f"function named {name}, which a call could resolve to."
+                )
+        elif isinstance(node, exp.Column) and node.table and node.name.lower() in shadowed:
+            raise ReadOnlyViolation(
+                f"{node.table}.{node.name} is not allowed in read-only queries: {node.name} is also a function "
+                "this database defines, and attribute notation would call it. Select the column another way "
+                "(e.g. a quoted alias) or ask for the function to be dropped."
+            )
 
 
 def _walk_checks(statement: Any, dialect: str, extra_allowed: frozenset[str]) -> None:
@@ -206,7 +232,13 @@ def validate_max_rows(max_rows: int) -> int:
     return max_rows
 
 
-def gate_query(sql: str, dialect: str, max_rows: int, extra_allowed: frozenset[str] = frozenset()) -> GatedQuery:
+def gate_query(
+    sql: str,
+    dialect: str,
+    max_rows: int,
+    extra_allowed: frozenset[str] = frozenset(),
+    shadowed: frozenset[str] = frozenset(),
+) -> GatedQuery:
     """Vet the statement and cap it at `max_rows + 1` rows (the extra row reveals truncation).
 
     The cap is applied to the parsed tree and rendered in the connection's dialect, so an
@@ -214,7 +246,7 @@ def gate_query(sql: str, dialect: str, max_rows: int, extra_allowed: frozenset[s
     MySQL) are not a problem, as they would be with a textual `SELECT * FROM (…)` wrapper.
     """
     _, exp = _sqlglot()
-    statement = gate_statement(sql, dialect, extra_allowed)
+    statement = gate_statement(sql, dialect, extra_allowed, shadowed)
     cap = validate_max_rows(max_rows) + 1
     query = statement.unnest() if isinstance(statement, exp.Subquery) else statement
     query = query.copy()

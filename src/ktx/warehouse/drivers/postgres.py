@@ -80,9 +80,15 @@ class PostgresConnector(ServerSettingsMixin, Connector):
                 params[key] = value
         conn = psycopg.connect(**{k: v for k, v in params.items() if v is not None})
         conn.read_only = True  # every transaction starts with BEGIN READ ONLY
+        conn.prepare_threshold = None  # no server-side prepared statements: DISCARD ALL resets the session
         return conn
 
     native_timeout = True
+
+    def user_function_names(self) -> frozenset[str]:
+        # Asked on every query (one catalog read): a function created a moment ago must not slip through a cache.
+        rows = self.execute(_USER_FUNCTIONS).rows
+        return frozenset(str(name).lower() for (name,) in rows)
 
     def _cancel(self, conn: Any) -> None:
         conn.cancel()
@@ -104,6 +110,15 @@ class PostgresConnector(ServerSettingsMixin, Connector):
     def _is_timeout(self, exc: BaseException) -> bool:
         return type(exc).__name__ == "QueryCanceled"
 
+    def _reset(self, conn: Any) -> None:
+        """Back to a clean session before the connection returns to the pool: advisory locks a function took,
+        session settings, prepared statements and cursors (DISCARD ALL; it cannot run inside a transaction)."""
+        conn.autocommit = True
+        try:
+            conn.execute("DISCARD ALL")
+        finally:
+            conn.autocommit = False
+
     def _run(
         self, conn: Any, sql: str, max_rows: int | None, timeout_ms: int, max_bytes: int | None = None
     ) -> RawResult:
@@ -121,8 +136,11 @@ class PostgresConnector(ServerSettingsMixin, Connector):
                 return self._raw([d.name for d in description], types, fetched)
         finally:
             # Roll back even reads: anything a statement changed in the session (SET, set_config)
-            # is undone before the connection returns to the pool.
+            # is undone before the connection returns to the pool — and what outlives a rollback
+            # (a session-level advisory lock) is discarded too.
             conn.rollback()
+            if max_bytes is not None:
+                self._reset(conn)
 
     def introspect(self, scope: Scope | None = None) -> Catalog:
         scope = scope or self.scope()
@@ -180,3 +198,12 @@ class PostgresConnector(ServerSettingsMixin, Connector):
 def _type_name(conn: Any, oid: int) -> str:
     info = conn.adapters.types.get(oid)
     return info.name if info is not None else str(oid)
+
+
+# Functions defined in the database by its users: not pg_catalog's, not information_schema's, not an extension's.
+_USER_FUNCTIONS = (
+    "SELECT DISTINCT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
+    "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid "
+    "AND d.deptype = 'e')"
+)
