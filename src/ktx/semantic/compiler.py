@@ -18,7 +18,7 @@ from ktx.semantic import sqlexpr, sqltree
 from ktx.semantic.graph import Edge, JoinGraph, Path
 from ktx.semantic.model import Source
 from ktx.semantic.query import OrderBy, SemanticQuery
-from ktx.semantic.resolve import DERIVED, Dimension, Measure, Resolved, Resolver, resolve
+from ktx.semantic.resolve import DERIVED, ROW_MARKER, Dimension, Measure, Resolved, Resolver, resolve
 from ktx.semantic.sqlexpr import CompileError
 
 NO_FULL_JOIN = {"mysql"}
@@ -90,6 +90,7 @@ class _Builder:
         self.query = query
         self.warnings: list[str] = []
         self.sql_sources: list[str] = []
+        self.row_flagged: set[str] = set()  # nodes a FULL JOIN may null-extend (see count_rows)
         self.plan: dict[str, Any] = {}
 
     # ---- helpers -----------------------------------------------------------------------------------------
@@ -100,7 +101,13 @@ class _Builder:
         source = self.source(node)
         if source.sql and source.name not in self.sql_sources:
             self.sql_sources.append(source.name)
-        return self.engine.table_ref(node)
+        ref = self.engine.table_ref(node)
+        if node in self.row_flagged:
+            # Its rows may be null-extended by a FULL JOIN: carry a flag that is 1 on every real row of it.
+            inner = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(node)))
+            inner = inner.select(exp.alias_(exp.Literal.number(1), ROW_MARKER)).from_(ref)
+            return exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(node)))
+        return ref
 
     def paths(self, start: str, targets: list[str]) -> dict[str, Path]:
         """Shortest paths from `start`; an unreachable target is an error, an ambiguous one a warning."""
@@ -221,7 +228,17 @@ class _Builder:
             out.append(exp.Ordered(this=sqltree.column(target), desc=spec.direction == "desc", nulls_first=False))
         return out
 
+    def count_rows(self, tree: exp.Expression) -> None:
+        """`count(*)` markers become `COUNT(*)` (`1` inside a filter's CASE) — every FROM row is a row of the
+        node — except for a node whose rows a FULL JOIN may null-extend, which counts its row flag."""
+        for column in list(tree.find_all(exp.Column)):
+            if column.name == ROW_MARKER and column.table not in self.row_flagged:
+                column.replace(exp.Star() if isinstance(column.parent, exp.Count) else exp.Literal.number(1))
+
     def finish(self, select: exp.Select, ctes: list[tuple[str, exp.Expression]]) -> str:
+        self.count_rows(select)
+        for _, body in ctes:
+            self.count_rows(body)
         sqltree.with_ctes(select, self.source_ctes() + ctes)
         sqltree.limit(select, self.query.limit)
         sqlexpr.quote_identifiers(select)
@@ -374,6 +391,7 @@ class _Builder:
             else:
                 # Keep dimension members without facts *and* facts whose keys match no member.
                 anchor = first_dim
+                self.row_flagged.add(fact)
                 kinds = {e.to: "FULL" for e in paths[first_dim].edges}
                 kinds |= {e.frm: "FULL" for e in paths[first_dim].edges}
                 kinds.pop(first_dim, None)

@@ -14,6 +14,8 @@ from ktx.semantic.query import DimensionRef, InlineMeasure, SemanticQuery
 from ktx.semantic.sqlexpr import CompileError
 from ktx.semantic.timegrain import truncate
 
+ROW_MARKER = "__ktx_row"  # `count(*)` of a node: see Resolver._count_rows_of
+
 DERIVED = "__derived__"
 
 
@@ -274,13 +276,12 @@ class Resolver:
         return node_expr
 
     def _count_rows_of(self, expr: exp.Expression, node: str) -> exp.Expression:
-        """`count(*)` counts the node's key, so null-extended rows of an outer join never count as one."""
-        key = self.source_of(node).grain[0]
+        """`count(*)` (and `count(1)`) counts the node's rows: a marker the compiler renders as `COUNT(1)` where the
+        node's rows are the FROM rows, and as a presence flag where an outer join can null-extend them. Counting a
+        column instead (the key, or a grain that is every column) skipped rows whose column was NULL."""
         for agg in sqlexpr.aggregates(expr):
-            if (isinstance(agg, exp.Count) and isinstance(agg.this, exp.Star | exp.Literal)) or (
-                isinstance(agg, exp.Count) and agg.this is None
-            ):
-                agg.set("this", exp.column(key, node))
+            if isinstance(agg, exp.Count) and (agg.this is None or isinstance(agg.this, exp.Star | exp.Literal)):
+                agg.set("this", exp.column(ROW_MARKER, node))
         return expr
 
     def _reject_unsupported(self, parsed: exp.Expression, text: str) -> None:
