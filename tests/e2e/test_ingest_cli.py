@@ -341,3 +341,52 @@ def test_the_report_lists_links_with_evidence_and_inferred_keys(run_ktx, project
     assert {"table": "regions", "columns": ["id"]}.items() <= next(
         k for k in data["inferredKeys"] if k["table"] == "regions"
     ).items()
+
+
+def test_same_named_tables_in_three_schemas_give_a_layer_that_loads_and_answers(run_ktx, project):
+    """app.users, crm.users, legacy."user" and a fact linked twice: aliases stay unique (see the unit test of
+    build_joins for the exact clash) and a query on the connection answers."""
+    import duckdb
+
+    path = project / "data" / "multi.duckdb"
+    path.parent.mkdir()
+    with duckdb.connect(str(path)) as con:
+        for schema in ("app", "crm", "legacy"):
+            con.execute(f"CREATE SCHEMA {schema}")
+        con.execute("CREATE TABLE app.users (id INTEGER, name VARCHAR)")
+        con.execute("CREATE TABLE crm.users (id INTEGER, email VARCHAR)")
+        con.execute('CREATE TABLE legacy."user" (id INTEGER, login VARCHAR)')
+        con.execute("CREATE TABLE app.events (id INTEGER, user_id INTEGER, userid INTEGER, kind VARCHAR)")
+        for table in ("app.users", "crm.users", 'legacy."user"'):
+            con.execute(f"INSERT INTO {table} SELECT i, 'x' || i FROM range(1, 21) t(i)")
+        con.execute("INSERT INTO app.events SELECT i, 1 + i % 20, 1 + (i * 7) % 20, 'k' FROM range(1, 201) t(i)")
+    add_connection(project, "wh", "    driver: duckdb\n    path: data/multi.duckdb\n")
+    assert run_ktx("ingest", "wh", cwd=project).returncode == 0
+    aliases = []
+    for shard in (project / "semantic-layer" / "wh" / "_schema").glob("*.yaml"):
+        for entry in safe_load(shard.read_text())["tables"].values():
+            aliases += [j["alias"] for j in entry.get("joins") or [] if j.get("alias")]
+    assert len(aliases) == len(set(aliases)), aliases
+    source = json.loads(run_ktx("sl", "--json", cwd=project).stdout)["data"]["items"]
+    name = next(s["name"] for s in source if s["name"].endswith("events"))
+    counted = run_ktx("sl", "query", "-m", f"count({name}.id)", "--execute", "--format", "json", cwd=project)
+    assert counted.returncode == 0, counted.stderr
+    assert json.loads(counted.stdout)["rows"] == [[200]]
+    assert "Join left out" not in counted.stdout
+
+
+def test_the_layer_is_checked_before_the_commit_and_a_join_left_out_is_named(run_ktx, project):
+    fixture_project(project, "shop_undeclared")
+    overlay = project / "semantic-layer" / "wh" / "orders.yaml"
+    overlay.parent.mkdir(parents=True)
+    overlay.write_text(
+        "name: orders\njoins:\n  - {to: nowhere, on: customer_id = nowhere.id, relationship: many_to_one}\n"
+    )
+    result = run_ktx("ingest", "wh", "--json", cwd=project)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["results"][0]["report"]
+    [left_out] = [w for w in report["warnings"] if w["code"] == "join_left_out"]
+    assert "'nowhere' is not defined" in left_out["message"]
+    # the rest of the layer answers
+    counted = run_ktx("sl", "query", "-m", "count(orders.id)", "-d", "customers.name", "--execute", cwd=project)
+    assert counted.returncode == 0, counted.stderr

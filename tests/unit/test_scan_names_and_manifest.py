@@ -117,3 +117,43 @@ def test_merge_keeps_foreign_keys_and_drops_joins_whose_columns_left():
     assert merged["columns"] == [{"name": "id", "type": "INT", "descriptions": {"user": "the key"}}]
     assert [j["on"] for j in merged["joins"]] == ["t.id = u.t_id"]  # formal joins are rebuilt, not kept
     assert merged["tags"] == ["core"]
+
+
+def test_join_aliases_are_unique_per_connection_and_never_a_table_name():
+    """`user_id` → app_users and `user_key` → crm_users both shorten to `user`, which is also a table: the scan
+    wrote `alias: user` twice and the whole connection's layer stopped loading."""
+    from ktx.ingest.shards import build_joins
+    from ktx.semantic.graph import JoinGraph
+    from ktx.semantic.model import Source
+
+    def edge(child: str, column: str, parent: str) -> dict:
+        ref = {"from": {"table": child, "columns": [column]}, "to": {"table": parent, "columns": ["id"]}}
+        return {**ref, "source": "inferred", "id": f"{child}.{column}->{parent}"}
+
+    accepted = [
+        edge("events", "user_id", "app_users"),
+        edge("events", "author_user_id", "app_users"),
+        edge("events", "user_key", "crm_users"),
+        edge("events", "reviewer_user_id", "crm_users"),
+    ]
+    tables = {"events", "app_users", "crm_users", "user"}
+    joins = build_joins(accepted, tables, "duckdb")
+    aliases = [j.alias for j in joins["events"] if j.alias]
+    assert len(aliases) == 4 and len(set(aliases)) == 4 and not set(aliases) & tables
+    columns = {"events": ["id", "user_id", "author_user_id", "user_key", "reviewer_user_id"]}
+    sources = {
+        name: Source.parse(
+            {
+                "name": name,
+                "table": name,
+                "grain": ["id"],
+                "columns": [{"name": c, "type": "number"} for c in columns.get(name, ["id"])],
+                "joins": [
+                    {"to": j.to, "on": j.on, "relationship": j.relationship, **({"alias": j.alias} if j.alias else {})}
+                    for j in joins.get(name, [])
+                ],
+            }
+        )
+        for name in tables
+    }
+    assert JoinGraph.build(sources, "duckdb").errors == []

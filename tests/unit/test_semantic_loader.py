@@ -196,16 +196,16 @@ def test_source_validation_errors(tmp_path, body, message):
     assert message in exc.value.message and "Invalid source 's' in" in exc.value.message
 
 
-def test_joins_must_target_defined_sources(tmp_path):
+def test_a_join_to_an_undefined_source_is_a_warning_not_a_broken_layer(tmp_path):
     write(
         tmp_path,
         "s.yaml",
         "name: s\ntable: t\ngrain: [id]\ncolumns: [{name: id, type: number}]\n"
         "joins: [{to: missing, on: id = missing.id, relationship: many_to_one}]\n",
     )
-    with pytest.raises(SemanticLayerError, match="Source 's' joins to 'missing', but 'missing' is not defined"):
-        load_directory(tmp_path)
-    assert "s" in load_directory(tmp_path, check_joins=False).sources
+    layer = load_directory(tmp_path)
+    assert "s" in layer.sources
+    assert "Source 's' joins to 'missing', but 'missing' is not defined; join left out" in layer.warnings
 
 
 def test_yaml_syntax_errors_name_the_file(tmp_path):

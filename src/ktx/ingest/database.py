@@ -8,6 +8,8 @@ search index refresh → report, run row and trace. Works with no LLM: descripti
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -439,6 +441,7 @@ def _scan(
         "inferred": sum(1 for pk in relationships.get("primaryKeys", []) if pk["source"] != "declared"),
     }
     rel_counts = {k: len(relationships.get(k, [])) for k in ("accepted", "review", "rejected", "skipped")}
+    warnings += _layer_warnings(project.root, connection_id, connector.dialect, shard_files)
     report: dict[str, Any] = {
         **base,
         "status": "done",
@@ -514,6 +517,37 @@ def _scope_text(scope: Any) -> str:
     if scope.schemas:
         return "schemas: " + ", ".join(scope.schemas)
     return "whole database"
+
+
+def _layer_warnings(
+    root: Path, connection_id: str, dialect: str, shard_files: dict[str, str | None]
+) -> list[IngestWarning]:
+    """The connection's layer as it will be after this run — the new shards composed with people's overlays — is
+    loaded and checked before the commit; what would not load or would be left out of the join graph is named."""
+    from ktx.semantic.compiler import SemanticEngine
+    from ktx.semantic.loader import load_directory
+
+    shards = {rel: text for rel, text in shard_files.items() if rel.startswith(f"semantic-layer/{connection_id}/")}
+    folder = root / "semantic-layer" / connection_id
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / connection_id
+        if folder.is_dir():
+            shutil.copytree(folder, copy)
+        for rel, text in shards.items():
+            target = Path(tmp) / Path(rel).relative_to("semantic-layer")
+            if text is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+        try:
+            layer = load_directory(copy, check_joins=False)
+            graph_errors = SemanticEngine(layer.sources, dialect).graph.errors
+        except KtxError as exc:
+            return [
+                IngestWarning("layer_invalid", f"{connection_id}: the semantic layer would not load: {exc.message}")
+            ]
+    return [IngestWarning("join_left_out", f"{connection_id}: {error}") for error in graph_errors]
 
 
 def _link_summary(edge: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,20 @@ def _alias_for(column: str, target: str) -> str | None:
     return alias if alias and alias != target.lower() else None
 
 
+def _unique_alias(alias: str | None, child: str, parent: str, taken: dict[str, str]) -> str | None:
+    """`alias`, or a variant no table and no alias of another table already uses (`user` → `user_crm_users`)."""
+    if alias is None:
+        return None
+    candidates = [alias, f"{alias}_{parent.split('.')[-1]}", f"{alias}_{parent.replace('.', '_')}"]
+    candidates += [f"{alias}_{parent.replace('.', '_')}_{n}" for n in range(2, 100)]
+    for candidate in candidates:
+        owner = taken.get(candidate.lower())
+        if owner is None or (owner == parent and candidate.lower() not in (parent.lower(), child.lower())):
+            taken[candidate.lower()] = parent
+            return candidate
+    return None
+
+
 def role_checker(snapshot: Snapshot) -> Any:
     """`is_role(child, column, parent)`: the column names a role of the parent (`ship_region_id` → regions), not
     the parent itself (`customer_id`, `o_custkey`)."""
@@ -80,6 +94,9 @@ def build_joins(
         if child not in keys or parent not in keys:
             continue
         per_pair[(child, parent)] = per_pair.get((child, parent), 0) + 1
+    # An alias is a node of the connection's join graph: it must not be a table's name, nor another alias that
+    # stands for a different table (`user` for app.users and for crm.users would make the layer fail to load).
+    taken: dict[str, str] = {key.lower(): key for key in keys} | {key.split(".")[-1].lower(): key for key in keys}
     for edge in ordered:
         child, parent = edge["from"]["table"], edge["to"]["table"]
         if child not in keys or parent not in keys:
@@ -91,7 +108,7 @@ def build_joins(
         if len(child_cols) == 1 and (child == parent or per_pair[(child, parent)] > 1 or role):
             # A role-named link (`ship_region_id`, `manager_id`) is its own node in the join graph, so
             # `regions.name` keeps meaning the customer's region rather than wherever an order shipped.
-            alias = _alias_for(child_cols[0], parent)
+            alias = _unique_alias(_alias_for(child_cols[0], parent), child, parent, taken)
         forward_on = on_clause(child, child_cols, parent, parent_cols, dialect)
         forward = JoinSpec(parent, forward_on, "many_to_one", source, alias)
         backward = JoinSpec(child, on_clause(parent, parent_cols, child, child_cols, dialect), "one_to_many", source)

@@ -68,11 +68,14 @@ class SemanticEngine:
         return sqltree.clone(ref)
 
     def compile(self, query: Any) -> CompiledQuery:
-        if self.graph.errors:
-            raise CompileError("Cannot query semantic layer: " + "; ".join(self.graph.errors))
         parsed = SemanticQuery.parse(query)
         resolved = resolve(Resolver(self.sources, self.graph, self.dialect), parsed)
-        return _Builder(self, resolved, parsed).build()
+        builder = _Builder(self, resolved, parsed)
+        compiled = builder.build()
+        # One bad join never takes the connection's layer down: the graph left it out, and every answer says so
+        # until it is fixed (a query that needed it finds no path and is refused with that reason).
+        compiled.warnings[:0] = [f"Join left out of the layer: {error}" for error in self.graph.errors]
+        return compiled
 
 
 @dataclass

@@ -293,10 +293,12 @@ def load_directory(folder: Path, *, check_joins: bool = True) -> LoadedLayer:
     bases, origins, warnings = source_dicts(folder)
     sources = {name: _build(data, origins[name]) for name, data in bases.items()}
     if check_joins:
+        # One join to a source that does not exist must not take the connection's layer down: the join graph
+        # leaves it out (every answer says so) and the rest of the layer keeps answering.
         for source in sources.values():
             for join in source.joins:
                 if join.to not in sources:
-                    raise SemanticLayerError(
-                        f"Source '{source.name}' joins to '{join.to}', but '{join.to}' is not defined"
+                    warnings.append(
+                        f"Source '{source.name}' joins to '{join.to}', but '{join.to}' is not defined; join left out"
                     )
     return LoadedLayer(dict(sorted(sources.items())), origins, warnings)
