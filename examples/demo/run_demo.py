@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
-import shutil
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
