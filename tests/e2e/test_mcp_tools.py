@@ -49,6 +49,7 @@ def test_lists_the_catalogue_with_schemas_and_annotations(served) -> None:
             assert tool.title and len(tool.description) > 60
             assert tool.input_schema["$schema"] == "http://json-schema.org/draft-07/schema#"
             assert tool.input_schema["type"] == "object"
+            assert tool.input_schema["additionalProperties"] is False, tool.name
             assert tool.output_schema["additionalProperties"] is False
             assert tool.annotations.read_only_hint is True
             assert tool.annotations.open_world_hint is False
@@ -131,10 +132,47 @@ def test_sl_query_returns_rows_matching_hand_written_sql(served) -> None:
             "Executing",
             f"Fetched {len(expected)} rows",
         ]
+        # dimensions as strings, as the CLI takes them (an unknown one is named by the compiler)
         cube = error_text(
             await client.call_tool("sl_query", {"connectionId": "warehouse", "measures": ["x"], "dimensions": ["a"]})
         )
-        assert cube.startswith("dimensions.0:")
+        assert "'a'" in cube or "a" in cube.split()
+        by_string = structured(
+            await client.call_tool(
+                "sl_query",
+                {"connectionId": "warehouse", "measures": ["count(orders.id)"], "dimensions": ["orders.status"]},
+            )
+        )
+        assert {row[0]: row[1] for row in by_string["rows"]} == expected and by_string["truncated"] is False
+        # unknown keys are in-band errors that name the key and what was meant — never an unfiltered total
+        typo = error_text(
+            await client.call_tool(
+                "sl_query",
+                {"connectionId": "warehouse", "measures": ["count(orders.id)"], "filter": ["orders.status = 'paid'"]},
+            )
+        )
+        assert typo == "filter: unknown key 'filter' — did you mean 'filters'?"
+        singular = error_text(
+            await client.call_tool(
+                "sl_query", {"connectionId": "warehouse", "measures": ["count(orders.id)"], "dimension": "x"}
+            )
+        )
+        assert singular == "dimension: unknown key 'dimension' — did you mean 'dimensions'?"
+        for limit in (0, 10_001):
+            bad = error_text(
+                await client.call_tool(
+                    "sl_query", {"connectionId": "warehouse", "measures": ["count(orders.id)"], "limit": limit}
+                )
+            )
+            assert bad.startswith("limit:")
+        cut = structured(
+            await client.call_tool(
+                "sl_query",
+                {"connectionId": "warehouse", "measures": ["count(orders.id)"], "dimensions": ["orders.status"],
+                 "limit": 1},
+            )
+        )  # fmt: skip
+        assert cut["totalRows"] == 1 and cut["truncated"] is True
         ambiguous = error_text(await client.call_tool("sl_query", {"measures": ["orders.count"]}))
         assert ambiguous == "connectionId is required when the local project has zero or multiple connections."
         unknown = error_text(

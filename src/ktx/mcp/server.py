@@ -8,6 +8,7 @@ JSON, compact, as text for clients that ignore `structuredContent`.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -29,13 +30,39 @@ INSTRUCTIONS = (
 )
 
 
-def validation_lines(exc: ValidationError) -> str:
-    """`<dotted.path or <root>>: <message>`, one per problem."""
+def validation_lines(exc: ValidationError, model: Any = None) -> str:
+    """`<dotted.path or <root>>: <message>`, one per problem; an unknown key names the keys it may have meant."""
     lines = []
+    known = _field_names(model) if model is not None else set()
     for error in exc.errors():
         path = ".".join(str(p) for p in error.get("loc", ())) or "<root>"
+        if error.get("type") == "extra_forbidden":
+            key = str(error["loc"][-1]) if error.get("loc") else path
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            hint = f" — did you mean '{close[0]}'?" if close else ""
+            lines.append(f"{path}: unknown key '{key}'{hint}")
+            continue
         lines.append(f"{path}: {error.get('msg', 'invalid')}")
     return "\n".join(dict.fromkeys(lines))
+
+
+def _field_names(model: Any, seen: set[Any] | None = None) -> set[str]:
+    """Every field name of a pydantic model and the models nested in it (for did-you-mean)."""
+    import typing
+
+    seen = seen if seen is not None else set()
+    if model in seen or not hasattr(model, "model_fields"):
+        return set()
+    seen.add(model)
+    names = set(model.model_fields)
+    for info in model.model_fields.values():
+        stack = [info.annotation]
+        while stack:
+            kind = stack.pop()
+            if hasattr(kind, "model_fields"):
+                names |= _field_names(kind, seen)
+            stack += list(typing.get_args(kind))
+    return names
 
 
 def error_text(exc: BaseException) -> str:
@@ -94,7 +121,7 @@ def build_server(tools: Sequence[Tool], *, log: Any = None, before_call: Callabl
         try:
             parsed = tool.input_model.model_validate(dict(params.arguments or {}))
         except ValidationError as exc:
-            return _error(validation_lines(exc))
+            return _error(validation_lines(exc, tool.input_model))
 
         def report(fraction: float, message: str) -> None:
             with contextlib.suppress(Exception):  # a client that went away must not fail the call
