@@ -56,8 +56,14 @@ class Services:
         """The compiled semantic layer of a connection (rebuilt when its files change; see semantic.cache)."""
         from ktx.semantic.layer import build_engine
 
-        conn = self.project.config.connections.get(connection_id)
-        engine, _ = build_engine(self.project.root, connection_id, conn.driver if conn is not None else None)
+        config = self.project.config
+        conn = config.connections.get(connection_id)
+        engine, _ = build_engine(
+            self.project.root,
+            connection_id,
+            conn.driver if conn is not None else None,
+            ambiguous_paths=config.semantic_layer.ambiguousPaths,
+        )
         return engine
 
     def llm(self, *, governor: Any = None) -> LlmRuntime | None:

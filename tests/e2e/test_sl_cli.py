@@ -120,3 +120,64 @@ def test_disable_joins_removes_a_join_everywhere_and_a_non_matching_entry_warns(
     assert "disable_joins entry 'customer_id = customer.id' matches no join of 'orders'" in (
         validated.stdout + validated.stderr
     )
+
+
+STORES_LAYER = {
+    "payment.yaml": "name: payment\ntable: payment\ngrain: [id]\ncolumns:\n  - {name: id, type: number}\n"
+    "  - {name: customer_id, type: number}\n  - {name: rental_id, type: number}\n  - {name: amount, type: number}\n"
+    "joins:\n  - {to: customer, on: customer_id = customer.id, relationship: many_to_one}\n"
+    "  - {to: rental, on: rental_id = rental.id, relationship: many_to_one}\n"
+    "measures:\n  - {name: revenue, expr: sum(amount)}\n",
+    "customer.yaml": "name: customer\ntable: customer\ngrain: [id]\ncolumns:\n  - {name: id, type: number}\n"
+    "  - {name: store_id, type: number}\njoins:\n  - {to: store, on: store_id = store.id, relationship: many_to_one}\n",
+    "rental.yaml": "name: rental\ntable: rental\ngrain: [id]\ncolumns:\n  - {name: id, type: number}\n"
+    "  - {name: inventory_id, type: number}\n"
+    "joins:\n  - {to: inventory, on: inventory_id = inventory.id, relationship: many_to_one}\n",
+    "inventory.yaml": "name: inventory\ntable: inventory\ngrain: [id]\ncolumns:\n  - {name: id, type: number}\n"
+    "  - {name: store_id, type: number}\njoins:\n  - {to: store, on: store_id = store.id, relationship: many_to_one}\n",
+    "store.yaml": "name: store\ntable: store\ngrain: [id]\ncolumns:\n  - {name: id, type: number}\n"
+    "  - {name: city, type: string}\n",
+}
+
+
+def test_revenue_per_store_with_two_join_paths_is_refused_until_the_path_is_chosen(run_ktx, project: Path) -> None:
+    """payment → customer → store (the customer's home store) or payment → rental → inventory → store (where the
+    film was rented): ktx picked one and answered, which was the wrong one for the question asked."""
+    import duckdb
+
+    with duckdb.connect(str(project / "rentals.duckdb")) as con:
+        con.execute("CREATE TABLE store (id INTEGER, city VARCHAR)")
+        con.execute("INSERT INTO store VALUES (1, 'Lethbridge'), (2, 'Woodridge')")
+        con.execute("CREATE TABLE customer AS SELECT i AS id, 1 + i % 2 AS store_id FROM range(1, 11) t(i)")
+        con.execute("CREATE TABLE inventory AS SELECT i AS id, 1 + (i // 5) % 2 AS store_id FROM range(1, 21) t(i)")
+        con.execute("CREATE TABLE rental AS SELECT i AS id, 1 + i % 20 AS inventory_id FROM range(1, 51) t(i)")
+        con.execute(
+            "CREATE TABLE payment AS SELECT i AS id, 1 + i % 10 AS customer_id, 1 + i % 50 AS rental_id, i AS amount "
+            "FROM range(1, 101) t(i)"
+        )
+        by_home_store = dict(
+            con.execute(
+                "SELECT s.city, sum(p.amount) FROM payment p JOIN customer c ON p.customer_id = c.id "
+                "JOIN store s ON c.store_id = s.id GROUP BY 1"
+            ).fetchall()
+        )
+    folder = project / "semantic-layer" / "rentals"
+    folder.mkdir(parents=True)
+    for name, text in STORES_LAYER.items():
+        (folder / name).write_text(text)
+    text = (project / "ktx.yaml").read_text().replace("connections: {}", "")
+    (project / "ktx.yaml").write_text(
+        text + "\nconnections:\n  rentals:\n    driver: duckdb\n    path: rentals.duckdb\n"
+    )
+    ask = ("sl", "query", "-m", "payment.revenue", "-d", "store.city", "--execute", "--format", "json")
+    refused = run_ktx(*ask, cwd=project)
+    assert refused.returncode == 1
+    assert "Ambiguous join path from 'payment' to 'store'" in refused.stderr
+    assert "payment → customer → store" in refused.stderr and "payment → rental → inventory → store" in refused.stderr
+    chosen = run_ktx(*ask, "--via", "customer", cwd=project)
+    assert chosen.returncode == 0, chosen.stderr
+    assert {row[0]: row[1] for row in json.loads(chosen.stdout)["rows"]} == by_home_store
+    (project / "ktx.yaml").write_text((project / "ktx.yaml").read_text() + "semantic_layer:\n  ambiguousPaths: pick\n")
+    picked = run_ktx(*ask, cwd=project)
+    assert picked.returncode == 0, picked.stderr
+    assert "Ambiguous join path" in picked.stderr  # answered, and says which path it took

@@ -159,7 +159,17 @@ def test_json_schema_is_draft_07_with_definitions():
     assert schema["$id"] == "https://ktx.dev/schemas/ktx-project-config.json"
     assert schema["title"] == "ktx.yaml"
     assert "$defs" not in schema and "definitions" in schema
-    assert set(schema["properties"]) == {"connections", "setup", "storage", "llm", "ingest", "scan", "agent", "memory"}
+    assert set(schema["properties"]) == {
+        "connections",
+        "setup",
+        "storage",
+        "llm",
+        "ingest",
+        "scan",
+        "agent",
+        "memory",
+        "semantic_layer",
+    }
     assert schema["additionalProperties"] is False
     text = str(schema)
     assert "#/$defs/" not in text

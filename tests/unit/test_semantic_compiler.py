@@ -73,16 +73,32 @@ def test_shortest_path_prefers_two_safe_hops_over_one_fan_out() -> None:
     assert [e.to for e in path.edges] == ["b", "c"] and not path.fans_out
 
 
-def test_diamond_paths_are_flagged_and_surface_a_warning() -> None:
-    engine = SemanticEngine({
-        "a": src("a", ["id", "b_id", "c_id", "x"], joins=[m2o("b", "b_id = b.id"), m2o("c", "c_id = c.id")]),
+def _diamond(prefer_c: bool = False, ambiguous_paths: str = "refuse") -> SemanticEngine:
+    c_join = m2o("c", "c_id = c.id")
+    if prefer_c:
+        c_join = {**c_join, "preferred": True}
+    return SemanticEngine({
+        "a": src("a", ["id", "b_id", "c_id", "x"], joins=[m2o("b", "b_id = b.id"), c_join]),
         "b": src("b", ["id", "d_id"], joins=[m2o("d", "d_id = d.id")]),
         "c": src("c", ["id", "d_id"], joins=[m2o("d", "d_id = d.id")]),
         "d": src("d", ["id", "label:string"]),
-    }, "postgres")  # fmt: skip
-    compiled = engine.compile({"measures": ["sum(a.x)"], "dimensions": ["d.label"]})
-    assert any("Ambiguous join path from 'a' to 'd'" in w for w in compiled.warnings)
-    assert compiled.to_json()["warnings"] == compiled.warnings
+    }, "postgres", ambiguous_paths=ambiguous_paths)  # fmt: skip
+
+
+def test_two_join_paths_to_a_dimension_are_refused_with_the_candidates_and_how_to_choose() -> None:
+    query = {"measures": ["sum(a.x)"], "dimensions": ["d.label"]}
+    with pytest.raises(CompileError) as refused:
+        _diamond().compile(query)
+    message = str(refused.value)
+    assert "Ambiguous join path from 'a' to 'd': a → b → d; a → c → d" in message
+    assert 'add "via": ["b"]' in message and "preferred: true" in message
+    via_c = _diamond().compile({**query, "via": ["c"]})
+    assert "public.c AS c" in via_c.sql and "public.b AS b" not in via_c.sql and not via_c.warnings
+    preferred = _diamond(prefer_c=True).compile(query)
+    assert "public.c AS c" in preferred.sql and "public.b AS b" not in preferred.sql
+    picked = _diamond(ambiguous_paths="pick").compile(query)
+    assert any("Ambiguous join path from 'a' to 'd'" in w for w in picked.warnings)
+    assert picked.to_json()["warnings"] == picked.warnings
 
 
 def test_a_bad_join_is_left_out_with_a_warning_and_never_takes_the_layer_down() -> None:

@@ -172,6 +172,12 @@ def register(app: typer.Typer) -> None:
         order_by: Annotated[
             list[str] | None, typer.Option("--order-by", help="`field[:asc|desc]` (repeatable).")
         ] = None,
+        via: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--via", help="A source the join path must go through when several lead to a dimension (repeatable)."
+            ),
+        ] = None,
         limit: Annotated[
             int | None, typer.Option("--limit", min=0, help="Row limit of the query (default 1000).")
         ] = None,
@@ -215,7 +221,7 @@ def register(app: typer.Typer) -> None:
             format_ = "json"
         if format_ not in (None, "json", "sql", "table"):
             raise UsageError(f"Invalid --format value: {format_} (use json, sql or table)")
-        spec = build_query(query_file, measure, dimension, filter_, segment, order_by, limit, include_empty)
+        spec = build_query(query_file, measure, dimension, filter_, segment, order_by, limit, include_empty, via)
         run_cli_query(
             app_state(ctx),
             spec,

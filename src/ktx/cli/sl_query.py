@@ -25,6 +25,7 @@ def build_query(
     order_by: list[str] | None,
     limit: int | None,
     include_empty: bool | None,
+    via: list[str] | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     if query_file:
@@ -39,7 +40,7 @@ def build_query(
             raise KtxError(f"--query-file {query_file}: {exc}") from None
         if not isinstance(spec, dict):
             raise KtxError(f"--query-file {query_file} must contain a JSON object")
-    for key, values in (("measures", measures), ("filters", filters), ("segments", segments)):
+    for key, values in (("measures", measures), ("filters", filters), ("segments", segments), ("via", via)):
         if values:
             spec[key] = list(spec.get(key) or []) + values
     if dimensions:
@@ -135,7 +136,9 @@ def run_cli_query(
             sys.stderr.write(
                 f"warning: connection '{connection_id}' is not configured in ktx.yaml; compiling for postgres\n"
             )
-        result = compile_query(root, connection_id, driver, spec)
+        from ktx.project.location import configured_path_policy
+
+        result = compile_query(root, connection_id, driver, spec, ambiguous_paths=configured_path_policy(root))
     for warning in result.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     if format_ == "sql":

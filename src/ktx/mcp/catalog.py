@@ -100,6 +100,11 @@ class SlQueryInput(_In):
     order_by: list[OrderBy] = Field(default_factory=list, description="Sort as {field, direction}.")
     limit: int = Field(1000, ge=1, le=10000, description="Maximum rows (1–10000); truncated says when it cut rows.")
     include_empty: bool = Field(True, description="Keep groups whose measures are all empty.")
+    via: list[str] = Field(
+        default_factory=list,
+        description="Sources the join path must go through when several paths lead to a dimension or filter "
+        "(the error that refuses such a query names them).",
+    )
     include: list[Literal["plan", "sql"]] = Field(
         default_factory=list, description="Also return the compiled SQL and/or the query plan."
     )

@@ -61,3 +61,17 @@ def configured_driver(root: Path, connection_id: str) -> tuple[bool, str | None]
         return False, None
     driver = entry.get("driver")
     return True, driver if isinstance(driver, str) else None
+
+
+def configured_path_policy(root: Path) -> str:
+    """`semantic_layer.ambiguousPaths` read straight from ktx.yaml for the compile-only path ("refuse" unless the
+    project says "pick"); the full config validates the value everywhere else."""
+    from ktx.project.yamlio import MAX_CONFIG_CHARS, safe_load
+
+    try:
+        data = safe_load((root / CONFIG_FILE).read_text(encoding="utf-8"), MAX_CONFIG_CHARS) or {}
+    except Exception:
+        return "refuse"
+    section = data.get("semantic_layer") if isinstance(data, dict) else None
+    value = section.get("ambiguousPaths") if isinstance(section, dict) else None
+    return "pick" if value == "pick" else "refuse"

@@ -49,10 +49,12 @@ class CompiledQuery:
 class SemanticEngine:
     """A loaded model for one dialect. Building it parses every join once; `compile` is cheap."""
 
-    def __init__(self, sources: dict[str, Source], dialect: str = "postgres"):
+    def __init__(self, sources: dict[str, Source], dialect: str = "postgres", *, ambiguous_paths: str = "refuse"):
         self.dialect = sqlexpr.check_dialect(dialect)
         self.sources = dict(sources)
         self.graph = JoinGraph.build(self.sources, self.dialect)
+        # "refuse" (default): a path the query and the layer do not settle is an error; "pick": shortest + warning.
+        self.ambiguous_paths = ambiguous_paths
         self._tables: dict[str, exp.Expression] = {}
 
     def table_ref(self, node: str) -> exp.Expression:
@@ -113,7 +115,9 @@ class _Builder:
         return ref
 
     def paths(self, start: str, targets: list[str]) -> dict[str, Path]:
-        """Shortest paths from `start`; an unreachable target is an error, an ambiguous one a warning."""
+        """The join path from `start` to each target; unreachable is an error, and so is a choice between several
+        non-fanning paths the query and the layer do not settle (`via`, a `preferred` join) — unless the project
+        opted into picking the shortest with a warning."""
         found = self.graph.shortest_paths(start)
         out = {}
         for target in targets:
@@ -124,15 +128,34 @@ class _Builder:
                     f"No join path from '{start}' to '{target}'. These sources are not connected in the join graph."
                 )
             path = found[target]
-            if path.ambiguous:
-                warning = (
-                    f"Ambiguous join path from '{start}' to '{target}': multiple equal-cost paths exist. Using "
-                    f"{' → '.join([start] + [e.to for e in path.edges])}. Use join aliases to disambiguate."
-                )
-                if warning not in self.warnings:
-                    self.warnings.append(warning)
+            if not path.fans_out:
+                path = self._settle(start, target, path)
             out[target] = path
         return out
+
+    def _settle(self, start: str, target: str, shortest: Path) -> Path:
+        candidates, complete = self.graph.safe_paths(start, target)
+        if len(candidates) <= 1:
+            return shortest
+        chosen = _choose_path(candidates, self.query.via)
+        if chosen is not None:
+            return Path(chosen, len(chosen))
+        shown = "; ".join(_path_text(start, c) for c in candidates) + ("; …" if not complete else "")
+        if self.engine.ambiguous_paths == "pick":
+            warning = (
+                f"Ambiguous join path from '{start}' to '{target}': {shown}. Using {_path_text(start, shortest.edges)}"
+                ' (the project picks the shortest; add "via" to the query to choose).'
+            )
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+            return shortest
+        between = sorted({e.to for c in candidates for e in c[:-1]} - {start, target})
+        raise CompileError(
+            f"Ambiguous join path from '{start}' to '{target}': {shown}. The answer depends on the path, so ktx "
+            f'will not guess. Choose one: add "via": ["{between[0] if between else target}"] to the query '
+            f"(CLI: --via; any of {', '.join(between) or target}), or mark one join `preferred: true` in the "
+            'semantic layer (see "When ktx refuses" in docs/semantic-layer.md).'
+        )
 
     @staticmethod
     def tree(paths: dict[str, Path]) -> list[Edge]:
@@ -394,7 +417,8 @@ class _Builder:
             else:
                 # Keep dimension members without facts *and* facts whose keys match no member.
                 anchor = first_dim
-                self.row_flagged.add(fact)
+                if any(c.name == ROW_MARKER for m in (*r.measures, *r.aggregates) for c in m.expr.find_all(exp.Column)):
+                    self.row_flagged.add(fact)  # its count(*) must not count the rows the FULL JOIN adds
                 kinds = {e.to: "FULL" for e in paths[first_dim].edges}
                 kinds |= {e.frm: "FULL" for e in paths[first_dim].edges}
                 kinds.pop(first_dim, None)
@@ -595,6 +619,26 @@ class _Builder:
             if any(other in paths and not paths[other].fans_out for other in groups if other != g):
                 return False
         return True
+
+
+def _path_text(start: str, edges: list[Edge]) -> str:
+    return " → ".join([start] + [e.to for e in edges])
+
+
+def _choose_path(candidates: list[list[Edge]], via: list[str]) -> list[Edge] | None:
+    """The one candidate the query's `via` sources, then the layer's preferred joins, single out; else None."""
+    nodes = [{e.to for e in c} for c in candidates]
+    wanted = [v for v in via if any(v in n for n in nodes)]
+    if wanted:
+        kept = [c for c, n in zip(candidates, nodes, strict=True) if all(v in n for v in wanted)]
+        if len(kept) == 1:
+            return kept[0]
+        candidates = kept or candidates
+    scores = [sum(e.preferred for e in c) for c in candidates]
+    best = max(scores)
+    if best > 0 and scores.count(best) == 1:
+        return candidates[scores.index(best)]
+    return None
 
 
 def _free_name(base: str, taken: set[str]) -> str:

@@ -24,6 +24,7 @@ class Edge:
     to: str
     relationship: str  # read from `frm`: many_to_one means many `frm` rows per `to` row
     pairs: tuple[tuple[exp.Expression, exp.Expression], ...]  # (frm side, to side), columns unqualified
+    preferred: bool = False  # `preferred: true` on the join: wins when several paths lead to one node
 
     @property
     def fans_out(self) -> bool:
@@ -35,7 +36,7 @@ class Edge:
 
     def reversed(self) -> Edge:
         pairs = tuple((right, left) for left, right in self.pairs)
-        return Edge(self.to, self.frm, INVERSE[self.relationship], pairs)
+        return Edge(self.to, self.frm, INVERSE[self.relationship], pairs, self.preferred)
 
     def condition(self) -> exp.Expression:
         parts = [
@@ -117,6 +118,7 @@ class JoinGraph:
     adjacency: dict[str, list[Edge]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     _paths: dict[tuple[str, bool], dict[str, Path]] = field(default_factory=dict, repr=False)
+    _safe: dict[tuple[str, str], tuple[list[list[Edge]], bool]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, sources: dict[str, Source], dialect: str) -> JoinGraph:
@@ -141,7 +143,7 @@ class JoinGraph:
                         continue
                     graph.base[join.alias] = join.to
                     graph.adjacency.setdefault(join.alias, [])
-                edge = Edge(source.name, target, join.relationship, pairs)
+                edge = Edge(source.name, target, join.relationship, pairs, join.preferred)
                 graph._add(edge)
                 if target != source.name:
                     graph._add(edge.reversed())
@@ -153,6 +155,39 @@ class JoinGraph:
         existing = self.adjacency[edge.frm]
         if not any(e.to == edge.to and e.pairs == edge.pairs for e in existing):
             existing.append(edge)
+
+    def safe_paths(self, start: str, target: str, *, limit: int = 6, depth: int = 8) -> tuple[list[list[Edge]], bool]:
+        """Distinct join paths from `start` to `target` that never fan out (simple paths, at most `depth` hops),
+        up to `limit` of them, and whether the search was complete (a bounded walk on a large graph may stop)."""
+        key = (start, target)
+        cached = self._safe.get(key)
+        if cached is not None:
+            return cached
+        found: list[list[Edge]] = []
+        budget = [20_000]
+        complete = True
+
+        def walk(node: str, trail: list[Edge], seen: set[str]) -> None:
+            nonlocal complete
+            if len(found) >= limit:
+                return
+            budget[0] -= 1
+            if budget[0] < 0:
+                complete = False
+                return
+            for edge in self.adjacency.get(node, []):
+                if edge.fans_out or edge.to in seen:
+                    continue
+                if edge.to == target:
+                    found.append([*trail, edge])
+                    if len(found) >= limit:
+                        return
+                elif len(trail) + 1 < depth:
+                    walk(edge.to, [*trail, edge], seen | {edge.to})
+
+        walk(start, [], {start})
+        self._safe[key] = (found, complete)
+        return found, complete
 
     def shortest_paths(self, start: str, *, safe_only: bool = False) -> dict[str, Path]:
         """Dijkstra from `start`; equal-cost alternatives mark a path ambiguous. `safe_only` never fans out.

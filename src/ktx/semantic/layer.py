@@ -39,7 +39,11 @@ def dialect_for(driver: str | None) -> str:
     return DRIVER_DIALECTS.get((driver or "").lower(), "postgres")
 
 
-def build_engine(root: Path, connection_id: str, driver: str | None) -> tuple[SemanticEngine, LoadedLayer]:
+def build_engine(
+    root: Path, connection_id: str, driver: str | None, *, ambiguous_paths: str = "refuse"
+) -> tuple[SemanticEngine, LoadedLayer]:
     from ktx.semantic.cache import load_engine
 
-    return load_engine(root, existing_layer_dir(root, connection_id), connection_id, dialect_for(driver))
+    engine, layer = load_engine(root, existing_layer_dir(root, connection_id), connection_id, dialect_for(driver))
+    engine.ambiguous_paths = ambiguous_paths  # a setting of the project, not of the cached layer
+    return engine, layer

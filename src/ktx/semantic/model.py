@@ -66,6 +66,8 @@ class Join:
     on: str
     relationship: Relationship
     alias: str | None = None
+    # When two join paths lead to the same source, a path through a preferred join is the one used.
+    preferred: bool = False
 
     def __post_init__(self) -> None:
         require(self, "to", "on")

@@ -69,6 +69,8 @@ class SemanticQuery:
     order_by: list[str | OrderBy] = field(default_factory=list)
     limit: int = DEFAULT_LIMIT
     include_empty: bool = True
+    # Sources a join path must go through when several lead to a dimension or filter (`["customer"]`).
+    via: list[str] = field(default_factory=list)
     given: frozenset[str] = field(default=frozenset(), init=False)  # the keys the caller set explicitly
 
     def __post_init__(self) -> None:

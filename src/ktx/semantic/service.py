@@ -25,9 +25,11 @@ COMPILE_ONLY_REASON = "Compiled only; the SQL was not run on the connection."
 GRAIN_SAMPLE_ROWS = 100_000
 
 
-def compile_query(root: Path, connection_id: str, driver: str | None, query: Any) -> SemanticQueryResult:
+def compile_query(
+    root: Path, connection_id: str, driver: str | None, query: Any, *, ambiguous_paths: str = "refuse"
+) -> SemanticQueryResult:
     """Compile a semantic query for a connection's dialect without touching the warehouse."""
-    engine, _ = build_engine(root, connection_id, driver)
+    engine, _ = build_engine(root, connection_id, driver, ambiguous_paths=ambiguous_paths)
     return SemanticQueryResult(connection_id, engine.compile(SemanticQuery.parse(query)))
 
 

@@ -14,6 +14,7 @@ from ktx.project.config.sections import (
     LlmConfig,
     MemoryConfig,
     ScanConfig,
+    SemanticLayerConfig,
     SetupConfig,
     StorageConfig,
 )
@@ -30,6 +31,7 @@ class KtxConfig(Strict):
     scan: ScanConfig = Field(default_factory=ScanConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    semantic_layer: SemanticLayerConfig = Field(default_factory=SemanticLayerConfig)
 
     @field_validator("connections", mode="before")
     @classmethod

@@ -191,3 +191,10 @@ class MemoryConfig(Strict):
     enabled: bool = True
     stepBudget: int = Field(30, ge=1)
     maxContentChars: int = Field(48000, ge=1000)
+
+
+class SemanticLayerConfig(Strict):
+    # When several join paths lead to a query's dimension or filter and neither the query (`via`) nor the layer
+    # (`preferred: true`) settles which: `refuse` (the default) is an error listing them; `pick` uses the shortest
+    # and says so in the answer's warnings.
+    ambiguousPaths: Literal["refuse", "pick"] = "refuse"
