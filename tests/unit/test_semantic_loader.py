@@ -69,7 +69,9 @@ def test_manifest_projection(tmp_path):
         ("amount", "number"),
     ]
     assert orders.column("created_at").role == "time" and orders.column("is_gift").type == "boolean"
-    assert orders.joins[0] == Join(to="customers", on="customer_id = customers.id", relationship="many_to_one")
+    assert orders.joins[0] == Join(
+        to="customers", on="customer_id = customers.id", relationship="many_to_one", origin="declared"
+    )
     assert orders.resolved_description == "Orders table" and orders.measures == []
 
 
@@ -269,3 +271,36 @@ def test_schema_types_are_strict_and_optional_keys_default():
     nested = Source.parse({**base, "columns": [{"name": "id", "type": "number", "tests": {"dbt": [{"name": "unique"}]},
                                                "constraints": {"pk": {"unique": True}}}]})  # fmt: skip
     assert nested.columns[0].tests.dbt[0].name == "unique" and nested.columns[0].constraints["pk"].unique is True
+
+
+def test_a_join_a_person_writes_wins_over_the_scans_in_either_direction(tmp_path):
+    """The scan wrote customer → address and its reverse on address; a person's overlay on customer restating the
+    link (as one_to_one) was silently ignored because the graph kept the first duplicate edge it met."""
+    from ktx.semantic.compiler import SemanticEngine
+
+    write(
+        tmp_path,
+        "_schema/public.yaml",
+        "tables:\n"
+        "  address:\n    table: address\n    columns:\n      - {name: id, type: INTEGER, pk: true}\n"
+        "      - {name: city, type: VARCHAR}\n"
+        "    joins:\n      - {to: customer, on: address.id = customer.address_id, relationship: one_to_many,"
+        " source: inferred}\n"
+        "  customer:\n    table: customer\n    columns:\n      - {name: id, type: INTEGER, pk: true}\n"
+        "      - {name: address_id, type: INTEGER}\n"
+        "    joins:\n      - {to: address, on: customer.address_id = address.id, relationship: many_to_one,"
+        " source: inferred}\n",
+    )
+    write(
+        tmp_path,
+        "customer.yaml",
+        "name: customer\njoins:\n  - {to: address, on: address_id = address.id, relationship: one_to_one}\n",
+    )
+    engine = SemanticEngine(load_directory(tmp_path).sources, "duckdb")
+    [edge] = [e for e in engine.graph.adjacency["customer"] if e.to == "address"]
+    assert edge.relationship == "one_to_one"  # the person's, not the scan's many_to_one
+    [reverse] = [e for e in engine.graph.adjacency["address"] if e.to == "customer"]
+    assert reverse.relationship == "one_to_one"
+    dropped = " ".join(engine.graph.dropped)
+    assert "'address: address.id = customer.address_id' (inferred) dropped" in dropped
+    assert "(manual) already joins address and customer" in dropped

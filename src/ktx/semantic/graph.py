@@ -11,11 +11,13 @@ import sqlglot
 from sqlglot import exp
 
 from ktx.semantic import sqlexpr, sqltree
-from ktx.semantic.model import Source
+from ktx.semantic.model import Join, Source
 from ktx.semantic.sqlexpr import CompileError
 
 INVERSE = {"many_to_one": "one_to_many", "one_to_many": "many_to_one", "one_to_one": "one_to_one"}
 FAN_OUT_COST = 10
+# Which of two joins between the same two sources the graph keeps (lower wins).
+PRECEDENCE = {"manual": 0, "projection": 1, "declared": 2, "inferred": 3}
 
 
 @dataclass(frozen=True)
@@ -117,36 +119,54 @@ class JoinGraph:
     base: dict[str, str]  # node → source name (aliases map to the joined source)
     adjacency: dict[str, list[Edge]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # joins left out because a higher-precedence one joins the pair
     _paths: dict[tuple[str, bool], dict[str, Path]] = field(default_factory=dict, repr=False)
     _safe: dict[tuple[str, str], tuple[list[list[Edge]], bool]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, sources: dict[str, Source], dialect: str) -> JoinGraph:
+        """Joins in order of precedence — a person's, then a context source's, then the warehouse's declared
+        keys, then a scan's inferences — and one edge per pair of nodes, in either direction: a later join of the
+        same two sources is dropped, and `dropped` says which and why (never whichever was met first)."""
         graph = cls({name: name for name in sources})
         graph.adjacency = {name: [] for name in sources}
-        for source in sources.values():
-            for join in source.joins:
-                if join.to not in sources:
-                    graph.errors.append(f"Source '{source.name}' joins to '{join.to}', but '{join.to}' is not defined")
+        ordered = sorted(
+            ((source, join) for source in sources.values() for join in source.joins),
+            key=lambda item: PRECEDENCE.get(item[1].origin or "manual", 0),
+        )
+        owners: dict[frozenset[str], tuple[str, Join]] = {}
+        for source, join in ordered:
+            pair = frozenset({source.name, join.alias or join.to})
+            kept = owners.get(pair)
+            if kept is not None and len(pair) == 2:
+                owner, winner = kept
+                graph.dropped.append(
+                    f"Join '{source.name}: {join.on}' ({join.origin or 'manual'}) dropped: '{owner}: {winner.on}' "
+                    f"({winner.origin or 'manual'}) already joins {' and '.join(sorted(pair))}"
+                )
+                continue
+            if join.to not in sources:
+                graph.errors.append(f"Source '{source.name}' joins to '{join.to}', but '{join.to}' is not defined")
+                continue
+            try:
+                pairs = parse_on(join.on, dialect)
+            except CompileError as exc:
+                graph.errors.append(f"Source '{source.name}': {exc}")
+                continue
+            target = join.alias or join.to
+            if join.alias:
+                if join.alias in graph.base and graph.base[join.alias] != join.to:
+                    graph.errors.append(
+                        f"Join alias '{join.alias}' on source '{source.name}' clashes with another source or alias"
+                    )
                     continue
-                try:
-                    pairs = parse_on(join.on, dialect)
-                except CompileError as exc:
-                    graph.errors.append(f"Source '{source.name}': {exc}")
-                    continue
-                target = join.alias or join.to
-                if join.alias:
-                    if join.alias in graph.base and graph.base[join.alias] != join.to:
-                        graph.errors.append(
-                            f"Join alias '{join.alias}' on source '{source.name}' clashes with another source or alias"
-                        )
-                        continue
-                    graph.base[join.alias] = join.to
-                    graph.adjacency.setdefault(join.alias, [])
-                edge = Edge(source.name, target, join.relationship, pairs, join.preferred)
-                graph._add(edge)
-                if target != source.name:
-                    graph._add(edge.reversed())
+                graph.base[join.alias] = join.to
+                graph.adjacency.setdefault(join.alias, [])
+            owners.setdefault(pair, (source.name, join))  # only a usable join claims the pair
+            edge = Edge(source.name, target, join.relationship, pairs, join.preferred)
+            graph._add(edge)
+            if target != source.name:
+                graph._add(edge.reversed())
         for edges in graph.adjacency.values():
             edges.sort(key=lambda e: (e.to, e.cost))
         return graph

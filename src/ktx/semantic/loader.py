@@ -105,6 +105,21 @@ def _build(data: dict[str, Any], where: str) -> Source:
         raise SemanticLayerError(f"Invalid source '{data.get('name', '?')}' in {where}: {exc}") from None
 
 
+GENERATED_OVERLAY_FOLDERS = ("dbt", "metricflow", "lookml")
+
+
+def _manifest_origin(source: Any) -> str:
+    """A scanned join's provenance: declared by the warehouse, projected from dbt tests, or inferred from data."""
+    return {"formal": "declared", "manual": "projection"}.get(str(source), "inferred")
+
+
+def overlay_origin(where: str) -> str:
+    """Joins of an overlay a context source generated (semantic-layer/<wh>/<driver>/…) are projections;
+    every other overlay or standalone file was written by a person."""
+    parts = Path(where).parts
+    return "projection" if any(folder in parts for folder in GENERATED_OVERLAY_FOLDERS) else "manual"
+
+
 def project_manifest_entry(name: str, entry: dict[str, Any]) -> dict[str, Any]:
     """A manifest entry as a source dict: semantic types, time roles, grain = PK (or every column)."""
     columns = []
@@ -130,7 +145,11 @@ def project_manifest_entry(name: str, entry: dict[str, Any]) -> dict[str, Any]:
         "table": entry.get("table"),
         "grain": pk or [c["name"] for c in columns],
         "columns": columns,
-        "joins": [{k: v for k, v in j.items() if k != "source"} for j in entry.get("joins") or []],
+        "joins": [
+            {**{k: v for k, v in j.items() if k != "source"}, "origin": _manifest_origin(j.get("source"))}
+            for j in entry.get("joins") or []
+            if isinstance(j, dict)
+        ],
     }
     for key in ("descriptions", "default_time_dimension", "tags", "freshness", "usage"):
         if entry.get(key) is not None:
@@ -218,7 +237,10 @@ def compose(base: dict[str, Any], overlay: dict[str, Any], where: str) -> dict[s
     disabled = {_normalise_on(on) for on in overlay.get("disable_joins") or []}
     joins = [j for j in out.get("joins", []) if _normalise_on(j["on"]) not in disabled]
     by_key = {_join_key(name, j): i for i, j in enumerate(joins)}
+    origin = overlay_origin(where)
     for join in overlay.get("joins") or []:
+        if isinstance(join, dict) and "origin" not in join:
+            join = {**join, "origin": origin}
         key = _join_key(name, join)
         if key in by_key:
             # The same link written by a person (`ship_region_id = regions.id`) and by a scan
@@ -267,6 +289,14 @@ def source_dicts(folder: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str
         if data.get("table") or data.get("sql"):
             if name in bases:
                 raise SemanticLayerError(f"Duplicate source name '{name}' in {path} (also in {origins[name]})")
+            origin = overlay_origin(str(path))
+            data = {
+                **data,
+                "joins": [
+                    {**j, "origin": j.get("origin") or origin} if isinstance(j, dict) else j
+                    for j in data.get("joins") or []
+                ],
+            }
             bases[name] = data
             origins[name] = str(path)
         else:

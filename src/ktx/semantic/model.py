@@ -68,6 +68,9 @@ class Join:
     alias: str | None = None
     # When two join paths lead to the same source, a path through a preferred join is the one used.
     preferred: bool = False
+    # Where the join came from, which decides between two joins of the same two sources (see JoinGraph.build):
+    # written by a person > projected from dbt/MetricFlow/LookML > declared in the warehouse > inferred by a scan.
+    origin: Literal["manual", "projection", "declared", "inferred"] | None = None
 
     def __post_init__(self) -> None:
         require(self, "to", "on")

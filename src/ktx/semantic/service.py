@@ -165,6 +165,8 @@ def validate_source(
         return check
     check.report = validate_model(engine).for_source(name)
     check.report.warnings += [Finding(None, w) for w in layer.warnings if f"'{name}'" in w]
+    # Joins between the same two sources that lost to a higher-precedence one: listed, never silently ignored.
+    check.report.warnings += [Finding(name, d) for d in engine.graph.dropped if f"'{name}:" in d or f" {name}" in d]
     check.checks["model"] = "ok" if check.report.valid else "failed"
     _manifest_checks(check, engine, layer)
     if not live:
