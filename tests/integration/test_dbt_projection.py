@@ -308,3 +308,31 @@ def test_only_repository_urls_reach_git_clone(tmp_path: Path) -> None:
             [result] = run_ingest(services, "d").results
         assert result.status == "failed" and "is not a repository URL ktx clones" in result.message, url
     assert not Path("/tmp/pwned").exists()
+
+
+def test_a_relationships_test_onto_a_non_unique_column_is_not_joined_many_to_one(tmp_path: Path) -> None:
+    """dbt's relationships test only checks that values exist in the target: onto a column with repeats, a
+    many-to-one join multiplied rows (12 instead of 3) with no warning."""
+    root = _setup(tmp_path)
+    with sqlite3.connect(root / "wh.sqlite") as db:
+        db.execute("CREATE TABLE account_events (account_id INTEGER, kind TEXT)")
+        db.executemany(
+            "INSERT INTO account_events VALUES (?, ?)", [(100 + i % 10, k) for i in range(10) for k in "abcd"]
+        )
+    schema = root / "dbt" / "models" / "marts" / "schema.yml"
+    schema.write_text(
+        schema.read_text().replace(
+            "          - relationships: {to: \"ref('dim_accounts')\", field: account_id}",
+            "          - relationships: {to: \"ref('dim_accounts')\", field: account_id}\n"
+            "          - relationships: {to: \"ref('account_events')\", field: account_id}",
+        )
+        + "  - name: account_events\n    columns:\n      - name: account_id\n"
+    )
+    with Services(Project(root)) as services:
+        _, dbt = run_ingest(services, all_=True).results
+    assert dbt.status == "done", dbt.message
+    [warning] = [w for w in dbt.report["warnings"] if w["code"] == "dbt_relationship_not_unique"]
+    assert "account_events.account_id is not unique in the data (10 distinct values in 40" in warning["message"]
+    joins = _tables(root)["stg_orders"].get("joins") or []
+    assert not [j for j in joins if j["to"] == "account_events"]
+    assert [j for j in joins if j["to"] == "dim_accounts"]  # the unique one is still joined

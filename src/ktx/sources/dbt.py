@@ -235,7 +235,10 @@ def match_tables(
 
 
 def project(
-    dbt: DbtProject, entries: dict[str, dict[str, Any]], previous_joins: list[tuple[str, dict[str, Any]]]
+    dbt: DbtProject,
+    entries: dict[str, dict[str, Any]],
+    previous_joins: list[tuple[str, dict[str, Any]]],
+    duplicated: dict[tuple[str, str], str] | None = None,
 ) -> Projection:
     """New manifest entries with the dbt keys replaced (removed where dbt no longer says anything)."""
     import copy
@@ -277,7 +280,9 @@ def project(
                     elif test_name == "accepted_values" and isinstance(args.get("values"), list):
                         values = [str(v) for v in args["values"]]
                     elif test_name == "relationships":
-                        join = _relationship(key, column["name"], args, model_keys, entries, node.name, warnings)
+                        join = _relationship(
+                            key, column["name"], args, model_keys, entries, node.name, warnings, duplicated or {}
+                        )
                         if join is not None:
                             joins.append((key, join))
                 description = info["description"]
@@ -312,6 +317,7 @@ def _relationship(
     entries: dict[str, dict[str, Any]],
     node: str,
     warnings: list[str],
+    duplicated: dict[tuple[str, str], str],
 ) -> dict[str, Any] | None:
     target_text, field_name = str(args.get("to") or ""), str(args.get("field") or "")
     ref = REF.search(target_text)
@@ -327,6 +333,15 @@ def _relationship(
     real = target_columns.get(field_name.lower())
     if real is None:
         warnings.append(f"dbt_ref_unresolved:{node}.{column}: {target_name} has no column {field_name or '?'}")
+        return None
+    evidence = duplicated.get((target, real.lower()))
+    if evidence is not None:
+        # dbt only tests that every value exists there; a many-to-one join also needs it unique there, and the
+        # scan saw repeats. Joined as many-to-one it would multiply rows (an answer of 12 instead of 3).
+        warnings.append(
+            f"dbt_relationship_not_unique:{node}.{column}: {target}.{real} is not unique in the data ({evidence}); "
+            "the join was not written — review it, and declare it yourself in an overlay if it is right"
+        )
         return None
     return {"to": target, "on": f"{key}.{column} = {target}.{real}", "relationship": "many_to_one", "source": "manual"}
 

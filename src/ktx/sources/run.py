@@ -99,6 +99,29 @@ def _inside_subpath(folder: Path, subpath: str, connection_id: str) -> Path:
     return inner
 
 
+def duplicated_columns(root: Path, warehouse: str) -> dict[tuple[str, str], str]:
+    """(table, column) → evidence, for columns the warehouse's last scan saw repeated values in: a join onto one
+    of them is not many-to-one, whatever a source project says."""
+    from ktx.scan.artifacts import latest_profile
+
+    path = latest_profile(root, warehouse)
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    out: dict[tuple[str, str], str] = {}
+    for table in data.get("tables") or []:
+        for column in table.get("columns") or []:
+            sampled, distinct = column.get("sampled"), column.get("distinctCount")
+            nulls = column.get("nullCount") or 0
+            if isinstance(sampled, int) and isinstance(distinct, int) and distinct < sampled - nulls:
+                evidence = f"{distinct} distinct values in {sampled - nulls} non-null sampled rows"
+                out[(str(table.get("name")), str(column.get("name")).lower())] = evidence
+    return out
+
+
 def target_warehouse(config: Any, connection_id: str, conn: Any) -> str:
     wanted = getattr(conn, "warehouse_connection_id", None) or getattr(conn, "warehouseConnectionId", None)
     warehouses = sorted(c for c, v in config.connections.items() if v.driver in WAREHOUSE_DRIVERS)
@@ -189,7 +212,7 @@ def _ingest_dbt(
     previous_joins = [(k, j) for k, j in (previous.report.get("joinsWritten") or [])] if previous else []
     entries = {name: entry for name, (_, entry) in existing.entries.items()}
     progress.stage("Projecting onto the manifest")
-    result = project(dbt, entries, previous_joins)
+    result = project(dbt, entries, previous_joins, duplicated_columns(root, warehouse))
     files: dict[str, str | None] = {}
     by_shard: dict[str, dict[str, dict[str, Any]]] = {}
     for name, (rel, _) in existing.entries.items():
