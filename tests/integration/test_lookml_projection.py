@@ -144,3 +144,16 @@ def test_a_view_file_linking_outside_the_project_is_skipped(project: Path, tmp_p
     assert "stolen.view.lkml" in warning["message"]
     log = subprocess.run(["git", "-C", str(project), "log", "-p"], capture_output=True, text=True).stdout
     assert "HOST-SECRET-4410" not in log
+
+
+def test_an_explore_join_declared_many_to_one_onto_repeated_values_is_not_joined(project: Path) -> None:
+    """The profile of the last scan is the evidence: a customers key with repeats cannot be the 'one' side."""
+    from ktx.sources.lookml import _non_unique_side
+
+    evidence = {("customers", "id"): "3 distinct values in 9 non-null sampled rows"}
+    on = "orders.customer_id = customers.id"
+    assert _non_unique_side(on, "customers", "many_to_one", evidence) == (
+        "customers.id is not unique in the data (3 distinct values in 9 non-null sampled rows)"
+    )
+    assert _non_unique_side(on, "customers", "one_to_many", evidence) is None
+    assert _non_unique_side(on, "customers", "many_to_one", {}) is None

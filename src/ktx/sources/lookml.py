@@ -98,7 +98,13 @@ def _templated(sql: str | None) -> bool:
     return bool(sql) and bool(TEMPLATED.search(str(sql)))
 
 
-def project(lk: LookMLProject, entries: dict[str, dict[str, Any]], warehouse: str, connection_id: str) -> Projection:
+def project(
+    lk: LookMLProject,
+    entries: dict[str, dict[str, Any]],
+    warehouse: str,
+    connection_id: str,
+    duplicated: dict[tuple[str, str], str] | None = None,
+) -> Projection:
     from ktx.project.yamlio import dump_yaml
     from ktx.sources.dbt import DbtNode, match_tables
 
@@ -162,6 +168,13 @@ def project(lk: LookMLProject, entries: dict[str, dict[str, Any]], warehouse: st
             if relationship == "many_to_many":
                 warnings.append(
                     f"lookml_join_unresolved:{explore['name']}.{join['name']}: many_to_many is not a safe join"
+                )
+                continue
+            repeated = _non_unique_side(sql, other, relationship, duplicated or {})
+            if repeated is not None:
+                warnings.append(
+                    f"lookml_join_not_unique:{explore['name']}.{join['name']}: {repeated}; not joined as "
+                    f"{relationship} — review the explore's relationship"
                 )
                 continue
             item = {"to": other, "on": sql, "relationship": relationship}
@@ -314,3 +327,13 @@ def _resolve(sql: str, dims: dict[str, str]) -> str:
         return expr if re.fullmatch(r"\w+", expr) else f"({expr})"
 
     return FIELD.sub(field_, text).strip()
+
+
+def _non_unique_side(on: str, other: str, relationship: str, duplicated: dict[tuple[str, str], str]) -> str | None:
+    """Why a many_to_one/one_to_one join cannot be one: the joined side's key column has repeats in the data."""
+    if relationship not in ("many_to_one", "one_to_one"):
+        return None
+    for table, column in re.findall(r"\b([A-Za-z_]\w*)\.([A-Za-z_]\w*)\b", on):
+        if table == other and (other, column.lower()) in duplicated:
+            return f"{other}.{column} is not unique in the data ({duplicated[(other, column.lower())]})"
+    return None

@@ -139,7 +139,11 @@ def _aggregate(measure: dict[str, Any], warnings: list[str], where: str) -> str 
 
 
 def project(
-    mf: MetricFlowProject, entries: dict[str, dict[str, Any]], warehouse: str, connection_id: str
+    mf: MetricFlowProject,
+    entries: dict[str, dict[str, Any]],
+    warehouse: str,
+    connection_id: str,
+    duplicated: dict[tuple[str, str], str] | None = None,
 ) -> Projection:
     from ktx.project.yamlio import dump_yaml
     from ktx.sources.dbt import DbtNode, match_tables
@@ -205,6 +209,13 @@ def project(
             if own is None or their is None:
                 warnings.append(
                     f"metricflow_join_unchecked:{model.name}.{entity}: column missing in the scan; not joined"
+                )
+                continue
+            evidence = (duplicated or {}).get((target_key, their.lower()))
+            if evidence is not None:  # a primary entity must be unique; the data says otherwise
+                warnings.append(
+                    f"metricflow_join_not_unique:{model.name}.{entity}: {target_key}.{their} is not unique in the "
+                    f"data ({evidence}); not joined many-to-one — review the entity"
                 )
                 continue
             joins.append({"to": target_key, "on": f"{own} = {target_key}.{their}", "relationship": "many_to_one"})

@@ -283,7 +283,8 @@ def _ingest_generated(
             hint=f"Run `ktx ingest {warehouse}` first.",
         )
     progress.stage(f"Projecting {label}")
-    result = project(mf, {n: e for n, (_, e) in existing.entries.items()}, warehouse, connection_id)
+    entries = {n: e for n, (_, e) in existing.entries.items()}
+    result = project(mf, entries, warehouse, connection_id, duplicated_columns(root, warehouse))
     warnings = list(result.warnings)
     wh_driver = services.project.config.connections[warehouse].driver
     files = _generated_changes(root, driver, warehouse, wh_driver, connection_id, result.files, mf.files, warnings)
@@ -322,7 +323,7 @@ def _dbt_semantic_models(
         return {}
     mf = metricflow.read_project(folder)
     entries = {n: e for n, (_, e) in read_shards(root, warehouse).entries.items()}
-    result = metricflow.project(mf, entries, warehouse, connection_id)
+    result = metricflow.project(mf, entries, warehouse, connection_id, duplicated_columns(root, warehouse))
     warnings += [w for w in result.warnings if not w.startswith("dbt_yaml_invalid")]  # the dbt pass said those
     return _generated_changes(
         root, "metricflow", warehouse, wh_driver, connection_id, result.files, mf.files, warnings, snapshot=False
