@@ -63,7 +63,9 @@ def add_overlays(project: Path) -> None:
     from ktx.project.project import Project
 
     shutil.copytree(HERE / "project", project, dirs_exist_ok=True)
-    Project(project).git.commit(["semantic-layer", "wiki"], "Demo: shop overlays (metrics, segments) and wiki pages")
+    Project(project).git.commit(
+        ["semantic-layer", "wiki", "evals"], "Demo: shop overlays (metrics, segments), wiki pages and eval cases"
+    )
 
 
 def main() -> int:
@@ -90,6 +92,9 @@ def main() -> int:
             return 1
         if ktx("sl", "query", "--format", "table", *args, cwd=project) != 0:
             return 1
+    print("\n# Questions with known answers, checked against the warehouse (no LLM)")
+    if ktx("eval", cwd=project) != 0:
+        return 1
     print(f"\nDemo project left at {project}")
     return 0
 

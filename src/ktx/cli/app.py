@@ -26,7 +26,7 @@ def _version_callback(value: bool) -> None:
 
 
 # Top-level command words and the option of the root callback that takes a value.
-COMMAND_WORDS = ("setup", "status", "connection", "ingest", "wiki", "sl", "sql", "mcp", "admin", "completion")
+COMMAND_WORDS = ("setup", "status", "connection", "ingest", "wiki", "sl", "sql", "eval", "mcp", "admin", "completion")
 VALUE_OPTIONS = ("--project-dir",)
 
 
@@ -52,6 +52,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         admin_cmd,
         completion_cmd,
         connection_cmd,
+        eval_cmd,
         ingest_cmd,
         mcp_cmd,
         setup_cmd,
@@ -100,6 +101,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         "wiki": wiki_cmd.register,
         "sl": sl_cmd.register,
         "sql": sql_cmd.register,
+        "eval": eval_cmd.register,
         "mcp": mcp_cmd.register,
         "admin": admin_cmd.register,
         "completion": completion_cmd.register,

@@ -137,6 +137,12 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         user_id: Annotated[str, typer.Option("--user-id", help="Who the captured text came from.")] = "local",
+        run_evals_after: Annotated[
+            bool,
+            typer.Option(
+                "--eval", help="After the ingest, run the project's eval cases and say which answers changed."
+            ),
+        ] = False,
         wait: Annotated[
             bool,
             typer.Option(
@@ -220,8 +226,30 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{len(outcome.results)} connections: {summary}")
             if not outcome.failed and any(r.status == "done" for r in outcome.results):
                 typer.echo("Next: `ktx sl` to see the sources, `ktx sl query` to ask a question.", err=True)
+        if run_evals_after and not outcome.failed:
+            _evals_after_ingest(services, mode)
         if outcome.failed:
             raise typer.Exit(1)
+
+
+def _evals_after_ingest(services: Any, mode: OutputMode) -> None:
+    """`ktx ingest --eval`: the project's cases against what the ingest just committed, and what changed."""
+    from ktx.evals.run import changed_answers, read_last_run, run_evals, save_last_run
+
+    before = read_last_run(services.project.root)
+    run = run_evals(services)
+    save_last_run(services.project.root, run)
+    changed = changed_answers(before, run)
+    summary = run.summary()
+    stream = sys.stderr if mode is OutputMode.JSON else sys.stdout
+    stream.write(f"Evals: {summary['passed']}/{summary['total']} passed after the ingest\n")
+    for line in changed:
+        stream.write(f"  changed: {line}\n")
+    for result in run.results:
+        if result.status != "pass":
+            stream.write(f"  {result.status}: {result.id}{': ' + result.message if result.message else ''}\n")
+    if run.failed:
+        raise typer.Exit(1)
 
 
 def _memory_items(texts: list[str], files: list[str]) -> list[Any]:

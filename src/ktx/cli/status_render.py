@@ -65,6 +65,10 @@ def project_status_lines(status: dict[str, Any], g: Glyphs, *, verbose: bool = F
     lines += _fix(emb.get("fix"), g)
     st = status["storage"]
     lines.append((f"{'Storage':<14} {st['state']} {g.dot} {st['search']}", ""))
+    evals = status.get("evals")
+    if evals:
+        when = (evals.get("finishedAt") or "").replace("T", " ")[:16]
+        lines.append(_status_line("Evals", evals["status"], f"{evals['passed']}/{evals['total']} passed ({when})", g))
     repo = st.get("repository")
     if repo:
         lines.append(_status_line("Repository", repo["status"], repo["detail"], g))

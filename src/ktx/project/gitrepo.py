@@ -155,6 +155,14 @@ class GitRepo:
         if not rel:
             return None
         with self.lock():
+            gone = [r for r in rel if not (self.root / r).exists()]
+            if gone:
+                # A deleted file git never tracked (a copy nobody committed) has nothing to stage, and naming it
+                # would make `git add` fail on the unmatched pathspec.
+                tracked = set(self.run("ls-files", "-z", "--", *gone).stdout.split("\0"))
+                rel = [r for r in rel if r not in gone or r in tracked]
+                if not rel:
+                    return None
             self.run("add", "--all", "--", *rel)
             staged = self.run("diff", "--cached", "--quiet", "--", *rel, check=False)
             if staged.returncode == 0:

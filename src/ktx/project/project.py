@@ -39,6 +39,7 @@ KTX_GITIGNORE_ENTRIES = (
     "mcp.json",
     "git.lock",
     "project.lock",
+    "evals/",
 )
 
 DEFAULT_CONFIG_TEXT = """\

@@ -459,6 +459,23 @@ def repository_check(project: Project) -> dict[str, Any]:
     return {"status": "ok", "detail": "git repository writable"}
 
 
+def evals_check(project: Project) -> dict[str, Any] | None:
+    """The last `ktx eval` run (passed/total, when), or None when there has been none."""
+    from ktx.evals.run import read_last_run
+
+    last = read_last_run(project.root)
+    if last is None:
+        return None
+    total, passed = last.get("total") or 0, last.get("passed") or 0
+    return {
+        "status": "ok" if total and passed == total else "warn",
+        "passed": passed,
+        "total": total,
+        "finishedAt": last.get("finishedAt"),
+        "mode": last.get("mode"),
+    }
+
+
 def agents_check(root: Path) -> list[dict[str, Any]]:
     from ktx.agents.install import installed_agents
 
@@ -498,6 +515,7 @@ def build_project_status(
         "pipeline": pipeline_summary(config),
         "warnings": config_warnings(config),
         "localStats": local_stats(project),
+        "evals": evals_check(project),
         "mcp": mcp_check(project.root, fast=fast),
         "agents": agents_check(project.root),
         "conflicts": conflicts_check(project),
