@@ -187,3 +187,34 @@ def test_ingest_eval_runs_the_cases_after_the_commit(run_ktx, shop: Path) -> Non
     result = run_ktx("ingest", "warehouse", "--eval", cwd=shop)
     assert "Evals: 1/2 passed after the ingest" in result.stdout
     assert result.returncode == 1
+
+
+def test_agent_mode_on_the_claude_code_backend(run_ktx, shop: Path, tmp_path) -> None:
+    """The same loop through the Claude Agent SDK and the stand-in Claude Code CLI: ktx's tools reach it as the
+    in-process `ktx` MCP server, and final_answer ends the case."""
+    pytest.importorskip("claude_agent_sdk")
+    from ktx.project.project import Project
+    from tests.fakes.harness import FakeClaude
+
+    with duckdb.connect(str(shop / "shop.duckdb"), read_only=True) as con:
+        paid = con.execute("SELECT count(*) FROM orders WHERE status = 'paid'").fetchone()[0]
+    llm = {"provider": {"backend": "claude-code"}, "models": {"default": "sonnet"}}
+    Project(shop).update_config(lambda d: d.__setitem__("llm", llm), "llm: claude-code")
+    _write(shop, AGENT_CASES.split("  - id: refunded-orders")[0])
+    claude = FakeClaude(tmp_path)
+    claude.script_runs(
+        {
+            "turns": [
+                {"tool_calls": [{"name": "mcp__ktx__sl_query", "input": {"connectionId": "warehouse",
+                                                                         "measures": ["orders.paid_orders"]}}]},
+                {"tool_calls": [{"name": "mcp__ktx__final_answer", "input": {"rows": [[paid]]}}]},
+                {"text": "done"},
+            ]
+        }
+    )  # fmt: skip
+    result = run_ktx("eval", "--agent", "--json", cwd=shop, env={"KTX_CLAUDE_CODE_CLI": str(claude.cli)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    [case] = json.loads(result.stdout)["results"]
+    assert case["status"] == "pass" and case["agent"]["attempts"][0]["toolCalls"] == ["sl_query", "final_answer"]
+    [run] = claude.runs()
+    assert "mcp__ktx__final_answer" in run["allowed_tools"] and run["model"] == "claude-sonnet-4-6"
