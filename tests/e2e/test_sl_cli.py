@@ -181,3 +181,41 @@ def test_revenue_per_store_with_two_join_paths_is_refused_until_the_path_is_chos
     picked = run_ktx(*ask, cwd=project)
     assert picked.returncode == 0, picked.stderr
     assert "Ambiguous join path" in picked.stderr  # answered, and says which path it took
+
+
+PROBE = """
+import sys
+from ktx.cli.entry import main
+try:
+    main(["sl", "query", "-m", "orders.revenue", "-d", "customers.segment", "--format", "sql"])
+except SystemExit:
+    pass
+print("SQLGLOT_LOADED" if "sqlglot" in sys.modules else "SQLGLOT_NOT_LOADED", file=sys.stderr)
+"""
+
+
+def test_a_repeated_compile_comes_from_the_compiled_query_cache_without_sqlglot(shop: Path, home: Path) -> None:
+    import sys
+
+    from tests.conftest import clean_env
+
+    def probe() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", PROBE], cwd=shop, env=clean_env(home), capture_output=True, text=True, timeout=60
+        )
+
+    overlay = shop / "semantic-layer" / "warehouse" / "orders.yaml"
+    old = overlay.stat().st_mtime_ns - 10_000_000_000  # older than the clock's grain, so the entry may be kept
+    for path in (shop / "semantic-layer").rglob("*"):
+        os.utime(path, ns=(old, old))
+    first = probe()
+    assert "SQLGLOT_LOADED" in first.stderr and first.stdout.startswith("SELECT")
+    second = probe()
+    assert "SQLGLOT_NOT_LOADED" in second.stderr and second.stdout == first.stdout
+    # a changed file is a different layer: the cache misses and the new SQL is compiled
+    overlay.write_text(
+        overlay.read_text().replace("sum(net_amount), segments: [paid]", "sum(amount), segments: [paid]")
+    )
+    os.utime(overlay, ns=(old + 1, old + 1))
+    third = probe()
+    assert "SQLGLOT_LOADED" in third.stderr and third.stdout != first.stdout

@@ -69,7 +69,7 @@ def _read(path: Path) -> str:
 
 
 def _dimension(raw: str) -> Any:
-    from ktx.semantic.query import parse_dimension
+    from ktx.semantic.grains import parse_dimension
 
     return parse_dimension(raw)
 
@@ -112,7 +112,6 @@ def run_cli_query(
 ) -> None:
     from ktx.cli.output import emit_json, emit_result_rows
     from ktx.project.location import configured_driver
-    from ktx.semantic.service import compile_query, run_query
 
     root = state.location().root
     if not (root / "ktx.yaml").is_file():
@@ -127,29 +126,55 @@ def run_cli_query(
         format_ = ("table" if configured else "sql") if mode is OutputMode.PRETTY else "json"
     if execute or format_ == "table":
         from ktx.project.project import Project
+        from ktx.semantic.service import run_query
         from ktx.services import Services
 
         with Services(Project(root)) as services:
             result = run_query(services, connection_id, spec, execute=True, max_rows=max_rows)
-    else:
-        if not configured:
-            sys.stderr.write(
-                f"warning: connection '{connection_id}' is not configured in ktx.yaml; compiling for postgres\n"
+        for warning in result.warnings:
+            sys.stderr.write(f"warning: {warning}\n")
+        if format_ == "sql":
+            sys.stdout.write(result.sql.rstrip() + "\n")
+        elif format_ == "table":
+            count = len(result.rows)
+            emit_result_rows(
+                result.to_json()["headers"], result.rows, mode, footer=f"{count} row{'s' if count != 1 else ''}"
             )
-        from ktx.project.location import configured_path_policy
-
-        result = compile_query(root, connection_id, driver, spec, ambiguous_paths=configured_path_policy(root))
-    for warning in result.warnings:
+        else:
+            emit_json(result.to_json())
+        return
+    if not configured:
+        sys.stderr.write(
+            f"warning: connection '{connection_id}' is not configured in ktx.yaml; compiling for postgres\n"
+        )
+    data = _compiled(root, connection_id, driver, spec)
+    for warning in data.get("warnings") or []:
         sys.stderr.write(f"warning: {warning}\n")
     if format_ == "sql":
-        sys.stdout.write(result.sql.rstrip() + "\n")
-    elif format_ == "table":
-        count = len(result.rows)
-        emit_result_rows(
-            result.to_json()["headers"], result.rows, mode, footer=f"{count} row{'s' if count != 1 else ''}"
-        )
+        sys.stdout.write(str(data["sql"]).rstrip() + "\n")
     else:
-        data = result.to_json()
-        if not result.executed:
-            data["plan"]["execution"]["reason"] += " Pass --execute to run it."
+        data["plan"]["execution"]["reason"] += " Pass --execute to run it."
         emit_json(data)
+
+
+def _compiled(root: Path, connection_id: str, driver: str | None, spec: dict[str, Any]) -> dict[str, Any]:
+    """The compile-only answer, from the compiled-query cache when the layer and the query are unchanged — then
+    neither sqlglot nor the layer is loaded at all."""
+    from ktx.project.location import configured_path_policy
+    from ktx.semantic import compiled_cache
+    from ktx.warehouse.registry import DRIVER_DIALECTS
+
+    policy = configured_path_policy(root)
+    dialect = DRIVER_DIALECTS.get((driver or "").lower(), "postgres")
+    cached_path, writable = None, False
+    if (root / "semantic-layer" / connection_id).is_dir():
+        cached_path, writable = compiled_cache.entry(root, connection_id, dialect, policy, spec)
+        hit = compiled_cache.read(cached_path)
+        if hit is not None:
+            return hit
+    from ktx.semantic.service import compile_query
+
+    data = compile_query(root, connection_id, driver, spec, ambiguous_paths=policy).to_json()
+    if cached_path is not None and writable:
+        compiled_cache.write(cached_path, data)
+    return data

@@ -335,7 +335,7 @@ def _sl_query(services: Services, args: SlQueryInput) -> dict[str, Any]:
 
     report_progress(0.0, "Compiling query")
     connection_id = _pick_connection(services, args.connectionId)
-    from ktx.semantic.query import parse_dimension
+    from ktx.semantic.grains import parse_dimension
 
     spec = args.model_dump(exclude={"connectionId", "include"}, exclude_none=True)
     spec["dimensions"] = [parse_dimension(d) if isinstance(d, str) else d for d in spec["dimensions"]]

@@ -14,44 +14,17 @@ import contextlib
 import hashlib
 import pickle
 import time
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-import ktx
 from ktx.project.location import KTX_DIR
 from ktx.semantic.compiler import SemanticEngine
 from ktx.semantic.loader import LoadedLayer, load_directory
-
-FORMAT = 1
-RACY_NS = 2_000_000_000
+from ktx.semantic.stamp import FORMAT, RACY_NS, fingerprint
 
 
 def cache_path(root: Path, connection_id: str, dialect: str) -> Path:
     safe = hashlib.sha256(connection_id.encode("utf-8")).hexdigest()[:16]
     return root / KTX_DIR / "cache" / "semantic" / f"{safe}.{dialect}.pickle"
-
-
-def fingerprint(folder: Path, dialect: str) -> tuple[str, int]:
-    """(digest, newest modification time). The digest changes whenever a file of the layer is added,
-    removed, resized or touched, and whenever the compiler's own code or sqlglot changes."""
-    import sqlglot
-
-    digest = hashlib.sha256(f"{FORMAT}|{ktx.__version__}|{sqlglot.__version__}|{dialect}".encode())
-    _add_files(digest, Path(__file__).parent, Path(__file__).parent.glob("*.py"))
-    newest = _add_files(digest, folder, folder.rglob("*"))
-    return digest.hexdigest(), newest
-
-
-def _add_files(digest: Any, base: Path, paths: Iterable[Path]) -> int:
-    """Feed each file's path, size and modification time to `digest`; returns the newest time."""
-    newest = 0
-    for path in sorted(paths):
-        if path.is_file():
-            stat = path.stat()
-            newest = max(newest, stat.st_mtime_ns)
-            digest.update(f"\0{path.relative_to(base)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
-    return newest
 
 
 def load_engine(root: Path, folder: Path, connection_id: str, dialect: str) -> tuple[SemanticEngine, LoadedLayer]:

@@ -4,11 +4,14 @@ with no dependency on the capabilities built on top (semantic.service imports th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ktx.errors import KtxError
-from ktx.semantic.compiler import SemanticEngine
-from ktx.semantic.loader import LoadedLayer
 from ktx.warehouse.registry import DRIVER_DIALECTS
+
+if TYPE_CHECKING:  # the compiler pulls in sqlglot: `layer_connections` alone must not pay for it
+    from ktx.semantic.compiler import SemanticEngine
+    from ktx.semantic.loader import LoadedLayer
 
 
 def layer_dir(root: Path, connection_id: str) -> Path:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ktx.semantic.grains import Granularity, parse_dimension  # noqa: F401 - re-exported
 from ktx.semantic.schemacheck import SchemaError, build, require
 from ktx.semantic.sqlexpr import CompileError
 
-Granularity = Literal["hour", "day", "week", "month", "quarter", "year"]
 DEFAULT_LIMIT = 1000
 
 
@@ -32,20 +32,6 @@ class DimensionRef:
 
     def __post_init__(self) -> None:
         require(self, "field")
-
-
-def parse_dimension(raw: str) -> str | dict[str, str]:
-    """`orders.ordered_at:month` → a dimension with its granularity; a suffix that is no granularity is refused
-    by name (a column name never holds a colon), instead of surfacing as a missing column `ordered_at:fortnight`."""
-    from typing import get_args
-
-    field, sep, suffix = raw.rpartition(":")
-    if not sep or not field:
-        return raw
-    grains = get_args(Granularity)
-    if suffix.strip().lower() in grains:
-        return {"field": field, "granularity": suffix.strip().lower()}
-    raise CompileError(f"Unknown granularity '{suffix}' in dimension '{raw}'. Use one of: {', '.join(grains)}.")
 
 
 @dataclass(frozen=True)
