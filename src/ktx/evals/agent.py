@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ktx.errors import KtxError
 from ktx.evals.cases import LoadedCase
-from ktx.evals.run import CaseResult, EvalRun, _expected, _pick_connection, _selected, answer_hash, judge
+from ktx.evals.run import CaseResult, EvalRun, _expected, _pick_connection, answer_hash, judge, run_selected
 from ktx.tools import Tool, ToolOutput
 
 if TYPE_CHECKING:
@@ -98,15 +98,10 @@ def run_agent_evals(
             "ktx eval --agent needs an LLM backend (llm.provider.backend is none).",
             hint="Run `ktx setup` to choose one, or run `ktx eval` without --agent (no LLM needed).",
         )
-    started = time.perf_counter()
-    chosen, problems = _selected(services, paths, case_ids, tags)
-    run = EvalRun(problems=problems, mode="agent")
-    for index, loaded in enumerate(chosen, start=1):
-        if progress is not None:
-            progress(index, len(chosen), loaded.id)
-        run.results.append(_agent_case(services, llm, loaded, connection_id, repeat))
-    run.duration_ms = (time.perf_counter() - started) * 1000
-    return run
+    return run_selected(
+        services, paths, case_ids, tags, "agent",
+        lambda loaded: _agent_case(services, llm, loaded, connection_id, repeat), progress,
+    )  # fmt: skip
 
 
 def _agent_case(services: Services, llm: Any, loaded: LoadedCase, connection_id: str | None, repeat: int) -> CaseResult:

@@ -187,13 +187,29 @@ def run_evals(
     progress: Any = None,
 ) -> EvalRun:
     """Every selected case, deterministically; never raises for one case's failure."""
+    return run_selected(
+        services, paths, case_ids, tags, "deterministic", lambda loaded: _run_case(services, loaded, connection_id),
+        progress,
+    )  # fmt: skip
+
+
+def run_selected(
+    services: Services,
+    paths: list[str] | None,
+    case_ids: list[str] | None,
+    tags: list[str] | None,
+    mode: str,
+    one_case: Any,
+    progress: Any = None,
+) -> EvalRun:
+    """The selected cases, each through `one_case(loaded) -> CaseResult`, timed, with progress."""
     started = time.perf_counter()
     chosen, problems = _selected(services, paths, case_ids, tags)
-    run = EvalRun(problems=problems)
+    run = EvalRun(problems=problems, mode=mode)
     for index, loaded in enumerate(chosen, start=1):
         if progress is not None:
             progress(index, len(chosen), loaded.id)
-        run.results.append(_run_case(services, loaded, connection_id))
+        run.results.append(one_case(loaded))
     run.duration_ms = (time.perf_counter() - started) * 1000
     return run
 

@@ -8,8 +8,6 @@ search index refresh → report, run row and trace. Works with no LLM: descripti
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -525,21 +523,11 @@ def _layer_warnings(
     """The connection's layer as it will be after this run — the new shards composed with people's overlays — is
     loaded and checked before the commit; what would not load or would be left out of the join graph is named."""
     from ktx.semantic.compiler import SemanticEngine
+    from ktx.semantic.layer import layer_with_changes
     from ktx.semantic.loader import load_directory
 
     shards = {rel: text for rel, text in shard_files.items() if rel.startswith(f"semantic-layer/{connection_id}/")}
-    folder = root / "semantic-layer" / connection_id
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / connection_id
-        if folder.is_dir():
-            shutil.copytree(folder, copy)
-        for rel, text in shards.items():
-            target = Path(tmp) / Path(rel).relative_to("semantic-layer")
-            if text is None:
-                target.unlink(missing_ok=True)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
+    with layer_with_changes(root, connection_id, shards) as copy:
         try:
             layer = load_directory(copy, check_joins=False)
             graph_errors = SemanticEngine(layer.sources, dialect).graph.errors

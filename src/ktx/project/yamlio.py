@@ -172,19 +172,18 @@ def yaml_problem(exc: Exception) -> str:
 def parse_yaml(text: str, *, label: str = "ktx.yaml") -> Any:
     """Parse YAML text into ruamel's commented containers (for editing it in place, comments kept); syntax errors
     become one clear line."""
-    try:
-        return roundtrip_load(text, MAX_CONFIG_CHARS)
-    except DocumentLimitError as exc:
-        raise ConfigError(f"{label}: {exc}") from None
-    except YAMLError as exc:
-        raise ConfigError(f"{label} parse error: {yaml_problem(exc)}") from None
+    return _config_document(roundtrip_load, text, label)
 
 
 def read_config_yaml(text: str, *, label: str = "ktx.yaml") -> Any:
     """Parse YAML text into plain data, with the C parser (every command reads ktx.yaml; only edits need the
     round-trip loader, which is several times slower); the same limits and messages as `parse_yaml`."""
+    return _config_document(safe_load, text, label)
+
+
+def _config_document(load: Any, text: str, label: str) -> Any:
     try:
-        return safe_load(text, MAX_CONFIG_CHARS)
+        return load(text, MAX_CONFIG_CHARS)
     except DocumentLimitError as exc:
         raise ConfigError(f"{label}: {exc}") from None
     except YAMLError as exc:

@@ -3,6 +3,8 @@ with no dependency on the capabilities built on top (semantic.service imports th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,3 +52,28 @@ def build_engine(
     engine, layer = load_engine(root, existing_layer_dir(root, connection_id), connection_id, dialect_for(driver))
     engine.ambiguous_paths = ambiguous_paths  # a setting of the project, not of the cached layer
     return engine, layer
+
+
+@contextmanager
+def layer_with_changes(root: Path, connection_id: str, changes: dict[str, str | None]) -> Iterator[Path]:
+    """A temporary copy of the connection's layer folder with `changes` applied (project-relative paths under
+    semantic-layer/<connection>/; None deletes): what the layer will be once they are written, to load and check
+    before anything touches the project."""
+    import shutil
+    import tempfile
+
+    prefix = f"semantic-layer/{connection_id}"
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / connection_id
+        if layer_dir(root, connection_id).is_dir():
+            shutil.copytree(layer_dir(root, connection_id), copy)
+        else:
+            copy.mkdir()
+        for rel, text in changes.items():
+            target = copy / Path(rel).relative_to(prefix)
+            if text is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+        yield copy

@@ -12,7 +12,7 @@ from sqlglot import exp
 from ktx.errors import KtxError
 from ktx.semantic import sqlexpr
 from ktx.semantic.compiler import CompiledQuery, SemanticEngine
-from ktx.semantic.layer import build_engine, dialect_for, existing_layer_dir, layer_dir
+from ktx.semantic.layer import build_engine, dialect_for, existing_layer_dir
 from ktx.semantic.loader import LoadedLayer, SemanticLayerError
 from ktx.semantic.query import SemanticQuery
 from ktx.semantic.summaries import SourceSummary
@@ -301,24 +301,12 @@ def read_source_yaml(root: Path, connection_id: str, name: str) -> str:
 def layer_problem(root: Path, connection_id: str, driver: str | None, changes: dict[str, str | None]) -> str | None:
     """Why the connection's semantic layer would not load and validate with `changes` applied (project-relative
     paths; None deletes), or None when it would. The project's files are not touched."""
-    import shutil
-    import tempfile
-
+    from ktx.semantic.layer import layer_with_changes
     from ktx.semantic.loader import load_directory
 
     if not changes:
         return None
-    prefix = f"semantic-layer/{connection_id}"
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / connection_id
-        shutil.copytree(layer_dir(root, connection_id), copy)
-        for rel, text in changes.items():
-            target = copy / Path(rel).relative_to(prefix)
-            if text is None:
-                target.unlink(missing_ok=True)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
+    with layer_with_changes(root, connection_id, changes) as copy:
         try:
             layer = load_directory(copy)
             report = validate_model(SemanticEngine(layer.sources, dialect_for(driver)))
