@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import typer.main
 
 from ktx import __version__
@@ -27,6 +28,13 @@ def test_unknown_command_is_a_usage_error(run_ktx):
     result = run_ktx("frobnicate")
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+@pytest.mark.parametrize(("argv", "meant"), [(("ingets",), "'ingest'"), (("admin", "ini"), "'init'")])
+def test_a_mistyped_command_suggests_the_right_one_once(run_ktx, argv, meant):
+    result = run_ktx(*argv)
+    assert result.returncode == 2
+    assert result.stderr.count("Did you mean") == 1 and meant in result.stderr
 
 
 def test_unexpected_errors_are_one_line_and_debug_shows_traceback(monkeypatch, capsys):

@@ -126,3 +126,19 @@ def test_bootstraps_a_repo_for_a_copied_project_without_git(tmp_path):
     (root / "ktx.yaml").write_text("connections: {}\n")
     Project(root).files.write("wiki/global/x.md", "x", "first page")
     assert git(root, "log", "--format=%s").splitlines() == ["first page", "Initialize ktx project repository"]
+
+
+def test_a_large_read_only_document_is_parsed_once_until_the_file_changes(tmp_path):
+    from ktx.project.files import atomic_write
+
+    path = tmp_path / "main.yaml"
+    rows = "".join(f"  t{i}:\n    table: main.t{i}\n" for i in range(4000))
+    atomic_write(path, "tables:\n" + rows)
+    first = yamlio.safe_load_file(path)
+    assert yamlio.safe_load_file(path) is first  # the second reader of an unchanged file shares the parse
+    atomic_write(path, "tables:\n" + rows + "  extra:\n    table: main.extra\n")
+    again = yamlio.safe_load_file(path)
+    assert again is not first and "extra" in again["tables"]  # a rewrite is read afresh
+    small = tmp_path / "small.yaml"
+    small.write_text("a: 1\n")
+    assert yamlio.safe_load_file(small) is not yamlio.safe_load_file(small)  # small files are not kept

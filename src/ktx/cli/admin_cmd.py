@@ -13,7 +13,12 @@ from ktx.cli.output import OutputMode, emit_json
 
 
 def register(app: typer.Typer) -> None:
-    admin = typer.Typer(name="admin", help="Project administration: init, schema, reindex.", no_args_is_help=True)
+    admin = typer.Typer(
+        suggest_commands=False,
+        name="admin",
+        help="Project administration: init, schema, reindex.",
+        no_args_is_help=True,
+    )
     app.add_typer(admin)
 
     @admin.command("init")

@@ -63,6 +63,7 @@ def build_app(only: str | None = None) -> typer.Typer:
     )
 
     app = typer.Typer(
+        suggest_commands=False,
         name="ktx",
         help=HELP,
         no_args_is_help=True,

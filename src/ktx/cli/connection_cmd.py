@@ -12,7 +12,9 @@ from ktx.errors import KtxError, UsageError
 
 
 def register(app: typer.Typer) -> None:
-    connection = typer.Typer(name="connection", help="List and test warehouse and context-source connections.")
+    connection = typer.Typer(
+        suggest_commands=False, name="connection", help="List and test warehouse and context-source connections."
+    )
     app.add_typer(connection)
 
     def list_connections(ctx: typer.Context, json_: bool, output: str | None) -> None:

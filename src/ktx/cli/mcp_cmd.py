@@ -26,6 +26,7 @@ AllowedOriginOption = Annotated[
 
 def register(app: typer.Typer) -> None:
     mcp = typer.Typer(
+        suggest_commands=False,
         name="mcp",
         help="Serve ktx tools to agents over MCP (stdio, or an HTTP daemon at http://127.0.0.1:7878/mcp).",
         invoke_without_command=True,

@@ -29,6 +29,7 @@ def _summary(row: dict) -> str:
 
 def register(app: typer.Typer) -> None:
     sl = typer.Typer(
+        suggest_commands=False,
         name="sl",
         cls=QueryOrSubcommandGroup,
         help="Semantic-layer sources. `ktx sl <query…>` searches; bare `ktx sl` lists.",

@@ -16,6 +16,7 @@ UserIdOption = Annotated[str, typer.Option("--user-id", help="Whose user pages t
 
 def register(app: typer.Typer) -> None:
     wiki = typer.Typer(
+        suggest_commands=False,
         name="wiki",
         cls=QueryOrSubcommandGroup,
         help="List, search and read wiki pages. `ktx wiki <query…>` searches; bare `ktx wiki` lists.",

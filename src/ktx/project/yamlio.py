@@ -6,6 +6,7 @@ import io
 import re
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.error import YAMLError
@@ -151,6 +152,32 @@ def safe_load(text: str, max_chars: int = MAX_DOCUMENT_CHARS) -> Any:
 
         reader = _local.safe = YAML(typ="safe")
     return _bounded_load(reader.load, text, max_chars)
+
+
+_FILE_CACHE_MIN_CHARS = 64 << 10
+_FILE_CACHE_ENTRIES = 32
+_file_cache: dict[tuple[str, int, int, int], Any] = {}
+_file_cache_lock = threading.Lock()
+
+
+def safe_load_file(path: Path) -> Any:
+    """safe_load of a file that is only read, shared within the process: the layer loader and the search
+    summaries both read a 1000-table manifest shard (seconds each), so a large file unchanged since its last read
+    (same inode, size and mtime — ktx writes by rename) is parsed once. Callers must not mutate the result."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    with _file_cache_lock:
+        if key in _file_cache:
+            return _file_cache[key]
+    data = safe_load(path.read_text(encoding="utf-8"))
+    if stat.st_size >= _FILE_CACHE_MIN_CHARS:
+        with _file_cache_lock:
+            for old in [k for k in _file_cache if k[0] == key[0]]:
+                del _file_cache[old]  # an earlier version of the same file
+            while len(_file_cache) >= _FILE_CACHE_ENTRIES:
+                del _file_cache[next(iter(_file_cache))]  # the oldest entry
+            _file_cache[key] = data
+    return data
 
 
 def roundtrip_load(text: str, max_chars: int) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ktx.errors import KtxError
-from ktx.project.yamlio import safe_load, yaml_problem
+from ktx.project.yamlio import safe_load_file, yaml_problem
 from ktx.semantic.model import Source
 from ktx.semantic.schemacheck import SchemaError
 
@@ -93,7 +93,7 @@ def _read_yaml(path: Path) -> Any:
     from ruamel.yaml.error import YAMLError
 
     try:
-        return safe_load(path.read_text(encoding="utf-8"))
+        return safe_load_file(path)
     except YAMLError as exc:
         raise SemanticLayerError(f"{path}: YAML parse error: {yaml_problem(exc)}") from None
 

@@ -82,10 +82,10 @@ def _normal_on(on: str) -> str:
 def _load_yaml(path: Path) -> Any:
     from ruamel.yaml.error import YAMLError
 
-    from ktx.project.yamlio import safe_load
+    from ktx.project.yamlio import safe_load_file
 
     try:
-        return safe_load(path.read_text(encoding="utf-8"))
+        return safe_load_file(path)
     except (YAMLError, OSError, UnicodeDecodeError):
         return None
 

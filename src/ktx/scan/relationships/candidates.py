@@ -139,7 +139,7 @@ def column_prefix(table: TableInfo) -> str | None:
 def table_names(table: TableInfo) -> TableNames:
     toks = table_tokens(table.name) or (table.name.lower(),)
     joined = "_".join(toks)
-    aliases = inflections(joined) | {joined}
+    aliases = {joined, *inflections(joined)}
     if len(toks) > 1:
         aliases |= inflections(toks[-1])
     # `customer_accounts` is also known as `account`; a dotted name by its last segment.

@@ -98,6 +98,7 @@ def fold_accents(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+@lru_cache(maxsize=65536)
 def singularize(word: str) -> str:
     """English plural rules on one token: `categories`→`category`, `boxes`→`box`, `status` stays."""
     if len(word) <= 3:
@@ -161,7 +162,8 @@ def _camel(text: str) -> str:
     return re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
 
 
-def inflections(word: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def inflections(word: str) -> frozenset[str]:
     """A singular word and the plural and foreign-language inflected forms a table name may use."""
     forms = {word, singularize(word)}
     for base in list(forms):
@@ -170,9 +172,10 @@ def inflections(word: str) -> set[str]:
             forms.add(base[:-1] + "ies")
         if base.endswith("e"):
             forms.add(base + "n")
-    return forms
+    return frozenset(forms)
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A crude multilingual stem: English singular, then common plural endings of German/Dutch/Romance."""
     word = singularize(word)
@@ -182,6 +185,7 @@ def stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=65536)
 def is_abbreviation(short: str, long: str) -> bool:
     """`cust` of `customer`, `prod` of `product`, `cstmr` of `customer`: a prefix of ≥ 3 letters, or a prefix of
     the long word's consonant skeleton."""
