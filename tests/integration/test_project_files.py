@@ -136,6 +136,9 @@ def test_a_large_read_only_document_is_parsed_once_until_the_file_changes(tmp_pa
     atomic_write(path, "tables:\n" + rows)
     first = yamlio.safe_load_file(path)
     assert yamlio.safe_load_file(path) is first  # the second reader of an unchanged file shares the parse
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(path.read_text())
+    assert yamlio.safe_load_file(copy) is first  # so does a reader of the same text elsewhere
     atomic_write(path, "tables:\n" + rows + "  extra:\n    table: main.extra\n")
     again = yamlio.safe_load_file(path)
     assert again is not first and "extra" in again["tables"]  # a rewrite is read afresh

@@ -155,28 +155,29 @@ def safe_load(text: str, max_chars: int = MAX_DOCUMENT_CHARS) -> Any:
 
 
 _FILE_CACHE_MIN_CHARS = 64 << 10
-_FILE_CACHE_ENTRIES = 32
-_file_cache: dict[tuple[str, int, int, int], Any] = {}
+_FILE_CACHE_MAX_CHARS = 48 << 20  # text size of the documents kept (their parse is several times larger)
+_file_cache: dict[bytes, tuple[int, Any]] = {}  # content digest → (text size, parsed document)
 _file_cache_lock = threading.Lock()
 
 
 def safe_load_file(path: Path) -> Any:
-    """safe_load of a file that is only read, shared within the process: the layer loader and the search
-    summaries both read a 1000-table manifest shard (seconds each), so a large file unchanged since its last read
-    (same inode, size and mtime — ktx writes by rename) is parsed once. Callers must not mutate the result."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    """safe_load of a file that is only read, with large documents shared within the process by content: ingest
+    checks a 1000-table manifest shard in a temporary copy of the layer, then search reads the written file —
+    seconds of parsing each, for the same text. Callers must not mutate the result."""
+    import hashlib
+
+    text = path.read_text(encoding="utf-8")
+    if len(text) < _FILE_CACHE_MIN_CHARS:
+        return safe_load(text)
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=20).digest()
     with _file_cache_lock:
-        if key in _file_cache:
-            return _file_cache[key]
-    data = safe_load(path.read_text(encoding="utf-8"))
-    if stat.st_size >= _FILE_CACHE_MIN_CHARS:
-        with _file_cache_lock:
-            for old in [k for k in _file_cache if k[0] == key[0]]:
-                del _file_cache[old]  # an earlier version of the same file
-            while len(_file_cache) >= _FILE_CACHE_ENTRIES:
-                del _file_cache[next(iter(_file_cache))]  # the oldest entry
-            _file_cache[key] = data
+        if digest in _file_cache:
+            return _file_cache[digest][1]
+    data = safe_load(text)
+    with _file_cache_lock:
+        while _file_cache and sum(size for size, _ in _file_cache.values()) + len(text) > _FILE_CACHE_MAX_CHARS:
+            del _file_cache[next(iter(_file_cache))]  # the oldest entry
+        _file_cache[digest] = (len(text), data)
     return data
 
 
