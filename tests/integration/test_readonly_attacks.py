@@ -138,3 +138,29 @@ def test_duckdb_file_readers_need_the_external_access_opt_in(tmp_path):
         assert opted_in.query(f"SELECT * FROM read_csv('{tmp_path}/secret.csv')").rows == [[1]]
     finally:
         opted_in.close()
+
+
+def test_duckdb_session_is_capped_in_memory_and_threads(tmp_path):
+    """ktx's own DuckDB session does not take 80% of the machine's memory and every core, and cannot lift its
+    caps; a query past the cap fails with a message naming the setting that raises it."""
+    from tests.integration.conftest import make_connector
+    from tests.integration.warehouses import build_duckdb
+
+    wh = build_duckdb(tmp_path)
+    conn = make_connector(wh)
+    try:
+        assert conn.execute("SELECT current_setting('memory_limit')").rows[0][0] == "953.6 MiB"  # the 1GB default
+    finally:
+        conn.close()
+    capped = make_connector(wh, memory_limit="20MB", threads=1)
+    try:
+        limit, threads = capped.execute("SELECT current_setting('memory_limit'), current_setting('threads')").rows[0]
+        assert (limit, threads) == ("19.0 MiB", 1)
+        with pytest.raises(KtxError, match=r"lock|configuration"):
+            capped.execute("SET memory_limit = '8GB'")
+        with pytest.raises(KtxError, match=r"memory_limit: 20MB; raise it on connections\.wh"):
+            capped.execute(
+                "SELECT s, count(*) FROM (SELECT md5(range::varchar) s FROM range(3000000)) GROUP BY s ORDER BY 2 DESC"
+            )
+    finally:
+        capped.close()

@@ -119,6 +119,8 @@ def test_unknown_keys_inside_a_connection_warn_with_did_you_mean_and_are_kept():
         ({"storage": {"git": {"author": "nobody"}}}, "storage.git.author", None),
         ({"connections": {"bad id": {"driver": "duckdb"}}}, "connections.bad id", None),
         ({"ingest": {"adapters": ["dbt", ""]}}, "ingest.adapters[1]", None),
+        ({"connections": {"d": {"driver": "duckdb", "memory_limit": "lots"}}}, "connections.d.memory_limit", None),
+        ({"connections": {"d": {"driver": "duckdb", "threads": 0}}}, "connections.d.threads", None),
         ({"connections": {"n": {"driver": "notion", "max_pages_per_run": 0}}}, "connections.n.max_pages_per_run", None),
     ],
 )

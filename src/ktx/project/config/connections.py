@@ -88,6 +88,11 @@ class DuckDBConnection(WarehouseConnection):
     path: NonEmptyStr | None = None
     schemas: list[str] | None = None
     allow_external_access: bool = False
+    # ktx's own read-only DuckDB session: a cap on DuckDB's buffer memory (it spills or fails past it) and on its
+    # worker threads, so a scan or an agent's query cannot take the machine. DuckDB's own defaults are 80% of RAM
+    # and every core.
+    memory_limit: str = Field("1GB", pattern=r"^\s*\d+(\.\d+)?\s*([KMGT]i?B|[kmgt]i?b|B|b|%)\s*$")
+    threads: int | None = Field(None, ge=1, le=256)
 
 
 class SQLiteConnection(WarehouseConnection):

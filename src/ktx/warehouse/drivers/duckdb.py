@@ -40,6 +40,8 @@ class DuckDBConnector(Connector):
                         "autoinstall_known_extensions": False,
                         "autoload_known_extensions": False,
                         "lock_configuration": True,
+                        "memory_limit": str(self.config.memory_limit).strip(),
+                        **({"threads": int(self.config.threads)} if self.config.threads else {}),
                     },
                 )
             return self._db
@@ -63,6 +65,16 @@ class DuckDBConnector(Connector):
         description = conn.description or []
         fetched = self._fetch(conn.fetchmany, conn.fetchall, max_rows, max_bytes)
         return self._raw([d[0] for d in description], [str(d[1]) for d in description], fetched)
+
+    def describe_error(self, exc: BaseException) -> str:
+        message = super().describe_error(exc)
+        if type(exc).__name__ == "OutOfMemoryException":
+            limit = str(self.config.memory_limit).strip()
+            message += (
+                f" (ktx caps its DuckDB session at memory_limit: {limit}; raise it on connections.{self.connection_id}"
+                " in ktx.yaml if this query needs more)"
+            )
+        return message
 
     def close(self) -> None:
         super().close()
