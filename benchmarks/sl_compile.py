@@ -2,8 +2,8 @@
 
 Reports median and p95 in-process compile time for a typical query (one fact, two dimension hops,
 a filter, a derived measure) and a 3-fact chasm query, then the whole-process time of
-`ktx sl query --format sql` on the same model, with and without the compiled-layer cache in
-`.ktx/cache/semantic/` (budgets: 5 ms median compile, 400 ms per process).
+`ktx sl query --format sql` on the same model: a repeated query (answered from the compiled-query cache), a new
+query on a cached layer, and no cache at all (budgets: 5 ms median compile, 250 ms per repeated-query process).
 """
 
 from __future__ import annotations
@@ -67,13 +67,15 @@ def timed(engine: SemanticEngine, query: dict, runs: int = 300) -> tuple[float, 
     return statistics.median(samples), samples[int(len(samples) * 0.95)]
 
 
-def process_median(args: list[str], root: Path, runs: int, *, cold: bool) -> float:
+def process_median(args: list[str], root: Path, runs: int, *, cold: bool, new_query: bool = False) -> float:
     # Installed packages carry compiled bytecode; a source checkout only does if Python may write it.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     walls = []
     for _ in range(runs):
         if cold:
             shutil.rmtree(root / ".ktx" / "cache" / "semantic", ignore_errors=True)
+        elif new_query:  # a query not asked before: the layer cache helps, the compiled-query cache cannot
+            shutil.rmtree(root / ".ktx" / "cache" / "semantic" / "compiled", ignore_errors=True)
         start = time.perf_counter()
         subprocess.run(args, cwd=root, input=json.dumps(TYPICAL), check=True, capture_output=True, text=True, env=env)
         walls.append((time.perf_counter() - start) * 1000)
@@ -103,10 +105,12 @@ def main() -> int:
         args = [sys.executable, "-m", "ktx", "sl", "query", "--connection-id", "warehouse", "--format", "sql",
                 "--query-file", "-"]  # fmt: skip
         process_median(args, root, 2, cold=False)  # bytecode and cache in place
-        warm = process_median(args, root, 9, cold=False)
+        repeated = process_median(args, root, 9, cold=False)
+        new = process_median(args, root, 7, cold=False, new_query=True)
         cold = process_median(args, root, 5, cold=True)
-        print(f"ktx sl query --format sql (whole process) median {warm:.0f} ms with the compiled-layer cache, "
-              f"{cold:.0f} ms without it  (budget ≤ 400 ms)")  # fmt: skip
+        print(f"ktx sl query --format sql (whole process), median: {repeated:.0f} ms for a repeated query (compiled-"
+              f"query cache; goal ≤ 250 ms), {new:.0f} ms for a new query on a cached layer, {cold:.0f} ms with no "
+              "cache")  # fmt: skip
         print(f"python -c pass: {process_median([sys.executable, '-c', 'pass'], root, 5, cold=False):.0f} ms")
     return 0
 
