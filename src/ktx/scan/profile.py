@@ -40,6 +40,12 @@ class ColumnStats:
     def null_rate(self) -> float:
         return self.null_count / self.sampled if self.sampled else 0.0
 
+    @property
+    def duplicates_seen(self) -> bool:
+        """A value repeats among the sampled non-null values: the column is not a key, however close to 1.0 its
+        uniqueness (16,044 distinct in 16,049 rows is a reference, not an identifier)."""
+        return self.distinct_count < self.sampled - self.null_count
+
 
 @dataclass
 class TableStats:

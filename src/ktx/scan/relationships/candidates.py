@@ -193,7 +193,13 @@ def key_evidence(names: TableNames, column: ColumnInfo, stats: ColumnStats | Non
         return 0.82, "table_key_column"
     if joined in ("key", "code", "no", "nr", "num"):
         return 0.74, "key_column"
-    if joined in NATURAL_KEY_WORDS and stats is not None and stats.sampled and stats.uniqueness >= 0.98:
+    if (
+        joined in NATURAL_KEY_WORDS
+        and stats is not None
+        and stats.sampled
+        and stats.uniqueness >= 0.98
+        and not stats.duplicates_seen
+    ):
         return 0.86, "profile_unique_target"
     # Uniqueness alone says little on a handful of rows, and a column that references another table is a
     # reference, not a key of its own.
@@ -202,7 +208,7 @@ def key_evidence(names: TableNames, column: ColumnInfo, stats: ColumnStats | Non
         return None
     if any(column.name in fk.columns for fk in table.foreign_keys):
         return None
-    if stats.uniqueness >= 0.98 and stats.null_rate <= 0.05:
+    if stats.uniqueness >= 0.98 and stats.null_rate <= 0.05 and not stats.duplicates_seen:
         if col_tokens and col_tokens[-1] in (*_NAMED_KEY_SUFFIXES, *_ID_SUFFIXES):
             return 0.86, "profile_unique_target"
         if type_family(column.native_type) in ("integer", "string", "uuid"):
@@ -229,6 +235,27 @@ def alias_match(base: tuple[str, ...], target: TableNames) -> tuple[float, str] 
     if len(base) > len(target.tokens) and base[-len(target.tokens) :] == target.tokens:
         return 0.82, "parent_table_name_match"  # a role prefix: `ship_region_id` → regions
     return None
+
+
+def names_whole_table(base: tuple[str, ...], table: TableNames) -> bool:
+    """The base is the table's whole name (`address` of addresses, `cust` of customer), not one word of a
+    longer name (`actor` of film_actor): the column is the table's own identifier."""
+    word = "_".join(base)
+    if word == table.joined or table.joined in inflections(word) or stem(word) == stem(table.joined):
+        return True
+    return len(base) == len(table.tokens) and all(
+        b == t or is_abbreviation(b, t) or stem(b) == stem(t) for b, t in zip(base, table.tokens, strict=True)
+    )
+
+
+def _another_table_named(base: tuple[str, ...], own: str, indexes: Indexes) -> bool:
+    """Another table carries exactly this name: `orderNumber` in orderdetails names orders, not (by abbreviation)
+    its own table."""
+    word = "_".join(base)
+    return any(
+        key != own and (indexes.names[key].joined == word or indexes.names[key].joined in inflections(word))
+        for key in indexes.by_alias.get(word, ())
+    )
 
 
 @dataclass
@@ -332,6 +359,10 @@ def generate_candidates(
             hits: dict[str, tuple[float, str]] = {}
             if base is None:
                 hits[table.key] = (0.82, "self_reference")
+            elif names_whole_table(base, child) and not _another_table_named(base, table.key, indexes):
+                # `address.address_id` is address's own identifier: `customer.address_id` refers to it, never the
+                # reverse — even when each customer has its own address and both columns look unique.
+                continue
             else:
                 word = "_".join(base)
                 for key in (

@@ -35,7 +35,12 @@ def _strong_single_key(table: TableInfo, stats: TableStats, indexes: Indexes) ->
         stripped = names.stripped.get(column.name, ())
         if column.kind in ("time", "boolean") or col is None or not stripped:
             continue
-        if stripped[-1] in ("id", "key", "uuid", "code") and col.null_rate <= 0.02 and col.uniqueness >= 0.98:
+        if (
+            stripped[-1] in ("id", "key", "uuid", "code")
+            and col.null_rate <= 0.02
+            and col.uniqueness >= 0.98
+            and not col.duplicates_seen
+        ):
             return True
     return False
 

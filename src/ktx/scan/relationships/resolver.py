@@ -4,12 +4,27 @@ profile alone), foreign-key acceptance against the target key, and one accepted 
 from __future__ import annotations
 
 from ktx.scan.profile import TableStats
-from ktx.scan.relationships.candidates import _MEASURE_WORDS, Indexes, type_family
+from ktx.scan.relationships.candidates import _MEASURE_WORDS, Indexes, TableNames, type_family
 from ktx.scan.relationships.model import Edge, PrimaryKey, TableInfo
 from ktx.scan.relationships.names import tokens
 
 MIN_TARGET_PK_SCORE = 0.78
 PROFILE_PK_MIN_NAME = 0.74
+
+
+def _is_junction(names: TableNames) -> bool:
+    """Two or more key-named columns each named after a different word of the table's name
+    (employee_territories: employee_id, territory_id)."""
+    from ktx.scan.relationships.candidates import base_of
+    from ktx.scan.relationships.names import stem
+
+    words = {stem(t) for t in names.tokens}
+    named = set()
+    for column_tokens in names.stripped.values():
+        base = base_of(column_tokens)
+        if base is not None and len(base) == 1 and stem(base[0]) in words:
+            named.add(stem(base[0]))
+    return len(named) >= 2
 
 
 def _profile_name_score(indexes: Indexes, table: TableInfo, column: str) -> float:
@@ -23,9 +38,12 @@ def _profile_name_score(indexes: Indexes, table: TableInfo, column: str) -> floa
     if names.tokens and joined == names.tokens[0][0] + "id":
         return 0.96
     if len(stripped) >= 2 and stripped[-1] in ("id", "uuid", "key", "code", "no", "nr", "num", "sk", "number"):
-        from ktx.scan.relationships.candidates import alias_match
+        from ktx.scan.relationships.candidates import alias_match, names_whole_table
 
-        if alias_match(tuple(stripped[:-1]), names) is not None:
+        base = tuple(stripped[:-1])
+        # `state_id` keys us_states, but `territory_id` in employee_territories refers to territories: in a
+        # junction table, a column named after one word of the table's name is a reference.
+        if names_whole_table(base, names) or (alias_match(base, names) is not None and not _is_junction(names)):
             return 0.96 if stripped[-1] in ("id", "uuid") else 0.88
     if joined in ("key", "code"):
         return 0.76
@@ -33,10 +51,12 @@ def _profile_name_score(indexes: Indexes, table: TableInfo, column: str) -> floa
 
 
 def _unique(stats: TableStats | None, column: str) -> tuple[float, float] | None:
+    """(uniqueness, null rate) of a column the profile saw; uniqueness is 0 once a value repeats — a sampled
+    duplicate disproves a key outright."""
     col = stats.columns.get(column) if stats else None
     if col is None or not col.sampled:
         return None
-    return col.uniqueness, col.null_rate
+    return (0.0 if col.duplicates_seen else col.uniqueness), col.null_rate
 
 
 def infer_primary_keys(
