@@ -214,6 +214,13 @@ def discover_relationships(
         accept=settings.accept_threshold,
         review=settings.review_threshold,
     )
+    unattempted = sum(1 for edge in edges if "validation_unattempted" in edge.reasons)
+    if unattempted:
+        result.warnings.append(
+            f"validation_budget_exhausted: {queries} validation queries (the budget) left {unattempted} of "
+            f"{len(edges)} candidate links unchecked; they are listed for review, not accepted. Set "
+            "scan.relationships.validationBudget: all (or a larger number) in ktx.yaml to check them."
+        )
     keys, pk_scores = infer_primary_keys(by_key, stats, [*formal, *edges], indexes)
     resolve_edges(
         edges, pk_scores, validation_required=settings.validation_required, review_floor=settings.review_threshold

@@ -121,8 +121,16 @@ def validate_candidates(
     accept: float,
     review: float,
 ) -> int:
-    """Validate in descending confidence within the budget; sets status, score and reasons. Returns queries run."""
-    order = sorted(range(len(edges)), key=lambda i: -edges[i].confidence)
+    """Validate within the budget; sets status, score and reasons. Returns queries run.
+
+    The best candidate of every source column goes first, then every column's second best, and so on (each round
+    by confidence): in a wide warehouse, 120 `fact_X.customer_id` columns each get their `customers` link checked
+    before any budget goes on `fact_X.customer_id → fact_Y.customer_id`."""
+    by_slot: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    for i in sorted(range(len(edges)), key=lambda i: -edges[i].confidence):
+        by_slot.setdefault((edges[i].from_table, edges[i].from_columns), []).append(i)
+    rank = {i: position for indexes in by_slot.values() for position, i in enumerate(indexes)}
+    order = sorted(range(len(edges)), key=lambda i: (rank[i], -edges[i].confidence))
     if connector is None or budget == 0:
         for edge in edges:
             edge.status, edge.score = "review", edge.confidence * 0.6
