@@ -138,3 +138,6 @@ def test_chinook_with_names_and_types_only(run_ktx, project, tmp_path):
         assert _pk(tables, table) == [key], table
     assert "Artist" in _joins(tables, "Album") and "Album" not in _joins(tables, "Artist")
     assert "Invoice" in _joins(tables, "InvoiceLine") and "InvoiceLine" not in _joins(tables, "Invoice")
+    # Links whose names do not line up with a table: the customer's support rep and the employee's manager.
+    assert _joins(tables, "Customer")["Employee"] == "Customer.SupportRepId = Employee.EmployeeId"
+    assert _joins(tables, "Employee")["Employee"] == "Employee.ReportsTo = Employee.EmployeeId"

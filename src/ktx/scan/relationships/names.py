@@ -31,12 +31,25 @@ PERSON_ROLES = frozenset(
         "assigned_to",
         "host",
         "organizer",
+        "support_rep",  # Chinook: the employee who looks after a customer
+        "sales_rep",
+        "account_manager",
     }
 )
 PERSON_TABLES = frozenset({"user", "person", "people", "member", "employee", "staff", "account_user", "app_user"})
 KEY_SUFFIXES = ("id", "key", "code", "uuid", "no", "num", "nbr", "nr", "cd", "sk", "fk", "number", "nummer", "numero")
 SELF_REFERENCE_NAMES = frozenset(
-    {"parent_id", "manager_id", "reported_to_id", "supervisor_id", "reports_to_id", "parent_key", "referred_by"}
+    {
+        "parent_id",
+        "manager_id",
+        "reported_to_id",
+        "supervisor_id",
+        "reports_to_id",
+        "reports_to",  # Northwind, Chinook, classicmodels: the employee's manager
+        "reported_to",
+        "parent_key",
+        "referred_by",
+    }
 )
 _LIGATURES = {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l", "þ": "th"}
 # Words that end in a key suffix without being "<base> + key" (`paid` is not `pa_id`).
