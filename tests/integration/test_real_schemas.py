@@ -112,8 +112,9 @@ def test_sakila_keys_and_join_directions_come_from_the_data(run_ktx, project, st
     assert "film_category" not in _joins(tables, "film")
     assert "film_category" not in _joins(tables, "category")
     assert "category" in _joins(tables, "film_category")
-    # A junction table's column named after one word of its name is a reference, not its key.
-    assert _pk(tables, "film_actor") != ["actor_id"]
+    # A junction table is keyed by its references together, although each film happens to have one category.
+    assert sorted(_pk(tables, "film_category")) == ["category_id", "film_id"]
+    assert sorted(_pk(tables, "film_actor")) == ["actor_id", "film_id"]
     assert "actor" in _joins(tables, "film_actor")
 
 

@@ -248,6 +248,20 @@ def names_whole_table(base: tuple[str, ...], table: TableNames) -> bool:
     )
 
 
+def junction_columns(table: TableNames) -> frozenset[str]:
+    """The reference columns of a junction table: key-named columns each named after a different word of the
+    table's name, two or more of them (employee_territories: employee_id, territory_id). Empty otherwise."""
+    words = {stem(t) for t in table.tokens}
+    named: dict[str, list[str]] = {}
+    for column, column_tokens in table.stripped.items():
+        base = base_of(column_tokens)
+        if base is not None and len(base) == 1 and stem(base[0]) in words:
+            named.setdefault(stem(base[0]), []).append(column)
+    if len(named) < 2:
+        return frozenset()
+    return frozenset(column for columns in named.values() for column in columns)
+
+
 def _another_table_named(base: tuple[str, ...], own: str, indexes: Indexes) -> bool:
     """Another table carries exactly this name: `orderNumber` in orderdetails names orders, not (by abbreviation)
     its own table."""

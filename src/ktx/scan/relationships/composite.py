@@ -8,7 +8,7 @@ from typing import Any
 
 from ktx.errors import KtxError
 from ktx.scan.profile import TableStats
-from ktx.scan.relationships.candidates import Indexes, type_family
+from ktx.scan.relationships.candidates import Indexes, junction_columns, type_family
 from ktx.scan.relationships.model import Edge, PrimaryKey, TableInfo
 from ktx.scan.relationships.validation import _table, check_tuple
 
@@ -30,7 +30,10 @@ def _distinct_tuples_sql(info: TableInfo, columns: tuple[str, ...], dialect: str
 
 def _strong_single_key(table: TableInfo, stats: TableStats, indexes: Indexes) -> bool:
     names = indexes.names[table.key]
+    references = junction_columns(names)
     for column in table.columns:
+        if column.name in references:
+            continue  # a junction table's reference is not its key, however unique (see junction_columns)
         col = stats.columns.get(column.name)
         stripped = names.stripped.get(column.name, ())
         if column.kind in ("time", "boolean") or col is None or not stripped:

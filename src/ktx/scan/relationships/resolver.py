@@ -4,27 +4,12 @@ profile alone), foreign-key acceptance against the target key, and one accepted 
 from __future__ import annotations
 
 from ktx.scan.profile import TableStats
-from ktx.scan.relationships.candidates import _MEASURE_WORDS, Indexes, TableNames, type_family
+from ktx.scan.relationships.candidates import _MEASURE_WORDS, Indexes, junction_columns, type_family
 from ktx.scan.relationships.model import Edge, PrimaryKey, TableInfo
 from ktx.scan.relationships.names import tokens
 
 MIN_TARGET_PK_SCORE = 0.78
 PROFILE_PK_MIN_NAME = 0.74
-
-
-def _is_junction(names: TableNames) -> bool:
-    """Two or more key-named columns each named after a different word of the table's name
-    (employee_territories: employee_id, territory_id)."""
-    from ktx.scan.relationships.candidates import base_of
-    from ktx.scan.relationships.names import stem
-
-    words = {stem(t) for t in names.tokens}
-    named = set()
-    for column_tokens in names.stripped.values():
-        base = base_of(column_tokens)
-        if base is not None and len(base) == 1 and stem(base[0]) in words:
-            named.add(stem(base[0]))
-    return len(named) >= 2
 
 
 def _profile_name_score(indexes: Indexes, table: TableInfo, column: str) -> float:
@@ -43,7 +28,7 @@ def _profile_name_score(indexes: Indexes, table: TableInfo, column: str) -> floa
         base = tuple(stripped[:-1])
         # `state_id` keys us_states, but `territory_id` in employee_territories refers to territories: in a
         # junction table, a column named after one word of the table's name is a reference.
-        if names_whole_table(base, names) or (alias_match(base, names) is not None and not _is_junction(names)):
+        if names_whole_table(base, names) or (alias_match(base, names) is not None and not junction_columns(names)):
             return 0.96 if stripped[-1] in ("id", "uuid") else 0.88
     if joined in ("key", "code"):
         return 0.76
@@ -75,7 +60,12 @@ def infer_primary_keys(
             if len(table.declared_pk) == 1:
                 scores[(key, table.declared_pk[0])] = 1.0
         best: tuple[float, str, str] | None = None
+        # A junction table (film_category: film_id, category_id) is keyed by its references together; one of them
+        # alone is unique only when the data happens so (each film in one category).
+        references = junction_columns(indexes.names[key])
         for column in table.columns:
+            if column.name in references:
+                continue
             if column.kind in ("time", "boolean") or type_family(column.native_type) not in (
                 "integer",
                 "string",
