@@ -108,7 +108,8 @@ def discover_composites(
                     continue
                 queries += 1
                 distinct = int(raw.rows[0][0] or 0)
-                if table_stats.row_count and distinct / table_stats.row_count >= 0.98:
+                # A key is unique on every row: one duplicate or NULL tuple in a million disproves it.
+                if table_stats.row_count and distinct == table_stats.row_count:
                     accepted.append(combo)
             if accepted:
                 break
