@@ -39,7 +39,8 @@ def _pk(tables: dict[str, dict[str, Any]], name: str) -> list[str]:
 def _joins(tables: dict[str, dict[str, Any]], name: str) -> dict[str, str]:
     """The tables `name` points at (many-to-one or one-to-one from its side): the manifest also lists the
     reverse side of each link as one_to_many."""
-    return {j["to"]: j["on"] for j in tables[name].get("joins") or [] if j.get("relationship") != "one_to_many"}
+    joins = tables[name].get("joins") or []
+    return {j["to"]: j["on"].replace("`", "") for j in joins if j.get("relationship") != "one_to_many"}
 
 
 def _ingest(run_ktx, project: Path, connection: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
@@ -142,3 +143,45 @@ def test_chinook_with_names_and_types_only(run_ktx, project, tmp_path):
     # Links whose names do not line up with a table: the customer's support rep and the employee's manager.
     assert _joins(tables, "Customer")["Employee"] == "Customer.SupportRepId = Employee.EmployeeId"
     assert _joins(tables, "Employee")["Employee"] == "Employee.ReportsTo = Employee.EmployeeId"
+
+
+@pytest.fixture
+def stripped_classicmodels():
+    pymysql = pytest.importorskip("pymysql")
+    if shutil.which("mysql") is None:
+        pytest.skip("the mysql client is not installed")
+    try:
+        admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True, connect_timeout=3)
+    except pymysql.err.OperationalError:
+        pytest.skip("MariaDB is not running on 127.0.0.1:3306")
+    suffix = uuid.uuid4().hex[:8]
+    original, stripped = f"ktx_cm_orig_{suffix}", f"ktx_cm_{suffix}"
+    try:
+        dump = gzip.decompress((DATA / "classicmodels.sql.gz").read_bytes()).replace(
+            b"`helderlee`", f"`{original}`".encode()
+        )
+        subprocess.run(["mysql", "-h", "127.0.0.1", "-u", "root"], input=dump, capture_output=True, check=True)
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {stripped}")
+            cur.execute(f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{original}'")
+            for (table,) in cur.fetchall():
+                # CREATE TABLE … AS SELECT copies names, types and rows: no keys, no indexes.
+                cur.execute(f"CREATE TABLE {stripped}.`{table}` AS SELECT * FROM {original}.`{table}`")
+        yield stripped
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {original}")
+            cur.execute(f"DROP DATABASE IF EXISTS {stripped}")
+        admin.close()
+
+
+def test_classicmodels_text_code_keys_and_self_references(run_ktx, project, stripped_classicmodels):
+    tables = _ingest(
+        run_ktx, project, {"driver": "mysql", "url": f"mysql://root@127.0.0.1:3306/{stripped_classicmodels}"}, "m"
+    )
+    # A text code with no key suffix, into a 7-row table: the column is named as its table.
+    assert _pk(tables, "productlines") == ["productLine"]
+    assert _joins(tables, "products")["productlines"] == "products.productLine = productlines.productLine"
+    assert _joins(tables, "employees")["employees"] == "employees.reportsTo = employees.employeeNumber"
+    # orderNumber names orders, not (by abbreviation) orderdetails itself.
+    assert _joins(tables, "orderdetails")["orders"] == "orderdetails.orderNumber = orders.orderNumber"

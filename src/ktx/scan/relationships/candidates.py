@@ -9,6 +9,7 @@ declared key, a key-shaped name, or a profile that says unique and non-null.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ktx.scan.profile import ColumnStats, TableStats
@@ -194,6 +195,15 @@ def key_evidence(names: TableNames, column: ColumnInfo, stats: ColumnStats | Non
     if joined in ("key", "code", "no", "nr", "num"):
         return 0.74, "key_column"
     if (
+        stats is not None
+        and stats.sampled - stats.null_count >= 2
+        and not stats.duplicates_seen
+        and stats.null_count == 0
+        and len(col_tokens) > 1
+        and "".join(col_tokens) == "".join(names.tokens)
+    ):
+        return 0.84, "table_named_column"  # `productLine` in productlines: a text code that names its table
+    if (
         joined in NATURAL_KEY_WORDS
         and stats is not None
         and stats.sampled
@@ -220,7 +230,7 @@ def alias_match(base: tuple[str, ...], target: TableNames) -> tuple[float, str] 
     """Whether a column base names `target`: (name score, match reason)."""
     word = "_".join(base)
     joined = target.joined
-    if word == joined:
+    if word == joined or "".join(base) == "".join(target.tokens):  # `product_line` names productlines
         return 0.92, "normalized_table_match"
     if word in target.aliases or joined in inflections(word) or stem(word) == stem(joined):
         return 0.88, "inflection"
@@ -242,6 +252,8 @@ def names_whole_table(base: tuple[str, ...], table: TableNames) -> bool:
     longer name (`actor` of film_actor): the column is the table's own identifier."""
     word = "_".join(base)
     if word == table.joined or table.joined in inflections(word) or stem(word) == stem(table.joined):
+        return True
+    if "".join(base) == "".join(table.tokens):
         return True
     return len(base) == len(table.tokens) and all(
         b == t or is_abbreviation(b, t) or stem(b) == stem(t) for b, t in zip(base, table.tokens, strict=True)
@@ -280,6 +292,7 @@ class Indexes:
     targets: dict[str, list[tuple[str, float, str]]]  # table → key-evidence columns
     key_columns: dict[str, list[tuple[str, str]]]  # stripped key-shaped column name → (table, column)
     person_tables: list[str] = field(default_factory=list)
+    table_named_keys: frozenset[str] = frozenset()  # stripped names of `table_named_column` keys
 
 
 def build_indexes(tables: list[TableInfo], stats: dict[str, TableStats]) -> Indexes:
@@ -310,11 +323,21 @@ def build_indexes(tables: list[TableInfo], stats: dict[str, TableStats]) -> Inde
     for values in by_alias.values():
         values[:] = list(dict.fromkeys(values))
     people = [key for key, tn in names.items() if tn.joined in PERSON_TABLES]
-    return Indexes(names, by_alias, by_first, targets, key_columns, people)
+    table_named = frozenset(
+        "_".join(names[key].stripped[column])
+        for key, found in targets.items()
+        for column, _score, reason in found
+        if reason == "table_named_column"
+    )
+    return Indexes(names, by_alias, by_first, targets, key_columns, people, table_named)
 
 
-def source_columns(table: TableNames, stats: TableStats | None) -> list[tuple[ColumnInfo, tuple[str, ...] | None]]:
-    """Columns that may point at another table, with their base (None for self-reference names)."""
+def source_columns(
+    table: TableNames, stats: TableStats | None, named_keys: Collection[str] = ()
+) -> list[tuple[ColumnInfo, tuple[str, ...] | None]]:
+    """Columns that may point at another table, with their base (None for self-reference names). `named_keys`:
+    the names of other tables' key columns that name their table (`product_line` of productlines), so a column of
+    that name elsewhere (`products.productLine`) is a reference although it has no key suffix."""
     out = []
     declared = set(table.table.declared_pk) if len(table.table.declared_pk) == 1 else set()
     for column in table.table.columns:
@@ -326,7 +349,7 @@ def source_columns(table: TableNames, stats: TableStats | None) -> list[tuple[Co
             continue
         base = base_of(col_tokens)
         joined = "_".join(col_tokens)
-        if base is None and (joined in NATURAL_KEY_WORDS or joined in PERSON_ROLES):
+        if base is None and (joined in NATURAL_KEY_WORDS or joined in PERSON_ROLES or joined in named_keys):
             base = col_tokens
         if base is None or is_polymorphic(table, column.name):
             continue
@@ -369,7 +392,7 @@ def generate_candidates(
     for table in tables:
         child = indexes.names[table.key]
         child_stats = stats.get(table.key)
-        for column, base in source_columns(child, child_stats):
+        for column, base in source_columns(child, child_stats, indexes.table_named_keys):
             hits: dict[str, tuple[float, str]] = {}
             if base is None:
                 hits[table.key] = (0.82, "self_reference")
