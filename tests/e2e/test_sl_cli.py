@@ -219,3 +219,12 @@ def test_a_repeated_compile_comes_from_the_compiled_query_cache_without_sqlglot(
     os.utime(overlay, ns=(old + 1, old + 1))
     third = probe()
     assert "SQLGLOT_LOADED" in third.stderr and third.stdout != first.stdout
+
+
+def test_a_mistyped_subcommand_that_matches_no_source_suggests_the_command(run_ktx, shop: Path) -> None:
+    result = run_ktx("sl", "quer", cwd=shop)
+    output = result.stdout + result.stderr
+    assert 'No semantic-layer sources matched "quer"' in output
+    assert "Did you mean the command `ktx sl query`?" in output
+    unrelated = run_ktx("sl", "zzzqqq", cwd=shop)
+    assert "Did you mean" not in unrelated.stdout + unrelated.stderr

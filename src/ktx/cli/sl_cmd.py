@@ -27,6 +27,16 @@ def _summary(row: dict) -> str:
     return " · ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts)
 
 
+def _search_hint(text: str, commands: list[str]) -> str:
+    """`ktx sl quer` searches for "quer"; when nothing matches and the word is close to a command, say so."""
+    import difflib
+
+    close = difflib.get_close_matches(text.strip(), [c for c in commands if c], n=1, cutoff=0.75)
+    if close and " " not in text.strip():
+        return f"Run `ktx sl` to inspect available sources. Did you mean the command `ktx sl {close[0]}`?"
+    return "Run `ktx sl` to inspect available sources."
+
+
 def register(app: typer.Typer) -> None:
     sl = typer.Typer(
         suggest_commands=False,
@@ -70,7 +80,7 @@ def register(app: typer.Typer) -> None:
                 ("No semantic-layer sources matched " + f'"{text}"')
                 if searching
                 else f"No semantic-layer sources found in {project.root / 'semantic-layer'}",
-                "Run `ktx sl` to inspect available sources."
+                _search_hint(text, [c.name or "" for c in sl.registered_commands])
                 if searching
                 else (
                     "Run `ktx ingest <connection>` to scan a warehouse into semantic-layer/<connection>/, or add source "
