@@ -8,6 +8,7 @@ The full scoring of all four databases is `python benchmarks/real_schemas.py`.
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -44,8 +45,6 @@ def _joins(tables: dict[str, dict[str, Any]], name: str) -> dict[str, str]:
 
 
 def _ingest(run_ktx, project: Path, connection: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
-    import json
-
     config = project / "ktx.yaml"
     config.write_text(
         config.read_text().replace("connections: {}", f"connections:\n  {name}: {json.dumps(connection)}")

@@ -31,7 +31,7 @@ def _search_hint(text: str, commands: list[str]) -> str:
     """`ktx sl quer` searches for "quer"; when nothing matches and the word is close to a command, say so."""
     import difflib
 
-    close = difflib.get_close_matches(text.strip(), [c for c in commands if c], n=1, cutoff=0.75)
+    close = difflib.get_close_matches(text.strip(), commands, n=1, cutoff=0.75)
     if close and " " not in text.strip():
         return f"Run `ktx sl` to inspect available sources. Did you mean the command `ktx sl {close[0]}`?"
     return "Run `ktx sl` to inspect available sources."
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
                 ("No semantic-layer sources matched " + f'"{text}"')
                 if searching
                 else f"No semantic-layer sources found in {project.root / 'semantic-layer'}",
-                _search_hint(text, [c.name or "" for c in sl.registered_commands])
+                _search_hint(text, [c.name for c in sl.registered_commands if c.name])
                 if searching
                 else (
                     "Run `ktx ingest <connection>` to scan a warehouse into semantic-layer/<connection>/, or add source "

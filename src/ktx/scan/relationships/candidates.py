@@ -236,9 +236,7 @@ def alias_match(base: tuple[str, ...], target: TableNames) -> tuple[float, str] 
         return 0.88, "inflection"
     if len(target.tokens) > 1 and (word in inflections(target.tokens[-1]) or stem(word) == stem(target.tokens[-1])):
         return 0.82, "parent_table_name_match"
-    if len(base) == len(target.tokens) and all(
-        b == t or is_abbreviation(b, t) or stem(b) == stem(t) for b, t in zip(base, target.tokens, strict=True)
-    ):
+    if _abbreviates_each_word(base, target.tokens):
         return 0.84, "abbreviation"
     if len(base) == 1 and len(target.tokens) > 1 and word == "".join(t[0] for t in target.tokens):
         return 0.80, "abbreviation"
@@ -253,10 +251,13 @@ def names_whole_table(base: tuple[str, ...], table: TableNames) -> bool:
     word = "_".join(base)
     if word == table.joined or table.joined in inflections(word) or stem(word) == stem(table.joined):
         return True
-    if "".join(base) == "".join(table.tokens):
-        return True
-    return len(base) == len(table.tokens) and all(
-        b == t or is_abbreviation(b, t) or stem(b) == stem(t) for b, t in zip(base, table.tokens, strict=True)
+    return "".join(base) == "".join(table.tokens) or _abbreviates_each_word(base, table.tokens)
+
+
+def _abbreviates_each_word(base: tuple[str, ...], words: tuple[str, ...]) -> bool:
+    """Word for word the same, an abbreviation or the same stem: `cust_ord` of customer_order."""
+    return len(base) == len(words) and all(
+        b == t or is_abbreviation(b, t) or stem(b) == stem(t) for b, t in zip(base, words, strict=True)
     )
 
 

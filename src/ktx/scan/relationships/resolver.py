@@ -4,7 +4,14 @@ profile alone), foreign-key acceptance against the target key, and one accepted 
 from __future__ import annotations
 
 from ktx.scan.profile import TableStats
-from ktx.scan.relationships.candidates import _MEASURE_WORDS, Indexes, junction_columns, type_family
+from ktx.scan.relationships.candidates import (
+    _MEASURE_WORDS,
+    Indexes,
+    alias_match,
+    junction_columns,
+    names_whole_table,
+    type_family,
+)
 from ktx.scan.relationships.model import Edge, PrimaryKey, TableInfo
 from ktx.scan.relationships.names import tokens
 
@@ -23,8 +30,6 @@ def _profile_name_score(indexes: Indexes, table: TableInfo, column: str) -> floa
     if names.tokens and joined == names.tokens[0][0] + "id":
         return 0.96
     if len(stripped) >= 2 and stripped[-1] in ("id", "uuid", "key", "code", "no", "nr", "num", "sk", "number"):
-        from ktx.scan.relationships.candidates import alias_match, names_whole_table
-
         base = tuple(stripped[:-1])
         # `state_id` keys us_states, but `territory_id` in employee_territories refers to territories: in a
         # junction table, a column named after one word of the table's name is a reference.

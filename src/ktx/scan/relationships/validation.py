@@ -169,7 +169,7 @@ def judge(edge: Edge, result: dict[str, Any], stats: dict[str, TableStats], acce
         uniqueness = target.distinct_count / non_null if non_null else 0.0
     coverage, violation_ratio = result["coverage"], result["violationRatio"]
     hard = []
-    if uniqueness < 1.0 and target is not None and target.duplicates_seen:
+    if target is not None and target.duplicates_seen:
         # A many-to-one join into a column whose values repeat multiplies the child's rows: refused, whatever the
         # ratio (0.9998 unique still doubles those rows).
         hard.append("low_target_uniqueness")
