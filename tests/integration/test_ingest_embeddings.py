@@ -1,6 +1,6 @@
-"""Column embeddings in database ingest, through the embeddings stand-in: a link no name reveals (`zeta_key` →
-`customers.id`) is proposed from embedding similarity, still has to pass SQL validation, and without embeddings
-it is not found at all."""
+"""Column embeddings in database ingest, through the embeddings stand-in: a link neither the names nor the values
+reveal (`zeta_key` → `customers.id`; its three values sit at the bottom of the ids' range, as a small code's would)
+is proposed from embedding similarity, still has to pass SQL validation, and without embeddings it is not found."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _warehouse(path: Path) -> None:
         db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
         db.execute("CREATE TABLE visits (id INTEGER PRIMARY KEY, zeta_key INTEGER, minutes INTEGER)")
         db.executemany("INSERT INTO customers VALUES (?, ?)", [(i, f"c{i}") for i in range(1, 41)])
-        db.executemany("INSERT INTO visits VALUES (?, ?, ?)", [(i, 1 + i % 40, i % 90) for i in range(1, 201)])
+        db.executemany("INSERT INTO visits VALUES (?, ?, ?)", [(i, 1 + i % 3, i % 90) for i in range(1, 201)])
         # Embeds like a customer id too, but its values are not customer ids: validation must reject it.
         db.execute("CREATE TABLE audits (id INTEGER PRIMARY KEY, omega_key INTEGER)")
         db.executemany("INSERT INTO audits VALUES (?, ?)", [(i, 5000 + i) for i in range(1, 101)])

@@ -18,6 +18,11 @@ from ktx.errors import KtxError
 SEPARATOR = "\x1f"
 PROFILE_ALIAS = "relationship_profile_values"  # also marks scan probes for query-history mining
 TOP_VALUES = 5
+# The smallest distinct values of a column in (length, value) order, for inclusion dependencies: when one
+# column's values are a subset of another's, its smallest values up to the other's largest sampled one are all
+# in the other's sample. Wide values are never keys and stay out.
+VALUE_SAMPLE = 32
+VALUE_SAMPLE_WIDTH = 40
 
 
 @dataclass
@@ -31,6 +36,7 @@ class ColumnStats:
     min_value: str | None = None
     max_value: str | None = None
     top_values: list[str] = field(default_factory=list)
+    value_sample: list[str] = field(default_factory=list)
 
     @property
     def uniqueness(self) -> float:
@@ -199,10 +205,34 @@ def profile_tree(
             ),
             "rk",
         ),
+        exp.alias_(
+            exp.Window(
+                this=exp.RowNumber(),
+                partition_by=[exp.column("c")],
+                order=exp.Order(
+                    expressions=[
+                        exp.Ordered(this=exp.Length(this=exp.column("v"))),
+                        exp.Ordered(this=exp.column("v")),
+                    ]
+                ),
+            ),
+            "vk",
+        ),
     ).from_("ktx_groups")
     top = exp.Case(
         ifs=[
             exp.If(this=exp.LTE(this=exp.column("rk"), expression=exp.Literal.number(TOP_VALUES)), true=exp.column("v"))
+        ]
+    )
+    smallest = exp.Case(
+        ifs=[
+            exp.If(
+                this=exp.and_(
+                    exp.LTE(this=exp.column("vk"), expression=exp.Literal.number(VALUE_SAMPLE)),
+                    exp.LTE(this=exp.Length(this=exp.column("v")), expression=exp.Literal.number(VALUE_SAMPLE_WIDTH)),
+                ),
+                true=exp.column("v"),
+            )
         ]
     )
     query = (
@@ -219,6 +249,7 @@ def profile_tree(
             exp.alias_(exp.Min(this=exp.column("v")), "min_text"),
             exp.alias_(exp.Max(this=exp.column("v")), "max_text"),
             exp.alias_(exp.GroupConcat(this=top, separator=exp.Literal.string(SEPARATOR)), "top_values"),
+            exp.alias_(exp.GroupConcat(this=smallest, separator=exp.Literal.string(SEPARATOR)), "value_sample"),
         )
         .from_(exp.alias_(ranked.subquery(), PROFILE_ALIAS))
         .group_by("c")
@@ -248,14 +279,18 @@ def _number_text(value: Any) -> str | None:
     return str(int(number)) if number.is_integer() and abs(number) < 2**53 else f"{number:g}"
 
 
+def _split(joined: Any) -> list[str]:
+    return [v for v in str(joined).split(SEPARATOR) if v != ""] if joined not in (None, "") else []
+
+
 def _parse_rows(rows: list[tuple[Any, ...]], columns: list[ProfileColumn]) -> tuple[int, int, dict[str, ColumnStats]]:
     kinds = {c.name: c.kind for c in columns}
     total = sampled = 0
     found: dict[str, ColumnStats] = {}
-    for name, total_rows, n, non_null, distinct, min_len, max_len, min_x, max_x, min_v, max_v, top in rows:
+    for name, total_rows, n, non_null, distinct, min_len, max_len, min_x, max_x, min_v, max_v, top, smallest in rows:
         total, sampled = _int(total_rows), _int(n)
         kind = kinds.get(str(name), "string")
-        values = [v for v in str(top).split(SEPARATOR) if v != ""] if top not in (None, "") else []
+        values = _split(top)
         found[str(name)] = ColumnStats(
             str(name),
             sampled,
@@ -266,6 +301,7 @@ def _parse_rows(rows: list[tuple[Any, ...]], columns: list[ProfileColumn]) -> tu
             _number_text(min_x) if kind == "number" else _opt_text(min_v) if kind == "time" else None,
             _number_text(max_x) if kind == "number" else _opt_text(max_v) if kind == "time" else None,
             values[:TOP_VALUES],
+            _split(smallest)[:VALUE_SAMPLE],
         )
     # Columns with no non-null value in the sample produce no row.
     stats = {c.name: found.get(c.name) or ColumnStats(c.name, sampled, sampled, 0) for c in columns}

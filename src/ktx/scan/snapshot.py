@@ -195,6 +195,7 @@ def table_infos(snapshot: Snapshot) -> list[TableInfo]:
                     FormalKey(tuple(fk.columns), fk.ref_schema, fk.ref_table, tuple(fk.ref_columns))
                     for fk in table.foreign_keys
                 ],
+                table.kind,
             )
         )
     return infos

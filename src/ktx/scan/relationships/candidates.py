@@ -376,9 +376,34 @@ def _locality(child: TableNames, column: str, parents: list[str], indexes: Index
     return sorted(parents, key=score)[:LOCALITY_LIMIT]
 
 
+def _order(value: str) -> tuple[int, str]:
+    return (len(value), value)
+
+
+def sample_containment(source: ColumnStats, target: ColumnStats) -> tuple[float, int] | None:
+    """(share of the source's sampled values found in the target's sample, values checked), counting only the
+    values the target's sample can answer for: those up to its largest sampled value in (length, value) order, or
+    all when the sample holds every distinct value of the target."""
+    if not source.value_sample or not target.value_sample:
+        return None
+    have = set(target.value_sample)
+    whole = len(have) >= target.distinct_count
+    top = max(_order(v) for v in have)
+    checked = [v for v in source.value_sample if whole or _order(v) <= top]
+    if not checked:
+        return None
+    return sum(1 for v in checked if v in have) / len(checked), len(checked)
+
+
 def value_overlap(source: ColumnStats | None, target: ColumnStats | None) -> float | None:
-    """Share of the source's most frequent sampled values found among the target's (case-insensitive)."""
-    if source is None or target is None or not source.top_values or not target.top_values:
+    """Share of the source's sampled values found among the target's: from the value samples when both have one,
+    else from the most frequent values (case-insensitive)."""
+    if source is None or target is None:
+        return None
+    contained = sample_containment(source, target)
+    if contained is not None:
+        return contained[0]
+    if not source.top_values or not target.top_values:
         return None
     wanted = {v.lower() for v in source.top_values}
     have = {v.lower() for v in target.top_values}

@@ -17,6 +17,7 @@ from ktx.scan.relationships.candidates import (
     types_compatible,
 )
 from ktx.scan.relationships.composite import discover_composites
+from ktx.scan.relationships.inclusion import inclusion_candidates
 from ktx.scan.relationships.model import DiscoveryResult, Edge, TableInfo
 from ktx.scan.relationships.proposals import propose
 from ktx.scan.relationships.resolver import infer_primary_keys, resolve_edges
@@ -173,6 +174,7 @@ def discover_relationships(
     if progress:
         progress("candidates")
     generated = generate_candidates(tables, stats, indexes, exclude={e.id for e in formal})
+    generated += inclusion_candidates(tables, stats, indexes, exclude={e.id for e in formal})
     if embeddings:
         generated += embedding_candidates(tables, stats, indexes, embeddings)
     candidates: dict[str, Edge] = {}

@@ -33,6 +33,7 @@ class TableInfo:
     columns: list[ColumnInfo] = field(default_factory=list)
     declared_pk: tuple[str, ...] = ()
     foreign_keys: list[FormalKey] = field(default_factory=list)
+    kind: str = "table"  # table | view
 
     def column(self, name: str) -> ColumnInfo | None:
         return next((c for c in self.columns if c.name == name), None)

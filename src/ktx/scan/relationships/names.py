@@ -198,10 +198,43 @@ def stem(word: str) -> str:
     return word
 
 
+# Abbreviations that are neither a prefix nor a consonant skeleton of the word (`dept` is not `depa…`).
+ABBREVIATIONS = {
+    "dept": "department",
+    "acct": "account",
+    "amt": "amount",
+    "qty": "quantity",
+    "emp": "employee",
+    "empl": "employee",
+    "mgr": "manager",
+    "usr": "user",
+    "org": "organization",
+    "orgs": "organization",
+    "txn": "transaction",
+    "trx": "transaction",
+    "inv": "invoice",
+    "addr": "address",
+    "msg": "message",
+    "cat": "category",
+    "loc": "location",
+    "pmt": "payment",
+    "pymt": "payment",
+    "sched": "schedule",
+    "svc": "service",
+    "wh": "warehouse",
+    "whse": "warehouse",
+    "pos": "position",
+    "cntry": "country",
+    "ctry": "country",
+}
+
+
 @lru_cache(maxsize=65536)
 def is_abbreviation(short: str, long: str) -> bool:
-    """`cust` of `customer`, `prod` of `product`, `cstmr` of `customer`: a prefix of ≥ 3 letters, or a prefix of
-    the long word's consonant skeleton."""
+    """`cust` of `customer`, `prod` of `product`, `cstmr` of `customer`, `dept` of `department`: a curated
+    abbreviation, a prefix of ≥ 3 letters, or a prefix of the long word's consonant skeleton."""
+    if ABBREVIATIONS.get(short) in (long, singularize(long)) or ABBREVIATIONS.get(short, "") + "s" == long:
+        return True
     if len(short) < 3 or len(short) >= len(long) or short[0] != long[0]:
         return False
     if long.startswith(short):

@@ -126,6 +126,9 @@ def resolve_edges(
             edge.status = "review"
             edge.fk_score = max(edge.fk_score, review_floor)
             continue
+        if edge.status == "accepted" and "inclusion_ambiguous" in edge.reasons:
+            edge.status = "review"  # the values fit several keys and no name says which
+            continue
         if edge.status == "accepted" and (
             pk >= MIN_TARGET_PK_SCORE and (edge.validation_passed or not validation_required) and edge.fk_score >= 0.85
         ):

@@ -1,0 +1,251 @@
+"""Candidates from the values: inclusion dependencies over the profile's value samples.
+
+A column whose values all occur in another table's unique column may reference it, whatever the names say
+(`debate_people.Affirmative` → `people.People_ID`, `orders.ship_via` → `shippers.shipper_id`). The profile keeps each
+column's smallest distinct values in (length, value) order; if A ⊆ B, every sampled value of A up to B's largest
+sampled value is in B's sample, so one value index over the key columns' samples finds the tables that may contain
+a column without comparing column pairs. Values shared by very many keys (`1`, `2`) carry no information and are
+skipped. Names, the key's strength and how the values spread over the key's range score the candidates; SQL
+validation then checks containment exactly.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from ktx.scan.profile import ColumnStats, TableStats
+from ktx.scan.relationships.candidates import (
+    _MEASURE_WORDS,
+    KEY_SUFFIXES,
+    Indexes,
+    alias_match,
+    base_of,
+    names_whole_table,
+    sample_containment,
+    type_family,
+)
+from ktx.scan.relationships.model import ColumnInfo, Edge, TableInfo
+from ktx.scan.relationships.names import is_abbreviation, jaccard, stem
+
+MIN_CONTAINMENT = 0.9
+STOP_VALUE_TARGETS = 50  # a value in more key columns than this says nothing about which one a column references
+MAX_TARGETS_PER_COLUMN = 5
+JOINABLE = ("integer", "string", "uuid")
+
+
+@dataclass(frozen=True)
+class KeyColumn:
+    table: str
+    column: ColumnInfo
+    stats: ColumnStats
+    position: int
+    complete: bool  # the profile saw every row, so its distinct count is exact
+    is_key: bool  # the table's first column or a key by name: what a link with no name tie may point at
+
+
+def _joinable(column: ColumnInfo, stats: ColumnStats | None, names: tuple[str, ...]) -> bool:
+    return (
+        stats is not None
+        and bool(stats.value_sample)
+        and column.kind not in ("time", "boolean")
+        and type_family(column.native_type) in JOINABLE
+        and not any(t in _MEASURE_WORDS for t in names)
+    )
+
+
+def key_columns(tables: list[TableInfo], stats: dict[str, TableStats], indexes: Indexes) -> list[KeyColumn]:
+    """Columns that can be referenced: unique and non-null on the sample, two values or more."""
+    out = []
+    for table in tables:
+        table_stats = stats.get(table.key)
+        if table_stats is None or table_stats.failed or table.kind == "view":
+            continue
+        for position, column in enumerate(table.columns):
+            col = table_stats.columns.get(column.name)
+            names = indexes.names[table.key].stripped.get(column.name, ())
+            if not _joinable(column, col, names) or col is None:
+                continue
+            if col.null_count or col.duplicates_seen or col.distinct_count < 2:
+                continue
+            complete = table_stats.row_count <= table_stats.sampled
+            named_key = any(
+                c == column.name and why != "profile_unique" for c, _, why in indexes.targets.get(table.key, ())
+            )
+            out.append(KeyColumn(table.key, column, col, position, complete, position == 0 or named_key))
+    return out
+
+
+def _spread_ok(source: ColumnStats, target: ColumnStats) -> bool:
+    """Integer references spread over the key's range like a sample of it: `rating` 1–5 inside ids 1–900 does
+    not, `ship_via` 1–3 inside shippers 1–3 does."""
+    try:
+        s_min, s_max = float(source.min_value or ""), float(source.max_value or "")
+        t_min, t_max = float(target.min_value or ""), float(target.max_value or "")
+    except ValueError:
+        return True
+    if s_min < t_min or s_max > t_max:
+        return False
+    span = t_max - t_min
+    if span <= 0:
+        return True
+    k = source.distinct_count
+    return (s_max - t_min) / span >= 0.5 * k / (k + 1)
+
+
+def name_tie(source_table: str, source: ColumnInfo, target: KeyColumn, indexes: Indexes) -> tuple[float, str]:
+    """How much the names agree, as a score feature (never a gate): same column name, the column's base naming
+    the target table, a shared word, a prefix (`ship_via` ~ shippers), or nothing (a role: `Affirmative`)."""
+    child = indexes.names[source_table].stripped.get(source.name, ())
+    parent_names = indexes.names[target.table]
+    key = parent_names.stripped.get(target.column.name, ())
+    if child and child == key and len("".join(child)) > 2:
+        return 0.88, "exact_column_match"
+    base = base_of(child) or (child if child else None)
+    if base:
+        match = alias_match(tuple(base), parent_names)
+        if match is not None:
+            return match
+    words = {stem(t) for t in child if t not in KEY_SUFFIXES}
+    table_words = {stem(t) for t in parent_names.tokens}
+    if words & table_words:
+        return 0.7 + 0.1 * jaccard(words, table_words), "shared_word"
+    if any(is_abbreviation(w, t) or t.startswith(w) for w in words for t in table_words if len(w) >= 3):
+        return 0.7, "prefix"
+    return 0.4, "values_only"
+
+
+def _named_tables(table_key: str, column: ColumnInfo, indexes: Indexes) -> set[str]:
+    """Tables the column's name refers to (`dept_store_chain_id` → Department_Store_Chain, `Scientist` →
+    Scientists), its own table included."""
+    child = indexes.names[table_key].stripped.get(column.name, ())
+    base = base_of(child) or child
+    if not base or len("".join(base)) <= 2:
+        return set()
+    word = "_".join(base)
+    found = set()
+    for key in (
+        *indexes.by_alias.get(word, ()),
+        *indexes.by_alias.get(stem(word), ()),
+        *indexes.by_alias.get(base[-1], ()),
+        *indexes.by_first.get(base[0][:1], ()),
+    ):
+        if key not in found and alias_match(tuple(base), indexes.names[key]) is not None:
+            found.add(key)
+    return found
+
+
+def _own_identifier(table_key: str, column: ColumnInfo, col: ColumnStats, indexes: Indexes) -> bool:
+    """The table's own identifier (`id`, `Museum_ID` in Museums): it refers elsewhere only as a subtype's key."""
+    if col.duplicates_seen or col.null_count:
+        return False
+    child = indexes.names[table_key].stripped.get(column.name, ())
+    if "_".join(child) in ("id", "uuid"):
+        return True
+    return bool(child) and names_whole_table(base_of(child) or child, indexes.names[table_key])
+
+
+def _subtype_shaped(source: ColumnStats, target: KeyColumn) -> bool:
+    """A subtype's key is a scattered subset of its supertype's keys; a run 1..n (an identity column of its own)
+    inside another identity column is a coincidence."""
+    if source.distinct_count >= target.stats.distinct_count:
+        return False
+    try:
+        low, high = float(source.min_value or ""), float(source.max_value or "")
+    except ValueError:
+        return True
+    return high - low + 1 != source.distinct_count
+
+
+def inclusion_candidates(
+    tables: list[TableInfo], stats: dict[str, TableStats], indexes: Indexes, *, exclude: set[str]
+) -> list[Edge]:
+    """Single-column candidates whose values are contained in another table's unique column."""
+    keys = key_columns(tables, stats, indexes)
+    index: dict[str, list[int]] = {}
+    for i, target in enumerate(keys):
+        for value in target.stats.value_sample:
+            index.setdefault(value, []).append(i)
+    edges: list[Edge] = []
+    for table in tables:
+        table_stats = stats.get(table.key)
+        # A view's columns are copies of its tables' columns: their values are contained by construction.
+        if table_stats is None or table_stats.failed or table.kind == "view":
+            continue
+        named_by_column = {c.name: _named_tables(table.key, c, indexes) for c in table.columns}
+        # A table with a reference of its own to another table is an entity in its own right: its identifier is
+        # not a subtype's key, however its values fall.
+        has_parent = any(found - {table.key} for found in named_by_column.values())
+        for column in table.columns:
+            col = table_stats.columns.get(column.name)
+            names = indexes.names[table.key].stripped.get(column.name, ())
+            if col is None or not _joinable(column, col, names) or col.distinct_count < 2:
+                continue
+            named = named_by_column[column.name]
+            own = _own_identifier(table.key, column, col, indexes)
+            if own and has_parent:
+                continue
+            hits: Counter[int] = Counter()
+            for value in col.value_sample:
+                found = index.get(value, ())
+                if len(found) <= STOP_VALUE_TARGETS:
+                    hits.update(found)
+            found_edges = []
+            for i in hits:
+                target = keys[i]
+                if named and not own and target.table not in named:
+                    continue  # `tracks.album_id` names albums: values that also fit invoices.id do not make it a link there
+                if own and not _subtype_shaped(col, target):
+                    continue
+                edge = _candidate(table, column, col, target, indexes)
+                if edge is not None and edge.id not in exclude:
+                    found_edges.append(edge)
+            found_edges.sort(key=lambda e: (-e.name_score, -e.features["targetCoverage"], e.to_table))
+            if len(found_edges) > 1 and found_edges[0].name_score < 0.7:
+                # Values alone fit several keys: kept, but none is accepted on the data's word alone.
+                for edge in found_edges:
+                    edge.reasons.append("inclusion_ambiguous")
+            edges += found_edges[:MAX_TARGETS_PER_COLUMN]
+    return edges
+
+
+def _candidate(
+    table: TableInfo,
+    column: ColumnInfo,
+    col: ColumnStats,
+    target: KeyColumn,
+    indexes: Indexes,
+) -> Edge | None:
+    if target.table == table.key and (target.column.name == column.name or not col.duplicates_seen):
+        return None  # a column is not its own reference; two unique columns of one table are not a link
+    if type_family(column.native_type) != type_family(target.column.native_type):
+        return None
+    containment = sample_containment(col, target.stats)
+    if containment is None or containment[0] < MIN_CONTAINMENT or containment[1] < min(2, len(col.value_sample)):
+        return None
+    if col.distinct_count > target.stats.distinct_count and target.complete:
+        return None
+    if not col.duplicates_seen and col.null_count == 0 and col.distinct_count >= target.stats.distinct_count:
+        return None  # both sides unique with the same values: which one refers to the other is not in the data
+    if type_family(column.native_type) == "integer" and not _spread_ok(col, target.stats):
+        return None
+    score, how = name_tie(table.key, column, target, indexes)
+    if not target.is_key or (score < 0.7 and target.table == table.key):
+        return None  # values link a column to a table's key (not to a copy of an attribute), and to its own table
+        # only when the name says so
+    coverage = min(1.0, col.distinct_count / target.stats.distinct_count)
+    evidence = indexes.targets.get(target.table, ())
+    key_score = max((s for c, s, _ in evidence if c == target.column.name), default=0.0)
+    if not key_score:
+        key_score = 0.8 if target.position == 0 else 0.7
+    return Edge(
+        table.key,
+        (column.name,),
+        target.table,
+        (target.column.name,),
+        match="inclusion_dependency",
+        name_score=score,
+        target_key_score=key_score,
+        reasons=["inclusion_dependency", how],
+        features={"sampleContainment": containment[0], "targetCoverage": coverage},
+    )
