@@ -188,6 +188,14 @@ def key_evidence(names: TableNames, column: ColumnInfo, stats: ColumnStats | Non
         return 0.92, "id_column"
     if names.tokens and joined == names.tokens[0][0] + "id":
         return 0.90, "table_id_column"  # `pid` in people, `uid` in users
+    initial = (names.tokens[0][0],) if names.tokens else ()
+    if len(col_tokens) == 2 and col_tokens[:1] == initial and col_tokens[1] in _ID_SUFFIXES:
+        return 0.90, "table_id_column"  # `f_id` in files, `pID` in player
+    unique = stats is not None and stats.sampled >= 2 and not stats.duplicates_seen and stats.null_count == 0
+    if unique and len(col_tokens) >= 2 and col_tokens[-1] in ("name", "title"):
+        head = col_tokens[:-1]
+        if head == initial or names_whole_table(head, names):
+            return 0.84, "table_named_column"  # `artist_name` in artist, `g_name` in genre, `dept_name` in department
     if base is not None and alias_match(base, names) is not None:
         if col_tokens[-1] in _ID_SUFFIXES:
             return 0.90, "table_id_column"

@@ -144,11 +144,16 @@ def _merge(into: dict[str, Edge], edges: list[Edge]) -> None:
         current = into.get(edge.id)
         if current is None:
             into[edge.id] = edge
-        elif edge.confidence > current.confidence:
-            edge.reasons = list(dict.fromkeys(current.reasons + edge.reasons))
-            into[edge.id] = edge
-        else:
-            current.reasons = list(dict.fromkeys(current.reasons + edge.reasons))
+            continue
+        kept = edge if edge.confidence > current.confidence else current
+        reasons = list(dict.fromkeys(current.reasons + edge.reasons))
+        if not current.match == edge.match == "inclusion_dependency":
+            # A name found this link too: that the values alone would fit other keys no longer matters.
+            reasons = [r for r in reasons if r != "inclusion_ambiguous"]
+        if current.match != "inclusion_dependency" and edge.match == "inclusion_dependency":
+            kept = current  # keep the name's account of the link; the values' agreement is in its reasons
+        kept.reasons = reasons
+        into[edge.id] = kept
 
 
 def discover_relationships(

@@ -26,7 +26,7 @@ from ktx.scan.relationships.candidates import (
     type_family,
 )
 from ktx.scan.relationships.model import ColumnInfo, Edge, TableInfo
-from ktx.scan.relationships.names import is_abbreviation, jaccard, stem
+from ktx.scan.relationships.names import PERSON_ROLES, PERSON_TABLES, is_abbreviation, jaccard, stem
 
 MIN_CONTAINMENT = 0.9
 STOP_VALUE_TARGETS = 50  # a value in more key columns than this says nothing about which one a column references
@@ -106,12 +106,19 @@ def name_tie(source_table: str, source: ColumnInfo, target: KeyColumn, indexes: 
         match = alias_match(tuple(base), parent_names)
         if match is not None:
             return match
+    role = "_".join(child)
+    if role in PERSON_ROLES and parent_names.joined in PERSON_TABLES:
+        return 0.8, "role_name"
     words = {stem(t) for t in child if t not in KEY_SUFFIXES}
     table_words = {stem(t) for t in parent_names.tokens}
     if words & table_words:
         return 0.7 + 0.1 * jaccard(words, table_words), "shared_word"
     if any(is_abbreviation(w, t) or t.startswith(w) for w in words for t in table_words if len(w) >= 3):
         return 0.7, "prefix"
+    if parent_names.joined in indexes.names[source_table].tokens or set(parent_names.tokens) < set(
+        indexes.names[source_table].tokens
+    ):
+        return 0.5, "source_table_name"  # `debate_people.Affirmative` → people
     return 0.4, "values_only"
 
 
@@ -200,11 +207,19 @@ def inclusion_candidates(
                 edge = _candidate(table, column, col, target, indexes)
                 if edge is not None and edge.id not in exclude:
                     found_edges.append(edge)
+            if any(e.name_score < 0.7 for e in found_edges):
+                # Values alone do not add a second link to a table the row already references by name
+                # (`wedding.Male_ID` fits church ids too, but `Church_ID` is the church).
+                referenced = {t for c, found in named_by_column.items() if c != column.name for t in found}
+                found_edges = [e for e in found_edges if e.name_score >= 0.7 or e.to_table not in referenced]
             found_edges.sort(key=lambda e: (-e.name_score, -e.features["targetCoverage"], e.to_table))
             if len(found_edges) > 1 and found_edges[0].name_score < 0.7:
-                # Values alone fit several keys: kept, but none is accepted on the data's word alone.
-                for edge in found_edges:
-                    edge.reasons.append("inclusion_ambiguous")
+                best = found_edges[0].name_score
+                found_edges = [e for e in found_edges if e.name_score == best]
+                if len(found_edges) > 1:
+                    # Values alone fit several keys: kept, but none is accepted on the data's word alone.
+                    for edge in found_edges:
+                        edge.reasons.append("inclusion_ambiguous")
             edges += found_edges[:MAX_TARGETS_PER_COLUMN]
     return edges
 

@@ -11,7 +11,7 @@ LAYER_PREFIXES = frozenset({"stg", "stage", "staging", "dim", "fct", "fact", "in
 # Trailing decorations of legacy table names that do not change what a row is (`CUST_MST`, `plan_lookup`).
 TABLE_DECORATIONS = frozenset({"mst", "master", "hdr", "header", "tbl", "table", "lkp", "lookup", "ref", "dim"})
 # Single-word natural keys that name the same thing wherever they appear.
-NATURAL_KEY_WORDS = frozenset({"sku", "isbn", "ean", "upc", "gtin", "vin", "iata", "icao", "imo", "duns"})
+NATURAL_KEY_WORDS = frozenset({"sku", "isbn", "ean", "upc", "gtin", "vin", "iata", "icao", "imo", "duns", "ssn"})
 # Roles that point at a person table (`author_id` → users) when the schema has exactly one such table.
 PERSON_ROLES = frozenset(
     {

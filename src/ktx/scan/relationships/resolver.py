@@ -9,11 +9,12 @@ from ktx.scan.relationships.candidates import (
     Indexes,
     alias_match,
     junction_columns,
+    key_evidence,
     names_whole_table,
     type_family,
 )
 from ktx.scan.relationships.model import Edge, PrimaryKey, TableInfo
-from ktx.scan.relationships.names import tokens
+from ktx.scan.relationships.names import NATURAL_KEY_WORDS, tokens
 
 MIN_TARGET_PK_SCORE = 0.78
 PROFILE_PK_MIN_NAME = 0.74
@@ -40,6 +41,19 @@ def _profile_name_score(indexes: Indexes, table: TableInfo, column: str) -> floa
     return 0.0
 
 
+def _evidence_name_score(indexes: Indexes, table: TableInfo, column: str, stats: TableStats | None) -> float:
+    """Names that say "this table's key" beyond the id-suffix forms: `f_id` in files, `artist_name` in artist,
+    `dept_name` in department, `ssn` — each only for a column the profile saw unique."""
+    info = table.column(column)
+    col = stats.columns.get(column) if stats else None
+    evidence = key_evidence(indexes.names[table.key], info, col) if info is not None else None
+    if evidence is None or junction_columns(indexes.names[table.key]):
+        return 0.0
+    return {"table_id_column": 0.96, "table_named_column": 0.9, "table_key_column": 0.88}.get(evidence[1], 0.0) or (
+        0.86 if evidence[1] == "profile_unique_target" and "_".join(tokens(column)) in NATURAL_KEY_WORDS else 0.0
+    )
+
+
 def _unique(stats: TableStats | None, column: str) -> tuple[float, float] | None:
     """(uniqueness, null rate) of a column the profile saw; uniqueness is 0 once a value repeats — a sampled
     duplicate disproves a key outright."""
@@ -59,6 +73,7 @@ def infer_primary_keys(
             incoming.setdefault((edge.to_table, edge.to_columns[0]), []).append(edge)
     scores: dict[tuple[str, str], float] = {}
     keys: dict[str, PrimaryKey] = {}
+    outgoing = {(e.from_table, e.from_columns[0]) for e in edges if len(e.from_columns) == 1 and e.validation_passed}
     for key, table in tables.items():
         if table.declared_pk:
             keys[key] = PrimaryKey(key, tuple(table.declared_pk), "declared", 1.0)
@@ -81,9 +96,9 @@ def infer_primary_keys(
             edges_in = incoming.get((key, column.name), [])
             if (key, column.name) in scores:
                 continue
-            if edges_in:
+            validated = max((e.score for e in edges_in if e.validation and e.validation.get("passed")), default=0.0)
+            if edges_in and validated > 0:
                 uniqueness = profile[0] if profile else 0.0
-                validated = max((e.score for e in edges_in if e.validation and e.validation.get("passed")), default=0.0)
                 key_score = max(e.target_key_score for e in edges_in)
                 accepted = sum(1 for e in edges_in if e.status == "accepted")
                 reviewed = sum(1 for e in edges_in if e.status == "review")
@@ -101,15 +116,45 @@ def infer_primary_keys(
                 if eligible and validated > 0 and (best is None or best[2] == "profile" or score > best[0]):
                     best = (score, column.name, "inferred")
             elif profile is not None and profile[0] >= 0.98 and profile[1] <= 0.05:
-                name_score = _profile_name_score(indexes, table, column.name)
+                # Incoming candidates that all failed validation say nothing against the column's own evidence.
+                name_score = max(
+                    _profile_name_score(indexes, table, column.name),
+                    _evidence_name_score(indexes, table, column.name, stats.get(key)),
+                )
                 score = 0.6 * profile[0] + 0.4 * name_score
                 scores[(key, column.name)] = score
                 better = best is None or (best[2] == "profile" and score > best[0])
                 if name_score >= PROFILE_PK_MIN_NAME and score >= 0.55 and better:
                     best = (score, column.name, "profile")
+        if key not in keys and best is None:
+            best = _first_column_key(table, stats.get(key), outgoing)
         if key not in keys and best is not None:
             keys[key] = PrimaryKey(key, (best[1],), best[2], best[0])
     return keys, scores
+
+
+def _first_column_key(
+    table: TableInfo, stats: TableStats | None, outgoing: set[tuple[str, str]]
+) -> tuple[float, str, str] | None:
+    """No column is named as a key: the first column, when it is unique and non-null and references nothing
+    (`Scientists.SSN`, `flight.flno`) — tables lead with their key."""
+    if not table.columns:
+        return None
+    first = table.columns[0]
+    profile = _unique(stats, first.name)
+    if (
+        profile is None
+        or profile[0] < 1.0
+        or profile[1] > 0
+        or (table.key, first.name) in outgoing
+        or first.kind in ("time", "boolean")
+        or type_family(first.native_type) not in ("integer", "string", "uuid")
+        or any(t in _MEASURE_WORDS for t in tokens(first.name))
+        or stats is None
+        or stats.row_count > stats.sampled  # unique on a sample of a larger table is not enough alone
+    ):
+        return None
+    return 0.7, first.name, "profile"
 
 
 def resolve_edges(
