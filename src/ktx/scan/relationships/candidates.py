@@ -177,7 +177,9 @@ def is_polymorphic(table: TableNames, column: str) -> bool:
 def key_evidence(names: TableNames, column: ColumnInfo, stats: ColumnStats | None) -> tuple[float, str] | None:
     """How much a column looks like the key of its table: (score, reason), or None."""
     table = names.table
-    if column.kind in ("time", "boolean"):
+    if column.kind == "time":
+        return date_key_evidence(names, column, stats)
+    if column.kind == "boolean":
         return None
     if table.declared_pk and table.declared_pk == (column.name,):
         return 1.0, "declared_pk"
@@ -234,6 +236,23 @@ def key_evidence(names: TableNames, column: ColumnInfo, stats: ColumnStats | Non
     return None
 
 
+DATE_WORDS = frozenset({"date", "day", "dt"})
+
+
+def date_key_evidence(names: TableNames, column: ColumnInfo, stats: ColumnStats | None) -> tuple[float, str] | None:
+    """A date that names its table (`Calendar_Date` in Ref_Calendar, `date` in dim_date) and is unique: the key of a
+    calendar table, which other tables' dates reference."""
+    if stats is None or stats.sampled < 2 or stats.duplicates_seen or stats.null_count:
+        return None
+    col_tokens = names.stripped.get(column.name, tokens(column.name))
+    head = tuple(t for t in col_tokens if t not in DATE_WORDS)
+    if (not head or head == ("calendar",)) and set(names.tokens) & (DATE_WORDS | {"calendar"}):
+        return 0.84, "table_named_column"
+    if head and len(col_tokens) > len(head) and names_whole_table(head, names):
+        return 0.84, "table_named_column"
+    return None
+
+
 def alias_match(base: tuple[str, ...], target: TableNames) -> tuple[float, str] | None:
     """Whether a column base names `target`: (name score, match reason)."""
     word = "_".join(base)
@@ -269,18 +288,29 @@ def _abbreviates_each_word(base: tuple[str, ...], words: tuple[str, ...]) -> boo
     )
 
 
-def junction_columns(table: TableNames) -> frozenset[str]:
+def junction_columns(table: TableNames, indexes: Indexes | None = None) -> frozenset[str]:
     """The reference columns of a junction table: key-named columns each named after a different word of the
-    table's name, two or more of them (employee_territories: employee_id, territory_id). Empty otherwise."""
+    table's name, two or more of them (employee_territories: employee_id, territory_id), each word naming another
+    table when `indexes` is given (`Customer_Orders.order_id` is the orders' own id: no `orders` table exists for
+    it to reference). Empty otherwise."""
     words = {stem(t) for t in table.tokens}
     named: dict[str, list[str]] = {}
     for column, column_tokens in table.stripped.items():
         base = base_of(column_tokens)
         if base is not None and len(base) == 1 and stem(base[0]) in words:
+            if indexes is not None and not _names_another_table(base[0], table.table.key, indexes):
+                continue
             named.setdefault(stem(base[0]), []).append(column)
     if len(named) < 2:
         return frozenset()
     return frozenset(column for columns in named.values() for column in columns)
+
+
+def _names_another_table(word: str, own: str, indexes: Indexes) -> bool:
+    return any(
+        key != own and alias_match((word,), indexes.names[key]) is not None
+        for key in (*indexes.by_alias.get(word, ()), *indexes.by_alias.get(stem(word), ()))
+    )
 
 
 def _another_table_named(base: tuple[str, ...], own: str, indexes: Indexes) -> bool:

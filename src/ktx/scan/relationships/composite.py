@@ -28,9 +28,11 @@ def _distinct_tuples_sql(info: TableInfo, columns: tuple[str, ...], dialect: str
     return exp.select(exp.Count(this=exp.Star())).from_(inner.subquery("ktx_tuples")).sql(dialect=dialect)
 
 
-def _strong_single_key(table: TableInfo, stats: TableStats, indexes: Indexes) -> bool:
+def _strong_single_key(
+    table: TableInfo, stats: TableStats, indexes: Indexes, linked: frozenset[str] = frozenset()
+) -> bool:
     names = indexes.names[table.key]
-    references = junction_columns(names)
+    references = junction_columns(names, indexes) | linked
     for column in table.columns:
         if column.name in references:
             continue  # a junction table's reference is not its key, however unique (see junction_columns)
@@ -76,6 +78,22 @@ def _sequence_parts(combo: tuple[str, ...], names) -> int:
     return -sum(1 for c in combo if set(names.stripped.get(c, ())) & {"line", "seq", "sequence", "position", "pos"})
 
 
+def _reference_key(
+    connector: Any, table: TableInfo, stats: TableStats, refs: tuple[str, ...], warnings: list[str]
+) -> tuple[tuple[str, ...], int]:
+    """The key of a table with no key of its own, from its references: two to four of them together when unique
+    (a link table: `Likes(student_id, liked_id)`, `orderdetails(orderNumber, productCode)`), even where fewer
+    happen to be unique on these rows. Returns (key, queries run)."""
+    if not 2 <= len(refs) <= 4 or not stats.row_count:
+        return (), 0
+    try:
+        raw = connector.execute(_distinct_tuples_sql(table, refs, connector.dialect))
+    except KtxError as exc:
+        warnings.append(f"composite_probe_failed:{table.key}: {exc.message}")
+        return (), 1
+    return (refs if int(raw.rows[0][0] or 0) == stats.row_count else ()), 1
+
+
 def discover_composites(
     connector: Any,
     tables: dict[str, TableInfo],
@@ -84,8 +102,15 @@ def discover_composites(
     primary_keys: dict[str, PrimaryKey],
     *,
     sample: int,
+    references: dict[str, frozenset[str]] | None = None,
 ) -> tuple[list[Edge], int, list[str]]:
-    """Composite PKs are added to `primary_keys`; returns composite FK edges, queries run, warnings."""
+    """Composite PKs are added to `primary_keys`; returns composite FK edges, queries run, warnings.
+
+    `references`: per table, its columns with an accepted link to another table. A table whose key is none of
+    its own columns but two to four references together (a link table: `Likes(student_id, liked_id)`,
+    `orderdetails(orderNumber, productCode)`) is keyed by those references, not by the narrowest tuple that
+    happens to be unique (a line number)."""
+    references = references or {}
     queries = 0
     warnings: list[str] = []
     composite: dict[str, tuple[str, ...]] = {key: pk.columns for key, pk in primary_keys.items() if len(pk.columns) > 1}
@@ -93,7 +118,17 @@ def discover_composites(
         table_stats = stats.get(key)
         if key in primary_keys or table_stats is None or table_stats.failed or not table_stats.sampled:
             continue
-        if _strong_single_key(table, table_stats, indexes):
+        linked = references.get(key, frozenset())
+        if _strong_single_key(table, table_stats, indexes, linked):
+            continue
+        refs = tuple(c.name for c in table.columns if c.name in linked)
+        if len(refs) > 2 and _sequence_parts(tuple(c.name for c in table.columns), indexes.names[key]):
+            refs = ()  # (order, line number) is narrower than three references together
+        found, probes = _reference_key(connector, table, table_stats, refs, warnings)
+        queries += probes
+        if found:
+            primary_keys[key] = PrimaryKey(key, found, "composite", 0.95)
+            composite[key] = found
             continue
         columns = _key_like(table, table_stats, indexes)
         accepted: list[tuple[str, ...]] = []

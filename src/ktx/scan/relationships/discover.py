@@ -236,8 +236,18 @@ def discover_relationships(
     if connector is not None:
         if progress:
             progress("composite keys")
+        linked: dict[str, set[str]] = {}
+        for edge in [*formal, *edges]:
+            if edge.status == "accepted" and len(edge.from_columns) == 1 and edge.to_table != edge.from_table:
+                linked.setdefault(edge.from_table, set()).add(edge.from_columns[0])
         composite_edges, composite_queries, composite_warnings = discover_composites(
-            connector, by_key, stats, indexes, keys, sample=settings.sample_rows
+            connector,
+            by_key,
+            stats,
+            indexes,
+            keys,
+            sample=settings.sample_rows,
+            references={k: frozenset(v) for k, v in linked.items()},
         )
         queries += composite_queries
         result.warnings += composite_warnings

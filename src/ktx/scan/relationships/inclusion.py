@@ -21,6 +21,7 @@ from ktx.scan.relationships.candidates import (
     Indexes,
     alias_match,
     base_of,
+    date_key_evidence,
     names_whole_table,
     sample_containment,
     type_family,
@@ -32,6 +33,28 @@ MIN_CONTAINMENT = 0.9
 STOP_VALUE_TARGETS = 50  # a value in more key columns than this says nothing about which one a column references
 MAX_TARGETS_PER_COLUMN = 5
 JOINABLE = ("integer", "string", "uuid")
+SCORE_WORDS = frozenset(
+    {
+        "rating",
+        "score",
+        "satisfaction",
+        "stars",
+        "level",
+        "age",
+        "menge",
+        "anzahl",
+        "cantidad",
+        "quantite",
+        "quantita",
+        "hoeveelheid",
+        "aantal",
+        "bewertung",
+        "puntuacion",
+        "note",
+    }
+)
+SEQUENCE_WORDS = frozenset({"line", "linenumber", "seq", "sequence", "position", "pos", "rank", "ordinal"})
+OWN_KEY_REASONS = frozenset({"declared_pk", "id_column", "table_id_column", "table_key_column", "table_named_column"})
 
 
 @dataclass(frozen=True)
@@ -42,14 +65,16 @@ class KeyColumn:
     position: int
     complete: bool  # the profile saw every row, so its distinct count is exact
     is_key: bool  # the table's first column or a key by name: what a link with no name tie may point at
+    named_key: bool  # a key by name (`f_id` in files), not only by position
 
 
 def _joinable(column: ColumnInfo, stats: ColumnStats | None, names: tuple[str, ...]) -> bool:
+    """Integer, text and uuid columns, and dates (which may reference a calendar table's date key)."""
     return (
         stats is not None
         and bool(stats.value_sample)
-        and column.kind not in ("time", "boolean")
-        and type_family(column.native_type) in JOINABLE
+        and column.kind != "boolean"
+        and (column.kind == "time" or type_family(column.native_type) in JOINABLE)
         and not any(t in _MEASURE_WORDS for t in names)
     )
 
@@ -68,11 +93,13 @@ def key_columns(tables: list[TableInfo], stats: dict[str, TableStats], indexes: 
                 continue
             if col.null_count or col.duplicates_seen or col.distinct_count < 2:
                 continue
+            if column.kind == "time" and date_key_evidence(indexes.names[table.key], column, col) is None:
+                continue  # dates are referenced only as a calendar table's key
             complete = table_stats.row_count <= table_stats.sampled
             named_key = any(
                 c == column.name and why != "profile_unique" for c, _, why in indexes.targets.get(table.key, ())
             )
-            out.append(KeyColumn(table.key, column, col, position, complete, position == 0 or named_key))
+            out.append(KeyColumn(table.key, column, col, position, complete, position == 0 or named_key, named_key))
     return out
 
 
@@ -106,6 +133,9 @@ def name_tie(source_table: str, source: ColumnInfo, target: KeyColumn, indexes: 
         match = alias_match(tuple(base), parent_names)
         if match is not None:
             return match
+    initial = len(child) == 2 and len(child[0]) == 1 and child[1] in KEY_SUFFIXES
+    if initial and parent_names.tokens and parent_names.tokens[0].startswith(child[0]):
+        return 0.7, "initial"  # `s_ID` → student, `i_ID` → instructor
     role = "_".join(child)
     if role in PERSON_ROLES and parent_names.joined in PERSON_TABLES:
         return 0.8, "role_name"
@@ -120,6 +150,23 @@ def name_tie(source_table: str, source: ColumnInfo, target: KeyColumn, indexes: 
     ):
         return 0.5, "source_table_name"  # `debate_people.Affirmative` → people
     return 0.4, "values_only"
+
+
+def _roots(edges: list[Edge], keys: dict[tuple[str, str], KeyColumn]) -> list[Edge]:
+    """Of value-only targets where one key's values lie within another's (`advisor.s_ID` ⊂ `student.ID`), keep
+    the larger: a column contained in both refers to the root, not to another reference to it."""
+    weak = [e for e in edges if e.name_score < 0.7]
+    dropped = set()
+    for a in weak:
+        ka = keys[(a.to_table, a.to_columns[0])]
+        for b in weak:
+            kb = keys[(b.to_table, b.to_columns[0])]
+            if a is b or kb.stats.distinct_count <= ka.stats.distinct_count:
+                continue
+            contained = sample_containment(ka.stats, kb.stats)
+            if contained is not None and contained[0] >= MIN_CONTAINMENT:
+                dropped.add(a.id)
+    return [e for e in edges if e.id not in dropped]
 
 
 def _named_tables(table_key: str, column: ColumnInfo, indexes: Indexes) -> set[str]:
@@ -143,11 +190,14 @@ def _named_tables(table_key: str, column: ColumnInfo, indexes: Indexes) -> set[s
 
 
 def _own_identifier(table_key: str, column: ColumnInfo, col: ColumnStats, indexes: Indexes) -> bool:
-    """The table's own identifier (`id`, `Museum_ID` in Museums): it refers elsewhere only as a subtype's key."""
+    """The table's own identifier (`id`, `Museum_ID` in Museums, `order_id` in Customer_Orders): it refers
+    elsewhere only as a subtype's key."""
     if col.duplicates_seen or col.null_count:
         return False
     child = indexes.names[table_key].stripped.get(column.name, ())
     if "_".join(child) in ("id", "uuid"):
+        return True
+    if any(c == column.name and why in OWN_KEY_REASONS for c, _, why in indexes.targets.get(table_key, ())):
         return True
     return bool(child) and names_whole_table(base_of(child) or child, indexes.names[table_key])
 
@@ -188,6 +238,10 @@ def inclusion_candidates(
             names = indexes.names[table.key].stripped.get(column.name, ())
             if col is None or not _joinable(column, col, names) or col.distinct_count < 2:
                 continue
+            if set(names) & (SEQUENCE_WORDS | SCORE_WORDS):
+                # A line number counts within its parent, a rating or a quantity counts things: small integers that
+                # fit inside any small table's ids, and reference nothing.
+                continue
             named = named_by_column[column.name]
             own = _own_identifier(table.key, column, col, indexes)
             if own and has_parent:
@@ -200,7 +254,7 @@ def inclusion_candidates(
             found_edges = []
             for i in hits:
                 target = keys[i]
-                if named and not own and target.table not in named:
+                if named - {table.key} and not own and target.table not in named:
                     continue  # `tracks.album_id` names albums: values that also fit invoices.id do not make it a link there
                 if own and not _subtype_shaped(col, target):
                     continue
@@ -212,6 +266,14 @@ def inclusion_candidates(
                 # (`wedding.Male_ID` fits church ids too, but `Church_ID` is the church).
                 referenced = {t for c, found in named_by_column.items() if c != column.name for t in found}
                 found_edges = [e for e in found_edges if e.name_score >= 0.7 or e.to_table not in referenced]
+            by_target = {(k.table, k.column.name): k for k in keys}
+            found_edges = _roots(found_edges, by_target)
+            weak = [e for e in found_edges if e.name_score < 0.7]
+            if any(by_target[(e.to_table, e.to_columns[0])].named_key for e in weak):
+                # A key by name (`student.ID`) over one by position only (`advisor.s_ID`, itself a reference).
+                found_edges = [
+                    e for e in found_edges if e.name_score >= 0.7 or by_target[(e.to_table, e.to_columns[0])].named_key
+                ]
             found_edges.sort(key=lambda e: (-e.name_score, -e.features["targetCoverage"], e.to_table))
             if len(found_edges) > 1 and found_edges[0].name_score < 0.7:
                 best = found_edges[0].name_score
@@ -233,18 +295,25 @@ def _candidate(
 ) -> Edge | None:
     if target.table == table.key and (target.column.name == column.name or not col.duplicates_seen):
         return None  # a column is not its own reference; two unique columns of one table are not a link
-    if type_family(column.native_type) != type_family(target.column.native_type):
+    if type_family(column.native_type) != type_family(target.column.native_type) or (
+        (column.kind == "time") != (target.column.kind == "time")
+    ):
         return None
     containment = sample_containment(col, target.stats)
     if containment is None or containment[0] < MIN_CONTAINMENT or containment[1] < min(2, len(col.value_sample)):
         return None
     if col.distinct_count > target.stats.distinct_count and target.complete:
         return None
-    if not col.duplicates_seen and col.null_count == 0 and col.distinct_count >= target.stats.distinct_count:
-        return None  # both sides unique with the same values: which one refers to the other is not in the data
     if type_family(column.native_type) == "integer" and not _spread_ok(col, target.stats):
         return None
     score, how = name_tie(table.key, column, target, indexes)
+    if not col.duplicates_seen and col.null_count == 0 and col.distinct_count >= target.stats.distinct_count:
+        # Both sides unique with the same values: the data does not say which refers to which. The names do when
+        # this column names the other table (`AssignedTo.Scientist`) or the other is its table's named key and
+        # this one is not (`song.f_id` → files.f_id).
+        own_key = any(c == column.name for c, _, _ in indexes.targets.get(table.key, ()))
+        if not (score >= 0.7 and how != "exact_column_match") and not (target.named_key and not own_key):
+            return None
     if not target.is_key or (score < 0.7 and target.table == table.key):
         return None  # values link a column to a table's key (not to a copy of an attribute), and to its own table
         # only when the name says so

@@ -7,7 +7,9 @@ import re
 import unicodedata
 from functools import lru_cache
 
-LAYER_PREFIXES = frozenset({"stg", "stage", "staging", "dim", "fct", "fact", "int", "mart", "raw", "src", "tbl"})
+LAYER_PREFIXES = frozenset(
+    {"stg", "stage", "staging", "dim", "fct", "fact", "int", "mart", "raw", "src", "tbl", "ref", "lkp", "lookup"}
+)
 # Trailing decorations of legacy table names that do not change what a row is (`CUST_MST`, `plan_lookup`).
 TABLE_DECORATIONS = frozenset({"mst", "master", "hdr", "header", "tbl", "table", "lkp", "lookup", "ref", "dim"})
 # Single-word natural keys that name the same thing wherever they appear.
@@ -51,6 +53,20 @@ SELF_REFERENCE_NAMES = frozenset(
         "referred_by",
     }
 )
+_IRREGULAR_PLURALS = {
+    "people": "person",
+    "persons": "person",
+    "children": "child",
+    "men": "man",
+    "women": "woman",
+    "mice": "mouse",
+    "geese": "goose",
+    "feet": "foot",
+    "teeth": "tooth",
+    "indices": "index",
+    "criteria": "criterion",
+    "analyses": "analysis",
+}
 _LIGATURES = {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l", "þ": "th"}
 # Words that end in a key suffix without being "<base> + key" (`paid` is not `pa_id`).
 _GLUED_EXCEPTIONS = frozenset(
@@ -113,7 +129,10 @@ def fold_accents(text: str) -> str:
 
 @lru_cache(maxsize=65536)
 def singularize(word: str) -> str:
-    """English plural rules on one token: `categories`→`category`, `boxes`→`box`, `status` stays."""
+    """English plural rules on one token: `categories`→`category`, `boxes`→`box`, `people`→`person`, `status`
+    stays."""
+    if word in _IRREGULAR_PLURALS:
+        return _IRREGULAR_PLURALS[word]
     if len(word) <= 3:
         return word
     if word.endswith("ies") and len(word) > 4:

@@ -34,7 +34,9 @@ def _profile_name_score(indexes: Indexes, table: TableInfo, column: str) -> floa
         base = tuple(stripped[:-1])
         # `state_id` keys us_states, but `territory_id` in employee_territories refers to territories: in a
         # junction table, a column named after one word of the table's name is a reference.
-        if names_whole_table(base, names) or (alias_match(base, names) is not None and not junction_columns(names)):
+        if names_whole_table(base, names) or (
+            alias_match(base, names) is not None and not junction_columns(names, indexes)
+        ):
             return 0.96 if stripped[-1] in ("id", "uuid") else 0.88
     if joined in ("key", "code"):
         return 0.76
@@ -47,7 +49,7 @@ def _evidence_name_score(indexes: Indexes, table: TableInfo, column: str, stats:
     info = table.column(column)
     col = stats.columns.get(column) if stats else None
     evidence = key_evidence(indexes.names[table.key], info, col) if info is not None else None
-    if evidence is None or junction_columns(indexes.names[table.key]):
+    if evidence is None or junction_columns(indexes.names[table.key], indexes):
         return 0.0
     return {"table_id_column": 0.96, "table_named_column": 0.9, "table_key_column": 0.88}.get(evidence[1], 0.0) or (
         0.86 if evidence[1] == "profile_unique_target" and "_".join(tokens(column)) in NATURAL_KEY_WORDS else 0.0
@@ -82,11 +84,13 @@ def infer_primary_keys(
         best: tuple[float, str, str] | None = None
         # A junction table (film_category: film_id, category_id) is keyed by its references together; one of them
         # alone is unique only when the data happens so (each film in one category).
-        references = junction_columns(indexes.names[key])
+        references = junction_columns(indexes.names[key], indexes)
         for column in table.columns:
             if column.name in references:
                 continue
-            if column.kind in ("time", "boolean") or type_family(column.native_type) not in (
+            if column.kind == "time" and _evidence_name_score(indexes, table, column.name, stats.get(key)):
+                pass  # a calendar table's date
+            elif column.kind in ("time", "boolean") or type_family(column.native_type) not in (
                 "integer",
                 "string",
                 "uuid",
