@@ -156,6 +156,35 @@ def _merge(into: dict[str, Edge], edges: list[Edge]) -> None:
         into[edge.id] = kept
 
 
+def _report_polymorphic(edges: list[Edge]) -> list[str]:
+    """Polymorphic candidates stay for review with each target's exact share of the values (from validation),
+    and one warning per column names them all."""
+    by_column: dict[tuple[str, tuple[str, ...]], list[Edge]] = {}
+    for edge in edges:
+        if edge.match != "polymorphic_partial":
+            continue
+        coverage = (edge.validation or {}).get("coverage")
+        if coverage is None or coverage < 0.05 or (edge.validation or {}).get("error"):
+            continue
+        edge.status = "review"
+        edge.reasons = ["polymorphic_partial", f"covers {coverage:.0%} of the values"]
+        by_column.setdefault((edge.from_table, edge.from_columns), []).append(edge)
+    warnings = []
+    for (table, columns), found in by_column.items():
+        if len(found) < 2:
+            for edge in found:
+                edge.status = "rejected"
+            continue
+        shares = ", ".join(
+            f"{e.to_table}.{','.join(e.to_columns)} {(e.validation or {}).get('coverage', 0):.0%}" for e in found
+        )
+        warnings.append(
+            f"polymorphic_link: {table}.{','.join(columns)} holds keys of several tables ({shares}); listed for "
+            "review, not joined — add a filtered join per type in an overlay if that is what it is"
+        )
+    return warnings
+
+
 def discover_relationships(
     tables: list[TableInfo],
     stats: dict[str, TableStats],
@@ -230,8 +259,13 @@ def discover_relationships(
         )
     keys, pk_scores = infer_primary_keys(by_key, stats, [*formal, *edges], indexes)
     resolve_edges(
-        edges, pk_scores, validation_required=settings.validation_required, review_floor=settings.review_threshold
+        edges,
+        pk_scores,
+        validation_required=settings.validation_required,
+        review_floor=settings.review_threshold,
+        keys=keys,
     )
+    result.warnings += _report_polymorphic(edges)
     composite_edges: list[Edge] = []
     if connector is not None:
         if progress:

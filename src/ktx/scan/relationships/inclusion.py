@@ -251,7 +251,7 @@ def inclusion_candidates(
                 found = index.get(value, ())
                 if len(found) <= STOP_VALUE_TARGETS:
                     hits.update(found)
-            found_edges = []
+            found_edges: list[Edge] = []
             for i in hits:
                 target = keys[i]
                 if named - {table.key} and not own and target.table not in named:
@@ -282,7 +282,49 @@ def inclusion_candidates(
                     # Values alone fit several keys: kept, but none is accepted on the data's word alone.
                     for edge in found_edges:
                         edge.reasons.append("inclusion_ambiguous")
+            if not found_edges and base_of(names) is not None and not own and not named - {table.key}:
+                found_edges = _polymorphic(table, column, col, [keys[i] for i in hits], exclude)
             edges += found_edges[:MAX_TARGETS_PER_COLUMN]
+    return edges
+
+
+def _polymorphic(
+    table: TableInfo, column: ColumnInfo, col: ColumnStats, targets: list[KeyColumn], exclude: set[str]
+) -> list[Edge]:
+    """A column whose values no one key holds but two or more hold between them (`activity_events.entity_id`:
+    `U1` in users, `O1` in organizations): one candidate per target with its share of the values, reported for
+    review as polymorphic — never silently one accepted link."""
+    found: dict[int, set[str]] = {}
+    for i, target in enumerate(targets):
+        if target.table == table.key or not target.is_key:
+            continue
+        if type_family(column.native_type) != type_family(target.column.native_type):
+            continue
+        share = set(col.value_sample) & set(target.stats.value_sample)
+        if len(share) >= MIN_CONTAINMENT * len(col.value_sample):
+            return []  # one key holds (nearly) all of them: not split, only filtered out above
+        if len(share) >= max(1, 0.1 * len(col.value_sample)):
+            found[i] = share
+    covered = set().union(*found.values()) if found else set()
+    overlapping = sum(len(share) for share in found.values()) > 1.2 * len(covered)
+    if len(found) < 2 or overlapping or len(covered) < MIN_CONTAINMENT * len(col.value_sample):
+        return []
+    edges = []
+    for i, share in sorted(found.items(), key=lambda item: -len(item[1])):
+        target = targets[i]
+        edge = Edge(
+            table.key,
+            (column.name,),
+            target.table,
+            (target.column.name,),
+            match="polymorphic_partial",
+            name_score=0.5,
+            target_key_score=0.8,
+            reasons=["polymorphic_partial"],
+            features={"sampleContainment": len(share) / len(col.value_sample), "targetCoverage": 0.0},
+        )
+        if edge.id not in exclude:
+            edges.append(edge)
     return edges
 
 

@@ -162,7 +162,12 @@ def _first_column_key(
 
 
 def resolve_edges(
-    edges: list[Edge], pk_scores: dict[tuple[str, str], float], *, validation_required: bool, review_floor: float
+    edges: list[Edge],
+    pk_scores: dict[tuple[str, str], float],
+    *,
+    validation_required: bool,
+    review_floor: float,
+    keys: dict[str, PrimaryKey] | None = None,
 ) -> None:
     """Final status per edge, then keep only the best accepted edge for each source column."""
     for edge in edges:
@@ -192,7 +197,7 @@ def resolve_edges(
             continue
         slot = (edge.from_table, edge.from_columns)
         current = best.get(slot)
-        if current is None or _rank(edge) > _rank(current):
+        if current is None or _rank(edge, keys) > _rank(current, keys):
             if current is not None:
                 current.status = "rejected"
                 current.reasons.append("conflict_lost")
@@ -202,7 +207,9 @@ def resolve_edges(
             edge.reasons.append("conflict_lost")
 
 
-def _rank(edge: Edge) -> tuple[float, float, float, float, str]:
+def _rank(edge: Edge, keys: dict[str, PrimaryKey] | None = None) -> tuple[float, bool, float, float, float, str]:
     coverage = (edge.validation or {}).get("coverage", 0.0)
-    # Name strength breaks near-ties: `customer_id` → customers beats an equally covered lookup table.
-    return (round(edge.fk_score, 2), edge.name_score, coverage, edge.pk_score, edge.to_table)
+    # Into one table, its key beats a copy of it (`plan_code` over an identical `canonical_plan_code`); name
+    # strength breaks near-ties: `customer_id` → customers beats an equally covered lookup table.
+    to_key = keys is not None and edge.to_table in keys and keys[edge.to_table].columns == edge.to_columns
+    return (round(edge.fk_score, 2), to_key, edge.name_score, coverage, edge.pk_score, edge.to_table)

@@ -16,12 +16,13 @@ from ktx.scan.relationships.model import Edge, TableInfo
 
 
 def validation_budget(setting: int | str | None, table_count: int) -> int | None:
-    """How many candidates get a query: default min(2 × tables, 1000); `all` is unlimited (None)."""
+    """How many candidates get a query: default min(max(2 × tables, 100), 1000) — a small schema's handful of
+    tables still gets its value-based candidates checked; `all` is unlimited (None)."""
     if setting == "all":
         return None
     if isinstance(setting, int):
         return setting
-    return min(2 * table_count, 1000)
+    return min(max(2 * table_count, 100), 1000)
 
 
 def _table(info: TableInfo):
