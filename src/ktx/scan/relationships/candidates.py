@@ -204,6 +204,8 @@ def key_evidence(names: TableNames, column: ColumnInfo, stats: ColumnStats | Non
         return 0.82, "table_key_column"
     if joined in ("key", "code", "no", "nr", "num"):
         return 0.74, "key_column"
+    if stats is not None and stats.sampled == 0 and base is not None and table.columns[0].name == column.name:
+        return 0.74, "empty_table_key"  # nothing to profile: a key-named first column is the best guess
     if (
         stats is not None
         and stats.sampled - stats.null_count >= 2

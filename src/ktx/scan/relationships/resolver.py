@@ -8,6 +8,7 @@ from ktx.scan.relationships.candidates import (
     _MEASURE_WORDS,
     Indexes,
     alias_match,
+    base_of,
     junction_columns,
     key_evidence,
     names_whole_table,
@@ -130,11 +131,39 @@ def infer_primary_keys(
                 better = best is None or (best[2] == "profile" and score > best[0])
                 if name_score >= PROFILE_PK_MIN_NAME and score >= 0.55 and better:
                     best = (score, column.name, "profile")
+        table_stats = stats.get(key)
+        if key not in keys and table_stats is not None and not table_stats.failed and table_stats.row_count == 0:
+            named = _name_only_key(table, indexes)
+            if named:
+                keys[key] = PrimaryKey(key, named, "name", 0.6)
+            continue
         if key not in keys and best is None:
             best = _first_column_key(table, stats.get(key), outgoing)
         if key not in keys and best is not None:
             keys[key] = PrimaryKey(key, (best[1],), best[2], best[0])
     return keys, scores
+
+
+def _name_only_key(table: TableInfo, indexes: Indexes) -> tuple[str, ...]:
+    """An empty table's key from names alone (nothing to profile): a junction's references together, else the
+    column named as the table's identifier (`id`, `customer_type_id` in customer_demographics)."""
+    names = indexes.names[table.key]
+    references = junction_columns(names, indexes)
+    if references:
+        return tuple(c.name for c in table.columns if c.name in references)
+    key_named = [c.name for c in table.columns if base_of(names.stripped.get(c.name, ())) is not None]
+    if 2 <= len(key_named) == len(table.columns) <= 4:
+        return tuple(key_named)  # every column a reference: a link table
+    found = [
+        (score, column.name)
+        for column in table.columns
+        if (evidence := key_evidence(names, column, None)) is not None
+        and evidence[1] in ("declared_pk", "id_column", "table_id_column", "table_key_column")
+        for score in (evidence[0],)
+    ]
+    if found:
+        return (max(found)[1],)
+    return (table.columns[0].name,) if table.columns and table.columns[0].name in key_named else ()
 
 
 def _first_column_key(
@@ -176,7 +205,7 @@ def resolve_edges(
         edge.fk_score = (
             0.48 * edge.score + 0.3 * pk + 0.14 * edge.confidence + 0.08 * (1 if edge.validation_passed else 0)
         )
-        if edge.validation is None:
+        if edge.validation is None or edge.validation.get("emptyTable"):
             edge.status = "review"
             edge.fk_score = max(edge.fk_score, review_floor)
             continue

@@ -162,6 +162,18 @@ def judge(edge: Edge, result: dict[str, Any], stats: dict[str, TableStats], acce
         edge.reasons.append("validation_failed")
         return
     parent_stats = stats.get(edge.to_table)
+    child_stats = stats.get(edge.from_table)
+    empty = [
+        side
+        for side, table_stats in (("source", child_stats), ("target", parent_stats))
+        if table_stats is not None and not table_stats.failed and table_stats.row_count == 0
+    ]
+    if empty:
+        # Nothing to check against: the names propose the link, a person decides (never accepted, never lost).
+        edge.validation = {**result, "passed": False, "emptyTable": empty}
+        edge.status, edge.score = "review", edge.confidence * 0.6
+        edge.reasons.append("empty_table")
+        return
     target = parent_stats.columns.get(edge.to_columns[0]) if parent_stats and len(edge.to_columns) == 1 else None
     uniqueness = target.uniqueness if target is not None and target.sampled else 1.0
     if target is not None and target.null_count:
