@@ -119,3 +119,18 @@ def test_empty_tables_get_name_keys_and_links_for_review(tmp_path: Path) -> None
         ("customer_customer_demo", "customer_type_id", "customer_demographics"),
     }
     assert not result.accepted
+
+
+def test_a_view_is_a_target_only_when_no_table_qualifies(tmp_path: Path) -> None:
+    path = tmp_path / "shop.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("create table customers (customer_id integer, name text)")
+        db.executemany("insert into customers values (?, ?)", [(i, f"c{i}") for i in range(1, 40)])
+        db.execute("create table orders (order_id integer, customer_id integer, total real)")
+        db.executemany("insert into orders values (?, ?, ?)", [(i, 1 + i % 39, i * 1.5) for i in range(1, 200)])
+        db.execute("create view customer as select customer_id, name from customers")  # same name, singular
+    result = discover_fixture(path, "sqlite")
+    targets = {e.to_table for e in result.accepted + result.review if e.from_table == "orders"}
+    assert targets == {"customers"}
+    # A table's own identifier never points at a view over the table (Sakila: actor → actor_info).
+    assert not [e for e in result.accepted + result.review if e.from_table == "customers"]

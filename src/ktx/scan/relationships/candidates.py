@@ -317,10 +317,13 @@ def _names_another_table(word: str, own: str, indexes: Indexes) -> bool:
 
 def _another_table_named(base: tuple[str, ...], own: str, indexes: Indexes) -> bool:
     """Another table carries exactly this name: `orderNumber` in orderdetails names orders, not (by abbreviation)
-    its own table."""
+    its own table. A view does not count: `customers.customer_id` is the customers' own id even beside a view
+    named `customer` over them."""
     word = "_".join(base)
     return any(
-        key != own and (indexes.names[key].joined == word or indexes.names[key].joined in inflections(word))
+        key != own
+        and indexes.names[key].table.kind != "view"
+        and (indexes.names[key].joined == word or indexes.names[key].joined in inflections(word))
         for key in indexes.by_alias.get(word, ())
     )
 

@@ -221,6 +221,9 @@ def discover_relationships(
             continue
         per_column.setdefault((edge.from_table, edge.from_columns), []).append(edge)
     for edges in per_column.values():
+        if any(by_key[e.to_table].kind != "view" for e in edges):
+            # A view repeats its tables' columns: it is a target only when no table qualifies.
+            edges[:] = [e for e in edges if by_key[e.to_table].kind != "view"]
         edges.sort(key=lambda e: (-e.confidence, e.to_table))
         _merge(candidates, edges[: settings.max_candidates_per_column])
     llm_status = "skipped"
