@@ -10,6 +10,7 @@ from ktx.errors import KtxError
 from ktx.scan.profile import TableStats
 from ktx.scan.relationships.candidates import Indexes, junction_columns, type_family
 from ktx.scan.relationships.model import Edge, PrimaryKey, TableInfo
+from ktx.scan.relationships.names import stem
 from ktx.scan.relationships.validation import _table, check_tuple
 
 KEY_PARTS = frozenset(
@@ -78,6 +79,27 @@ def _sequence_parts(combo: tuple[str, ...], names) -> int:
     return -sum(1 for c in combo if set(names.stripped.get(c, ())) & {"line", "seq", "sequence", "position", "pos"})
 
 
+def _extension_key(table: TableInfo, stats: TableStats, indexes: Indexes, targets: dict[str, str]) -> str | None:
+    """A table named as another plus a qualifier (`Documents_to_be_Destroyed`, `Documents_with_Expenses`) that
+    leads with a unique reference to it is keyed by that reference: one row per document. Not when another of its
+    references names the rest of the name (`debate_people`: `Affirmative` → people is a link table's part)."""
+    names = indexes.names[table.key]
+    if not table.columns or len(names.tokens) < 2 or stats.row_count > stats.sampled:
+        return None
+    first = table.columns[0].name
+    col = stats.columns.get(first)
+    if first not in targets or col is None or col.duplicates_seen or col.null_count or not col.sampled:
+        return None
+    parent = indexes.names[targets[first]]
+    if stem(names.tokens[0]) != stem(parent.tokens[-1]):
+        return None
+    rest = {stem(t) for t in names.tokens[1:]}
+    for column, target in targets.items():
+        if column != first and rest & {stem(t) for t in indexes.names[target].tokens}:
+            return None
+    return first
+
+
 def _reference_key(
     connector: Any, table: TableInfo, stats: TableStats, refs: tuple[str, ...], warnings: list[str]
 ) -> tuple[tuple[str, ...], int]:
@@ -102,11 +124,11 @@ def discover_composites(
     primary_keys: dict[str, PrimaryKey],
     *,
     sample: int,
-    references: dict[str, frozenset[str]] | None = None,
+    references: dict[str, dict[str, str]] | None = None,
 ) -> tuple[list[Edge], int, list[str]]:
     """Composite PKs are added to `primary_keys`; returns composite FK edges, queries run, warnings.
 
-    `references`: per table, its columns with an accepted link to another table. A table whose key is none of
+    `references`: per table, its columns with an accepted link to another table, and that table. A table whose key is none of
     its own columns but two to four references together (a link table: `Likes(student_id, liked_id)`,
     `orderdetails(orderNumber, productCode)`) is keyed by those references, not by the narrowest tuple that
     happens to be unique (a line number)."""
@@ -118,7 +140,12 @@ def discover_composites(
         table_stats = stats.get(key)
         if key in primary_keys or table_stats is None or table_stats.failed or not table_stats.sampled:
             continue
-        linked = references.get(key, frozenset())
+        targets = references.get(key, {})
+        linked = frozenset(targets)
+        extension = _extension_key(table, table_stats, indexes, targets)
+        if extension is not None:
+            primary_keys[key] = PrimaryKey(key, (extension,), "inferred", 0.9)
+            continue
         if _strong_single_key(table, table_stats, indexes, linked):
             continue
         refs = tuple(c.name for c in table.columns if c.name in linked)

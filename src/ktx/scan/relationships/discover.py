@@ -273,10 +273,10 @@ def discover_relationships(
     if connector is not None:
         if progress:
             progress("composite keys")
-        linked: dict[str, set[str]] = {}
+        linked: dict[str, dict[str, str]] = {}
         for edge in [*formal, *edges]:
             if edge.status == "accepted" and len(edge.from_columns) == 1 and edge.to_table != edge.from_table:
-                linked.setdefault(edge.from_table, set()).add(edge.from_columns[0])
+                linked.setdefault(edge.from_table, {})[edge.from_columns[0]] = edge.to_table
         composite_edges, composite_queries, composite_warnings = discover_composites(
             connector,
             by_key,
@@ -284,7 +284,7 @@ def discover_relationships(
             indexes,
             keys,
             sample=settings.sample_rows,
-            references={k: frozenset(v) for k, v in linked.items()},
+            references=linked,
         )
         queries += composite_queries
         result.warnings += composite_warnings

@@ -131,6 +131,12 @@ def infer_primary_keys(
                 better = best is None or (best[2] == "profile" and score > best[0])
                 if name_score >= PROFILE_PK_MIN_NAME and score >= 0.55 and better:
                     best = (score, column.name, "profile")
+        if best is not None and best[2] == "inferred":
+            own = _own_named_key(indexes, table, stats.get(key), references)
+            if own is not None and own != best[1] and _name_strength(indexes, table, best[1], stats.get(key)) < 0.88:
+                # `tasks.task_id` names the table; `tasks.project_id` (unique because each project has one task, and
+                # pointed at by some other table) names projects: links into it do not make it the tasks' key.
+                best = (scores.get((key, own), best[0]), own, "profile")
         table_stats = stats.get(key)
         if key not in keys and table_stats is not None and not table_stats.failed and table_stats.row_count == 0:
             named = _name_only_key(table, indexes)
@@ -142,6 +148,23 @@ def infer_primary_keys(
         if key not in keys and best is not None:
             keys[key] = PrimaryKey(key, (best[1],), best[2], best[0])
     return keys, scores
+
+
+def _name_strength(indexes: Indexes, table: TableInfo, column: str, stats: TableStats | None) -> float:
+    return max(_profile_name_score(indexes, table, column), _evidence_name_score(indexes, table, column, stats))
+
+
+def _own_named_key(
+    indexes: Indexes, table: TableInfo, stats: TableStats | None, references: frozenset[str]
+) -> str | None:
+    """The unique, non-null column whose name says it is this table's key (`task_id` in tasks), if any."""
+    for column in table.columns:
+        profile = _unique(stats, column.name)
+        if column.name in references or profile is None or profile[0] < 0.98 or profile[1] > 0.05:
+            continue
+        if _name_strength(indexes, table, column.name, stats) >= 0.88:
+            return column.name
+    return None
 
 
 def _name_only_key(table: TableInfo, indexes: Indexes) -> tuple[str, ...]:
