@@ -134,3 +134,20 @@ def test_a_view_is_a_target_only_when_no_table_qualifies(tmp_path: Path) -> None
     assert targets == {"customers"}
     # A table's own identifier never points at a view over the table (Sakila: actor → actor_info).
     assert not [e for e in result.accepted + result.review if e.from_table == "customers"]
+
+
+def test_composite_keys_follow_what_child_tables_carry(tmp_path: Path) -> None:
+    """college_2: (course_id, sec_id) happens to be unique in section, but takes and teaches carry semester and year
+    with it, so the key is all four; teaches, keyed alike, extends section (named by `sec_id`) rather than being
+    another parent for takes; classroom is keyed by the pair section joins on; the shortcut takes.course_id →
+    course, implied through section, waits for review."""
+    result, truth = _spider("college_2", tmp_path)
+    assert set(result.primary_keys["section"].columns) == set(truth["pks"]["section"])
+    assert set(result.primary_keys["classroom"].columns) == set(truth["pks"]["classroom"])
+    found = {(e.from_table, frozenset(e.from_columns), e.to_table) for e in result.accepted}
+    four = frozenset({"course_id", "sec_id", "semester", "year"})
+    assert {("takes", four, "section"), ("teaches", four, "section")} <= found
+    assert ("takes", four, "teaches") not in found
+    assert ("section", frozenset({"building", "room_number"}), "classroom") in found
+    [shortcut] = [e for e in result.review if e.from_table == "takes" and e.from_columns == ("course_id",)]
+    assert "implied_by_composite:section" in shortcut.reasons

@@ -8,7 +8,7 @@ from typing import Any
 
 from ktx.errors import KtxError
 from ktx.scan.profile import TableStats
-from ktx.scan.relationships.candidates import Indexes, junction_columns, type_family
+from ktx.scan.relationships.candidates import Indexes, alias_match, base_of, junction_columns, type_family
 from ktx.scan.relationships.model import Edge, PrimaryKey, TableInfo
 from ktx.scan.relationships.names import stem
 from ktx.scan.relationships.validation import _table, check_tuple
@@ -51,7 +51,9 @@ def _strong_single_key(
     return False
 
 
-def _key_like(table: TableInfo, stats: TableStats, indexes: Indexes) -> list[str]:
+def _key_like(table: TableInfo, stats: TableStats, indexes: Indexes, shared: frozenset[str] = frozenset()) -> list[str]:
+    """Columns that may be part of a composite key: key-named ones, and ones another table carries under the same
+    name (`classroom.building` beside `section.building`: a pair other tables join on)."""
     names = indexes.names[table.key]
     out = []
     for column in table.columns:
@@ -59,9 +61,12 @@ def _key_like(table: TableInfo, stats: TableStats, indexes: Indexes) -> list[str
         stripped = set(names.stripped.get(column.name, ()))
         if column.kind == "boolean" or col is None or col.null_rate > 0.02:
             continue
-        if column.kind == "time" and "date" not in stripped:
+        if column.kind == "time":
+            # An event table is keyed by who and when: (customer_id, datetime_payment).
+            if stripped & {"date", "datetime", "timestamp", "time"}:
+                out.append(column.name)
             continue
-        if stripped & KEY_PARTS:
+        if stripped & KEY_PARTS or (column.name.lower() in shared and type_family(column.native_type) == "string"):
             out.append(column.name)
     return out[:MAX_COLUMNS]
 
@@ -98,6 +103,59 @@ def _extension_key(table: TableInfo, stats: TableStats, indexes: Indexes, target
         if column != first and rest & {stem(t) for t in indexes.names[target].tokens}:
             return None
     return first
+
+
+def _widened_by_children(
+    key: str, best: tuple[str, ...], tables: dict[str, TableInfo], indexes: Indexes
+) -> tuple[str, ...]:
+    """A unique tuple found on these rows may be narrower than the key the schema means: when every table that
+    carries it also carries more of this table's columns under the same names (college `section(course_id,
+    sec_id)`: takes and teaches also carry `semester` and `year`), those belong to the key. Still unique (a
+    superset of a unique tuple)."""
+    names = indexes.names[key]
+    own = {"_".join(names.stripped[c.name]): c for c in tables[key].columns}
+    wanted = {"_".join(names.stripped[c]) for c in best}
+    common: set[str] | None = None
+    for other, info in tables.items():
+        if other == key:
+            continue
+        carried = {"_".join(indexes.names[other].stripped[c.name]) for c in info.columns}
+        if wanted <= carried:
+            common = carried if common is None else common & carried
+    if not common:
+        return best
+    extra = {
+        name
+        for name in (common & set(own)) - wanted
+        if own[name].kind not in ("boolean", "time") and type_family(own[name].native_type) in ("integer", "string")
+    }
+    if not extra:
+        return best
+    return tuple(c.name for c in tables[key].columns if c.name in best or "_".join(names.stripped[c.name]) in extra)
+
+
+def _shared_key_roots(composite: dict[str, tuple[str, ...]], indexes: Indexes) -> dict[str, str]:
+    """Tables keyed by the same tuple of names (college `section` and `teaches`: course_id, sec_id, semester, year):
+    the one a column of the tuple names (`sec_id` → section) is the root the others extend. Table → root, for the
+    groups where exactly one member is so named."""
+    groups: dict[frozenset[str], list[str]] = {}
+    for key, columns in composite.items():
+        groups.setdefault(frozenset("_".join(indexes.names[key].stripped[c]) for c in columns), []).append(key)
+    roots: dict[str, str] = {}
+    for names, members in groups.items():
+        if len(members) < 2:
+            continue
+        named = [
+            key
+            for key in members
+            if any(
+                (base := base_of(tuple(name.split("_")))) is not None and alias_match(base, indexes.names[key])
+                for name in names
+            )
+        ]
+        if len(named) == 1:
+            roots.update({key: named[0] for key in members})
+    return roots
 
 
 def _reference_key(
@@ -157,7 +215,10 @@ def discover_composites(
             primary_keys[key] = PrimaryKey(key, found, "composite", 0.95)
             composite[key] = found
             continue
-        columns = _key_like(table, table_stats, indexes)
+        shared = frozenset(
+            c.name.lower() for other, info in tables.items() if other != key for c in info.columns
+        ) & frozenset(c.name.lower() for c in table.columns)
+        columns = _key_like(table, table_stats, indexes, shared)
         accepted: list[tuple[str, ...]] = []
         for width in (2, 3):
             for combo in combinations(columns, width):
@@ -181,10 +242,14 @@ def discover_composites(
             best = min(
                 accepted, key=lambda combo: (_sequence_parts(combo, indexes.names[key]), sum(order[c] for c in combo))
             )
+            best = _widened_by_children(key, best, tables, indexes)
             primary_keys[key] = PrimaryKey(key, best, "composite", 0.95)
             composite[key] = best
     edges: list[Edge] = []
+    roots = _shared_key_roots(composite, indexes)
     for parent_key, parent_cols in composite.items():
+        if parent_key in roots and roots[parent_key] != parent_key:
+            continue  # keyed like its root (teaches like section): children link to the root, not to it
         parent_names = indexes.names[parent_key]
         wanted = ["_".join(parent_names.stripped[c]) for c in parent_cols]
         for child_key, child in tables.items():
@@ -202,8 +267,9 @@ def discover_composites(
             ):
                 continue
             child_cols = tuple(m.name for m in match)  # type: ignore[union-attr]
-            if child_key in composite and set(composite[child_key]) == set(child_cols):
-                continue  # two tables keyed by the same tuple: 1:1, not a foreign key
+            same_key = child_key in composite and set(composite[child_key]) == set(child_cols)
+            if same_key and roots.get(child_key) != parent_key:
+                continue  # two tables keyed by the same tuple, neither named by it: 1:1, not a foreign key
             result = check_tuple(connector, child, child_cols, parent_table, parent_cols, sample)
             queries += 1
             if "error" in result:

@@ -156,6 +156,29 @@ def _merge(into: dict[str, Edge], edges: list[Edge]) -> None:
         into[edge.id] = kept
 
 
+def _drop_implied(edges: list[Edge], composite_edges: list[Edge]) -> None:
+    """`takes.course_id` → course is implied by takes(course_id, sec_id, …) → section and section.course_id →
+    course, where section is keyed by its course plus its own discriminators: the single-column shortcut goes back
+    to review, so the join graph keeps the link the schema means."""
+    accepted = {
+        (e.from_table, e.from_columns[0]): e for e in edges if e.status == "accepted" and len(e.from_columns) == 1
+    }
+    for composite in composite_edges:
+        if composite.status != "accepted":
+            continue
+        parent_refs = sum(1 for c in composite.to_columns if (composite.to_table, c) in accepted)
+        if parent_refs != 1:
+            # The parent is a junction (partsupp: part and supplier): its columns' own links are the schema's too
+            # (TPC-H declares lineitem.l_partkey → part beside lineitem → partsupp).
+            continue
+        for child_col, parent_col in zip(composite.from_columns, composite.to_columns, strict=True):
+            direct = accepted.get((composite.from_table, child_col))
+            via = accepted.get((composite.to_table, parent_col))
+            if direct is not None and via is not None and direct.to_table == via.to_table:
+                direct.status = "review"
+                direct.reasons.append(f"implied_by_composite:{composite.to_table}")
+
+
 def _report_polymorphic(edges: list[Edge]) -> list[str]:
     """Polymorphic candidates stay for review with each target's exact share of the values (from validation),
     and one warning per column names them all."""
@@ -288,6 +311,7 @@ def discover_relationships(
         )
         queries += composite_queries
         result.warnings += composite_warnings
+    _drop_implied(edges, composite_edges)
     result.primary_keys = keys
     seen: set[str] = set()
     for edge in [*formal, *edges, *composite_edges]:

@@ -97,7 +97,7 @@ def key_columns(tables: list[TableInfo], stats: dict[str, TableStats], indexes: 
                 continue  # dates are referenced only as a calendar table's key
             complete = table_stats.row_count <= table_stats.sampled
             named_key = any(
-                c == column.name and why != "profile_unique" for c, _, why in indexes.targets.get(table.key, ())
+                c == column.name and why in OWN_KEY_REASONS for c, _, why in indexes.targets.get(table.key, ())
             )
             out.append(KeyColumn(table.key, column, col, position, complete, position == 0 or named_key, named_key))
     return out
@@ -238,7 +238,7 @@ def inclusion_candidates(
             names = indexes.names[table.key].stripped.get(column.name, ())
             if col is None or not _joinable(column, col, names) or col.distinct_count < 2:
                 continue
-            if set(names) & (SEQUENCE_WORDS | SCORE_WORDS):
+            if set(names) & SEQUENCE_WORDS or (set(names) & SCORE_WORDS and base_of(names) is None):
                 # A line number counts within its parent, a rating or a quantity counts things: small integers that
                 # fit inside any small table's ids, and reference nothing.
                 continue
