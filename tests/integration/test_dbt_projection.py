@@ -336,3 +336,25 @@ def test_a_relationships_test_onto_a_non_unique_column_is_not_joined_many_to_one
     joins = _tables(root)["stg_orders"].get("joins") or []
     assert not [j for j in joins if j["to"] == "account_events"]
     assert [j for j in joins if j["to"] == "dim_accounts"]  # the unique one is still joined
+
+
+def test_a_repeated_yaml_key_is_read_as_dbt_reads_it(tmp_path: Path) -> None:
+    """dbt reads YAML with PyYAML, which keeps a repeated key's last value; large public projects ship such files.
+    The file is read, not dropped whole: the last value wins and a warning names the file, the key and the line."""
+    root = _setup(tmp_path)
+    with sqlite3.connect(root / "wh.sqlite") as db:
+        db.execute("CREATE TABLE refunds (id INTEGER, reason TEXT)")
+    (root / "dbt" / "models" / "refunds.yml").write_text(
+        "version: 2\nmodels:\n  - name: refunds\n    description: A draft.\n"
+        "    columns:\n      - name: reason\n        description: Why.\n"
+        "    description: One row per refund.\n"
+    )
+    with Services(Project(root)) as services:
+        outcome = run_ingest(services, all_=True)
+    wh, dbt = outcome.results
+    assert wh.status == "done" and dbt.status == "done", (wh.message, dbt.message)
+    refunds = _tables(root)["refunds"]
+    assert refunds["descriptions"]["dbt"] == "One row per refund."
+    assert next(c for c in refunds["columns"] if c["name"] == "reason")["descriptions"]["dbt"] == "Why."
+    [warning] = [w for w in dbt.report["warnings"] if w["code"] == "dbt_yaml_duplicate_key"]
+    assert "refunds.yml" in warning["message"] and "`description` repeats on line 8" in warning["message"]

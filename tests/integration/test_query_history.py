@@ -35,6 +35,10 @@ WORKLOAD = [
     ("analyst_c", 6, "/* password=Tr0ub4dor-PLANTED */ SELECT carrier, count(*) FROM shipments GROUP BY carrier"),
     ("analyst_b", 6, "SELECT region, count(*) FROM customers GROUP BY region -- token: PLANTED-TOKEN-9"),
     ("etl_loader", 30, "SELECT * FROM orders WHERE created_at > now() - interval '1 day'"),
+    # Typed literals: pg_stat_statements stores `date $1` and `timestamp $2`, text no parser accepts as it is.
+    ("analyst_a", 10, "SELECT c.region, count(*) FROM orders o JOIN customers c ON o.customer_id = c.id "
+                     "WHERE o.created_at >= date '2026-01-02' AND o.created_at < timestamp '2026-01-05 00:00' "
+                     "GROUP BY c.region"),
     ("analyst_c", 10, "SELECT 1"),
 ]  # fmt: skip
 
@@ -122,6 +126,8 @@ def test_usage_joins_patterns_and_redaction(cluster, tmp_path: Path) -> None:
     orders = tables["orders"]["usage"]
     assert orders["source"] == "query-history" and orders["frequencyTier"] == "mid"
     assert "status" in orders["commonFilters"]
+    assert "created_at" in orders["commonFilters"]  # from the `date $1` template
+    assert history["parseFailures"] == 0 and history["parseFailureSample"] is None
     assert {"table": "customers", "on": ["customer_id = customers.id"]} in orders["commonJoins"]
     assert tables["customers"]["usage"]["commonGroupBys"] == ["region"]
     assert "usage" not in tables["audit_log"]  # never queried

@@ -35,16 +35,24 @@ def analyze(
     from sqlglot.errors import SqlglotError
     from sqlglot.optimizer.scope import traverse_scope
 
+    from ktx.history.placeholders import fill_placeholders, has_placeholders
+
     out = Analysis()
     catalog = catalog or {}
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
-    except SqlglotError as exc:
-        out.error = str(exc).splitlines()[0][:200]
-        return out
-    except (RecursionError, ValueError) as exc:
-        out.error = f"{type(exc).__name__}: {exc}"[:200]
-        return out
+    except (SqlglotError, RecursionError, ValueError) as exc:
+        # Normalized text (`date $1`, `IN (...)`, `?`) is not SQL until its placeholders are literals again.
+        statements = []
+        if has_placeholders(sql):
+            try:
+                statements = [s for s in sqlglot.parse(fill_placeholders(sql, dialect), read=dialect) if s is not None]
+            except (SqlglotError, RecursionError, ValueError):
+                statements = []
+        if not statements:
+            is_parse_error = isinstance(exc, SqlglotError)
+            out.error = str(exc).splitlines()[0][:200] if is_parse_error else f"{type(exc).__name__}: {exc}"[:200]
+            return out
     for statement in statements:
         try:
             scopes = traverse_scope(statement)

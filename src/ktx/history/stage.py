@@ -145,6 +145,7 @@ class Staged:
     dropped: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     parse_failures: int = 0
+    parse_failure_sample: dict[str, str] | None = None  # the first template that could not be parsed (redacted)
 
 
 def _matches(patterns: list[re.Pattern[str]], user: str) -> bool:
@@ -200,6 +201,8 @@ def stage(
         if analysis.error:
             out.parse_failures += 1
             out.warnings.append(f"parse_failed:{template.id}: {analysis.error}")
+            if out.parse_failure_sample is None:
+                out.parse_failure_sample = {"template": template.id, "error": analysis.error, "sql": sql[:500]}
             continue
         tables = [t for t in analysis.tables if not _SYSTEM.match(t)]
         if not tables:

@@ -726,6 +726,7 @@ def _history_files(
         "touchedTableCount": len(staged.tables),
         "dropped": dict(sorted(staged.dropped.items())),
         "parseFailures": staged.parse_failures,
+        "parseFailureSample": staged.parse_failure_sample,
         "warnings": history.warnings,
     }
     # A table no longer queried loses its staged file.
@@ -746,6 +747,7 @@ def _history_files(
         "patternPages": sorted(pages),
         "dropped": dict(sorted(staged.dropped.items())),
         "parseFailures": staged.parse_failures,
+        "parseFailureSample": staged.parse_failure_sample,
         "joinsAcceptedFromHistory": len(observed_accepted),
         "stagedDir": raw,
     }

@@ -154,6 +154,42 @@ def safe_load(text: str, max_chars: int = MAX_DOCUMENT_CHARS) -> Any:
     return _bounded_load(reader.load, text, max_chars)
 
 
+def safe_load_last_wins(text: str, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[Any, list[tuple[str, int]]]:
+    """safe_load for files whose tools accept a repeated mapping key and keep its last value (dbt reads YAML with
+    PyYAML, which does): returns the data and each repeated key with the line it repeats on. Same limits."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+    repeated: list[tuple[str, int]] = []
+
+    def last_wins(node: Any) -> None:
+        if isinstance(node, MappingNode):
+            last: dict[str, int] = {}
+            for i, (key, _value) in enumerate(node.value):
+                name = getattr(key, "value", None)
+                if isinstance(name, str):
+                    if name in last:
+                        repeated.append((name, key.start_mark.line + 1))
+                    last[name] = i
+            kept = set(last.values())
+            node.value = [pair for i, pair in enumerate(node.value) if not isinstance(pair[0].value, str) or i in kept]
+            for _key, value in node.value:
+                last_wins(value)
+        elif isinstance(node, SequenceNode):
+            for value in node.value:
+                last_wins(value)
+
+    def load(source: str) -> Any:
+        reader = YAML(typ="safe", pure=True)
+        node = reader.compose(source)
+        if node is None:
+            return None
+        last_wins(node)
+        return reader.constructor.construct_document(node)
+
+    return _bounded_load(load, text, max_chars), repeated
+
+
 _FILE_CACHE_MIN_CHARS = 64 << 10
 _FILE_CACHE_MAX_CHARS = 48 << 20  # text size of the documents kept (their parse is several times larger)
 _file_cache: dict[bytes, tuple[int, Any]] = {}  # content digest → (text size, parsed document)

@@ -54,13 +54,25 @@ class DbtProject:
 
 def load_yaml_file(path: Path, rel: str, warnings: list[str]) -> Any:
     """A source YAML file, or None with a warning naming it (too large, or not valid YAML)."""
-    from ktx.project.yamlio import safe_load, yaml_problem
+    from ruamel.yaml.constructor import DuplicateKeyError
+
+    from ktx.project.yamlio import safe_load, safe_load_last_wins, yaml_problem
 
     if path.stat().st_size > MAX_FILE_BYTES:
         warnings.append(f"dbt_file_too_large:{rel}: over {MAX_FILE_BYTES // 1_000_000} MB; skipped")
         return None
     try:
-        return safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        try:
+            return safe_load(text)
+        except DuplicateKeyError:
+            # dbt reads YAML with PyYAML, where a repeated key's last value wins: read it the same way, say so.
+            data, repeated = safe_load_last_wins(text)
+            for key, line in repeated:
+                warnings.append(
+                    f"dbt_yaml_duplicate_key:{rel}: `{key}` repeats on line {line}; the last one wins, as in dbt"
+                )
+            return data
     except Exception as exc:  # malformed YAML: one warning naming the file, the rest goes on
         warnings.append(f"dbt_yaml_invalid:{rel}: {yaml_problem(exc) if hasattr(exc, 'problem') else exc}")
         return None
@@ -297,8 +309,12 @@ def project(
         out[key] = new
     for key, join in joins:
         existing = out[key].setdefault("joins", [])
-        if not any(j.get("to") == join["to"] and _norm(j.get("on", "")) == _norm(join["on"]) for j in existing):
+        same = [j for j in existing if j.get("to") == join["to"] and _norm(j.get("on", "")) == _norm(join["on"])]
+        if not same:
             existing.append(join)
+        for found in same:
+            if found.get("source") == "inferred":
+                found["source"] = "manual"  # the scan found it from the data; dbt's test says a person declared it
     for entry in out.values():
         if not entry.get("joins"):
             entry.pop("joins", None)
