@@ -154,6 +154,18 @@ def safe_load(text: str, max_chars: int = MAX_DOCUMENT_CHARS) -> Any:
     return _bounded_load(reader.load, text, max_chars)
 
 
+def safe_load_all(text: str, max_chars: int = MAX_DOCUMENT_CHARS) -> list[Any]:
+    """Every document of a multi-document YAML stream (`---` separated: MetricFlow writes one `semantic_model:`
+    or `metric:` per document), plain data, same limits."""
+    from ruamel.yaml import YAML
+
+    def load(source: str) -> list[Any]:
+        return list(YAML(typ="safe").load_all(source))
+
+    documents = _bounded_load(load, text, max_chars)
+    return [d for d in documents if d is not None]
+
+
 def safe_load_last_wins(text: str, max_chars: int = MAX_DOCUMENT_CHARS) -> tuple[Any, list[tuple[str, int]]]:
     """safe_load for files whose tools accept a repeated mapping key and keep its last value (dbt reads YAML with
     PyYAML, which does): returns the data and each repeated key with the line it repeats on. Same limits."""

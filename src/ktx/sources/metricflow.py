@@ -39,6 +39,8 @@ class Model:
     description: str = ""
     primary: tuple[str, str] | None = None  # (entity name, column expr)
     foreign: list[tuple[str, str]] = field(default_factory=list)
+    unique: list[tuple[str, str]] = field(default_factory=list)  # unique/natural entities: joinable like a primary
+    entity: str | None = None  # `primary_entity:`, when the model declares one without a primary column
     dimensions: dict[str, dict[str, Any]] = field(default_factory=dict)
     measures: dict[str, dict[str, Any]] = field(default_factory=dict)
     agg_time: str | None = None
@@ -55,7 +57,7 @@ class MetricFlowProject:
 
 
 def read_project(root: Path) -> MetricFlowProject:
-    from ktx.sources.dbt import MAX_FILE_BYTES, load_yaml_file
+    from ktx.sources.dbt import MAX_FILE_BYTES
 
     out = MetricFlowProject()
     raw_models: dict[str, dict[str, Any]] = {}
@@ -65,19 +67,46 @@ def read_project(root: Path) -> MetricFlowProject:
         if path.stat().st_size > MAX_FILE_BYTES:
             out.warnings.append(f"metricflow_file_too_large:{rel}: over 5 MB; skipped")
             continue
-        data = load_yaml_file(path, rel, out.warnings)
-        if not isinstance(data, dict) or not (data.get("semantic_models") or data.get("metrics")):
-            continue
-        out.files[rel] = path.read_text(encoding="utf-8", errors="replace")
-        for model in data.get("semantic_models") or []:
-            if isinstance(model, dict) and model.get("name"):
-                raw_models[str(model["name"])] = {**model, "_file": rel}
-        out.metrics += [{**m, "_file": rel} for m in data.get("metrics") or [] if isinstance(m, dict) and m.get("name")]
+        documents = _documents(path, rel, out.warnings)
+        found = False
+        for data in documents:
+            models = [
+                *(data.get("semantic_models") or []),
+                *([data["semantic_model"]] if "semantic_model" in data else []),
+            ]
+            metrics = [*(data.get("metrics") or []), *([data["metric"]] if "metric" in data else [])]
+            for model in models:
+                if isinstance(model, dict) and model.get("name"):
+                    raw_models[str(model["name"])] = {**model, "_file": rel}
+                    found = True
+            for metric in metrics:
+                if isinstance(metric, dict) and metric.get("name"):
+                    out.metrics.append({**metric, "_file": rel})
+                    found = True
+        if found:
+            out.files[rel] = path.read_text(encoding="utf-8", errors="replace")
     if not raw_models and not out.metrics:
         raise KtxError(f"{root} holds no MetricFlow semantic_models or metrics.")
     for name, raw in raw_models.items():
         out.models[name] = _model(name, _extended(raw, raw_models, set()))
     return out
+
+
+def _documents(path: Path, rel: str, warnings: list[str]) -> list[dict[str, Any]]:
+    """The mappings of a YAML file, one per document: a file may list `semantic_models:`/`metrics:` or hold one
+    `semantic_model:`/`metric:` per `---` document, as MetricFlow's own projects do."""
+    from ktx.project.yamlio import safe_load_all, yaml_problem
+    from ktx.sources.dbt import load_yaml_file
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if "\n---" not in text and not text.startswith("---"):
+        data = load_yaml_file(path, rel, warnings)
+        return [data] if isinstance(data, dict) else []
+    try:
+        return [d for d in safe_load_all(text) if isinstance(d, dict)]
+    except Exception as exc:  # one bad file is a warning naming it; the rest is read
+        warnings.append(f"dbt_yaml_invalid:{rel}: {yaml_problem(exc) if hasattr(exc, 'problem') else exc}")
+        return []
 
 
 def _extended(raw: dict[str, Any], models: dict[str, dict[str, Any]], seen: set[str]) -> dict[str, Any]:
@@ -99,13 +128,21 @@ def _model(name: str, raw: dict[str, Any]) -> Model:
     table = str(relation.get("alias") or (ref.group(1) if ref else name))
     model = Model(name, table, str(raw.get("description") or "").strip(), file=raw.get("_file", ""))
     if relation.get("alias"):
-        model.relation = ".".join(str(p) for p in (relation.get("schema_name"), relation["alias"]) if p)
+        schema = str(relation.get("schema_name") or "")
+        if schema.startswith("$") or "{{" in schema:
+            schema = ""  # a template (`$source_schema`) the project fills at deploy time: match by the alias
+        model.relation = ".".join(p for p in (schema, str(relation["alias"])) if p)
     for entity in raw.get("entities") or []:
         expr = str(entity.get("expr") or entity.get("name"))
         if entity.get("type") == "primary" and model.primary is None:
             model.primary = (str(entity["name"]), expr)
+        elif entity.get("type") in ("unique", "natural"):
+            model.unique.append((str(entity["name"]), expr))
         elif entity.get("type") == "foreign":
             model.foreign.append((str(entity["name"]), expr))
+    if raw.get("primary_entity"):
+        # A model with no primary column still names the entity its rows are (`booking`): filters use it.
+        model.entity = str(raw["primary_entity"])
     for dim in raw.get("dimensions") or []:
         model.dimensions[str(dim["name"])] = dim
     for measure in raw.get("measures") or []:
@@ -173,7 +210,15 @@ def project(
         key: {str(c.get("name")).lower(): str(c.get("name")) for c in entry.get("columns") or []}
         for key, entry in entries.items()
     }
-    by_entity = {m.primary[0]: m for m in mf.models.values() if m.primary}
+    # Several models may key the same entity (listings_latest and lux_listing_mapping both by `listing`).
+    keyed: dict[str, list[tuple[Model, str]]] = {}
+    for m in mf.models.values():
+        for entity, expr in ([m.primary] if m.primary else []) + m.unique:
+            keyed.setdefault(entity, []).append((m, expr))
+    by_entity: dict[str, list[Model]] = {entity: [m for m, _ in found] for entity, found in keyed.items()}
+    for m in mf.models.values():
+        if m.entity and m not in by_entity.get(m.entity, []):
+            by_entity.setdefault(m.entity, []).append(m)
     measure_owner = {mn: m for m in mf.models.values() for mn in m.measures}
     overlays: dict[str, dict[str, Any]] = {}
     for model in mf.models.values():
@@ -200,12 +245,12 @@ def project(
         if agg_time and (agg_time.lower() in cols or any(c["name"] == agg_time for c in computed)):
             overlay["default_time_dimension"] = {"column": cols.get(agg_time.lower(), agg_time)}
         joins = []
-        for entity, expr in model.foreign:
-            target = by_entity.get(entity)
-            target_key = matched.get(target.name) if target else None
-            if target is None or target_key is None or target_key == key:
+        targets = [(fk, expr, t, t_expr) for fk, expr in model.foreign for t, t_expr in keyed.get(fk, [])]
+        for entity, expr, target, target_expr in targets:
+            target_key = matched.get(target.name)
+            if target_key is None or target_key == key:
                 continue
-            own, their = cols.get(expr.lower()), columns[target_key].get(target.primary[1].lower())
+            own, their = cols.get(expr.lower()), columns[target_key].get(target_expr.lower())
             if own is None or their is None:
                 warnings.append(
                     f"metricflow_join_unchecked:{model.name}.{entity}: column missing in the scan; not joined"
@@ -257,6 +302,7 @@ def project(
     for overlay in overlays.values():
         for measure in overlay["measures"]:
             measure.pop("_claimed", None)
+            measure.pop("_measure", None)
     for model_name, generated in overlays.items():
         document = generated
         if model_name in standalone:
@@ -311,7 +357,12 @@ def _fallback_page(metric: dict[str, Any], reason: str, connection_id: str) -> s
 
 
 def _filter(
-    text: str, home: Model, overlay: dict[str, Any], metric: str, by_entity: dict[str, Model], matched: dict[str, str]
+    text: str,
+    home: Model,
+    overlay: dict[str, Any],
+    metric: str,
+    by_entity: dict[str, list[Model]],
+    matched: dict[str, str],
 ) -> tuple[str | None, str | None, str | None]:
     """A MetricFlow filter → (segment name, filter SQL, problem). Same-model dimensions become a segment."""
     problem = None
@@ -320,7 +371,8 @@ def _filter(
     def dimension(match: re.Match[str]) -> str:
         nonlocal problem, same_model
         entity, _, dim = match.group(2).partition("__")
-        owner = by_entity.get(entity)
+        owners = by_entity.get(entity) or []
+        owner = next((m for m in owners if dim in m.dimensions), owners[0] if owners else None)
         if owner is None or not dim:
             problem = f"filter refers to {match.group(2)}, which names no entity's dimension"
             return match.group(0)
@@ -345,7 +397,7 @@ def _metric(
     overlays: dict[str, dict[str, Any]],
     metric_home: dict[str, str],
     measure_owner: dict[str, Model],
-    by_entity: dict[str, Model],
+    by_entity: dict[str, list[Model]],
     matched: dict[str, str],
     warnings: list[str],
 ) -> str | None:
@@ -367,6 +419,9 @@ def _metric(
         overlay = overlays[owner.name]
         base = next((m for m in overlay["measures"] if m["name"] == measure_name), None)
         if base is None:
+            base = next((m for m in overlay["measures"] if m.get("_measure") == measure_name), None)
+        if base is None:
+            warnings.append(f"metricflow_metric_unresolved:{name}: its measure {measure_name} was not projected")
             return None
         filters = [f for f in (metric.get("filter"), ref.get("filter") if isinstance(ref, dict) else None) if f]
         item: dict[str, Any] = {"name": name, "expr": base["expr"]}
@@ -390,6 +445,7 @@ def _metric(
                     base.update(
                         name=name,
                         _claimed=True,
+                        _measure=measure_name,
                         **({"description": item["description"]} if "description" in item else {}),
                     )
                     item = None
@@ -405,6 +461,9 @@ def _metric(
         return None
     if kind == "ratio":
         refs = [params.get("numerator"), params.get("denominator")]
+        if any(isinstance(r, dict) and r.get("filter") for r in refs):
+            # Projected without it, the ratio would answer for every row (1.0 instead of 0.50): refused, not wrong.
+            return "a ratio whose numerator or denominator carries its own filter needs a filtered input"
         names = [r.get("name") if isinstance(r, dict) else r for r in refs]
         expr_names = names
         template = "{0} / nullif({1}, 0)"
@@ -412,6 +471,10 @@ def _metric(
         inputs = params.get("metrics") or []
         if any(isinstance(i, dict) and i.get("offset_window") for i in inputs):
             return "derived metrics with an offset window (period over period) need time shifting"
+        if any(isinstance(i, dict) and i.get("offset_to_grain") for i in inputs):
+            return "derived metrics with an offset to a grain (since the start of the month) need time shifting"
+        if any(isinstance(i, dict) and i.get("filter") for i in inputs):
+            return "a derived metric whose inputs carry their own filters needs filtered inputs"
         names = [i.get("name") if isinstance(i, dict) else i for i in inputs]
         expr_names = [i.get("alias") or i.get("name") if isinstance(i, dict) else i for i in inputs]
         template = str(params.get("expr") or "")

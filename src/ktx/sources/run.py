@@ -347,11 +347,11 @@ def _generated_changes(
     are dropped and said; what an earlier run generated and this one does not is removed."""
     generated = dict(generated)
     for rel in sorted(p for p in generated if p.startswith("semantic-layer/")):
-        try:
-            _check_layer(root, warehouse, wh_driver, {rel: generated[rel]})
-        except KtxError as exc:
-            warnings.append(f"{driver}_invalid:{rel}: {exc.message}")
+        salvaged = _without_bad_measures(root, warehouse, wh_driver, driver, rel, generated[rel], warnings)
+        if salvaged is None:
             generated.pop(rel)
+        else:
+            generated[rel] = salvaged
     _check_layer(root, warehouse, wh_driver, {p: t for p, t in generated.items() if p.startswith("semantic-layer/")})
     owned = [root / "semantic-layer" / warehouse / driver]
     if snapshot:
@@ -464,6 +464,40 @@ def _work_units(
         "conflicts": outcome.conflicts,
         "reconciliation": outcome.reconciliation or {"status": "skipped"},
     }
+
+
+MAX_SALVAGE_STEPS = 50
+
+
+def _without_bad_measures(
+    root: Path, warehouse: str, wh_driver: str, driver: str, rel: str, text: str, warnings: list[str]
+) -> str | None:
+    """The overlay as generated, or with the measures the layer refuses taken out one by one (each said, with the
+    reason), so one conflicting measure never costs the whole overlay; None (and said) when it cannot be saved."""
+    from ktx.project.yamlio import dump_yaml, safe_load
+
+    current = text
+    for _ in range(MAX_SALVAGE_STEPS):
+        try:
+            _check_layer(root, warehouse, wh_driver, {rel: current})
+            return current
+        except KtxError as exc:
+            problem = exc.message
+        data = safe_load(current) or {}
+        measures = [m for m in data.get("measures") or [] if isinstance(m, dict)]
+        named = [m for m in measures if f"'{m.get('name')}'" in problem]
+        if not named:
+            warnings.append(f"{driver}_invalid:{rel}: {problem}")
+            return None
+        # Of two measures said to clash, the later one goes; a measure blamed alone goes itself.
+        drop = named[-1] if "same expression" in problem and len(named) > 1 else named[0]
+        reason = problem.split(": ", 1)[-1]
+        warnings.append(f"{driver}_measure_skipped:{rel}: {drop.get('name')} — {reason[:300]}")
+        data["measures"] = [m for m in measures if m is not drop]
+        header = "".join(line + "\n" for line in current.splitlines() if line.startswith("#"))
+        current = header + dump_yaml(data)
+    warnings.append(f"{driver}_invalid:{rel}: too many measures refused; the overlay was not written")
+    return None
 
 
 def _check_layer(root: Path, warehouse: str, wh_driver: str, changed: dict[str, str | None]) -> None:
