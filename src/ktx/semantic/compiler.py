@@ -551,7 +551,9 @@ class _Builder:
         keys) NULL-safe LEFT JOINed to each CTE; otherwise an INNER join of the CTEs on the keys."""
         aliases = [d.alias for d in self.r.dimensions]
         first = cte_names[groups[0]]
-        if aliases and self.query.include_empty:
+        # A group with rows in any measure source is a group with data: kept, NULL for the sources without it
+        # (MetricFlow's FULL OUTER JOIN of its inputs), whether or not empty members are asked for.
+        if aliases:
             keys_name = _free_name("dimension_keys", taken)
             parts = [sqltree.select([sqltree.column(a) for a in aliases], sqltree.table(cte_names[g])) for g in groups]
             ctes.append((keys_name, sqltree.union_distinct(parts)))  # type: ignore[arg-type]
