@@ -358,3 +358,44 @@ def test_a_repeated_yaml_key_is_read_as_dbt_reads_it(tmp_path: Path) -> None:
     assert next(c for c in refunds["columns"] if c["name"] == "reason")["descriptions"]["dbt"] == "Why."
     [warning] = [w for w in dbt.report["warnings"] if w["code"] == "dbt_yaml_duplicate_key"]
     assert "refunds.yml" in warning["message"] and "`description` repeats on line 8" in warning["message"]
+
+
+def test_refs_to_seeds_and_snapshots_resolve(tmp_path: Path) -> None:
+    """A relationships test may point at a seed (a CSV, often with no YAML at all) or a snapshot (a `{% snapshot %}`
+    block): dbt resolves `ref()` to both, and so must the projection."""
+    root = _setup(tmp_path)
+    with sqlite3.connect(root / "wh.sqlite") as db:
+        db.execute("CREATE TABLE country_codes (code TEXT, name TEXT)")
+        db.executemany("INSERT INTO country_codes VALUES (?, ?)", [("no", "Norway"), ("se", "Sweden")])
+        db.execute("CREATE TABLE accounts_snapshot (account_id INTEGER, tier TEXT, dbt_valid_from TEXT)")
+        db.executemany(
+            "INSERT INTO accounts_snapshot VALUES (?, 'gold', '2026-01-01')", [(100 + i,) for i in range(10)]
+        )
+        db.execute("CREATE TABLE visits (id INTEGER, country TEXT, account_id INTEGER)")
+        db.executemany(
+            "INSERT INTO visits VALUES (?, ?, ?)", [(i, "no" if i % 2 else "se", 100 + i % 10) for i in range(40)]
+        )
+    dbt = root / "dbt"
+    (dbt / "seeds").mkdir()
+    (dbt / "seeds" / "country_codes.csv").write_text("code,name\nno,Norway\nse,Sweden\n")
+    (dbt / "snapshots").mkdir()
+    (dbt / "snapshots" / "accounts.sql").write_text(
+        "{% snapshot accounts_snapshot %}\n{{ config(unique_key='account_id', strategy='check') }}\n"
+        "select * from {{ ref('dim_accounts') }}\n{% endsnapshot %}\n"
+    )
+    (dbt / "models" / "visits.yml").write_text(
+        "version: 2\nmodels:\n  - name: visits\n    columns:\n"
+        "      - name: country\n        tests:\n          - relationships: {to: \"ref('country_codes')\", field: code}\n"
+        "      - name: account_id\n        tests:\n"
+        "          - relationships: {to: \"ref('accounts_snapshot')\", field: account_id}\n"
+    )
+    with Services(Project(root)) as services:
+        outcome = run_ingest(services, all_=True)
+    wh, dbt_result = outcome.results
+    assert wh.status == "done" and dbt_result.status == "done", (wh.message, dbt_result.message)
+    joins = {j["to"]: j for j in _tables(root)["visits"].get("joins") or []}
+    assert joins["country_codes"]["on"] == "visits.country = country_codes.code"
+    assert joins["country_codes"]["source"] == "manual"
+    assert joins["accounts_snapshot"]["on"] == "visits.account_id = accounts_snapshot.account_id"
+    unresolved = [w["message"] for w in dbt_result.report["warnings"] if w["code"] == "dbt_ref_unresolved"]
+    assert not [m for m in unresolved if "country_codes" in m or "accounts_snapshot" in m]

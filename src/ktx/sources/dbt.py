@@ -32,7 +32,7 @@ MAX_FILE_BYTES = 5_000_000
 
 @dataclass
 class DbtNode:
-    kind: str  # model | source
+    kind: str  # model | seed | snapshot | source
     name: str  # model name, or "<source>.<table>"
     identifier: str
     schema: str | None
@@ -98,18 +98,28 @@ def read_project(root: Path) -> DbtProject:
     name = str(config.get("name") or root.name)
     project = DbtProject(name, warnings=warnings)
     paths = [str(p) for p in (config.get("model-paths") or config.get("source-paths") or ["models"])]
-    paths += [str(p) for p in config.get("seed-paths") or ["seeds"]] + [
-        str(p) for p in config.get("snapshot-paths") or ["snapshots"]
-    ]
+    snapshot_paths = [str(p) for p in config.get("snapshot-paths") or ["snapshots"]]
+    paths += [str(p) for p in config.get("seed-paths") or ["seeds"]] + snapshot_paths
     docs: dict[str, str] = {}
     yaml_files: list[Path] = []
     yaml_rels: dict[Path, str] = {}
+    # Seeds (a CSV each) and snapshots (`{% snapshot name %}` blocks) are nodes `ref()` reaches even when no YAML
+    # describes them.
+    built: dict[str, tuple[str, str]] = {}
     for folder in dict.fromkeys(paths):
         base = subfolder(root, folder, "dbt", warnings, f"dbt_project.yml path '{folder}'")
         if base is None:
             continue
-        for path, rel in source_files(root, base, (".md", ".yml", ".yaml"), "dbt", warnings):
-            if path.suffix == ".md":
+        for path, rel in source_files(root, base, (".md", ".yml", ".yaml", ".csv", ".sql"), "dbt", warnings):
+            if path.suffix == ".csv":
+                built.setdefault(path.stem, ("seed", rel))
+            elif path.suffix == ".sql":
+                if folder not in snapshot_paths:
+                    continue  # model SQL is not read; only snapshot blocks name nodes
+                head = path.read_text(encoding="utf-8", errors="replace")[:MAX_SNAPSHOT_SCAN]
+                for match in SNAPSHOT_BLOCK.finditer(head):
+                    built.setdefault(match.group(1), ("snapshot", rel))
+            elif path.suffix == ".md":
                 for match in DOC_BLOCK.finditer(path.read_text(encoding="utf-8", errors="replace")):
                     docs[match.group(1)] = match.group(2).strip()
             elif path not in yaml_rels:
@@ -124,12 +134,16 @@ def read_project(root: Path) -> DbtProject:
         project.files[rel] = path.read_text(encoding="utf-8", errors="replace")
         if not isinstance(data, dict):
             continue
-        for model in data.get("models") or []:
+        described = [("model", m) for m in data.get("models") or []]
+        described += [("seed", m) for m in data.get("seeds") or []] + [
+            ("snapshot", m) for m in data.get("snapshots") or []
+        ]
+        for kind, model in described:
             if not isinstance(model, dict) or not model.get("name"):
                 continue
             cfg = model.get("config") or {}
             node = DbtNode(
-                "model",
+                kind,
                 str(model["name"]),
                 str(cfg.get("alias") or model.get("alias") or model["name"]),
                 cfg.get("schema") or model.get("schema") or default_schema,
@@ -157,7 +171,15 @@ def read_project(root: Path) -> DbtProject:
                 )
                 node.columns = _columns(table, docs, rel, project.warnings)
                 project.nodes.append(node)
+    named = {n.name for n in project.nodes}
+    for node_name, (kind, rel) in sorted(built.items()):
+        if node_name not in named:
+            project.nodes.append(DbtNode(kind, node_name, node_name, default_schema, file=rel))
     return project
+
+
+SNAPSHOT_BLOCK = re.compile(r"{%-?\s*snapshot\s+([A-Za-z_][\w]*)\s*-?%}")
+MAX_SNAPSHOT_SCAN = 200_000
 
 
 def _project_schema(config: dict[str, Any], name: str) -> str | None:
