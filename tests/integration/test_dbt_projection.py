@@ -360,6 +360,21 @@ def test_a_repeated_yaml_key_is_read_as_dbt_reads_it(tmp_path: Path) -> None:
     assert "refunds.yml" in warning["message"] and "`description` repeats on line 8" in warning["message"]
 
 
+def test_folder_tags_from_dbt_project_yml(tmp_path: Path) -> None:
+    """`+tags` set on a folder in dbt_project.yml tag every model under it, with the model's own tags."""
+    root = _setup(tmp_path)
+    (root / "dbt" / "dbt_project.yml").write_text(
+        "name: shop\nversion: '1.0'\nprofile: shop\nmodels:\n  shop:\n    +tags: nightly\n"
+        "    marts:\n      +tags: [certified]\n"
+    )
+    with Services(Project(root)) as services:
+        outcome = run_ingest(services, all_=True)
+    assert all(r.status == "done" for r in outcome.results)
+    tables = _tables(root)
+    assert tables["stg_orders"]["tags"] == {"dbt": ["nightly", "certified", "finance", "daily"]}
+    assert tables["dim_accounts"]["tags"] == {"dbt": ["nightly", "certified"]}
+
+
 def test_refs_to_seeds_and_snapshots_resolve(tmp_path: Path) -> None:
     """A relationships test may point at a seed (a CSV, often with no YAML at all) or a snapshot (a `{% snapshot %}`
     block): dbt resolves `ref()` to both, and so must the projection."""

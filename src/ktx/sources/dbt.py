@@ -148,7 +148,14 @@ def read_project(root: Path) -> DbtProject:
                 str(cfg.get("alias") or model.get("alias") or model["name"]),
                 cfg.get("schema") or model.get("schema") or default_schema,
                 _text(model.get("description"), docs, rel, project.warnings),
-                tags=[str(t) for t in (cfg.get("tags") or model.get("tags") or [])],
+                tags=list(
+                    dict.fromkeys(
+                        [
+                            *_folder_tags(config, name, kind, rel, paths),
+                            *(str(t) for t in _as_list(cfg.get("tags") or model.get("tags"))),
+                        ]
+                    )
+                ),
                 file=rel,
             )
             node.columns = _columns(model, docs, rel, project.warnings)
@@ -176,6 +183,36 @@ def read_project(root: Path) -> DbtProject:
         if node_name not in named:
             project.nodes.append(DbtNode(kind, node_name, node_name, default_schema, file=rel))
     return project
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _folder_tags(config: dict[str, Any], project: str, kind: str, rel: str, paths: list[str]) -> list[str]:
+    """`+tags` from dbt_project.yml's `models:` / `seeds:` / `snapshots:` block, accumulated from the project level
+    down the folders to the file's own (`models: {shop: {marts: {+tags: [finance]}}}` tags every model under
+    models/marts/), as dbt applies folder config."""
+    block = config.get({"model": "models", "seed": "seeds", "snapshot": "snapshots"}.get(kind, "models")) or {}
+    node = block.get(project) if isinstance(block, dict) else None
+    if not isinstance(node, dict):
+        return []
+    parts = Path(rel).parent.parts
+    for base in paths:  # the path inside its model/seed/snapshot folder
+        base_parts = Path(base).parts
+        if parts[: len(base_parts)] == base_parts:
+            parts = parts[len(base_parts) :]
+            break
+    tags: list[str] = []
+    for part in (None, *parts):
+        if part is not None:
+            node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                break
+        tags += [str(t) for t in _as_list(node.get("+tags") or node.get("tags"))]
+    return tags
 
 
 SNAPSHOT_BLOCK = re.compile(r"{%-?\s*snapshot\s+([A-Za-z_][\w]*)\s*-?%}")
