@@ -157,3 +157,66 @@ def test_an_explore_join_declared_many_to_one_onto_repeated_values_is_not_joined
     )
     assert _non_unique_side(on, "customers", "one_to_many", evidence) is None
     assert _non_unique_side(on, "customers", "many_to_one", {}) is None
+
+
+def test_joins_written_target_first_and_chained_are_read_by_view_name(tmp_path: Path) -> None:
+    """Looker reads `sql_on` by view name: `${customers.id} = ${orders.customer_id}` is orders → customers, and a
+    join from one joined view to another (customers → regions) starts from customers, not from the explore's base.
+    Read by position, the first would join orders.id to customers.customer_id — a wrong answer with no error."""
+    root = tmp_path / "proj"
+    init_project(root)
+    con = duckdb.connect(str(root / "wh.duckdb"))
+    con.execute("CREATE TABLE regions (code VARCHAR, name VARCHAR)")
+    con.execute("INSERT INTO regions VALUES ('n', 'North'), ('s', 'South')")
+    con.execute("CREATE TABLE customers (id INTEGER, region_code VARCHAR)")
+    con.execute("INSERT INTO customers SELECT i, CASE WHEN i % 3 = 0 THEN 'n' ELSE 's' END FROM range(1, 31) t(i)")
+    con.execute("CREATE TABLE orders (id INTEGER, customer_id INTEGER, amount INTEGER)")
+    con.execute("INSERT INTO orders SELECT i, 1 + (i * 7) % 30, i FROM range(1, 121) t(i)")
+    con.close()
+    lk = root / "looker"
+    lk.mkdir()
+    (lk / "shop.view.lkml").write_text(
+        """
+view: orders { sql_table_name: main.orders ;;
+  dimension: id { primary_key: yes type: number }
+  dimension: customer_id { type: number }
+  measure: total { type: sum sql: ${TABLE}.amount ;; } }
+view: customers { sql_table_name: main.customers ;;
+  dimension: id { primary_key: yes type: number }
+  dimension: region_code { type: string } }
+view: regions { sql_table_name: main.regions ;;
+  dimension: code { primary_key: yes type: string }
+  dimension: name { type: string } }
+"""
+    )
+    (lk / "shop.model.lkml").write_text(
+        """
+connection: "warehouse"
+include: "*.view.lkml"
+explore: orders {
+  join: customers { sql_on: ${customers.id} = ${orders.customer_id} ;; relationship: many_to_one }
+  join: regions { sql_on: ${regions.code} = ${customers.region_code} ;; relationship: many_to_one }
+}
+"""
+    )
+    Project(root).update_config(
+        lambda d: d.__setitem__(
+            "connections",
+            {"wh": {"driver": "duckdb", "path": "wh.duckdb"}, "looker": {"driver": "lookml", "source_dir": "looker"}},
+        ),
+        "connections",
+    )
+    with Services(Project(root)) as services:
+        wh, lkml_result = run_ingest(services, all_=True).results
+    assert wh.status == "done" and lkml_result.status == "done", (wh.message, lkml_result.message)
+    got = sorted(tuple(r) for r in _rows(root, {"measures": ["orders.total"], "dimensions": ["regions.name"]}))
+    want = sorted(
+        _sql(
+            root,
+            "SELECT r.name, SUM(o.amount) FROM main.orders o JOIN main.customers c ON o.customer_id = c.id "
+            "JOIN main.regions r ON c.region_code = r.code GROUP BY r.name",
+        )
+    )
+    assert [(n, float(v)) for n, v in got] == [(n, float(v)) for n, v in want]
+    overlay = (root / "semantic-layer/wh/lookml/customers.yaml").read_text()
+    assert "region_code = regions.code" in overlay

@@ -163,7 +163,28 @@ def project(
             if _templated(on):
                 warnings.append(f"looker_template_unresolved:{explore['name']}.{join['name']}: templated sql_on")
                 continue
-            sql = FIELD.sub(lambda m, b=base: _ref(m.group(1), b, source_of), str(on))
+            oriented = _oriented(str(on), {str(join["name"]), joined_view})
+            owner_view = base
+            if oriented is not None:
+                # Looker reads sql_on by view name; the layer reads `local = target`: put each side where it belongs
+                # (`${users.id} = ${order_items.user_id}` is order_items.user_id = users.id), on the view it starts from.
+                owner_view, pairs = oriented
+                sql = " AND ".join(f"{mine} = {other}.{theirs}" for mine, theirs in pairs)
+            elif _first_view(str(on)) in (str(join["name"]), joined_view):
+                warnings.append(
+                    f"lookml_join_unresolved:{explore['name']}.{join['name']}: sql_on names the joined view first and "
+                    "is not a plain key equality; not joined rather than joined the wrong way round"
+                )
+                continue
+            else:
+                sql = FIELD.sub(lambda m, b=base: _ref(m.group(1), b, source_of), str(on))
+            owner = overlays.get(owner_view) or standalone.get(owner_view) if owner_view != base else target
+            if owner is None:
+                warnings.append(
+                    f"lookml_join_unresolved:{explore['name']}.{join['name']}: it starts from view {owner_view}, "
+                    "which is not projected"
+                )
+                continue
             relationship = str(join.get("relationship") or "many_to_one")
             if relationship == "many_to_many":
                 warnings.append(
@@ -180,7 +201,7 @@ def project(
             item = {"to": other, "on": sql, "relationship": relationship}
             if join.get("from") and join["name"] != joined_view:
                 item["alias"] = str(join["name"])
-            target.setdefault("joins", []).append(item)
+            owner.setdefault("joins", []).append(item)
         always = [f for group in (explore.get("always_filter") or {}).get("filters__all") or [] for f in group]
         for index, f in enumerate(always):
             for field_name, value in f.items():
@@ -211,6 +232,38 @@ def project(
 def _schema(table: str) -> str | None:
     parts = [p.strip('`"[] ') for p in str(table).split(".")]
     return parts[-2] if len(parts) > 1 else None
+
+
+_EQUALITY = re.compile(r"^\s*\$\{\s*([\w]+)\.([\w]+)\s*\}\s*=\s*\$\{\s*([\w]+)\.([\w]+)\s*\}\s*$")
+_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
+
+
+def _oriented(on: str, joined: set[str]) -> tuple[str, list[tuple[str, str]]] | None:
+    """A plain key equality (`${a.x} = ${b.y} [AND …]`) between the joined view and one other view, as (that other
+    view, [(its field, the joined view's field)]) whichever side each is written on; None for anything else."""
+    start: str | None = None
+    pairs = []
+    for clause in _AND.split(on.strip()):
+        match = _EQUALITY.match(clause)
+        if match is None:
+            return None
+        left_view, left, right_view, right = match.groups()
+        if right_view in joined and left_view not in joined:
+            mine, theirs, view = left, right, left_view
+        elif left_view in joined and right_view not in joined:
+            mine, theirs, view = right, left, right_view
+        else:
+            return None
+        if start not in (None, view):
+            return None
+        start = view
+        pairs.append((mine, theirs))
+    return (start, pairs) if start is not None else None
+
+
+def _first_view(on: str) -> str | None:
+    match = FIELD.search(on)
+    return match.group(1).rpartition(".")[0] if match else None
 
 
 def _ref(name: str, base: str, source_of: dict[str, str], *, local: bool = False) -> str:
