@@ -338,6 +338,10 @@ def test_the_report_lists_links_with_evidence_and_inferred_keys(run_ktx, project
     data = json.loads(run_ktx("ingest", "--report", "--json", cwd=project).stdout)
     [link] = [x for x in data["relationshipDetails"]["accepted"] if x["from"] == "refunds(order_id)"]
     assert link["to"] == "orders(id)" and link["validated"] is True and link["coverage"] == 1.0
+    assert link["status"] == "accepted" and link["validationCounts"]["violations"] == 0 and link["nameScore"]
+    # Rejected candidates are listed too (none survive scoring on this small shop), each with why.
+    assert isinstance(data["relationshipDetails"]["rejected"], list)
+    assert all(r["reasons"] for r in data["relationshipDetails"]["rejected"])
     assert {"table": "regions", "columns": ["id"]}.items() <= next(
         k for k in data["inferredKeys"] if k["table"] == "regions"
     ).items()

@@ -206,6 +206,12 @@ def test_scan_tools_entity_details_dictionary_and_discover(served) -> None:
         assert customers["error"]["code"] == "column_not_found" and "email" in customers["error"]["candidates"]
         assert regions["ok"] and regions["tableRef"] == {"catalog": None, "db": "main", "name": "regions"}
         assert nowhere["error"]["code"] == "table_not_found"
+        # What discovery found from or to the table, and why: status, name score, validation's counts.
+        links = orders["discoveredLinks"]
+        assert links and all(link["status"] in ("accepted", "review", "rejected") for link in links)
+        accepted = [link for link in links if link["status"] == "accepted"]
+        assert accepted and all(link["validationCounts"]["violations"] == 0 for link in accepted)
+        assert all("nameScore" in link and "reasons" in link for link in links)
 
         found = structured(await client.call_tool("dictionary_search", {"values": ["refunded", "zzzz-not-there"]}))
         searched = {s["connectionId"]: s for s in found["searched"]}

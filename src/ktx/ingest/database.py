@@ -25,6 +25,7 @@ from ktx.scan.enrich import DescriptionUpdate, describe_with_llm, embed_columns,
 from ktx.scan.profile import TOP_VALUES, TableStats, profile_infos
 from ktx.scan.relationships.candidates import build_indexes, source_columns
 from ktx.scan.relationships.discover import DiscoverySettings, discover_relationships
+from ktx.scan.relationships.explain import report_details
 from ktx.scan.snapshot import Snapshot, build_snapshot, content_hash, diff_tables, table_infos
 
 ADAPTER = "live-database"
@@ -451,10 +452,9 @@ def _scan(
         "enrichmentState": {"resumed": stages.resumed, "completed": stages.completed, "failedStages": stages.failed},
         "relationships": rel_counts,
         "primaryKeys": pk_counts,
-        # What a person reviews: each accepted and to-review link with its evidence, and the keys ktx inferred.
-        "relationshipDetails": {
-            k: [_link_summary(e) for e in relationships.get(k, [])] for k in ("accepted", "review")
-        },
+        # What a person reviews: each accepted, to-review and rejected link with its evidence, and the keys ktx
+        # inferred.
+        "relationshipDetails": report_details(relationships),
         "inferredKeys": [
             {"table": pk["table"], "columns": pk["columns"], "source": pk["source"], "score": pk.get("score")}
             for pk in relationships.get("primaryKeys", [])
@@ -536,21 +536,6 @@ def _layer_warnings(
                 IngestWarning("layer_invalid", f"{connection_id}: the semantic layer would not load: {exc.message}")
             ]
     return [IngestWarning("join_left_out", f"{connection_id}: {error}") for error in graph_errors]
-
-
-def _link_summary(edge: dict[str, Any]) -> dict[str, Any]:
-    validation = edge.get("validation") or {}
-    return {
-        "from": f"{edge['from']['table']}({', '.join(edge['from']['columns'])})",
-        "to": f"{edge['to']['table']}({', '.join(edge['to']['columns'])})",
-        "source": edge.get("source"),
-        "match": edge.get("match"),
-        "score": edge.get("score"),
-        "coverage": validation.get("coverage"),
-        "targetUniqueness": validation.get("targetUniqueness"),
-        "validated": validation.get("passed"),
-        "reasons": edge.get("reasons") or [],
-    }
 
 
 def _dedupe(warnings: list[IngestWarning]) -> list[IngestWarning]:

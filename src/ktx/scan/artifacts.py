@@ -77,6 +77,7 @@ class ScanArtifacts:
     report: dict[str, Any]
     tables: list[dict[str, Any]]
     profile: dict[str, Any] | None
+    relationships: dict[str, Any] | None = None  # enrichment/relationships.json: every discovered link, with evidence
 
     @property
     def snapshot_info(self) -> dict[str, Any]:
@@ -129,11 +130,13 @@ def latest_scan(root: Path, connection_id: str) -> ScanArtifacts | None:
     report = _read_json(report_path)
     tables = [doc for p in sorted(tables_dir.glob("*.json")) if isinstance(doc := _read_json(p), dict)]
     profile = _read_json(profile_path) if profile_path is not None else None
+    links = _read_json(report_path.parent / "enrichment" / "relationships.json")
     scan = ScanArtifacts(
         connection_id,
         report if isinstance(report, dict) else {},
         tables,
         profile if isinstance(profile, dict) else None,
+        links if isinstance(links, dict) else None,
     )
     with _SCAN_LOCK:
         _SCAN_CACHE[key] = (stamps, scan)

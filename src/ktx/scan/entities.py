@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ktx.scan.artifacts import ScanArtifacts, latest_scan
+from ktx.scan.relationships.explain import links_of_table
 
 MAX_SAMPLE_VALUES = 5
 
@@ -130,6 +131,14 @@ def _column_json(column: dict[str, Any], profiled: dict[str, Any] | None) -> dic
     return data
 
 
+def _key_forms(doc: dict[str, Any]) -> set[str]:
+    name = str(doc.get("name") or "")
+    forms = {name, ".".join(p for p in (doc.get("db"), name) if p)}
+    if doc.get("key"):
+        forms.add(str(doc["key"]))
+    return {f.lower() for f in forms if f}
+
+
 def _foreign_keys(doc: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for fk in doc.get("foreignKeys") or []:
@@ -203,6 +212,8 @@ def entity_details(root: Path, connection_id: str, entities: list[dict[str, Any]
                 "estimatedRows": doc.get("estimatedRows"),
                 "columns": [_column_json(c, profiled.get(str(c.get("name")))) for c in columns],
                 "foreignKeys": _foreign_keys(doc),
+                # Links discovery found from or to this table (accepted, to review, rejected) and why.
+                "discoveredLinks": links_of_table(scan.relationships, _key_forms(doc)),
                 "snapshot": scan.snapshot_info,
             }
         )
