@@ -109,7 +109,8 @@ def _ask(ktx: str, project: Path, case: dict[str, Any]) -> tuple[str, str]:
     for group in case["group_by"]:
         chosen = None
         for form in _group_forms(group):
-            if _compile(ktx, project, {"measures": [measure], "dimensions": [*dimensions, form]}, False).returncode == 0:
+            attempt = {"measures": [measure], "dimensions": [*dimensions, form]}
+            if _compile(ktx, project, attempt, False).returncode == 0:
                 chosen = form
                 break
         if chosen is None:
