@@ -185,133 +185,209 @@ def _scan(
     base: dict[str, Any],
     history_request: tuple[bool, int | None] = (False, None),
 ) -> TargetResult:
-    project = services.project
-    config = project.config
-    settings = config.scan
-    progress.stage("Connecting")
-    connector = services.connector(connection_id)
-    secrets.extend(connector.secret_values())
-    scope = connector.scope()
-    progress.stage("Inspecting database schema")
-    with trace.step("snapshot", "introspect") as info:
-        catalog = connector.introspect(scope)
-        info["tables"] = len(catalog.tables)
-    warnings += [IngestWarning.parse(w) for w in catalog.warnings]
-    snapshot = build_snapshot(catalog, {"schemas": list(scope.schemas), "tables": list(scope.tables)})
-    if not snapshot.tables:
-        warnings.append(
-            IngestWarning("empty_scope", f"{connection_id}: no tables or views in scope ({_scope_text(scope)})")
-        )
-    history = None
-    history_error: KtxError | None = None
-    if history_request[0]:
+    run = _ScanRun(
+        services, connection_id, conn_cfg, run_id, state, previous, resumable, trace, progress, warnings, secrets, base
+    )
+    return run.execute(history_request)
+
+
+class _ScanRun:
+    """One scan of a warehouse connection, as its named stages: introspect → query history → identity (an
+    unchanged warehouse stops here) → profile → descriptions → embeddings → relationships → files → report →
+    commit. Each stage reads what the earlier ones left on the run and leaves its own result."""
+
+    def __init__(
+        self,
+        services: Any,
+        connection_id: str,
+        conn_cfg: Any,
+        run_id: str,
+        state: IngestState,
+        previous: Any,
+        resumable: list[str],
+        trace: Trace,
+        progress: Progress,
+        warnings: list[IngestWarning],
+        secrets: list[str],
+        base: dict[str, Any],
+    ) -> None:
+        self.services, self.connection_id, self.conn_cfg = services, connection_id, conn_cfg
+        self.run_id, self.state, self.previous, self.resumable = run_id, state, previous, resumable
+        self.trace, self.progress, self.warnings, self.secrets, self.base = trace, progress, warnings, secrets, base
+        self.project = services.project
+        self.settings = self.project.config.scan
+        self.history: Any = None
+        self.history_error: KtxError | None = None
+        self.enrichment: dict[str, str] = {}
+        self.descriptions: dict[str, DescriptionUpdate] = {}
+        self.embeddings: dict[tuple[str, str], list[float]] | None = None
+
+    def execute(self, history_request: tuple[bool, int | None]) -> TargetResult:
+        self.introspect()
+        if history_request[0]:
+            self.collect_history(history_request[1])
+        self.identify()
+        if self.is_unchanged():
+            return self.unchanged_result()
+        self.stages = _Stages(self.state, self.run_id, self.resumable, self.trace)
+        self.tables = table_infos(self.snapshot)
+        self.profile()
+        self.describe()
+        self.embed()
+        self.discover()
+        files, shard_files, existing = self.render()
+        history_report = self.history_outputs(files) if history_request[0] else None
+        report = self.build_report(files, shard_files, existing, history_report)
+        return self.commit(files, report)
+
+    # ---- stages ------------------------------------------------------------------------------------------------
+    def introspect(self) -> None:
+        self.progress.stage("Connecting")
+        self.connector = self.services.connector(self.connection_id)
+        self.secrets.extend(self.connector.secret_values())
+        scope = self.connector.scope()
+        self.progress.stage("Inspecting database schema")
+        with self.trace.step("snapshot", "introspect") as info:
+            catalog = self.connector.introspect(scope)
+            info["tables"] = len(catalog.tables)
+        self.warnings += [IngestWarning.parse(w) for w in catalog.warnings]
+        self.snapshot = build_snapshot(catalog, {"schemas": list(scope.schemas), "tables": list(scope.tables)})
+        if not self.snapshot.tables:
+            self.warnings.append(
+                IngestWarning(
+                    "empty_scope", f"{self.connection_id}: no tables or views in scope ({_scope_text(scope)})"
+                )
+            )
+
+    def collect_history(self, window_days: int | None) -> None:
         from ktx.history.collect import collect
 
-        progress.stage("Reading query history")
-        with trace.step("query_history", "collect") as info:
+        self.progress.stage("Reading query history")
+        with self.trace.step("query_history", "collect") as info:
             try:
-                history = collect(connector, conn_cfg, snapshot, window_days=history_request[1])
-                info.update(templates=history.template_count, kept=len(history.staged.templates))
-                warnings += [IngestWarning.parse(w) for w in history.warnings]
+                self.history = collect(self.connector, self.conn_cfg, self.snapshot, window_days=window_days)
+                info.update(templates=self.history.template_count, kept=len(self.history.staged.templates))
+                self.warnings += [IngestWarning.parse(w) for w in self.history.warnings]
             except KtxError as exc:
-                history_error = exc
+                self.history_error = exc
                 info["error"] = exc.message
-                warnings.append(
+                self.warnings.append(
                     IngestWarning(
                         "query_history_unavailable",
                         exc.message + (f" {exc.hint}" if getattr(exc, "hint", None) else ""),
                     )
                 )
-    mode = settings.enrichment.mode
-    llm, provider = _enrichment_runtime(services, config, mode, warnings)
-    identity = {
-        "mode": mode,
-        "llm": _llm_identity(config, llm),
-        "embeddings": getattr(provider, "name", None) and {"name": provider.name, "dims": provider.dimensions},
-        "relationships": settings.relationships.model_dump(),
-        "driver": conn_cfg.driver,
-        "version": 1,
-    }
-    history_print = history.fingerprint() if history is not None else None
-    input_hash = content_hash({"snapshot": snapshot.fingerprint(), "identity": identity, "history": history_print})
-    state.set_input_hash(run_id, input_hash)
-    prev_tables = (previous.hashes.get("tables") if previous else None) or {}
-    diff = diff_tables(snapshot, prev_tables)
-    trace.sync_id = sid = sync_id(run_id)
-    trace.event("diff", "diff_computed", data=diff.summary())
-    shard_paths = (previous.report.get("artifactPaths") or {}).get("manifestShards", []) if previous else []
-    unchanged_ok = history_error is None
-    if (
-        unchanged_ok
-        and previous
-        and previous.input_hash == input_hash
-        and all((project.root / p).is_file() for p in shard_paths)
-    ):
+
+    def identify(self) -> None:
+        """What this run's result depends on (snapshot, enrichment runtime, settings, history), and the diff."""
+        config = self.project.config
+        self.mode = self.settings.enrichment.mode
+        self.llm, self.provider = _enrichment_runtime(self.services, config, self.mode, self.warnings)
+        provider = self.provider
+        self.identity = {
+            "mode": self.mode,
+            "llm": _llm_identity(config, self.llm),
+            "embeddings": getattr(provider, "name", None) and {"name": provider.name, "dims": provider.dimensions},
+            "relationships": self.settings.relationships.model_dump(),
+            "driver": self.conn_cfg.driver,
+            "version": 1,
+        }
+        history_print = self.history.fingerprint() if self.history is not None else None
+        self.input_hash = content_hash(
+            {"snapshot": self.snapshot.fingerprint(), "identity": self.identity, "history": history_print}
+        )
+        self.state.set_input_hash(self.run_id, self.input_hash)
+        prev_tables = (self.previous.hashes.get("tables") if self.previous else None) or {}
+        self.diff = diff_tables(self.snapshot, prev_tables)
+        self.trace.sync_id = self.sync_id = sync_id(self.run_id)
+        self.trace.event("diff", "diff_computed", data=self.diff.summary())
+
+    def is_unchanged(self) -> bool:
+        previous = self.previous
+        shard_paths = (previous.report.get("artifactPaths") or {}).get("manifestShards", []) if previous else []
+        return bool(
+            self.history_error is None
+            and previous
+            and previous.input_hash == self.input_hash
+            and all((self.project.root / p).is_file() for p in shard_paths)
+        )
+
+    def unchanged_result(self) -> TargetResult:
+        previous = self.previous
         report = {
-            **base,
+            **self.base,
             "status": "done",
             "unchanged": True,
             "previousRunId": previous.run_id,
             "syncId": previous.sync_id,
-            "diffSummary": diff.summary(),
+            "diffSummary": self.diff.summary(),
             "relationships": previous.report.get("relationships"),
             "primaryKeys": previous.report.get("primaryKeys"),
             "relationshipDetails": previous.report.get("relationshipDetails"),
             "inferredKeys": previous.report.get("inferredKeys"),
             "artifactPaths": previous.report.get("artifactPaths"),
-            "warnings": [w.to_json() for w in warnings],
+            "warnings": [w.to_json() for w in self.warnings],
             "commit": None,
             "createdAt": datetime.now(UTC).isoformat(),
         }
-        _refresh_search(services, connection_id, warnings, trace)
-        report["warnings"] = [w.to_json() for w in warnings]
-        state.save_report(run_id, connection_id, ADAPTER, "done", report, previous.hashes)
-        state.finish_run(run_id, "done", sync_id=previous.sync_id, commit=None)
-        return TargetResult(connection_id, conn_cfg.driver, "database-ingest", "unchanged", run_id, None, report)
-
-    stages = _Stages(state, run_id, resumable, trace)
-    tables = table_infos(snapshot)
-    rel_settings = DiscoverySettings.from_config(settings.relationships)
-    previous_stats = _previous_stats(state, previous)
-    to_profile = [t for t in tables if t.key not in diff.unchanged or t.key not in previous_stats]
-
-    def profile() -> dict[str, Any]:
-        progress.stage("Profiling tables", len(to_profile))
-        fresh = profile_infos(
-            connector,
-            to_profile,
-            sample_rows=settings.relationships.profileSampleRows,
-            concurrency=settings.relationships.profileConcurrency,
-            on_done=lambda _key: progress.advance(),
+        _refresh_search(self.services, self.connection_id, self.warnings, self.trace)
+        report["warnings"] = [w.to_json() for w in self.warnings]
+        self.state.save_report(self.run_id, self.connection_id, ADAPTER, "done", report, previous.hashes)
+        self.state.finish_run(self.run_id, "done", sync_id=previous.sync_id, commit=None)
+        return TargetResult(
+            self.connection_id, self.conn_cfg.driver, "database-ingest", "unchanged", self.run_id, None, report
         )
-        merged = {k: v for k, v in previous_stats.items() if k in snapshot.tables and k not in fresh}
-        merged.update({k: v.to_json() for k, v in fresh.items()})
-        return merged
 
-    profile_out = stages.run(
-        "profile",
-        {
-            "snapshot": snapshot.fingerprint(),
-            "rows": settings.relationships.profileSampleRows,
-            "previous": previous.run_id if previous else None,
-        },
-        profile,
-    )
-    stats = {k: TableStats.from_json(v) for k, v in profile_out.items()}
-    for table_stats in stats.values():
-        warnings += [IngestWarning.parse(w) for w in table_stats.warnings]
+    def profile(self) -> None:
+        settings, previous, snapshot, progress = self.settings, self.previous, self.snapshot, self.progress
+        previous_stats = _previous_stats(self.state, previous)
+        to_profile = [t for t in self.tables if t.key not in self.diff.unchanged or t.key not in previous_stats]
 
-    descriptions: dict[str, DescriptionUpdate] = {}
-    enrichment: dict[str, str] = {"profile": "completed"}
-    if llm is not None:
+        def compute() -> dict[str, Any]:
+            progress.stage("Profiling tables", len(to_profile))
+            fresh = profile_infos(
+                self.connector,
+                to_profile,
+                sample_rows=settings.relationships.profileSampleRows,
+                concurrency=settings.relationships.profileConcurrency,
+                on_done=lambda _key: progress.advance(),
+            )
+            merged = {k: v for k, v in previous_stats.items() if k in snapshot.tables and k not in fresh}
+            merged.update({k: v.to_json() for k, v in fresh.items()})
+            return merged
+
+        self.profile_out = self.stages.run(
+            "profile",
+            {
+                "snapshot": snapshot.fingerprint(),
+                "rows": settings.relationships.profileSampleRows,
+                "previous": previous.run_id if previous else None,
+            },
+            compute,
+        )
+        self.stats = {k: TableStats.from_json(v) for k, v in self.profile_out.items()}
+        for table_stats in self.stats.values():
+            self.warnings += [IngestWarning.parse(w) for w in table_stats.warnings]
+        self.enrichment["profile"] = "completed"
+
+    def describe(self) -> None:
+        llm, snapshot, progress, warnings = self.llm, self.snapshot, self.progress, self.warnings
+        if llm is None:
+            self.enrichment["descriptions"] = "deterministic" if self.mode != "none" else "skipped"
+            return
         to_describe = {
-            k: snapshot.tables[k] for k in sorted(snapshot.tables) if k not in diff.unchanged or not previous
+            k: snapshot.tables[k] for k in sorted(snapshot.tables) if k not in self.diff.unchanged or not self.previous
         }
 
-        def describe() -> list[dict[str, Any]]:
+        def compute() -> list[dict[str, Any]]:
             progress.stage("Describing tables (LLM)", len(to_describe))
             updates, notes, failures = describe_with_llm(
-                llm, connector, conn_cfg.driver, to_describe, stats, on_done=lambda _k: progress.advance()
+                llm,
+                self.connector,
+                self.conn_cfg.driver,
+                to_describe,
+                self.stats,
+                on_done=lambda _k: progress.advance(),
             )
             warnings.extend(IngestWarning.parse(n) for n in notes)
             if to_describe and failures == len(to_describe):
@@ -319,194 +395,239 @@ def _scan(
             return [u.to_json() for u in updates]
 
         try:
-            out = stages.run("descriptions", {"snapshot": snapshot.fingerprint(), "llm": identity["llm"]}, describe)
-            descriptions = {u["table"]: DescriptionUpdate.from_json(u) for u in out}
-            enrichment["descriptions"] = "completed"
+            out = self.stages.run(
+                "descriptions", {"snapshot": snapshot.fingerprint(), "llm": self.identity["llm"]}, compute
+            )
+            self.descriptions = {u["table"]: DescriptionUpdate.from_json(u) for u in out}
+            self.enrichment["descriptions"] = "completed"
         except KtxError as exc:
-            enrichment["descriptions"] = "failed"
+            self.enrichment["descriptions"] = "failed"
             warnings.append(
                 IngestWarning("enrichment_failed", f"descriptions: {exc.message}; previous AI descriptions were kept")
             )
-    else:
-        enrichment["descriptions"] = "deterministic" if mode != "none" else "skipped"
 
-    embeddings: dict[tuple[str, str], list[float]] | None = None
-    if provider is not None:
+    def embed(self) -> None:
+        provider = self.provider
+        if provider is None:
+            self.enrichment["embeddings"] = "skipped"
+            return
 
-        def embed() -> dict[str, list[float]]:
-            progress.stage("Embedding columns")
-            texts = _embedding_texts(snapshot, tables, stats, descriptions)
+        def compute() -> dict[str, list[float]]:
+            self.progress.stage("Embedding columns")
+            texts = _embedding_texts(self.snapshot, self.tables, self.stats, self.descriptions)
             return {f"{t}\x1f{c}": v for (t, c), v in embed_columns(provider, texts).items()}
 
         try:
-            out = stages.run(
-                "embeddings", {"snapshot": snapshot.fingerprint(), "provider": identity["embeddings"]}, embed
+            out = self.stages.run(
+                "embeddings",
+                {"snapshot": self.snapshot.fingerprint(), "provider": self.identity["embeddings"]},
+                compute,
             )
-            embeddings = {tuple(k.split("\x1f", 1)): v for k, v in out.items()}  # type: ignore[misc]
-            enrichment["embeddings"] = "completed"
+            self.embeddings = {tuple(k.split("\x1f", 1)): v for k, v in out.items()}  # type: ignore[misc]
+            self.enrichment["embeddings"] = "completed"
         except KtxError as exc:
-            enrichment["embeddings"] = "failed"
-            warnings.append(IngestWarning("embedding_unavailable", f"column embeddings: {exc.message}"))
-    else:
-        enrichment["embeddings"] = "skipped"
+            self.enrichment["embeddings"] = "failed"
+            self.warnings.append(IngestWarning("embedding_unavailable", f"column embeddings: {exc.message}"))
 
-    observed = []
-    if history is not None:
-        from ktx.history.usage import observed_edges
+    def discover(self) -> None:
+        settings, tables = self.settings, self.tables
+        observed = []
+        if self.history is not None:
+            from ktx.history.usage import observed_edges
 
-        observed = observed_edges(history.staged, history.keys, history.columns)
-    relationships: dict[str, Any] = {"accepted": [], "review": [], "rejected": [], "skipped": [], "primaryKeys": []}
-    if settings.relationships.enabled and tables:
-        use_llm = llm if settings.relationships.llmProposals else None
+            observed = observed_edges(self.history.staged, self.history.keys, self.history.columns)
+        relationships: dict[str, Any] = {"accepted": [], "review": [], "rejected": [], "skipped": [], "primaryKeys": []}
+        if settings.relationships.enabled and tables:
+            use_llm = self.llm if settings.relationships.llmProposals else None
+            rel_settings = DiscoverySettings.from_config(settings.relationships)
 
-        def discover() -> dict[str, Any]:
-            progress.stage("Discovering relationships")
-            result = discover_relationships(
-                tables,
-                stats,
-                connector,
-                rel_settings,
-                llm=use_llm,
-                embeddings=embeddings,
-                observed=observed,
-                progress=lambda label: progress.stage(f"Relationships: {label}"),
-            )
-            return {**result.to_json(connection_id), "diagnostics": result.diagnostics, "warnings": result.warnings}
-
-        relationships = stages.run(
-            "relationships",
-            {
-                "snapshot": snapshot.fingerprint(),
-                "profile": content_hash(profile_out),
-                "settings": identity["relationships"],
-                "llm": identity["llm"] if use_llm else None,
-                "embeddings": bool(embeddings),
-                "observed": sorted(e.id for e in observed),
-            },
-            discover,
-        )
-        warnings += [IngestWarning.parse(w) for w in relationships.get("warnings", [])]
-        enrichment["relationships"] = "completed"
-    else:
-        enrichment["relationships"] = "skipped"
-        for table in tables:
-            if table.declared_pk:
-                relationships["primaryKeys"].append(
-                    {"table": table.key, "columns": list(table.declared_pk), "source": "declared"}
+            def compute() -> dict[str, Any]:
+                self.progress.stage("Discovering relationships")
+                result = discover_relationships(
+                    tables,
+                    self.stats,
+                    self.connector,
+                    rel_settings,
+                    llm=use_llm,
+                    embeddings=self.embeddings,
+                    observed=observed,
+                    progress=lambda label: self.progress.stage(f"Relationships: {label}"),
                 )
+                return {
+                    **result.to_json(self.connection_id),
+                    "diagnostics": result.diagnostics,
+                    "warnings": result.warnings,
+                }
 
-    progress.stage("Writing schema files")
-    existing = read_shards(project.root, connection_id)
-    primary_keys = {pk["table"]: pk["columns"] for pk in relationships.get("primaryKeys", [])}
-    usage = None
-    told: dict[str, Any] = {"tables": {}, "patterns": {}}
-    if history is not None:
-        from ktx.history.usage import usage_blocks
+            relationships = self.stages.run(
+                "relationships",
+                {
+                    "snapshot": self.snapshot.fingerprint(),
+                    "profile": content_hash(self.profile_out),
+                    "settings": self.identity["relationships"],
+                    "llm": self.identity["llm"] if use_llm else None,
+                    "embeddings": bool(self.embeddings),
+                    "observed": sorted(e.id for e in observed),
+                },
+                compute,
+            )
+            self.warnings += [IngestWarning.parse(w) for w in relationships.get("warnings", [])]
+            self.enrichment["relationships"] = "completed"
+        else:
+            self.enrichment["relationships"] = "skipped"
+            for table in tables:
+                if table.declared_pk:
+                    relationships["primaryKeys"].append(
+                        {"table": table.key, "columns": list(table.declared_pk), "source": "declared"}
+                    )
+        self.relationships = relationships
 
-        if llm is not None and history.staged.templates:
-            told = _history_narratives(stages, llm, history, identity, warnings, enrichment, progress)
-        previous_usage = {k: e.get("usage") for k, (_, e) in existing.entries.items() if e.get("usage")}
-        usage = usage_blocks(
-            history.staged, history.keys, history.columns, previous_usage, history.fetched_at, told["tables"]
+    def render(self) -> tuple[dict[str, str | bytes | None], dict[str, str | None], Any]:
+        """The `_schema` shards (with query-history usage and narratives when asked) and the raw snapshot files."""
+        self.progress.stage("Writing schema files")
+        root, history = self.project.root, self.history
+        existing = read_shards(root, self.connection_id)
+        primary_keys = {pk["table"]: pk["columns"] for pk in self.relationships.get("primaryKeys", [])}
+        usage = None
+        self.told: dict[str, Any] = {"tables": {}, "patterns": {}}
+        if history is not None:
+            from ktx.history.usage import usage_blocks
+
+            if self.llm is not None and history.staged.templates:
+                self.told = _history_narratives(
+                    self.stages, self.llm, history, self.identity, self.warnings, self.enrichment, self.progress
+                )
+            previous_usage = {k: e.get("usage") for k, (_, e) in existing.entries.items() if e.get("usage")}
+            usage = usage_blocks(
+                history.staged, history.keys, history.columns, previous_usage, history.fetched_at, self.told["tables"]
+            )
+        shard_files = render_shards(
+            self.snapshot,
+            self.connector.dialect,
+            existing,
+            connection_id=self.connection_id,
+            stats=self.stats,
+            primary_keys=primary_keys,
+            accepted=self.relationships["accepted"],
+            descriptions=self.descriptions,
+            deterministic=self.mode != "none",
+            unchanged=set(self.diff.unchanged) if self.previous else set(),
+            usage=usage,
         )
-    shard_files = render_shards(
-        snapshot,
-        connector.dialect,
-        existing,
-        connection_id=connection_id,
-        stats=stats,
-        primary_keys=primary_keys,
-        accepted=relationships["accepted"],
-        descriptions=descriptions,
-        deterministic=mode != "none",
-        unchanged=set(diff.unchanged) if previous else set(),
-        usage=usage,
-    )
-    files: dict[str, str | bytes | None] = dict(shard_files)
-    raw = RAW_DIR.format(conn=connection_id)
-    files.update(_raw_files(project.root, raw, snapshot, relationships, descriptions))
-    history_report = None
-    if history_request[0]:
+        files: dict[str, str | bytes | None] = dict(shard_files)
+        self.raw = RAW_DIR.format(conn=self.connection_id)
+        files.update(_raw_files(root, self.raw, self.snapshot, self.relationships, self.descriptions))
+        return files, shard_files, existing
+
+    def history_outputs(self, files: dict[str, str | bytes | None]) -> dict[str, Any] | None:
         from ktx.history.collect import history_config
 
-        archive_days = history_config(conn_cfg).staleArchiveAfterDays
-        history_report = _history_files(
-            project.root, connection_id, history, history_error, relationships, files, archive_days, told["patterns"]
+        archive_days = history_config(self.conn_cfg).staleArchiveAfterDays
+        return _history_files(
+            self.project.root,
+            self.connection_id,
+            self.history,
+            self.history_error,
+            self.relationships,
+            files,
+            archive_days,
+            self.told["patterns"],
         )
-    kept = {p for p in existing.files if p not in shard_files}
-    all_shards = sorted(kept | {p for p, text in shard_files.items() if text is not None})
-    pk_counts = {
-        "declared": sum(1 for pk in relationships.get("primaryKeys", []) if pk["source"] == "declared"),
-        "inferred": sum(1 for pk in relationships.get("primaryKeys", []) if pk["source"] != "declared"),
-    }
-    rel_counts = {k: len(relationships.get(k, [])) for k in ("accepted", "review", "rejected", "skipped")}
-    warnings += _layer_warnings(project.root, connection_id, connector.dialect, shard_files)
-    report: dict[str, Any] = {
-        **base,
-        "status": "done",
-        "syncId": sid,
-        "mode": mode,
-        "diffSummary": diff.summary(),
-        "changes": {"added": diff.added, "modified": diff.modified, "deleted": diff.deleted},
-        "enrichment": enrichment,
-        "enrichmentState": {"resumed": stages.resumed, "completed": stages.completed, "failedStages": stages.failed},
-        "relationships": rel_counts,
-        "primaryKeys": pk_counts,
-        # What a person reviews: each accepted, to-review and rejected link with its evidence, and the keys ktx
-        # inferred.
-        "relationshipDetails": report_details(relationships),
-        "inferredKeys": [
-            {"table": pk["table"], "columns": pk["columns"], "source": pk["source"], "score": pk.get("score")}
-            for pk in relationships.get("primaryKeys", [])
-            if pk["source"] != "declared"
-        ],
-        "artifactPaths": {
-            "rawSourcesDir": raw,
-            "manifestShards": all_shards,
-            "reportPath": f"{raw}/scan-report.json",
-            "profilePath": str(artifacts.local_profile_path(connection_id)),
-        },
-        "tableCount": len(snapshot.tables),
-        "createdAt": datetime.now(UTC).isoformat(),
-    }
-    if history_report is not None:
-        report["queryHistory"] = history_report
-    report["warnings"] = [w.to_json() for w in _dedupe(warnings)]
-    scrub = trace.scrub
-    report = _scrubbed(report, scrub)
-    files[f"{raw}/scan-report.json"] = json.dumps({k: v for k, v in report.items() if k != "commit"}, indent=2) + "\n"
-    _write_local_profile(
-        project.root,
-        connection_id,
-        snapshot,
-        stats,
-        {
-            "syncId": report["syncId"],
-            "profileSampleRows": project.config.scan.relationships.profileSampleRows,
-            "profiledAt": report["createdAt"],
-        },
-    )
-    diff_text = f"+{len(diff.added)}/~{len(diff.modified)}/-{len(diff.deleted)}/={len(diff.unchanged)}"
-    message = f"ingest(live-database): {connection_id} {run_id} syncId={report['syncId']} diff={diff_text}"
-    progress.stage("Committing")
-    with trace.step("squash", "commit") as info:
-        commit = apply_files(project.root, project.git, run_id, files, message)
-        info["commit"] = commit
-        info["files"] = len(files)
-    report["commit"] = commit
-    _refresh_search(services, connection_id, warnings, trace)
-    report["warnings"] = [w.to_json() for w in _dedupe(warnings)]
-    hashes = {
-        "tables": {key: snapshot.hashes[path] for key, path in snapshot.table_paths.items()},
-        "files": snapshot.hashes,
-    }
-    state.save_report(run_id, connection_id, ADAPTER, "done", _scrubbed(report, scrub), hashes)
-    state.finish_run(run_id, "done", sync_id=report["syncId"], commit=commit)
-    if history_error is not None:
-        # The scan landed; the query history the user asked for did not, and the exit code must say so.
-        message = f"query history: {scrub(history_error.message)}"
-        return TargetResult(connection_id, conn_cfg.driver, "database-ingest", "failed", run_id, message, report)
-    return TargetResult(connection_id, conn_cfg.driver, "database-ingest", "done", run_id, None, report)
+
+    def build_report(
+        self,
+        files: dict[str, str | bytes | None],
+        shard_files: dict[str, str | None],
+        existing: Any,
+        history_report: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        relationships, diff, raw = self.relationships, self.diff, self.raw
+        kept = {p for p in existing.files if p not in shard_files}
+        all_shards = sorted(kept | {p for p, text in shard_files.items() if text is not None})
+        pk_counts = {
+            "declared": sum(1 for pk in relationships.get("primaryKeys", []) if pk["source"] == "declared"),
+            "inferred": sum(1 for pk in relationships.get("primaryKeys", []) if pk["source"] != "declared"),
+        }
+        rel_counts = {k: len(relationships.get(k, [])) for k in ("accepted", "review", "rejected", "skipped")}
+        self.warnings += _layer_warnings(self.project.root, self.connection_id, self.connector.dialect, shard_files)
+        report: dict[str, Any] = {
+            **self.base,
+            "status": "done",
+            "syncId": self.sync_id,
+            "mode": self.mode,
+            "diffSummary": diff.summary(),
+            "changes": {"added": diff.added, "modified": diff.modified, "deleted": diff.deleted},
+            "enrichment": self.enrichment,
+            "enrichmentState": {
+                "resumed": self.stages.resumed,
+                "completed": self.stages.completed,
+                "failedStages": self.stages.failed,
+            },
+            "relationships": rel_counts,
+            "primaryKeys": pk_counts,
+            # What a person reviews: each accepted, to-review and rejected link with its evidence, and the keys ktx
+            # inferred.
+            "relationshipDetails": report_details(relationships),
+            "inferredKeys": [
+                {"table": pk["table"], "columns": pk["columns"], "source": pk["source"], "score": pk.get("score")}
+                for pk in relationships.get("primaryKeys", [])
+                if pk["source"] != "declared"
+            ],
+            "artifactPaths": {
+                "rawSourcesDir": raw,
+                "manifestShards": all_shards,
+                "reportPath": f"{raw}/scan-report.json",
+                "profilePath": str(artifacts.local_profile_path(self.connection_id)),
+            },
+            "tableCount": len(self.snapshot.tables),
+            "createdAt": datetime.now(UTC).isoformat(),
+        }
+        if history_report is not None:
+            report["queryHistory"] = history_report
+        report["warnings"] = [w.to_json() for w in _dedupe(self.warnings)]
+        report = _scrubbed(report, self.trace.scrub)
+        files[f"{raw}/scan-report.json"] = (
+            json.dumps({k: v for k, v in report.items() if k != "commit"}, indent=2) + "\n"
+        )
+        return report
+
+    def commit(self, files: dict[str, str | bytes | None], report: dict[str, Any]) -> TargetResult:
+        project, diff, scrub = self.project, self.diff, self.trace.scrub
+        _write_local_profile(
+            project.root,
+            self.connection_id,
+            self.snapshot,
+            self.stats,
+            {
+                "syncId": report["syncId"],
+                "profileSampleRows": project.config.scan.relationships.profileSampleRows,
+                "profiledAt": report["createdAt"],
+            },
+        )
+        diff_text = f"+{len(diff.added)}/~{len(diff.modified)}/-{len(diff.deleted)}/={len(diff.unchanged)}"
+        message = (
+            f"ingest(live-database): {self.connection_id} {self.run_id} syncId={report['syncId']} diff={diff_text}"
+        )
+        self.progress.stage("Committing")
+        with self.trace.step("squash", "commit") as info:
+            commit = apply_files(project.root, project.git, self.run_id, files, message)
+            info["commit"] = commit
+            info["files"] = len(files)
+        report["commit"] = commit
+        _refresh_search(self.services, self.connection_id, self.warnings, self.trace)
+        report["warnings"] = [w.to_json() for w in _dedupe(self.warnings)]
+        hashes = {
+            "tables": {key: self.snapshot.hashes[path] for key, path in self.snapshot.table_paths.items()},
+            "files": self.snapshot.hashes,
+        }
+        self.state.save_report(self.run_id, self.connection_id, ADAPTER, "done", _scrubbed(report, scrub), hashes)
+        self.state.finish_run(self.run_id, "done", sync_id=report["syncId"], commit=commit)
+        driver = self.conn_cfg.driver
+        if self.history_error is not None:
+            # The scan landed; the query history the user asked for did not, and the exit code must say so.
+            failure = f"query history: {scrub(self.history_error.message)}"
+            return TargetResult(self.connection_id, driver, "database-ingest", "failed", self.run_id, failure, report)
+        return TargetResult(self.connection_id, driver, "database-ingest", "done", self.run_id, None, report)
 
 
 def _scope_text(scope: Any) -> str:
