@@ -220,3 +220,51 @@ explore: orders {
     assert [(n, float(v)) for n, v in got] == [(n, float(v)) for n, v in want]
     overlay = (root / "semantic-layer/wh/lookml/customers.yaml").read_text()
     assert "region_code = regions.code" in overlay
+
+
+def test_constants_and_refinements_are_applied_as_looker_applies_them(tmp_path: Path) -> None:
+    """`@{schema}` from manifest.lkml fills sql_table_name; `view: +orders` adds a measure and overrides one; an
+    unknown constant is a warning naming the file."""
+    root = tmp_path / "proj"
+    init_project(root)
+    con = duckdb.connect(str(root / "wh.duckdb"))
+    con.execute("CREATE TABLE orders (id INTEGER, amount INTEGER, status VARCHAR)")
+    con.execute(
+        "INSERT INTO orders SELECT i, i, CASE WHEN i % 2 = 0 THEN 'paid' ELSE 'open' END FROM range(1, 11) t(i)"
+    )
+    con.close()
+    lk = root / "looker"
+    lk.mkdir()
+    (lk / "manifest.lkml").write_text('project_name: "shop"\nconstant: schema { value: "main" }\n')
+    (lk / "orders.view.lkml").write_text(
+        """
+view: orders { sql_table_name: @{schema}.orders ;;
+  dimension: id { primary_key: yes type: number }
+  dimension: status { type: string }
+  measure: total { type: sum sql: ${TABLE}.amount ;; }
+  measure: paid { type: sum sql: ${TABLE}.amount ;; filters: [status: "open"] } }
+"""
+    )
+    (lk / "orders_refined.view.lkml").write_text(
+        """
+view: +orders {
+  measure: paid { type: sum sql: ${TABLE}.amount ;; filters: [status: "paid"] }
+  measure: n { type: count } }
+view: extra { sql_table_name: @{nowhere}.extra ;; dimension: id { primary_key: yes } }
+"""
+    )
+    (lk / "shop.model.lkml").write_text('connection: "warehouse"\ninclude: "*.view.lkml"\nexplore: orders {}\n')
+    Project(root).update_config(
+        lambda d: d.__setitem__(
+            "connections",
+            {"wh": {"driver": "duckdb", "path": "wh.duckdb"}, "looker": {"driver": "lookml", "source_dir": "looker"}},
+        ),
+        "connections",
+    )
+    with Services(Project(root)) as services:
+        wh, lkml_result = run_ingest(services, all_=True).results
+    assert wh.status == "done" and lkml_result.status == "done", (wh.message, lkml_result.message)
+    [[total, paid, n]] = _rows(root, {"measures": ["orders.total", "orders.paid", "orders.n"]})
+    assert (float(total), float(paid), int(n)) == (55.0, 30.0, 10)  # paid: the refinement's filter, not the view's
+    warnings = [w["message"] for w in lkml_result.report["warnings"] if w["code"] == "lookml_constant_unresolved"]
+    assert any("orders_refined.view.lkml" in m and "@{nowhere}" in m for m in warnings)

@@ -52,11 +52,14 @@ def read_project(root: Path) -> LookMLProject:
     found = source_files(root, root, (".lkml", ".lookml"), "lookml", out.warnings)
     if not found:
         raise KtxError(f"{root} holds no .lkml files.")
+    constants = _constants(found, out.warnings)
+    refinements: list[dict[str, Any]] = []
     for path, rel in found:
         if path.stat().st_size > MAX_FILE_BYTES:
             out.warnings.append(f"lookml_file_too_large:{rel}: over 5 MB; skipped")
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
+        text = _with_constants(text, constants, rel, out.warnings)
         try:
             data = lkml.load(text)
         except Exception as exc:  # the parser's syntax errors: one warning naming the file
@@ -66,6 +69,9 @@ def read_project(root: Path) -> LookMLProject:
             continue
         out.files[rel] = text
         for view in data.get("views") or []:
+            if str(view["name"]).startswith("+"):
+                refinements.append({**view, "_file": rel})  # `view: +orders {…}` refines orders, applied below
+                continue
             out.views[str(view["name"])] = {**view, "_file": rel}
         out.explores += [{**e, "_file": rel} for e in data.get("explores") or []]
     for view in list(out.views.values()):
@@ -83,7 +89,64 @@ def read_project(root: Path) -> LookMLProject:
                 own = {f["name"] for f in view.get(key) or []}
                 view[key] = [f for f in base.get(key) or [] if f["name"] not in own] + list(view.get(key) or [])
             view.setdefault("sql_table_name", base.get("sql_table_name"))
+    for refinement in refinements:
+        target = out.views.get(str(refinement["name"])[1:])
+        if target is None:
+            out.warnings.append(
+                f"lookml_refinement_unmatched:{refinement['_file']}: refines view {refinement['name'][1:]}, "
+                "which no file defines"
+            )
+            continue
+        # A refinement adds fields and overrides the ones it names, as Looker applies it on top of the view.
+        for key in ("dimensions", "dimension_groups", "measures"):
+            own = {f["name"] for f in refinement.get(key) or []}
+            target[key] = [f for f in target.get(key) or [] if f["name"] not in own] + list(refinement.get(key) or [])
+        for key, value in refinement.items():
+            if key not in ("name", "_file", "dimensions", "dimension_groups", "measures"):
+                target[key] = value
     return out
+
+
+CONSTANT_REF = re.compile(r"@\{\s*(\w+)\s*\}")
+
+
+def _constants(found: list[tuple[Path, str]], warnings: list[str]) -> dict[str, str]:
+    """`constant: name { value: "…" }` from the project's manifest.lkml."""
+    import lkml
+
+    constants: dict[str, str] = {}
+    for path, rel in found:
+        if path.name != "manifest.lkml" or path.stat().st_size > MAX_FILE_BYTES:
+            continue
+        try:
+            data = lkml.load(path.read_text(encoding="utf-8", errors="replace"))
+        except Exception as exc:
+            warnings.append(
+                f"lookml_invalid:{rel}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+            )
+            continue
+        for constant in data.get("constants") or []:
+            if constant.get("name") and constant.get("value") is not None:
+                constants[str(constant["name"])] = str(constant["value"])
+    return constants
+
+
+def _with_constants(text: str, constants: dict[str, str], rel: str, warnings: list[str]) -> str:
+    """`@{name}` replaced by the constant's value, as Looker does before reading the file; an unknown one is said."""
+    if "@{" not in text:
+        return text
+    missing: set[str] = set()
+
+    def value(match: re.Match[str]) -> str:
+        if match.group(1) in constants:
+            return constants[match.group(1)]
+        missing.add(match.group(1))
+        return match.group(0)
+
+    text = CONSTANT_REF.sub(value, text)
+    for name in sorted(missing):
+        warnings.append(f"lookml_constant_unresolved:{rel}: @{{{name}}} is defined in no manifest.lkml")
+    return text
 
 
 @dataclass
