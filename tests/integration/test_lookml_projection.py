@@ -268,3 +268,38 @@ view: extra { sql_table_name: @{nowhere}.extra ;; dimension: id { primary_key: y
     assert (float(total), float(paid), int(n)) == (55.0, 30.0, 10)  # paid: the refinement's filter, not the view's
     warnings = [w["message"] for w in lkml_result.report["warnings"] if w["code"] == "lookml_constant_unresolved"]
     assert any("orders_refined.view.lkml" in m and "@{nowhere}" in m for m in warnings)
+
+
+def test_two_names_for_one_measure_are_both_kept(tmp_path: Path) -> None:
+    """Public LookML blocks define `count` and `count_items` alike; both names answer, neither drops the view."""
+    root = tmp_path / "proj"
+    init_project(root)
+    con = duckdb.connect(str(root / "wh.duckdb"))
+    con.execute("CREATE TABLE items (id INTEGER, price INTEGER)")
+    con.execute("INSERT INTO items SELECT i, i * 2 FROM range(1, 41) t(i)")
+    con.close()
+    lk = root / "looker"
+    lk.mkdir()
+    (lk / "items.view.lkml").write_text(
+        """
+view: items { sql_table_name: main.items ;;
+  dimension: id { primary_key: yes type: number }
+  measure: count { type: count }
+  measure: count_items { type: count description: "Items" }
+  measure: revenue { type: sum sql: ${TABLE}.price ;; } }
+"""
+    )
+    (lk / "shop.model.lkml").write_text('connection: "warehouse"\ninclude: "*.view.lkml"\nexplore: items {}\n')
+    Project(root).update_config(
+        lambda d: d.__setitem__(
+            "connections",
+            {"wh": {"driver": "duckdb", "path": "wh.duckdb"}, "looker": {"driver": "lookml", "source_dir": "looker"}},
+        ),
+        "connections",
+    )
+    with Services(Project(root)) as services:
+        wh, lkml_result = run_ingest(services, all_=True).results
+    assert wh.status == "done" and lkml_result.status == "done", (wh.message, lkml_result.message)
+    [[count, count_items, revenue]] = _rows(root, {"measures": ["items.count", "items.count_items", "items.revenue"]})
+    assert (int(count), int(count_items), int(revenue)) == (40, 40, 1640)
+    assert not [w for w in lkml_result.report["warnings"] if w["code"] in ("lookml_invalid", "lookml_measure_skipped")]

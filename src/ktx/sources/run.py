@@ -490,10 +490,19 @@ def _without_bad_measures(
             warnings.append(f"{driver}_invalid:{rel}: {problem}")
             return None
         # Of two measures said to clash, the later one goes; a measure blamed alone goes itself.
-        drop = named[-1] if "same expression" in problem and len(named) > 1 else named[0]
+        clash = "same expression" in problem and len(named) > 1
+        drop = named[-1] if clash else named[0]
         reason = problem.split(": ", 1)[-1]
-        warnings.append(f"{driver}_measure_skipped:{rel}: {drop.get('name')} — {reason[:300]}")
-        data["measures"] = [m for m in measures if m is not drop]
+        if clash and driver == "lookml" and drop.get("expr") != named[0].get("name"):
+            # LookML's `count` and `count_items` are the same number under two names: both stay, the later one a
+            # name for the first (LookML has no per-measure time or window that could tell them apart).
+            alias = {"name": drop.get("name"), "expr": named[0].get("name")}
+            if drop.get("description"):
+                alias["description"] = drop["description"]
+            data["measures"] = [alias if m is drop else m for m in measures]
+        else:
+            warnings.append(f"{driver}_measure_skipped:{rel}: {drop.get('name')} — {reason[:300]}")
+            data["measures"] = [m for m in measures if m is not drop]
         header = "".join(line + "\n" for line in current.splitlines() if line.startswith("#"))
         current = header + dump_yaml(data)
     warnings.append(f"{driver}_invalid:{rel}: too many measures refused; the overlay was not written")
