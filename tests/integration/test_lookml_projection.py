@@ -303,3 +303,39 @@ view: items { sql_table_name: main.items ;;
     [[count, count_items, revenue]] = _rows(root, {"measures": ["items.count", "items.count_items", "items.revenue"]})
     assert (int(count), int(count_items), int(revenue)) == (40, 40, 1640)
     assert not [w for w in lkml_result.report["warnings"] if w["code"] in ("lookml_invalid", "lookml_measure_skipped")]
+
+
+def test_a_lookml_dashboard_becomes_a_wiki_page_with_each_tiles_query(project: Path, tmp_path: Path) -> None:
+    lk = project / "looker"
+    (lk / "sales.dashboard.lookml").write_text(
+        """
+- dashboard: sales_overview
+  title: Sales Overview
+  description: Paid revenue by region, every Monday.
+  elements:
+  - name: revenue_by_region
+    title: Revenue by region
+    model: shop
+    explore: orders
+    type: looker_column
+    fields: [customers.region, orders.total]
+    filters: {orders.status: paid}
+    sorts: [orders.total desc]
+    limit: 10
+  - name: note
+    type: text
+    title_text: Figures exclude test orders.
+"""
+    )
+    with Services(Project(project)) as services:
+        [result] = run_ingest(services, "looker").results
+    assert result.status == "done", result.message
+    assert not [w for w in result.report["warnings"] if "sales.dashboard.lookml" in w["message"]]
+    page = (project / "wiki/global/lookml-dashboard-sales-overview.md").read_text()
+    assert "# Sales Overview" in page and "Paid revenue by region" in page
+    assert "## Revenue by region" in page and "`customers.region`, `orders.total`" in page
+    assert "`orders.total` → `orders.total`" in page and "`orders.status` = `paid`" in page
+    assert "limit: 10" in page and "Figures exclude test orders." in page
+    with Services(Project(project)) as services:  # the page is searchable
+        hits = services.search.search_wiki("revenue by region dashboard", limit=3).items
+    assert any("lookml-dashboard-sales-overview" in str(h) for h in hits)

@@ -41,6 +41,7 @@ class LookMLProject:
     explores: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
+    dashboards: list[dict[str, Any]] = field(default_factory=list)  # LookML (YAML) dashboards
 
 
 def read_project(root: Path) -> LookMLProject:
@@ -60,6 +61,10 @@ def read_project(root: Path) -> LookMLProject:
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         text = _with_constants(text, constants, rel, out.warnings)
+        if path.name.endswith(".dashboard.lookml"):
+            out.dashboards += _dashboards(text, rel, out.warnings)
+            out.files[rel] = text
+            continue
         try:
             data = lkml.load(text)
         except Exception as exc:  # the parser's syntax errors: one warning naming the file
@@ -105,6 +110,68 @@ def read_project(root: Path) -> LookMLProject:
             if key not in ("name", "_file", "dimensions", "dimension_groups", "measures"):
                 target[key] = value
     return out
+
+
+def _dashboards(text: str, rel: str, warnings: list[str]) -> list[dict[str, Any]]:
+    """A `.dashboard.lookml` file: YAML, a list of `- dashboard: name` documents with `elements` (tiles)."""
+    from ktx.project.yamlio import safe_load, yaml_problem
+
+    try:
+        data = safe_load(text)
+    except Exception as exc:
+        warnings.append(f"lookml_invalid:{rel}: {yaml_problem(exc) if hasattr(exc, 'problem') else exc}")
+        return []
+    found = [d for d in data if isinstance(d, dict) and d.get("dashboard")] if isinstance(data, list) else []
+    if not found:
+        warnings.append(f"lookml_invalid:{rel}: no `- dashboard:` entry in this dashboard file")
+    return [{**d, "_file": rel} for d in found]
+
+
+def dashboard_page(dashboard: dict[str, Any], connection_id: str, measures: dict[str, str]) -> str:
+    """A wiki page for one LookML dashboard: what it shows, and each tile's query (explore, fields, filters,
+    sorts, limit) with the ktx measures its fields are (`measures`: LookML field → ktx measure)."""
+    from ktx.wiki.page import render_page
+
+    title = str(dashboard.get("title") or dashboard["dashboard"])
+    lines = [f"# {title}", ""]
+    if dashboard.get("description"):
+        lines += [str(dashboard["description"]).strip(), ""]
+    lines.append(f"LookML dashboard `{dashboard['dashboard']}` ({connection_id}, {dashboard.get('_file')}).")
+    for element in dashboard.get("elements") or []:
+        if not isinstance(element, dict):
+            continue
+        lines += ["", f"## {element.get('title') or element.get('name') or 'Tile'}", ""]
+        if element.get("type") == "text":
+            lines.append(str(element.get("body_text") or element.get("title_text") or "").strip())
+            continue
+        if element.get("explore"):
+            lines.append(
+                f"- explore: `{element.get('model', '')}{'/' if element.get('model') else ''}{element['explore']}`"
+            )
+        fields = [str(f) for f in element.get("fields") or []]
+        if fields:
+            lines.append("- fields: " + ", ".join(f"`{f}`" for f in fields))
+            known = [f"`{f}` → `{measures[f]}`" for f in fields if f in measures]
+            if known:
+                lines.append("- measures in ktx: " + ", ".join(known))
+        for key in ("pivots", "sorts"):
+            if element.get(key):
+                lines.append(f"- {key}: " + ", ".join(f"`{v}`" for v in element[key]))
+        if isinstance(element.get("filters"), dict) and element["filters"]:
+            lines.append("- filters: " + ", ".join(f"`{k}` = `{v}`" for k, v in element["filters"].items()))
+        if element.get("limit"):
+            lines.append(f"- limit: {element['limit']}")
+        if element.get("type"):
+            lines.append(f"- shown as: {element['type']}")
+    return render_page(
+        {
+            "summary": f"LookML dashboard {title}",
+            "tags": ["lookml", "dashboard"],
+            "source": "lookml",
+            "usage_mode": "auto",
+        },
+        "\n".join(lines) + "\n",
+    )
 
 
 CONSTANT_REF = re.compile(r"@\{\s*(\w+)\s*\}")
@@ -289,6 +356,14 @@ def project(
             f"# Written by `ktx ingest {connection_id}` from LookML derived table {view}; rewritten on every run.\n"
         )
         files[f"semantic-layer/{warehouse}/lookml/{view}.yaml"] = header + dump_yaml(source)
+    measures = {
+        f"{view}.{m['name']}": f"{(overlays.get(view) or standalone.get(view) or {}).get('name', view)}.{m['name']}"
+        for view in list(overlays) + list(standalone)
+        for m in (overlays.get(view) or standalone.get(view) or {}).get("measures") or []
+    }
+    for dashboard in lk.dashboards:
+        slug = re.sub(r"[^a-z0-9]+", "-", str(dashboard["dashboard"]).lower()).strip("-") or "dashboard"
+        files[f"wiki/global/lookml-dashboard-{slug}.md"] = dashboard_page(dashboard, connection_id, measures)
     return Projection(files, {v: source_of[v] for v in list(overlays) + list(standalone)}, unmapped, warnings)
 
 
