@@ -414,3 +414,43 @@ def test_refs_to_seeds_and_snapshots_resolve(tmp_path: Path) -> None:
     assert joins["accounts_snapshot"]["on"] == "visits.account_id = accounts_snapshot.account_id"
     unresolved = [w["message"] for w in dbt_result.report["warnings"] if w["code"] == "dbt_ref_unresolved"]
     assert not [m for m in unresolved if "country_codes" in m or "accounts_snapshot" in m]
+
+
+def test_target_manifest_json_names_what_dbt_built(tmp_path: Path) -> None:
+    """With `target/manifest.json` (dbt parse / compile output), the names a model was built under come from it —
+    here an alias set by a macro the YAML never shows — and models without YAML are known too."""
+    import json
+
+    root = _setup(tmp_path)
+    with sqlite3.connect(root / "wh.sqlite") as db:
+        db.execute("CREATE TABLE fct_refunds_v2 (id INTEGER, amount INTEGER)")
+        db.execute("CREATE TABLE daily_totals (day TEXT, total INTEGER)")
+    (root / "dbt" / "models" / "refunds.yml").write_text(
+        "version: 2\nmodels:\n  - name: fct_refunds\n    description: One row per refund.\n"
+    )
+    manifest = {
+        "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"},
+        "nodes": {
+            "model.shop.fct_refunds": {
+                "resource_type": "model", "name": "fct_refunds", "alias": "fct_refunds_v2", "schema": "main",
+            },
+            "model.shop.daily_totals": {
+                "resource_type": "model", "name": "daily_totals", "alias": "daily_totals", "schema": "main",
+                "description": "Totals per day.", "tags": ["finance"],
+            },
+            "test.shop.unique_x": {"resource_type": "test", "name": "unique_x"},
+        },
+    }  # fmt: skip
+    (root / "dbt" / "target").mkdir()
+    (root / "dbt" / "target" / "manifest.json").write_text(json.dumps(manifest))
+    with Services(Project(root)) as services:
+        outcome = run_ingest(services, all_=True)
+    wh, dbt = outcome.results
+    assert wh.status == "done" and dbt.status == "done", (wh.message, dbt.message)
+    tables = _tables(root)
+    assert tables["fct_refunds_v2"]["descriptions"]["dbt"] == "One row per refund."
+    assert tables["daily_totals"]["descriptions"]["dbt"] == "Totals per day."
+    assert tables["daily_totals"]["tags"] == {"dbt": ["finance"]}
+    assert not [
+        w for w in dbt.report["warnings"] if "fct_refunds" in w["message"] and w["code"] == "dbt_model_unmatched"
+    ]

@@ -182,7 +182,54 @@ def read_project(root: Path) -> DbtProject:
     for node_name, (kind, rel) in sorted(built.items()):
         if node_name not in named:
             project.nodes.append(DbtNode(kind, node_name, node_name, default_schema, file=rel))
+    _apply_manifest(root, project)
     return project
+
+
+MANIFEST_MAX_BYTES = 200_000_000
+COMPILED_KINDS = ("model", "seed", "snapshot")
+
+
+def _apply_manifest(root: Path, project: DbtProject) -> None:
+    """`target/manifest.json` (what `dbt parse`/`dbt compile` wrote) is authoritative for the names a node is
+    built under — alias and schema after the project's macros and configs ran — and names nodes no YAML
+    describes; the YAML stays the source of descriptions and tests."""
+    import json
+
+    from ktx.sources.files import inside
+
+    path = root / "target" / "manifest.json"
+    if not path.is_file():
+        return
+    if not inside(path, root):
+        project.warnings.append("dbt_path_outside:target/manifest.json: a symlink outside the project; not read")
+        return
+    if path.stat().st_size > MANIFEST_MAX_BYTES:
+        project.warnings.append("dbt_file_too_large:target/manifest.json: over 200 MB; not read")
+        return
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        nodes = [n for n in (manifest.get("nodes") or {}).values() if isinstance(n, dict)]
+    except (ValueError, AttributeError) as exc:
+        project.warnings.append(f"dbt_yaml_invalid:target/manifest.json: not a dbt manifest ({exc})")
+        return
+    by_name = {(n.kind, n.name): n for n in project.nodes}
+    for entry in nodes:
+        kind, name = str(entry.get("resource_type") or ""), str(entry.get("name") or "")
+        if kind not in COMPILED_KINDS or not name:
+            continue
+        identifier = str(entry.get("alias") or entry.get("identifier") or name)
+        schema = entry.get("schema")
+        node = by_name.get((kind, name))
+        if node is None:
+            node = DbtNode(
+                kind, name, identifier, schema, str(entry.get("description") or "").strip(), file="target/manifest.json"
+            )
+            node.tags = [str(t) for t in entry.get("tags") or []]
+            project.nodes.append(node)
+            by_name[(kind, name)] = node
+        else:
+            node.identifier, node.schema = identifier, schema or node.schema
 
 
 def _as_list(value: Any) -> list[Any]:
