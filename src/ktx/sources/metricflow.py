@@ -423,7 +423,22 @@ def _metric(
         if base is None:
             warnings.append(f"metricflow_metric_unresolved:{name}: its measure {measure_name} was not projected")
             return None
-        filters = [f for f in (metric.get("filter"), ref.get("filter") if isinstance(ref, dict) else None) if f]
+        options = ref if isinstance(ref, dict) else {}
+        if options.get("join_to_timespine"):
+            # Every period of the time spine, also those without rows: answered without a spine it would silently
+            # leave those periods out.
+            return "a simple metric joined to the time spine needs a time spine to report periods without rows"
+        filters = [f for f in (metric.get("filter"), options.get("filter")) if f]
+        fill = options.get("fill_nulls_with")
+        if fill is not None:
+            if filters or not isinstance(fill, int | float) or isinstance(fill, bool):
+                return "fill_nulls_with together with a filter (or a non-numeric fill) is not expressed yet"
+            item = {"name": name, "expr": f"coalesce({base['expr']}, {fill})"}
+            if metric.get("description"):
+                item["description"] = str(metric["description"]).strip()
+            overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name] + [item]
+            metric_home[name] = owner.name
+            return None
         item: dict[str, Any] = {"name": name, "expr": base["expr"]}
         if metric.get("description"):
             item["description"] = str(metric["description"]).strip()
