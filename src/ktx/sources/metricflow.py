@@ -162,10 +162,26 @@ class Projection:
 def _aggregate(measure: dict[str, Any], warnings: list[str], where: str) -> str | None:
     agg = str(measure.get("agg") or "").lower()
     expr = str(measure.get("expr") if measure.get("expr") is not None else measure.get("name"))
+    if measure.get("non_additive_dimension"):
+        # Semi-additive (a balance on the first or last day of each period): summed over every day it would be
+        # wrong, so it is not projected until the layer can window it.
+        warnings.append(
+            f"metricflow_measure_unsupported:{where}: non_additive_dimension (a semi-additive measure) is not "
+            "expressed in ktx yet; not projected"
+        )
+        return None
     if agg == "percentile":
-        p = (measure.get("agg_params") or {}).get("percentile")
+        params = measure.get("agg_params") or {}
+        p = params.get("percentile")
         if p is None:
             warnings.append(f"metricflow_measure_invalid:{where}: percentile without agg_params.percentile")
+            return None
+        if params.get("use_discrete_percentile"):
+            return f"percentile_disc({float(p)}) within group (order by {expr})"
+        if params.get("use_approximate_percentile"):
+            warnings.append(
+                f"metricflow_measure_unsupported:{where}: an approximate percentile differs by engine; not projected"
+            )
             return None
         return f"percentile_cont({float(p)}) within group (order by {expr})"
     template = AGGREGATES.get(agg)
@@ -267,12 +283,24 @@ def project(
         if joins:
             overlay["joins"] = joins
         measures = []
+        first_with: dict[str, str] = {}  # aggregate SQL → the first measure that computes it
         for name, measure in model.measures.items():
             expr = _aggregate(measure, warnings, f"{model.name}.{name}")
             if expr:
                 item = {"name": name, "expr": expr}
                 if measure.get("description"):
                     item["description"] = str(measure["description"]).strip()
+                # (Not when the first's name is also a column: a formula would read the column, not the measure.)
+                if expr in first_with and first_with[expr].lower() not in cols:
+                    # The same number under another name (`booking_payments` is `booking_value` placed in time by
+                    # `paid_at`): a name for the first, its own time dimension said in its description.
+                    item["expr"] = first_with[expr]
+                    own_time = measure.get("agg_time_dimension")
+                    if own_time and own_time != model.agg_time:
+                        note = f"Placed in time by `{own_time}` (its agg_time_dimension in MetricFlow)."
+                        item["description"] = f"{item.get('description', '')} {note}".strip()
+                else:
+                    first_with[expr] = name
                 measures.append(item)
         overlay["measures"] = measures
         overlays[model.name] = overlay
