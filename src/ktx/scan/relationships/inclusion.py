@@ -173,16 +173,20 @@ def _named_tables(table_key: str, column: ColumnInfo, indexes: Indexes) -> set[s
     """Tables the column's name refers to (`dept_store_chain_id` → Department_Store_Chain, `Scientist` →
     Scientists), its own table included."""
     child = indexes.names[table_key].stripped.get(column.name, ())
-    base = base_of(child) or child
+    key_shaped = base_of(child)
+    base = key_shaped or child
     if not base or len("".join(base)) <= 2:
         return set()
     word = "_".join(base)
     found = set()
+    # Abbreviations (`cust_id` → customer) are looked up by first letter, for key-shaped names only: a scan over
+    # every table starting with that letter, not to be paid for each attribute of a wide warehouse.
+    by_letter = indexes.by_first.get(base[0][:1], ()) if key_shaped else ()
     for key in (
         *indexes.by_alias.get(word, ()),
         *indexes.by_alias.get(stem(word), ()),
         *indexes.by_alias.get(base[-1], ()),
-        *indexes.by_first.get(base[0][:1], ()),
+        *by_letter,
     ):
         if key not in found and alias_match(tuple(base), indexes.names[key]) is not None:
             found.add(key)
@@ -223,16 +227,16 @@ def inclusion_candidates(
     for i, target in enumerate(keys):
         for value in target.stats.value_sample:
             index.setdefault(value, []).append(i)
+    by_target = {(k.table, k.column.name): k for k in keys}
     edges: list[Edge] = []
     for table in tables:
         table_stats = stats.get(table.key)
         # A view's columns are copies of its tables' columns: their values are contained by construction.
         if table_stats is None or table_stats.failed or table.kind == "view":
             continue
-        named_by_column = {c.name: _named_tables(table.key, c, indexes) for c in table.columns}
-        # A table with a reference of its own to another table is an entity in its own right: its identifier is
-        # not a subtype's key, however its values fall.
-        has_parent = any(found - {table.key} for found in named_by_column.values())
+        # Columns whose sampled values some key holds (values held by very many keys say nothing): most columns of a
+        # wide warehouse have none, and cost nothing more.
+        with_hits: list[tuple[ColumnInfo, ColumnStats, tuple[str, ...], Counter[int]]] = []
         for column in table.columns:
             col = table_stats.columns.get(column.name)
             names = indexes.names[table.key].stripped.get(column.name, ())
@@ -242,15 +246,24 @@ def inclusion_candidates(
                 # A line number counts within its parent, a rating or a quantity counts things: small integers that
                 # fit inside any small table's ids, and reference nothing.
                 continue
-            named = named_by_column[column.name]
-            own = _own_identifier(table.key, column, col, indexes)
-            if own and has_parent:
-                continue
             hits: Counter[int] = Counter()
             for value in col.value_sample:
                 found = index.get(value, ())
                 if len(found) <= STOP_VALUE_TARGETS:
                     hits.update(found)
+            if hits:
+                with_hits.append((column, col, names, hits))
+        if not with_hits:
+            continue
+        named_by_column = {c.name: _named_tables(table.key, c, indexes) for c in table.columns}
+        # A table with a reference of its own to another table is an entity in its own right: its identifier is
+        # not a subtype's key, however its values fall.
+        has_parent = any(found - {table.key} for found in named_by_column.values())
+        for column, col, names, hits in with_hits:
+            named = named_by_column[column.name]
+            own = _own_identifier(table.key, column, col, indexes)
+            if own and has_parent:
+                continue
             found_edges: list[Edge] = []
             for i in hits:
                 target = keys[i]
@@ -266,7 +279,6 @@ def inclusion_candidates(
                 # (`wedding.Male_ID` fits church ids too, but `Church_ID` is the church).
                 referenced = {t for c, found in named_by_column.items() if c != column.name for t in found}
                 found_edges = [e for e in found_edges if e.name_score >= 0.7 or e.to_table not in referenced]
-            by_target = {(k.table, k.column.name): k for k in keys}
             found_edges = _roots(found_edges, by_target)
             weak = [e for e in found_edges if e.name_score < 0.7]
             if any(by_target[(e.to_table, e.to_columns[0])].named_key for e in weak):
