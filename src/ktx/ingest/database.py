@@ -128,7 +128,7 @@ def ingest_database(
         "tracePath": trace_rel,
     }
     try:
-        result = _scan(
+        result = _ScanRun(
             services,
             connection_id,
             conn_cfg,
@@ -141,8 +141,7 @@ def ingest_database(
             warnings,
             secrets,
             base,
-            (query_history, window_days),
-        )
+        ).execute((query_history, window_days))
     except KtxError as exc:
         message = scrub(exc.message)
         report = {**base, "status": "failed", "failure": message, "warnings": [w.to_json() for w in warnings]}
@@ -168,27 +167,6 @@ def ingest_database(
 
 def _scrubbed(report: dict[str, Any], scrub: Callable[[str], str]) -> dict[str, Any]:
     return json.loads(scrub(json.dumps(report, default=str)))
-
-
-def _scan(
-    services: Any,
-    connection_id: str,
-    conn_cfg: Any,
-    run_id: str,
-    state: IngestState,
-    previous: Any,
-    resumable: list[str],
-    trace: Trace,
-    progress: Progress,
-    warnings: list[IngestWarning],
-    secrets: list[str],
-    base: dict[str, Any],
-    history_request: tuple[bool, int | None] = (False, None),
-) -> TargetResult:
-    run = _ScanRun(
-        services, connection_id, conn_cfg, run_id, state, previous, resumable, trace, progress, warnings, secrets, base
-    )
-    return run.execute(history_request)
 
 
 class _ScanRun:
