@@ -159,46 +159,19 @@ def test_an_explore_join_declared_many_to_one_onto_repeated_values_is_not_joined
     assert _non_unique_side(on, "customers", "many_to_one", {}) is None
 
 
-def test_joins_written_target_first_and_chained_are_read_by_view_name(tmp_path: Path) -> None:
-    """Looker reads `sql_on` by view name: `${customers.id} = ${orders.customer_id}` is orders → customers, and a
-    join from one joined view to another (customers → regions) starts from customers, not from the explore's base.
-    Read by position, the first would join orders.id to customers.customer_id — a wrong answer with no error."""
+def _ingested(tmp_path: Path, statements: list[str], files: dict[str, str]) -> tuple[Path, dict]:
+    """A project over a DuckDB warehouse made by `statements` and the LookML `files` under looker/, both connections
+    ingested: (root, the LookML report)."""
     root = tmp_path / "proj"
     init_project(root)
     con = duckdb.connect(str(root / "wh.duckdb"))
-    con.execute("CREATE TABLE regions (code VARCHAR, name VARCHAR)")
-    con.execute("INSERT INTO regions VALUES ('n', 'North'), ('s', 'South')")
-    con.execute("CREATE TABLE customers (id INTEGER, region_code VARCHAR)")
-    con.execute("INSERT INTO customers SELECT i, CASE WHEN i % 3 = 0 THEN 'n' ELSE 's' END FROM range(1, 31) t(i)")
-    con.execute("CREATE TABLE orders (id INTEGER, customer_id INTEGER, amount INTEGER)")
-    con.execute("INSERT INTO orders SELECT i, 1 + (i * 7) % 30, i FROM range(1, 121) t(i)")
+    for statement in statements:
+        con.execute(statement)
     con.close()
     lk = root / "looker"
     lk.mkdir()
-    (lk / "shop.view.lkml").write_text(
-        """
-view: orders { sql_table_name: main.orders ;;
-  dimension: id { primary_key: yes type: number }
-  dimension: customer_id { type: number }
-  measure: total { type: sum sql: ${TABLE}.amount ;; } }
-view: customers { sql_table_name: main.customers ;;
-  dimension: id { primary_key: yes type: number }
-  dimension: region_code { type: string } }
-view: regions { sql_table_name: main.regions ;;
-  dimension: code { primary_key: yes type: string }
-  dimension: name { type: string } }
-"""
-    )
-    (lk / "shop.model.lkml").write_text(
-        """
-connection: "warehouse"
-include: "*.view.lkml"
-explore: orders {
-  join: customers { sql_on: ${customers.id} = ${orders.customer_id} ;; relationship: many_to_one }
-  join: regions { sql_on: ${regions.code} = ${customers.region_code} ;; relationship: many_to_one }
-}
-"""
-    )
+    for name, text in files.items():
+        (lk / name).write_text(text)
     Project(root).update_config(
         lambda d: d.__setitem__(
             "connections",
@@ -209,6 +182,46 @@ explore: orders {
     with Services(Project(root)) as services:
         wh, lkml_result = run_ingest(services, all_=True).results
     assert wh.status == "done" and lkml_result.status == "done", (wh.message, lkml_result.message)
+    return root, lkml_result.report
+
+
+def test_joins_written_target_first_and_chained_are_read_by_view_name(tmp_path: Path) -> None:
+    """Looker reads `sql_on` by view name: `${customers.id} = ${orders.customer_id}` is orders → customers, and a
+    join from one joined view to another (customers → regions) starts from customers, not from the explore's base.
+    Read by position, the first would join orders.id to customers.customer_id — a wrong answer with no error."""
+    root, _ = _ingested(
+        tmp_path,
+        [
+            "CREATE TABLE regions (code VARCHAR, name VARCHAR)",
+            "INSERT INTO regions VALUES ('n', 'North'), ('s', 'South')",
+            "CREATE TABLE customers (id INTEGER, region_code VARCHAR)",
+            "INSERT INTO customers SELECT i, CASE WHEN i % 3 = 0 THEN 'n' ELSE 's' END FROM range(1, 31) t(i)",
+            "CREATE TABLE orders (id INTEGER, customer_id INTEGER, amount INTEGER)",
+            "INSERT INTO orders SELECT i, 1 + (i * 7) % 30, i FROM range(1, 121) t(i)",
+        ],
+        {
+            "shop.view.lkml": """
+view: orders { sql_table_name: main.orders ;;
+  dimension: id { primary_key: yes type: number }
+  dimension: customer_id { type: number }
+  measure: total { type: sum sql: ${TABLE}.amount ;; } }
+view: customers { sql_table_name: main.customers ;;
+  dimension: id { primary_key: yes type: number }
+  dimension: region_code { type: string } }
+view: regions { sql_table_name: main.regions ;;
+  dimension: code { primary_key: yes type: string }
+  dimension: name { type: string } }
+""",
+            "shop.model.lkml": """
+connection: "warehouse"
+include: "*.view.lkml"
+explore: orders {
+  join: customers { sql_on: ${customers.id} = ${orders.customer_id} ;; relationship: many_to_one }
+  join: regions { sql_on: ${regions.code} = ${customers.region_code} ;; relationship: many_to_one }
+}
+""",
+        },
+    )
     got = sorted(tuple(r) for r in _rows(root, {"measures": ["orders.total"], "dimensions": ["regions.name"]}))
     want = sorted(
         _sql(
@@ -225,84 +238,55 @@ explore: orders {
 def test_constants_and_refinements_are_applied_as_looker_applies_them(tmp_path: Path) -> None:
     """`@{schema}` from manifest.lkml fills sql_table_name; `view: +orders` adds a measure and overrides one; an
     unknown constant is a warning naming the file."""
-    root = tmp_path / "proj"
-    init_project(root)
-    con = duckdb.connect(str(root / "wh.duckdb"))
-    con.execute("CREATE TABLE orders (id INTEGER, amount INTEGER, status VARCHAR)")
-    con.execute(
-        "INSERT INTO orders SELECT i, i, CASE WHEN i % 2 = 0 THEN 'paid' ELSE 'open' END FROM range(1, 11) t(i)"
-    )
-    con.close()
-    lk = root / "looker"
-    lk.mkdir()
-    (lk / "manifest.lkml").write_text('project_name: "shop"\nconstant: schema { value: "main" }\n')
-    (lk / "orders.view.lkml").write_text(
-        """
+    root, report = _ingested(
+        tmp_path,
+        [
+            "CREATE TABLE orders (id INTEGER, amount INTEGER, status VARCHAR)",
+            "INSERT INTO orders SELECT i, i, CASE WHEN i % 2 = 0 THEN 'paid' ELSE 'open' END FROM range(1, 11) t(i)",
+        ],
+        {
+            "manifest.lkml": 'project_name: "shop"\nconstant: schema { value: "main" }\n',
+            "orders.view.lkml": """
 view: orders { sql_table_name: @{schema}.orders ;;
   dimension: id { primary_key: yes type: number }
   dimension: status { type: string }
   measure: total { type: sum sql: ${TABLE}.amount ;; }
   measure: paid { type: sum sql: ${TABLE}.amount ;; filters: [status: "open"] } }
-"""
-    )
-    (lk / "orders_refined.view.lkml").write_text(
-        """
+""",
+            "orders_refined.view.lkml": """
 view: +orders {
   measure: paid { type: sum sql: ${TABLE}.amount ;; filters: [status: "paid"] }
   measure: n { type: count } }
 view: extra { sql_table_name: @{nowhere}.extra ;; dimension: id { primary_key: yes } }
-"""
+""",
+            "shop.model.lkml": 'connection: "warehouse"\ninclude: "*.view.lkml"\nexplore: orders {}\n',
+        },
     )
-    (lk / "shop.model.lkml").write_text('connection: "warehouse"\ninclude: "*.view.lkml"\nexplore: orders {}\n')
-    Project(root).update_config(
-        lambda d: d.__setitem__(
-            "connections",
-            {"wh": {"driver": "duckdb", "path": "wh.duckdb"}, "looker": {"driver": "lookml", "source_dir": "looker"}},
-        ),
-        "connections",
-    )
-    with Services(Project(root)) as services:
-        wh, lkml_result = run_ingest(services, all_=True).results
-    assert wh.status == "done" and lkml_result.status == "done", (wh.message, lkml_result.message)
     [[total, paid, n]] = _rows(root, {"measures": ["orders.total", "orders.paid", "orders.n"]})
     assert (float(total), float(paid), int(n)) == (55.0, 30.0, 10)  # paid: the refinement's filter, not the view's
-    warnings = [w["message"] for w in lkml_result.report["warnings"] if w["code"] == "lookml_constant_unresolved"]
+    warnings = [w["message"] for w in report["warnings"] if w["code"] == "lookml_constant_unresolved"]
     assert any("orders_refined.view.lkml" in m and "@{nowhere}" in m for m in warnings)
 
 
 def test_two_names_for_one_measure_are_both_kept(tmp_path: Path) -> None:
     """Public LookML blocks define `count` and `count_items` alike; both names answer, neither drops the view."""
-    root = tmp_path / "proj"
-    init_project(root)
-    con = duckdb.connect(str(root / "wh.duckdb"))
-    con.execute("CREATE TABLE items (id INTEGER, price INTEGER)")
-    con.execute("INSERT INTO items SELECT i, i * 2 FROM range(1, 41) t(i)")
-    con.close()
-    lk = root / "looker"
-    lk.mkdir()
-    (lk / "items.view.lkml").write_text(
-        """
+    root, report = _ingested(
+        tmp_path,
+        ["CREATE TABLE items (id INTEGER, price INTEGER)", "INSERT INTO items SELECT i, i * 2 FROM range(1, 41) t(i)"],
+        {
+            "items.view.lkml": """
 view: items { sql_table_name: main.items ;;
   dimension: id { primary_key: yes type: number }
   measure: count { type: count }
   measure: count_items { type: count description: "Items" }
   measure: revenue { type: sum sql: ${TABLE}.price ;; } }
-"""
+""",
+            "shop.model.lkml": 'connection: "warehouse"\ninclude: "*.view.lkml"\nexplore: items {}\n',
+        },
     )
-    (lk / "shop.model.lkml").write_text('connection: "warehouse"\ninclude: "*.view.lkml"\nexplore: items {}\n')
-    Project(root).update_config(
-        lambda d: d.__setitem__(
-            "connections",
-            {"wh": {"driver": "duckdb", "path": "wh.duckdb"}, "looker": {"driver": "lookml", "source_dir": "looker"}},
-        ),
-        "connections",
-    )
-    with Services(Project(root)) as services:
-        wh, lkml_result = run_ingest(services, all_=True).results
-    assert wh.status == "done" and lkml_result.status == "done", (wh.message, lkml_result.message)
     [[count, count_items, revenue]] = _rows(root, {"measures": ["items.count", "items.count_items", "items.revenue"]})
     assert (int(count), int(count_items), int(revenue)) == (40, 40, 1640)
-    assert not [w for w in lkml_result.report["warnings"] if w["code"] in ("lookml_invalid", "lookml_measure_skipped")]
+    assert not [w for w in report["warnings"] if w["code"] in ("lookml_invalid", "lookml_measure_skipped")]
 
 
 def test_a_lookml_dashboard_becomes_a_wiki_page_with_each_tiles_query(project: Path, tmp_path: Path) -> None:
