@@ -145,7 +145,9 @@ def test_unmapped_metrics_and_bad_input_are_reported(project: Path) -> None:
     from ktx.ingest.state import IngestState
 
     report = IngestState(Project(project).state).last_completed("mf", adapter="metricflow").report
-    assert [u["metric"] for u in report["unmapped"]] == ["running_revenue"]
+    unmapped = {u["metric"]: u["reason"] for u in report["unmapped"]}
+    assert sorted(unmapped) == ["broken", "running_revenue"]  # every metric not queryable by name, with why
+    assert unmapped["broken"] == "its measure no_such_measure is defined nowhere"
     page = (project / "wiki/global/metricflow-running-revenue.md").read_text()
     assert "cumulative" in page and "window: 7 days" in page
     codes = {w["code"] for w in report["warnings"]}

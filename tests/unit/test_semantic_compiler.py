@@ -143,6 +143,14 @@ def test_derived_measures_are_parenthesised_and_divide_safely() -> None:
     assert "NULLIF(" in sql and "CAST(" in sql
 
 
+def test_a_measure_that_is_another_measures_name_compiles_to_that_measure() -> None:
+    engine = SemanticEngine({"orders": src("orders", ["id", "amount"], measures=[
+        {"name": "revenue", "expr": "sum(amount)"}, {"name": "sales", "expr": "revenue"},
+        {"name": "turnover", "expr": "sales"}])}, "duckdb")  # fmt: skip
+    sql = engine.compile({"measures": ["orders.turnover"]}).sql
+    assert "SUM(orders.amount) AS turnover" in sql and "sales" not in sql
+
+
 def test_having_on_a_derived_measure_works_in_both_shapes() -> None:
     single = chasm().compile(
         {"measures": ["orders.margin"], "dimensions": ["customers.segment"], "filters": ["orders.margin > 0.1"]}

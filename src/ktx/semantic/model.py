@@ -83,6 +83,9 @@ class Measure:
     filter: str | None = None
     segments: list[str] = field(default_factory=list)
     description: str | None = None
+    # The column that places this measure in time when it is not the source's default time dimension (a payment
+    # total over `paid_at` beside the booking total over `ds`): two such measures are distinct numbers.
+    time_dimension: str | None = None
 
     def __post_init__(self) -> None:
         require(self, "name", "expr")

@@ -211,7 +211,10 @@ class Resolver:
                     dep = self.predefined(dep_node, ref.name)
                     key_name, placeholder = self._placeholder()
                     placeholders[key_name] = dep
-                    ref.replace(placeholder)
+                    if ref is parsed:  # the whole formula is one other measure (a second name for it)
+                        parsed = placeholder
+                    else:
+                        ref.replace(placeholder)
                 measure = Measure(
                     name,
                     name,

@@ -121,6 +121,15 @@ def validate_model(engine: SemanticEngine) -> ValidationReport:
                             f"grain of '{join.to}'",
                         )
                     )
+        for measure in source.measures:
+            if measure.time_dimension and source.column(measure.time_dimension) is None:
+                report.errors.append(
+                    Finding(
+                        source.name,
+                        f"Source '{source.name}' measure '{measure.name}': time_dimension "
+                        f"'{measure.time_dimension}' is not a column of '{source.name}'",
+                    )
+                )
         duplicates, near_duplicates = _duplicate_measures(source, dialect)
         report.errors += [Finding(source.name, m) for m in duplicates]
         report.warnings += [Finding(source.name, m) for m in near_duplicates]
@@ -172,7 +181,7 @@ def _sql_projection(sql: str, dialect: str) -> set[str] | None:
 
 def _duplicate_measures(source, dialect: str) -> tuple[list[str], list[str]]:
     """Identical measures are errors; measures that differ only by `filter` are worth a warning."""
-    seen: list[tuple[str, str, frozenset[str], str]] = []
+    seen: list[tuple[str, str, frozenset[str], str, str]] = []
     out, near = [], []
     for measure in source.measures:
         try:
@@ -181,8 +190,9 @@ def _duplicate_measures(source, dialect: str) -> tuple[list[str], list[str]]:
             continue
         segments = frozenset(measure.segments)
         flt = (measure.filter or "").strip()
-        for name, other, other_segments, other_filter in seen:
-            if other != rendered or other_segments != segments:
+        time = measure.time_dimension or ""
+        for name, other, other_segments, other_filter, other_time in seen:
+            if other != rendered or other_segments != segments or other_time != time:
                 continue
             if other_filter == flt:
                 out.append(
@@ -195,5 +205,5 @@ def _duplicate_measures(source, dialect: str) -> tuple[list[str], list[str]]:
                     f"differs only by `filter`. Use query-time filtering on '{name}', or add a "
                     "segments[] entry and reference it from the measure."
                 )
-        seen.append((measure.name, rendered, segments, flt))
+        seen.append((measure.name, rendered, segments, flt, time))
     return out, near

@@ -10,6 +10,7 @@ models). Cumulative and conversion metrics have no equivalent here: each gets a 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,10 @@ from typing import Any
 
 from ktx.errors import KtxError
 
-TEMPLATE = re.compile(r"{{\s*(Dimension|TimeDimension|Entity)\(\s*['\"]([\w]+)['\"][^)]*\)\s*}}")
+TEMPLATE = re.compile(
+    r"{{\s*(Dimension|TimeDimension|Entity|Metric)\(\s*['\"]([\w]+)['\"]\s*(?:,\s*['\"]([\w]+)['\"])?[^)]*\)\s*}}"
+)
+GRAINS = ("day", "week", "month", "quarter", "year")
 REF = re.compile(r"ref\(\s*['\"]([\w.-]+)['\"]\s*\)")
 AGGREGATES = {
     "sum": "sum({e})",
@@ -283,26 +287,29 @@ def project(
         if joins:
             overlay["joins"] = joins
         measures = []
-        first_with: dict[str, str] = {}  # aggregate SQL → the first measure that computes it
+        first_with: dict[str, tuple[str, str | None]] = {}  # aggregate SQL → the first measure computing it
         for name, measure in model.measures.items():
             expr = _aggregate(measure, warnings, f"{model.name}.{name}")
-            if expr:
-                item = {"name": name, "expr": expr}
-                if measure.get("description"):
-                    item["description"] = str(measure["description"]).strip()
-                # (Not when the first's name is also a column: a formula would read the column, not the measure.)
-                if expr in first_with and first_with[expr].lower() not in cols:
-                    # The same number under another name (`booking_payments` is `booking_value` placed in time by
-                    # `paid_at`): a name for the first, its own time dimension said in its description.
-                    item["expr"] = first_with[expr]
-                    own_time = measure.get("agg_time_dimension")
-                    if own_time and own_time != model.agg_time:
-                        note = f"Placed in time by `{own_time}` (its agg_time_dimension in MetricFlow)."
-                        item["description"] = f"{item.get('description', '')} {note}".strip()
-                else:
-                    first_with[expr] = name
-                measures.append(item)
+            if not expr:
+                continue
+            item = {"name": name, "expr": expr}
+            if measure.get("description"):
+                item["description"] = str(measure["description"]).strip()
+            own_time = measure.get("agg_time_dimension") or model.agg_time
+            if own_time and own_time != model.agg_time and str(own_time).lower() in cols:
+                # `booking_payments` is `booking_value` placed in time by `paid_at`: the same aggregate, another
+                # number per period, so a measure in its own right.
+                item["time_dimension"] = cols[str(own_time).lower()]
+            first = first_with.get(expr)
+            if first is None:
+                first_with[expr] = (name, own_time)
+            elif first[1] == own_time and first[0].lower() not in cols:
+                # The same number under another name: a name for the first. (Not when the first's name is also a
+                # column: a formula would read the column, not the measure.)
+                item["expr"] = first[0]
+            measures.append(item)
         overlay["measures"] = measures
+        overlay["_columns"] = set(cols) | {c["name"].lower() for c in computed}
         overlays[model.name] = overlay
     unmapped: list[dict[str, str]] = []
     pages: dict[str, str] = {}
@@ -328,6 +335,7 @@ def project(
         pending = later
     files = {}
     for overlay in overlays.values():
+        overlay.pop("_columns", None)
         for measure in overlay["measures"]:
             measure.pop("_claimed", None)
             measure.pop("_measure", None)
@@ -388,17 +396,43 @@ def _filter(
     text: str,
     home: Model,
     overlay: dict[str, Any],
-    metric: str,
+    segment_name: str,
     by_entity: dict[str, list[Model]],
     matched: dict[str, str],
+    time_column: str | None = None,
 ) -> tuple[str | None, str | None, str | None]:
     """A MetricFlow filter → (segment name, filter SQL, problem). Same-model dimensions become a segment."""
     problem = None
     same_model = True
 
-    def dimension(match: re.Match[str]) -> str:
+    def reference(match: re.Match[str]) -> str:
         nonlocal problem, same_model
+        kind = match.group(1)
         entity, _, dim = match.group(2).partition("__")
+        if kind == "Metric":
+            problem = f"filter on the value of metric {match.group(2)} (a per-entity sub-query) is not expressed yet"
+            return match.group(0)
+        if match.group(2) == "metric_time":
+            # The home model's own time axis, at the grain the filter names.
+            column = time_column or home.agg_time
+            if not column:
+                problem = "filter refers to metric_time, but the model has no agg_time_dimension"
+                return match.group(0)
+            column = str((home.dimensions.get(column) or {}).get("expr") or column)
+            grain = match.group(3)
+            return f"date_trunc('{grain}', {column})" if grain in GRAINS else column
+        if kind == "Entity":
+            # `{{ Entity('listing') }}` is the entity's key column: the home model's own when it carries the
+            # entity, else the key of the model that owns it.
+            own = [e for e in [home.primary, *home.unique, *home.foreign] if e and e[0] == match.group(2)]
+            if own:
+                return own[0][1]
+            owner = next((m for m in by_entity.get(match.group(2)) or [] if m.primary), None)
+            if owner is None or owner.primary is None:
+                problem = f"filter refers to entity {match.group(2)}, which no semantic model keys"
+                return match.group(0)
+            same_model = False
+            return f"{matched.get(owner.name, owner.name)}.{owner.primary[1]}"
         owners = by_entity.get(entity) or []
         owner = next((m for m in owners if dim in m.dimensions), owners[0] if owners else None)
         if owner is None or not dim:
@@ -409,14 +443,101 @@ def _filter(
         same_model = False
         return f"{matched.get(owner.name, owner.name)}.{dim}"
 
-    sql = TEMPLATE.sub(dimension, text)
+    sql = TEMPLATE.sub(reference, text)
     if problem:
         return None, None, problem
+    if "{{" in sql:
+        # A template this projection does not read: written through, it would be a broken or wrong filter.
+        return None, None, f"filter {text.strip()!r} uses a template that is not understood"
     if same_model:
-        name = f"{metric}_filter"
-        overlay.setdefault("segments", []).append({"name": name, "expr": sql})
-        return name, None, None
+        segments = [s for s in overlay.setdefault("segments", []) if s["name"] != segment_name]
+        overlay["segments"] = [*segments, {"name": segment_name, "expr": sql}]
+        return segment_name, None, None
     return None, sql, None
+
+
+def _filters(*values: Any) -> list[str]:
+    """MetricFlow filters as written: each a string or a list of strings, all of which apply."""
+    out: list[str] = []
+    for value in values:
+        if isinstance(value, list):
+            out += [str(v) for v in value if v]
+        elif value:
+            out.append(str(value))
+    return out
+
+
+def _filtered_input(
+    parent: str,
+    ref: dict[str, Any],
+    filters: list[str],
+    mf: MetricFlowProject,
+    overlays: dict[str, dict[str, Any]],
+    metric_home: dict[str, str],
+    measure_owner: dict[str, Model],
+    by_entity: dict[str, list[Model]],
+    matched: dict[str, str],
+    warnings: list[str],
+) -> tuple[str | None, str | None]:
+    """(measure answering a filtered input of `parent`, problem): the input metric under the filters as well."""
+    base_name = str(ref.get("name"))
+    base = next((m for m in mf.metrics if str(m.get("name")) == base_name), None)
+    if base is None:
+        return None, f"input {base_name} is defined nowhere"
+    if str(base.get("type") or "simple").lower() != "simple":
+        # Pushing a filter into a ratio or expression means filtering each of its inputs: not done yet.
+        return (
+            None,
+            f"input {base_name} is a {base.get('type')} metric with a filter of its own; only simple inputs are filtered",
+        )
+    aux = _input_name(base_name, filters)
+    if aux in metric_home:
+        return aux, None
+    synthetic = {
+        "name": aux,
+        "type": "simple",
+        "type_params": base.get("type_params") or {},
+        "filter": _filters(base.get("filter"), *filters),
+        "description": f"{base_name}, filtered as an input of {parent} (MetricFlow filter: "
+        f"{' and '.join(f.strip() for f in filters)}).",
+    }
+    before = len(warnings)
+    outcome = _metric(synthetic, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings)
+    if outcome is not None or aux not in metric_home:
+        found = [w.split(": ", 1)[-1] for w in warnings[before:]]
+        del warnings[before:]
+        return None, f"filtered input {base_name}: " + (outcome or "; ".join(found) or "not projected")
+    return aux, None
+
+
+def _narrowed(measure: dict[str, Any]) -> bool:
+    return bool(measure.get("filter") or measure.get("segments") or measure.get("time_dimension"))
+
+
+def _drop_measures(names: list[str], overlays: dict[str, dict[str, Any]], metric_home: dict[str, str]) -> None:
+    """Take out the filtered inputs made for a metric that is refused after all."""
+    for name in names:
+        home = metric_home.pop(name, None)
+        if home is None:
+            continue
+        overlay = overlays[home]
+        overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name]
+        prefix = f"{name}_filter"
+        overlay["segments"] = [s for s in overlay.get("segments", []) if not s["name"].startswith(prefix)]
+        if not overlay["segments"]:
+            overlay.pop("segments")
+
+
+def _input_name(base: str, filters: list[str]) -> str:
+    """A filtered input's measure name, from what it counts: `bookings_where_not_booking_is_instant`. The same
+    input under the same filter in several metrics is one measure."""
+    words = TEMPLATE.sub(lambda m: m.group(2).replace("__", "_"), " and ".join(filters))
+    slug = re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")
+    name = f"{base}_where_{slug}"
+    if len(name) > 80:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[:70].rstrip('_')}_{digest}"
+    return name
 
 
 def _metric(
@@ -441,44 +562,54 @@ def _metric(
         owner = measure_owner.get(str(measure_name))
         if owner is None:
             warnings.append(f"metricflow_measure_unknown:{name}: measure {measure_name} is defined nowhere")
-            return None
+            return f"its measure {measure_name} is defined nowhere"
         if owner.name not in overlays:
-            return None  # its model was not matched to a table: already reported
+            return f"its semantic model {owner.name} matched no table of the warehouse"
         overlay = overlays[owner.name]
         base = next((m for m in overlay["measures"] if m["name"] == measure_name), None)
         if base is None:
             base = next((m for m in overlay["measures"] if m.get("_measure") == measure_name), None)
         if base is None:
             warnings.append(f"metricflow_metric_unresolved:{name}: its measure {measure_name} was not projected")
-            return None
+            return f"its measure {measure_name} was not projected (see the measure's warning)"
         options = ref if isinstance(ref, dict) else {}
         if options.get("join_to_timespine"):
             # Every period of the time spine, also those without rows: answered without a spine it would silently
             # leave those periods out.
             return "a simple metric joined to the time spine needs a time spine to report periods without rows"
-        filters = [f for f in (metric.get("filter"), options.get("filter")) if f]
+        filters = _filters(metric.get("filter"), options.get("filter"))
         fill = options.get("fill_nulls_with")
         if fill is not None:
             if filters or not isinstance(fill, int | float) or isinstance(fill, bool):
                 return "fill_nulls_with together with a filter (or a non-numeric fill) is not expressed yet"
             item = {"name": name, "expr": f"coalesce({base['expr']}, {fill})"}
+            if base.get("time_dimension"):
+                item["time_dimension"] = base["time_dimension"]
             if metric.get("description"):
                 item["description"] = str(metric["description"]).strip()
             overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name] + [item]
             metric_home[name] = owner.name
             return None
         item: dict[str, Any] = {"name": name, "expr": base["expr"]}
+        if base.get("time_dimension"):
+            item["time_dimension"] = base["time_dimension"]
         if metric.get("description"):
             item["description"] = str(metric["description"]).strip()
-        for text in filters:
-            segment, sql, problem = _filter(str(text), owner, overlay, name, by_entity, matched)
+        joined: list[str] = []
+        for index, text in enumerate(filters):
+            segment_name = f"{name}_filter" + (f"_{index + 1}" if index else "")
+            time_column = (owner.measures.get(str(measure_name)) or {}).get("agg_time_dimension")
+            segment, sql, problem = _filter(text, owner, overlay, segment_name, by_entity, matched, time_column)
             if problem:
                 warnings.append(f"metricflow_filter_unresolved:{name}: {problem}")
-                return None
+                return problem
             if segment:
                 item.setdefault("segments", []).append(segment)
             if sql:
-                item["filter"] = sql
+                joined.append(sql)
+        if joined:
+            # Every filter applies: several that reach other models are one conjunction.
+            item["filter"] = " and ".join(f"({f})" for f in joined) if len(joined) > 1 else joined[0]
         if not filters:
             # The metric is the measure's public name: the measure takes it (a second alias refers to the first).
             if name != measure_name:
@@ -504,25 +635,37 @@ def _metric(
         return None
     if kind == "ratio":
         refs = [params.get("numerator"), params.get("denominator")]
-        if any(isinstance(r, dict) and r.get("filter") for r in refs):
-            # Projected without it, the ratio would answer for every row (1.0 instead of 0.50): refused, not wrong.
-            return "a ratio whose numerator or denominator carries its own filter needs a filtered input"
-        names = [r.get("name") if isinstance(r, dict) else r for r in refs]
-        expr_names = names
         template = "{0} / nullif({1}, 0)"
     elif kind == "derived":
-        inputs = params.get("metrics") or []
-        if any(isinstance(i, dict) and i.get("offset_window") for i in inputs):
+        refs = params.get("metrics") or []
+        if any(isinstance(i, dict) and i.get("offset_window") for i in refs):
             return "derived metrics with an offset window (period over period) need time shifting"
-        if any(isinstance(i, dict) and i.get("offset_to_grain") for i in inputs):
+        if any(isinstance(i, dict) and i.get("offset_to_grain") for i in refs):
             return "derived metrics with an offset to a grain (since the start of the month) need time shifting"
-        if any(isinstance(i, dict) and i.get("filter") for i in inputs):
-            return "a derived metric whose inputs carry their own filters needs filtered inputs"
-        names = [i.get("name") if isinstance(i, dict) else i for i in inputs]
-        expr_names = [i.get("alias") or i.get("name") if isinstance(i, dict) else i for i in inputs]
         template = str(params.get("expr") or "")
     else:
         return f"metric type {kind} is not known"
+    refs = [r if isinstance(r, dict) else {"name": r} for r in refs]
+    expr_names = [str(r.get("alias") or r.get("name")) for r in refs]
+    names: list[str] = []
+    made: list[str] = []
+    for ref in refs:
+        filters = _filters(metric.get("filter"), ref.get("filter"))
+        if not filters:
+            names.append(str(ref.get("name")))
+            continue
+        # An input with its own filter (or under the metric's): a filtered measure of its own, so the ratio or
+        # expression reads the filtered number — without it the input would answer for every row.
+        existed = set(metric_home)
+        aux, problem = _filtered_input(
+            name, ref, filters, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings
+        )
+        if problem:
+            _drop_measures(made, overlays, metric_home)
+            return problem
+        if aux not in existed:
+            made.append(str(aux))
+        names.append(str(aux))
     if any(n not in metric_home for n in names):
         return "later"
     home = metric_home[names[0]]
@@ -535,10 +678,13 @@ def _metric(
         expr = template
         for alias, real in sorted(zip(expr_names, qualified, strict=True), key=lambda p: -len(p[0])):
             expr = re.sub(rf"\b{re.escape(alias)}\b", real, expr)
+    overlay = overlays[home]
+    twin = next((m for m in overlay["measures"] if m["expr"] == expr and m["name"] != name and not _narrowed(m)), None)
+    if twin is not None and twin["name"].lower() not in overlay["_columns"]:
+        expr = twin["name"]  # the same formula under a second name (`derived_bookings_1`): a name for the first
     item = {"name": name, "expr": expr}
     if metric.get("description"):
         item["description"] = str(metric["description"]).strip()
-    overlay = overlays[home]
     overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name] + [item]
     metric_home[name] = home
     return None
