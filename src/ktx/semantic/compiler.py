@@ -16,10 +16,11 @@ from sqlglot import exp
 
 from ktx.semantic import sqlexpr, sqltree
 from ktx.semantic.graph import Edge, JoinGraph, Path
-from ktx.semantic.model import Source
+from ktx.semantic.model import Source, parse_window
 from ktx.semantic.query import OrderBy, SemanticQuery
-from ktx.semantic.resolve import DERIVED, ROW_MARKER, Dimension, Measure, Resolved, Resolver, resolve
+from ktx.semantic.resolve import DERIVED, ROW_MARKER, WINDOW_MARK, Dimension, Measure, Resolved, Resolver, resolve
 from ktx.semantic.sqlexpr import CompileError
+from ktx.semantic.timegrain import shift_back, truncate
 
 NO_FULL_JOIN = {"mysql"}
 
@@ -294,13 +295,21 @@ class _Builder:
         r = self.r
         if not r.dimensions and not r.measures:
             raise CompileError("Query does not reference any sources")
+        for m in r.aggregates:
+            if m.window is not None and m.window.kind == "cumulative" and not self._time_dimension(m):
+                # Without its time dimension a running total has no periods: it is the aggregate of all rows.
+                self.warnings.append(
+                    f"Measure '{m.name}' is {_window_text(m.window)}; without {m.node}.{m.time_column} among the "
+                    "dimensions it aggregates all rows."
+                )
+                m.window = None
         groups: list[str] = []
         for m in r.aggregates:
-            if m.node not in groups:
-                groups.append(m.node)  # type: ignore[arg-type]
+            if m.group not in groups:
+                groups.append(m.group)  # type: ignore[arg-type]
         if not groups:
             sql = self.dimension_only()
-        elif len(groups) == 1:
+        elif len(groups) == 1 and WINDOW_MARK not in groups[0]:
             sql = self.single(groups[0])
         else:
             sql = self.locality(groups)
@@ -454,14 +463,14 @@ class _Builder:
 
     def locality(self, groups: list[str]) -> str:
         """Several measure sources: pre-aggregate each in its own CTE, then join the CTEs on the dimension keys."""
-        reach = {g: self.graph.shortest_paths(g, safe_only=True) for g in groups}
+        reach = {g: self.graph.shortest_paths(_node_of(g), safe_only=True) for g in groups}
         self._check_dimension_reach(groups, reach)
         clause_groups = self._filter_groups(groups, reach)
         taken = set(self.engine.sources) | set(self.graph.base)
         cte_names, ctes, group_measures, column_names = self._group_ctes(groups, reach, clause_groups, taken)
 
         def ref(m: Measure, coalesce: bool) -> exp.Expression:
-            column = sqltree.column(column_names[id(m)], cte_names[m.node])  # type: ignore[index]
+            column = sqltree.column(column_names[id(m)], cte_names[m.group])  # type: ignore[index]
             return exp.Coalesce(this=column, expressions=[exp.Literal.number(0)]) if coalesce else column
 
         select, key_source = self._combine_groups(groups, cte_names, ctes, taken)
@@ -485,15 +494,16 @@ class _Builder:
             if not reached_by:
                 raise CompileError(
                     f"Aggregate locality cannot safely reach '{dim.node}' from any measure source "
-                    f"({', '.join(groups)}) without traversing one_to_many edges"
+                    f"({_sources_text(groups)}) without traversing one_to_many edges"
                 )
             if len(reached_by) < len(groups):
                 missing = [g for g in groups if g not in reached_by]
                 shared = [d.field for d in dims if all(d.node in reach[g] for g in groups)]
                 raise CompileError(
-                    f"Asymmetric dimension grain in chasm trap: '{reached_by[0]}' groups by ['{dim.field}'] but "
-                    f"'{missing[0]}' cannot reach ['{dim.field}']. FULL JOIN on shared dimensions ({shared}) would "
-                    f"fan out '{missing[0]}' measures. Remove '{dim.field}' or query the measures separately."
+                    f"Asymmetric dimension grain in chasm trap: '{_node_of(reached_by[0])}' groups by "
+                    f"['{dim.field}'] but '{_node_of(missing[0])}' cannot reach ['{dim.field}']. FULL JOIN on shared "
+                    f"dimensions ({shared}) would fan out '{_node_of(missing[0])}' measures. Remove '{dim.field}' or "
+                    "query the measures separately."
                 )
 
     def _filter_groups(self, groups: list[str], reach: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -504,7 +514,7 @@ class _Builder:
             if not applies:
                 raise CompileError(
                     f"Filter on '{', '.join(sorted(nodes))}' is not reachable via many_to_one/one_to_one edges from "
-                    f"any measure source ({', '.join(groups)}). The filter would be silently dropped; remove it or "
+                    f"any measure source ({_sources_text(groups)}). The filter would be silently dropped; remove it or "
                     "add a measure on a source that reaches it."
                 )
             if len(applies) < len(groups):
@@ -519,30 +529,126 @@ class _Builder:
         r = self.r
         cte_names: dict[str, str] = {}
         ctes: list[tuple[str, exp.Expression]] = []
-        group_measures: dict[str, list[Measure]] = {g: [m for m in r.aggregates if m.node == g] for g in groups}
+        group_measures: dict[str, list[Measure]] = {g: [m for m in r.aggregates if m.group == g] for g in groups}
         column_names: dict[int, str] = {}
         for g in groups:
-            name = _free_name(f"{g}_agg", taken)
+            node = _node_of(g)
+            window = group_measures[g][0].window
+            name = _free_name(f"{node}_{window.kind}_agg" if window else f"{g}_agg", taken)
             cte_names[g] = name
             for index, m in enumerate(group_measures[g]):
                 column_names[id(m)] = m.name if m.output else f"_{m.name}_{index}"
             applying = [(c, ns) for (c, ns, _), applies in zip(r.where, clause_groups, strict=True) if g in applies]
             needed = {d.node for d in r.dimensions} | {n for m in group_measures[g] for n in m.nodes}
             needed |= {n for _, ns in applying for n in ns}
-            paths = {t: reach[g][t] for t in sorted(needed) if t != g}
-            steps = self.join_steps(g, self.tree(paths), {})
-            projections = self.dimension_columns(r.dimensions)
-            projections += [
+            paths = {t: reach[g][t] for t in sorted(needed) if t != node}
+            steps = self.join_steps(node, self.tree(paths), {})
+            measures = [
                 sqltree.alias(sqlexpr.with_filter(m.expr.copy(), m.filter), column_names[id(m)])
                 for m in group_measures[g]
             ]
-            body = sqltree.select(projections, self.table(g))
+            if window is not None:
+                body = self._window_body(node, group_measures[g][0], measures)
+            else:
+                body = sqltree.select(self.dimension_columns(r.dimensions) + measures, self.table(node))
+                sqltree.group_by(body, [d.expr.copy() for d in r.dimensions])
             self.apply_joins(body, steps)
             self.where_clause(body, [c for c, _ in applying])
-            sqltree.group_by(body, [d.expr.copy() for d in r.dimensions])
             ctes.append((name, body))
             self.record_joins(steps, name)
         return cte_names, ctes, group_measures, column_names
+
+    def _window_body(self, node: str, measure: Measure, measures: list[exp.Expression]) -> exp.Select:
+        """A cumulative or offset group: each period of the time spine (at the query's grain of the measure's time
+        dimension) joined to the rows the window gives it, then grouped by period and the other dimensions."""
+        window = measure.window
+        assert window is not None and measure.time_column is not None
+        spine_name, spine = self._time_spine(measure)
+        time_dims = self._time_dimension(measure)
+        if not time_dims:
+            raise CompileError(
+                f"Measure '{measure.name}' is {_window_text(window)} over {node}.{measure.time_column}: group the "
+                f"query by {node}.{measure.time_column} (with a granularity) to say which periods to answer."
+            )
+        time_dim = time_dims[0]
+        grain = time_dim.granularity or spine.time_spine.granularity  # type: ignore[union-attr]
+        if window.kind == "cumulative" and grain != spine.time_spine.granularity:  # type: ignore[union-attr]
+            raise CompileError(
+                f"Measure '{measure.name}' is {_window_text(window)}: it is answered per "
+                f"{spine.time_spine.granularity} of the time spine; ask for {node}.{measure.time_column} at "  # type: ignore[union-attr]
+                f"granularity '{spine.time_spine.granularity}'."  # type: ignore[union-attr]
+            )
+        spine_column = sqltree.column(spine.time_spine.column, "__ktx_spine_rows")  # type: ignore[union-attr]
+        period_expr = time_dim.expr.copy()
+        # The time dimension's expression over the spine: its one stored column (a computed `ds` over `created_at`
+        # included) read from the spine instead.
+        stored = {c.name for c in period_expr.find_all(exp.Column) if c.table == node}
+        if len(stored) != 1 or any(c.table != node for c in period_expr.find_all(exp.Column)):
+            raise CompileError(
+                f"Measure '{measure.name}' has a window over {node}.{measure.time_column}, whose expression does not "
+                "read exactly one stored column: a window needs a time column it can read from the time spine."
+            )
+        for column in list(period_expr.find_all(exp.Column)):
+            column.replace(spine_column.copy())
+        if isinstance(period_expr, exp.Column):  # the bare spine column (no granularity asked)
+            period_expr = spine_column.copy()
+        spine_ref = self._spine_table(spine_name, spine, "__ktx_spine_rows")
+        periods = exp.select(exp.alias_(period_expr, "period")).from_(spine_ref).distinct()
+        period = sqltree.column("period", "__ktx_spine")
+        row_period = time_dim.expr.copy()
+        if window.kind == "cumulative":
+            conditions = [exp.LTE(this=row_period.copy(), expression=period.copy())]
+            if window.window:
+                count, unit = parse_window(window.window)
+                start = shift_back(period, count, unit, self.dialect)
+                conditions.append(exp.GT(this=row_period.copy(), expression=start))
+            elif window.grain_to_date:
+                start = truncate(period, window.grain_to_date, self.dialect)
+                conditions.append(exp.GTE(this=row_period.copy(), expression=start))
+            else:
+                # All time up to each period, and no period after the last row.
+                last = exp.select(exp.Max(this=row_period.copy())).from_(self.table(node))
+                conditions.append(exp.LTE(this=period.copy(), expression=exp.Subquery(this=last)))
+        elif window.window:
+            count, unit = parse_window(window.window)
+            conditions = [exp.EQ(this=row_period.copy(), expression=shift_back(period, count, unit, self.dialect))]
+        else:
+            start = truncate(period, window.grain_to_date or "day", self.dialect)
+            conditions = [exp.EQ(this=row_period.copy(), expression=start)]
+        projections = [
+            sqltree.alias(period.copy() if d is time_dim else d.expr.copy(), d.alias) for d in self.r.dimensions
+        ]
+        source = exp.Subquery(this=periods, alias=exp.TableAlias(this=exp.to_identifier("__ktx_spine")))
+        body = sqltree.select(projections + measures, source)
+        sqltree.join(body, self.table(node), "INNER", sqltree.all_of(conditions))
+        sqltree.group_by(body, [period.copy() if d is time_dim else d.expr.copy() for d in self.r.dimensions])
+        self.plan.setdefault("time_spine", spine_name)
+        return body
+
+    def _time_dimension(self, measure: Measure) -> list[Dimension]:
+        return [d for d in self.r.dimensions if d.node == measure.node and d.column == measure.time_column]
+
+    def _time_spine(self, measure: Measure) -> tuple[str, Any]:
+        spines = [s for s in self.engine.sources.values() if s.time_spine is not None]
+        if not spines:
+            raise CompileError(
+                f"Measure '{measure.name}' is {_window_text(measure.window)} and needs a time spine: mark a calendar "  # type: ignore[arg-type]
+                "source (one row per day, no gaps) with `time_spine: {column: <its date column>}` (see "
+                "docs/semantic-layer.md)."
+            )
+        order = ["day", "week", "month", "quarter", "year"]
+        spine = min(spines, key=lambda s: (order.index(s.time_spine.granularity), s.name))  # type: ignore[union-attr]
+        return spine.name, spine
+
+    def _spine_table(self, name: str, spine: Any, alias: str) -> exp.Expression:
+        if spine.sql:
+            if name not in self.sql_sources:
+                self.sql_sources.append(name)
+            ref = sqltree.table(name)
+        else:
+            ref = exp.to_table(spine.table, dialect=self.dialect)
+        ref.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+        return ref
 
     def _combine_groups(
         self, groups: list[str], cte_names: dict[str, str], ctes: list[tuple[str, exp.Expression]], taken: set[str]
@@ -587,17 +693,19 @@ class _Builder:
         self, groups: list[str], cte_names: dict[str, str], group_measures: dict[str, list[Measure]], key_source: str
     ) -> None:
         kind = "Chasm trap" if self._independent(groups) else "Fan trap"
+        if any(WINDOW_MARK in g for g in groups):
+            kind = "Time windows"
         aliases = [d.alias for d in self.r.dimensions]
         self.plan.update(
             {
                 "anchor_source": groups[0],
                 "anchor_grain": [d.field for d in self.r.dimensions],
                 "key_source": key_source,
-                "fan_out_description": f"{kind}: {len(groups)} independent measure sources ({', '.join(groups)})",
+                "fan_out_description": f"{kind}: {len(groups)} measure groups ({_sources_text(groups)})",
                 "has_fan_out": True,
                 "measure_groups": [
                     {
-                        "source_name": g,
+                        "source_name": _node_of(g),
                         "cte": cte_names[g],
                         "measures": [m.name for m in group_measures[g]],
                         "join_path_to_dims": [
@@ -607,7 +715,7 @@ class _Builder:
                     for g in groups
                 ],
                 "aggregate_locality": [
-                    f"Pre-aggregate {g} ({', '.join(m.name for m in group_measures[g])}) by "
+                    f"Pre-aggregate {_node_of(g)} ({', '.join(m.name for m in group_measures[g])}) by "
                     f"{'dimension keys' if aliases else 'nothing (one row)'}"
                     for g in groups
                 ],
@@ -616,11 +724,28 @@ class _Builder:
 
     def _independent(self, groups: list[str]) -> bool:
         """Chasm: no measure source reaches another one; fan: one sits on the many side of another."""
-        for g in groups:
-            paths = self.graph.shortest_paths(g)
-            if any(other in paths and not paths[other].fans_out for other in groups if other != g):
+        nodes = list(dict.fromkeys(_node_of(g) for g in groups))
+        for n in nodes:
+            paths = self.graph.shortest_paths(n)
+            if any(other in paths and not paths[other].fans_out for other in nodes if other != n):
                 return False
         return True
+
+
+def _node_of(group: str) -> str:
+    return group.split(WINDOW_MARK, 1)[0]
+
+
+def _window_text(window: Any) -> str:
+    if window.kind == "offset":
+        return f"offset by {window.window}" if window.window else f"offset to the start of its {window.grain_to_date}"
+    if window.window:
+        return f"cumulative over a trailing {window.window}"
+    return f"cumulative {window.grain_to_date} to date" if window.grain_to_date else "cumulative over all time"
+
+
+def _sources_text(groups: list[str]) -> str:
+    return ", ".join(dict.fromkeys(_node_of(g) for g in groups))
 
 
 def _path_text(start: str, edges: list[Edge]) -> str:

@@ -62,6 +62,7 @@ OVERLAY_KEYS = {
     "exclude_columns",
     "disable_joins",
     "default_time_dimension",
+    "time_spine",
     "usage",
 }
 
@@ -230,7 +231,7 @@ def compose(base: dict[str, Any], overlay: dict[str, Any], where: str) -> dict[s
             mine = {str(i.get("name")): i for i in overlay[key] or [] if isinstance(i, dict)}
             kept = [i for i in out.get(key) or [] if not (isinstance(i, dict) and str(i.get("name")) in mine)]
             out[key] = kept + copy.deepcopy([i for i in overlay[key] or []])
-    for key in ("grain", "default_time_dimension", "usage"):
+    for key in ("grain", "default_time_dimension", "time_spine", "usage"):
         if key in overlay:
             out[key] = copy.deepcopy(overlay[key])
     name = str(overlay.get("name") or base.get("name") or "")

@@ -76,6 +76,48 @@ class Join:
         require(self, "to", "on")
 
 
+Grain = Literal["day", "week", "month", "quarter", "year"]
+
+
+@dataclass
+class Window:
+    """How a measure reads rows in time, against the layer's time spine (see docs/semantic-layer.md).
+
+    `cumulative`: each period's value aggregates the rows of a trailing `window` ("7 days"), of the period's
+    `grain_to_date` ("month": month to date), or of all time up to it (neither given). `offset`: each period's value is
+    the measure's value `window` earlier ("14 days", "1 month") or at the start of its `grain_to_date` period.
+    """
+
+    kind: Literal["cumulative", "offset"]
+    window: str | None = None
+    grain_to_date: Grain | None = None
+
+    def __post_init__(self) -> None:
+        if self.window is not None:
+            parse_window(self.window)
+        if self.kind == "offset" and (self.window is None) == (self.grain_to_date is None):
+            raise ValueError("an offset takes exactly one of 'window' or 'grain_to_date'")
+        if self.kind == "cumulative" and self.window is not None and self.grain_to_date is not None:
+            raise ValueError("a cumulative window takes 'window' or 'grain_to_date', not both")
+
+
+def parse_window(text: str) -> tuple[int, str]:
+    """`"7 days"` → (7, "day"); a clear error for anything else."""
+    parts = str(text).split()
+    unit = parts[1].lower().rstrip("s") if len(parts) == 2 else ""
+    if len(parts) != 2 or not parts[0].isdigit() or unit not in ("day", "week", "month", "quarter", "year"):
+        raise ValueError(f"window {text!r} must be a count and a unit, like '7 days' or '1 month'")
+    return int(parts[0]), unit
+
+
+@dataclass
+class TimeSpine:
+    """This source is a calendar: one row per `granularity` period in `column`, without gaps."""
+
+    column: str
+    granularity: Grain = "day"
+
+
 @dataclass
 class Measure:
     name: str
@@ -86,6 +128,7 @@ class Measure:
     # The column that places this measure in time when it is not the source's default time dimension (a payment
     # total over `paid_at` beside the booking total over `ds`): two such measures are distinct numbers.
     time_dimension: str | None = None
+    window: Window | None = None
 
     def __post_init__(self) -> None:
         require(self, "name", "expr")
@@ -120,6 +163,7 @@ class Source:
     measures: list[Measure] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
     default_time_dimension: dict[str, str | None] | None = None
+    time_spine: TimeSpine | None = None
     tags: dict[str, list[str]] | None = None
     freshness: dict[str, Freshness] | None = None
     # Authoring-only keys written by other ktx tools; accepted and ignored by the engine.

@@ -4,12 +4,13 @@ derived), filters split into WHERE and HAVING, and segments. Produces qualified 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 
 from ktx.semantic import sqlexpr
 from ktx.semantic.graph import JoinGraph
-from ktx.semantic.model import Source
+from ktx.semantic.model import Source, Window
 from ktx.semantic.query import DimensionRef, InlineMeasure, SemanticQuery
 from ktx.semantic.sqlexpr import CompileError
 from ktx.semantic.timegrain import truncate
@@ -17,6 +18,7 @@ from ktx.semantic.timegrain import truncate
 ROW_MARKER = "__ktx_row"  # `count(*)` of a node: see Resolver._count_rows_of
 
 DERIVED = "__derived__"
+WINDOW_MARK = "~"  # separates a node from its window in a measure group's key
 
 
 class PendingName(Exception):
@@ -56,10 +58,21 @@ class Measure:
     qualified_ref: str | None = None
     description: str = ""
     nodes: set[str] = field(default_factory=set)  # every node its expression and filter touch
+    window: Window | None = None  # cumulative or offset: read against the time spine
+    time_column: str | None = None  # the column of `node` that places it in time (for a window)
 
     @property
     def derived(self) -> bool:
         return self.node is None
+
+    @property
+    def group(self) -> str | None:
+        """Measures computed together: one node's rows, or one node's rows through one window."""
+        if self.node is None or self.window is None:
+            return self.node
+        w = self.window
+        shape = f"{w.kind}_{(w.window or '').replace(' ', '_')}_{w.grain_to_date or ''}_{self.time_column}"
+        return f"{self.node}{WINDOW_MARK}{shape}"
 
     def leaves(self) -> list[Measure]:
         if not self.derived:
@@ -206,6 +219,11 @@ class Resolver:
                 and any(m.name == c.name for m in self.source_of(c.table).measures)
             ]
             if deps and not sqlexpr.aggregates(parsed):
+                if definition.window is not None:
+                    raise CompileError(
+                        f"Measure '{source.name}.{name}' has a {definition.window.kind} window, which reads rows: "
+                        "its expr must be an aggregate over the source's columns, not a formula over measures."
+                    )
                 placeholders: dict[str, Measure] = {}
                 for dep_node, ref in deps:
                     dep = self.predefined(dep_node, ref.name)
@@ -255,6 +273,8 @@ class Resolver:
                     description=definition.description or "",
                 )
                 measure.nodes = self._nodes_of(measure)
+                if definition.window is not None:
+                    self._windowed(measure, definition, source)
         finally:
             self._resolving.pop()
         self._predefined[key] = measure
@@ -343,6 +363,20 @@ class Resolver:
         measure.nodes = self._nodes_of(measure)
         self._inline.setdefault(key, measure)
         return measure
+
+    def _windowed(self, measure: Measure, definition: Any, source: Source) -> None:
+        """A cumulative or offset measure: its rows placed in time by its time dimension."""
+        time = definition.time_dimension or (source.default_time_dimension or {}).get("column")
+        if not time:
+            raise CompileError(
+                f"Measure '{source.name}.{definition.name}' has a {definition.window.kind} window but no time "
+                f"dimension: set its `time_dimension` or the source's `default_time_dimension`."
+            )
+        column = source.column(str(time))
+        if column is None:
+            raise self._column_missing(measure.node or source.name, str(time))
+        measure.window = definition.window
+        measure.time_column = column.name
 
     def formula(
         self, parsed: exp.Expression, text: str, names: dict[str, Measure], context: str

@@ -38,3 +38,18 @@ def truncate(field: exp.Expression, granularity: str, dialect: str) -> exp.Expre
         unit = "ISO_WEEK" if granularity == "week" else granularity.upper()
         return exp.Anonymous(this="DATETRUNC", expressions=[exp.var(unit), field.copy()])
     return exp.DateTrunc(this=field.copy(), unit=exp.Literal.string(granularity))
+
+
+def shift_back(field: exp.Expression, count: int, unit: str, dialect: str) -> exp.Expression:
+    """`field` moved `count` units earlier, per dialect (weeks as 7 days, quarters as 3 months)."""
+    if unit == "week":
+        count, unit = count * 7, "day"
+    elif unit == "quarter":
+        count, unit = count * 3, "month"
+    if dialect == "sqlite":
+        return exp.Anonymous(this="DATE", expressions=[field.copy(), exp.Literal.string(f"-{count} {unit}s")])
+    if dialect == "tsql":
+        return exp.Anonymous(
+            this="DATEADD", expressions=[exp.var(unit.upper()), exp.Literal.number(-count), field.copy()]
+        )
+    return exp.DateSub(this=field.copy(), expression=exp.Literal.number(count), unit=exp.var(unit.upper()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 
@@ -134,9 +135,22 @@ def validate_model(engine: SemanticEngine) -> ValidationReport:
         report.errors += [Finding(source.name, m) for m in duplicates]
         report.warnings += [Finding(source.name, m) for m in near_duplicates]
         if not engine.graph.errors:
+            windowed = [
+                f"{source.name}.{m.time_dimension or (source.default_time_dimension or {}).get('column')}"
+                for m in source.measures
+                if m.window is not None
+            ]
             for measure in source.measures:
+                query: dict[str, Any] = {"measures": [f"{source.name}.{measure.name}"], "limit": 1}
                 try:
-                    engine.compile({"measures": [f"{source.name}.{measure.name}"], "limit": 1})
+                    try:
+                        engine.compile(query)
+                    except CompileError:
+                        if not windowed:
+                            raise
+                        # A window (or a formula over one) answers per period: checked as it is asked, by the
+                        # time dimension its windows read, at the spine's day.
+                        engine.compile({**query, "dimensions": [{"field": windowed[0], "granularity": "day"}]})
                 except CompileError as exc:
                     report.errors.append(
                         Finding(source.name, f"Source '{source.name}' measure '{measure.name}': {exc}")
@@ -190,7 +204,7 @@ def _duplicate_measures(source, dialect: str) -> tuple[list[str], list[str]]:
             continue
         segments = frozenset(measure.segments)
         flt = (measure.filter or "").strip()
-        time = measure.time_dimension or ""
+        time = f"{measure.time_dimension or ''}{measure.window!r}"
         for name, other, other_segments, other_filter, other_time in seen:
             if other != rendered or other_segments != segments or other_time != time:
                 continue

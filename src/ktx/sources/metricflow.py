@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ktx.errors import KtxError
+from ktx.semantic.model import parse_window
 
 TEMPLATE = re.compile(
     r"{{\s*(Dimension|TimeDimension|Entity|Metric)\(\s*['\"]([\w]+)['\"]\s*(?:,\s*['\"]([\w]+)['\"])?[^)]*\)\s*}}"
@@ -58,6 +59,8 @@ class MetricFlowProject:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
+    # (table identifier, date column, granularity) of each time spine the project declares
+    time_spines: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def read_project(root: Path) -> MetricFlowProject:
@@ -79,6 +82,9 @@ def read_project(root: Path) -> MetricFlowProject:
                 *([data["semantic_model"]] if "semantic_model" in data else []),
             ]
             metrics = [*(data.get("metrics") or []), *([data["metric"]] if "metric" in data else [])]
+            spines = _time_spines(data)
+            out.time_spines += [t for t in spines if t not in out.time_spines]
+            found = found or bool(spines)
             for model in models:
                 if isinstance(model, dict) and model.get("name"):
                     raw_models[str(model["name"])] = {**model, "_file": rel}
@@ -93,6 +99,35 @@ def read_project(root: Path) -> MetricFlowProject:
         raise KtxError(f"{root} holds no MetricFlow semantic_models or metrics.")
     for name, raw in raw_models.items():
         out.models[name] = _model(name, _extended(raw, raw_models, set()))
+    return out
+
+
+def _time_spines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Time spines as MetricFlow's project configuration (both its forms) or a dbt model's `time_spine:` name them."""
+    out = []
+    config = data.get("project_configuration") if isinstance(data.get("project_configuration"), dict) else {}
+    for item in config.get("time_spine_table_configurations") or []:
+        if isinstance(item, dict) and item.get("location") and item.get("column_name"):
+            table = str(item["location"]).rsplit(".", 1)[-1]
+            out.append((table, str(item["column_name"]), str(item.get("grain") or "day").lower()))
+    for item in config.get("time_spines") or []:
+        relation, column = item.get("node_relation") or {}, item.get("primary_column") or {}
+        if isinstance(item, dict) and relation.get("alias") and column.get("name"):
+            grain = str(column.get("time_granularity") or "day").lower()
+            out.append((str(relation["alias"]), str(column["name"]), grain))
+    for model in data.get("models") or []:
+        spine = model.get("time_spine") if isinstance(model, dict) else None
+        if isinstance(spine, dict) and spine.get("standard_granularity_column"):
+            column = str(spine["standard_granularity_column"])
+            grain = next(
+                (
+                    str(c.get("granularity")).lower()
+                    for c in model.get("columns") or []
+                    if isinstance(c, dict) and c.get("name") == column and c.get("granularity")
+                ),
+                "day",
+            )
+            out.append((str(model.get("name")), column, grain))
     return out
 
 
@@ -311,6 +346,7 @@ def project(
         overlay["measures"] = measures
         overlay["_columns"] = set(cols) | {c["name"].lower() for c in computed}
         overlays[model.name] = overlay
+    spine_files = _spine_overlays(mf, entries, warehouse, connection_id, overlays, matched, warnings)
     unmapped: list[dict[str, str]] = []
     pages: dict[str, str] = {}
     metric_home: dict[str, str] = {}  # metric → semantic model whose overlay holds it
@@ -353,7 +389,52 @@ def project(
         header = f"# Written by `ktx ingest {connection_id}` from MetricFlow semantic model {model_name}; rewritten on every run.\n"
         files[rel] = header + dump_yaml(document)
     files.update(pages)
+    files.update(spine_files)
     return Projection(files, {m: matched[m] for m in overlays}, unmapped, warnings)
+
+
+def _spine_overlays(
+    mf: MetricFlowProject,
+    entries: dict[str, dict[str, Any]],
+    warehouse: str,
+    connection_id: str,
+    overlays: dict[str, dict[str, Any]],
+    matched: dict[str, str],
+    warnings: list[str],
+) -> dict[str, str]:
+    """Mark the scanned table of each time spine the project declares (day grain or coarser) as the layer's
+    calendar, so cumulative and offset metrics have every period, also those without rows."""
+    from ktx.project.yamlio import dump_yaml
+
+    files: dict[str, str] = {}
+    by_table: dict[str, str] = {}
+    for key, entry in entries.items():
+        by_table.setdefault(str(entry.get("table") or key).rsplit(".", 1)[-1].lower(), key)
+    for table, column, grain in mf.time_spines:
+        if grain not in GRAINS:
+            continue  # sub-daily spines: the layer's windows are daily or coarser
+        key = by_table.get(table.lower())
+        if key is None:
+            warnings.append(
+                f"metricflow_time_spine_unmatched:{table}: no scanned table; cumulative and offset metrics are "
+                "refused until the warehouse scan has it"
+            )
+            continue
+        columns = {str(c.get("name")).lower(): str(c.get("name")) for c in entries[key].get("columns") or []}
+        if column.lower() not in columns:
+            warnings.append(f"metricflow_time_spine_unmatched:{table}: no column {column} in the scan")
+            continue
+        spine = {"column": columns[column.lower()], "granularity": grain}
+        model = next((m for m, k in matched.items() if k == key and m in overlays), None)
+        if model is not None:
+            overlays[model]["time_spine"] = spine
+            continue
+        rel = f"semantic-layer/{warehouse}/metricflow/{key}.yaml"
+        header = (
+            f"# Written by `ktx ingest {connection_id}`: the project's time spine {table}; rewritten on every run.\n"
+        )
+        files[rel] = header + dump_yaml({"name": key, "time_spine": spine})
+    return files
 
 
 def _declared_columns(model: Model) -> list[dict[str, Any]]:
@@ -467,10 +548,11 @@ def _filters(*values: Any) -> list[str]:
     return out
 
 
-def _filtered_input(
+def _input_measure(
     parent: str,
     ref: dict[str, Any],
     filters: list[str],
+    offset: dict[str, str] | None,
     mf: MetricFlowProject,
     overlays: dict[str, dict[str, Any]],
     metric_home: dict[str, str],
@@ -479,35 +561,105 @@ def _filtered_input(
     matched: dict[str, str],
     warnings: list[str],
 ) -> tuple[str | None, str | None]:
-    """(measure answering a filtered input of `parent`, problem): the input metric under the filters as well."""
+    """(measure answering an input of `parent` that carries a filter or an offset, problem)."""
     base_name = str(ref.get("name"))
     base = next((m for m in mf.metrics if str(m.get("name")) == base_name), None)
     if base is None:
         return None, f"input {base_name} is defined nowhere"
     if str(base.get("type") or "simple").lower() != "simple":
-        # Pushing a filter into a ratio or expression means filtering each of its inputs: not done yet.
-        return (
-            None,
-            f"input {base_name} is a {base.get('type')} metric with a filter of its own; only simple inputs are filtered",
-        )
-    aux = _input_name(base_name, filters)
+        # Pushing a filter or an offset into a ratio, expression or window means doing it to each of its
+        # inputs: not done yet.
+        what = "an offset" if offset else "a filter"
+        return None, f"input {base_name} is a {base.get('type')} metric given {what}; only simple inputs take one"
+    aux = _input_name(base_name, filters, offset)
     if aux in metric_home:
         return aux, None
+    said = []
+    if filters:
+        said.append(f"filtered by {' and '.join(f.strip() for f in filters)}")
+    if offset:
+        said.append(_offset_text(offset))
     synthetic = {
         "name": aux,
         "type": "simple",
         "type_params": base.get("type_params") or {},
         "filter": _filters(base.get("filter"), *filters),
-        "description": f"{base_name}, filtered as an input of {parent} (MetricFlow filter: "
-        f"{' and '.join(f.strip() for f in filters)}).",
+        "description": f"{base_name}, {', '.join(said)}: an input of {parent} in MetricFlow.",
+        "_window": offset,
     }
     before = len(warnings)
     outcome = _metric(synthetic, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings)
     if outcome is not None or aux not in metric_home:
         found = [w.split(": ", 1)[-1] for w in warnings[before:]]
         del warnings[before:]
-        return None, f"filtered input {base_name}: " + (outcome or "; ".join(found) or "not projected")
+        return None, f"input {base_name}: " + (outcome or "; ".join(found) or "not projected")
     return aux, None
+
+
+def _window_text(value: Any) -> str | None:
+    """MetricFlow writes a window as "7 days" in YAML and {count, granularity} in a manifest."""
+    if isinstance(value, dict):
+        value = f"{value.get('count')} {value.get('granularity')}"
+    if value is None:
+        return None
+    try:
+        parse_window(str(value))
+    except ValueError:
+        return None
+    return str(value).strip()
+
+
+def _cumulative_window(params: dict[str, Any]) -> tuple[dict[str, str] | None, str | None]:
+    options = {**params, **(params.get("cumulative_type_params") or {})}
+    window: dict[str, str] = {"kind": "cumulative"}
+    if options.get("window") is not None:
+        text = _window_text(options["window"])
+        if text is None:
+            return None, f"cumulative window {options['window']!r} is not a count and a unit"
+        window["window"] = text
+    if options.get("grain_to_date"):
+        grain = str(options["grain_to_date"]).lower()
+        if grain not in GRAINS:
+            return None, f"grain_to_date {grain} is not one of {', '.join(GRAINS)}"
+        window["grain_to_date"] = grain
+    if len(window) > 2:
+        return None, "a cumulative metric with both a window and grain_to_date"
+    return window, None
+
+
+def _offset(ref: dict[str, Any]) -> dict[str, str] | str | None:
+    """A derived input's `offset_window` / `offset_to_grain` as a layer window; a string says why not."""
+    if ref.get("offset_window") is not None and ref.get("offset_to_grain") is not None:
+        return "an input with both offset_window and offset_to_grain"
+    if ref.get("offset_window") is not None:
+        text = _window_text(ref["offset_window"])
+        if text is None:
+            return f"offset_window {ref['offset_window']!r} is not a count and a unit"
+        return {"kind": "offset", "window": text}
+    if ref.get("offset_to_grain") is not None:
+        grain = str(ref["offset_to_grain"]).lower()
+        if grain not in GRAINS:
+            return f"offset_to_grain {grain} is not one of {', '.join(GRAINS)}"
+        return {"kind": "offset", "grain_to_date": grain}
+    return None
+
+
+def _offset_text(offset: dict[str, str]) -> str:
+    if offset.get("window"):
+        return f"{offset['window']} earlier"
+    return f"at the start of its {offset['grain_to_date']}"
+
+
+def _aggregate_of(measure: dict[str, Any], overlay: dict[str, Any]) -> str | None:
+    """The aggregate a measure computes, following names for other measures."""
+    seen: set[str] = set()
+    while re.fullmatch(r"\w+", str(measure["expr"])) and measure["expr"] not in seen:
+        seen.add(measure["expr"])
+        found = next((m for m in overlay["measures"] if m["name"] == measure["expr"]), None)
+        if found is None or _narrowed(found):
+            return None
+        measure = found
+    return None if re.fullmatch(r"\w+", str(measure["expr"])) else str(measure["expr"])
 
 
 def _narrowed(measure: dict[str, Any]) -> bool:
@@ -528,12 +680,15 @@ def _drop_measures(names: list[str], overlays: dict[str, dict[str, Any]], metric
             overlay.pop("segments")
 
 
-def _input_name(base: str, filters: list[str]) -> str:
-    """A filtered input's measure name, from what it counts: `bookings_where_not_booking_is_instant`. The same
-    input under the same filter in several metrics is one measure."""
-    words = TEMPLATE.sub(lambda m: m.group(2).replace("__", "_"), " and ".join(filters))
-    slug = re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")
-    name = f"{base}_where_{slug}"
+def _input_name(base: str, filters: list[str], offset: dict[str, str] | None = None) -> str:
+    """An input's measure name, from what it counts: `bookings_where_not_booking_is_instant`,
+    `bookings_14_days_earlier`. The same input under the same filter and offset in several metrics is one measure."""
+    name = base
+    if filters:
+        words = TEMPLATE.sub(lambda m: m.group(2).replace("__", "_"), " and ".join(filters))
+        name += "_where_" + re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")
+    if offset:
+        name += "_" + re.sub(r"[^a-z0-9]+", "_", _offset_text(offset).lower()).strip("_")
     if len(name) > 80:
         digest = hashlib.sha1(name.encode()).hexdigest()[:8]
         name = f"{name[:70].rstrip('_')}_{digest}"
@@ -554,8 +709,14 @@ def _metric(
     kind = str(metric.get("type") or "simple").lower()
     name = str(metric["name"])
     params = metric.get("type_params") or {}
-    if kind in ("cumulative", "conversion"):
-        return f"{kind} metrics (windows and funnels over time) cannot be expressed as one aggregate"
+    window = metric.get("_window")
+    if kind == "conversion":
+        return "conversion metrics (a funnel between two events within a window) are not expressed yet"
+    if kind == "cumulative":
+        window, problem = _cumulative_window(params)
+        if problem:
+            return problem
+        kind = "simple"
     if kind == "simple":
         ref = params.get("measure")
         measure_name = ref.get("name") if isinstance(ref, dict) else ref
@@ -579,6 +740,14 @@ def _metric(
             return "a simple metric joined to the time spine needs a time spine to report periods without rows"
         filters = _filters(metric.get("filter"), options.get("filter"))
         fill = options.get("fill_nulls_with")
+        if window is not None:
+            # A window reads rows: the measure's own aggregate (not a name for it), placed in time like it.
+            if fill is not None:
+                return "fill_nulls_with on a cumulative or offset metric needs every period of the time spine"
+            expr = _aggregate_of(base, overlay)
+            if expr is None:
+                return f"its measure {measure_name} is not one aggregate a window can read"
+            base = {**base, "expr": expr}
         if fill is not None:
             if filters or not isinstance(fill, int | float) or isinstance(fill, bool):
                 return "fill_nulls_with together with a filter (or a non-numeric fill) is not expressed yet"
@@ -593,6 +762,8 @@ def _metric(
         item: dict[str, Any] = {"name": name, "expr": base["expr"]}
         if base.get("time_dimension"):
             item["time_dimension"] = base["time_dimension"]
+        if window is not None:
+            item["window"] = window
         if metric.get("description"):
             item["description"] = str(metric["description"]).strip()
         joined: list[str] = []
@@ -610,7 +781,7 @@ def _metric(
         if joined:
             # Every filter applies: several that reach other models are one conjunction.
             item["filter"] = " and ".join(f"({f})" for f in joined) if len(joined) > 1 else joined[0]
-        if not filters:
+        if not filters and window is None:
             # The metric is the measure's public name: the measure takes it (a second alias refers to the first).
             if name != measure_name:
                 if base.get("_claimed"):
@@ -638,10 +809,6 @@ def _metric(
         template = "{0} / nullif({1}, 0)"
     elif kind == "derived":
         refs = params.get("metrics") or []
-        if any(isinstance(i, dict) and i.get("offset_window") for i in refs):
-            return "derived metrics with an offset window (period over period) need time shifting"
-        if any(isinstance(i, dict) and i.get("offset_to_grain") for i in refs):
-            return "derived metrics with an offset to a grain (since the start of the month) need time shifting"
         template = str(params.get("expr") or "")
     else:
         return f"metric type {kind} is not known"
@@ -651,14 +818,18 @@ def _metric(
     made: list[str] = []
     for ref in refs:
         filters = _filters(metric.get("filter"), ref.get("filter"))
-        if not filters:
+        offset = _offset(ref)
+        if isinstance(offset, str):
+            _drop_measures(made, overlays, metric_home)
+            return offset
+        if not filters and offset is None:
             names.append(str(ref.get("name")))
             continue
         # An input with its own filter (or under the metric's): a filtered measure of its own, so the ratio or
         # expression reads the filtered number — without it the input would answer for every row.
         existed = set(metric_home)
-        aux, problem = _filtered_input(
-            name, ref, filters, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings
+        aux, problem = _input_measure(
+            name, ref, filters, offset, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings
         )
         if problem:
             _drop_measures(made, overlays, metric_home)
