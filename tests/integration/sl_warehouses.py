@@ -33,7 +33,10 @@ OPS_DDL = [
     "CREATE TABLE stock (depot_id INTEGER, sku TEXT, on_hand INTEGER, unit_cost NUMERIC(10,2), PRIMARY KEY (depot_id, sku))",
     "CREATE TABLE shipments (id INTEGER PRIMARY KEY, depot_id INTEGER, sku TEXT, qty INTEGER, shipped_on DATE)",
     "CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT, manager_id INTEGER, depot_id INTEGER, salary INTEGER)",
+    "CREATE TABLE calendar (day DATE PRIMARY KEY)",
+    "CREATE TABLE balances (depot_id INTEGER, on_day DATE, amount INTEGER)",
 ]
+CALENDAR = [(date.fromordinal(date(2024, 12, 1).toordinal() + n),) for n in range(182)]  # to 2025-05-31
 OPS_ROWS: dict[str, list[tuple[Any, ...]]] = {
     "depots": [(1, "Alpha", "Oslo"), (2, "Beta", "Bergen"), (3, "Gamma", "Oslo"), (4, "Delta", None)],
     "stock": [(1, "A", 10, Decimal("2.50")), (1, "B", 0, Decimal("4.00")), (2, "A", 5, Decimal("2.75")),
@@ -43,6 +46,11 @@ OPS_ROWS: dict[str, list[tuple[Any, ...]]] = {
                   (7, None, "A", 1, date(2025, 4, 1)), (8, 3, "Z", 2, date(2025, 4, 2))],
     "staff": [(1, "Ada", None, 1, 100), (2, "Ben", 1, 1, 70), (3, "Cy", 1, 2, 65), (4, "Di", 3, 2, 50),
               (5, "Ed", 3, 3, 55), (6, "Flo", None, None, 90)],
+    "calendar": CALENDAR,
+    # a balance per depot on the days it was counted: the first and last count differ per depot and per month
+    "balances": [(1, date(2025, 1, 2), 100), (2, date(2025, 1, 2), 40), (1, date(2025, 1, 31), 120),
+                 (2, date(2025, 1, 31), 35), (3, date(2025, 1, 15), 70), (1, date(2025, 2, 28), 90),
+                 (3, date(2025, 2, 3), 75), (3, date(2025, 2, 28), 60)],
 }  # fmt: skip
 OPS_SOURCES: list[dict[str, Any]] = [
     {"name": "depots", "table": "depots", "grain": ["id"],
@@ -62,7 +70,13 @@ OPS_SOURCES: list[dict[str, Any]] = [
                  {"name": "is_bulk", "type": "boolean", "expr": "qty >= 5"}],
      "joins": [{"to": "stock", "on": "depot_id = stock.depot_id AND sku = stock.sku", "relationship": "many_to_one"}],
      "segments": [{"name": "bulk", "expr": "qty >= 5"}],
+     "default_time_dimension": {"column": "shipped_on"},
      "measures": [{"name": "shipped_units", "expr": "sum(qty)"}, {"name": "shipment_count", "expr": "count(*)"},
+                  {"name": "units_7d", "expr": "sum(qty)", "window": {"kind": "cumulative", "window": "7 days"}},
+                  {"name": "units_mtd", "expr": "sum(qty)", "window": {"kind": "cumulative", "grain_to_date": "month"}},
+                  {"name": "units_to_date", "expr": "sum(qty)", "window": {"kind": "cumulative"}},
+                  {"name": "units_prev_month", "expr": "sum(qty)", "window": {"kind": "offset", "window": "1 month"}},
+                  {"name": "units_vs_prev_month", "expr": "shipped_units - units_prev_month"},
                   {"name": "bulk_units", "expr": "sum(qty)", "segments": ["bulk"]},
                   {"name": "oslo_units", "expr": "sum(qty)", "filter": "city = 'Oslo'"}]},
     {"name": "staff", "table": "staff", "grain": ["id"],
@@ -72,6 +86,15 @@ OPS_SOURCES: list[dict[str, Any]] = [
      "joins": [{"to": "staff", "on": "manager_id = staff.id", "relationship": "many_to_one", "alias": "manager"},
                {"to": "depots", "on": "depot_id = depots.id", "relationship": "many_to_one"}],
      "measures": [{"name": "headcount", "expr": "count(*)"}, {"name": "payroll", "expr": "sum(salary)"}]},
+    {"name": "calendar", "table": "calendar", "grain": ["day"], "columns": [{"name": "day", "type": "time"}],
+     "time_spine": {"column": "day"}},
+    {"name": "balances", "table": "balances", "grain": ["depot_id", "on_day"],
+     "columns": [{"name": "depot_id", "type": "number"}, {"name": "on_day", "type": "time"},
+                 {"name": "amount", "type": "number"}],
+     "joins": [{"to": "depots", "on": "depot_id = depots.id", "relationship": "many_to_one"}],
+     "measures": [{"name": "closing_total", "expr": "sum(amount)", "non_additive": {"column": "on_day", "choose": "max"}},
+                  {"name": "opening_by_depot", "expr": "sum(amount)",
+                   "non_additive": {"column": "on_day", "choose": "min", "per": ["depot_id"]}}]},
     {"name": "sku_totals", "grain": ["sku"],
      "sql": "WITH moved AS (SELECT sku, qty FROM shipments WHERE depot_id IS NOT NULL)\n"
             "SELECT sku, SUM(qty) AS moved_units, COUNT(*) AS moves FROM moved GROUP BY sku",
@@ -102,7 +125,8 @@ class Engine:
     run: Callable[[str], list[tuple[Any, ...]]]
 
     def hand(self, sql: str) -> str:
-        """Per-engine spellings in hand-written SQL: {month(x)}, {quarter(x)}, {week(x)}, {year(x)}."""
+        """Per-engine spellings in hand-written SQL: {month(x)}, {quarter(x)}, {week(x)}, {year(x)}, and dates moved
+        by {shift(x, -7 days)} / {shift(x, +1 months)}."""
 
         def swap(match: re.Match[str]) -> str:
             grain, col = match.group(1), match.group(2)
@@ -115,6 +139,13 @@ class Engine:
                 }[grain]
             return f"CAST(date_trunc('{grain}', {col}) AS DATE)"
 
+        def shift(match: re.Match[str]) -> str:
+            col, count, unit = match.group(1), match.group(2), match.group(3)
+            if self.name == "sqlite":
+                return f"date({col}, '{count} {unit}')"
+            return f"CAST({col} + INTERVAL '{count.lstrip('+')} {unit}' AS DATE)"
+
+        sql = re.sub(r"\{shift\(([^,]*), ([-+]\d+) (days|months)\)\}", shift, sql)
         return re.sub(r"\{(month|quarter|week|year)\(([^)]*)\)\}", swap, sql)
 
 

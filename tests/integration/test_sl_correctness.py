@@ -246,6 +246,42 @@ OPS_CASES: list[tuple[str, dict[str, Any], str]] = [
      {"measures": ["shipments.oslo_units"], "dimensions": ["shipments.sku"]},
      "SELECT s.sku, SUM(CASE WHEN d.city = 'Oslo' THEN s.qty END) FROM shipments s LEFT JOIN stock k "
      "ON s.depot_id = k.depot_id AND s.sku = k.sku LEFT JOIN depots d ON k.depot_id = d.id GROUP BY s.sku"),
+    ("trailing 7-day window per calendar day",
+     {"measures": ["shipments.units_7d"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"}]},
+     "SELECT c.day, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on <= c.day "
+     "AND s.shipped_on > {shift(c.day, -7 days)} GROUP BY c.day"),
+    ("month to date per calendar day",
+     {"measures": ["shipments.units_mtd"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"}]},
+     "SELECT c.day, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on <= c.day "
+     "AND s.shipped_on >= {month(c.day)} GROUP BY c.day"),
+    ("running total up to the last shipment",
+     {"measures": ["shipments.units_to_date"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"}]},
+     "SELECT c.day, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on <= c.day "
+     "WHERE c.day <= (SELECT MAX(shipped_on) FROM shipments) GROUP BY c.day"),
+    ("month over previous month: NULL where either month has no shipments",
+     {"measures": ["shipments.units_vs_prev_month"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "month"}]},
+     "WITH a AS (SELECT {month(shipped_on)} AS m, SUM(qty) AS u FROM shipments GROUP BY {month(shipped_on)}), "
+     "b AS (SELECT {shift(m, +1 months)} AS m, u FROM a) "
+     "SELECT k.m, a.u - b.u FROM (SELECT m FROM a UNION SELECT m FROM b) k LEFT JOIN a ON a.m = k.m "
+     "LEFT JOIN b ON b.m = k.m"),
+    ("trailing window by another dimension too",
+     {"measures": ["shipments.units_7d"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"},
+                                                         "depots.city"]},
+     "SELECT c.day, d.city, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on <= c.day "
+     "AND s.shipped_on > {shift(c.day, -7 days)} LEFT JOIN stock k ON s.depot_id = k.depot_id AND s.sku = k.sku "
+     "LEFT JOIN depots d ON k.depot_id = d.id GROUP BY c.day, d.city"),
+    ("semi-additive: the last count's total",
+     {"measures": ["balances.closing_total"]},
+     "SELECT SUM(amount) FROM balances WHERE on_day = (SELECT MAX(on_day) FROM balances)"),
+    ("semi-additive: the last count of each month",
+     {"measures": ["balances.closing_total"], "dimensions": [{"field": "balances.on_day", "granularity": "month"}]},
+     "SELECT {month(b.on_day)}, SUM(b.amount) FROM balances b WHERE b.on_day = (SELECT MAX(x.on_day) FROM balances x "
+     "WHERE {month(x.on_day)} = {month(b.on_day)}) GROUP BY {month(b.on_day)}"),
+    ("semi-additive per depot: each depot's first count, by city",
+     {"measures": ["balances.opening_by_depot"], "dimensions": ["depots.city"]},
+     "SELECT d.city, SUM(b.amount) FROM balances b LEFT JOIN depots d ON b.depot_id = d.id WHERE b.on_day = "
+     "(SELECT MIN(x.on_day) FROM balances x JOIN depots y ON x.depot_id = y.id WHERE x.depot_id = b.depot_id "
+     "AND y.city IS NOT DISTINCT FROM d.city) GROUP BY d.city"),
     ("filtered count with zero matches is NULL-free per depot",
      {"measures": ["stock.empty_slots"], "dimensions": ["depots.name"], "include_empty": False},
      "SELECT d.name, COUNT(CASE WHEN k.on_hand = 0 THEN 1 END) FROM stock k LEFT JOIN depots d ON k.depot_id = d.id "

@@ -17,7 +17,7 @@ from sqlglot import exp
 from ktx.semantic import sqlexpr, sqltree
 from ktx.semantic.graph import Edge, JoinGraph, Path
 from ktx.semantic.model import Source, parse_window
-from ktx.semantic.query import OrderBy, SemanticQuery
+from ktx.semantic.query import DimensionRef, OrderBy, SemanticQuery
 from ktx.semantic.resolve import DERIVED, ROW_MARKER, WINDOW_MARK, Dimension, Measure, Resolved, Resolver, resolve
 from ktx.semantic.sqlexpr import CompileError
 from ktx.semantic.timegrain import shift_back, truncate
@@ -58,6 +58,22 @@ class SemanticEngine:
         self.ambiguous_paths = ambiguous_paths
         self._tables: dict[str, exp.Expression] = {}
 
+    def _time_axis(self, resolved: Resolved) -> list[tuple[str, str]]:
+        """(time dimension, grain) to add for the windowed measures asked without theirs (all-time totals excepted)."""
+        grains = ["day", "week", "month", "quarter", "year"]
+        spines = [s.time_spine.granularity for s in self.sources.values() if s.time_spine is not None]
+        grain = min(spines, key=grains.index) if spines else "day"
+        out: list[tuple[str, str]] = []
+        for m in resolved.aggregates:
+            w = m.window
+            if w is None or (w.kind == "cumulative" and not w.window and not w.grain_to_date):
+                continue
+            if any(d.node == m.node and d.column == m.time_column for d in resolved.dimensions):
+                continue
+            if (f"{m.node}.{m.time_column}", grain) not in out:
+                out.append((f"{m.node}.{m.time_column}", grain))
+        return out
+
     def table_ref(self, node: str) -> exp.Expression:
         """FROM/JOIN item of a graph node: its table (or SQL-source CTE name), aliased to the node name."""
         ref = self._tables.get(node)
@@ -73,7 +89,18 @@ class SemanticEngine:
     def compile(self, query: Any) -> CompiledQuery:
         parsed = SemanticQuery.parse(query)
         resolved = resolve(Resolver(self.sources, self.graph, self.dialect), parsed)
+        axis = self._time_axis(resolved)
+        if axis:
+            # A trailing window or an offset has a value per period only: asked without its time dimension, it is
+            # answered per period of the time spine, and the answer says so.
+            parsed.dimensions = [*parsed.dimensions, *(DimensionRef(f, g) for f, g in axis)]
+            resolved = resolve(Resolver(self.sources, self.graph, self.dialect), parsed)
         builder = _Builder(self, resolved, parsed)
+        builder.warnings += [
+            f"Answered per {g} of {f}: a measure of this query is a time window, which has a value per period "
+            "(add the dimension yourself to choose another grain)."
+            for f, g in axis
+        ]
         compiled = builder.build()
         # One bad join never takes the connection's layer down: the graph left it out, and every answer says so
         # until it is fixed (a query that needed it finds no path and is refused with that reason).
@@ -440,6 +467,7 @@ class _Builder:
         if r.measures:
             sqltree.group_by(select, [d.expr.copy() for d in r.dimensions])
         having = [self.substitute(self.safe_division(f.copy()), ph) for f, ph, _ in r.having]
+        having += self._rows_passing_filters()
         sqltree.having(select, sqltree.conjunction(having))
         self.ordered(select, r.dimensions, r.measures)
         self.record_joins(steps)
@@ -461,6 +489,20 @@ class _Builder:
         )
         return self.finish(select, [])
 
+    def _rows_passing_filters(self) -> list[exp.Expression]:
+        """Without empty members a group is kept when it has data for the query's measures. When every measure
+        filters its rows and none says anything but NULL over no rows (a count says 0: its group stays), a group
+        none of whose rows passes a filter has no data: `HAVING COUNT(CASE WHEN f1 OR f2 THEN 1 END) > 0`."""
+        aggregates = self.r.aggregates
+        if self.query.include_empty or not aggregates or any(m.filter is None for m in aggregates):
+            return []
+        if any(sqlexpr.over_no_rows(m.expr) is not None for m in aggregates):
+            return []
+        filters = list({m.filter.sql(): m.filter for m in aggregates if m.filter is not None}.values())
+        passing = filters[0].copy() if len(filters) == 1 else exp.or_(*(exp.Paren(this=f.copy()) for f in filters))
+        rows = exp.Count(this=exp.Case(ifs=[exp.If(this=passing, true=exp.Literal.number(1))]))
+        return [exp.GT(this=rows, expression=exp.Literal.number(0))]
+
     def locality(self, groups: list[str]) -> str:
         """Several measure sources: pre-aggregate each in its own CTE, then join the CTEs on the dimension keys."""
         reach = {g: self.graph.shortest_paths(_node_of(g), safe_only=True) for g in groups}
@@ -471,7 +513,10 @@ class _Builder:
 
         def ref(m: Measure, coalesce: bool) -> exp.Expression:
             column = sqltree.column(column_names[id(m)], cte_names[m.group])  # type: ignore[index]
-            return exp.Coalesce(this=column, expressions=[exp.Literal.number(0)]) if coalesce else column
+            # Inside a formula across groups, a group without rows in this measure's source gives what the measure
+            # says over no rows — a count 0, a sum or an average NULL — as it would computed alone.
+            empty = sqlexpr.over_no_rows(m.expr) if coalesce else None
+            return column if empty is None else exp.Coalesce(this=column, expressions=[empty])
 
         select, key_source = self._combine_groups(groups, cte_names, ctes, taken)
         for m in self.r.measures:
@@ -534,7 +579,9 @@ class _Builder:
         for g in groups:
             node = _node_of(g)
             window = group_measures[g][0].window
-            name = _free_name(f"{node}_{window.kind}_agg" if window else f"{g}_agg", taken)
+            non_additive = group_measures[g][0].non_additive
+            label = window.kind if window else "non_additive" if non_additive else None
+            name = _free_name(f"{node}_{label}_agg" if label else f"{g}_agg", taken)
             cte_names[g] = name
             for index, m in enumerate(group_measures[g]):
                 column_names[id(m)] = m.name if m.output else f"_{m.name}_{index}"
@@ -547,13 +594,18 @@ class _Builder:
                 sqltree.alias(sqlexpr.with_filter(m.expr.copy(), m.filter), column_names[id(m)])
                 for m in group_measures[g]
             ]
+            extra: list[exp.Expression] = []
             if window is not None:
                 body = self._window_body(node, group_measures[g][0], measures)
+            elif non_additive is not None:
+                clauses = [c.copy() for c, _ in applying]
+                body, on_edge = self._non_additive_body(node, group_measures[g][0], measures, steps, clauses)
+                extra.append(on_edge)
             else:
                 body = sqltree.select(self.dimension_columns(r.dimensions) + measures, self.table(node))
                 sqltree.group_by(body, [d.expr.copy() for d in r.dimensions])
             self.apply_joins(body, steps)
-            self.where_clause(body, [c for c, _ in applying])
+            self.where_clause(body, [c for c, _ in applying] + extra)
             ctes.append((name, body))
             self.record_joins(steps, name)
         return cte_names, ctes, group_measures, column_names
@@ -625,6 +677,32 @@ class _Builder:
         self.plan.setdefault("time_spine", spine_name)
         return body
 
+    def _non_additive_body(
+        self,
+        node: str,
+        measure: Measure,
+        measures: list[exp.Expression],
+        steps: list[_JoinStep],
+        clauses: list[exp.Expression],
+    ) -> tuple[exp.Select, exp.Expression]:
+        """A semi-additive group: the node's rows, each knowing the first/last day of its group (the query's
+        dimensions and the measure's `per` columns), then only the rows on that day aggregated. The rows are read
+        through a window function in a subquery named like the node, so the group's joins apply to it unchanged."""
+        rule = measure.non_additive
+        assert rule is not None
+        day = truncate(sqltree.column(rule.column, node), "day", self.dialect)
+        partition = [d.expr.copy() for d in self.r.dimensions] + [sqltree.column(c, node) for c in rule.per]
+        edge_fn = exp.Min(this=day.copy()) if rule.choose == "min" else exp.Max(this=day.copy())
+        edge = exp.Window(this=edge_fn, partition_by=partition)
+        inner = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(node)))
+        inner = inner.select(exp.alias_(edge, "__ktx_edge")).from_(self.table(node))
+        self.apply_joins(inner, steps)
+        self.where_clause(inner, clauses)  # the first/last day among the rows the query keeps
+        rows = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(node)))
+        body = sqltree.select(self.dimension_columns(self.r.dimensions) + measures, rows)
+        sqltree.group_by(body, [d.expr.copy() for d in self.r.dimensions])
+        return body, exp.EQ(this=day, expression=sqltree.column("__ktx_edge", node))
+
     def _time_dimension(self, measure: Measure) -> list[Dimension]:
         return [d for d in self.r.dimensions if d.node == measure.node and d.column == measure.time_column]
 
@@ -693,15 +771,16 @@ class _Builder:
         self, groups: list[str], cte_names: dict[str, str], group_measures: dict[str, list[Measure]], key_source: str
     ) -> None:
         kind = "Chasm trap" if self._independent(groups) else "Fan trap"
+        what = "independent measure sources"
         if any(WINDOW_MARK in g for g in groups):
-            kind = "Time windows"
+            kind, what = "Time windows or semi-additive measures", "measure groups"
         aliases = [d.alias for d in self.r.dimensions]
         self.plan.update(
             {
                 "anchor_source": groups[0],
                 "anchor_grain": [d.field for d in self.r.dimensions],
                 "key_source": key_source,
-                "fan_out_description": f"{kind}: {len(groups)} measure groups ({_sources_text(groups)})",
+                "fan_out_description": f"{kind}: {len(groups)} {what} ({_sources_text(groups)})",
                 "has_fan_out": True,
                 "measure_groups": [
                     {

@@ -111,6 +111,16 @@ def parse_window(text: str) -> tuple[int, str]:
 
 
 @dataclass
+class NonAdditive:
+    """A semi-additive measure (a balance, a headcount): in each group of the query only the rows at the first
+    (`min`) or last (`max`) day of `column` count — per each value of `per` as well, when given."""
+
+    column: str
+    choose: Literal["min", "max"] = "min"
+    per: list[str] = field(default_factory=list)
+
+
+@dataclass
 class TimeSpine:
     """This source is a calendar: one row per `granularity` period in `column`, without gaps."""
 
@@ -129,9 +139,12 @@ class Measure:
     # total over `paid_at` beside the booking total over `ds`): two such measures are distinct numbers.
     time_dimension: str | None = None
     window: Window | None = None
+    non_additive: NonAdditive | None = None
 
     def __post_init__(self) -> None:
         require(self, "name", "expr")
+        if self.window is not None and self.non_additive is not None:
+            raise ValueError("a measure takes a window or non_additive, not both")
 
 
 @dataclass

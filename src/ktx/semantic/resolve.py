@@ -10,7 +10,7 @@ from sqlglot import exp
 
 from ktx.semantic import sqlexpr
 from ktx.semantic.graph import JoinGraph
-from ktx.semantic.model import Source, Window
+from ktx.semantic.model import NonAdditive, Source, Window
 from ktx.semantic.query import DimensionRef, InlineMeasure, SemanticQuery
 from ktx.semantic.sqlexpr import CompileError
 from ktx.semantic.timegrain import truncate
@@ -60,6 +60,7 @@ class Measure:
     nodes: set[str] = field(default_factory=set)  # every node its expression and filter touch
     window: Window | None = None  # cumulative or offset: read against the time spine
     time_column: str | None = None  # the column of `node` that places it in time (for a window)
+    non_additive: NonAdditive | None = None  # semi-additive: only the rows at the first/last day count
 
     @property
     def derived(self) -> bool:
@@ -68,6 +69,9 @@ class Measure:
     @property
     def group(self) -> str | None:
         """Measures computed together: one node's rows, or one node's rows through one window."""
+        if self.node is not None and self.non_additive is not None:
+            n = self.non_additive
+            return f"{self.node}{WINDOW_MARK}non_additive_{n.column}_{n.choose}_{'_'.join(n.per)}"
         if self.node is None or self.window is None:
             return self.node
         w = self.window
@@ -219,10 +223,17 @@ class Resolver:
                 and any(m.name == c.name for m in self.source_of(c.table).measures)
             ]
             if deps and not sqlexpr.aggregates(parsed):
-                if definition.window is not None:
+                if definition.window is not None or definition.non_additive is not None:
                     raise CompileError(
-                        f"Measure '{source.name}.{name}' has a {definition.window.kind} window, which reads rows: "
+                        f"Measure '{source.name}.{name}' has a window or is non-additive, which reads rows: "
                         "its expr must be an aggregate over the source's columns, not a formula over measures."
+                    )
+                unknown = [c.sql() for c in sqlexpr.columns(parsed) if not any(c is ref for _, ref in deps)]
+                if unknown:
+                    # Left in the SQL, a name that is no measure would be read as a column (or fail in the warehouse).
+                    raise CompileError(
+                        f"Measure '{source.name}.{name}' refers to '{unknown[0]}', which is not a measure: a formula "
+                        "over measures reads only measures (this source's by name, another's as source.measure)."
                     )
                 placeholders: dict[str, Measure] = {}
                 for dep_node, ref in deps:
@@ -275,6 +286,11 @@ class Resolver:
                 measure.nodes = self._nodes_of(measure)
                 if definition.window is not None:
                     self._windowed(measure, definition, source)
+                if definition.non_additive is not None:
+                    for column in [definition.non_additive.column, *definition.non_additive.per]:
+                        if source.column(column) is None:
+                            raise self._column_missing(node, column)
+                    measure.non_additive = definition.non_additive
         finally:
             self._resolving.pop()
         self._predefined[key] = measure

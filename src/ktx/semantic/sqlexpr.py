@@ -227,6 +227,28 @@ def aggregates(node: exp.Expression) -> list[exp.Expression]:
     return found
 
 
+def over_no_rows(node: exp.Expression) -> exp.Expression | None:
+    """What an aggregate expression says over zero rows — counts 0, every other aggregate NULL, then the
+    expression around them (`coalesce(sum(x), 0)` → 0) — or None when that is NULL."""
+    tree = node.copy()
+    for agg in aggregates(tree):
+        empty = exp.Literal.number(0) if isinstance(agg, exp.Count) else exp.Null()
+        if agg is tree:
+            tree = empty
+        else:
+            agg.replace(empty)
+    if isinstance(tree, exp.Null) or (isinstance(tree, exp.Paren) and isinstance(tree.this, exp.Null)):
+        return None
+    nodes = list(tree.walk())
+    if (
+        isinstance(tree, exp.Binary | exp.Unary)
+        and any(isinstance(n, exp.Null) for n in nodes)
+        and not any(isinstance(n, exp.Coalesce | exp.Case | exp.If) for n in nodes)
+    ):
+        return None  # arithmetic over a NULL is NULL
+    return tree
+
+
 def nested_aggregate(node: exp.Expression) -> bool:
     return any(
         is_aggregate(inner) for outer in aggregates(node) for inner in _outside_subqueries(outer) if inner is not outer

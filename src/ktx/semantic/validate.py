@@ -135,11 +135,12 @@ def validate_model(engine: SemanticEngine) -> ValidationReport:
         report.errors += [Finding(source.name, m) for m in duplicates]
         report.warnings += [Finding(source.name, m) for m in near_duplicates]
         if not engine.graph.errors:
-            windowed = [
-                f"{source.name}.{m.time_dimension or (source.default_time_dimension or {}).get('column')}"
+            times = [
+                m.time_dimension or (source.default_time_dimension or {}).get("column")
                 for m in source.measures
-                if m.window is not None
+                if m.window
             ]
+            windowed = [f"{source.name}.{t}" for t in times if t]
             for measure in source.measures:
                 query: dict[str, Any] = {"measures": [f"{source.name}.{measure.name}"], "limit": 1}
                 try:
@@ -204,7 +205,7 @@ def _duplicate_measures(source, dialect: str) -> tuple[list[str], list[str]]:
             continue
         segments = frozenset(measure.segments)
         flt = (measure.filter or "").strip()
-        time = f"{measure.time_dimension or ''}{measure.window!r}"
+        time = f"{measure.time_dimension or ''}{measure.window!r}{measure.non_additive!r}"
         for name, other, other_segments, other_filter, other_time in seen:
             if other != rendered or other_segments != segments or other_time != time:
                 continue

@@ -201,14 +201,6 @@ class Projection:
 def _aggregate(measure: dict[str, Any], warnings: list[str], where: str) -> str | None:
     agg = str(measure.get("agg") or "").lower()
     expr = str(measure.get("expr") if measure.get("expr") is not None else measure.get("name"))
-    if measure.get("non_additive_dimension"):
-        # Semi-additive (a balance on the first or last day of each period): summed over every day it would be
-        # wrong, so it is not projected until the layer can window it.
-        warnings.append(
-            f"metricflow_measure_unsupported:{where}: non_additive_dimension (a semi-additive measure) is not "
-            "expressed in ktx yet; not projected"
-        )
-        return None
     if agg == "percentile":
         params = measure.get("agg_params") or {}
         p = params.get("percentile")
@@ -330,13 +322,22 @@ def project(
             item = {"name": name, "expr": expr}
             if measure.get("description"):
                 item["description"] = str(measure["description"]).strip()
+            if measure.get("non_additive_dimension"):
+                rule, problem = _non_additive(measure["non_additive_dimension"], model, cols)
+                if problem:
+                    # Summed over every day a balance would be wrong: not projected rather than answered wrong.
+                    warnings.append(f"metricflow_measure_unsupported:{model.name}.{name}: {problem}; not projected")
+                    continue
+                item["non_additive"] = rule
             own_time = measure.get("agg_time_dimension") or model.agg_time
             if own_time and own_time != model.agg_time and str(own_time).lower() in cols:
                 # `booking_payments` is `booking_value` placed in time by `paid_at`: the same aggregate, another
                 # number per period, so a measure in its own right.
                 item["time_dimension"] = cols[str(own_time).lower()]
             first = first_with.get(expr)
-            if first is None:
+            if "non_additive" in item:
+                pass  # the same aggregate read on one day only: a number of its own
+            elif first is None:
                 first_with[expr] = (name, own_time)
             elif first[1] == own_time and first[0].lower() not in cols:
                 # The same number under another name: a name for the first. (Not when the first's name is also a
@@ -435,6 +436,30 @@ def _spine_overlays(
         )
         files[rel] = header + dump_yaml({"name": key, "time_spine": spine})
     return files
+
+
+def _non_additive(raw: Any, model: Model, cols: dict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+    """MetricFlow's `non_additive_dimension` as the layer's `non_additive` (columns checked against the scan)."""
+    if not isinstance(raw, dict) or not raw.get("name"):
+        return None, "non_additive_dimension without a name"
+    dim = model.dimensions.get(str(raw["name"])) or {}
+    column = cols.get(str(dim.get("expr") or raw["name"]).lower())
+    if column is None:
+        return None, f"non_additive_dimension {raw['name']} is not a scanned column"
+    choose = str(raw.get("window_choice") or "min").lower()
+    if choose not in ("min", "max"):
+        return None, f"window_choice {choose} is not min or max"
+    entities = {e: x for e, x in [*([model.primary] if model.primary else []), *model.unique, *model.foreign]}
+    per = []
+    for grouping in raw.get("window_groupings") or []:
+        found = cols.get(str(entities.get(str(grouping), grouping)).lower())
+        if found is None:
+            return None, f"window grouping {grouping} is not an entity column of the model"
+        per.append(found)
+    rule: dict[str, Any] = {"column": column, "choose": choose}
+    if per:
+        rule["per"] = per
+    return rule, None
 
 
 def _declared_columns(model: Model) -> list[dict[str, Any]]:
@@ -663,7 +688,8 @@ def _aggregate_of(measure: dict[str, Any], overlay: dict[str, Any]) -> str | Non
 
 
 def _narrowed(measure: dict[str, Any]) -> bool:
-    return bool(measure.get("filter") or measure.get("segments") or measure.get("time_dimension"))
+    keys = ("filter", "segments", "time_dimension", "window", "non_additive")
+    return any(measure.get(k) for k in keys)
 
 
 def _drop_measures(names: list[str], overlays: dict[str, dict[str, Any]], metric_home: dict[str, str]) -> None:
@@ -742,6 +768,8 @@ def _metric(
         fill = options.get("fill_nulls_with")
         if window is not None:
             # A window reads rows: the measure's own aggregate (not a name for it), placed in time like it.
+            if base.get("non_additive"):
+                return "a cumulative or offset metric over a semi-additive measure is not expressed yet"
             if fill is not None:
                 return "fill_nulls_with on a cumulative or offset metric needs every period of the time spine"
             expr = _aggregate_of(base, overlay)
@@ -752,16 +780,18 @@ def _metric(
             if filters or not isinstance(fill, int | float) or isinstance(fill, bool):
                 return "fill_nulls_with together with a filter (or a non-numeric fill) is not expressed yet"
             item = {"name": name, "expr": f"coalesce({base['expr']}, {fill})"}
-            if base.get("time_dimension"):
-                item["time_dimension"] = base["time_dimension"]
+            for key in ("time_dimension", "non_additive"):
+                if base.get(key):
+                    item[key] = base[key]
             if metric.get("description"):
                 item["description"] = str(metric["description"]).strip()
             overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name] + [item]
             metric_home[name] = owner.name
             return None
         item: dict[str, Any] = {"name": name, "expr": base["expr"]}
-        if base.get("time_dimension"):
-            item["time_dimension"] = base["time_dimension"]
+        for key in ("time_dimension", "non_additive"):
+            if base.get(key):
+                item[key] = base[key]
         if window is not None:
             item["window"] = window
         if metric.get("description"):

@@ -303,12 +303,30 @@ def _ingest_generated(
             else {"views": len(mf.views), "explores": len(mf.explores)}
         ),
         "matched": len(result.matched),
-        "unmapped": result.unmapped,
+        "unmapped": result.unmapped + _skipped_metrics(driver, mf, result.unmapped, warnings),
         "filesChanged": sorted(files),
         "warnings": [IngestWarning.parse(w).to_json() for w in warnings],
         "createdAt": datetime.now(UTC).isoformat(),
     }
     return _land(services, state, progress, report, files, mf.files)
+
+
+def _skipped_metrics(driver: str, mf: Any, unmapped: list[dict[str, str]], warnings: list[str]) -> list[dict[str, str]]:
+    """Metrics whose measure the layer refused when the overlay was checked: not queryable by name either, so
+    listed with the reason like every other."""
+    if driver != "metricflow":
+        return []
+    kinds = {str(m.get("name")): str(m.get("type") or "simple") for m in mf.metrics}
+    listed = {u["metric"] for u in unmapped}
+    out = []
+    for warning in warnings:
+        if not warning.startswith(f"{driver}_measure_skipped:"):
+            continue
+        name, _, reason = warning.split(": ", 1)[-1].partition(" — ")
+        if name in kinds and name not in listed:
+            out.append({"metric": name, "type": kinds[name], "reason": reason.split("; ")[0][:300]})
+            listed.add(name)
+    return out
 
 
 def _dbt_semantic_models(
@@ -346,12 +364,20 @@ def _generated_changes(
     with `snapshot` the raw files under `raw-sources/<connection>/<driver>/snapshot/`): overlays that would not load
     are dropped and said; what an earlier run generated and this one does not is removed."""
     generated = dict(generated)
-    for rel in sorted(p for p in generated if p.startswith("semantic-layer/")):
-        salvaged = _without_bad_measures(root, warehouse, wh_driver, driver, rel, generated[rel], warnings)
+    accepted: dict[str, str | None] = {}
+    # Files without measures first (a time spine): the overlays whose measures need them are checked beside them.
+    layer_files = sorted(
+        (p for p in generated if p.startswith("semantic-layer/")), key=lambda p: ("measures:" in generated[p], p)
+    )
+    for rel in layer_files:
+        pending = {p: generated[p] for p in layer_files if p not in accepted and p != rel and p in generated}
+        salvaged = _without_bad_measures(
+            root, warehouse, wh_driver, driver, rel, generated[rel], warnings, {**pending, **accepted}, accepted
+        )
         if salvaged is None:
             generated.pop(rel)
         else:
-            generated[rel] = salvaged
+            generated[rel] = accepted[rel] = salvaged
     _check_layer(root, warehouse, wh_driver, {p: t for p, t in generated.items() if p.startswith("semantic-layer/")})
     owned = [root / "semantic-layer" / warehouse / driver]
     if snapshot:
@@ -470,22 +496,36 @@ MAX_SALVAGE_STEPS = 50
 
 
 def _without_bad_measures(
-    root: Path, warehouse: str, wh_driver: str, driver: str, rel: str, text: str, warnings: list[str]
+    root: Path,
+    warehouse: str,
+    wh_driver: str,
+    driver: str,
+    rel: str,
+    text: str,
+    warnings: list[str],
+    beside: dict[str, str | None] | None = None,
+    fallback: dict[str, str | None] | None = None,
 ) -> str | None:
     """The overlay as generated, or with the measures the layer refuses taken out one by one (each said, with the
-    reason), so one conflicting measure never costs the whole overlay; None (and said) when it cannot be saved."""
+    reason), so one conflicting measure never costs the whole overlay; None (and said) when it cannot be saved.
+    It is checked `beside` the run's other files (a time spine, the overlays its formulas read)."""
     from ktx.project.yamlio import dump_yaml, safe_load
 
     current = text
     for _ in range(MAX_SALVAGE_STEPS):
         try:
-            _check_layer(root, warehouse, wh_driver, {rel: current})
+            _check_layer(root, warehouse, wh_driver, {**(beside or {}), rel: current})
             return current
         except KtxError as exc:
             problem = exc.message
         data = safe_load(current) or {}
         measures = [m for m in data.get("measures") or [] if isinstance(m, dict)]
         named = [m for m in measures if f"'{m.get('name')}'" in problem]
+        if not named and fallback is not None and beside != fallback:
+            # The problem is in another file of the run, not yet checked: this one is checked beside the files
+            # already accepted instead.
+            beside = fallback
+            continue
         if not named:
             warnings.append(f"{driver}_invalid:{rel}: {problem}")
             return None
