@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ktx.errors import KtxError
 from ktx.ingest.run import run_ingest
 from ktx.project.project import Project, init_project
 from ktx.semantic.service import run_query
@@ -181,3 +182,69 @@ def test_a_model_on_an_unscanned_relation_becomes_a_standalone_source(project: P
     assert "table: main.ledger" in source
     [[total]] = _one(project, {"measures": ["ledger_total"]})
     assert float(total) == float(_sql(project, "SELECT sum(amount) FROM main.ledger")[0][0])
+
+
+# `dbt parse` writes target/semantic_manifest.json: the same project, compiled, with MetricFlow's serialised shapes
+# (filters as where_filters, windows as {count, granularity}, nulls for what is not set).
+MANIFEST = {
+    "semantic_models": [
+        {"name": "orders", "description": None, "node_relation": {"alias": "orders", "schema_name": "main",
+                                                                  "database": None, "relation_name": "main.orders"},
+         "defaults": {"agg_time_dimension": "ordered_at"},
+         "entities": [{"name": "order", "type": "primary", "expr": "id"},
+                      {"name": "customer", "type": "foreign", "expr": "customer_id"}],
+         "dimensions": [{"name": "ordered_at", "type": "time", "expr": None,
+                         "type_params": {"time_granularity": "day", "validity_params": None}},
+                        {"name": "channel", "type": "categorical", "expr": None, "type_params": None}],
+         "measures": [{"name": "order_cost", "agg": "sum", "expr": "cost", "agg_params": None,
+                       "non_additive_dimension": None, "agg_time_dimension": None},
+                      {"name": "order_count", "agg": "count", "expr": "id", "agg_params": None,
+                       "non_additive_dimension": None, "agg_time_dimension": None}]},
+    ],
+    "metrics": [
+        {"name": "food_orders", "type": "simple", "description": None,
+         "type_params": {"measure": {"name": "order_count", "filter": None, "alias": None, "join_to_timespine": False,
+                                     "fill_nulls_with": None},
+                         "numerator": None, "denominator": None, "expr": None, "window": None, "grain_to_date": None,
+                         "metrics": [], "input_measures": [{"name": "order_count"}]},
+         "filter": {"where_filters": [{"where_sql_template": "{{ Dimension('order__channel') }} = 'food'"}]}},
+        {"name": "weekly_cost", "type": "cumulative", "description": None, "filter": None,
+         "type_params": {"measure": {"name": "order_cost", "filter": None, "alias": None},
+                         "window": {"count": 7, "granularity": "day"}, "grain_to_date": None,
+                         "cumulative_type_params": {"window": {"count": 7, "granularity": "day"}, "grain_to_date": None,
+                                                    "period_agg": "first"}}},
+    ],
+    "project_configuration": {"time_spine_table_configurations": [], "time_spines": []},
+    "saved_queries": [],
+}  # fmt: skip
+
+
+def test_semantic_manifest_json_is_read_in_place_of_the_yaml(tmp_path: Path) -> None:
+    import json
+
+    root = tmp_path / "proj"
+    init_project(root)
+    _warehouse(root / "wh.duckdb")
+    (root / "mf" / "target").mkdir(parents=True)
+    (root / "mf" / "target" / "semantic_manifest.json").write_text(json.dumps(MANIFEST))
+    # The YAML beside it is older than the compiled manifest: its metric is not the project's any more.
+    (root / "mf" / "metrics.yml").write_text(METRICS)
+    (root / "mf" / "semantic_models.yml").write_text(SEMANTIC)
+    Project(root).update_config(
+        lambda d: d.__setitem__(
+            "connections",
+            {"wh": {"driver": "duckdb", "path": "wh.duckdb"}, "mf": {"driver": "metricflow", "source_dir": "mf"}},
+        ),
+        "connections",
+    )
+    with Services(Project(root)) as services:
+        _, mf = run_ingest(services, all_=True).results
+    assert mf.status == "done", mf.message
+    assert mf.report["metrics"] == 2 and mf.report["semanticModels"] == 1
+    [[food]] = _one(root, {"measures": ["food_orders"]})
+    assert int(food) == _sql(root, "SELECT count(id) FROM orders WHERE channel = 'food'")[0][0]
+    overlay = (root / "semantic-layer/wh/metricflow/orders.yaml").read_text()
+    assert "name: weekly_cost" in overlay and "window: 7 day" in overlay
+    assert "name: margin" not in overlay  # the YAML's metric, not in the manifest
+    with Services(Project(root)) as services, pytest.raises(KtxError, match="needs a time spine"):
+        run_query(services, "wh", {"measures": ["weekly_cost"]}, execute=False)

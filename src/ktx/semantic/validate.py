@@ -153,9 +153,10 @@ def validate_model(engine: SemanticEngine) -> ValidationReport:
                         # time dimension its windows read, at the spine's day.
                         engine.compile({**query, "dimensions": [{"field": windowed[0], "granularity": "day"}]})
                 except CompileError as exc:
-                    report.errors.append(
-                        Finding(source.name, f"Source '{source.name}' measure '{measure.name}': {exc}")
-                    )
+                    # A window with no time spine in the layer is declared right and refused when asked, saying
+                    # how to add one: worth a warning, not a broken layer.
+                    found = report.warnings if "needs a time spine" in str(exc) else report.errors
+                    found.append(Finding(source.name, f"Source '{source.name}' measure '{measure.name}': {exc}"))
             for segment in source.segments:
                 try:
                     sqlexpr.parse(segment.expr, dialect, what=f"segment '{segment.name}'")

@@ -23,6 +23,7 @@ TEMPLATE = re.compile(
     r"{{\s*(Dimension|TimeDimension|Entity|Metric)\(\s*['\"]([\w]+)['\"]\s*(?:,\s*['\"]([\w]+)['\"])?[^)]*\)\s*}}"
 )
 GRAINS = ("day", "week", "month", "quarter", "year")
+MANIFEST = "semantic_manifest.json"
 REF = re.compile(r"ref\(\s*['\"]([\w.-]+)['\"]\s*\)")
 AGGREGATES = {
     "sum": "sum({e})",
@@ -70,6 +71,11 @@ def read_project(root: Path) -> MetricFlowProject:
     raw_models: dict[str, dict[str, Any]] = {}
     from ktx.sources.files import source_files
 
+    manifest = next((p for p in (root / "target" / MANIFEST, root / MANIFEST) if p.is_file()), None)
+    if manifest is not None and _read_manifest(manifest, root, out, raw_models):
+        for name, raw in raw_models.items():
+            out.models[name] = _model(name, _extended(raw, raw_models, set()))
+        return out
     for path, rel in source_files(root, root, (".yml", ".yaml"), "metricflow", out.warnings):
         if path.stat().st_size > MAX_FILE_BYTES:
             out.warnings.append(f"metricflow_file_too_large:{rel}: over 5 MB; skipped")
@@ -100,6 +106,37 @@ def read_project(root: Path) -> MetricFlowProject:
     for name, raw in raw_models.items():
         out.models[name] = _model(name, _extended(raw, raw_models, set()))
     return out
+
+
+def _read_manifest(path: Path, root: Path, out: MetricFlowProject, raw_models: dict[str, dict[str, Any]]) -> bool:
+    """`semantic_manifest.json` (what `dbt parse` writes, MetricFlow's own input): the compiled project, read in
+    place of the YAML when it parses. Its filters are `{where_filters: [{where_sql_template}]}` and its windows
+    `{count, granularity}`; both are read as the YAML spellings."""
+    import json
+
+    from ktx.sources.dbt import MAX_FILE_BYTES
+
+    rel = str(path.relative_to(root))
+    if path.stat().st_size > 20 * MAX_FILE_BYTES:
+        out.warnings.append(f"metricflow_file_too_large:{rel}: over 100 MB; the YAML files are read instead")
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        out.warnings.append(f"metricflow_manifest_invalid:{rel}: {exc}; the YAML files are read instead")
+        return False
+    if not isinstance(data, dict) or not isinstance(data.get("semantic_models"), list):
+        out.warnings.append(
+            f"metricflow_manifest_invalid:{rel}: no semantic_models list; the YAML files are read instead"
+        )
+        return False
+    for model in data["semantic_models"]:
+        if isinstance(model, dict) and model.get("name"):
+            raw_models[str(model["name"])] = {**model, "_file": rel}
+    out.metrics = [{**m, "_file": rel} for m in data.get("metrics") or [] if isinstance(m, dict) and m.get("name")]
+    out.time_spines = _time_spines(data)
+    out.files[rel] = path.read_text(encoding="utf-8", errors="replace")
+    return True
 
 
 def _time_spines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -563,9 +600,14 @@ def _filter(
 
 
 def _filters(*values: Any) -> list[str]:
-    """MetricFlow filters as written: each a string or a list of strings, all of which apply."""
+    """MetricFlow filters as written — each a string or a list of strings, all of which apply — or as a manifest
+    holds them (`{where_filters: [{where_sql_template: …}]}`)."""
     out: list[str] = []
     for value in values:
+        if isinstance(value, dict):
+            value = [
+                f.get("where_sql_template") if isinstance(f, dict) else f for f in value.get("where_filters") or []
+            ]
         if isinstance(value, list):
             out += [str(v) for v in value if v]
         elif value:
@@ -635,7 +677,8 @@ def _window_text(value: Any) -> str | None:
 
 
 def _cumulative_window(params: dict[str, Any]) -> tuple[dict[str, str] | None, str | None]:
-    options = {**params, **(params.get("cumulative_type_params") or {})}
+    nested = params.get("cumulative_type_params") or {}
+    options = {**params, **{k: v for k, v in nested.items() if v is not None}}
     window: dict[str, str] = {"kind": "cumulative"}
     if options.get("window") is not None:
         text = _window_text(options["window"])
