@@ -34,6 +34,7 @@ OPS_DDL = [
     "CREATE TABLE shipments (id INTEGER PRIMARY KEY, depot_id INTEGER, sku TEXT, qty INTEGER, shipped_on DATE)",
     "CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT, manager_id INTEGER, depot_id INTEGER, salary INTEGER)",
     "CREATE TABLE calendar (day DATE PRIMARY KEY)",
+    "CREATE TABLE restocks (id INTEGER PRIMARY KEY, sku TEXT, restocked_on DATE)",
     "CREATE TABLE balances (depot_id INTEGER, on_day DATE, amount INTEGER)",
 ]
 CALENDAR = [(date.fromordinal(date(2024, 12, 1).toordinal() + n),) for n in range(182)]  # to 2025-05-31
@@ -47,6 +48,9 @@ OPS_ROWS: dict[str, list[tuple[Any, ...]]] = {
     "staff": [(1, "Ada", None, 1, 100), (2, "Ben", 1, 1, 70), (3, "Cy", 1, 2, 65), (4, "Di", 3, 2, 50),
               (5, "Ed", 3, 3, 55), (6, "Flo", None, None, 90)],
     "calendar": CALENDAR,
+    # restocks of a SKU: a shipment of it within 30 days after one is a conversion (A: 2, B: 1, C: 1 of 8 shipments)
+    "restocks": [(1, "A", date(2024, 12, 20)), (2, "A", date(2025, 2, 10)), (3, "B", date(2025, 1, 25)),
+                 (4, "C", date(2025, 3, 20)), (5, "Z", date(2025, 1, 1))],
     # a balance per depot on the days it was counted: the first and last count differ per depot and per month
     "balances": [(1, date(2025, 1, 2), 100), (2, date(2025, 1, 2), 40), (1, date(2025, 1, 31), 120),
                  (2, date(2025, 1, 31), 35), (3, date(2025, 1, 15), 70), (1, date(2025, 2, 28), 90),
@@ -77,6 +81,9 @@ OPS_SOURCES: list[dict[str, Any]] = [
                   {"name": "units_to_date", "expr": "sum(qty)", "window": {"kind": "cumulative"}},
                   {"name": "units_prev_month", "expr": "sum(qty)", "window": {"kind": "offset", "window": "1 month"}},
                   {"name": "units_vs_prev_month", "expr": "shipped_units - units_prev_month"},
+                  {"name": "shipped_after_restock", "expr": "count(*)",
+                   "conversion": {"base": "restocks", "key": "sku", "window": "30 days"}},
+                  {"name": "restock_conversion", "expr": "shipped_after_restock / restocks.restock_count"},
                   {"name": "bulk_units", "expr": "sum(qty)", "segments": ["bulk"]},
                   {"name": "oslo_units", "expr": "sum(qty)", "filter": "city = 'Oslo'"}]},
     {"name": "staff", "table": "staff", "grain": ["id"],
@@ -86,6 +93,11 @@ OPS_SOURCES: list[dict[str, Any]] = [
      "joins": [{"to": "staff", "on": "manager_id = staff.id", "relationship": "many_to_one", "alias": "manager"},
                {"to": "depots", "on": "depot_id = depots.id", "relationship": "many_to_one"}],
      "measures": [{"name": "headcount", "expr": "count(*)"}, {"name": "payroll", "expr": "sum(salary)"}]},
+    {"name": "restocks", "table": "restocks", "grain": ["id"],
+     "columns": [{"name": "id", "type": "number"}, {"name": "sku", "type": "string"},
+                 {"name": "restocked_on", "type": "time"}],
+     "default_time_dimension": {"column": "restocked_on"},
+     "measures": [{"name": "restock_count", "expr": "count(*)"}]},
     {"name": "calendar", "table": "calendar", "grain": ["day"], "columns": [{"name": "day", "type": "time"}],
      "time_spine": {"column": "day"}},
     {"name": "balances", "table": "balances", "grain": ["depot_id", "on_day"],

@@ -282,6 +282,15 @@ OPS_CASES: list[tuple[str, dict[str, Any], str]] = [
      "SELECT d.city, SUM(b.amount) FROM balances b LEFT JOIN depots d ON b.depot_id = d.id WHERE b.on_day = "
      "(SELECT MIN(x.on_day) FROM balances x JOIN depots y ON x.depot_id = y.id WHERE x.depot_id = b.depot_id "
      "AND y.city IS NOT DISTINCT FROM d.city) GROUP BY d.city"),
+    ("conversions: shipments within 30 days after a restock of the same SKU, by SKU",
+     {"measures": ["shipments.shipped_after_restock"], "dimensions": ["shipments.sku"]},
+     "SELECT s.sku, COUNT(CASE WHEN EXISTS (SELECT 1 FROM restocks r WHERE r.sku = s.sku AND r.restocked_on <= "
+     "s.shipped_on AND r.restocked_on >= {shift(s.shipped_on, -30 days)}) THEN 1 END) FROM shipments s GROUP BY s.sku"),
+    ("conversion rate over the base's rows",
+     {"measures": ["shipments.restock_conversion"]},
+     "SELECT (SELECT COUNT(*) FROM shipments s WHERE EXISTS (SELECT 1 FROM restocks r WHERE r.sku = s.sku AND "
+     "r.restocked_on <= s.shipped_on AND r.restocked_on >= {shift(s.shipped_on, -30 days)})) * 1.0 / "
+     "(SELECT COUNT(*) FROM restocks)"),
     ("filtered count with zero matches is NULL-free per depot",
      {"measures": ["stock.empty_slots"], "dimensions": ["depots.name"], "include_empty": False},
      "SELECT d.name, COUNT(CASE WHEN k.on_hand = 0 THEN 1 END) FROM stock k LEFT JOIN depots d ON k.depot_id = d.id "

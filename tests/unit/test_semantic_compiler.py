@@ -382,3 +382,22 @@ def test_a_formula_across_groups_reads_a_missing_side_as_the_measure_over_no_row
         .sql
     )
     assert "COALESCE(tickets_agg." in sql and "COALESCE(orders_agg." not in sql
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_conversion_measures_compile_where_the_dialect_allows_them(dialect: str) -> None:
+    engine = SemanticEngine({
+        "visits": src("visits", ["id", "user_id", "ds:time"], default_time_dimension={"column": "ds"},
+                      measures=[{"name": "visits", "expr": "count(*)"}]),
+        "buys": src("buys", ["id", "user_id", "ds:time"], default_time_dimension={"column": "ds"},
+                    measures=[{"name": "converted", "expr": "count(*)",
+                               "conversion": {"base": "visits", "key": "user_id", "window": "7 days"}},
+                              {"name": "rate", "expr": "converted / visits.visits"}]),
+    }, dialect)  # fmt: skip
+    if dialect in ("tsql", "clickhouse"):  # no correlated EXISTS inside an aggregate there
+        with pytest.raises(CompileError, match="not supported on"):
+            engine.compile({"measures": ["buys.rate"]})
+        return
+    sql = engine.compile({"measures": ["buys.rate"]}).sql
+    sqlglot.parse_one(sql, read=dialect)
+    assert "EXISTS" in sql and "__ktx_base" in sql

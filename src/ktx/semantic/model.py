@@ -121,6 +121,22 @@ class NonAdditive:
 
 
 @dataclass
+class Conversion:
+    """A conversion measure: the aggregate counts only this source's rows (the conversions) that have a row of
+    `base` for the same `key` at or before them — within `window` when given, and with equal `same` columns."""
+
+    base: str
+    key: str
+    base_key: str | None = None
+    window: str | None = None
+    same: dict[str, str] = field(default_factory=dict)  # this source's column → the base's column
+
+    def __post_init__(self) -> None:
+        if self.window is not None:
+            parse_window(self.window)
+
+
+@dataclass
 class TimeSpine:
     """This source is a calendar: one row per `granularity` period in `column`, without gaps."""
 
@@ -140,6 +156,7 @@ class Measure:
     time_dimension: str | None = None
     window: Window | None = None
     non_additive: NonAdditive | None = None
+    conversion: Conversion | None = None
 
     def __post_init__(self) -> None:
         require(self, "name", "expr")

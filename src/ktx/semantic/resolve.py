@@ -273,6 +273,8 @@ class Resolver:
                 qualified = [
                     self.expand_computed(self._qualify_bare(p, node, f"filter of measure '{name}'")) for p in predicates
                 ]
+                if definition.conversion is not None:
+                    qualified.append(self._converted(node, source, definition))
                 measure = Measure(
                     name,
                     name,
@@ -379,6 +381,49 @@ class Resolver:
         measure.nodes = self._nodes_of(measure)
         self._inline.setdefault(key, measure)
         return measure
+
+    def _converted(self, node: str, source: Source, definition: Any) -> exp.Expression:
+        """`EXISTS (a base row for the same key at or before this row[, within the window]
+        [, with the same values]`): the rows of a conversion measure."""
+        from ktx.semantic.model import parse_window
+        from ktx.semantic.timegrain import shift_back
+
+        rule = definition.conversion
+        what = f"Conversion measure '{source.name}.{definition.name}'"
+        if self.dialect in ("tsql", "clickhouse"):
+            raise CompileError(f"{what}: a correlated EXISTS inside an aggregate is not supported on {self.dialect}")
+        if rule.base not in self.sources:
+            raise CompileError(f"{what} converts from '{rule.base}', which is not a source")
+        base = self.sources[rule.base]
+        if not base.table:
+            raise CompileError(f"{what}: its base '{rule.base}' must be a table source")
+        own_time = definition.time_dimension or (source.default_time_dimension or {}).get("column")
+        base_time = (base.default_time_dimension or {}).get("column")
+        if not own_time or not base_time:
+            raise CompileError(f"{what}: both sources need a time dimension (default_time_dimension)")
+        pairs = [(rule.key, rule.base_key or rule.key), (own_time, base_time), *rule.same.items()]
+        for mine, theirs in pairs:
+            if source.column(mine) is None:
+                raise self._column_missing(node, mine)
+            if base.column(theirs) is None:
+                raise CompileError(f"{what}: column '{theirs}' does not exist in '{rule.base}'")
+        alias = "__ktx_base"
+        conditions: list[exp.Expression] = [
+            exp.EQ(this=exp.column(rule.base_key or rule.key, alias), expression=exp.column(rule.key, node)),
+            exp.LTE(this=exp.column(base_time, alias), expression=exp.column(own_time, node)),
+        ]
+        if rule.window:
+            count, unit = parse_window(rule.window)
+            start = shift_back(exp.column(own_time, node), count, unit, self.dialect)
+            conditions.append(exp.GTE(this=exp.column(base_time, alias), expression=start))
+        conditions += [
+            exp.EQ(this=exp.column(theirs, alias), expression=exp.column(mine, node))
+            for mine, theirs in rule.same.items()
+        ]
+        table = exp.to_table(base.table, dialect=self.dialect)
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+        inner = exp.select(exp.Literal.number(1)).from_(table).where(exp.and_(*conditions))
+        return exp.Exists(this=inner)
 
     def _windowed(self, measure: Measure, definition: Any, source: Source) -> None:
         """A cumulative or offset measure: its rows placed in time by its time dimension."""

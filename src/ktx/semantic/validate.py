@@ -206,7 +206,7 @@ def _duplicate_measures(source, dialect: str) -> tuple[list[str], list[str]]:
             continue
         segments = frozenset(measure.segments)
         flt = (measure.filter or "").strip()
-        time = f"{measure.time_dimension or ''}{measure.window!r}{measure.non_additive!r}"
+        time = f"{measure.time_dimension or ''}{measure.window!r}{measure.non_additive!r}{measure.conversion!r}"
         for name, other, other_segments, other_filter, other_time in seen:
             if other != rendered or other_segments != segments or other_time != time:
                 continue

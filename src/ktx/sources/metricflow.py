@@ -676,6 +676,100 @@ def _window_text(value: Any) -> str | None:
     return str(value).strip()
 
 
+def _conversion_metric(
+    metric: dict[str, Any],
+    params: dict[str, Any],
+    overlays: dict[str, dict[str, Any]],
+    metric_home: dict[str, str],
+    measure_owner: dict[str, Model],
+    matched: dict[str, str],
+) -> str | None:
+    """A conversion metric: the conversion model's rows that have a base row of the same entity at or before them
+    (within the window) — a conversion measure — and, for `conversion_rate`, that over the base measure."""
+    options = params.get("conversion_type_params") or {}
+    if _filters(metric.get("filter")):
+        # MetricFlow filters the base events by it: answered without, the rate would be another funnel's.
+        return "a conversion metric with a filter is not expressed yet"
+    names = [options.get("base_measure"), options.get("conversion_measure")]
+    names = [n.get("name") if isinstance(n, dict) else n for n in names]
+    if any(isinstance(n, dict) and (n.get("filter") or n.get("fill_nulls_with") is not None) for n in
+           (options.get("base_measure"), options.get("conversion_measure"))):  # fmt: skip
+        return "a conversion metric whose measures carry filters or fills is not expressed yet"
+    owners = [measure_owner.get(str(n)) for n in names]
+    if None in owners or any(o.name not in overlays for o in owners if o):
+        return "a conversion metric whose base or conversion measure was not projected"
+    base_model, conv_model = owners  # type: ignore[misc]
+    entity = str(options.get("entity") or "")
+    keys = [_entity_column(m, entity) for m in (conv_model, base_model)]
+    if None in keys:
+        return f"entity {entity} is not a column of both {base_model.name} and {conv_model.name}"
+    same = {}
+    for prop in options.get("constant_properties") or []:
+        mine = _dimension_column(conv_model, str(prop.get("conversion_property")))
+        theirs = _dimension_column(base_model, str(prop.get("base_property")))
+        if mine is None or theirs is None:
+            return f"constant property {prop} is not a column of both models"
+        same[mine] = theirs
+    overlay = overlays[conv_model.name]
+    base = next((m for m in overlay["measures"] if m["name"] == names[1] or m.get("_measure") == names[1]), None)
+    expr = _aggregate_of(base, overlay) if base else None
+    if expr is None:
+        return f"its conversion measure {names[1]} is not one aggregate"
+    window = _window_text(options.get("window")) if options.get("window") is not None else None
+    if options.get("window") is not None and window is None:
+        return f"conversion window {options['window']!r} is not a count and a unit"
+    rule: dict[str, Any] = {"base": matched[base_model.name], "key": keys[0]}
+    if keys[1] != keys[0]:
+        rule["base_key"] = keys[1]
+    if window:
+        rule["window"] = window
+    if same:
+        rule["same"] = same
+    name = str(metric["name"])
+    calculation = str(options.get("calculation") or "conversion_rate").lower()
+    description = str(metric.get("description") or "").strip()
+    if calculation == "conversions":
+        conversions = name
+        item = {"name": name, "expr": expr, "conversion": rule, **({"description": description} if description else {})}
+    else:
+        # Named after what it counts, so conversion rates over the same funnel share it.
+        conversions = f"{names[1]}_after_{names[0]}" + (f"_within_{window.replace(' ', '_')}" if window else "")
+        conversions += "".join(f"_same_{c}" for c in same)
+        item = {"name": conversions, "expr": expr, "conversion": rule,
+                "description": f"{names[1]} counted over the rows that have a {names[0]} row of the same {entity} at "
+                f"or before them" + (f", within {window}" if window else "") + "."}  # fmt: skip
+    if base and base.get("time_dimension"):
+        item["time_dimension"] = base["time_dimension"]
+    overlay["measures"] = [m for m in overlay["measures"] if m["name"] != conversions] + [item]
+    metric_home[conversions] = conv_model.name
+    if calculation == "conversions":
+        return None
+    if calculation != "conversion_rate":
+        return f"conversion calculation {calculation} is not known"
+    base_ref = names[0] if base_model.name == conv_model.name else f"{matched[base_model.name]}.{names[0]}"
+    formula = f"{conversions} / nullif({base_ref}, 0)"
+    twin = next((m for m in overlay["measures"] if m["expr"] == formula and m["name"] != name), None)
+    rate = {"name": name, "expr": twin["name"] if twin else formula}
+    if description:
+        rate["description"] = description
+    overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name] + [rate]
+    metric_home[name] = conv_model.name
+    return None
+
+
+def _entity_column(model: Model, entity: str) -> str | None:
+    found = [x for e, x in [*([model.primary] if model.primary else []), *model.unique, *model.foreign] if e == entity]
+    return found[0] if found else None
+
+
+def _dimension_column(model: Model, name: str) -> str | None:
+    entity, _, dim = name.partition("__")
+    found = model.dimensions.get(dim or entity)
+    if found is None:
+        return _entity_column(model, name)
+    return str(found.get("expr") or (dim or entity))
+
+
 def _cumulative_window(params: dict[str, Any]) -> tuple[dict[str, str] | None, str | None]:
     nested = params.get("cumulative_type_params") or {}
     options = {**params, **{k: v for k, v in nested.items() if v is not None}}
@@ -780,7 +874,7 @@ def _metric(
     params = metric.get("type_params") or {}
     window = metric.get("_window")
     if kind == "conversion":
-        return "conversion metrics (a funnel between two events within a window) are not expressed yet"
+        return _conversion_metric(metric, params, overlays, metric_home, measure_owner, matched)
     if kind == "cumulative":
         window, problem = _cumulative_window(params)
         if problem:
