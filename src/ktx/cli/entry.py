@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     args = hoist_global_options(args)
     debug = "--debug" in args[: args.index("--")] if "--" in args else "--debug" in args
+    from ktx.cli.helpfast import defer_unused_help_modules, is_help
+
+    if is_help(args):
+        defer_unused_help_modules()
     from ktx.cli.app import run
 
     sys.exit(run(args, debug=debug or bool(os.environ.get("KTX_DEBUG"))))
