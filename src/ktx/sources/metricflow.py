@@ -405,6 +405,8 @@ def project(
                 warnings.append(
                     f"metricflow_metric_unresolved:{metric['name']}: refers to metrics or measures that do not exist"
                 )
+                reason = "it refers to metrics or measures that do not exist (or were not projected)"
+                unmapped.append({"metric": metric["name"], "type": str(metric.get("type")), "reason": reason})
             break
         pending = later
     files = {}
@@ -900,7 +902,7 @@ def _metric(
         if options.get("join_to_timespine"):
             # Every period of the time spine, also those without rows: answered without a spine it would silently
             # leave those periods out.
-            return "a simple metric joined to the time spine needs a time spine to report periods without rows"
+            return "a metric joined to the time spine (every period, also those without rows) is not expressed yet"
         filters = _filters(metric.get("filter"), options.get("filter"))
         fill = options.get("fill_nulls_with")
         if window is not None:
