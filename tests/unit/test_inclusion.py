@@ -34,3 +34,15 @@ def test_small_integers_at_the_bottom_of_a_wide_key_do_not_spread_like_reference
     assert not _spread_ok(_col([], distinct=5, low="1", high="5"), ids)  # a rating 1–5
     assert _spread_ok(_col([], distinct=300, low="2", high="880"), ids)
     assert _spread_ok(_col([], distinct=3, low="1", high="3"), _col([], distinct=3, low="1", high="3"))
+
+
+def test_profile_json_has_every_field() -> None:
+    """to_json is written out by hand (speed): it must carry every field, and read back to the same stats."""
+    import dataclasses
+
+    from ktx.scan.profile import TableStats
+
+    col = ColumnStats("c", 10, 1, 9, 1, 3, "a", "zz", ["a"], ["a", "b"])
+    assert col.to_json() == dataclasses.asdict(col)
+    stats = TableStats("t", 10, 10, columns={"c": col})
+    assert TableStats.from_json(stats.to_json()) == stats

@@ -157,3 +157,22 @@ def test_join_aliases_are_unique_per_connection_and_never_a_table_name():
         for name in tables
     }
     assert JoinGraph.build(sources, "duckdb").errors == []
+
+
+def test_a_large_shard_is_remembered_as_exactly_what_it_reads_back_as(tmp_path) -> None:
+    """The ingest checks the layer it writes without parsing its own shard again: what dump_shard hands the file
+    cache must be what parsing the text gives."""
+    from ktx.project.yamlio import safe_load_file
+
+    entries = {
+        f"t{i}": {"table": f"main.t{i}", "grain": ["id"], "description": None, "rows": i * 1.5,
+                  "columns": [{"name": c, "type": "INTEGER", "nullable": i % 2 == 0, "top_values": ["on", "1e-05", "x"],
+                               "stats": {"distinct": i, "null_rate": 0.25}} for c in ("id", "yes", "no", "null")],
+                  "joins": [{"to": f"t{i - 1}", "on": f"t{i}.id = t{i - 1}.id", "relationship": "many_to_one"}]}
+        for i in range(1, 400)
+    }  # fmt: skip
+    text = dump_shard(entries)
+    assert len(text) > 64 << 10
+    path = tmp_path / "shard.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert safe_load_file(path) == safe_load(text)

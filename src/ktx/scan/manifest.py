@@ -119,11 +119,18 @@ SHARD_HEADER = (
 
 
 def dump_shard(entries: dict[str, dict[str, Any]]) -> str:
+    import json
+
+    from ktx.project.yamlio import remember_parsed
+
     lines = ["tables:"]
     for name in sorted(entries):
         lines.append(f"  {_key(name)}:")
         lines += _block(entries[name], 4)
-    return SHARD_HEADER + "\n".join(lines) + "\n"
+    text = SHARD_HEADER + "\n".join(lines) + "\n"
+    # What the text reads back as, without reading it back: a detached copy (JSON keeps it from later edits).
+    remember_parsed(text, {"tables": json.loads(json.dumps({str(k): entries[k] for k in sorted(entries)}))})
+    return text
 
 
 @dataclass

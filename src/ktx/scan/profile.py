@@ -10,7 +10,7 @@ SQL is a sqlglot tree rendered in the connection's dialect.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ktx.errors import KtxError
@@ -37,6 +37,20 @@ class ColumnStats:
     max_value: str | None = None
     top_values: list[str] = field(default_factory=list)
     value_sample: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sampled": self.sampled,
+            "null_count": self.null_count,
+            "distinct_count": self.distinct_count,
+            "min_length": self.min_length,
+            "max_length": self.max_length,
+            "min_value": self.min_value,
+            "max_value": self.max_value,
+            "top_values": list(self.top_values),
+            "value_sample": list(self.value_sample),
+        }
 
     @property
     def uniqueness(self) -> float:
@@ -69,7 +83,8 @@ class TableStats:
             "sampled": self.sampled,
             "failed": self.failed,
             "warnings": self.warnings,
-            "columns": {name: asdict(col) for name, col in self.columns.items()},
+            # By hand: `dataclasses.asdict` deep-copies every value (5 s of a 1,000-table scan).
+            "columns": {name: col.to_json() for name, col in self.columns.items()},
         }
 
     @classmethod
