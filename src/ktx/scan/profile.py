@@ -147,7 +147,14 @@ def _text(node):
 
 
 def profile_sql(
-    schema: str | None, table: str, columns: list[ProfileColumn], sample_rows: int, dialect: str, catalog: str | None
+    schema: str | None,
+    table: str,
+    columns: list[ProfileColumn],
+    sample_rows: int,
+    dialect: str,
+    catalog: str | None,
+    *,
+    engine_specific: bool = True,
 ) -> str:
     """The profile query of one table (see `profile_tree`), rendered from a cached template of its shape."""
     from ktx.scan import sqltemplate as t
@@ -163,7 +170,25 @@ def profile_sql(
     for i, column in enumerate(columns):
         values[f"c{i}"] = t.ident(column.name, dialect)
         values[f"n{i}"] = t.literal(column.name, dialect)
-    return t.fill(template, values)
+    sql = t.fill(template, values)
+    if dialect == "duckdb" and columns and engine_specific:
+        sql = _duckdb_unpivot(sql, columns)
+    return sql
+
+
+def _duckdb_unpivot(sql: str, columns: list[ProfileColumn]) -> str:
+    """DuckDB plans a UNION ALL of one branch per column slowly (~20 ms of a 20-column table's ~30 ms): its own
+    UNPIVOT gives the same (column, text value, numeric value) rows and plans in a fraction of that. Only the
+    `ktx_values` step changes; the rest of the query is the generic one."""
+    from ktx.scan import sqltemplate as t
+
+    start = sql.index("ktx_values AS (") + len("ktx_values AS (")
+    end = sql.index("), ktx_groups AS (")
+    as_text = ", ".join(f"CAST({t.ident(c.name, 'duckdb')} AS TEXT) AS {t.ident(c.name, 'duckdb')}" for c in columns)
+    numeric = ", ".join(t.literal(c.name, "duckdb") for c in columns if c.kind == "number")
+    x = f"CASE WHEN c IN ({numeric}) THEN TRY_CAST(v AS DOUBLE) END" if numeric else "CAST(NULL AS DOUBLE)"
+    values = f"SELECT c, v, {x} AS x FROM (UNPIVOT (SELECT {as_text} FROM ktx_sample) ON COLUMNS(*) INTO NAME c VALUE v)"
+    return sql[:start] + values + sql[end:]
 
 
 def profile_tree(
