@@ -187,7 +187,9 @@ def _duckdb_unpivot(sql: str, columns: list[ProfileColumn]) -> str:
     as_text = ", ".join(f"CAST({t.ident(c.name, 'duckdb')} AS TEXT) AS {t.ident(c.name, 'duckdb')}" for c in columns)
     numeric = ", ".join(t.literal(c.name, "duckdb") for c in columns if c.kind == "number")
     x = f"CASE WHEN c IN ({numeric}) THEN TRY_CAST(v AS DOUBLE) END" if numeric else "CAST(NULL AS DOUBLE)"
-    values = f"SELECT c, v, {x} AS x FROM (UNPIVOT (SELECT {as_text} FROM ktx_sample) ON COLUMNS(*) INTO NAME c VALUE v)"
+    values = (
+        f"SELECT c, v, {x} AS x FROM (UNPIVOT (SELECT {as_text} FROM ktx_sample) ON COLUMNS(*) INTO NAME c VALUE v)"
+    )
     return sql[:start] + values + sql[end:]
 
 
