@@ -23,8 +23,8 @@ sys.exit(run({args!r}, debug=False))
 """
 
 
-def _run(code: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1"}
+def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "KTX_HELP_CACHE": "off", **env}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -48,3 +48,25 @@ def test_a_deferred_module_is_the_real_one_when_used() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Title" in done.stdout and "body" in done.stdout
+
+
+def test_help_is_kept_and_printed_again_without_building_the_commands(tmp_path) -> None:
+    cache = str(tmp_path / "help")
+    probe = PROBE.format(args=["sl", "--help"])
+    first = _run(probe, KTX_HELP_CACHE=cache)
+    again = _run(probe + "\nprint('BUILT', 'typer' in sys.modules, file=sys.stderr)\n", KTX_HELP_CACHE=cache)
+    plain = _run(PLAIN.format(args=["sl", "--help"]))
+    assert first.stdout == again.stdout == plain.stdout and "Usage: ktx sl" in again.stdout
+    assert "BUILT False" in again.stderr  # printed from the kept text: Typer never imported
+    assert len(list((tmp_path / "help").iterdir())) == 1
+    # Another terminal width is another rendering: not served from the first one.
+    wider = _run(probe, KTX_HELP_CACHE=cache, COLUMNS="140")
+    assert wider.stdout == _run(PLAIN.format(args=["sl", "--help"]), COLUMNS="140").stdout
+    assert len(list((tmp_path / "help").iterdir())) == 2
+
+
+def test_a_failed_help_is_not_kept(tmp_path) -> None:
+    cache = tmp_path / "help"
+    done = _run(PROBE.format(args=["no-such-command", "--help"]), KTX_HELP_CACHE=str(cache))
+    assert "No such command" in done.stderr or "no-such-command" in done.stderr
+    assert not cache.exists() or not list(cache.iterdir())

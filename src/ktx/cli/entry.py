@@ -49,7 +49,14 @@ def main(argv: list[str] | None = None) -> None:
     from ktx.cli.helpfast import defer_unused_help_modules, is_help
 
     if is_help(args):
+        from ktx.cli.helpfast import print_cached, render_and_keep
+
+        if print_cached(args):
+            return
         defer_unused_help_modules()
+        from ktx.cli.app import run
+
+        sys.exit(render_and_keep(args, lambda a: run(a, debug=debug or bool(os.environ.get("KTX_DEBUG")))))
     from ktx.cli.app import run
 
     sys.exit(run(args, debug=debug or bool(os.environ.get("KTX_DEBUG"))))

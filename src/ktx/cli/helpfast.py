@@ -60,3 +60,99 @@ def _forward(module: str) -> Any:
 def is_help(args: list[str]) -> bool:
     options = args[: args.index("--")] if "--" in args else args
     return any(a in ("--help", "-h") for a in options)
+
+
+# ---- help already rendered ----------------------------------------------------------------------------------------
+# Help text is a pure function of ktx's code, the command line and the terminal: rendered once, it is kept under the
+# user's cache directory and printed from there next time (a file read instead of building every command).
+_TERMINAL_ENV = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERM", "COLORTERM", "TTY_COMPATIBLE",
+                 "TTY_INTERACTIVE", "PYTHONIOENCODING", "KTX_OUTPUT")  # fmt: skip
+
+
+def cache_dir() -> Any:
+    import os
+    from pathlib import Path
+
+    if os.environ.get("KTX_HELP_CACHE") == "off":
+        return None
+    base = os.environ.get("KTX_HELP_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ktx" / "help" if not os.environ.get("KTX_HELP_CACHE") else Path(base)
+
+
+def cache_key(args: list[str]) -> str:
+    """ktx's code (every module's path, size and time), the command line, and what decides how the terminal renders."""
+    import hashlib
+    import os
+    import shutil
+    from pathlib import Path
+
+    import ktx
+
+    digest = hashlib.blake2b(digest_size=16)
+    package = Path(ktx.__file__).parent
+    for folder, dirs, files in os.walk(package):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(folder, name))
+                digest.update(f"{folder}/{name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    tty = sys.stdout.isatty()
+    width = shutil.get_terminal_size().columns if tty else 0
+    terminal = [f"{k}={os.environ.get(k, '')}" for k in _TERMINAL_ENV]
+    digest.update(repr((args, tty, width, terminal, sys.stdout.encoding)).encode())
+    return digest.hexdigest()
+
+
+class _Tee:
+    """stdout for the one help render: written through, and kept."""
+
+    def __init__(self, out: Any) -> None:
+        self._out = out
+        self.kept: list[str] = []
+
+    def write(self, text: Any) -> int:
+        written = self._out.write(text)
+        self.kept.append(text.decode(self._out.encoding or "utf-8") if isinstance(text, bytes) else str(text))
+        return written
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, flush: the real stream's
+        return getattr(self._out, name)
+
+
+def print_cached(args: list[str]) -> bool:
+    """Print the help this command line rendered before, if it is kept; True when it was."""
+    folder = cache_dir()
+    if folder is None:
+        return False
+    try:
+        text = (folder / f"{cache_key(args)}.txt").read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return False
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return True
+
+
+def render_and_keep(args: list[str], render: Any) -> int:
+    """Render help through `render(args)` with stdout kept, and keep it when it succeeded."""
+    folder = cache_dir()
+    if folder is None:
+        return int(render(args))
+    key = cache_key(args)
+    tee = _Tee(sys.stdout)
+    sys.stdout = tee  # type: ignore[assignment]
+    try:
+        code = int(render(args))
+    finally:
+        sys.stdout = tee._out
+    text = "".join(tee.kept)
+    if code == 0 and text:
+        import contextlib
+        import os
+
+        with contextlib.suppress(OSError):  # a cache that cannot be written is only a slower next help
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / f"{key}.{os.getpid()}.tmp"
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, folder / f"{key}.txt")
+    return code
