@@ -578,6 +578,14 @@ def _filter(
                 return match.group(0)
             same_model = False
             return f"{matched.get(owner.name, owner.name)}.{owner.primary[1]}"
+        if "__" in dim and dim.split("__")[-1] not in GRAINS:
+            # `listing__user__home_state`: a dimension two entities away. The layer's joins may well reach it, but
+            # which path MetricFlow means is not checked yet: refused rather than guessed.
+            problem = f"filter refers to {match.group(2)}, a multi-hop entity path, which is not expressed yet"
+            return match.group(0)
+        if "__" in dim:  # `booking__ds__day`: a time dimension at a grain
+            problem = f"filter refers to {match.group(2)}, a dimension at a grain, which is not expressed yet"
+            return match.group(0)
         owners = by_entity.get(entity) or []
         owner = next((m for m in owners if dim in m.dimensions), owners[0] if owners else None)
         if owner is None or not dim:
