@@ -73,10 +73,16 @@ def cache_dir() -> Any:
     import os
     from pathlib import Path
 
-    if os.environ.get("KTX_HELP_CACHE") == "off":
+    chosen = os.environ.get("KTX_HELP_CACHE")
+    if chosen == "off":
         return None
-    base = os.environ.get("KTX_HELP_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ktx" / "help" if not os.environ.get("KTX_HELP_CACHE") else Path(base)
+    if chosen:
+        return Path(chosen)
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    except (RuntimeError, KeyError):  # no home directory to keep it in
+        return None
+    return Path(base) / "ktx" / "help"
 
 
 def cache_key(args: list[str]) -> str:
@@ -121,12 +127,12 @@ class _Tee:
 
 def print_cached(args: list[str]) -> bool:
     """Print the help this command line rendered before, if it is kept; True when it was."""
-    folder = cache_dir()
-    if folder is None:
-        return False
     try:
+        folder = cache_dir()
+        if folder is None:
+            return False
         text = (folder / f"{cache_key(args)}.txt").read_text(encoding="utf-8")
-    except (OSError, ValueError):
+    except Exception:  # a kept help that cannot be read is only rendered again
         return False
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -135,10 +141,13 @@ def print_cached(args: list[str]) -> bool:
 
 def render_and_keep(args: list[str], render: Any) -> int:
     """Render help through `render(args)` with stdout kept, and keep it when it succeeded."""
-    folder = cache_dir()
+    try:
+        folder = cache_dir()
+        key = cache_key(args) if folder is not None else ""
+    except Exception:  # no way to key it (no stdout, no home): rendered, not kept
+        folder = None
     if folder is None:
         return int(render(args))
-    key = cache_key(args)
     tee = _Tee(sys.stdout)
     sys.stdout = tee  # type: ignore[assignment]
     try:
