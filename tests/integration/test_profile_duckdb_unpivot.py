@@ -19,6 +19,8 @@ COLUMNS = [
     ProfileColumn("day", "time"),
     ProfileColumn("note", "string"),
     ProfileColumn("select", "string"),
+    ProfileColumn("it's", "number"),
+    ProfileColumn('we"ird`]', "string"),
 ]
 
 
@@ -27,12 +29,15 @@ def test_duckdb_unpivot_profile_equals_the_generic_one(tmp_path: Path) -> None:
     con = duckdb.connect(str(path))
     con.execute(
         'CREATE TABLE "odd table" (id INTEGER, "Mixed Case" VARCHAR, amount DECIMAL(10,2), flag BOOLEAN, day DATE, '
-        'note VARCHAR, "select" VARCHAR)'
+        'note VARCHAR, "select" VARCHAR, "it\'s" INTEGER, "we""ird`]" VARCHAR)'
     )
     con.execute(
-        "INSERT INTO \"odd table\" SELECT i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'v' || (i % 7) END, i * 1.25, "
+        'INSERT INTO "odd table" (id, "Mixed Case", amount, flag, day, note, "select") SELECT i, CASE WHEN i % 3 = 0 THEN NULL ELSE \'v\' || (i % 7) END, i * 1.25, '
         "i % 2 = 0, DATE '2025-01-01' + i::INTEGER, CASE WHEN i % 5 = 0 THEN '' ELSE 'it''s ' || i END, NULL "
         "FROM range(1, 300) t(i)"
+    )
+    con.execute(
+        'UPDATE "odd table" SET "it\'s" = id % 11, "we""ird`]" = CASE WHEN id % 4 = 0 THEN NULL ELSE \'w\' || id END'
     )
     con.close()
     config = KtxConfig.model_validate({"connections": {"wh": {"driver": "duckdb", "path": str(path)}}})
