@@ -351,6 +351,11 @@ def test_windows_and_semi_additive_measures_compile_in_every_dialect(dialect: st
         assert "cal AS __ktx_spine_rows" in sql or "__ktx_edge" in sql
 
 
+def test_a_window_asked_by_the_bare_time_column_reads_rows_by_their_day() -> None:
+    sql = windows("duckdb").compile({"measures": ["fct.rev7"], "dimensions": ["fct.ds"]}).sql
+    assert "DATE_TRUNC('DAY', fct.ds) <= __ktx_spine.period" in sql  # not the raw timestamp against a midnight
+
+
 def test_windows_refuse_what_they_cannot_answer() -> None:
     with pytest.raises(CompileError, match="needs a time spine: mark a calendar source"):
         windows(spine=False).compile(

@@ -648,6 +648,9 @@ class _Builder:
         periods = exp.select(exp.alias_(period_expr, "period")).from_(spine_ref).distinct()
         period = sqltree.column("period", "__ktx_spine")
         row_period = time_dim.expr.copy()
+        if time_dim.granularity is None:
+            # Asked without a grain, the periods are the spine's: a row at 14:30 belongs to its day.
+            row_period = truncate(row_period, grain, self.dialect)
         if window.kind == "cumulative":
             conditions = [exp.LTE(this=row_period.copy(), expression=period.copy())]
             if window.window:
