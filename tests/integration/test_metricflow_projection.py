@@ -6,6 +6,7 @@ a wiki page and a report entry, and bad input is one warning each."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -89,15 +90,13 @@ def _warehouse(path: Path) -> None:
     con.close()
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
+def _ingested(root: Path, files: dict[str, str]) -> Any:
+    """A project over the warehouse and a MetricFlow folder holding `files`, ingested; the MetricFlow result."""
     init_project(root)
     _warehouse(root / "wh.duckdb")
-    (root / "mf").mkdir()
-    (root / "mf" / "semantic_models.yml").write_text(SEMANTIC)
-    (root / "mf" / "metrics.yml").write_text(METRICS)
-    (root / "mf" / "broken.yml").write_text("metrics: [\n")
+    for rel, text in files.items():
+        (root / "mf" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / "mf" / rel).write_text(text)
     Project(root).update_config(
         lambda d: d.__setitem__(
             "connections",
@@ -108,6 +107,13 @@ def project(tmp_path: Path) -> Path:
     with Services(Project(root)) as services:
         wh, mf = run_ingest(services, all_=True).results
     assert wh.status == "done" and mf.status == "done", (wh.message, mf.message)
+    return mf
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    _ingested(root, {"semantic_models.yml": SEMANTIC, "metrics.yml": METRICS, "broken.yml": "metrics: [\n"})
     return root
 
 
@@ -223,23 +229,15 @@ def test_semantic_manifest_json_is_read_in_place_of_the_yaml(tmp_path: Path) -> 
     import json
 
     root = tmp_path / "proj"
-    init_project(root)
-    _warehouse(root / "wh.duckdb")
-    (root / "mf" / "target").mkdir(parents=True)
-    (root / "mf" / "target" / "semantic_manifest.json").write_text(json.dumps(MANIFEST))
     # The YAML beside it is older than the compiled manifest: its metric is not the project's any more.
-    (root / "mf" / "metrics.yml").write_text(METRICS)
-    (root / "mf" / "semantic_models.yml").write_text(SEMANTIC)
-    Project(root).update_config(
-        lambda d: d.__setitem__(
-            "connections",
-            {"wh": {"driver": "duckdb", "path": "wh.duckdb"}, "mf": {"driver": "metricflow", "source_dir": "mf"}},
-        ),
-        "connections",
+    mf = _ingested(
+        root,
+        {
+            "target/semantic_manifest.json": json.dumps(MANIFEST),
+            "metrics.yml": METRICS,
+            "semantic_models.yml": SEMANTIC,
+        },
     )
-    with Services(Project(root)) as services:
-        _, mf = run_ingest(services, all_=True).results
-    assert mf.status == "done", mf.message
     assert mf.report["metrics"] == 2 and mf.report["semanticModels"] == 1
     [[food]] = _one(root, {"measures": ["food_orders"]})
     assert int(food) == _sql(root, "SELECT count(id) FROM orders WHERE channel = 'food'")[0][0]

@@ -208,39 +208,40 @@ _file_cache: dict[bytes, tuple[int, Any]] = {}  # content digest → (text size,
 _file_cache_lock = threading.Lock()
 
 
+def _digest(text: str) -> bytes:
+    import hashlib
+
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=20).digest()
+
+
+def _keep(digest: bytes, text: str, data: Any) -> None:
+    with _file_cache_lock:
+        while _file_cache and sum(size for size, _ in _file_cache.values()) + len(text) > _FILE_CACHE_MAX_CHARS:
+            del _file_cache[next(iter(_file_cache))]  # the oldest entry
+        _file_cache[digest] = (len(text), data)
+
+
 def remember_parsed(text: str, data: Any) -> None:
     """Tell the file cache what `text` parses to, when ktx itself just wrote `text` from `data`: the ingest that
     writes a 1,000-table shard then checks the layer it makes without parsing its own output again. The writer's
     round trip is tested (`tests/unit/test_scan_names_and_manifest.py`)."""
-    import hashlib
-
-    if len(text) < _FILE_CACHE_MIN_CHARS:
-        return
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=20).digest()
-    with _file_cache_lock:
-        while _file_cache and sum(size for size, _ in _file_cache.values()) + len(text) > _FILE_CACHE_MAX_CHARS:
-            del _file_cache[next(iter(_file_cache))]
-        _file_cache[digest] = (len(text), data)
+    if len(text) >= _FILE_CACHE_MIN_CHARS:
+        _keep(_digest(text), text, data)
 
 
 def safe_load_file(path: Path) -> Any:
     """safe_load of a file that is only read, with large documents shared within the process by content: ingest
     checks a 1000-table manifest shard in a temporary copy of the layer, then search reads the written file —
     seconds of parsing each, for the same text. Callers must not mutate the result."""
-    import hashlib
-
     text = path.read_text(encoding="utf-8")
     if len(text) < _FILE_CACHE_MIN_CHARS:
         return safe_load(text)
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=20).digest()
+    digest = _digest(text)
     with _file_cache_lock:
         if digest in _file_cache:
             return _file_cache[digest][1]
     data = safe_load(text)
-    with _file_cache_lock:
-        while _file_cache and sum(size for size, _ in _file_cache.values()) + len(text) > _FILE_CACHE_MAX_CHARS:
-            del _file_cache[next(iter(_file_cache))]  # the oldest entry
-        _file_cache[digest] = (len(text), data)
+    _keep(digest, text, data)
     return data
 
 

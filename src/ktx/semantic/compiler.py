@@ -15,6 +15,7 @@ from typing import Any
 from sqlglot import exp
 
 from ktx.semantic import sqlexpr, sqltree
+from ktx.semantic.grains import WINDOW_GRAINS
 from ktx.semantic.graph import Edge, JoinGraph, Path
 from ktx.semantic.model import Source, parse_window
 from ktx.semantic.query import DimensionRef, OrderBy, SemanticQuery
@@ -58,11 +59,15 @@ class SemanticEngine:
         self.ambiguous_paths = ambiguous_paths
         self._tables: dict[str, exp.Expression] = {}
 
+    def time_spine(self) -> Source | None:
+        """The layer's calendar: of the sources marked `time_spine`, the finest (then the first by name)."""
+        spines = [s for s in self.sources.values() if s.time_spine is not None]
+        return min(spines, key=lambda s: (WINDOW_GRAINS.index(s.time_spine.granularity), s.name), default=None)  # type: ignore[union-attr]
+
     def _time_axis(self, resolved: Resolved) -> list[tuple[str, str]]:
         """(time dimension, grain) to add for the windowed measures asked without theirs (all-time totals excepted)."""
-        grains = ["day", "week", "month", "quarter", "year"]
-        spines = [s.time_spine.granularity for s in self.sources.values() if s.time_spine is not None]
-        grain = min(spines, key=grains.index) if spines else "day"
+        spine = self.time_spine()
+        grain = spine.time_spine.granularity if spine is not None and spine.time_spine is not None else "day"
         out: list[tuple[str, str]] = []
         for m in resolved.aggregates:
             w = m.window
@@ -710,15 +715,13 @@ class _Builder:
         return [d for d in self.r.dimensions if d.node == measure.node and d.column == measure.time_column]
 
     def _time_spine(self, measure: Measure) -> tuple[str, Any]:
-        spines = [s for s in self.engine.sources.values() if s.time_spine is not None]
-        if not spines:
+        spine = self.engine.time_spine()
+        if spine is None:
             raise CompileError(
                 f"Measure '{measure.name}' is {_window_text(measure.window)} and needs a time spine: mark a calendar "  # type: ignore[arg-type]
                 "source (one row per day, no gaps) with `time_spine: {column: <its date column>}` (see "
                 "docs/semantic-layer.md)."
             )
-        order = ["day", "week", "month", "quarter", "year"]
-        spine = min(spines, key=lambda s: (order.index(s.time_spine.granularity), s.name))  # type: ignore[union-attr]
         return spine.name, spine
 
     def _spine_table(self, name: str, spine: Any, alias: str) -> exp.Expression:

@@ -8,6 +8,8 @@ from ktx.errors import KtxError
 
 Granularity = Literal["hour", "day", "week", "month", "quarter", "year"]
 GRANULARITIES: tuple[str, ...] = ("hour", "day", "week", "month", "quarter", "year")
+# Day and coarser, finest first: what a time spine and a time window are counted in.
+WINDOW_GRAINS: tuple[str, ...] = GRANULARITIES[1:]
 
 
 class UnknownGranularity(KtxError):

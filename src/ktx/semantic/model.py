@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ktx.semantic.grains import WINDOW_GRAINS
 from ktx.semantic.schemacheck import build, require
 from ktx.semantic.summaries import resolve_description
 
@@ -105,7 +106,7 @@ def parse_window(text: str) -> tuple[int, str]:
     """`"7 days"` → (7, "day"); a clear error for anything else."""
     parts = str(text).split()
     unit = parts[1].lower().rstrip("s") if len(parts) == 2 else ""
-    if len(parts) != 2 or not parts[0].isdigit() or unit not in ("day", "week", "month", "quarter", "year"):
+    if len(parts) != 2 or not parts[0].isdigit() or unit not in WINDOW_GRAINS:
         raise ValueError(f"window {text!r} must be a count and a unit, like '7 days' or '1 month'")
     return int(parts[0]), unit
 

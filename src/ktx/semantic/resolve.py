@@ -10,10 +10,10 @@ from sqlglot import exp
 
 from ktx.semantic import sqlexpr
 from ktx.semantic.graph import JoinGraph
-from ktx.semantic.model import NonAdditive, Source, Window
+from ktx.semantic.model import NonAdditive, Source, Window, parse_window
 from ktx.semantic.query import DimensionRef, InlineMeasure, SemanticQuery
 from ktx.semantic.sqlexpr import CompileError
-from ktx.semantic.timegrain import truncate
+from ktx.semantic.timegrain import shift_back, truncate
 
 ROW_MARKER = "__ktx_row"  # `count(*)` of a node: see Resolver._count_rows_of
 
@@ -385,9 +385,6 @@ class Resolver:
     def _converted(self, node: str, source: Source, definition: Any) -> exp.Expression:
         """`EXISTS (a base row for the same key at or before this row[, within the window]
         [, with the same values]`): the rows of a conversion measure."""
-        from ktx.semantic.model import parse_window
-        from ktx.semantic.timegrain import shift_back
-
         rule = definition.conversion
         what = f"Conversion measure '{source.name}.{definition.name}'"
         if self.dialect in ("tsql", "clickhouse"):

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ktx.errors import KtxError
+from ktx.semantic.grains import WINDOW_GRAINS
 from ktx.semantic.model import parse_window
 
 TEMPLATE = re.compile(
     r"{{\s*(Dimension|TimeDimension|Entity|Metric)\(\s*['\"]([\w]+)['\"]\s*(?:,\s*['\"]([\w]+)['\"])?[^)]*\)\s*}}"
 )
-GRAINS = ("day", "week", "month", "quarter", "year")
+GRAINS = WINDOW_GRAINS
 MANIFEST = "semantic_manifest.json"
 REF = re.compile(r"ref\(\s*['\"]([\w.-]+)['\"]\s*\)")
 AGGREGATES = {
@@ -834,6 +835,11 @@ def _aggregate_of(measure: dict[str, Any], overlay: dict[str, Any]) -> str | Non
     return None if re.fullmatch(r"\w+", str(measure["expr"])) else str(measure["expr"])
 
 
+def _reading(measure: dict[str, Any]) -> dict[str, Any]:
+    """How a measure reads its rows in time (its own time dimension, semi-additivity): a metric on it keeps both."""
+    return {k: measure[k] for k in ("time_dimension", "non_additive") if measure.get(k)}
+
+
 def _narrowed(measure: dict[str, Any]) -> bool:
     keys = ("filter", "segments", "time_dimension", "window", "non_additive")
     return any(measure.get(k) for k in keys)
@@ -927,18 +933,14 @@ def _metric(
             if filters or not isinstance(fill, int | float) or isinstance(fill, bool):
                 return "fill_nulls_with together with a filter (or a non-numeric fill) is not expressed yet"
             item = {"name": name, "expr": f"coalesce({base['expr']}, {fill})"}
-            for key in ("time_dimension", "non_additive"):
-                if base.get(key):
-                    item[key] = base[key]
+            item.update(_reading(base))
             if metric.get("description"):
                 item["description"] = str(metric["description"]).strip()
             overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name] + [item]
             metric_home[name] = owner.name
             return None
         item: dict[str, Any] = {"name": name, "expr": base["expr"]}
-        for key in ("time_dimension", "non_additive"):
-            if base.get(key):
-                item[key] = base[key]
+        item.update(_reading(base))
         if window is not None:
             item["window"] = window
         if metric.get("description"):
