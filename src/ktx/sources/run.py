@@ -22,7 +22,8 @@ from ktx.ingest.apply import apply_files, file_changes
 from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
 from ktx.project.config import WAREHOUSE_DRIVERS
 
-PROJECTED = ("dbt", "metricflow", "lookml")
+PROJECTED = ("dbt", "metricflow", "lookml", "metabase")
+API_SOURCES = ("metabase",)
 
 
 def _resolve_ref(project: Any, value: str | None, field: str) -> str | None:
@@ -157,10 +158,13 @@ def ingest_source(services: Any, connection_id: str, *, progress: Progress | Non
             raise KtxError(
                 f"{conn.driver} context sources are not ingested by this version of ktx; their adapter comes later"
             )
-        progress.stage(f"Fetching the {conn.driver} project")
-        folder, secrets = fetch(project, connection_id, conn)
-        ingest = _ingest_dbt if conn.driver == "dbt" else _ingest_generated
-        report = ingest(services, connection_id, conn, folder, run_id, state, progress)
+        if conn.driver in API_SOURCES:
+            report = _ingest_metabase(services, connection_id, conn, run_id, state, progress)
+        else:
+            progress.stage(f"Fetching the {conn.driver} project")
+            folder, secrets = fetch(project, connection_id, conn)
+            ingest = _ingest_dbt if conn.driver == "dbt" else _ingest_generated
+            report = ingest(services, connection_id, conn, folder, run_id, state, progress)
     except KtxError as exc:
         message = exc.message
         for secret in secrets:
@@ -311,6 +315,147 @@ def _ingest_generated(
     return _land(services, state, progress, report, files, mf.files)
 
 
+def _ingest_metabase(
+    services: Any, connection_id: str, conn: Any, run_id: str, state: Any, progress: Progress
+) -> dict[str, Any]:
+    """Metabase: fetched over its API, projected onto every warehouse one of its databases maps to."""
+    from ktx.history.collect import history_config
+    from ktx.ingest.shards import read_shards
+    from ktx.scan.manifest import dump_shard
+    from ktx.sources import metabase, metabase_project
+    from ktx.warehouse.registry import WAREHOUSE_DRIVERS as SPECS
+
+    project = services.project
+    root = project.root
+    connections = project.config.connections
+    explicit = {str(k): str(v) for k, v in (conn.database_mappings or {}).items()}
+    warnings: list[str] = []
+    shards: dict[str, Any] = {}
+
+    def scanned(warehouse: str) -> Any:
+        if warehouse not in shards:
+            shards[warehouse] = read_shards(root, warehouse)
+        return shards[warehouse]
+
+    def mapped(database: dict[str, Any]) -> bool:
+        found = metabase_project.map_databases([database], connections, explicit, warnings)
+        warehouse = found.get(str(database["id"]))
+        if warehouse is not None and not scanned(warehouse).entries:
+            warnings.append(
+                f"metabase_target_not_scanned:{database['id']}: {database['name']} maps to {warehouse}, which has "
+                f"no scanned tables yet (run `ktx ingest {warehouse}` first); not projected"
+            )
+            return False
+        return warehouse is not None
+
+    snap = metabase.fetch(project, connection_id, conn, mapped, progress)
+    warnings = snap.warnings + warnings
+    mapping = {
+        str(db["id"]): w
+        for db in snap.databases
+        if "tables" in db
+        for w in metabase_project.map_databases([db], connections, explicit, []).values()
+    }
+    if not mapping:
+        listed = ", ".join(f"{db['id']}: {db['name']} ({db['engine']})" for db in snap.databases) or "none"
+        raise KtxError(
+            f"No Metabase database of {connection_id} maps to a scanned warehouse connection (databases: {listed}).",
+            hint=f"Set connections.{connection_id}.database_mappings: {{'<metabase id>': <warehouse>}}, "
+            "and scan that warehouse first.",
+        )
+    _select_collections(snap, conn)
+    targets = {}
+    for warehouse in sorted(set(mapping.values())):
+        wh = connections[warehouse]
+        entries = {n: e for n, (_, e) in scanned(warehouse).entries.items()}
+        schemas = sorted(
+            {str(e.get("table") or "").split(".")[-2] for e in entries.values() if "." in str(e.get("table"))}
+        )
+        targets[warehouse] = metabase_project.Target(
+            warehouse, wh.driver, SPECS[wh.driver].dialect, entries, history_config(wh),
+            getattr(wh, "schema_name", None) or ("public" if "public" in schemas else (schemas[0] if len(schemas) == 1 else None)),
+        )  # fmt: skip
+    progress.stage("Projecting Metabase")
+    result = metabase_project.project(snap, mapping, targets, connection_id)
+    warnings += result.warnings
+    wanted: dict[str, str | None] = {}
+    for warehouse, new_entries in result.entries.items():
+        by_shard: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, (rel, _) in scanned(warehouse).entries.items():
+            by_shard.setdefault(rel, {})[name] = new_entries.get(name) or targets[warehouse].entries[name]
+        wanted.update({rel: dump_shard(entries) for rel, entries in by_shard.items()})
+    generated = dict(result.files)
+    for warehouse in targets:
+        wh_driver = targets[warehouse].driver
+        shard_text = {p: t for p, t in wanted.items() if p.startswith(f"semantic-layer/{warehouse}/")}
+        layer = sorted(p for p in generated if p.startswith(f"semantic-layer/{warehouse}/metabase/"))
+        accepted: dict[str, str | None] = dict(shard_text)
+        for rel in layer:
+            kept = _without_bad_measures(
+                root, warehouse, wh_driver, "metabase", rel, generated[rel], warnings, accepted
+            )
+            if kept is None:
+                generated.pop(rel)
+            else:
+                generated[rel] = accepted[rel] = kept
+        _check_layer(root, warehouse, wh_driver, accepted)
+    raw = f"raw-sources/{connection_id}/metabase/snapshot"
+    source_files = snap.files()
+    wanted.update(generated)
+    wanted.update({f"{raw}/{rel}": text for rel, text in source_files.items()})
+    wiki = root / "wiki" / "global"
+    for path in sorted(wiki.glob("metabase-*.md")) if wiki.is_dir() else []:
+        rel = str(path.relative_to(root))
+        if rel not in wanted and "source: metabase" in path.read_text(encoding="utf-8", errors="replace"):
+            wanted[rel] = None  # a question, dashboard or collection that is gone (or archived) since the last run
+    owned = [root / "semantic-layer" / w / "metabase" for w in targets] + [root / raw]
+    files = file_changes(root, wanted, owned)
+    primary = sorted(targets)[0]
+    units = _work_units(
+        services, state, connection_id, "metabase", "Metabase", primary, run_id, source_files, files, warnings
+    )
+    report: dict[str, Any] = {
+        **units,
+        "runId": run_id,
+        "connectionId": connection_id,
+        "driver": "metabase",
+        "adapter": "metabase",
+        "status": "done",
+        "targetConnectionId": primary,
+        "targetConnectionIds": sorted(targets),
+        "databaseMappings": result.mapping,
+        "databases": len(snap.databases),
+        "cards": len(snap.cards),
+        "dashboards": len(snap.dashboards),
+        "collections": len(snap.collections),
+        "measures": result.measures,
+        "segments": result.segments,
+        "pages": result.pages,
+        "apiCalls": snap.calls,
+        "matched": sum(len(db.get("tables") or []) for db in snap.databases),
+        "unmapped": result.unmapped,
+        "filesChanged": sorted(files),
+        "warnings": [IngestWarning.parse(w).to_json() for w in warnings],
+        "createdAt": datetime.now(UTC).isoformat(),
+    }
+    return _land(services, state, progress, report, files, source_files)
+
+
+def _select_collections(snap: Any, conn: Any) -> None:
+    """syncMode ONLY / EXCEPT with collection_ids: the questions and dashboards kept ("root": no collection)."""
+    mode = conn.syncMode or "ALL"
+    if mode == "ALL":
+        return
+    chosen = {str(c) for c in conn.collection_ids or []}
+
+    def keep(item: dict[str, Any]) -> bool:
+        inside = str(item.get("collection_id") if item.get("collection_id") is not None else "root") in chosen
+        return inside if mode == "ONLY" else not inside
+
+    snap.cards = [c for c in snap.cards if keep(c)]
+    snap.dashboards = [d for d in snap.dashboards if keep(d)]
+
+
 def _skipped_metrics(driver: str, mf: Any, unmapped: list[dict[str, str]], warnings: list[str]) -> list[dict[str, str]]:
     """Metrics whose measure the layer refused when the overlay was checked: not queryable by name either, so
     listed with the reason like every other."""
@@ -417,8 +562,9 @@ def _land(
     report["unchanged"] = commit is None
     state.save_report(run_id, connection_id, driver, "done", report, {"files": file_hashes(source_files)})
     state.finish_run(run_id, "done", sync_id=None, commit=commit)
-    with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
-        services.search.sync_sl_connection(warehouse)
+    for target in report.get("targetConnectionIds") or [warehouse]:
+        with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
+            services.search.sync_sl_connection(target)
     return json.loads(json.dumps(report, default=str))
 
 

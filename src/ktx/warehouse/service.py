@@ -88,11 +88,24 @@ class ConnectionTest:
         }
 
 
+LIVE_SOURCES = ("metabase",)  # context sources with an API to test (see ktx.sources.live)
+
+
 def check_connection(project: Project, connection_id: str) -> ConnectionTest:
     """Live test of one connection. Never raises for a failed test; the detail says why."""
     conn = connection_config(project, connection_id)
     started = time.perf_counter()
     driver = conn.driver
+    if driver in LIVE_SOURCES:
+        from ktx.sources.live import check_source
+
+        try:
+            detail = check_source(project, connection_id, conn)
+        except KtxError as exc:
+            return ConnectionTest(
+                connection_id, driver, False, "Status", exc.message, (time.perf_counter() - started) * 1000
+            )
+        return ConnectionTest(connection_id, driver, True, "Status", detail, (time.perf_counter() - started) * 1000)
     if driver in SOURCE_DRIVERS:
         return ConnectionTest(
             connection_id,

@@ -193,6 +193,10 @@ class MetabaseConnection(Loose):
     api_key_ref: NonEmptyStr | None = None
     syncEnabled: bool | None = None
     syncMode: Literal["ALL", "ONLY", "EXCEPT"] | None = None
+    # Metabase database id → ktx warehouse connection; unlisted databases are matched by engine, host and name.
+    database_mappings: dict[str, str] = Field(default_factory=dict)
+    # The collections syncMode ONLY/EXCEPT selects ("root" for the root collection).
+    collection_ids: list[str | int] = Field(default_factory=list)
 
 
 class NotionConnection(Loose):
