@@ -10,7 +10,13 @@ from ktx.errors import KtxError, UsageError
 from ktx.ingest.report import NoProgress, Progress, TargetResult
 from ktx.project.config import SOURCE_DRIVERS, WAREHOUSE_DRIVERS
 
-PROJECTED = ("dbt", "metricflow", "lookml", "metabase")  # context sources this version ingests (see ktx.sources)
+PROJECTED = (
+    "dbt",
+    "metricflow",
+    "lookml",
+    "metabase",
+    "notion",
+)  # context sources this version ingests (see ktx.sources)
 
 
 @dataclass(frozen=True)

@@ -13,4 +13,8 @@ def check_source(project: Any, connection_id: str, conn: Any) -> str:
         from ktx.sources import metabase
 
         return metabase.check(project, connection_id, conn)
+    if conn.driver == "notion":
+        from ktx.sources import notion
+
+        return notion.check(project, connection_id, conn)
     raise KtxError(f"{conn.driver} has no live check")

@@ -22,8 +22,8 @@ from ktx.ingest.apply import apply_files, file_changes
 from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
 from ktx.project.config import WAREHOUSE_DRIVERS
 
-PROJECTED = ("dbt", "metricflow", "lookml", "metabase")
-API_SOURCES = ("metabase",)
+PROJECTED = ("dbt", "metricflow", "lookml", "metabase", "notion")
+API_SOURCES = ("metabase", "notion")
 
 
 def _resolve_ref(project: Any, value: str | None, field: str) -> str | None:
@@ -159,7 +159,8 @@ def ingest_source(services: Any, connection_id: str, *, progress: Progress | Non
                 f"{conn.driver} context sources are not ingested by this version of ktx; their adapter comes later"
             )
         if conn.driver in API_SOURCES:
-            report = _ingest_metabase(services, connection_id, conn, run_id, state, progress)
+            ingest_api = _ingest_metabase if conn.driver == "metabase" else _ingest_notion
+            report = ingest_api(services, connection_id, conn, run_id, state, progress)
         else:
             progress.stage(f"Fetching the {conn.driver} project")
             folder, secrets = fetch(project, connection_id, conn)
@@ -441,6 +442,76 @@ def _ingest_metabase(
     return _land(services, state, progress, report, files, source_files)
 
 
+def _ingest_notion(
+    services: Any, connection_id: str, conn: Any, run_id: str, state: Any, progress: Progress
+) -> dict[str, Any]:
+    """Notion: pages and database rows into wiki pages, incrementally against the last run's staged snapshot."""
+    from ktx.semantic.summaries import all_sources
+    from ktx.sources import notion, notion_project
+
+    root = services.project.root
+    raw = f"raw-sources/{connection_id}/notion/snapshot"
+    if not (conn.root_page_ids or conn.root_database_ids or conn.root_data_source_ids) and (
+        conn.crawl_mode != "all_accessible"
+    ):
+        raise KtxError(
+            f"connections.{connection_id} names no root page or database.",
+            hint="Set root_page_ids / root_database_ids, or crawl_mode: all_accessible.",
+        )
+    previous = notion.previous_snapshot(root / raw / "pages")
+    crawled = notion.crawl(services.project, connection_id, conn, previous, progress)
+    warnings = list(crawled.warnings)
+    if crawled.skipped_blocks:
+        kinds = ", ".join(f"{k} ×{n}" for k, n in sorted(crawled.skipped_blocks.items()))
+        warnings.append(f"notion_blocks_skipped:{connection_id}: block types ktx does not render: {kinds}")
+    pages = dict(crawled.pages)
+    if not crawled.complete:  # pages a capped run did not reach keep their last version
+        for page_id, page in previous.items():
+            pages.setdefault(page_id, page)
+    progress.stage("Writing Notion pages")
+    names = notion_project.sl_names(all_sources(root))
+    generated: dict[str, str | None] = dict(notion_project.project(pages, connection_id, names))
+    source_files = {
+        f"pages/{page_id}.json": json.dumps(page, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        for page_id, page in sorted(pages.items())
+    }
+    generated.update({f"{raw}/{rel}": text for rel, text in source_files.items()})
+    wiki = root / "wiki" / "global"
+    for path in sorted(wiki.glob("notion-*.md")) if wiki.is_dir() else []:
+        rel = str(path.relative_to(root))
+        if rel not in generated and "source: notion" in path.read_text(encoding="utf-8", errors="replace"):
+            generated[rel] = None  # a page that is gone from Notion (or no longer shared)
+    files = file_changes(root, generated, [root / raw])
+    warehouses = sorted(c for c, v in services.project.config.connections.items() if v.driver in WAREHOUSE_DRIVERS)
+    target = getattr(conn, "warehouse_connection_id", None) or (warehouses[0] if len(warehouses) == 1 else None)
+    units: dict[str, Any] = {"workUnits": [], "llm": "no warehouse to refine against: deterministic pages only"}
+    if target:
+        units = _work_units(
+            services, state, connection_id, "notion", "Notion", target, run_id, source_files, files, warnings
+        )
+    report: dict[str, Any] = {
+        **units,
+        "runId": run_id,
+        "connectionId": connection_id,
+        "driver": "notion",
+        "adapter": "notion",
+        "status": "done",
+        "targetConnectionId": target or "-",
+        "targetConnectionIds": [target] if target else [],
+        "pages": len(pages),
+        "fetched": crawled.fetched,
+        "reused": crawled.reused,
+        "evicted": sum(1 for p, t in files.items() if t is None and p.startswith("wiki/")),
+        "complete": crawled.complete,
+        "apiCalls": crawled.calls,
+        "matched": len(pages),
+        "filesChanged": sorted(files),
+        "warnings": [IngestWarning.parse(w).to_json() for w in warnings],
+        "createdAt": datetime.now(UTC).isoformat(),
+    }
+    return _land(services, state, progress, report, files, source_files)
+
+
 def _select_collections(snap: Any, conn: Any) -> None:
     """syncMode ONLY / EXCEPT with collection_ids: the questions and dashboards kept ("root": no collection)."""
     mode = conn.syncMode or "ALL"
@@ -562,7 +633,7 @@ def _land(
     report["unchanged"] = commit is None
     state.save_report(run_id, connection_id, driver, "done", report, {"files": file_hashes(source_files)})
     state.finish_run(run_id, "done", sync_id=None, commit=commit)
-    for target in report.get("targetConnectionIds") or [warehouse]:
+    for target in report.get("targetConnectionIds", [warehouse]):
         with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
             services.search.sync_sl_connection(target)
     return json.loads(json.dumps(report, default=str))

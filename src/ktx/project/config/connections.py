@@ -203,6 +203,8 @@ class NotionConnection(Loose):
     driver: Literal["notion"]
     auth_token: NonEmptyStr | None = None
     auth_token_ref: NonEmptyStr | None = None
+    api_url: NonEmptyStr | None = None  # https://api.notion.com unless a proxy stands in front of it
+    warehouse_connection_id: NonEmptyStr | None = None  # the warehouse LLM work units refine against
     crawl_mode: Literal["selected_roots", "all_accessible"] = "selected_roots"
     root_page_ids: list[str] = Field(default_factory=list)
     root_database_ids: list[str] = Field(default_factory=list)
