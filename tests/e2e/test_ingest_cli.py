@@ -224,21 +224,21 @@ def test_empty_database_and_unreadable_view_complete_with_warnings(run_ktx, proj
     assert tables["t"]["descriptions"]["profile"].startswith("Table of 30 rows")
 
 
-def test_context_sources_say_their_adapter_comes_later(run_ktx, project, tmp_path):
-    (tmp_path / "dbt").mkdir()
+def test_a_context_source_without_its_token_fails_with_the_fix_and_databases_still_ingest(run_ktx, project):
     fixture_project(project, "natural_keys")
     text = (project / "ktx.yaml").read_text()
-    (project / "ktx.yaml").write_text(text + "  models:\n    driver: notion\n    auth_token_ref: env:NOTION_TOKEN\n")
+    (project / "ktx.yaml").write_text(
+        text + "  models:\n    driver: notion\n    auth_token_ref: env:KTX_UNSET_NOTION_TOKEN\n"
+        "    root_page_ids: [0123456789abcdef0123456789abcdef]\n"
+    )
     only = run_ktx("ingest", "models", cwd=project)
     assert only.returncode == 1
-    assert "notion context sources are not ingested by this version of ktx; their adapter comes in a later version" in (
-        only.stdout
-    )
+    assert "connections.models.auth_token_ref (env:KTX_UNSET_NOTION_TOKEN) is empty or unset" in only.stdout
     both = run_ktx("ingest", "--all", "--json", cwd=project)
-    assert both.returncode == 0, both.stderr
     body = json.loads(both.stdout)
     assert [t["connectionId"] for t in body["plan"]["targets"]] == ["wh", "models"]  # databases first
-    assert [r["status"] for r in body["results"]] == ["done", "skipped"]
+    assert [r["status"] for r in body["results"]] == ["done", "failed"]
+    assert both.returncode == 1
 
 
 def test_a_failing_connection_fails_the_run_but_not_the_others(run_ktx, project):

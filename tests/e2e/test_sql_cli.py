@@ -15,7 +15,7 @@ def _project_with_warehouses(project, tmp_path):
         f"  warehouse:\n    driver: duckdb\n    path: {duck.config['path']}\n"
         f"  lite:\n    driver: sqlite\n    path: {lite.config['path']}\n"
         "  broken:\n    driver: postgres\n    url: postgresql://ktx:Pa55word-x@127.0.0.1:1/db\n"
-        "  notes:\n    driver: notion\n    auth_token_ref: env:NOTION\n"
+        "  notes:\n    driver: dbt\n    source_dir: dbt\n"
     )
 
 
@@ -105,7 +105,7 @@ def test_context_sources_are_not_tested_and_do_not_fail_all(run_ktx, project, tm
     (project / "ktx.yaml").write_text(
         "connections:\n"
         f"  warehouse:\n    driver: duckdb\n    path: {duck.config['path']}\n"
-        "  notes:\n    driver: notion\n    auth_token_ref: env:NOTION\n"
+        "  notes:\n    driver: dbt\n    source_dir: dbt\n"
     )
     everything = run_ktx("connection", "test", "--all", "--output", "plain", cwd=project)
     assert everything.returncode == 0, everything.stdout + everything.stderr

@@ -10,14 +10,6 @@ from ktx.errors import KtxError, UsageError
 from ktx.ingest.report import NoProgress, Progress, TargetResult
 from ktx.project.config import SOURCE_DRIVERS, WAREHOUSE_DRIVERS
 
-PROJECTED = (
-    "dbt",
-    "metricflow",
-    "lookml",
-    "metabase",
-    "notion",
-)  # context sources this version ingests (see ktx.sources)
-
 
 @dataclass(frozen=True)
 class Target:
@@ -129,20 +121,10 @@ def _run_targets(
     outcome = IngestOutcome(targets)
     for index, target in enumerate(targets, start=1):
         progress = progress_for(target, index, len(targets)) if progress_for else NoProgress()
-        if target.operation == "source-ingest" and target.driver in PROJECTED:
+        if target.operation == "source-ingest":
             from ktx.sources.run import ingest_source
 
             outcome.results.append(ingest_source(services, target.connection_id, progress=progress))
-            continue
-        if target.operation == "source-ingest":
-            message = (
-                f"{target.driver} context sources are not ingested by this version of ktx; their adapter comes in a "
-                "later version"
-            )
-            status = "failed" if connection_id else "skipped"
-            outcome.results.append(
-                TargetResult(target.connection_id, target.driver, target.operation, status, None, message)
-            )
             continue
         result = ingest_database(
             services, target.connection_id, progress=progress, query_history=query_history, window_days=window_days

@@ -106,7 +106,7 @@ def _build(data: dict[str, Any], where: str) -> Source:
         raise SemanticLayerError(f"Invalid source '{data.get('name', '?')}' in {where}: {exc}") from None
 
 
-GENERATED_OVERLAY_FOLDERS = ("dbt", "metricflow", "lookml")
+GENERATED_OVERLAY_FOLDERS = ("dbt", "metricflow", "lookml", "looker", "metabase")
 
 
 def _manifest_origin(source: Any) -> str:

@@ -17,4 +17,8 @@ def check_source(project: Any, connection_id: str, conn: Any) -> str:
         from ktx.sources import notion
 
         return notion.check(project, connection_id, conn)
+    if conn.driver == "looker":
+        from ktx.sources import looker
+
+        return looker.check(project, connection_id, conn)
     raise KtxError(f"{conn.driver} has no live check")

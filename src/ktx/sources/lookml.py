@@ -127,7 +127,9 @@ def _dashboards(text: str, rel: str, warnings: list[str]) -> list[dict[str, Any]
     return [{**d, "_file": rel} for d in found]
 
 
-def dashboard_page(dashboard: dict[str, Any], connection_id: str, measures: dict[str, str]) -> str:
+def dashboard_page(
+    dashboard: dict[str, Any], connection_id: str, measures: dict[str, str], *, driver: str = "lookml"
+) -> str:
     """A wiki page for one LookML dashboard: what it shows, and each tile's query (explore, fields, filters,
     sorts, limit) with the ktx measures its fields are (`measures`: LookML field → ktx measure)."""
     from ktx.wiki.page import render_page
@@ -136,7 +138,8 @@ def dashboard_page(dashboard: dict[str, Any], connection_id: str, measures: dict
     lines = [f"# {title}", ""]
     if dashboard.get("description"):
         lines += [str(dashboard["description"]).strip(), ""]
-    lines.append(f"LookML dashboard `{dashboard['dashboard']}` ({connection_id}, {dashboard.get('_file')}).")
+    kind = str(dashboard.get("_kind") or "LookML dashboard")
+    lines.append(f"{kind} `{dashboard['dashboard']}` ({connection_id}, {dashboard.get('_file')}).")
     for element in dashboard.get("elements") or []:
         if not isinstance(element, dict):
             continue
@@ -165,9 +168,9 @@ def dashboard_page(dashboard: dict[str, Any], connection_id: str, measures: dict
             lines.append(f"- shown as: {element['type']}")
     return render_page(
         {
-            "summary": f"LookML dashboard {title}",
-            "tags": ["lookml", "dashboard"],
-            "source": "lookml",
+            "summary": f"{kind} {title}",
+            "tags": [driver, "dashboard"],
+            "source": driver,
             "usage_mode": "auto",
         },
         "\n".join(lines) + "\n",
@@ -234,7 +237,10 @@ def project(
     warehouse: str,
     connection_id: str,
     duplicated: dict[tuple[str, str], str] | None = None,
+    *,
+    driver: str = "lookml",
 ) -> Projection:
+    """`driver` names the folder and pages it writes: `lookml`, or `looker` for explores read over Looker's API."""
     from ktx.project.yamlio import dump_yaml
     from ktx.sources.dbt import DbtNode, match_tables
 
@@ -350,12 +356,12 @@ def project(
     files = {}
     for view, overlay in overlays.items():
         header = f"# Written by `ktx ingest {connection_id}` from LookML view {view}; rewritten on every run.\n"
-        files[f"semantic-layer/{warehouse}/lookml/{overlay['name']}.yaml"] = header + dump_yaml(overlay)
+        files[f"semantic-layer/{warehouse}/{driver}/{overlay['name']}.yaml"] = header + dump_yaml(overlay)
     for view, source in standalone.items():
         header = (
             f"# Written by `ktx ingest {connection_id}` from LookML derived table {view}; rewritten on every run.\n"
         )
-        files[f"semantic-layer/{warehouse}/lookml/{view}.yaml"] = header + dump_yaml(source)
+        files[f"semantic-layer/{warehouse}/{driver}/{view}.yaml"] = header + dump_yaml(source)
     measures = {
         f"{view}.{m['name']}": f"{(overlays.get(view) or standalone.get(view) or {}).get('name', view)}.{m['name']}"
         for view in list(overlays) + list(standalone)
@@ -363,7 +369,9 @@ def project(
     }
     for dashboard in lk.dashboards:
         slug = re.sub(r"[^a-z0-9]+", "-", str(dashboard["dashboard"]).lower()).strip("-") or "dashboard"
-        files[f"wiki/global/lookml-dashboard-{slug}.md"] = dashboard_page(dashboard, connection_id, measures)
+        files[
+            f"wiki/global/{driver}-{slug}.md" if driver != "lookml" else f"wiki/global/lookml-dashboard-{slug}.md"
+        ] = dashboard_page(dashboard, connection_id, measures, driver=driver)
     return Projection(files, {v: source_of[v] for v in list(overlays) + list(standalone)}, unmapped, warnings)
 
 

@@ -22,8 +22,8 @@ from ktx.ingest.apply import apply_files, file_changes
 from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
 from ktx.project.config import WAREHOUSE_DRIVERS
 
-PROJECTED = ("dbt", "metricflow", "lookml", "metabase", "notion")
-API_SOURCES = ("metabase", "notion")
+PROJECTED = ("dbt", "metricflow", "lookml", "metabase", "notion", "looker")
+API_SOURCES = ("metabase", "notion", "looker")
 
 
 def _resolve_ref(project: Any, value: str | None, field: str) -> str | None:
@@ -159,7 +159,7 @@ def ingest_source(services: Any, connection_id: str, *, progress: Progress | Non
                 f"{conn.driver} context sources are not ingested by this version of ktx; their adapter comes later"
             )
         if conn.driver in API_SOURCES:
-            ingest_api = _ingest_metabase if conn.driver == "metabase" else _ingest_notion
+            ingest_api = {"metabase": _ingest_metabase, "notion": _ingest_notion, "looker": _ingest_looker}[conn.driver]
             report = ingest_api(services, connection_id, conn, run_id, state, progress)
         else:
             progress.stage(f"Fetching the {conn.driver} project")
@@ -510,6 +510,96 @@ def _ingest_notion(
         "createdAt": datetime.now(UTC).isoformat(),
     }
     return _land(services, state, progress, report, files, source_files)
+
+
+def _ingest_looker(
+    services: Any, connection_id: str, conn: Any, run_id: str, state: Any, progress: Progress
+) -> dict[str, Any]:
+    """Looker: explores read over the API projected like LookML files (`semantic-layer/<warehouse>/looker/`), Looks
+    and dashboards as pages, System Activity's query counts as `usage.looker` on the tables explores start from."""
+    from ktx.ingest.shards import read_shards
+    from ktx.scan.manifest import dump_shard
+    from ktx.sources import looker, lookml
+
+    root = services.project.root
+    warehouse = target_warehouse(services.project.config, connection_id, conn)
+    existing = read_shards(root, warehouse)
+    if not existing.entries:
+        raise KtxError(
+            f"No scanned tables for {warehouse} yet: Looker's explores are projected onto the warehouse's scan.",
+            hint=f"Run `ktx ingest {warehouse}` first.",
+        )
+    snap = looker.fetch(services.project, connection_id, conn, progress)
+    lk = looker.lookml_shapes(snap)
+    lk.dashboards = looker.dashboard_shapes(snap)
+    progress.stage("Projecting Looker explores")
+    entries = {n: e for n, (_, e) in existing.entries.items()}
+    result = lookml.project(lk, entries, warehouse, connection_id, duplicated_columns(root, warehouse), driver="looker")
+    warnings = list(result.warnings)
+    wh_driver = services.project.config.connections[warehouse].driver
+    source_files = snap.files()
+    files = _generated_changes(
+        root, "looker", warehouse, wh_driver, connection_id, result.files, source_files, warnings
+    )
+    usage = looker_usage(snap, lk, result.matched)
+    by_shard: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, (rel, entry) in existing.entries.items():
+        by_shard.setdefault(rel, {})[name] = _with_looker_usage(entry, usage.get(name))
+    files.update(file_changes(root, {rel: dump_shard(e) for rel, e in by_shard.items()}))
+    units = _work_units(
+        services, state, connection_id, "looker", "Looker", warehouse, run_id, source_files, files, warnings
+    )
+    report: dict[str, Any] = {
+        **units,
+        "runId": run_id,
+        "connectionId": connection_id,
+        "driver": "looker",
+        "adapter": "looker",
+        "status": "done",
+        "targetConnectionId": warehouse,
+        "models": len(snap.models),
+        "explores": len(snap.explores),
+        "looks": len(snap.looks),
+        "dashboards": len(snap.dashboards),
+        "usage": {"explores": len(snap.usage), "tables": len(usage)},
+        "apiCalls": snap.calls,
+        "matched": len(result.matched),
+        "unmapped": result.unmapped,
+        "filesChanged": sorted(files),
+        "warnings": [IngestWarning.parse(w).to_json() for w in warnings],
+        "createdAt": datetime.now(UTC).isoformat(),
+    }
+    return _land(services, state, progress, report, files, source_files)
+
+
+def looker_usage(snap: Any, lk: Any, matched: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Manifest key → `{queryRuns, explores}`: System Activity's runs of each explore, on the table it starts from."""
+    base = {(str(e["_file"]).split("/")[0], e["name"]): e["view_name"] for e in lk.explores}
+    out: dict[str, dict[str, Any]] = {}
+    for key, runs in sorted(snap.usage.items()):
+        model, _, explore = key.partition("/")
+        table = matched.get(base.get((model, explore), ""))
+        if table is None:
+            continue
+        block = out.setdefault(table, {"queryRuns": 0, "explores": []})
+        block["queryRuns"] += runs
+        block["explores"].append(key)
+    return out
+
+
+def _with_looker_usage(entry: dict[str, Any], usage: dict[str, Any] | None) -> dict[str, Any]:
+    import copy
+
+    new = copy.deepcopy(entry)
+    block = new.get("usage") if isinstance(new.get("usage"), dict) else {}
+    block.pop("looker", None)
+    if usage:
+        block["looker"] = usage
+    if block:
+        new["usage"] = block
+    else:
+        new.pop("usage", None)
+    return new
 
 
 def _select_collections(snap: Any, conn: Any) -> None:

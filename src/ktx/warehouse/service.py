@@ -88,7 +88,7 @@ class ConnectionTest:
         }
 
 
-LIVE_SOURCES = ("metabase", "notion")  # context sources with an API to test (see ktx.sources.live)
+LIVE_SOURCES = ("metabase", "notion", "looker")  # context sources with an API to test (see ktx.sources.live)
 
 
 def check_connection(project: Project, connection_id: str) -> ConnectionTest:

@@ -184,6 +184,8 @@ class LookerConnection(Loose):
     client_id: NonEmptyStr | None = None
     client_secret: NonEmptyStr | None = None
     client_secret_ref: NonEmptyStr | None = None
+    warehouse_connection_id: NonEmptyStr | None = None
+    models: list[str] = Field(default_factory=list)  # LookML models to read (all visible ones when empty)
 
 
 class MetabaseConnection(Loose):
