@@ -12,8 +12,8 @@ from tests.conftest import RunKtx
 SKIP = ("--skip-llm", "--skip-embeddings", "--skip-databases", "--skip-context", "--skip-agents")
 
 
-def _setup(run_ktx: RunKtx, project: Path, *args: str):
-    return run_ktx("--project-dir", str(project), "setup", "--no-input", "--yes", *SKIP, *args)
+def _setup(run_ktx: RunKtx, project: Path, *args: str, env: dict[str, str] | None = None):
+    return run_ktx("--project-dir", str(project), "setup", "--no-input", "--yes", *SKIP, *args, env=env)
 
 
 def _with_warehouse(project: Path) -> None:

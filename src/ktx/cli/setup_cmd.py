@@ -134,7 +134,10 @@ def register(app: typer.Typer) -> None:
         source: Annotated[
             str | None,
             typer.Option(
-                "--source", metavar="KIND", rich_help_panel=SRC, help="Add a context source: dbt, metricflow or lookml."
+                "--source",
+                metavar="KIND",
+                rich_help_panel=SRC,
+                help="Add a context source: dbt, metricflow, lookml, looker, metabase or notion.",
             ),
         ] = None,
         source_connection_id: Annotated[
@@ -162,6 +165,56 @@ def register(app: typer.Typer) -> None:
                 metavar="ID",
                 rich_help_panel=SRC,
                 help="The warehouse the source describes (needed with several).",
+            ),
+        ] = None,
+        source_url: Annotated[
+            str | None,
+            typer.Option("--source-url", metavar="URL", rich_help_panel=SRC, help="Looker or Metabase base URL."),
+        ] = None,
+        source_api_key_ref: Annotated[
+            str | None,
+            typer.Option(
+                "--source-api-key-ref",
+                metavar="REF",
+                rich_help_panel=SRC,
+                help="Metabase API key: env:NAME or file:PATH.",
+            ),
+        ] = None,
+        source_client_id: Annotated[
+            str | None,
+            typer.Option("--source-client-id", metavar="ID", rich_help_panel=SRC, help="Looker API client id."),
+        ] = None,
+        source_client_secret_ref: Annotated[
+            str | None,
+            typer.Option(
+                "--source-client-secret-ref",
+                metavar="REF",
+                rich_help_panel=SRC,
+                help="Looker API client secret: env:NAME or file:PATH.",
+            ),
+        ] = None,
+        source_root: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--source-root",
+                metavar="ID",
+                rich_help_panel=SRC,
+                help="A Notion page or database to read, with what it contains (repeatable).",
+            ),
+        ] = None,
+        source_all_pages: Annotated[
+            bool,
+            typer.Option(
+                "--source-all-pages", rich_help_panel=SRC, help="Notion: every page shared with the integration."
+            ),
+        ] = False,
+        source_database_mapping: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--source-database-mapping",
+                metavar="MB_ID=CONNECTION",
+                rich_help_panel=SRC,
+                help="Metabase database id → warehouse connection (repeatable; matched by host and name otherwise).",
             ),
         ] = None,
         skip_sources: Annotated[bool, typer.Option("--skip-sources", rich_help_panel=STEPS)] = False,
@@ -259,6 +312,13 @@ def register(app: typer.Typer) -> None:
             source_subpath=source_subpath,
             source_auth_token_ref=source_auth_token_ref,
             source_warehouse_connection_id=source_warehouse_connection_id,
+            source_url=source_url,
+            source_api_key_ref=source_api_key_ref,
+            source_client_id=source_client_id,
+            source_client_secret_ref=source_client_secret_ref,
+            source_root=source_root,
+            source_all_pages=source_all_pages,
+            source_database_mapping=source_database_mapping,
             skip_agents=skip_agents,
             agents=agents,
             target=target,

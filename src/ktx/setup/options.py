@@ -52,6 +52,13 @@ class SetupOptions:
     source_subpath: str | None = None
     source_auth_token_ref: str | None = None
     source_warehouse_connection_id: str | None = None
+    source_url: str | None = None
+    source_api_key_ref: str | None = None
+    source_client_id: str | None = None
+    source_client_secret_ref: str | None = None
+    source_root: list[str] | None = None
+    source_all_pages: bool = False
+    source_database_mapping: list[str] | None = None
 
     @property
     def llm_flags_given(self) -> bool:

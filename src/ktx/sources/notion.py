@@ -126,6 +126,39 @@ def check(project: Any, connection_id: str, conn: Any) -> str:
     return f"integration {who}; " + (f"{roots} root(s) shared" if roots else "every shared page (all_accessible)")
 
 
+def root_id(raw: str) -> str:
+    """A page or database id from what a user pastes: the id (dashed or not) or the page's URL."""
+    last = raw.strip().split("?")[0].split("#")[0].rstrip("/").split("/")[-1]
+    return last.replace("-", "")[-32:].lower()
+
+
+def classify_roots(project: Any, connection_id: str, conn: Any, ids: list[str]) -> tuple[list[str], list[str]]:
+    """Which of `ids` are pages and which databases (as the integration sees them); one not found is an error."""
+    pages: list[str] = []
+    databases: list[str] = []
+    missing: list[str] = []
+    with NotionApi(project, connection_id, conn) as api:
+        for raw in ids:
+            item = root_id(raw)
+            try:
+                api.call(f"pages/{item}", api.client.pages.retrieve, page_id=item)
+                pages.append(item)
+                continue
+            except NotFound:
+                pass
+            try:
+                api.call(f"databases/{item}", api.client.databases.retrieve, database_id=item)
+                databases.append(item)
+            except NotFound:
+                missing.append(raw)
+    if missing:
+        raise KtxError(
+            f"Notion: {', '.join(missing)} not found or not shared with the integration; share each with it "
+            "(… → Connections) and try again."
+        )
+    return pages, databases
+
+
 @dataclass
 class Crawl:
     pages: dict[str, dict[str, Any]] = field(default_factory=dict)  # compact id → staged page
