@@ -174,3 +174,17 @@ def test_connection_test_and_a_refused_token(workspace) -> None:
     assert "ntn_revoked" not in out
     log = subprocess.run(["git", "-C", str(root), "log", "-p"], capture_output=True, text=True).stdout
     assert TOKEN not in log
+
+
+def test_a_page_a_person_edited_is_kept(workspace) -> None:
+    root, stand_in, _ = workspace
+    [path] = (root / "wiki/global").glob("notion-revenue-definitions*.md")
+    path.write_text(path.read_text() + "\nNote from finance: shipping counts from 2027.\n")
+    page = stand_in.state.pages[DEFS]
+    page["last_edited_time"] = "2026-11-03T09:00:00.000Z"
+    page["_blocks"] = [block("paragraph", text("Changed in Notion."))]
+    with Services(Project(root)) as services:
+        [run] = run_ingest(services, "docs").results
+    assert "Note from finance" in path.read_text() and "Changed in Notion." not in path.read_text()
+    [kept] = [w for w in run.report["warnings"] if w["code"] == "page_edited_kept"]
+    assert path.name in kept["message"]

@@ -713,6 +713,11 @@ def _land(
 
     run_id, connection_id, driver = report["runId"], report["connectionId"], report["driver"]
     warehouse = report["targetConnectionId"]
+    previous = state.last_completed(connection_id, adapter=driver)
+    recorded = previous.report.get("generatedPages") if previous else None
+    report["generatedPages"] = _keep_edited_pages(
+        services.project.root, files, recorded if isinstance(recorded, dict) else {}, report["warnings"]
+    )
     commit = None
     if files:
         progress.stage("Committing")
@@ -727,6 +732,35 @@ def _land(
         with contextlib.suppress(KtxError):  # the files landed; search catches up on its next query anyway
             services.search.sync_sl_connection(target)
     return json.loads(json.dumps(report, default=str))
+
+
+def _keep_edited_pages(
+    root: Path, files: dict[str, str | None], recorded: dict[str, str], warnings: list[dict[str, Any]]
+) -> dict[str, str]:
+    """A page this source wrote and a person edited since is kept as they left it (not rewritten, not removed),
+    with a warning; what the source writes is recorded (path → hash) to tell the next run which pages are edited."""
+    import hashlib
+
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    out = dict(recorded)
+    for rel in sorted(p for p in files if p.startswith("wiki/")):
+        path = root / rel
+        if rel in recorded and path.is_file() and digest(path.read_text(encoding="utf-8")) != recorded[rel]:
+            files.pop(rel)
+            warnings.append(
+                IngestWarning(
+                    "page_edited_kept", f"{rel}: edited since ktx wrote it; kept (delete it to have ktx write it again)"
+                ).to_json()
+            )
+            continue
+        text = files[rel]
+        if text is None:
+            out.pop(rel, None)
+        else:
+            out[rel] = digest(text)
+    return out
 
 
 def _work_units(
