@@ -187,3 +187,13 @@ def test_connection_test_and_a_wrong_secret(shop) -> None:
     assert bad.returncode == 1
     assert "Looker refused the credential (404 on /api/4.0/login)" in bad.stderr and "client_secret_ref" in bad.stderr
     assert "lk_old" not in bad.stdout + bad.stderr
+
+
+def test_usage_ranks_search_among_matched_sources(shop) -> None:
+    root, _, _ = shop
+    with Services(Project(root)) as services:
+        outcome = services.search.search_sl("id", connection_id="wh")
+    by_name = {item["name"]: item for item in outcome.items}
+    assert by_name["orders"]["lanes"].get("usage") == 1  # 321 query runs in System Activity
+    assert "usage" not in by_name["customers"]["lanes"]  # no usage: no boost, and never pulled in by usage alone
+    assert [i["name"] for i in outcome.items][0] == "orders"

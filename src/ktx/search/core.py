@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 RRF_K = 60
-DEFAULT_WEIGHTS = {"lexical": 1.5, "token": 0.75, "semantic": 3.0, "dictionary": 2.0}
+DEFAULT_WEIGHTS = {"lexical": 1.5, "token": 0.75, "semantic": 3.0, "dictionary": 2.0, "usage": 0.5}
 _SPLIT = re.compile(r"[^a-z0-9_]+")
 
 LaneStatus = Literal["available", "skipped", "failed"]

@@ -257,6 +257,7 @@ class SearchService:
                 "semantic": lambda qq, n: search_lanes.semantic(self.index, "sl", scopes, qq.raw, self.embedder, n),
             }
         lanes = run_lanes(generators, q, pool)
+        lanes.append(self._usage_lane(lanes))
         fused, reports = fuse(lanes, final, self.weights, pool)
         rows = self.index.rows("sl", [r.id for r in fused])
         snippets = search_lanes.snippets(
@@ -279,6 +280,23 @@ class SearchService:
                 item["dictionaryMatches"] = result.evidence["dictionary"]
             items.append(item)
         return SearchOutcome(items, reports, mode, self._embedding[1])
+
+    def _usage_lane(self, lanes: list[Any]) -> Any:
+        """The sources other lanes matched, most used first (query history, Looker): usage breaks ties between
+        matches; it never brings in a source no lane matched."""
+        from ktx.search.core import Candidate, Lane
+
+        matched = {c.id for lane in lanes if lane.status == "available" for c in lane.candidates}
+        rows = self.index.rows("sl", sorted(matched)) if matched else {}
+        used = sorted(
+            ((float(row.get("usage") or 0), doc_id) for doc_id, row in rows.items() if row.get("usage")),
+            key=lambda item: (-item[0], item[1]),
+        )
+        if not used:
+            return Lane("usage", "skipped", reason="no usage recorded for the matched sources")
+        return Lane(
+            "usage", candidates=[Candidate(doc_id, rank, score) for rank, (score, doc_id) in enumerate(used, 1)]
+        )
 
     # --- reindex -------------------------------------------------------------------------
 

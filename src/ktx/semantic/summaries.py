@@ -39,6 +39,7 @@ class SourceSummary:
     joins: list[tuple[str, str, str]] = field(default_factory=list)  # to, relationship, on
     tags: list[str] = field(default_factory=list)
     freshness: str = ""  # what dbt's freshness checks say, for search
+    usage: float = 0.0  # how much the table is used (query history, Looker's System Activity): ranks search ties
 
     @property
     def doc_id(self) -> str:
@@ -64,6 +65,8 @@ class SourceSummary:
         if self.description:
             data["description"] = self.description
         data.update(columnCount=len(self.columns), measureCount=len(self.measures), joinCount=len(self.joins))
+        if self.usage:
+            data["usage"] = self.usage
         return data
 
 
@@ -110,6 +113,23 @@ def _tags(value: Any) -> list[str]:
     return [str(t) for t in value or []] if isinstance(value, list) else []
 
 
+TIERS = {"high": 3.0, "mid": 2.0, "low": 1.0}
+
+
+def usage_score(value: Any) -> float:
+    """One number from an entry's `usage` block: query history's frequency tier (1–3) plus log10 of 1 + the
+    query runs Looker's System Activity counted (321 runs → 2.5)."""
+    import math
+
+    if not isinstance(value, dict):
+        return 0.0
+    score = TIERS.get(str(value.get("frequencyTier")), 0.0)
+    looker = value.get("looker")
+    if isinstance(looker, dict) and isinstance(looker.get("queryRuns"), int | float) and looker["queryRuns"] > 0:
+        score += math.log10(1 + float(looker["queryRuns"]))
+    return round(score, 3)
+
+
 def _freshness(value: Any) -> str:
     if not isinstance(value, dict):
         return ""
@@ -153,6 +173,7 @@ def read_sources(project_root: Path, connection_id: str) -> list[SourceSummary]:
                 joins=_joins(entry.get("joins")),
                 tags=_tags(entry.get("tags")),
                 freshness=_freshness(entry.get("freshness")),
+                usage=usage_score(entry.get("usage")),
             )
     files = sorted(p for p in folder.rglob("*.y*ml") if "_schema" not in p.relative_to(folder).parts)
     overlays = []
