@@ -231,3 +231,21 @@ def test_a_lock_a_live_git_holds_is_not_removed(project):
         repo = GitRepo(project, "t <t@t>")
         assert repo.index_lock_state() == "live"
     assert repo.index_lock_state() == "stale"
+
+
+def test_api_source_checks_name_the_missing_setting(run_ktx, project):
+    write_config(
+        project,
+        "connections:\n"
+        "  mb:\n    driver: metabase\n    api_url: https://mb.example.com\n    api_key_ref: env:MB_KEY\n"
+        "  lk:\n    driver: looker\n    base_url: https://lk.example.com\n    client_secret_ref: env:LK_SECRET\n"
+        "  lk2:\n    driver: looker\n    base_url: https://lk.example.com\n    client_id: abc\n"
+        "    client_secret_ref: env:LK_SECRET\n",
+    )
+    conns = {c["name"]: c for c in json.loads(run_ktx("status", "--json", cwd=project).stdout)["connections"]}
+    assert (conns["mb"]["status"], conns["mb"]["detail"]) == ("warn", "api_key missing (env: MB_KEY)")
+    assert (conns["lk"]["status"], conns["lk"]["detail"]) == ("warn", "client_id not set")
+    ok = run_ktx("status", "--json", cwd=project, env={"MB_KEY": "mb_1", "LK_SECRET": "s3cr3t-lk"})
+    conns = {c["name"]: c for c in json.loads(ok.stdout)["connections"]}
+    assert conns["mb"]["status"] == "ok" and conns["lk2"]["detail"] == "base_url: https://lk.example.com"
+    assert "s3cr3t-lk" not in ok.stdout

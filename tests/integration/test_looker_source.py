@@ -30,7 +30,9 @@ def _dim(name: str, sql: str, **extra: object) -> dict:
 
 def _state() -> LookerState:
     state = LookerState(client_id="ktx-client", client_secret=SECRET)
-    state.models = [{"name": "shop", "label": "Shop", "project_name": "shop", "explores": [{"name": "orders"}]}]
+    explores = [{"name": "orders"}, {"name": "broken"}]
+    state.models = [{"name": "shop", "label": "Shop", "project_name": "shop", "explores": explores}]
+    state.explores[("shop", "broken")] = {"name": "broken", "fields": "not an object", "joins": 7}
     state.explores[("shop", "orders")] = {
         "name": "orders",
         "model_name": "shop",
@@ -131,6 +133,8 @@ def test_explores_answer_like_sql(shop) -> None:
     [[paid]] = _rows(root, {"measures": ["orders.paid_total"]})
     assert float(paid) == float(_sql(root, "SELECT sum(amount) FROM main.orders WHERE status = 'paid'")[0][0])
     assert report["explores"] == 1 and report["matched"] == 2
+    [broken] = [w for w in report["warnings"] if w["code"] == "looker_explore_unreadable"]
+    assert broken["message"].startswith("shop.broken: Looker explore shop/broken")
     assert (root / "semantic-layer/wh/looker/orders.yaml").is_file()
 
 

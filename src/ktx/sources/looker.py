@@ -106,12 +106,18 @@ def _plain(value: Any) -> Any:
 
 
 def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from cattrs.errors import BaseValidationError
     from looker_sdk import error
+    from looker_sdk.rtl.serialize import DeserializeError
 
     try:
         return _plain(fn(*args, **kwargs))
     except error.SDKError as exc:
         raise KtxError(f"Looker {what} failed: {str(exc.message)[:200]}") from None
+    except (DeserializeError, BaseValidationError, ValueError, TypeError) as exc:
+        # The SDK structures each answer into its models; a payload of another shape fails there.
+        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise KtxError(f"Looker {what}: an answer ktx cannot read ({detail})") from None
 
 
 def check(project: Any, connection_id: str, conn: Any) -> str:

@@ -207,9 +207,22 @@ def connection_check(conn_id: str, conn: Any, env: Mapping[str, str], base_dir: 
         else:
             check = Check("warn", "repoUrl not set", f"Set connections.{conn_id}.repoUrl.")
     elif driver == "metabase":
-        check = Check("ok", f"api_url: {conn.api_url}") if conn.api_url else Check("warn", "api_url not set")
+        key = secret("api_key", conn.api_key_ref or conn.api_key) or Check(
+            "warn", "API key not set", f"Set connections.{conn_id}.api_key_ref."
+        )
+        if not conn.api_url:
+            check = Check("warn", "api_url not set", f"Set connections.{conn_id}.api_url.")
+        else:
+            check = key if key.status != "ok" else Check("ok", f"api_url: {conn.api_url}")
     elif driver == "looker":
-        check = Check("ok", f"base_url: {conn.base_url}") if conn.base_url else Check("warn", "base_url not set")
+        key = secret("client_secret", conn.client_secret_ref or conn.client_secret) or Check(
+            "warn", "client secret not set", f"Set connections.{conn_id}.client_secret_ref."
+        )
+        if not conn.base_url or not conn.client_id:
+            missing = "base_url" if not conn.base_url else "client_id"
+            check = Check("warn", f"{missing} not set", f"Set connections.{conn_id}.{missing}.")
+        else:
+            check = key if key.status != "ok" else Check("ok", f"base_url: {conn.base_url}")
     else:
         check = Check("ok", "configured")
     if spec is not None and check.status == "ok":
