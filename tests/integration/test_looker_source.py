@@ -200,4 +200,4 @@ def test_usage_ranks_search_among_matched_sources(shop) -> None:
     by_name = {item["name"]: item for item in outcome.items}
     assert by_name["orders"]["lanes"].get("usage") == 1  # 321 query runs in System Activity
     assert "usage" not in by_name["customers"]["lanes"]  # no usage: no boost, and never pulled in by usage alone
-    assert [i["name"] for i in outcome.items][0] == "orders"
+    assert outcome.items[0]["name"] == "orders"
