@@ -95,18 +95,27 @@ class NotionStandIn:
     def close(self) -> None:
         self.server.close()
 
-    def _blocks_by_id(self) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {}
+    def _children_of(self, block_id: str) -> list[dict[str, Any]] | None:
+        """A page's blocks, or a nested block's children (searched only for those, which are rare)."""
+        page = self.state.pages.get(block_id)
+        if page is not None:
+            return page.get("_blocks") or []
 
-        def walk(owner: str, blocks: list[dict[str, Any]]) -> None:
-            out[owner] = blocks
+        def walk(blocks: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
             for b in blocks:
                 if b.get("_children"):
-                    walk(b["id"].replace("-", ""), b["_children"])
+                    if b["id"].replace("-", "") == block_id:
+                        return b["_children"]
+                    found = walk(b["_children"])
+                    if found is not None:
+                        return found
+            return None
 
-        for page_id, page in self.state.pages.items():
-            walk(page_id, page.get("_blocks") or [])
-        return out
+        for page in self.state.pages.values():
+            found = walk(page.get("_blocks") or [])
+            if found is not None:
+                return found
+        return None
 
     def _paged(self, items: list[Any], size: Any, cursor: Any) -> Response:
         size = min(int(size or 100), self.state.max_page_size)
@@ -143,7 +152,7 @@ class NotionStandIn:
             page = state.pages.get(segments[1].replace("-", ""))
             return Response.json(200, self._public(page)) if page else error(404, "object_not_found", "Not found.")
         if segments[:1] == ["blocks"] and segments[2:] == ["children"]:
-            blocks = self._blocks_by_id().get(segments[1].replace("-", ""))
+            blocks = self._children_of(segments[1].replace("-", ""))
             if blocks is None:
                 return error(404, "object_not_found", "Could not find block.")
             public = [self._public(b) for b in blocks]
