@@ -90,6 +90,8 @@ def _state(db_file: Path) -> MetabaseState:
         {"name": "a card without an id"},
         {"id": 17, "name": "CRM accounts", "type": "question",
          "dataset_query": {"type": "native", "database": 2, "native": {"query": "SELECT * FROM accounts"}}},
+        {"id": 19, "name": "Large orders", "type": "question", "collection_id": 2, "display": "table",
+         "dataset_query": {"type": "query", "database": 1, "query": {"source-table": 5, "filter": [">=", amount, 80]}}},
         {"id": 18, "name": "Big spenders", "type": "metric", "collection_id": 2,
          "dataset_query": _mbql(5, [["distinct", ["field", 52, None]]], filter=[">", amount, 50])},
     ]  # fmt: skip
@@ -176,7 +178,9 @@ def test_questions_become_measures_that_answer_like_sql(shop) -> None:
     assert abs(float(avg) - float(_sql(root, "SELECT avg(amount) FROM main.orders")[0][0])) < 1e-9
     [[n_paid]] = _rows(root, {"measures": ["orders.refunded_orders"], "segments": ["orders.paid_orders"]})
     assert int(n_paid) == 0  # refunded orders among paid ones
-    assert report["measures"] == 4 and report["segments"] == 1
+    [[large]] = _rows(root, {"measures": ["orders.refunded_orders"], "segments": ["orders.large_orders"]})
+    assert int(large) == _sql(root, "SELECT count(*) FROM main.orders WHERE status = 'refunded' AND amount >= 80")[0][0]
+    assert report["measures"] == 4 and report["segments"] == 2
     overlay = (root / "semantic-layer/wh/metabase/orders.yaml").read_text()
     assert "Revenue that was not refunded. (Metabase question 10: Paid revenue)" in overlay
 

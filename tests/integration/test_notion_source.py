@@ -188,3 +188,47 @@ def test_a_page_a_person_edited_is_kept(workspace) -> None:
     assert "Note from finance" in path.read_text() and "Changed in Notion." not in path.read_text()
     [kept] = [w for w in run.report["warnings"] if w["code"] == "page_edited_kept"]
     assert path.name in kept["message"]
+
+
+def test_an_llm_refines_only_the_edited_page_in_the_same_commit(workspace, monkeypatch) -> None:
+    """With an LLM backend (the anthropic SDK against the Messages stand-in), each changed Notion page is one work
+    unit on top of the deterministic pages, landing in the run's one commit with provenance."""
+    import json
+
+    from tests.fakes.anthropic_api import AnthropicStandIn
+    from tests.fakes.anthropic_api import text as reply
+    from tests.fakes.anthropic_api import tool_use
+
+    root, stand_in, _ = workspace
+    rule = {"key": "revenue-rule", "summary": "Revenue includes shipping", "content": "Shipping counts as revenue.",
+            "sl_refs": ["wh/orders"]}  # fmt: skip
+    api = AnthropicStandIn()
+
+    def responder(request: dict) -> dict:
+        first, last = json.dumps(request["body"]["messages"][0]), json.dumps(request["body"]["messages"][-1])
+        if "tool_result" in last:
+            return reply("done")
+        return tool_use(("wiki_write", rule)) if f"pages/{DEFS}.json" in first else reply("Nothing to add.")
+
+    api.default = responder
+    monkeypatch.setenv("KTX_NOTION_LLM_KEY", "sk-notion")
+    provider = {"backend": "anthropic", "anthropic": {"api_key": "env:KTX_NOTION_LLM_KEY", "base_url": api.base_url}}
+    Project(root).update_config(
+        lambda d: d.__setitem__("llm", {"provider": provider, "models": {"default": "claude-haiku-4-5"}}), "llm"
+    )
+    page = stand_in.state.pages[DEFS]
+    page["last_edited_time"] = "2026-11-05T09:00:00.000Z"
+    page["_blocks"] = [block("paragraph", text("Revenue now includes shipping."))]
+    try:
+        with Services(Project(root)) as services:
+            [run] = run_ingest(services, "docs").results
+    finally:
+        api.close()
+    assert run.status == "done", run.message
+    assert [u["rawFile"] for u in run.report["workUnits"]] == [f"pages/{DEFS}.json"]
+    assert {"unit": f"notion-pages-{DEFS}-json", "rawPath": f"pages/{DEFS}.json", "target": "wiki",
+            "key": "revenue-rule"} in run.report["provenance"]  # fmt: skip
+    log = Project(root).git.run("log", "-1", "--name-only", "--format=%s").stdout
+    assert (
+        "ingest(notion): docs" in log and "wiki/global/revenue-rule.md" in log and "notion-revenue-definitions" in log
+    )

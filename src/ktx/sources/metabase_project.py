@@ -304,6 +304,29 @@ def mbql_measure(query: Any, reader: Reader) -> tuple[int, dict[str, Any]]:
     return table_id, measure
 
 
+def _rows_only(query: Any) -> bool:
+    """A question that lists rows (no aggregation, no breakout) narrowed by a filter."""
+    return (
+        isinstance(query, dict)
+        and not query.get("aggregation")
+        and not query.get("breakout")
+        and (query.get("filter") is not None)
+    )
+
+
+def mbql_segment(query: dict[str, Any], reader: Reader) -> tuple[int, str]:
+    """(table id, SQL condition) of a filtered listing of one table's rows."""
+    table_id = query.get("source-table")
+    if not isinstance(table_id, int):
+        raise Unsupported("built on another question (a nested query)")
+    if table_id not in reader.tables:
+        raise Unsupported(f"table {table_id} is not in a mapped database")
+    for key in ("joins", "expressions"):
+        if query.get(key):
+            raise Unsupported(f"uses {key}")
+    return table_id, reader.filter(query["filter"], table_id)
+
+
 def _stage_native(card: dict[str, Any], cards: dict[Any, dict[str, Any]]) -> str:
     """A native question's SQL with Metabase's template syntax resolved to plain SQL: optional `[[…]]` clauses
     dropped, `{{variable}}` a literal of its type, a field filter `{{tag}}` true, `{{#12-name}}` the referenced
@@ -378,6 +401,18 @@ def project(
         out.measures += 1
         return f"{warehouse}/{key}.{measure['name']}"
 
+    def add_segment(table_id: int, source: dict[str, Any], expr: str) -> None:
+        warehouse, key = placed[table_id]
+        overlay = overlays.setdefault((warehouse, key), {"name": key})
+        item = {"name": _measure_name(str(source.get("name") or source["id"])), "expr": expr}
+        if source.get("description"):
+            item["description"] = str(source["description"])
+        if item["name"] in {s["name"] for s in overlay.get("segments") or []}:
+            out.warnings.append(f"metabase_segment_duplicate:{source['id']}: a segment {item['name']} exists on {key}")
+            return
+        overlay.setdefault("segments", []).append(item)
+        out.segments += 1
+
     live_cards = [c for c in snap.cards if not c.get("archived")]
     for segment in snap.segments:
         if segment.get("archived"):
@@ -391,13 +426,7 @@ def project(
         except Unsupported as exc:
             out.unmapped.append({"segment": segment["id"], "name": segment.get("name"), "reason": str(exc)})
             continue
-        warehouse, key = placed[table_id]
-        overlay = overlays.setdefault((warehouse, key), {"name": key})
-        item = {"name": _measure_name(str(segment.get("name") or segment["id"])), "expr": expr}
-        if segment.get("description"):
-            item["description"] = str(segment["description"])
-        overlay.setdefault("segments", []).append(item)
-        out.segments += 1
+        add_segment(table_id, segment, expr)
     measure_items = [(m, "metric") for m in snap.metrics if not m.get("archived")] + [
         (c, "card") for c in live_cards if (c.get("dataset_query") or {}).get("type") == "query"
     ]
@@ -410,6 +439,13 @@ def project(
                 *[db["id"] for db in snap.databases if str(db["id"]) in mapping],
             ):
                 raise Unsupported("its database is not mapped to a warehouse connection")
+            if kind == "card" and _rows_only(query):
+                # A question listing one table's rows through filters is a segment: the rows it keeps.
+                table_id, expr = mbql_segment(query, reader)
+                if table_id not in placed:
+                    raise Unsupported("its table is not a scanned table of a mapped database")
+                add_segment(table_id, item, expr)
+                continue
             table_id, measure = mbql_measure(query, reader)
             if table_id not in placed:
                 raise Unsupported("its table is not a scanned table of a mapped database")
