@@ -195,9 +195,8 @@ def test_an_llm_refines_only_the_edited_page_in_the_same_commit(workspace, monke
     unit on top of the deterministic pages, landing in the run's one commit with provenance."""
     import json
 
-    from tests.fakes.anthropic_api import AnthropicStandIn
+    from tests.fakes.anthropic_api import AnthropicStandIn, tool_use
     from tests.fakes.anthropic_api import text as reply
-    from tests.fakes.anthropic_api import tool_use
 
     root, stand_in, _ = workspace
     rule = {"key": "revenue-rule", "summary": "Revenue includes shipping", "content": "Shipping counts as revenue.",

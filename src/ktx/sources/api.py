@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from ktx.errors import KtxError
 
 T = TypeVar("T")
+# A service asking for a longer pause than this (a daily quota) ends the run with a message instead of a long wait.
+MAX_RETRY_AFTER_MS = 300_000
 
 
 class ApiAuthError(KtxError):
@@ -65,6 +67,11 @@ def paced(call: Callable[[], T], *, governor: Any, provider: str, what: str) -> 
         try:
             return call()
         except Retryable as exc:
+            if exc.retry_after_ms is not None and exc.retry_after_ms > MAX_RETRY_AFTER_MS:
+                raise KtxError(
+                    f"{what}: {exc.detail}; the service asks to wait {exc.retry_after_ms / 1000:.0f} s",
+                    hint="Run the ingest again later.",
+                ) from None
             if attempt + 1 >= attempts:
                 raise KtxError(
                     f"{what}: {exc.detail} (gave up after {attempts} attempts)",
