@@ -375,6 +375,37 @@ def test_folder_tags_from_dbt_project_yml(tmp_path: Path) -> None:
     assert tables["dim_accounts"]["tags"] == {"dbt": ["nightly", "certified"]}
 
 
+def test_folder_meta_and_docs_from_dbt_project_yml(tmp_path: Path) -> None:
+    """`+meta` merges down the folders under the model's own `meta` (the model wins), `+docs` is kept; re-ingest
+    after they are removed drops them; search finds a table by its owner."""
+    root = _setup(tmp_path)
+    project_yml = root / "dbt" / "dbt_project.yml"
+    project_yml.write_text(
+        "name: shop\nversion: '1.0'\nprofile: shop\nmodels:\n  shop:\n    +meta: {owner: data-platform, tier: 2}\n"
+        "    marts:\n      +meta: {owner: finance-analytics}\n      +docs: {show: false}\n"
+    )
+    schema = root / "dbt" / "models" / "marts" / "schema.yml"
+    schema.write_text(
+        schema.read_text().replace(
+            "  - name: dim_accounts\n", "  - name: dim_accounts\n    config:\n      meta: {tier: 1}\n", 1
+        )
+    )
+    with Services(Project(root)) as services:
+        outcome = run_ingest(services, all_=True)
+    assert all(r.status == "done" for r in outcome.results)
+    tables = _tables(root)
+    assert tables["stg_orders"]["meta"] == {"dbt": {"owner": "finance-analytics", "tier": 2, "docs": {"show": False}}}
+    assert tables["dim_accounts"]["meta"]["dbt"]["tier"] == 1
+    with Services(Project(root)) as services:
+        hits = services.search.search_sl("finance analytics owner", connection_id="wh").items
+    assert {"stg_orders", "dim_accounts"} <= {h["name"] for h in hits[:3]}
+    project_yml.write_text("name: shop\nversion: '1.0'\nprofile: shop\n")
+    schema.write_text(schema.read_text().replace("    config:\n      meta: {tier: 1}\n", ""))
+    with Services(Project(root)) as services:
+        run_ingest(services, "shop_dbt")
+    assert "meta" not in _tables(root)["stg_orders"]
+
+
 def test_refs_to_seeds_and_snapshots_resolve(tmp_path: Path) -> None:
     """A relationships test may point at a seed (a CSV, often with no YAML at all) or a snapshot (a `{% snapshot %}`
     block): dbt resolves `ref()` to both, and so must the projection."""

@@ -249,7 +249,7 @@ def merge_entry(
             descriptions = _merge_descriptions(column.get("descriptions"), previous.get("descriptions"))
             if descriptions:
                 column["descriptions"] = descriptions
-            for extra in ("constraints", "enum_values", "tests", "metabase"):
+            for extra in ("constraints", "enum_values", "tests", "metabase", "meta"):
                 if previous.get(extra) is not None:
                     column[extra] = previous[extra]
         columns.append(column)

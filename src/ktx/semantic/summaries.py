@@ -39,6 +39,7 @@ class SourceSummary:
     joins: list[tuple[str, str, str]] = field(default_factory=list)  # to, relationship, on
     tags: list[str] = field(default_factory=list)
     freshness: str = ""  # what dbt's freshness checks say, for search
+    meta: str = ""  # dbt's `meta` (owner, pii flags, …) as text, for search
     usage: float = 0.0  # how much the table is used (query history, Looker's System Activity): ranks search ties
 
     @property
@@ -58,6 +59,8 @@ class SourceSummary:
             parts.append(f"tags: {' '.join(self.tags)}")
         if self.freshness:
             parts.append(f"freshness: {self.freshness}")
+        if self.meta:
+            parts.append(f"meta: {self.meta}")
         return ". ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -114,6 +117,19 @@ def _tags(value: Any) -> list[str]:
 
 
 TIERS = {"high": 3.0, "mid": 2.0, "low": 1.0}
+
+
+def _meta_text(value: Any) -> str:
+    """`meta: {dbt: {owner: finance, contains_pii: true}}` → "owner finance; contains pii true" (scalars only)."""
+    if not isinstance(value, dict):
+        return ""
+    parts = []
+    for block in value.values():
+        if isinstance(block, dict):
+            for key, item in block.items():
+                if isinstance(item, str | int | float | bool):
+                    parts.append(f"{str(key).replace('_', ' ')} {item}")
+    return "; ".join(parts)
 
 
 def usage_score(value: Any) -> float:
@@ -174,6 +190,7 @@ def read_sources(project_root: Path, connection_id: str) -> list[SourceSummary]:
                 tags=_tags(entry.get("tags")),
                 freshness=_freshness(entry.get("freshness")),
                 usage=usage_score(entry.get("usage")),
+                meta=_meta_text(entry.get("meta")),
             )
     files = sorted(p for p in folder.rglob("*.y*ml") if "_schema" not in p.relative_to(folder).parts)
     overlays = []

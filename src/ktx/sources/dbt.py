@@ -42,6 +42,7 @@ class DbtNode:
     freshness: dict[str, Any] | None = None
     loaded_at_field: str | None = None
     file: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)  # folder `+meta` under the node's own, plus `+docs`
 
 
 @dataclass
@@ -142,6 +143,7 @@ def read_project(root: Path) -> DbtProject:
             if not isinstance(model, dict) or not model.get("name"):
                 continue
             cfg = model.get("config") or {}
+            levels = _folder_levels(config, name, kind, rel, paths)
             node = DbtNode(
                 kind,
                 str(model["name"]),
@@ -151,12 +153,13 @@ def read_project(root: Path) -> DbtProject:
                 tags=list(
                     dict.fromkeys(
                         [
-                            *_folder_tags(config, name, kind, rel, paths),
+                            *_folder_tags(levels),
                             *(str(t) for t in _as_list(cfg.get("tags") or model.get("tags"))),
                         ]
                     )
                 ),
                 file=rel,
+                meta=_node_meta(_folder_meta(levels), model, cfg),
             )
             node.columns = _columns(model, docs, rel, project.warnings)
             project.nodes.append(node)
@@ -175,6 +178,7 @@ def read_project(root: Path) -> DbtProject:
                     freshness=table.get("freshness") or source.get("freshness"),
                     loaded_at_field=table.get("loaded_at_field") or source.get("loaded_at_field"),
                     file=rel,
+                    meta=_node_meta(_node_meta({}, source, source.get("config")), table, table.get("config")),
                 )
                 node.columns = _columns(table, docs, rel, project.warnings)
                 project.nodes.append(node)
@@ -238,10 +242,10 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _folder_tags(config: dict[str, Any], project: str, kind: str, rel: str, paths: list[str]) -> list[str]:
-    """`+tags` from dbt_project.yml's `models:` / `seeds:` / `snapshots:` block, accumulated from the project level
-    down the folders to the file's own (`models: {shop: {marts: {+tags: [finance]}}}` tags every model under
-    models/marts/), as dbt applies folder config."""
+def _folder_levels(config: dict[str, Any], project: str, kind: str, rel: str, paths: list[str]) -> list[dict[str, Any]]:
+    """The blocks of dbt_project.yml's `models:` / `seeds:` / `snapshots:` config that apply to a file: the project's,
+    then each folder's down to the file's own (`models: {shop: {marts: {+tags: [finance]}}}` applies to every model
+    under models/marts/), as dbt applies folder config."""
     block = config.get({"model": "models", "seed": "seeds", "snapshot": "snapshots"}.get(kind, "models")) or {}
     node = block.get(project) if isinstance(block, dict) else None
     if not isinstance(node, dict):
@@ -252,14 +256,44 @@ def _folder_tags(config: dict[str, Any], project: str, kind: str, rel: str, path
         if parts[: len(base_parts)] == base_parts:
             parts = parts[len(base_parts) :]
             break
-    tags: list[str] = []
-    for part in (None, *parts):
-        if part is not None:
-            node = node.get(part) if isinstance(node, dict) else None
-            if not isinstance(node, dict):
-                break
-        tags += [str(t) for t in _as_list(node.get("+tags") or node.get("tags"))]
-    return tags
+    levels = [node]
+    for part in parts:
+        node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            break
+        levels.append(node)
+    return levels
+
+
+def _folder_tags(levels: list[dict[str, Any]]) -> list[str]:
+    """`+tags` accumulate down the folders."""
+    return [str(t) for level in levels for t in _as_list(level.get("+tags") or level.get("tags"))]
+
+
+def _folder_meta(levels: list[dict[str, Any]]) -> dict[str, Any]:
+    """`+meta` merges down the folders (a deeper key wins); `+docs` (`show`, `node_color`) is kept under `docs`."""
+    meta: dict[str, Any] = {}
+    for level in levels:
+        value = level.get("+meta")
+        if isinstance(value, dict):
+            meta.update(value)
+        docs = level.get("+docs")
+        if isinstance(docs, dict):
+            meta["docs"] = {**(meta.get("docs") or {}), **docs}
+    return meta
+
+
+def _node_meta(folder: dict[str, Any], item: dict[str, Any], cfg: Any) -> dict[str, Any]:
+    """What dbt's `meta` holds for a node: folder config first, then the node's `meta:` and `config: {meta:}`."""
+    cfg = cfg if isinstance(cfg, dict) else {}
+    meta = dict(folder)
+    for value in (item.get("meta"), cfg.get("meta")):
+        if isinstance(value, dict):
+            meta.update(value)
+    for value in (item.get("docs"), cfg.get("docs")):
+        if isinstance(value, dict):
+            meta["docs"] = {**(meta.get("docs") or {}), **value}
+    return {str(k): v for k, v in meta.items()}
 
 
 SNAPSHOT_BLOCK = re.compile(r"{%-?\s*snapshot\s+([A-Za-z_][\w]*)\s*-?%}")
@@ -300,6 +334,7 @@ def _columns(node: dict[str, Any], docs: dict[str, str], rel: str, warnings: lis
             out[str(column["name"])] = {
                 "description": _text(column.get("description"), docs, rel, warnings),
                 "tests": _tests(column),
+                "meta": _node_meta({}, column, column.get("config")),
             }
     return out
 
@@ -378,6 +413,8 @@ def project(
                 new.setdefault("descriptions", {})["dbt"] = node.description
             if node.tags:
                 new.setdefault("tags", {})["dbt"] = node.tags
+            if node.meta:
+                new.setdefault("meta", {})["dbt"] = node.meta
             if node.freshness:
                 new.setdefault("freshness", {})["dbt"] = {
                     "raw": node.freshness,
@@ -412,6 +449,8 @@ def project(
                     column.setdefault("constraints", {})["dbt"] = constraints
                 if values:
                     column.setdefault("enum_values", {})["dbt"] = values
+                if info.get("meta"):
+                    column.setdefault("meta", {})["dbt"] = info["meta"]
         out[key] = new
     for key, join in joins:
         existing = out[key].setdefault("joins", [])
@@ -469,14 +508,14 @@ def _relationship(
 
 
 def _drop_dbt(entry: dict[str, Any]) -> None:
-    for key in ("descriptions", "tags", "freshness"):
+    for key in ("descriptions", "tags", "freshness", "meta"):
         block = entry.get(key)
         if isinstance(block, dict):
             block.pop("dbt", None)
             if not block:
                 entry.pop(key)
     for column in entry.get("columns") or []:
-        for key in ("descriptions", "constraints", "enum_values"):
+        for key in ("descriptions", "constraints", "enum_values", "meta"):
             block = column.get(key)
             if isinstance(block, dict):
                 block.pop("dbt", None)
