@@ -85,6 +85,8 @@ OPS_SOURCES: list[dict[str, Any]] = [
                    "conversion": {"base": "restocks", "key": "sku", "window": "30 days"}},
                   {"name": "restock_conversion", "expr": "shipped_after_restock / restocks.restock_count"},
                   {"name": "bulk_units", "expr": "sum(qty)", "segments": ["bulk"]},
+                  {"name": "units_every_day", "expr": "sum(qty)", "join_to_timespine": True, "fill_nulls_with": 0},
+                  {"name": "shipments_every_day", "expr": "count(*)", "join_to_timespine": True},
                   {"name": "oslo_units", "expr": "sum(qty)", "filter": "city = 'Oslo'"}]},
     {"name": "staff", "table": "staff", "grain": ["id"],
      "columns": [{"name": "id", "type": "number"}, {"name": "name", "type": "string"},

@@ -270,6 +270,23 @@ OPS_CASES: list[tuple[str, dict[str, Any], str]] = [
      "SELECT c.day, d.city, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on <= c.day "
      "AND s.shipped_on > {shift(c.day, -7 days)} LEFT JOIN stock k ON s.depot_id = k.depot_id AND s.sku = k.sku "
      "LEFT JOIN depots d ON k.depot_id = d.id GROUP BY c.day, d.city"),
+    ("joined to the time spine: every day of March, 0 where nothing shipped",
+     {"measures": ["shipments.units_every_day"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"}],
+      "filters": ["shipments.shipped_on >= '2025-03-01'", "shipments.shipped_on < '2025-04-01'"]},
+     "SELECT c.day, COALESCE(SUM(s.qty), 0) FROM calendar c LEFT JOIN shipments s ON s.shipped_on = c.day "
+     "WHERE c.day >= '2025-03-01' AND c.day < '2025-04-01' GROUP BY c.day"),
+    ("joined to the time spine by month, with another dimension: empty months once, with NULLs",
+     {"measures": ["shipments.shipments_every_day"],
+      "dimensions": [{"field": "shipments.shipped_on", "granularity": "month"}, "shipments.sku"]},
+     "SELECT {month(shipped_on)}, sku, COUNT(*) FROM shipments GROUP BY {month(shipped_on)}, sku "
+     "UNION ALL SELECT m, NULL, NULL FROM (SELECT DISTINCT {month(day)} AS m FROM calendar) c "
+     "WHERE m NOT IN (SELECT {month(shipped_on)} FROM shipments)"),
+    ("fill_nulls_with across sources: 0 for the city none of whose depots shipped SKU C",
+     {"measures": ["shipments.units_every_day", "depots.depot_count"], "dimensions": ["depots.city"],
+      "filters": ["shipments.sku = 'C'"]},
+     "SELECT d.city, COALESCE((SELECT SUM(s.qty) FROM shipments s LEFT JOIN stock k ON s.depot_id = k.depot_id "
+     "AND s.sku = k.sku LEFT JOIN depots d2 ON k.depot_id = d2.id WHERE d2.city IS NOT DISTINCT FROM d.city "
+     "AND s.sku = 'C'), 0), COUNT(*) FROM depots d GROUP BY d.city"),
     ("semi-additive: the last count's total",
      {"measures": ["balances.closing_total"]},
      "SELECT SUM(amount) FROM balances WHERE on_day = (SELECT MAX(on_day) FROM balances)"),

@@ -333,7 +333,9 @@ def windows(dialect: str = "postgres", *, spine: bool = True) -> SemanticEngine:
                              {"name": "rev_prev", "expr": "sum(amount)", "window": {"kind": "offset", "window": "1 month"}},
                              {"name": "rev_all", "expr": "sum(amount)", "window": {"kind": "cumulative"}},
                              {"name": "growth", "expr": "rev - rev_prev"},
-                             {"name": "last_day", "expr": "sum(amount)", "non_additive": {"column": "ds", "choose": "max"}}]),
+                             {"name": "last_day", "expr": "sum(amount)", "non_additive": {"column": "ds", "choose": "max"}},
+                             {"name": "rev_daily", "expr": "sum(amount)", "join_to_timespine": True, "fill_nulls_with": 0},
+                             {"name": "rev_or_zero", "expr": "sum(amount)", "fill_nulls_with": 0}]),
     }  # fmt: skip
     if spine:
         sources["cal"] = src("cal", ["ds:time"], grain=["ds"], time_spine={"column": "ds"})
@@ -349,6 +351,29 @@ def test_windows_and_semi_additive_measures_compile_in_every_dialect(dialect: st
         sql = windows(dialect).compile(query).sql
         sqlglot.parse_one(sql, read=dialect)  # what ktx writes, the dialect reads back
         assert "cal AS __ktx_spine_rows" in sql or "__ktx_edge" in sql
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_measures_joined_to_the_time_spine_compile_in_every_dialect(dialect: str) -> None:
+    day = {"field": "fct.ds", "granularity": "day"}
+    for query in ({"measures": ["fct.rev_daily"], "dimensions": [day], "filters": ["fct.ds >= '2026-01-01'"]},
+                  {"measures": ["fct.rev_daily", "fct.rev7"], "dimensions": [day, "fct.kind"]}):  # fmt: skip
+        compiled = windows(dialect).compile(query)
+        sqlglot.parse_one(compiled.sql, read=dialect)
+        assert "__ktx_known" in compiled.sql and compiled.plan["time_spine"] == "cal"
+
+
+def test_fill_nulls_with_and_the_time_spine_only_where_they_apply() -> None:
+    engine = windows("duckdb")
+    # Without its time dimension, join_to_timespine has nothing to fill: a plain aggregate, NULL read as 0.
+    plain = engine.compile({"measures": ["fct.rev_daily"], "dimensions": ["fct.kind"]}).sql
+    assert "__ktx_spine" not in plain and "COALESCE(SUM(fct.amount), 0)" in plain
+    assert "COALESCE(SUM(fct.amount), 0)" in engine.compile({"measures": ["fct.rev_or_zero"]}).sql
+    with pytest.raises(CompileError, match="whose periods are days: asked by hour"):
+        engine.compile({"measures": ["fct.rev_daily"], "dimensions": [{"field": "fct.ds", "granularity": "hour"}]})
+    no_spine = windows("duckdb", spine=False)
+    with pytest.raises(CompileError, match="needs a time spine"):
+        no_spine.compile({"measures": ["fct.rev_daily"], "dimensions": [{"field": "fct.ds", "granularity": "day"}]})
 
 
 def test_a_window_asked_by_the_bare_time_column_reads_rows_by_their_day() -> None:

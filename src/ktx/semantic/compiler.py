@@ -15,7 +15,7 @@ from typing import Any
 from sqlglot import exp
 
 from ktx.semantic import sqlexpr, sqltree
-from ktx.semantic.grains import WINDOW_GRAINS
+from ktx.semantic.grains import GRANULARITIES, WINDOW_GRAINS
 from ktx.semantic.graph import Edge, JoinGraph, Path
 from ktx.semantic.model import Source, parse_window
 from ktx.semantic.query import DimensionRef, OrderBy, SemanticQuery
@@ -248,7 +248,7 @@ class _Builder:
         if not measure.derived:
             if ref is not None:
                 return ref(measure)
-            return sqlexpr.with_filter(measure.expr.copy(), measure.filter)
+            return _filled(sqlexpr.with_filter(measure.expr.copy(), measure.filter), measure)
         formula = self.safe_division(measure.expr.copy())
         return self.substitute(formula, measure.placeholders, ref)
 
@@ -341,7 +341,7 @@ class _Builder:
                 groups.append(m.group)  # type: ignore[arg-type]
         if not groups:
             sql = self.dimension_only()
-        elif len(groups) == 1 and WINDOW_MARK not in groups[0]:
+        elif len(groups) == 1 and WINDOW_MARK not in groups[0] and not self._spine_filled():
             sql = self.single(groups[0])
         else:
             sql = self.locality(groups)
@@ -521,6 +521,8 @@ class _Builder:
             # Inside a formula across groups, a group without rows in this measure's source gives what the measure
             # says over no rows — a count 0, a sum or an average NULL — as it would computed alone.
             empty = sqlexpr.over_no_rows(m.expr) if coalesce else None
+            if m.fill is not None:  # fill_nulls_with: what the measure answers instead of NULL, wherever it is read
+                return _filled(column, m)
             return column if empty is None else exp.Coalesce(this=column, expressions=[empty])
 
         select, key_source = self._combine_groups(groups, cte_names, ctes, taken)
@@ -711,14 +713,110 @@ class _Builder:
         sqltree.group_by(body, [d.expr.copy() for d in self.r.dimensions])
         return body, exp.EQ(this=day, expression=sqltree.column("__ktx_edge", node))
 
+    def _spine_filled(self) -> tuple[Measure, Dimension] | None:
+        """The measure joined to the time spine whose time dimension the query groups by (MetricFlow's
+        join_to_timespine applies only then), with that dimension."""
+        for m in self.r.aggregates:
+            if m.spine_filled and self._time_dimension(m):
+                return m, self._time_dimension(m)[0]
+        return None
+
+    def _spine_periods(self, measure: Measure, time_dim: Dimension, alias: str) -> exp.Select:
+        """`SELECT DISTINCT <the time dimension read from the spine> AS alias FROM spine`: every period of the
+        spine at the dimension's grain; the query's filters on that time column narrow the spine's days too."""
+        spine_name, spine = self._time_spine(measure)
+        spine_grain = spine.time_spine.granularity
+        asked = time_dim.granularity
+        if asked is not None and GRANULARITIES.index(asked) < GRANULARITIES.index(spine_grain):
+            raise CompileError(
+                f"Measure '{measure.name}' is joined to the time spine, whose periods are {spine_grain}s: asked by "
+                f"{asked} it would leave out every {asked} without rows but the first of each {spine_grain}. Ask by "
+                f"{spine_grain} or coarser."
+            )
+        spine_column = sqltree.column(spine.time_spine.column, "__ktx_spine_rows")
+        node = measure.node
+        period_expr = time_dim.expr.copy()
+        stored = {c.name for c in period_expr.find_all(exp.Column) if c.table == node}
+        if len(stored) != 1 or any(c.table != node for c in period_expr.find_all(exp.Column)):
+            raise CompileError(
+                f"Measure '{measure.name}' is joined to the time spine over {node}.{measure.time_column}, whose "
+                "expression does not read exactly one stored column: the spine cannot stand in for it."
+            )
+        for column in list(period_expr.find_all(exp.Column)):
+            column.replace(spine_column.copy())
+        if isinstance(period_expr, exp.Column):
+            period_expr = spine_column.copy()
+        select = exp.select(exp.alias_(period_expr, alias)).from_(
+            self._spine_table(spine_name, spine, "__ktx_spine_rows")
+        )
+        on_time = []
+        for clause in self._time_filters(measure):
+            narrowed = clause.copy()
+            for column in list(narrowed.find_all(exp.Column)):
+                column.replace(spine_column.copy())
+            on_time.append(narrowed)
+        self.where_clause(select, on_time)
+        self.plan.setdefault("time_spine", spine_name)
+        return select.distinct()
+
+    def _time_filters(self, measure: Measure) -> list[exp.Expression]:
+        """The query's filters and the measure's own that read only its time column: MetricFlow applies filters on
+        metric_time after the join to the spine, so they bound the periods answered too."""
+        own = list(measure.filter.flatten()) if isinstance(measure.filter, exp.And) else [measure.filter]
+        candidates = [clause for clause, _, _ in self.r.where] + [c for c in own if c is not None]
+        out = []
+        for clause in candidates:
+            columns = list(clause.find_all(exp.Column))
+            if columns and all(c.table == measure.node and c.name == measure.time_column for c in columns):
+                out.append(clause)
+        return out
+
+    def _on_periods(self, clause: exp.Expression, time_dim: Dimension, table: str) -> exp.Expression | None:
+        """A time filter read on the answered periods (`date_trunc('day', ds) <= x` on `ds_day`), or None when it
+        reads the column at another grain than the query's periods."""
+        target = time_dim.expr.sql(dialect=self.dialect)
+
+        def swap(node: exp.Expression) -> exp.Expression:
+            same = isinstance(node, exp.Func | exp.Column) and node.sql(dialect=self.dialect) == target
+            return sqltree.column(time_dim.alias, table) if same else node
+
+        moved = clause.copy().transform(swap)
+        return None if any(c.table != table for c in moved.find_all(exp.Column)) else moved
+
+    def _keys_with_spine(self, filled: tuple[Measure, Dimension], aliases: list[str], data_name: str) -> exp.Expression:
+        """The data's dimension keys, plus each spine period no key has (its other dimensions NULL): MetricFlow's
+        LEFT JOIN of the time spine to the measure."""
+        measure, time_dim = filled
+        periods = exp.Subquery(
+            this=self._spine_periods(measure, time_dim, time_dim.alias),
+            alias=exp.TableAlias(this=exp.to_identifier("__ktx_spine")),
+        )
+        # An anti-join (not NOT EXISTS): a correlated subquery is not portable to every dialect (ClickHouse).
+        known = exp.Subquery(
+            this=exp.select(sqltree.column(time_dim.alias)).from_(sqltree.table(data_name)).distinct(),
+            alias=exp.TableAlias(this=exp.to_identifier("__ktx_known")),
+        )
+        spine_period = sqltree.column(time_dim.alias, "__ktx_spine")
+        known_period = sqltree.column(time_dim.alias, "__ktx_known")
+        empty = exp.select(
+            *[sqltree.alias(spine_period.copy() if a == time_dim.alias else exp.Null(), a) for a in aliases]
+        ).from_(periods)
+        empty = empty.join(known, on=exp.EQ(this=known_period.copy(), expression=spine_period.copy()), join_type="LEFT")
+        empty = empty.where(exp.Is(this=known_period.copy(), expression=exp.Null()))
+        data = sqltree.select([sqltree.column(a) for a in aliases], sqltree.table(data_name))
+        bounds = [self._on_periods(c, time_dim, data_name) for c in self._time_filters(measure)]
+        self.where_clause(data, [b for b in bounds if b is not None])
+        return exp.union(data, empty, distinct=False)
+
     def _time_dimension(self, measure: Measure) -> list[Dimension]:
         return [d for d in self.r.dimensions if d.node == measure.node and d.column == measure.time_column]
 
     def _time_spine(self, measure: Measure) -> tuple[str, Any]:
         spine = self.engine.time_spine()
         if spine is None:
+            what = _window_text(measure.window) if measure.window else "joined to the time spine"
             raise CompileError(
-                f"Measure '{measure.name}' is {_window_text(measure.window)} and needs a time spine: mark a calendar "  # type: ignore[arg-type]
+                f"Measure '{measure.name}' is {what} and needs a time spine: mark a calendar "
                 "source (one row per day, no gaps) with `time_spine: {column: <its date column>}` (see "
                 "docs/semantic-layer.md)."
             )
@@ -746,7 +844,13 @@ class _Builder:
         if aliases:
             keys_name = _free_name("dimension_keys", taken)
             parts = [sqltree.select([sqltree.column(a) for a in aliases], sqltree.table(cte_names[g])) for g in groups]
-            ctes.append((keys_name, sqltree.union_distinct(parts)))  # type: ignore[arg-type]
+            keys: exp.Expression = sqltree.union_distinct(parts)  # type: ignore[arg-type]
+            filled = self._spine_filled()
+            if filled is not None:
+                data_name = _free_name("data_keys", taken)
+                ctes.append((data_name, keys))
+                keys = self._keys_with_spine(filled, aliases, data_name)
+            ctes.append((keys_name, keys))
             select = sqltree.select(
                 [sqltree.alias(sqltree.column(a, keys_name), a) for a in aliases], sqltree.table(keys_name)
             )
@@ -815,6 +919,14 @@ class _Builder:
             if any(other in paths and not paths[other].fans_out for other in nodes if other != n):
                 return False
         return True
+
+
+def _filled(value: exp.Expression, measure: Measure) -> exp.Expression:
+    """`coalesce(value, fill)` for a measure with fill_nulls_with."""
+    if measure.fill is None:
+        return value
+    fill = int(measure.fill) if float(measure.fill).is_integer() else measure.fill
+    return exp.Coalesce(this=value, expressions=[exp.Literal.number(fill)])
 
 
 def _node_of(group: str) -> str:
@@ -904,4 +1016,5 @@ _PLAN_ORDER = (
     "order_by",
     "limit",
     "include_empty",
+    "time_spine",  # the calendar a window or a join to the time spine read
 )

@@ -158,6 +158,11 @@ class Measure:
     window: Window | None = None
     non_additive: NonAdditive | None = None
     conversion: Conversion | None = None
+    # What the measure answers where it would be NULL (a period or group without rows): MetricFlow's
+    # `fill_nulls_with`.
+    fill_nulls_with: float | None = None
+    # Grouped by its time dimension, every period of the time spine is answered, also those without rows.
+    join_to_timespine: bool = False
 
     def __post_init__(self) -> None:
         require(self, "name", "expr")

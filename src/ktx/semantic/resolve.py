@@ -61,6 +61,8 @@ class Measure:
     window: Window | None = None  # cumulative or offset: read against the time spine
     time_column: str | None = None  # the column of `node` that places it in time (for a window)
     non_additive: NonAdditive | None = None  # semi-additive: only the rows at the first/last day count
+    fill: float | None = None  # answered instead of NULL (fill_nulls_with)
+    spine_filled: bool = False  # every period of the time spine (join_to_timespine), by `time_column`
 
     @property
     def derived(self) -> bool:
@@ -286,8 +288,11 @@ class Resolver:
                     description=definition.description or "",
                 )
                 measure.nodes = self._nodes_of(measure)
+                measure.fill = definition.fill_nulls_with
                 if definition.window is not None:
                     self._windowed(measure, definition, source)
+                if definition.join_to_timespine:
+                    self._spine_filled(measure, definition, source)
                 if definition.non_additive is not None:
                     for column in [definition.non_additive.column, *definition.non_additive.per]:
                         if source.column(column) is None:
@@ -434,6 +439,20 @@ class Resolver:
         if column is None:
             raise self._column_missing(measure.node or source.name, str(time))
         measure.window = definition.window
+        measure.time_column = column.name
+
+    def _spine_filled(self, measure: Measure, definition: Any, source: Source) -> None:
+        """join_to_timespine: the measure's periods are the spine's, read by its time dimension."""
+        time = definition.time_dimension or (source.default_time_dimension or {}).get("column")
+        if not time:
+            raise CompileError(
+                f"Measure '{source.name}.{definition.name}' is joined to the time spine but has no time dimension: "
+                "set its `time_dimension` or the source's `default_time_dimension`."
+            )
+        column = source.column(str(time))
+        if column is None:
+            raise self._column_missing(measure.node or source.name, str(time))
+        measure.spine_filled = True
         measure.time_column = column.name
 
     def formula(

@@ -207,6 +207,7 @@ def _duplicate_measures(source, dialect: str) -> tuple[list[str], list[str]]:
         segments = frozenset(measure.segments)
         flt = (measure.filter or "").strip()
         time = f"{measure.time_dimension or ''}{measure.window!r}{measure.non_additive!r}{measure.conversion!r}"
+        time += f"{measure.fill_nulls_with!r}{measure.join_to_timespine!r}"  # the same rows, answered differently
         for name, other, other_segments, other_filter, other_time in seen:
             if other != rendered or other_segments != segments or other_time != time:
                 continue

@@ -840,8 +840,14 @@ def _reading(measure: dict[str, Any]) -> dict[str, Any]:
     return {k: measure[k] for k in ("time_dimension", "non_additive") if measure.get(k)}
 
 
+def _same_reading(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two measures that answer the same number whatever their names and descriptions."""
+    ignore = ("name", "description", "_claimed", "_measure")
+    return {k: v for k, v in a.items() if k not in ignore} == {k: v for k, v in b.items() if k not in ignore}
+
+
 def _narrowed(measure: dict[str, Any]) -> bool:
-    keys = ("filter", "segments", "time_dimension", "window", "non_additive")
+    keys = ("filter", "segments", "time_dimension", "window", "non_additive", "fill_nulls_with", "join_to_timespine")
     return any(measure.get(k) for k in keys)
 
 
@@ -913,36 +919,28 @@ def _metric(
             warnings.append(f"metricflow_metric_unresolved:{name}: its measure {measure_name} was not projected")
             return f"its measure {measure_name} was not projected (see the measure's warning)"
         options = ref if isinstance(ref, dict) else {}
-        if options.get("join_to_timespine"):
-            # Every period of the time spine, also those without rows: answered without a spine it would silently
-            # leave those periods out.
-            return "a metric joined to the time spine (every period, also those without rows) is not expressed yet"
+        spine = bool(options.get("join_to_timespine"))
         filters = _filters(metric.get("filter"), options.get("filter"))
         fill = options.get("fill_nulls_with")
+        if fill is not None and (not isinstance(fill, int | float) or isinstance(fill, bool)):
+            return f"fill_nulls_with {fill!r} is not a number"
         if window is not None:
             # A window reads rows: the measure's own aggregate (not a name for it), placed in time like it.
             if base.get("non_additive"):
                 return "a cumulative or offset metric over a semi-additive measure is not expressed yet"
-            if fill is not None:
-                return "fill_nulls_with on a cumulative or offset metric needs every period of the time spine"
             expr = _aggregate_of(base, overlay)
             if expr is None:
                 return f"its measure {measure_name} is not one aggregate a window can read"
             base = {**base, "expr": expr}
-        if fill is not None:
-            if filters or not isinstance(fill, int | float) or isinstance(fill, bool):
-                return "fill_nulls_with together with a filter (or a non-numeric fill) is not expressed yet"
-            item = {"name": name, "expr": f"coalesce({base['expr']}, {fill})"}
-            item.update(_reading(base))
-            if metric.get("description"):
-                item["description"] = str(metric["description"]).strip()
-            overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name] + [item]
-            metric_home[name] = owner.name
-            return None
         item: dict[str, Any] = {"name": name, "expr": base["expr"]}
         item.update(_reading(base))
         if window is not None:
             item["window"] = window
+        if fill is not None:
+            item["fill_nulls_with"] = fill
+        if spine:
+            # Grouped by its time, every period of the time spine is answered, also those without rows.
+            item["join_to_timespine"] = True
         if metric.get("description"):
             item["description"] = str(metric["description"]).strip()
         joined: list[str] = []
@@ -960,7 +958,14 @@ def _metric(
         if joined:
             # Every filter applies: several that reach other models are one conjunction.
             item["filter"] = " and ".join(f"({f})" for f in joined) if len(joined) > 1 else joined[0]
-        if not filters and window is None:
+        twin = next((m for m in overlay["measures"] if m is not base and _same_reading(m, item)), None)
+        if twin is not None and not filters:
+            # The same number as an earlier metric (archived_users_join_to_time_spine and
+            # subdaily_join_to_time_spine_metric): a second name for it, not a clashing copy.
+            overlay["measures"].append({"name": name, "expr": twin["name"]})
+            metric_home[name] = owner.name
+            return None
+        if not filters and window is None and fill is None and not spine:
             # The metric is the measure's public name: the measure takes it (a second alias refers to the first).
             if name != measure_name:
                 if base.get("_claimed"):
