@@ -254,10 +254,26 @@ OPS_CASES: list[tuple[str, dict[str, Any], str]] = [
      {"measures": ["shipments.units_mtd"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"}]},
      "SELECT c.day, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on <= c.day "
      "AND s.shipped_on >= {month(c.day)} GROUP BY c.day"),
-    ("running total up to the last shipment",
+    ("running total, to the calendar's last day (MetricFlow's reading)",
      {"measures": ["shipments.units_to_date"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"}]},
-     "SELECT c.day, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on <= c.day "
-     "WHERE c.day <= (SELECT MAX(shipped_on) FROM shipments) GROUP BY c.day"),
+     "SELECT c.day, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on <= c.day GROUP BY c.day"),
+    ("trailing 7 days by month: each month's first day with a value",
+     {"measures": ["shipments.units_7d"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "month"}]},
+     "WITH d AS (SELECT c.day, SUM(s.qty) AS v FROM calendar c JOIN shipments s ON s.shipped_on <= c.day "
+     "AND s.shipped_on > {shift(c.day, -7 days)} GROUP BY c.day) "
+     "SELECT {month(d.day)}, d.v FROM d WHERE d.day = (SELECT MIN(x.day) FROM d x WHERE {month(x.day)} = {month(d.day)})"),
+    ("month to date by quarter, per SKU: each quarter's last day with a value",
+     {"measures": ["shipments.units_mtd_last"],
+      "dimensions": [{"field": "shipments.shipped_on", "granularity": "quarter"}, "shipments.sku"]},
+     "WITH d AS (SELECT c.day, s.sku, SUM(s.qty) AS v FROM calendar c JOIN shipments s ON s.shipped_on <= c.day "
+     "AND s.shipped_on >= {month(c.day)} GROUP BY c.day, s.sku) "
+     "SELECT {quarter(d.day)}, d.sku, d.v FROM d WHERE d.day = (SELECT MAX(x.day) FROM d x "
+     "WHERE {quarter(x.day)} = {quarter(d.day)} AND x.sku = d.sku)"),
+    ("trailing 7 days by month, averaged over the days with a value",
+     {"measures": ["shipments.units_7d_avg"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "month"}]},
+     "WITH d AS (SELECT c.day, SUM(s.qty) AS v FROM calendar c JOIN shipments s ON s.shipped_on <= c.day "
+     "AND s.shipped_on > {shift(c.day, -7 days)} GROUP BY c.day) SELECT {month(day)}, AVG(v) FROM d "
+     "GROUP BY {month(day)}"),
     ("month over previous month: NULL where either month has no shipments",
      {"measures": ["shipments.units_vs_prev_month"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "month"}]},
      "WITH a AS (SELECT {month(shipped_on)} AS m, SUM(qty) AS u FROM shipments GROUP BY {month(shipped_on)}), "

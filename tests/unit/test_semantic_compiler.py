@@ -346,6 +346,7 @@ def windows(dialect: str = "postgres", *, spine: bool = True) -> SemanticEngine:
 def test_windows_and_semi_additive_measures_compile_in_every_dialect(dialect: str) -> None:
     day = [{"field": "fct.ds", "granularity": "day"}]
     for query in ({"measures": ["fct.rev7"], "dimensions": day},
+                  {"measures": ["fct.rev7"], "dimensions": [{"field": "fct.ds", "granularity": "month"}, "fct.kind"]},
                   {"measures": ["fct.growth"], "dimensions": [{"field": "fct.ds", "granularity": "month"}]},
                   {"measures": ["fct.last_day"], "dimensions": ["fct.kind"]}):  # fmt: skip
         sql = windows(dialect).compile(query).sql
@@ -387,7 +388,10 @@ def test_windows_refuse_what_they_cannot_answer() -> None:
             {"measures": ["fct.rev7"], "dimensions": [{"field": "fct.ds", "granularity": "day"}]}
         )
     with pytest.raises(CompileError, match="answered per day of the time spine"):
-        windows().compile({"measures": ["fct.rev7"], "dimensions": [{"field": "fct.ds", "granularity": "month"}]})
+        windows().compile({"measures": ["fct.rev7"], "dimensions": [{"field": "fct.ds", "granularity": "hour"}]})
+    # By a coarser grain, a cumulative value is its period's first day's (or last day's, or their average).
+    monthly = windows().compile({"measures": ["fct.rev7"], "dimensions": [{"field": "fct.ds", "granularity": "month"}]})
+    assert "__ktx_edge" in monthly.sql and "MIN(__ktx_daily.ds_month) OVER" in monthly.sql
     # Asked without its time dimension, a window is answered per day of the spine, and the answer says so ...
     alone = windows().compile({"measures": ["fct.growth"]})
     assert alone.headers == ["ds_day", "growth"] and "Answered per day of fct.ds" in " ".join(alone.warnings)

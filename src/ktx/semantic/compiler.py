@@ -9,7 +9,7 @@ Three shapes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlglot import exp
@@ -602,8 +602,9 @@ class _Builder:
                 for m in group_measures[g]
             ]
             extra: list[exp.Expression] = []
+            rollup = None
             if window is not None:
-                body = self._window_body(node, group_measures[g][0], measures)
+                body, rollup = self._window_body(node, group_measures[g][0], measures)
             elif non_additive is not None:
                 clauses = [c.copy() for c, _ in applying]
                 body, on_edge = self._non_additive_body(node, group_measures[g][0], measures, steps, clauses)
@@ -613,11 +614,15 @@ class _Builder:
                 sqltree.group_by(body, [d.expr.copy() for d in r.dimensions])
             self.apply_joins(body, steps)
             self.where_clause(body, [c for c, _ in applying] + extra)
+            if rollup is not None:
+                body = self._rolled_up(body, rollup, [column_names[id(m)] for m in group_measures[g]])
             ctes.append((name, body))
             self.record_joins(steps, name)
         return cte_names, ctes, group_measures, column_names
 
-    def _window_body(self, node: str, measure: Measure, measures: list[exp.Expression]) -> exp.Select:
+    def _window_body(
+        self, node: str, measure: Measure, measures: list[exp.Expression]
+    ) -> tuple[exp.Select, tuple[Dimension, str, str] | None]:
         """A cumulative or offset group: each period of the time spine (at the query's grain of the measure's time
         dimension) joined to the rows the window gives it, then grouped by period and the other dimensions."""
         window = measure.window
@@ -630,13 +635,21 @@ class _Builder:
                 f"query by {node}.{measure.time_column} (with a granularity) to say which periods to answer."
             )
         time_dim = time_dims[0]
-        grain = time_dim.granularity or spine.time_spine.granularity  # type: ignore[union-attr]
-        if window.kind == "cumulative" and grain != spine.time_spine.granularity:  # type: ignore[union-attr]
-            raise CompileError(
-                f"Measure '{measure.name}' is {_window_text(window)}: it is answered per "
-                f"{spine.time_spine.granularity} of the time spine; ask for {node}.{measure.time_column} at "  # type: ignore[union-attr]
-                f"granularity '{spine.time_spine.granularity}'."  # type: ignore[union-attr]
-            )
+        spine_grain = spine.time_spine.granularity  # type: ignore[union-attr]
+        grain = time_dim.granularity or spine_grain
+        rollup = None
+        if window.kind == "cumulative" and grain != spine_grain:
+            if GRANULARITIES.index(grain) < GRANULARITIES.index(spine_grain):
+                raise CompileError(
+                    f"Measure '{measure.name}' is {_window_text(window)}: it is answered per {spine_grain} of the "
+                    f"time spine; ask for {node}.{measure.time_column} at granularity '{spine_grain}' or coarser."
+                )
+            # Answered per spine period, then each coarser period takes its first or last day's value or their
+            # average (MetricFlow's period_agg).
+            rollup = (time_dim, grain, window.period_agg)
+            time_dim = replace(
+                time_dim, expr=truncate(time_dim.raw.copy(), spine_grain, self.dialect), granularity=spine_grain
+            )  # type: ignore[union-attr]
         spine_column = sqltree.column(spine.time_spine.column, "__ktx_spine_rows")  # type: ignore[union-attr]
         period_expr = time_dim.expr.copy()
         # The time dimension's expression over the spine: its one stored column (a computed `ds` over `created_at`
@@ -667,25 +680,59 @@ class _Builder:
             elif window.grain_to_date:
                 start = truncate(period, window.grain_to_date, self.dialect)
                 conditions.append(exp.GTE(this=row_period.copy(), expression=start))
-            else:
-                # All time up to each period, and no period after the last row.
-                last = exp.select(exp.Max(this=row_period.copy())).from_(self.table(node))
-                conditions.append(exp.LTE(this=period.copy(), expression=exp.Subquery(this=last)))
+            # else: all time up to each period, to the spine's last period (MetricFlow's reading)
         elif window.window:
             count, unit = parse_window(window.window)
             conditions = [exp.EQ(this=row_period.copy(), expression=shift_back(period, count, unit, self.dialect))]
         else:
             start = truncate(period, window.grain_to_date or "day", self.dialect)
             conditions = [exp.EQ(this=row_period.copy(), expression=start)]
+        asked = rollup[0] if rollup else time_dim
         projections = [
-            sqltree.alias(period.copy() if d is time_dim else d.expr.copy(), d.alias) for d in self.r.dimensions
+            sqltree.alias(period.copy() if d is asked else d.expr.copy(), d.alias) for d in self.r.dimensions
         ]
         source = exp.Subquery(this=periods, alias=exp.TableAlias(this=exp.to_identifier("__ktx_spine")))
         body = sqltree.select(projections + measures, source)
         sqltree.join(body, self.table(node), "INNER", sqltree.all_of(conditions))
-        sqltree.group_by(body, [period.copy() if d is time_dim else d.expr.copy() for d in self.r.dimensions])
+        sqltree.group_by(body, [period.copy() if d is asked else d.expr.copy() for d in self.r.dimensions])
         self.plan.setdefault("time_spine", spine_name)
-        return body
+        return body, rollup
+
+    def _rolled_up(self, daily: exp.Select, rollup: tuple[Dimension, str, str], columns: list[str]) -> exp.Select:
+        """A cumulative group answered per spine day, read per coarser period: each period's first or last day's
+        value (the day picked by a window function over the period and the other dimensions), or their average."""
+        time_dim, grain, agg = rollup
+        days, rows = "__ktx_daily", "__ktx_days"
+        day = sqltree.column(time_dim.alias, days)
+        others = [d.alias for d in self.r.dimensions if d is not time_dim]
+        source = exp.Subquery(this=daily, alias=exp.TableAlias(this=exp.to_identifier(days)))
+        if agg == "average":
+            coarse = truncate(day, grain, self.dialect)
+            select = sqltree.select(
+                [sqltree.alias(coarse.copy(), time_dim.alias)]
+                + [sqltree.alias(sqltree.column(a, days), a) for a in others]
+                + [sqltree.alias(exp.Avg(this=sqltree.column(c, days)), c) for c in columns],
+                source,
+            )
+            sqltree.group_by(select, [coarse.copy(), *[sqltree.column(a, days) for a in others]])
+            return select
+        partition = [truncate(day.copy(), grain, self.dialect), *[sqltree.column(a, days) for a in others]]
+        pick = exp.Min(this=day.copy()) if agg == "first" else exp.Max(this=day.copy())
+        inner = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(days)))
+        inner = inner.select(exp.alias_(exp.Window(this=pick, partition_by=partition), "__ktx_edge")).from_(source)
+        picked = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(rows)))
+        coarse = truncate(sqltree.column(time_dim.alias, rows), grain, self.dialect)
+        select = sqltree.select(
+            [sqltree.alias(coarse.copy(), time_dim.alias)]
+            + [sqltree.alias(sqltree.column(a, rows), a) for a in others]
+            + [sqltree.alias(exp.Max(this=sqltree.column(c, rows)), c) for c in columns],
+            picked,
+        )
+        self.where_clause(
+            select, [exp.EQ(this=sqltree.column(time_dim.alias, rows), expression=sqltree.column("__ktx_edge", rows))]
+        )
+        sqltree.group_by(select, [coarse.copy(), *[sqltree.column(a, rows) for a in others]])
+        return select
 
     def _non_additive_body(
         self,

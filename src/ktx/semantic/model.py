@@ -92,6 +92,9 @@ class Window:
     kind: Literal["cumulative", "offset"]
     window: str | None = None
     grain_to_date: Grain | None = None
+    # A cumulative value asked by a coarser grain than the spine's: the period's first day's value (MetricFlow's
+    # default), its last day's, or the average over its days.
+    period_agg: Literal["first", "last", "average"] = "first"
 
     def __post_init__(self) -> None:
         if self.window is not None:

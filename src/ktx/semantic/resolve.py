@@ -38,6 +38,7 @@ class Dimension:
     expr: exp.Expression
     alias: str = ""
     description: str = ""
+    raw: exp.Expression | None = None  # the expression before its granularity's truncation
 
 
 @dataclass(eq=False)
@@ -77,7 +78,9 @@ class Measure:
         if self.node is None or self.window is None:
             return self.node
         w = self.window
-        shape = f"{w.kind}_{(w.window or '').replace(' ', '_')}_{w.grain_to_date or ''}_{self.time_column}"
+        shape = (
+            f"{w.kind}_{(w.window or '').replace(' ', '_')}_{w.grain_to_date or ''}_{w.period_agg}_{self.time_column}"
+        )
         return f"{self.node}{WINDOW_MARK}{shape}"
 
     def leaves(self) -> list[Measure]:
@@ -179,6 +182,7 @@ class Resolver:
             raise self._column_missing(node, column)
         self._check_visible(node, column)
         expr = self.expand_computed(exp.column(column, node))
+        raw = expr.copy()
         granularity = spec.granularity or None
         if granularity:
             if col.type not in ("time", "string"):
@@ -186,7 +190,9 @@ class Resolver:
                     f"Dimension '{node}.{column}' is a {col.type} column; granularity needs a time column"
                 )
             expr = truncate(expr, granularity, self.dialect)
-        return Dimension(f"{node}.{column}", node, column, granularity, expr, description=col.resolved_description)
+        return Dimension(
+            f"{node}.{column}", node, column, granularity, expr, description=col.resolved_description, raw=raw
+        )
 
     # ---- measures ----------------------------------------------------------------------------------------
     def predefined(self, node: str, name: str) -> Measure:

@@ -795,8 +795,13 @@ def _cumulative_window(params: dict[str, Any]) -> tuple[dict[str, str] | None, s
         if grain not in GRAINS:
             return None, f"grain_to_date {grain} is not one of {', '.join(GRAINS)}"
         window["grain_to_date"] = grain
-    if len(window) > 2:
+    if options.get("window") is not None and options.get("grain_to_date"):
         return None, "a cumulative metric with both a window and grain_to_date"
+    agg = str(options.get("period_agg") or "first").lower()
+    if agg not in ("first", "last", "average"):
+        return None, f"period_agg {agg} is not first, last or average"
+    if agg != "first":
+        window["period_agg"] = agg
     return window, None
 
 
