@@ -413,6 +413,10 @@ def _empty_table(
     return TableStats(key, count, sampled, {c.name: ColumnStats(c.name, sampled, sampled, 0) for c in columns})
 
 
+# Tables profiled between two releases of what an embedded warehouse caches of them (see release_cache).
+RELEASE_EVERY = 200
+
+
 def profile_tables(
     connector: Any,
     targets: list[tuple[str, str | None, str, list[ProfileColumn], str | None]],
@@ -429,11 +433,15 @@ def profile_tables(
         return profile_table(connector, key, schema, table, columns, sample_rows, catalog)
 
     workers = max(1, min(concurrency, connector.max_connections, len(targets) or 1))
+    release = getattr(connector, "release_cache", None)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ktx-profile") as pool:
-        for stats in pool.map(work, targets):
-            results[stats.table] = stats
-            if on_done is not None:
-                on_done(stats.table)
+        for start in range(0, len(targets), RELEASE_EVERY):
+            for stats in pool.map(work, targets[start : start + RELEASE_EVERY]):
+                results[stats.table] = stats
+                if on_done is not None:
+                    on_done(stats.table)
+            if release is not None:
+                release()  # no query in flight between two batches: what the warehouse cached can go
     return results
 
 

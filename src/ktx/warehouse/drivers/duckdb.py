@@ -76,6 +76,15 @@ class DuckDBConnector(Connector):
             )
         return message
 
+    def release_cache(self) -> None:
+        """Free what DuckDB caches of the tables read so far: its buffer pool keeps every block a query touched
+        (at least one per table) until memory_limit, so a scan of thousands of small tables would hold up to that
+        limit. Closing the read-only instance frees it; the next query opens it again. Skipped while a query runs."""
+        pool = self._pool
+        if pool is not None and pool.in_use:
+            return
+        self.close()
+
     def close(self) -> None:
         super().close()
         with self._db_lock:
