@@ -414,7 +414,7 @@ def _empty_table(
 
 
 # Tables profiled between two releases of what an embedded warehouse caches of them (see release_cache).
-RELEASE_EVERY = 200
+RELEASE_EVERY = 300
 
 
 def profile_tables(

@@ -458,6 +458,10 @@ def generate_candidates(
 ) -> list[Edge]:
     """Single-column many-to-one candidates, deduplicated by id, best name match per pair."""
     found: dict[str, Edge] = {}
+    # Tables a column base names through its first letter (an abbreviation, a role prefix), per base: the same
+    # base (`customer`, `cust`) recurs in thousands of tables, and each time every table of that letter was tried.
+    by_letter: dict[tuple[str, ...], list[tuple[str, tuple[float, str]]]] = {}
+    by_name: dict[tuple[str, ...], list[tuple[str, tuple[float, str]]]] = {}  # tables a base names by an alias
     for table in tables:
         child = indexes.names[table.key]
         child_stats = stats.get(table.key)
@@ -470,22 +474,31 @@ def generate_candidates(
                 # reverse — even when each customer has its own address and both columns look unique.
                 continue
             else:
-                word = "_".join(base)
-                for key in (
-                    *indexes.by_alias.get(word, ()),
-                    *indexes.by_alias.get(stem(word), ()),
-                    *indexes.by_alias.get(base[-1], ()),
-                ):
-                    match = alias_match(base, indexes.names[key])
+                if base not in by_name:
+                    word = "_".join(base)
+                    named: dict[str, tuple[float, str]] = {}
+                    for key in (
+                        *indexes.by_alias.get(word, ()),
+                        *indexes.by_alias.get(stem(word), ()),
+                        *indexes.by_alias.get(base[-1], ()),
+                    ):
+                        if key not in named and (match := alias_match(base, indexes.names[key])) is not None:
+                            named[key] = match
+                    by_name[base] = list(named.items())
+                for key, match in by_name[base]:
                     # A table points at itself only through a role (`parent_category_id` in categories).
                     self_ok = key != table.key or len(base) > len(indexes.names[key].tokens)
-                    if match and self_ok and match[0] > hits.get(key, (0.0, ""))[0]:
+                    if self_ok and match[0] > hits.get(key, (0.0, ""))[0]:
                         hits[key] = match
-                for key in indexes.by_first.get(base[0][:1], ()):
+                if base not in by_letter:
+                    by_letter[base] = [
+                        (key, match)
+                        for key in indexes.by_first.get(base[0][:1], ())
+                        if (match := alias_match(base, indexes.names[key])) is not None
+                    ]
+                for key, match in by_letter[base]:
                     if key not in hits and key != table.key:
-                        match = alias_match(base, indexes.names[key])
-                        if match:
-                            hits[key] = match
+                        hits[key] = match
                 if "_".join(base) in PERSON_ROLES and len(indexes.person_tables) == 1:
                     hits.setdefault(indexes.person_tables[0], (0.80, "role_name"))
                 stripped = "_".join(child.stripped[column.name])
