@@ -11,7 +11,6 @@ from typing import Any
 import duckdb
 import pytest
 
-from ktx.errors import KtxError
 from ktx.ingest.run import run_ingest
 from ktx.project.project import Project, init_project
 from ktx.semantic.service import run_query
@@ -244,5 +243,16 @@ def test_semantic_manifest_json_is_read_in_place_of_the_yaml(tmp_path: Path) -> 
     overlay = (root / "semantic-layer/wh/metricflow/orders.yaml").read_text()
     assert "name: weekly_cost" in overlay and "window: 7 day" in overlay
     assert "name: margin" not in overlay  # the YAML's metric, not in the manifest
-    with Services(Project(root)) as services, pytest.raises(KtxError, match="needs a time spine"):
-        run_query(services, "wh", {"measures": ["weekly_cost"]}, execute=False)
+    # The project declares no time spine: the window reads a generated calendar, and the report says so.
+    assert "metricflow_time_spine_generated" in {w["code"] for w in mf.report["warnings"]}
+    day = {"field": "orders.ordered_at", "granularity": "day"}
+    window = ["orders.ordered_at >= '2026-02-01'", "orders.ordered_at < '2026-02-15'"]
+    rows = _one(root, {"measures": ["weekly_cost"], "dimensions": [day], "filters": window})
+    want = _sql(
+        root,
+        "SELECT d.day, sum(o.cost) FROM (SELECT CAST(range AS DATE) AS day FROM range(DATE '2000-01-01', "
+        "DATE '2041-01-01', INTERVAL 1 DAY)) d JOIN orders o ON o.ordered_at <= d.day AND o.ordered_at > d.day - 7 "
+        "WHERE o.ordered_at >= '2026-02-01' AND o.ordered_at < '2026-02-15' GROUP BY 1 ORDER BY 1",
+    )
+    # The filter narrows the rows; each day whose trailing week holds one of them is answered (to Feb 20).
+    assert [(str(r[0])[:10], float(r[1])) for r in rows] == [(str(d), float(v)) for d, v in want] and len(want) == 20

@@ -292,7 +292,8 @@ def _ingest_generated(
     result = project(mf, entries, warehouse, connection_id, duplicated_columns(root, warehouse))
     warnings = list(result.warnings)
     wh_driver = services.project.config.connections[warehouse].driver
-    files = _generated_changes(root, driver, warehouse, wh_driver, connection_id, result.files, mf.files, warnings)
+    generated = _with_generated_spine(root, driver, warehouse, wh_driver, connection_id, result.files, warnings)
+    files = _generated_changes(root, driver, warehouse, wh_driver, connection_id, generated, mf.files, warnings)
     units = _work_units(services, state, connection_id, driver, label, warehouse, run_id, mf.files, files, warnings)
     report: dict[str, Any] = {
         **units,
@@ -649,9 +650,47 @@ def _dbt_semantic_models(
     entries = {n: e for n, (_, e) in read_shards(root, warehouse).entries.items()}
     result = metricflow.project(mf, entries, warehouse, connection_id, duplicated_columns(root, warehouse))
     warnings += [w for w in result.warnings if not w.startswith("dbt_yaml_invalid")]  # the dbt pass said those
+    generated = _with_generated_spine(root, "metricflow", warehouse, wh_driver, connection_id, result.files, warnings)
     return _generated_changes(
-        root, "metricflow", warehouse, wh_driver, connection_id, result.files, mf.files, warnings, snapshot=False
+        root, "metricflow", warehouse, wh_driver, connection_id, generated, mf.files, warnings, snapshot=False
     )
+
+
+def _with_generated_spine(
+    root: Path,
+    driver: str,
+    warehouse: str,
+    wh_driver: str,
+    connection_id: str,
+    files: dict[str, str],
+    warnings: list[str],
+) -> dict[str, str]:
+    """`files`, plus a generated calendar (`ktx_time_spine`) when MetricFlow metrics read time through a spine
+    (windows, offsets, join_to_timespine) and neither the projection nor the rest of the layer has one."""
+    from ktx.project.yamlio import dump_yaml
+    from ktx.semantic.spine import END, START, spine_source
+    from ktx.warehouse.registry import WAREHOUSE_DRIVERS as SPECS
+
+    if driver != "metricflow" or any("time_spine:" in text for text in files.values()):
+        return files
+    if not any("window:" in text or "join_to_timespine: true" in text for text in files.values()):
+        return files
+    own = root / "semantic-layer" / warehouse / driver
+    layer = root / "semantic-layer" / warehouse
+    for path in layer.rglob("*.y*ml") if layer.is_dir() else []:
+        if own not in path.parents and "time_spine:" in path.read_text(encoding="utf-8", errors="replace"):
+            return files  # a calendar the person or another source declared
+    rel = f"semantic-layer/{warehouse}/{driver}/ktx_time_spine.yaml"
+    header = (
+        f"# Written by `ktx ingest {connection_id}`: a generated calendar, as the project declares no time spine "
+        "found in the scan; rewritten on every run.\n"
+    )
+    warnings.append(
+        f"metricflow_time_spine_generated:ktx_time_spine: the project declares no time spine the scan has; windows "
+        f"and joins to the spine read a generated calendar of every day from {START} to {END} (declare your own "
+        "time spine model to cover other dates)"
+    )
+    return {**files, rel: header + dump_yaml(spine_source(SPECS[wh_driver].dialect))}
 
 
 def _generated_changes(
