@@ -650,20 +650,7 @@ class _Builder:
             time_dim = replace(
                 time_dim, expr=truncate(time_dim.raw.copy(), spine_grain, self.dialect), granularity=spine_grain
             )  # type: ignore[union-attr]
-        spine_column = sqltree.column(spine.time_spine.column, "__ktx_spine_rows")  # type: ignore[union-attr]
-        period_expr = time_dim.expr.copy()
-        # The time dimension's expression over the spine: its one stored column (a computed `ds` over `created_at`
-        # included) read from the spine instead.
-        stored = {c.name for c in period_expr.find_all(exp.Column) if c.table == node}
-        if len(stored) != 1 or any(c.table != node for c in period_expr.find_all(exp.Column)):
-            raise CompileError(
-                f"Measure '{measure.name}' has a window over {node}.{measure.time_column}, whose expression does not "
-                "read exactly one stored column: a window needs a time column it can read from the time spine."
-            )
-        for column in list(period_expr.find_all(exp.Column)):
-            column.replace(spine_column.copy())
-        if isinstance(period_expr, exp.Column):  # the bare spine column (no granularity asked)
-            period_expr = spine_column.copy()
+        period_expr = self._over_spine(measure, time_dim, spine, f"has a window over {node}.{measure.time_column}")
         spine_ref = self._spine_table(spine_name, spine, "__ktx_spine_rows")
         periods = exp.select(exp.alias_(period_expr, "period")).from_(spine_ref).distinct()
         period = sqltree.column("period", "__ktx_spine")
@@ -782,17 +769,9 @@ class _Builder:
             )
         spine_column = sqltree.column(spine.time_spine.column, "__ktx_spine_rows")
         node = measure.node
-        period_expr = time_dim.expr.copy()
-        stored = {c.name for c in period_expr.find_all(exp.Column) if c.table == node}
-        if len(stored) != 1 or any(c.table != node for c in period_expr.find_all(exp.Column)):
-            raise CompileError(
-                f"Measure '{measure.name}' is joined to the time spine over {node}.{measure.time_column}, whose "
-                "expression does not read exactly one stored column: the spine cannot stand in for it."
-            )
-        for column in list(period_expr.find_all(exp.Column)):
-            column.replace(spine_column.copy())
-        if isinstance(period_expr, exp.Column):
-            period_expr = spine_column.copy()
+        period_expr = self._over_spine(
+            measure, time_dim, spine, f"is joined to the time spine over {node}.{measure.time_column}"
+        )
         select = exp.select(exp.alias_(period_expr, alias)).from_(
             self._spine_table(spine_name, spine, "__ktx_spine_rows")
         )
@@ -805,6 +784,25 @@ class _Builder:
         self.where_clause(select, on_time)
         self.plan.setdefault("time_spine", spine_name)
         return select.distinct()
+
+    @staticmethod
+    def _over_spine(measure: Measure, time_dim: Dimension, spine: Any, what: str) -> exp.Expression:
+        """The time dimension's expression read from the spine (alias `__ktx_spine_rows`): its one stored column
+        (a computed `ds` over `created_at` included) replaced by the spine's column."""
+        spine_column = sqltree.column(spine.time_spine.column, "__ktx_spine_rows")
+        period_expr = time_dim.expr.copy()
+        node = measure.node
+        stored = {c.name for c in period_expr.find_all(exp.Column) if c.table == node}
+        if len(stored) != 1 or any(c.table != node for c in period_expr.find_all(exp.Column)):
+            raise CompileError(
+                f"Measure '{measure.name}' {what}, whose expression does not read exactly one stored column: the "
+                "time spine cannot stand in for it."
+            )
+        for column in list(period_expr.find_all(exp.Column)):
+            column.replace(spine_column.copy())
+        if isinstance(period_expr, exp.Column):  # the bare spine column (no granularity asked)
+            period_expr = spine_column.copy()
+        return period_expr
 
     def _time_filters(self, measure: Measure) -> list[exp.Expression]:
         """The query's filters and the measure's own that read only its time column: MetricFlow applies filters on

@@ -280,8 +280,8 @@ class Reader:
         raise Unsupported(f"the aggregation {op!r}")
 
 
-def mbql_measure(query: Any, reader: Reader) -> tuple[int, dict[str, Any]]:
-    """(table id, measure without a name) of a question that is one aggregation over one table, with filters."""
+def _one_table(query: Any, reader: Reader) -> int:
+    """The table an MBQL query reads alone (no joins, custom expressions or nested question), or why not."""
     if not isinstance(query, dict):
         raise Unsupported("no MBQL query")
     table_id = query.get("source-table")
@@ -292,6 +292,12 @@ def mbql_measure(query: Any, reader: Reader) -> tuple[int, dict[str, Any]]:
     for key in ("joins", "expressions"):
         if query.get(key):
             raise Unsupported(f"uses {key}")
+    return table_id
+
+
+def mbql_measure(query: Any, reader: Reader) -> tuple[int, dict[str, Any]]:
+    """(table id, measure without a name) of a question that is one aggregation over one table, with filters."""
+    table_id = _one_table(query, reader)
     aggregations = query.get("aggregation") or []
     if len(aggregations) != 1:
         raise Unsupported(f"{len(aggregations)} aggregations (a measure is one)")
@@ -316,14 +322,7 @@ def _rows_only(query: Any) -> bool:
 
 def mbql_segment(query: dict[str, Any], reader: Reader) -> tuple[int, str]:
     """(table id, SQL condition) of a filtered listing of one table's rows."""
-    table_id = query.get("source-table")
-    if not isinstance(table_id, int):
-        raise Unsupported("built on another question (a nested query)")
-    if table_id not in reader.tables:
-        raise Unsupported(f"table {table_id} is not in a mapped database")
-    for key in ("joins", "expressions"):
-        if query.get(key):
-            raise Unsupported(f"uses {key}")
+    table_id = _one_table(query, reader)
     return table_id, reader.filter(query["filter"], table_id)
 
 

@@ -416,30 +416,13 @@ def _ingest_metabase(
     units = _work_units(
         services, state, connection_id, "metabase", "Metabase", primary, run_id, source_files, files, warnings
     )
-    report: dict[str, Any] = {
-        **units,
-        "runId": run_id,
-        "connectionId": connection_id,
-        "driver": "metabase",
-        "adapter": "metabase",
-        "status": "done",
-        "targetConnectionId": primary,
-        "targetConnectionIds": sorted(targets),
-        "databaseMappings": result.mapping,
-        "databases": len(snap.databases),
-        "cards": len(snap.cards),
-        "dashboards": len(snap.dashboards),
-        "collections": len(snap.collections),
-        "measures": result.measures,
-        "segments": result.segments,
-        "pages": result.pages,
-        "apiCalls": snap.calls,
-        "matched": sum(len(db.get("tables") or []) for db in snap.databases),
-        "unmapped": result.unmapped,
-        "filesChanged": sorted(files),
-        "warnings": [IngestWarning.parse(w).to_json() for w in warnings],
-        "createdAt": datetime.now(UTC).isoformat(),
-    }
+    report = _api_report(
+        units, run_id, connection_id, "metabase", sorted(targets), files, warnings,
+        databaseMappings=result.mapping, databases=len(snap.databases), cards=len(snap.cards),
+        dashboards=len(snap.dashboards), collections=len(snap.collections), measures=result.measures,
+        segments=result.segments, pages=result.pages, apiCalls=snap.calls,
+        matched=sum(len(db.get("tables") or []) for db in snap.databases), unmapped=result.unmapped,
+    )  # fmt: skip
     return _land(services, state, progress, report, files, source_files)
 
 
@@ -490,26 +473,12 @@ def _ingest_notion(
         units = _work_units(
             services, state, connection_id, "notion", "Notion", target, run_id, source_files, files, warnings
         )
-    report: dict[str, Any] = {
-        **units,
-        "runId": run_id,
-        "connectionId": connection_id,
-        "driver": "notion",
-        "adapter": "notion",
-        "status": "done",
-        "targetConnectionId": target or "-",
-        "targetConnectionIds": [target] if target else [],
-        "pages": len(pages),
-        "fetched": crawled.fetched,
-        "reused": crawled.reused,
-        "evicted": sum(1 for p, t in files.items() if t is None and p.startswith("wiki/")),
-        "complete": crawled.complete,
-        "apiCalls": crawled.calls,
-        "matched": len(pages),
-        "filesChanged": sorted(files),
-        "warnings": [IngestWarning.parse(w).to_json() for w in warnings],
-        "createdAt": datetime.now(UTC).isoformat(),
-    }
+    report = _api_report(
+        units, run_id, connection_id, "notion", [target] if target else [], files, warnings,
+        pages=len(pages), fetched=crawled.fetched, reused=crawled.reused,
+        evicted=sum(1 for p, t in files.items() if t is None and p.startswith("wiki/")),
+        complete=crawled.complete, apiCalls=crawled.calls, matched=len(pages),
+    )  # fmt: skip
     return _land(services, state, progress, report, files, source_files)
 
 
@@ -550,26 +519,12 @@ def _ingest_looker(
     units = _work_units(
         services, state, connection_id, "looker", "Looker", warehouse, run_id, source_files, files, warnings
     )
-    report: dict[str, Any] = {
-        **units,
-        "runId": run_id,
-        "connectionId": connection_id,
-        "driver": "looker",
-        "adapter": "looker",
-        "status": "done",
-        "targetConnectionId": warehouse,
-        "models": len(snap.models),
-        "explores": len(snap.explores),
-        "looks": len(snap.looks),
-        "dashboards": len(snap.dashboards),
-        "usage": {"explores": len(snap.usage), "tables": len(usage)},
-        "apiCalls": snap.calls,
-        "matched": len(result.matched),
-        "unmapped": result.unmapped,
-        "filesChanged": sorted(files),
-        "warnings": [IngestWarning.parse(w).to_json() for w in warnings],
-        "createdAt": datetime.now(UTC).isoformat(),
-    }
+    report = _api_report(
+        units, run_id, connection_id, "looker", [warehouse], files, warnings,
+        models=len(snap.models), explores=len(snap.explores), looks=len(snap.looks),
+        dashboards=len(snap.dashboards), usage={"explores": len(snap.usage), "tables": len(usage)},
+        apiCalls=snap.calls, matched=len(result.matched), unmapped=result.unmapped,
+    )  # fmt: skip
     return _land(services, state, progress, report, files, source_files)
 
 
@@ -601,6 +556,33 @@ def _with_looker_usage(entry: dict[str, Any], usage: dict[str, Any] | None) -> d
     else:
         new.pop("usage", None)
     return new
+
+
+def _api_report(
+    units: dict[str, Any],
+    run_id: str,
+    connection_id: str,
+    driver: str,
+    targets: list[str],
+    files: dict[str, str | None],
+    warnings: list[str],
+    **fields: Any,
+) -> dict[str, Any]:
+    """The report of an API source's run: what every run reports, then the source's own counts."""
+    return {
+        **units,
+        "runId": run_id,
+        "connectionId": connection_id,
+        "driver": driver,
+        "adapter": driver,
+        "status": "done",
+        "targetConnectionId": targets[0] if targets else "-",
+        "targetConnectionIds": targets,
+        **fields,
+        "filesChanged": sorted(files),
+        "warnings": [IngestWarning.parse(w).to_json() for w in warnings],
+        "createdAt": datetime.now(UTC).isoformat(),
+    }
 
 
 def _select_collections(snap: Any, conn: Any) -> None:
