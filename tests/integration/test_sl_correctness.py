@@ -257,6 +257,15 @@ OPS_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("running total, to the calendar's last day (MetricFlow's reading)",
      {"measures": ["shipments.units_to_date"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"}]},
      "SELECT c.day, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on <= c.day GROUP BY c.day"),
+    ("running total as of the start of each day's month",
+     {"measures": ["shipments.units_to_month_start"],
+      "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"}]},
+     "SELECT c.day, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on <= {month(c.day)} GROUP BY c.day"),
+    ("trailing 7 days as of a week earlier",
+     {"measures": ["shipments.units_7d_week_before"],
+      "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"}]},
+     "SELECT c.day, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on <= {shift(c.day, -7 days)} "
+     "AND s.shipped_on > {shift(c.day, -14 days)} GROUP BY c.day"),
     ("trailing 7 days by month: each month's first day with a value",
      {"measures": ["shipments.units_7d"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "month"}]},
      "WITH d AS (SELECT c.day, SUM(s.qty) AS v FROM calendar c JOIN shipments s ON s.shipped_on <= c.day "

@@ -10,7 +10,7 @@ import sqlglot
 
 from ktx.semantic.compiler import SemanticEngine
 from ktx.semantic.graph import JoinGraph
-from ktx.semantic.model import Column, Source
+from ktx.semantic.model import Column, Source, Window
 from ktx.semantic.sqlexpr import CompileError
 
 DIALECTS = ["postgres", "duckdb", "sqlite", "mysql", "snowflake", "bigquery", "clickhouse", "tsql"]
@@ -398,6 +398,10 @@ def test_windows_refuse_what_they_cannot_answer() -> None:
     # ... except a running total over all time, which without periods is the total of all rows.
     total = windows().compile({"measures": ["fct.rev_all"]})
     assert "aggregates all rows" in " ".join(total.warnings) and "__ktx_spine" not in total.sql
+    with pytest.raises(ValueError, match="shift a cumulative window"):
+        Window(kind="offset", window="1 day", offset="1 day")
+    with pytest.raises(ValueError, match="'offset' or 'offset_to_grain', not both"):
+        Window(kind="cumulative", offset="1 day", offset_to_grain="month")
     with pytest.raises(ValueError, match="must be a count and a unit"):
         Source.parse({"name": "x", "table": "x", "grain": ["id"], "columns": [{"name": "id", "type": "number"}],
                       "measures": [{"name": "m", "expr": "sum(id)", "window": {"kind": "cumulative", "window": "a week"}}]})  # fmt: skip

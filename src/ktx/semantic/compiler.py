@@ -659,13 +659,20 @@ class _Builder:
             # Asked without a grain, the periods are the spine's: a row at 14:30 belongs to its day.
             row_period = truncate(row_period, grain, self.dialect)
         if window.kind == "cumulative":
-            conditions = [exp.LTE(this=row_period.copy(), expression=period.copy())]
+            # As of each period, or as of an earlier day: `offset` before it, or the start of its `offset_to_grain`.
+            asof: exp.Expression = period
+            if window.offset:
+                count, unit = parse_window(window.offset)
+                asof = shift_back(period, count, unit, self.dialect)
+            elif window.offset_to_grain:
+                asof = truncate(period, window.offset_to_grain, self.dialect)
+            conditions = [exp.LTE(this=row_period.copy(), expression=asof.copy())]
             if window.window:
                 count, unit = parse_window(window.window)
-                start = shift_back(period, count, unit, self.dialect)
+                start = shift_back(asof, count, unit, self.dialect)
                 conditions.append(exp.GT(this=row_period.copy(), expression=start))
             elif window.grain_to_date:
-                start = truncate(period, window.grain_to_date, self.dialect)
+                start = truncate(asof, window.grain_to_date, self.dialect)
                 conditions.append(exp.GTE(this=row_period.copy(), expression=start))
             # else: all time up to each period, to the spine's last period (MetricFlow's reading)
         elif window.window:
@@ -982,8 +989,12 @@ def _window_text(window: Any) -> str:
     if window.kind == "offset":
         return f"offset by {window.window}" if window.window else f"offset to the start of its {window.grain_to_date}"
     if window.window:
-        return f"cumulative over a trailing {window.window}"
-    return f"cumulative {window.grain_to_date} to date" if window.grain_to_date else "cumulative over all time"
+        text = f"cumulative over a trailing {window.window}"
+    else:
+        text = f"cumulative {window.grain_to_date} to date" if window.grain_to_date else "cumulative over all time"
+    if window.offset or window.offset_to_grain:
+        text += f" as of {window.offset} earlier" if window.offset else f" as of its {window.offset_to_grain}'s start"
+    return text
 
 
 def _sources_text(groups: list[str]) -> str:

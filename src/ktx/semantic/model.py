@@ -95,10 +95,20 @@ class Window:
     # A cumulative value asked by a coarser grain than the spine's: the period's first day's value (MetricFlow's
     # default), its last day's, or the average over its days.
     period_agg: Literal["first", "last", "average"] = "first"
+    # A cumulative value as of an earlier day: `offset` ("1 week") before each period, or `offset_to_grain`, the
+    # start of the period's month (MetricFlow's offset_window / offset_to_grain on a cumulative input).
+    offset: str | None = None
+    offset_to_grain: Grain | None = None
 
     def __post_init__(self) -> None:
         if self.window is not None:
             parse_window(self.window)
+        if self.offset is not None:
+            parse_window(self.offset)
+        if (self.offset or self.offset_to_grain) and self.kind != "cumulative":
+            raise ValueError("offset / offset_to_grain shift a cumulative window; an offset window uses 'window'")
+        if self.offset and self.offset_to_grain:
+            raise ValueError("a cumulative window takes 'offset' or 'offset_to_grain', not both")
         if self.kind == "offset" and (self.window is None) == (self.grain_to_date is None):
             raise ValueError("an offset takes exactly one of 'window' or 'grain_to_date'")
         if self.kind == "cumulative" and self.window is not None and self.grain_to_date is not None:

@@ -78,9 +78,9 @@ class Measure:
         if self.node is None or self.window is None:
             return self.node
         w = self.window
-        shape = (
-            f"{w.kind}_{(w.window or '').replace(' ', '_')}_{w.grain_to_date or ''}_{w.period_agg}_{self.time_column}"
-        )
+        shift = f"{(w.offset or '').replace(' ', '_')}{w.offset_to_grain or ''}"
+        shape = f"{w.kind}_{(w.window or '').replace(' ', '_')}_{w.grain_to_date or ''}_{w.period_agg}_{shift}"
+        shape += f"_{self.time_column}"
         return f"{self.node}{WINDOW_MARK}{shape}"
 
     def leaves(self) -> list[Measure]:

@@ -644,9 +644,10 @@ def _input_measure(
     base = next((m for m in mf.metrics if str(m.get("name")) == base_name), None)
     if base is None:
         return None, f"input {base_name} is defined nowhere"
-    if str(base.get("type") or "simple").lower() != "simple":
-        # Pushing a filter or an offset into a ratio, expression or window means doing it to each of its
-        # inputs: not done yet.
+    base_kind = str(base.get("type") or "simple").lower()
+    if base_kind != "simple" and not (base_kind == "cumulative" and offset and not filters):
+        # Pushing a filter or an offset into a ratio or an expression means doing it to each of its inputs: not
+        # done yet (a cumulative input takes an offset: its running value as of the earlier day).
         what = "an offset" if offset else "a filter"
         return None, f"input {base_name} is a {base.get('type')} metric given {what}; only simple inputs take one"
     aux = _input_name(base_name, filters, offset)
@@ -659,7 +660,7 @@ def _input_measure(
         said.append(_offset_text(offset))
     synthetic = {
         "name": aux,
-        "type": "simple",
+        "type": base_kind,
         "type_params": base.get("type_params") or {},
         "filter": _filters(base.get("filter"), *filters),
         "description": f"{base_name}, {', '.join(said)}: an input of {parent} in MetricFlow.",
@@ -903,9 +904,14 @@ def _metric(
     if kind == "conversion":
         return _conversion_metric(metric, params, overlays, metric_home, measure_owner, matched)
     if kind == "cumulative":
+        offset = window
         window, problem = _cumulative_window(params)
         if problem:
             return problem
+        if offset and window is not None:
+            # A cumulative input given an offset: the running value as of the earlier day (or the period's start).
+            key = "offset" if offset.get("window") else "offset_to_grain"
+            window[key] = offset.get("window") or offset["grain_to_date"]
         kind = "simple"
     if kind == "simple":
         ref = params.get("measure")
