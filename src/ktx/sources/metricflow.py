@@ -704,9 +704,16 @@ def _conversion_metric(
         return "a conversion metric with a filter is not expressed yet"
     names = [options.get("base_measure"), options.get("conversion_measure")]
     names = [n.get("name") if isinstance(n, dict) else n for n in names]
-    if any(isinstance(n, dict) and (n.get("filter") or n.get("fill_nulls_with") is not None) for n in
-           (options.get("base_measure"), options.get("conversion_measure"))):  # fmt: skip
-        return "a conversion metric whose measures carry filters or fills is not expressed yet"
+    calculation = str(options.get("calculation") or "conversion_rate").lower()
+    refs = [r if isinstance(r, dict) else {} for r in (options.get("base_measure"), options.get("conversion_measure"))]
+    if any(r.get("filter") for r in refs):
+        return "a conversion metric whose measures carry filters is not expressed yet"
+    fills = [r.get("fill_nulls_with") is not None or bool(r.get("join_to_timespine")) for r in refs]
+    if calculation != "conversions" and any(fills):
+        return "a conversion rate whose measures are filled or joined to the time spine is not expressed yet"
+    fill = refs[1].get("fill_nulls_with")
+    if fill is not None and (not isinstance(fill, int | float) or isinstance(fill, bool)):
+        return f"fill_nulls_with {fill!r} is not a number"
     owners = [measure_owner.get(str(n)) for n in names]
     if None in owners or any(o.name not in overlays for o in owners if o):
         return "a conversion metric whose base or conversion measure was not projected"
@@ -738,11 +745,14 @@ def _conversion_metric(
     if same:
         rule["same"] = same
     name = str(metric["name"])
-    calculation = str(options.get("calculation") or "conversion_rate").lower()
     description = str(metric.get("description") or "").strip()
     if calculation == "conversions":
         conversions = name
         item = {"name": name, "expr": expr, "conversion": rule, **({"description": description} if description else {})}
+        if fill is not None:
+            item["fill_nulls_with"] = fill
+        if refs[1].get("join_to_timespine"):
+            item["join_to_timespine"] = True
     else:
         # Named after what it counts, so conversion rates over the same funnel share it.
         conversions = f"{names[1]}_after_{names[0]}" + (f"_within_{window.replace(' ', '_')}" if window else "")
