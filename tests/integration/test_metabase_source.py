@@ -275,6 +275,17 @@ def test_connection_test_and_a_refused_key(shop) -> None:
     assert failed.returncode == 1 and "refused the credential" in failed.stdout + failed.stderr
 
 
+def test_ingest_says_what_was_projected_and_what_was_not(shop) -> None:
+    root, _, _ = shop
+    out = _ktx(root, "ingest", "mb", "--output", "plain")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "metabase → wh: 2 databases, 9 questions, 2 collections, 6 dashboards, 4 measures, 2 segments" in text
+    assert "No changes since the last run: nothing rewritten, no commit." in text
+    assert "Not projected: " in text and "Orders with customers (12): uses joins" in text
+    assert "Tables: 0 added" not in text  # a source's run is not a table diff
+
+
 def test_a_literal_key_in_ktx_yaml_is_refused(shop) -> None:
     root, _, _ = shop
     Project(root).update_config(

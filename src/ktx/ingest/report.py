@@ -96,6 +96,47 @@ def _link_line(link: dict[str, Any]) -> str:
     return " · ".join(p for p in parts if p)
 
 
+# What a context source's report counts, in the order it is said.
+SOURCE_COUNTS = (("models", "model"), ("sources", "dbt source"), ("semanticModels", "semantic model"),
+                 ("metrics", "metric"), ("views", "view"), ("explores", "explore"), ("looks", "Look"),
+                 ("databases", "database"), ("cards", "question"), ("collections", "collection"),
+                 ("dashboards", "dashboard"), ("measures", "measure"), ("segments", "segment"), ("pages", "page"),
+                 ("fetched", "page read"), ("reused", "page unchanged"), ("evicted", "page removed"),
+                 ("matched", "matched"), ("apiCalls", "API call"))  # fmt: skip
+
+
+def _source_lines(report: dict[str, Any]) -> list[str]:
+    """A context source's run: what it read and projected, what it could not, and its work units."""
+    targets = report.get("targetConnectionIds") or [report.get("targetConnectionId")]
+    counts = [
+        f"{report[key]} {word}" if word == "matched" else _plural(int(report[key]), word)
+        for key, word in SOURCE_COUNTS
+        if isinstance(report.get(key), int) and not isinstance(report.get(key), bool)
+    ]
+    onto = ", ".join(str(t) for t in targets if t and t != "-")
+    lines = [f"  {report.get('adapter')}" + (f" → {onto}" if onto else "") + ": " + ", ".join(counts)]
+    if report.get("unchanged"):
+        lines.append("  No changes since the last run: nothing rewritten, no commit.")
+    if report.get("complete") is False:
+        lines.append("  Stopped at max_pages_per_run: the next run goes on.")
+    unmapped = report.get("unmapped") or []
+    if unmapped:
+        lines.append(f"  Not projected: {len(unmapped)}")
+        for item in unmapped[:LIST_LIMIT]:
+            name = next((str(item[k]) for k in item if k not in ("reason", "name", "type")), "?")
+            label = f"{item['name']} ({name})" if item.get("name") and str(item.get("name")) != name else name
+            lines.append(f"    {label}: {item.get('reason')}")
+        if len(unmapped) > LIST_LIMIT:
+            lines.append(f"    … {len(unmapped) - LIST_LIMIT} more (ktx ingest --report {report.get('runId')} --json)")
+    units = report.get("workUnits") or []
+    if units:
+        failed = sum(1 for u in units if u.get("status") == "failed")
+        lines.append(f"  Work units: {len(units) - failed} done" + (f", {failed} failed" if failed else ""))
+    elif report.get("llm"):
+        lines.append(f"  LLM: {report['llm']}")
+    return lines
+
+
 def report_lines(report: dict[str, Any]) -> list[str]:
     """A stored scan report as the plain lines `ktx ingest` and `ktx ingest --report` print."""
     lines = [
@@ -105,7 +146,9 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"  Failed: {report['failure']}")
         return lines
     diff = report.get("diffSummary") or {}
-    if report.get("unchanged"):
+    if report.get("targetConnectionId"):  # a context source: what it read and projected, not a table diff
+        lines += _source_lines(report)
+    elif report.get("unchanged"):
         lines.append(f"  No changes since run {report.get('previousRunId')}: nothing rewritten, no commit.")
     else:
         lines.append(
