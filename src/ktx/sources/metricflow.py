@@ -645,6 +645,9 @@ def _input_measure(
     if base is None:
         return None, f"input {base_name} is defined nowhere"
     base_kind = str(base.get("type") or "simple").lower()
+    if base_kind == "derived" and offset and not filters:
+        return _offset_derived(parent, base, offset, mf, overlays, metric_home, measure_owner, by_entity, matched,
+                               warnings)  # fmt: skip
     if base_kind != "simple" and not (base_kind == "cumulative" and offset and not filters):
         # Pushing a filter or an offset into a ratio or an expression means doing it to each of its inputs: not
         # done yet (a cumulative input takes an offset: its running value as of the earlier day).
@@ -665,6 +668,45 @@ def _input_measure(
         "filter": _filters(base.get("filter"), *filters),
         "description": f"{base_name}, {', '.join(said)}: an input of {parent} in MetricFlow.",
         "_window": offset,
+    }
+    before = len(warnings)
+    outcome = _metric(synthetic, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings)
+    if outcome is not None or aux not in metric_home:
+        found = [w.split(": ", 1)[-1] for w in warnings[before:]]
+        del warnings[before:]
+        return None, f"input {base_name}: " + (outcome or "; ".join(found) or "not projected")
+    return aux, None
+
+
+def _offset_derived(
+    parent: str,
+    base: dict[str, Any],
+    offset: dict[str, str],
+    mf: MetricFlowProject,
+    overlays: dict[str, dict[str, Any]],
+    metric_home: dict[str, str],
+    measure_owner: dict[str, Model],
+    by_entity: dict[str, list[Model]],
+    matched: dict[str, str],
+    warnings: list[str],
+) -> tuple[str | None, str | None]:
+    """A derived input given an offset: the same expression over its inputs, each given the offset
+    (`booking_fees` at the start of its month is `booking_value` at the start of its month × 0.05)."""
+    base_name = str(base.get("name"))
+    aux = _input_name(base_name, [], offset)
+    if aux in metric_home:
+        return aux, None
+    params = base.get("type_params") or {}
+    refs = [r if isinstance(r, dict) else {"name": r} for r in params.get("metrics") or []]
+    if any(r.get("offset_window") is not None or r.get("offset_to_grain") is not None for r in refs):
+        return None, f"input {base_name} already offsets its own inputs; an offset of an offset is not expressed yet"
+    key = ("offset_window", offset["window"]) if offset.get("window") else ("offset_to_grain", offset["grain_to_date"])
+    synthetic = {
+        "name": aux,
+        "type": "derived",
+        "type_params": {**params, "metrics": [{**r, key[0]: key[1]} for r in refs]},
+        "filter": base.get("filter"),
+        "description": f"{base_name}, {_offset_text(offset)}: an input of {parent} in MetricFlow.",
     }
     before = len(warnings)
     outcome = _metric(synthetic, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings)
