@@ -698,13 +698,19 @@ def _offset_derived(
         return aux, None
     params = base.get("type_params") or {}
     refs = [r if isinstance(r, dict) else {"name": r} for r in params.get("metrics") or []]
-    if any(r.get("offset_window") is not None or r.get("offset_to_grain") is not None for r in refs):
-        return None, f"input {base_name} already offsets its own inputs; an offset of an offset is not expressed yet"
-    key = ("offset_window", offset["window"]) if offset.get("window") else ("offset_to_grain", offset["grain_to_date"])
+    shifted = []
+    for ref in refs:
+        combined = _combined_offset(ref, offset)
+        if combined is None:
+            return None, (
+                f"input {base_name} already offsets its own inputs by another kind of offset; an offset of such an "
+                "offset is not expressed yet"
+            )
+        shifted.append({k: v for k, v in ref.items() if k not in ("offset_window", "offset_to_grain")} | combined)
     synthetic = {
         "name": aux,
         "type": "derived",
-        "type_params": {**params, "metrics": [{**r, key[0]: key[1]} for r in refs]},
+        "type_params": {**params, "metrics": shifted},
         "filter": base.get("filter"),
         "description": f"{base_name}, {_offset_text(offset)}: an input of {parent} in MetricFlow.",
     }
@@ -715,6 +721,23 @@ def _offset_derived(
         del warnings[before:]
         return None, f"input {base_name}: " + (outcome or "; ".join(found) or "not projected")
     return aux, None
+
+
+def _combined_offset(ref: dict[str, Any], offset: dict[str, str]) -> dict[str, str] | None:
+    """An input's own offset followed by another: `5 days` then `2 days` is `7 days`; None when they do not add up
+    (different units, or a grain's start)."""
+    if offset.get("grain_to_date"):
+        own = ref.get("offset_window") is not None or ref.get("offset_to_grain") is not None
+        return None if own else {"offset_to_grain": offset["grain_to_date"]}
+    if ref.get("offset_to_grain") is not None:
+        return None
+    if ref.get("offset_window") is None:
+        return {"offset_window": offset["window"]}
+    own_text = _window_text(ref["offset_window"])
+    if own_text is None:
+        return None
+    (count, unit), (more, other) = parse_window(own_text), parse_window(offset["window"])
+    return {"offset_window": f"{count + more} {unit}s"} if unit == other else None
 
 
 def _window_text(value: Any) -> str | None:
