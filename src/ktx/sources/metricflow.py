@@ -645,9 +645,9 @@ def _input_measure(
     if base is None:
         return None, f"input {base_name} is defined nowhere"
     base_kind = str(base.get("type") or "simple").lower()
-    if base_kind == "derived" and offset and not filters:
-        return _offset_derived(parent, base, offset, mf, overlays, metric_home, measure_owner, by_entity, matched,
-                               warnings)  # fmt: skip
+    if base_kind == "derived":
+        return _pushed_derived(parent, base, filters, offset, mf, overlays, metric_home, measure_owner, by_entity,
+                               matched, warnings)  # fmt: skip
     if base_kind != "simple" and not (base_kind == "cumulative" and offset and not filters):
         # Pushing a filter or an offset into a ratio or an expression means doing it to each of its inputs: not
         # done yet (a cumulative input takes an offset: its running value as of the earlier day).
@@ -678,10 +678,11 @@ def _input_measure(
     return aux, None
 
 
-def _offset_derived(
+def _pushed_derived(
     parent: str,
     base: dict[str, Any],
-    offset: dict[str, str],
+    filters: list[str],
+    offset: dict[str, str] | None,
     mf: MetricFlowProject,
     overlays: dict[str, dict[str, Any]],
     metric_home: dict[str, str],
@@ -690,29 +691,38 @@ def _offset_derived(
     matched: dict[str, str],
     warnings: list[str],
 ) -> tuple[str | None, str | None]:
-    """A derived input given an offset: the same expression over its inputs, each given the offset
-    (`booking_fees` at the start of its month is `booking_value` at the start of its month × 0.05)."""
+    """A derived input given a filter or an offset: the same expression over its inputs, each given the filter (as
+    well as its own) or the offset (`booking_fees` at the start of its month is `booking_value` at the start of its
+    month × 0.05)."""
     base_name = str(base.get("name"))
-    aux = _input_name(base_name, [], offset)
+    aux = _input_name(base_name, filters, offset)
     if aux in metric_home:
         return aux, None
     params = base.get("type_params") or {}
     refs = [r if isinstance(r, dict) else {"name": r} for r in params.get("metrics") or []]
-    shifted = []
+    pushed = []
     for ref in refs:
-        combined = _combined_offset(ref, offset)
-        if combined is None:
-            return None, (
-                f"input {base_name} already offsets its own inputs by another kind of offset; an offset of such an "
-                "offset is not expressed yet"
-            )
-        shifted.append({k: v for k, v in ref.items() if k not in ("offset_window", "offset_to_grain")} | combined)
+        item = dict(ref)
+        if offset:
+            combined = _combined_offset(ref, offset)
+            if combined is None:
+                return None, (
+                    f"input {base_name} already offsets its own inputs by another kind of offset; an offset of such "
+                    "an offset is not expressed yet"
+                )
+            item = {k: v for k, v in item.items() if k not in ("offset_window", "offset_to_grain")} | combined
+        if filters:
+            item["filter"] = _filters(ref.get("filter"), *filters)
+        pushed.append(item)
+    said = ([f"filtered by {' and '.join(f.strip() for f in filters)}"] if filters else []) + (
+        [_offset_text(offset)] if offset else []
+    )
     synthetic = {
         "name": aux,
         "type": "derived",
-        "type_params": {**params, "metrics": shifted},
+        "type_params": {**params, "metrics": pushed},
         "filter": base.get("filter"),
-        "description": f"{base_name}, {_offset_text(offset)}: an input of {parent} in MetricFlow.",
+        "description": f"{base_name}, {', '.join(said)}: an input of {parent} in MetricFlow.",
     }
     before = len(warnings)
     outcome = _metric(synthetic, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings)
