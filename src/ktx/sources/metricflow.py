@@ -645,30 +645,29 @@ def _input_measure(
     if base is None:
         return None, f"input {base_name} is defined nowhere"
     base_kind = str(base.get("type") or "simple").lower()
-    if base_kind == "derived":
-        return _pushed_derived(parent, base, filters, offset, mf, overlays, metric_home, measure_owner, by_entity,
-                               matched, warnings)  # fmt: skip
-    if base_kind != "simple" and not (base_kind == "cumulative" and offset and not filters):
-        # Pushing a filter or an offset into a ratio or an expression means doing it to each of its inputs: not
-        # done yet (a cumulative input takes an offset: its running value as of the earlier day).
-        what = "an offset" if offset else "a filter"
-        return None, f"input {base_name} is a {base.get('type')} metric given {what}; only simple inputs take one"
     aux = _input_name(base_name, filters, offset)
     if aux in metric_home:
         return aux, None
-    said = []
-    if filters:
-        said.append(f"filtered by {' and '.join(f.strip() for f in filters)}")
-    if offset:
-        said.append(_offset_text(offset))
-    synthetic = {
-        "name": aux,
-        "type": base_kind,
-        "type_params": base.get("type_params") or {},
-        "filter": _filters(base.get("filter"), *filters),
-        "description": f"{base_name}, {', '.join(said)}: an input of {parent} in MetricFlow.",
-        "_window": offset,
-    }
+    if base_kind == "derived":
+        synthetic = _pushed_derived(base, filters, offset)
+        if isinstance(synthetic, str):
+            return None, synthetic
+    elif base_kind == "simple" or (base_kind == "cumulative" and offset and not filters):
+        # A cumulative input takes an offset: its running value as of the earlier day.
+        synthetic = {
+            "type": base_kind,
+            "type_params": base.get("type_params") or {},
+            "filter": _filters(base.get("filter"), *filters),
+            "_window": offset,
+        }
+    else:
+        # Pushing a filter or an offset into a ratio means doing it to each of its inputs: not done yet.
+        what = "an offset" if offset else "a filter"
+        return None, f"input {base_name} is a {base.get('type')} metric given {what}; only simple inputs take one"
+    said = ([f"filtered by {' and '.join(f.strip() for f in filters)}"] if filters else []) + (
+        [_offset_text(offset)] if offset else []
+    )
+    synthetic |= {"name": aux, "description": f"{base_name}, {', '.join(said)}: an input of {parent} in MetricFlow."}
     before = len(warnings)
     outcome = _metric(synthetic, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings)
     if outcome is not None or aux not in metric_home:
@@ -678,26 +677,10 @@ def _input_measure(
     return aux, None
 
 
-def _pushed_derived(
-    parent: str,
-    base: dict[str, Any],
-    filters: list[str],
-    offset: dict[str, str] | None,
-    mf: MetricFlowProject,
-    overlays: dict[str, dict[str, Any]],
-    metric_home: dict[str, str],
-    measure_owner: dict[str, Model],
-    by_entity: dict[str, list[Model]],
-    matched: dict[str, str],
-    warnings: list[str],
-) -> tuple[str | None, str | None]:
-    """A derived input given a filter or an offset: the same expression over its inputs, each given the filter (as
-    well as its own) or the offset (`booking_fees` at the start of its month is `booking_value` at the start of its
-    month × 0.05)."""
-    base_name = str(base.get("name"))
-    aux = _input_name(base_name, filters, offset)
-    if aux in metric_home:
-        return aux, None
+def _pushed_derived(base: dict[str, Any], filters: list[str], offset: dict[str, str] | None) -> dict[str, Any] | str:
+    """A derived input given a filter or an offset, as the same expression over its inputs, each given the filter
+    (as well as its own) or the offset (`booking_fees` at the start of its month is `booking_value` at the start of
+    its month × 0.05); a string says why it cannot be."""
     params = base.get("type_params") or {}
     refs = [r if isinstance(r, dict) else {"name": r} for r in params.get("metrics") or []]
     pushed = []
@@ -706,31 +689,15 @@ def _pushed_derived(
         if offset:
             combined = _combined_offset(ref, offset)
             if combined is None:
-                return None, (
-                    f"input {base_name} already offsets its own inputs by another kind of offset; an offset of such "
-                    "an offset is not expressed yet"
+                return (
+                    f"input {base.get('name')} already offsets its own inputs by another kind of offset; an offset "
+                    "of such an offset is not expressed yet"
                 )
             item = {k: v for k, v in item.items() if k not in ("offset_window", "offset_to_grain")} | combined
         if filters:
             item["filter"] = _filters(ref.get("filter"), *filters)
         pushed.append(item)
-    said = ([f"filtered by {' and '.join(f.strip() for f in filters)}"] if filters else []) + (
-        [_offset_text(offset)] if offset else []
-    )
-    synthetic = {
-        "name": aux,
-        "type": "derived",
-        "type_params": {**params, "metrics": pushed},
-        "filter": base.get("filter"),
-        "description": f"{base_name}, {', '.join(said)}: an input of {parent} in MetricFlow.",
-    }
-    before = len(warnings)
-    outcome = _metric(synthetic, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings)
-    if outcome is not None or aux not in metric_home:
-        found = [w.split(": ", 1)[-1] for w in warnings[before:]]
-        del warnings[before:]
-        return None, f"input {base_name}: " + (outcome or "; ".join(found) or "not projected")
-    return aux, None
+    return {"type": "derived", "type_params": {**params, "metrics": pushed}, "filter": base.get("filter")}
 
 
 def _combined_offset(ref: dict[str, Any], offset: dict[str, str]) -> dict[str, str] | None:
