@@ -11,12 +11,11 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.loopback import LoopbackServer, Request, Response
+from tests.fakes.loopback import Request, Response, ScriptedApi
 
 PREFIX = "/api/4.0"
 
@@ -40,22 +39,14 @@ class LookerState:
     tokens: set[str] = field(default_factory=set)
 
 
-class LookerStandIn:
-    def __init__(self, state: LookerState) -> None:
-        self.state = state
-        self.server = LoopbackServer(self.handle)
-        self.url = self.server.url
-
-    def close(self) -> None:
-        self.server.close()
+class LookerStandIn(ScriptedApi):
+    state: Any
 
     def handle(self, request: Request) -> Response:
         state = self.state
-        state.requests.append((request.method, request.path, time.monotonic()))
         parts = urlsplit(request.path)
         path = parts.path.removeprefix(PREFIX).rstrip("/")
-        if state.rate_limit.get(path, 0) > 0:
-            state.rate_limit[path] -= 1
+        if self.rate_limited(path):
             return Response(429, b'{"message": "Too many requests"}', {"Retry-After": "1"})
         if path == "/login" and request.method == "POST":
             form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,3 +66,30 @@ class LoopbackServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class ScriptedApi:
+    """What the SaaS API stand-ins share: the loopback server, every request recorded in `state.requests`
+    (method, path with query, monotonic time), and `state.rate_limit[path] = n` for n scripted 429s on a path."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self.server = LoopbackServer(self._record)
+        self.url = self.server.url
+
+    def close(self) -> None:
+        self.server.close()
+
+    def _record(self, request: Request) -> Response:
+        self.state.requests.append((request.method, request.path, time.monotonic()))
+        return self.handle(request)
+
+    def handle(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def rate_limited(self, path: str) -> bool:
+        """Whether this request to `path` is one of its scripted 429s (each one is used up)."""
+        if self.state.rate_limit.get(path, 0) > 0:
+            self.state.rate_limit[path] -= 1
+            return True
+        return False

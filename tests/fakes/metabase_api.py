@@ -11,12 +11,11 @@ Every request is recorded (method, path with query, monotonic time) for the test
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.loopback import LoopbackServer, Request, Response
+from tests.fakes.loopback import Request, Response, ScriptedApi
 
 
 @dataclass
@@ -33,24 +32,16 @@ class MetabaseState:
     requests: list[tuple[str, str, float]] = field(default_factory=list)
 
 
-class MetabaseStandIn:
-    def __init__(self, state: MetabaseState) -> None:
-        self.state = state
-        self.server = LoopbackServer(self.handle)
-        self.url = self.server.url
-
-    def close(self) -> None:
-        self.server.close()
+class MetabaseStandIn(ScriptedApi):
+    state: Any
 
     def handle(self, request: Request) -> Response:
         state = self.state
-        state.requests.append((request.method, request.path, time.monotonic()))
         parts = urlsplit(request.path)
         path, query = parts.path.rstrip("/"), parse_qs(parts.query)
         if {k.lower(): v for k, v in request.headers.items()}.get("x-api-key") != state.api_key:
             return Response(401, b"Unauthenticated", {"Content-Type": "text/plain"})
-        if state.rate_limit.get(path, 0) > 0:
-            state.rate_limit[path] -= 1
+        if self.rate_limited(path):
             return Response(429, b"Too many requests", {"Retry-After": "1"})
         if request.method != "GET":
             return Response(405, b"")

@@ -13,13 +13,12 @@ real `notion-client` library pointed at it with `base_url`.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.loopback import LoopbackServer, Request, Response
+from tests.fakes.loopback import Request, Response, ScriptedApi
 
 
 def dashed(compact: str) -> str:
@@ -86,14 +85,8 @@ class NotionState:
         }
 
 
-class NotionStandIn:
-    def __init__(self, state: NotionState) -> None:
-        self.state = state
-        self.server = LoopbackServer(self.handle)
-        self.url = self.server.url
-
-    def close(self) -> None:
-        self.server.close()
+class NotionStandIn(ScriptedApi):
+    state: Any
 
     def _children_of(self, block_id: str) -> list[dict[str, Any]] | None:
         """A page's blocks, or a nested block's children (searched only for those, which are rare)."""
@@ -133,7 +126,6 @@ class NotionStandIn:
 
     def handle(self, request: Request) -> Response:
         state = self.state
-        state.requests.append((request.method, request.path, time.monotonic()))
         parts = urlsplit(request.path)
         path, query = parts.path.rstrip("/"), parse_qs(parts.query)
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -141,8 +133,7 @@ class NotionStandIn:
             return error(401, "unauthorized", "API token is invalid.")
         if not headers.get("notion-version"):
             return error(400, "missing_version", "Notion-Version header failed validation.")
-        if state.rate_limit.get(path, 0) > 0:
-            state.rate_limit[path] -= 1
+        if self.rate_limited(path):
             return error(429, "rate_limited", "You have been rate limited.", {"Retry-After": "1"})
         segments = path.split("/")[2:]  # after /v1
         body = request.json() if request.method == "POST" else {}
