@@ -6,9 +6,7 @@ waited out; a wrong secret is one line with the fix; nothing secret is committed
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -172,22 +170,12 @@ def test_unchanged_looker_changes_nothing_and_usage_without_permission_is_a_warn
     assert "queryRuns" not in text
 
 
-def _ktx(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ktx", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def test_connection_test_and_a_wrong_secret(shop) -> None:
+def test_connection_test_and_a_wrong_secret(shop, run_ktx) -> None:
     root, _, _ = shop
-    ok = _ktx(root, "connection", "test", "lk")
+    ok = run_ktx("connection", "test", "lk", cwd=root)
     assert ok.returncode == 0, ok.stderr
     assert "signed in as ktx reader" in ok.stdout
-    bad = _ktx(root, "connection", "test", "lk", env={"KTX_TEST_LOOKER_SECRET": "lk_old"})
+    bad = run_ktx("connection", "test", "lk", cwd=root, env={"KTX_TEST_LOOKER_SECRET": "lk_old"})
     assert bad.returncode == 1
     assert "Looker refused the credential (404 on /api/4.0/login)" in bad.stderr and "client_secret_ref" in bad.stderr
     assert "lk_old" not in bad.stdout + bad.stderr

@@ -8,9 +8,7 @@ in ktx.yaml and unchanged re-runs behave as a user expects."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -252,32 +250,22 @@ def test_unchanged_metabase_changes_nothing_and_archived_questions_go(shop) -> N
     assert not list((root / "wiki/global").glob("metabase-question-14-*.md"))
 
 
-def _ktx(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ktx", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def test_connection_test_and_a_refused_key(shop) -> None:
+def test_connection_test_and_a_refused_key(shop, run_ktx) -> None:
     root, _, _ = shop
-    ok = _ktx(root, "connection", "test", "mb", "--json")
+    ok = run_ktx("connection", "test", "mb", "--json", cwd=root)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["ok"] is True and "2 databases" in ok.stdout
-    bad = _ktx(root, "connection", "test", "mb", env={"KTX_TEST_MB_KEY": "mb_expired"})
+    bad = run_ktx("connection", "test", "mb", cwd=root, env={"KTX_TEST_MB_KEY": "mb_expired"})
     assert bad.returncode == 1
     assert "refused the credential (401" in bad.stderr and "api_key_ref" in bad.stderr
     assert "mb_expired" not in bad.stdout + bad.stderr
-    failed = _ktx(root, "ingest", "mb", env={"KTX_TEST_MB_KEY": "mb_expired"})
+    failed = run_ktx("ingest", "mb", cwd=root, env={"KTX_TEST_MB_KEY": "mb_expired"})
     assert failed.returncode == 1 and "refused the credential" in failed.stdout + failed.stderr
 
 
-def test_ingest_says_what_was_projected_and_what_was_not(shop) -> None:
+def test_ingest_says_what_was_projected_and_what_was_not(shop, run_ktx) -> None:
     root, _, _ = shop
-    out = _ktx(root, "ingest", "mb", "--output", "plain")
+    out = run_ktx("ingest", "mb", "--output", "plain", cwd=root)
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "metabase → wh: 2 databases, 9 questions, 2 collections, 6 dashboards, 4 measures, 2 segments" in text
@@ -286,10 +274,10 @@ def test_ingest_says_what_was_projected_and_what_was_not(shop) -> None:
     assert "Tables: 0 added" not in text  # a source's run is not a table diff
 
 
-def test_a_literal_key_in_ktx_yaml_is_refused(shop) -> None:
+def test_a_literal_key_in_ktx_yaml_is_refused(shop, run_ktx) -> None:
     root, _, _ = shop
     Project(root).update_config(
         lambda d: d["connections"]["mb"].update({"api_key_ref": None, "api_key": "mb_literal"}) or d, "key"
     )
-    out = _ktx(root, "connection", "test", "mb")
+    out = run_ktx("connection", "test", "mb", cwd=root)
     assert out.returncode == 1 and "env: or file: reference" in out.stderr

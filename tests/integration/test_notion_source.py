@@ -6,9 +6,7 @@ items are skipped by name, and a refused token is one line with the fix, never p
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -153,22 +151,12 @@ def test_a_capped_run_keeps_what_it_did_not_reach(workspace) -> None:
     assert list((root / "wiki/global").glob("notion-refund-rate-*.md"))  # not reached, not evicted
 
 
-def _ktx(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ktx", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def test_connection_test_and_a_refused_token(workspace) -> None:
+def test_connection_test_and_a_refused_token(workspace, run_ktx) -> None:
     root, _, _ = workspace
-    ok = _ktx(root, "connection", "test", "docs")
+    ok = run_ktx("connection", "test", "docs", cwd=root)
     assert ok.returncode == 0, ok.stderr
     assert "integration ktx" in ok.stdout
-    bad = _ktx(root, "ingest", "docs", env={"KTX_TEST_NOTION_TOKEN": "ntn_revoked"})
+    bad = run_ktx("ingest", "docs", cwd=root, env={"KTX_TEST_NOTION_TOKEN": "ntn_revoked"})
     out = bad.stdout + bad.stderr
     assert bad.returncode == 1 and "Notion refused the token (401" in out and "auth_token_ref" in out
     assert "ntn_revoked" not in out
