@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,8 +99,13 @@ def collect(connector: Any, conn_cfg: Any, snapshot: Snapshot, *, window_days: i
 
 
 def _default_schema(conn_cfg: Any, snapshot: Snapshot) -> str | None:
-    """Where an unqualified table name in the history resolves (search_path, default dataset or schema)."""
-    schemas = sorted({t.schema for t in snapshot.tables.values() if t.schema})
+    return default_schema(conn_cfg, {t.schema for t in snapshot.tables.values() if t.schema})
+
+
+def default_schema(conn_cfg: Any, scanned_schemas: Iterable[str]) -> str | None:
+    """Where an unqualified table name in a query resolves (search_path, default dataset or schema), given the
+    schemas the scan saw."""
+    schemas = sorted(set(scanned_schemas))
     if conn_cfg.driver == "postgres":
         return "public" if "public" in schemas else (schemas[0] if len(schemas) == 1 else None)
     configured = getattr(conn_cfg, "schema_name", None) or getattr(conn_cfg, "dataset_id", None)

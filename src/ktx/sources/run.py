@@ -321,7 +321,7 @@ def _ingest_metabase(
     services: Any, connection_id: str, conn: Any, run_id: str, state: Any, progress: Progress
 ) -> dict[str, Any]:
     """Metabase: fetched over its API, projected onto every warehouse one of its databases maps to."""
-    from ktx.history.collect import history_config
+    from ktx.history.collect import default_schema, history_config
     from ktx.ingest.shards import read_shards
     from ktx.scan.manifest import dump_shard
     from ktx.sources import metabase, metabase_project
@@ -339,6 +339,8 @@ def _ingest_metabase(
             shards[warehouse] = read_shards(root, warehouse)
         return shards[warehouse]
 
+    mapping: dict[str, str] = {}  # Metabase database id → a scanned warehouse its tables are projected onto
+
     def mapped(database: dict[str, Any]) -> bool:
         found = metabase_project.map_databases([database], connections, explicit, warnings)
         warehouse = found.get(str(database["id"]))
@@ -348,16 +350,12 @@ def _ingest_metabase(
                 f"no scanned tables yet (run `ktx ingest {warehouse}` first); not projected"
             )
             return False
+        if warehouse is not None:
+            mapping[str(database["id"])] = warehouse
         return warehouse is not None
 
     snap = metabase.fetch(project, connection_id, conn, mapped, progress)
     warnings = snap.warnings + warnings
-    mapping = {
-        str(db["id"]): w
-        for db in snap.databases
-        if "tables" in db
-        for w in metabase_project.map_databases([db], connections, explicit, []).values()
-    }
     if not mapping:
         listed = ", ".join(f"{db['id']}: {db['name']} ({db['engine']})" for db in snap.databases) or "none"
         raise KtxError(
@@ -370,13 +368,10 @@ def _ingest_metabase(
     for warehouse in sorted(set(mapping.values())):
         wh = connections[warehouse]
         entries = {n: e for n, (_, e) in scanned(warehouse).entries.items()}
-        schemas = sorted(
-            {str(e.get("table") or "").split(".")[-2] for e in entries.values() if "." in str(e.get("table"))}
-        )
+        schemas = {str(e.get("table") or "").split(".")[-2] for e in entries.values() if "." in str(e.get("table"))}
         targets[warehouse] = metabase_project.Target(
-            warehouse, wh.driver, SPECS[wh.driver].dialect, entries, history_config(wh),
-            getattr(wh, "schema_name", None) or ("public" if "public" in schemas else (schemas[0] if len(schemas) == 1 else None)),
-        )  # fmt: skip
+            warehouse, wh.driver, SPECS[wh.driver].dialect, entries, history_config(wh), default_schema(wh, schemas)
+        )
     progress.stage("Projecting Metabase")
     result = metabase_project.project(snap, mapping, targets, connection_id)
     warnings += result.warnings
