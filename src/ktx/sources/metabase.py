@@ -56,7 +56,7 @@ class MetabaseSnapshot:
 
 
 def client(project: Any, connection_id: str, conn: Any) -> Any:
-    from ktx.sources.api import JsonApi
+    from ktx.sources.api import JsonApi, governor_for
     from ktx.sources.secrets import required_secret
 
     url = str(conn.api_url or "").strip()
@@ -68,7 +68,7 @@ def client(project: Any, connection_id: str, conn: Any) -> Any:
     return JsonApi(
         url.removesuffix("/api").rstrip("/"),
         {"x-api-key": key, "accept": "application/json"},
-        governor=_governor(project),
+        governor=governor_for(project.config),
         provider="metabase",
         label="Metabase",
         auth_hint=(
@@ -76,12 +76,6 @@ def client(project: Any, connection_id: str, conn: Any) -> Any:
             f"connections.{connection_id}.api_key_ref at it (env:NAME or file:path)."
         ),
     )
-
-
-def _governor(project: Any) -> Any:
-    from ktx.sources.api import governor_for
-
-    return governor_for(project.config)
 
 
 def check(project: Any, connection_id: str, conn: Any) -> str:

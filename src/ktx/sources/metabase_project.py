@@ -254,27 +254,24 @@ class Reader:
             raise Unsupported("a relative date filter (it depends on the day the question runs)")
         raise Unsupported(f"the filter operator {op!r}")
 
-    def aggregation(self, clause: Any, table_id: int) -> tuple[str, str | None, str | None]:
-        """(SQL aggregate, own filter, name Metabase gave it)."""
-        name = None
+    def aggregation(self, clause: Any, table_id: int) -> tuple[str, str | None]:
+        """(SQL aggregate, its own filter); a name Metabase gave it (`aggregation-options`) is the question's."""
         if isinstance(clause, list) and clause and clause[0] == "aggregation-options":
-            options = clause[2] if len(clause) > 2 and isinstance(clause[2], dict) else {}
-            name = options.get("display-name") or options.get("name")
             clause = clause[1]
         if not isinstance(clause, list) or not clause:
             raise Unsupported(f"an aggregation {json.dumps(clause)[:60]}")
         op, args = clause[0], clause[1:]
         if op == "count" and not args:
-            return "count(*)", None, name
+            return "count(*)", None
         if op == "count-where":
-            return "count(*)", self.filter(args[0], table_id), name
+            return "count(*)", self.filter(args[0], table_id)
         if op == "sum-where":
-            return f"sum({self.field(args[0], table_id)})", self.filter(args[1], table_id), name
+            return f"sum({self.field(args[0], table_id)})", self.filter(args[1], table_id)
         if op in AGGREGATIONS and args:
             column = self.field(args[0], table_id)
             if op == "distinct":
-                return f"count(distinct {column})", None, name
-            return f"{AGGREGATIONS[op]}({column})", None, name
+                return f"count(distinct {column})", None
+            return f"{AGGREGATIONS[op]}({column})", None
         if op == "metric":
             raise Unsupported("an aggregation that reads another metric")
         raise Unsupported(f"the aggregation {op!r}")
@@ -301,7 +298,7 @@ def mbql_measure(query: Any, reader: Reader) -> tuple[int, dict[str, Any]]:
     aggregations = query.get("aggregation") or []
     if len(aggregations) != 1:
         raise Unsupported(f"{len(aggregations)} aggregations (a measure is one)")
-    expr, own, _ = reader.aggregation(aggregations[0], table_id)
+    expr, own = reader.aggregation(aggregations[0], table_id)
     filters = [reader.filter(query["filter"], table_id)] if query.get("filter") is not None else []
     filters += [own] if own else []
     measure: dict[str, Any] = {"expr": expr}
