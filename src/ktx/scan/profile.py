@@ -9,9 +9,10 @@ SQL is a sqlglot tree rendered in the connection's dialect.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ktx.errors import KtxError
 
@@ -413,6 +414,9 @@ def _empty_table(
     return TableStats(key, count, sampled, {c.name: ColumnStats(c.name, sampled, sampled, 0) for c in columns})
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 # Tables profiled between two releases of what an embedded warehouse caches of them (see release_cache).
 RELEASE_EVERY = 300
 
@@ -433,16 +437,22 @@ def profile_tables(
         return profile_table(connector, key, schema, table, columns, sample_rows, catalog)
 
     workers = max(1, min(concurrency, connector.max_connections, len(targets) or 1))
-    release = getattr(connector, "release_cache", None)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ktx-profile") as pool:
-        for start in range(0, len(targets), RELEASE_EVERY):
-            for stats in pool.map(work, targets[start : start + RELEASE_EVERY]):
-                results[stats.table] = stats
-                if on_done is not None:
-                    on_done(stats.table)
-            if release is not None:
-                release()  # no query in flight between two batches: what the warehouse cached can go
+        for stats in releasing_map(pool, work, targets, connector):
+            results[stats.table] = stats
+            if on_done is not None:
+                on_done(stats.table)
     return results
+
+
+def releasing_map(pool: ThreadPoolExecutor, work: Callable[[T], R], items: list[T], connector: Any) -> Iterator[R]:
+    """`pool.map(work, items)` in batches of RELEASE_EVERY, releasing what the warehouse cached of the tables read
+    (`connector.release_cache`, when it has one) after each batch, when no query is in flight."""
+    release = getattr(connector, "release_cache", None)
+    for start in range(0, len(items), RELEASE_EVERY):
+        yield from pool.map(work, items[start : start + RELEASE_EVERY])
+        if release is not None:
+            release()
 
 
 def profile_infos(

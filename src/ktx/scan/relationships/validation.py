@@ -148,16 +148,12 @@ def validate_candidates(
             connector, tables[edge.from_table], edge.from_columns, tables[edge.to_table], edge.to_columns, sample
         )
 
-    from ktx.scan.profile import RELEASE_EVERY
+    from ktx.scan.profile import releasing_map
 
     workers = max(1, min(concurrency, getattr(connector, "max_connections", 1), len(chosen) or 1))
-    release = getattr(connector, "release_cache", None)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ktx-validate") as pool:
-        for start in range(0, len(chosen), RELEASE_EVERY):
-            for index, result in pool.map(run, chosen[start : start + RELEASE_EVERY]):
-                judge(edges[index], result, stats, accept, review)
-            if release is not None:
-                release()  # between batches, no query in flight: what an embedded warehouse cached can go
+        for index, result in releasing_map(pool, run, chosen, connector):
+            judge(edges[index], result, stats, accept, review)
     return len(chosen)
 
 
