@@ -12,6 +12,10 @@ DEV_STAMP := $(VENV)/.installed-dev
 # patch release of a fast-moving SDK PyPI has today; `make test-newest` checks today's releases, `make lock` re-pins.
 LOCK := constraints/dev.txt
 NEWEST_VENV := .venv-newest
+# dbt's MetricFlow parser (the `metricflow` extra). It pins click<8.4 while huggingface-hub (local embeddings) needs
+# click>=8.4.2, so pip's resolver cannot install both: the dev environment adds it without its dependencies (those it
+# uses are in the dev extra; it uses click only to colour text, which works with any click 8).
+DSI := dbt-semantic-interfaces
 
 .PHONY: demo test test-newest lock lint bench clean
 
@@ -26,6 +30,7 @@ $(BASE_STAMP): pyproject.toml | $(PY)
 $(DEV_STAMP): pyproject.toml $(LOCK) | $(PY)
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -c $(LOCK) -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps -c $(LOCK) $(DSI)
 	touch $(DEV_STAMP) $(BASE_STAMP)
 
 demo: $(BASE_STAMP)
@@ -44,6 +49,7 @@ test-newest:
 	$(PYTHON) -m venv $(NEWEST_VENV)
 	$(NEWEST_VENV)/bin/python -m pip install --quiet --upgrade pip "$(TORCH)"
 	$(NEWEST_VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	$(NEWEST_VENV)/bin/python -m pip install --quiet --no-deps $(DSI)
 	$(NEWEST_VENV)/bin/pytest -n auto -q
 
 # Re-pin the test environment to today's newest releases (run `make test-newest` first).

@@ -63,50 +63,73 @@ class MetricFlowProject:
     files: dict[str, str] = field(default_factory=dict)
     # (table identifier, date column, granularity) of each time spine the project declares
     time_spines: list[tuple[str, str, str]] = field(default_factory=list)
+    # the objects as written (semantic models by name, `_file` naming where), for dbt's own checks
+    raw_models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    project_configuration: dict[str, Any] | None = None
+    from_manifest: bool = False
+    refused: dict[str, str] = field(default_factory=dict)  # metric → why dbt itself would not answer it
 
 
 def read_project(root: Path) -> MetricFlowProject:
     from ktx.sources.dbt import MAX_FILE_BYTES
 
     out = MetricFlowProject()
-    raw_models: dict[str, dict[str, Any]] = {}
+    raw_models = out.raw_models
     from ktx.sources.files import source_files
 
     manifest = next((p for p in (root / "target" / MANIFEST, root / MANIFEST) if p.is_file()), None)
     if manifest is not None and _read_manifest(manifest, root, out, raw_models):
-        for name, raw in raw_models.items():
-            out.models[name] = _model(name, _extended(raw, raw_models, set()))
+        _checked(out)
         return out
     for path, rel in source_files(root, root, (".yml", ".yaml"), "metricflow", out.warnings):
         if path.stat().st_size > MAX_FILE_BYTES:
             out.warnings.append(f"metricflow_file_too_large:{rel}: over 5 MB; skipped")
             continue
-        documents = _documents(path, rel, out.warnings)
+        documents = _documents(path, rel, out.warnings, root)
         found = False
         for data in documents:
+            # dbt schema files list them (dbt-core converts those before MetricFlow sees them); MetricFlow's own
+            # files hold one per document.
             models = [
-                *(data.get("semantic_models") or []),
-                *([data["semantic_model"]] if "semantic_model" in data else []),
+                *((m, "dbt") for m in data.get("semantic_models") or []),
+                *([(data["semantic_model"], "metricflow")] if "semantic_model" in data else []),
             ]
-            metrics = [*(data.get("metrics") or []), *([data["metric"]] if "metric" in data else [])]
+            metrics = [
+                *((m, "dbt") for m in data.get("metrics") or []),
+                *([(data["metric"], "metricflow")] if "metric" in data else []),
+            ]
+            if isinstance(data.get("project_configuration"), dict):
+                out.project_configuration = {**data["project_configuration"], "_file": rel}
             spines = _time_spines(data)
             out.time_spines += [t for t in spines if t not in out.time_spines]
             found = found or bool(spines)
-            for model in models:
+            for model, style in models:
                 if isinstance(model, dict) and model.get("name"):
-                    raw_models[str(model["name"])] = {**model, "_file": rel}
+                    raw_models[str(model["name"])] = {**model, "_file": rel, "_style": style}
                     found = True
-            for metric in metrics:
+            for metric, style in metrics:
                 if isinstance(metric, dict) and metric.get("name"):
-                    out.metrics.append({**metric, "_file": rel})
+                    out.metrics.append({**metric, "_file": rel, "_style": style})
                     found = True
         if found:
             out.files[rel] = path.read_text(encoding="utf-8", errors="replace")
     if not raw_models and not out.metrics:
         raise KtxError(f"{root} holds no MetricFlow semantic_models or metrics.")
-    for name, raw in raw_models.items():
-        out.models[name] = _model(name, _extended(raw, raw_models, set()))
+    _checked(out)
     return out
+
+
+def _checked(out: MetricFlowProject) -> None:
+    """dbt's own checks (metricflow_check): objects it cannot parse are left out, metrics it rejects refused."""
+    from ktx.sources.metricflow_check import check_project
+
+    result = check_project(out)
+    out.warnings += result.warnings
+    for name in result.invalid_models:
+        out.raw_models.pop(name, None)
+    out.refused = {**result.invalid_metrics, **result.refused_metrics}
+    for name, raw in out.raw_models.items():
+        out.models[name] = _model(name, _extended(raw, out.raw_models, set()))
 
 
 def _read_manifest(path: Path, root: Path, out: MetricFlowProject, raw_models: dict[str, dict[str, Any]]) -> bool:
@@ -136,7 +159,10 @@ def _read_manifest(path: Path, root: Path, out: MetricFlowProject, raw_models: d
             raw_models[str(model["name"])] = {**model, "_file": rel}
     out.metrics = [{**m, "_file": rel} for m in data.get("metrics") or [] if isinstance(m, dict) and m.get("name")]
     out.time_spines = _time_spines(data)
+    if isinstance(data.get("project_configuration"), dict):
+        out.project_configuration = {**data["project_configuration"], "_file": rel}
     out.files[rel] = path.read_text(encoding="utf-8", errors="replace")
+    out.from_manifest = True
     return True
 
 
@@ -169,13 +195,24 @@ def _time_spines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
-def _documents(path: Path, rel: str, warnings: list[str]) -> list[dict[str, Any]]:
+def _documents(path: Path, rel: str, warnings: list[str], root: Path) -> list[dict[str, Any]]:
     """The mappings of a YAML file, one per document: a file may list `semantic_models:`/`metrics:` or hold one
     `semantic_model:`/`metric:` per `---` document, as MetricFlow's own projects do."""
     from ktx.project.yamlio import safe_load_all, yaml_problem
     from ktx.sources.dbt import load_yaml_file
+    from ktx.sources.files import inside
 
     text = path.read_text(encoding="utf-8", errors="replace")
+    target = _text_symlink(path, text)
+    if target is not None:
+        # A symlink checked out without symlink support (git's core.symlinks=false) is a file holding its target.
+        if not target.is_file() or not inside(target, root):
+            warnings.append(
+                f"metricflow_unreadable:{rel}: holds only the path {text.strip()!r} (a symlink checked out as a "
+                "file?) and that file is not in the project; skipped"
+            )
+            return []
+        path, text = target, target.read_text(encoding="utf-8", errors="replace")
     if "\n---" not in text and not text.startswith("---"):
         data = load_yaml_file(path, rel, warnings)
         return [data] if isinstance(data, dict) else []
@@ -184,6 +221,13 @@ def _documents(path: Path, rel: str, warnings: list[str]) -> list[dict[str, Any]
     except Exception as exc:  # one bad file is a warning naming it; the rest is read
         warnings.append(f"dbt_yaml_invalid:{rel}: {yaml_problem(exc) if hasattr(exc, 'problem') else exc}")
         return []
+
+
+def _text_symlink(path: Path, text: str) -> Path | None:
+    line = text.strip()
+    if "\n" in line or ":" in line or " " in line or not line.endswith((".yml", ".yaml")):
+        return None
+    return (path.parent / line).resolve()
 
 
 def _extended(raw: dict[str, Any], models: dict[str, dict[str, Any]], seen: set[str]) -> dict[str, Any]:
@@ -393,7 +437,12 @@ def project(
     for _ in range(len(pending) + 1):  # ratios and derived metrics may refer to metrics defined later
         later = []
         for metric in pending:
-            outcome = _metric(metric, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings)
+            refused = mf.refused.get(metric["name"])
+            outcome = (
+                f"dbt rejects it: {refused}"
+                if refused
+                else _metric(metric, mf, overlays, metric_home, measure_owner, by_entity, matched, warnings)
+            )
             if outcome == "later":
                 later.append(metric)
             elif outcome is not None:
