@@ -4,7 +4,8 @@
    wiki: calls/s and p50/p95 per call (budget ≥ 300 calls/s, p95 ≤ 50 ms), once with the benchmark's questions
    repeated (answered from the server's result cache after the first time) and once with distinct questions;
 2. `sl_query` (compile + execute on the demo DuckDB) over HTTP, one client: p50/p95 per call;
-3. `ktx mcp stdio` from process start to the answer of `tools/list`: median of 10 (budget ≤ 500 ms).
+3. `ktx mcp stdio` from process start to the answer of `tools/list`: median of 10 (budget ≤ 300 ms), answered
+   from the handshake the SDK gave last time; and without that recording (first start), median of 5.
 
 Usage: python benchmarks/mcp_serving.py [seconds-per-load-run]
 """
@@ -170,9 +171,16 @@ def main() -> None:
         )
     finally:
         subprocess.run([*ktx, "mcp", "stop"], capture_output=True)
+    recording = root / ".ktx" / "cache" / "mcp-stdio-handshake.json"
+    unrecorded = []
+    for _ in range(5):
+        recording.unlink(missing_ok=True)
+        unrecorded.append(asyncio.run(stdio_start(root, home)))
     starts = [asyncio.run(stdio_start(root, home)) for _ in range(10)]
     print(
-        f"ktx mcp stdio, process start → tools/list answered: median {statistics.median(starts):.0f} ms (budget 500 ms)"
+        f"ktx mcp stdio, process start → tools/list answered: median {statistics.median(starts):.0f} ms "
+        f"(budget 300 ms); the first start of a project or configuration (no recorded handshake): "
+        f"{statistics.median(unrecorded):.0f} ms"
     )
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ktx.cli.context import JsonOption, OutputOption, open_project, open_services, output_mode
+from ktx.cli.context import JsonOption, OutputOption, app_state, open_project, open_services, output_mode
 from ktx.cli.output import OutputMode, emit_json
 
 HostOption = Annotated[str, typer.Option("--host", help="Interface to bind (a non-loopback host needs a token).")]
@@ -44,17 +44,32 @@ def register(app: typer.Typer) -> None:
     def stdio(ctx: typer.Context) -> None:
         """Serve over stdin/stdout (for clients that launch ktx themselves, e.g. Claude Desktop). Logs go to
         stderr; stdout carries only JSON-RPC."""
-        import anyio
+        from ktx.mcp.stdio_fast import run_stdio
 
-        from ktx.mcp.server import serve_stdio
+        root = app_state(ctx).location().root
+        if not (root / "ktx.yaml").is_file():
+            # Plain, not JSON: in stdio mode stdout carries only JSON-RPC, so a missing project is said on stderr.
+            open_services(ctx, OutputMode.PLAIN, announce=False)
+        opened: list[Any] = []
 
-        # Plain, not JSON: in stdio mode stdout carries only JSON-RPC, so a missing project is a message on stderr.
-        services = open_services(ctx, OutputMode.PLAIN, announce=False)
+        def load_server() -> Any:
+            from ktx.mcp.server import project_server
+            from ktx.project.project import Project
+            from ktx.services import Services
+
+            services = Services(Project(root))
+            opened.append(services)
+            return project_server(services)
+
         try:
-            anyio.run(serve_stdio, services)
+            run_stdio(root, load_server)
         except Exception as exc:
-            sys.stderr.write(f"ktx MCP stdio transport error: {exc}\n")
+            message = getattr(exc, "message", None) or str(exc)
+            sys.stderr.write(f"ktx MCP stdio transport error: {message}\n")
             raise typer.Exit(1) from None
+        finally:
+            for services in opened:
+                services.close()
 
     @mcp.command("start")
     def start(

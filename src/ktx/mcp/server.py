@@ -159,12 +159,3 @@ def project_server(services: Services) -> Any:
     from ktx.mcp.catalog import build_catalogue
 
     return build_server(build_catalogue(services), before_call=services.refresh)
-
-
-async def serve_stdio(services: Services) -> None:
-    """Serve over stdin/stdout until stdin closes; stdout carries only JSON-RPC."""
-    from mcp.server.stdio import stdio_server
-
-    server = project_server(services)
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
