@@ -12,6 +12,7 @@ from ktx.project.config import KtxConfig
 from ktx.scan import profile
 from ktx.scan.profile import ProfileColumn, profile_tables
 from ktx.warehouse.connector import connector_class
+from ktx.warehouse.drivers import duckdb as duckdb_driver
 
 
 def _connector(tmp_path: Path, tables: int):
@@ -41,6 +42,7 @@ def test_profiling_releases_the_cache_between_batches_and_answers_the_same(tmp_p
         real()
 
     monkeypatch.setattr(connector, "release_cache", counted)
+    monkeypatch.setattr(duckdb_driver, "RELEASE_AT", 0)  # release at every batch
     try:
         baseline = profile_tables(connector, targets, sample_rows=500, concurrency=1)
         monkeypatch.setattr(profile, "RELEASE_EVERY", 3)
@@ -56,7 +58,8 @@ def test_profiling_releases_the_cache_between_batches_and_answers_the_same(tmp_p
     assert max(releases) > 0 and after < max(releases)  # what DuckDB held before a release is gone after it
 
 
-def test_no_release_while_a_query_runs(tmp_path: Path) -> None:
+def test_no_release_while_a_query_runs(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(duckdb_driver, "RELEASE_AT", 0)
     connector = _connector(tmp_path, 1)
     try:
         connector.execute("SELECT count(*) FROM t0")
@@ -67,5 +70,20 @@ def test_no_release_while_a_query_runs(tmp_path: Path) -> None:
         connector.release_cache()
         assert connector._db is None  # closed, and opened again by the next query
         assert connector.execute("SELECT count(*) FROM t0").rows[0][0] == 2000
+    finally:
+        connector.close()
+
+
+def test_a_small_cache_is_kept_rather_than_reopening_the_catalog(tmp_path: Path) -> None:
+    """Reopening re-reads the whole catalog (seconds for 100,000 tables): below RELEASE_AT nothing is closed."""
+    connector = _connector(tmp_path, 3)
+    try:
+        columns = [ProfileColumn("id", "number"), ProfileColumn("s", "string")]
+        profile_tables(connector, [(f"main.t{i}", "main", f"t{i}", columns, None) for i in range(3)], sample_rows=100,
+                       concurrency=1)  # fmt: skip
+        database = connector._db
+        assert 0 < _cached_bytes(connector) - connector._opened_bytes < duckdb_driver.RELEASE_AT
+        connector.release_cache()
+        assert connector._db is database
     finally:
         connector.close()

@@ -46,6 +46,10 @@ def sync_id(run_id: str) -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d-%H%M%S") + f"-{run_id}"
 
 
+# Tables profiled between two checkpoints of the profile stage (what a killed run keeps).
+PROFILE_CHECKPOINT = 1000
+
+
 class _Stages:
     """Memoized stages: a completed stage of an interrupted run with the same inputs is reused."""
 
@@ -74,6 +78,18 @@ class _Stages:
             self.state.save_stage(self.run_id, name, input_hash, "completed", output)
         self.completed.append(name)
         return output
+
+    def part(self, name: str, index: int, inputs: Any, compute: Callable[[], Any]) -> tuple[Any, bool]:
+        """One checkpoint of a long stage (`name#index`): an interrupted run's part with the same inputs is reused,
+        so a run killed an hour into profiling resumes where it stopped. Returns (output, reused)."""
+        part_name, input_hash = f"{name}#{index}", content_hash(inputs)
+        cached = self.state.stage(self.resumable, part_name, input_hash)
+        if cached is not None:
+            self.state.save_stage(self.run_id, part_name, input_hash, "completed", cached)
+            return cached, True
+        output = compute()
+        self.state.save_stage(self.run_id, part_name, input_hash, "completed", output)
+        return output, False
 
 
 def _llm_identity(config: Any, llm: Any) -> dict[str, Any] | None:
@@ -321,28 +337,57 @@ class _ScanRun:
         previous_stats = _previous_stats(self.state, previous)
         to_profile = [t for t in self.tables if t.key not in self.diff.unchanged or t.key not in previous_stats]
 
-        def compute() -> dict[str, Any]:
-            progress.stage("Profiling tables", len(to_profile))
+        inputs = {
+            "snapshot": snapshot.fingerprint(),
+            "rows": settings.relationships.profileSampleRows,
+            "previous": previous.run_id if previous else None,
+        }
+
+        def batch(tables: list[Any]) -> dict[str, Any]:
             fresh = profile_infos(
                 self.connector,
-                to_profile,
+                tables,
                 sample_rows=settings.relationships.profileSampleRows,
                 concurrency=settings.relationships.profileConcurrency,
                 on_done=lambda _key: progress.advance(),
             )
-            merged = {k: v for k, v in previous_stats.items() if k in snapshot.tables and k not in fresh}
-            merged.update({k: v.to_json() for k, v in fresh.items()})
-            return merged
+            return {k: v.to_json() for k, v in fresh.items()}
 
-        self.profile_out = self.stages.run(
-            "profile",
-            {
-                "snapshot": snapshot.fingerprint(),
-                "rows": settings.relationships.profileSampleRows,
-                "previous": previous.run_id if previous else None,
-            },
-            compute,
-        )
+        progress.stage("Profiling tables", len(to_profile))
+        input_hash = content_hash(inputs)
+        whole = self.state.stage(self.stages.resumable, "profile", input_hash)
+        if whole is not None:  # an interrupted run profiled everything: reuse it whole
+            self.state.save_stage(self.run_id, "profile", input_hash, "completed", whole)
+            self.stages.resumed.append("profile")
+            self.trace.event("snapshot", "stage_resumed", data={"stage": "profile"})
+            self._profiled(whole)
+            return
+        merged = {k: v for k, v in previous_stats.items() if k in snapshot.tables}
+        reused = 0
+        with self.trace.step("enrichment", "profile") as info:
+            for index, start in enumerate(range(0, len(to_profile), PROFILE_CHECKPOINT)):
+                tables = to_profile[start : start + PROFILE_CHECKPOINT]
+                part_inputs = {**inputs, "tables": [t.key for t in tables]}
+                output, was_reused = self.stages.part("profile", index, part_inputs, lambda t=tables: batch(t))
+                if was_reused:
+                    reused += len(tables)
+                    progress.advance(len(tables))
+                merged.update(output)
+            info.update(tables=len(to_profile), resumed=reused)
+        if to_profile and reused == len(to_profile):
+            self.stages.resumed.append("profile")
+        elif reused:
+            self.stages.resumed.append(f"profile ({reused:,} of {len(to_profile):,} tables)")
+            self.stages.completed.append("profile")
+        else:
+            self.stages.completed.append("profile")
+        # The next run reads the whole (its unchanged tables' stats); the checkpoints have done their job.
+        self.state.save_stage(self.run_id, "profile", input_hash, "completed", merged)
+        self.state.drop_stage_parts(self.run_id, "profile")
+        self._profiled(merged)
+
+    def _profiled(self, merged: dict[str, Any]) -> None:
+        self.profile_out = merged
         self.stats = {k: TableStats.from_json(v) for k, v in self.profile_out.items()}
         for table_stats in self.stats.values():
             self.warnings += [IngestWarning.parse(w) for w in table_stats.warnings]

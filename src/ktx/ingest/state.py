@@ -167,6 +167,14 @@ class IngestState:
                 ),
             )
 
+    def drop_stage_parts(self, run_id: str, stage: str) -> None:
+        """Forget a run's checkpoints of `stage` (`stage#n`) once the whole stage is saved."""
+        with transaction(self.conn) as c:
+            c.execute(
+                "DELETE FROM local_scan_enrichment_stages WHERE run_id = ? AND stage LIKE ? ESCAPE '!'",
+                (run_id, stage.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "#%"),
+            )
+
     def report(self, run_id: str | None, connection_id: str | None = None) -> dict[str, Any] | None:
         """A stored report by run id (a unique prefix works), or the latest (optionally for one connection)."""
         if run_id in (None, "", "latest"):

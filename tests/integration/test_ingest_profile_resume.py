@@ -1,0 +1,74 @@
+"""Profiling is checkpointed: a run that dies partway (here: the process ends inside the third batch, as a kill
+would) leaves the batches it finished, and the next run profiles only the rest — same files as a clean run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from benchmarks.relationships import build_scale
+
+from ktx.ingest import database
+from ktx.ingest.run import run_ingest
+from ktx.project.project import Project, init_project
+from ktx.services import Services
+
+
+class Killed(BaseException):
+    """Not an Exception: nothing in ktx catches it, like a SIGKILL the run never sees."""
+
+
+def _project(root: Path, warehouse: Path) -> Project:
+    init_project(root)
+    config = root / "ktx.yaml"
+    text = config.read_text().replace("connections: {}", "")
+    config.write_text(text + f"\nconnections:\n  wh:\n    driver: duckdb\n    path: {warehouse}\n")
+    return Project(root)
+
+
+def _shards(root: Path) -> dict[str, str]:
+    folder = root / "semantic-layer" / "wh"
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*.yaml"))}
+
+
+def test_a_run_killed_mid_profile_resumes_from_its_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    build_scale(warehouse, tables=50, rows=40)
+    monkeypatch.setattr(database, "PROFILE_CHECKPOINT", 10)
+    real = database.profile_infos
+    profiled: list[str] = []
+
+    def dying(connector, tables, **kwargs):  # type: ignore[no-untyped-def]
+        if len(profiled) >= 20:
+            raise Killed
+        result = real(connector, tables, **kwargs)
+        profiled.extend(result)
+        return result
+
+    project = _project(tmp_path / "proj", warehouse)
+    monkeypatch.setattr(database, "profile_infos", dying)
+    with pytest.raises(Killed), Services(project) as services:
+        run_ingest(services, "wh")
+    assert len(profiled) == 20
+    assert not (project.root / "semantic-layer" / "wh").exists()  # nothing of the killed run was written
+
+    monkeypatch.setattr(
+        database, "profile_infos", lambda c, t, **k: profiled.extend(x.key for x in t) or real(c, t, **k)
+    )
+    profiled.clear()
+    with Services(project) as services:
+        result = run_ingest(services, "wh").results[0]
+    assert result.status == "done"
+    assert len(profiled) == 30  # only the tables the killed run had not finished
+    assert "profile (20 of 50 tables)" in result.report["enrichmentState"]["resumed"]
+
+    clean = _project(tmp_path / "clean", warehouse)
+    with Services(clean) as services:
+        assert run_ingest(services, "wh").results[0].status == "done"
+    assert _shards(project.root) == _shards(clean.root)
+    # The whole stage is saved for the next run's unchanged tables; the checkpoints are gone.
+    with Services(project) as services:
+        again = run_ingest(services, "wh").results[0]
+    assert again.status == "unchanged"
