@@ -332,11 +332,25 @@ def _another_table_named(base: tuple[str, ...], own: str, indexes: Indexes) -> b
 class Indexes:
     names: dict[str, TableNames]
     by_alias: dict[str, list[str]]
-    by_first: dict[str, list[str]]  # first letter of the last token → tables (abbreviation lookups)
+    by_first: dict[str, list[str]]  # first 1, 2 and 3 letters of the first token → tables (abbreviations)
     targets: dict[str, list[tuple[str, float, str]]]  # table → key-evidence columns
     key_columns: dict[str, list[tuple[str, str]]]  # stripped key-shaped column name → (table, column)
     person_tables: list[str] = field(default_factory=list)
     table_named_keys: frozenset[str] = frozenset()  # stripped names of `table_named_column` keys
+
+
+# Most tables an abbreviation (`cust` → customer) is tried against. Tables sharing a first letter are the pool;
+# past this many, those sharing two, then three letters; past that (100,000 tables named t000001…), none: an
+# abbreviation among so many look-alike names proves nothing, and trying every one for every column is quadratic.
+ABBREVIATION_POOL = 2000
+
+
+def abbreviation_pool(indexes: Indexes, base: tuple[str, ...]) -> list[str]:
+    for size in (1, 2, 3):
+        pool = indexes.by_first.get(base[0][:size], [])
+        if len(pool) <= ABBREVIATION_POOL or len(base[0]) <= size:
+            return pool if len(pool) <= ABBREVIATION_POOL else []
+    return []
 
 
 def build_indexes(tables: list[TableInfo], stats: dict[str, TableStats]) -> Indexes:
@@ -351,8 +365,8 @@ def build_indexes(tables: list[TableInfo], stats: dict[str, TableStats]) -> Inde
         if len(tn.tokens) > 1:
             for alias in inflections(tn.tokens[-1]) | {stem(tn.tokens[-1])}:
                 by_alias.setdefault(alias, []).append(key)
-        if tn.tokens:
-            by_first.setdefault(tn.tokens[0][:1], []).append(key)
+        for size in range(1, min(3, len(tn.tokens[0]) if tn.tokens else 0) + 1):
+            by_first.setdefault(tn.tokens[0][:size], []).append(key)
         table_stats = stats.get(key)
         found = []
         for column in tn.table.columns:
@@ -493,7 +507,7 @@ def generate_candidates(
                 if base not in by_letter:
                     by_letter[base] = [
                         (key, match)
-                        for key in indexes.by_first.get(base[0][:1], ())
+                        for key in abbreviation_pool(indexes, base)
                         if (match := alias_match(base, indexes.names[key])) is not None
                     ]
                 for key, match in by_letter[base]:

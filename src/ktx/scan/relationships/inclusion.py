@@ -19,6 +19,7 @@ from ktx.scan.relationships.candidates import (
     _MEASURE_WORDS,
     KEY_SUFFIXES,
     Indexes,
+    abbreviation_pool,
     alias_match,
     base_of,
     date_key_evidence,
@@ -181,7 +182,7 @@ def _named_tables(table_key: str, column: ColumnInfo, indexes: Indexes) -> set[s
     found = set()
     # Abbreviations (`cust_id` → customer) are looked up by first letter, for key-shaped names only: a scan over
     # every table starting with that letter, not to be paid for each attribute of a wide warehouse.
-    by_letter = indexes.by_first.get(base[0][:1], ()) if key_shaped else ()
+    by_letter = abbreviation_pool(indexes, tuple(base)) if key_shaped else ()
     for key in (
         *indexes.by_alias.get(word, ()),
         *indexes.by_alias.get(stem(word), ()),
