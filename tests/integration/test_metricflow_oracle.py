@@ -271,6 +271,23 @@ def test_fill_nulls_with_is_kept(project: tuple[Path, dict[str, Any]]) -> None:
     assert "COALESCE(SUM(1), 0)" in sql
 
 
+def test_an_approximate_percentile_is_duckdbs_estimate_as_metricflow_asks(project: tuple[Path, dict[str, Any]]) -> None:
+    """`use_approximate_percentile` (approximate_continuous_booking_value_p99): MetricFlow renders DuckDB's
+    approx_quantile; so does ktx. The approximate discrete one (MetricFlow refuses it on DuckDB) is reported."""
+    import duckdb
+
+    root, report = project
+    with Services(Project(root)) as services:
+        [[got]] = run_query(
+            services, "warehouse", {"measures": ["approximate_continuous_booking_value_p99"]}, execute=True
+        ).to_json()["rows"]
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        [[hand]] = con.execute("SELECT approx_quantile(booking_value, 0.99) FROM fct_bookings").fetchall()
+    assert float(got) == float(hand)
+    assert "approximate_continuous_booking_value_p99" not in {u["metric"] for u in report["unmapped"]}
+    assert any("approximate_discrete_booking_value_p99" in w["message"] for w in report["warnings"])
+
+
 def test_twin_measures_are_all_kept(project: tuple[Path, dict[str, Any]]) -> None:
     """booking_payments is booking_value placed in time by `paid_at`, and derived_bookings_0/1 are the same formula
     under two names: every one is queryable, none skipped, nothing else in the overlay lost."""

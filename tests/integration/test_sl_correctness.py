@@ -408,3 +408,22 @@ def test_median_runs_where_supported(sl_engine: Engine, engines) -> None:
 
 def test_case_count() -> None:
     assert len(DEMO_CASES) + len(ORDERED_CASES) + len(OPS_CASES) >= 40
+
+
+def test_an_approximate_percentile_is_the_engines_own_estimate(sl_engine: Engine, engines) -> None:
+    """`approx_percentile(x, p)` (MetricFlow's use_approximate_percentile) answers what the engine's own approximate
+    aggregate answers; engines without one refuse rather than answer the exact value under that name."""
+    compiler = engines["demo"][sl_engine.name]
+    query = {
+        "measures": [{"expr": "approx_percentile(orders.amount, 0.9)", "name": "p90"}],
+        "dimensions": ["orders.status"],
+    }
+    if sl_engine.name != "duckdb":
+        with pytest.raises(Exception, match=f"approx_percentile\\(\\) is not available on {sl_engine.name}"):
+            compiler.compile(query)
+        return
+    got = sorted(sl_engine.run(compiler.compile(query).sql), key=sort_key)
+    hand = sorted(
+        sl_engine.run("SELECT status, approx_quantile(amount, 0.9) FROM orders GROUP BY status"), key=sort_key
+    )
+    assert normalise(got) == normalise(hand) and len(got) > 1

@@ -107,7 +107,7 @@ RESERVED = frozenset(
     ]
 )
 SUPPORTED_DIALECTS = ("postgres", "duckdb", "sqlite", "mysql", "snowflake", "bigquery", "clickhouse", "tsql")
-CUSTOM_AGGREGATES = {"count_distinct", "percentile", "median"}
+CUSTOM_AGGREGATES = {"count_distinct", "percentile", "median", "approx_percentile"}
 _SAFE_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _DOTTED = re.compile(r'(?<![\w"`\]])([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?![\w"`(])')
@@ -303,6 +303,10 @@ def rewrite_custom_aggregates(node: exp.Expression, dialect: str) -> exp.Express
                 raise CompileError(f"percentile() takes a column and a fraction: '{n.sql()}'")
             fraction = args[1].copy() if name == "percentile" else exp.Literal.number("0.5")
             return percentile_node(args[0].copy(), fraction, dialect)
+        if name == "approx_percentile":
+            if len(n.expressions) != 2:
+                raise CompileError(f"approx_percentile() takes a column and a fraction: '{n.sql()}'")
+            return approx_percentile_node(n.expressions[0].copy(), n.expressions[1].copy(), dialect)
         return n
 
     return node.transform(swap, copy=False)
@@ -318,6 +322,25 @@ def percentile_node(value: exp.Expression, fraction: exp.Expression, dialect: st
     raise CompileError(
         f"median()/percentile() are not available as aggregates on {dialect}; use a postgres, duckdb, snowflake "
         "or clickhouse connection, or a pre-computed column."
+    )
+
+
+def approx_percentile_node(value: exp.Expression, fraction: exp.Expression, dialect: str) -> exp.Expression:
+    """The engine's own approximate percentile (MetricFlow's `use_approximate_percentile`): its answer is the
+    engine's estimate, so there is no portable form and engines without one refuse."""
+    if dialect in ("duckdb", "snowflake"):
+        return exp.ApproxQuantile(this=value, quantile=fraction)
+    if dialect == "clickhouse":
+        return exp.Quantile(this=value, quantile=fraction)  # ClickHouse's quantile() is itself approximate
+    if dialect == "bigquery" and isinstance(fraction, exp.Literal):
+        hundredths = float(fraction.this) * 100
+        if hundredths.is_integer() and 0 <= hundredths <= 100:
+            quantiles = exp.ApproxQuantiles(this=value, expression=exp.Literal.number(100))
+            return exp.Bracket(this=quantiles, expressions=[exp.Literal.number(int(hundredths))], offset=0)
+    raise CompileError(
+        f"approx_percentile() is not available on {dialect}"
+        + (" for this fraction (BigQuery's APPROX_QUANTILES answers whole hundredths)" if dialect == "bigquery" else "")
+        + "; use percentile() for the exact value, or a duckdb, snowflake, clickhouse or bigquery connection."
     )
 
 

@@ -289,13 +289,17 @@ def _aggregate(measure: dict[str, Any], warnings: list[str], where: str) -> str 
         if p is None:
             warnings.append(f"metricflow_measure_invalid:{where}: percentile without agg_params.percentile")
             return None
-        if params.get("use_discrete_percentile"):
-            return f"percentile_disc({float(p)}) within group (order by {expr})"
-        if params.get("use_approximate_percentile"):
+        approximate, discrete = params.get("use_approximate_percentile"), params.get("use_discrete_percentile")
+        if approximate and discrete:
             warnings.append(
-                f"metricflow_measure_unsupported:{where}: an approximate percentile differs by engine; not projected"
+                f"metricflow_measure_unsupported:{where}: an approximate discrete percentile (MetricFlow answers it "
+                "on few engines); not projected"
             )
             return None
+        if approximate:  # the engine's estimate, as MetricFlow asks for it (DuckDB's approx_quantile, …)
+            return f"approx_percentile({expr}, {float(p)})"
+        if discrete:
+            return f"percentile_disc({float(p)}) within group (order by {expr})"
         return f"percentile_cont({float(p)}) within group (order by {expr})"
     template = AGGREGATES.get(agg)
     if template is None:
