@@ -427,3 +427,19 @@ def test_an_approximate_percentile_is_the_engines_own_estimate(sl_engine: Engine
         sl_engine.run("SELECT status, approx_quantile(amount, 0.9) FROM orders GROUP BY status"), key=sort_key
     )
     assert normalise(got) == normalise(hand) and len(got) > 1
+
+
+def test_a_total_that_nothing_passes_is_one_null_row(sl_engine: Engine, engines) -> None:
+    """Without dimensions the answer is the total, one row, also when no row passes the measure's filter (NULL, as
+    an aggregate over no rows and MetricFlow say); with a dimension such groups have no data and are left out."""
+    compiler = engines["demo"][sl_engine.name]
+    query = {"measures": ["orders.enterprise_revenue"], "filters": ["customers.segment = 'consumer'"],
+             "include_empty": False}  # fmt: skip
+    assert sl_engine.run(compiler.compile(query).sql) == [(None,)]
+    hand = (
+        "SELECT SUM(CASE WHEN c.segment = 'enterprise' AND o.status = 'paid' THEN o.amount - o.discount END) "
+        f"{O_C} WHERE c.segment = 'consumer'"
+    )
+    assert sl_engine.run(hand) == [(None,)]
+    grouped = compiler.compile({**query, "dimensions": ["customers.segment"]})
+    assert sl_engine.run(grouped.sql) == []

@@ -497,9 +497,13 @@ class _Builder:
     def _rows_passing_filters(self) -> list[exp.Expression]:
         """Without empty members a group is kept when it has data for the query's measures. When every measure
         filters its rows and none says anything but NULL over no rows (a count says 0: its group stays), a group
-        none of whose rows passes a filter has no data: `HAVING COUNT(CASE WHEN f1 OR f2 THEN 1 END) > 0`."""
+        none of whose rows passes a filter has no data: `HAVING COUNT(CASE WHEN f1 OR f2 THEN 1 END) > 0`.
+        Without dimensions there is one group, the total, and it is always answered (NULL when nothing passes, as
+        an aggregate over no rows and MetricFlow both say)."""
         aggregates = self.r.aggregates
         if self.query.include_empty or not aggregates or any(m.filter is None for m in aggregates):
+            return []
+        if not self.r.dimensions:
             return []
         if any(sqlexpr.over_no_rows(m.expr) is not None for m in aggregates):
             return []

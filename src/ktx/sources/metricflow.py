@@ -68,6 +68,8 @@ class MetricFlowProject:
     project_configuration: dict[str, Any] | None = None
     from_manifest: bool = False
     refused: dict[str, str] = field(default_factory=dict)  # metric → why dbt itself would not answer it
+    # model → the warehouse table it reads, set by `project()` (a metric filter's sub-query reads it directly)
+    relations: dict[str, str] = field(default_factory=dict)
 
 
 def read_project(root: Path) -> MetricFlowProject:
@@ -343,6 +345,7 @@ def project(
         key: {str(c.get("name")).lower(): str(c.get("name")) for c in entry.get("columns") or []}
         for key, entry in entries.items()
     }
+    mf.relations = {name: str(entries[key].get("table") or key) for name, key in matched.items() if key in entries}
     # Several models may key the same entity (listings_latest and lux_listing_mapping both by `listing`).
     keyed: dict[str, list[tuple[Model, str]]] = {}
     for m in mf.models.values():
@@ -599,18 +602,26 @@ def _filter(
     by_entity: dict[str, list[Model]],
     matched: dict[str, str],
     time_column: str | None = None,
+    mf: MetricFlowProject | None = None,
+    measure_owner: dict[str, Model] | None = None,
 ) -> tuple[str | None, str | None, str | None]:
     """A MetricFlow filter → (segment name, filter SQL, problem). Same-model dimensions become a segment."""
     problem = None
     same_model = True
+    # (home column, (table, its entity column, aggregate)) of each `{{ Metric(...) }}`
+    metric_values: list[tuple[str, tuple[str, str, str]]] = []
 
     def reference(match: re.Match[str]) -> str:
         nonlocal problem, same_model
         kind = match.group(1)
         entity, _, dim = match.group(2).partition("__")
         if kind == "Metric":
-            problem = f"filter on the value of metric {match.group(2)} (a per-entity sub-query) is not expressed yet"
-            return match.group(0)
+            found = _metric_value(match.group(0), match.group(2), home, mf, measure_owner or {})
+            if isinstance(found, str):
+                problem = found
+                return match.group(0)
+            metric_values.append(found)
+            return f"ktx_metric_value_{len(metric_values) - 1}"
         if match.group(2) == "metric_time":
             # The home model's own time axis, at the grain the filter names.
             column = time_column or home.agg_time
@@ -653,6 +664,24 @@ def _filter(
     sql = TEMPLATE.sub(reference, text)
     if problem:
         return None, None, problem
+    if metric_values:
+        compared = METRIC_COMPARISON.fullmatch(sql.strip())
+        if len(metric_values) > 1 or compared is None:
+            return (
+                None,
+                None,
+                (
+                    f"filter {text.strip()!r} compares a metric's value other than with one number; only "
+                    "`{{ Metric(...) }} <op> <number>` is expressed"
+                ),
+            )
+        column, (table, key, value) = metric_values[0]
+        # The entities whose value passes, as MetricFlow joins the per-entity value and filters on it: an entity
+        # without rows has no value and never passes, inside the sub-query or not.
+        sql = (
+            f"{column} IN (SELECT {key} FROM {table} AS ktx_metric GROUP BY {key} "
+            f"HAVING {value} {compared.group(1)} {compared.group(2)})"
+        )
     if "{{" in sql:
         # A template this projection does not read: written through, it would be a broken or wrong filter.
         return None, None, f"filter {text.strip()!r} uses a template that is not understood"
@@ -661,6 +690,41 @@ def _filter(
         overlay["segments"] = [*segments, {"name": segment_name, "expr": sql}]
         return segment_name, None, None
     return None, sql, None
+
+
+METRIC_COMPARISON = re.compile(r"ktx_metric_value_0\s*(>=|<=|<>|!=|=|>|<)\s*(-?\d+(?:\.\d+)?)")
+GROUP_BY_ENTITY = re.compile(r"\[\s*['\"](\w+)['\"]\s*\]")
+
+
+def _metric_value(
+    template: str, metric_name: str, home: Model, mf: MetricFlowProject | None, measure_owner: dict[str, Model]
+) -> tuple[str, tuple[str, str, str]] | str:
+    """`{{ Metric('bookings', ['listing']) }}` in a filter of `home`: (home's column for the entity, (the table
+    the metric reads, its column for the entity, the metric's aggregate)), or why it cannot be said."""
+    why = f"filter on the value of metric {metric_name}"
+    group_by = GROUP_BY_ENTITY.findall(template)
+    metric = next((m for m in (mf.metrics if mf else []) if str(m.get("name")) == metric_name), None)
+    if metric is None or len(group_by) != 1:
+        return f"{why} grouped by {group_by or 'nothing'}: only a defined metric by one entity is expressed"
+    params = metric.get("type_params") or {}
+    ref = params.get("measure")
+    measure_name = ref.get("name") if isinstance(ref, dict) else ref
+    if str(metric.get("type") or "simple").lower() != "simple" or not measure_name:
+        return f"{why}: only a simple metric's value is expressed in a filter"
+    if _filters(metric.get("filter"), ref.get("filter") if isinstance(ref, dict) else None):
+        return f"{why}: a metric with its own filter is not expressed in another's filter yet"
+    owner = measure_owner.get(str(measure_name))
+    measure = owner.measures.get(str(measure_name)) if owner else None
+    table = mf.relations.get(owner.name) if mf and owner else None
+    if owner is None or measure is None or table is None or measure.get("non_additive_dimension"):
+        return f"{why}: its measure {measure_name} is not an aggregate of a scanned table"
+    entity = group_by[0]
+    theirs = next((e[1] for e in [owner.primary, *owner.unique, *owner.foreign] if e and e[0] == entity), None)
+    ours = next((e[1] for e in [home.primary, *home.unique, *home.foreign] if e and e[0] == entity), None)
+    value = _aggregate(measure, [], metric_name)
+    if theirs is None or ours is None or value is None:
+        return f"{why} by {entity}: the entity is not on both models, or the measure is not one aggregate"
+    return ours, (table, theirs, value)
 
 
 def _filters(*values: Any) -> list[str]:
@@ -1063,7 +1127,9 @@ def _metric(
         for index, text in enumerate(filters):
             segment_name = f"{name}_filter" + (f"_{index + 1}" if index else "")
             time_column = (owner.measures.get(str(measure_name)) or {}).get("agg_time_dimension")
-            segment, sql, problem = _filter(text, owner, overlay, segment_name, by_entity, matched, time_column)
+            segment, sql, problem = _filter(
+                text, owner, overlay, segment_name, by_entity, matched, time_column, mf, measure_owner
+            )
             if problem:
                 warnings.append(f"metricflow_filter_unresolved:{name}: {problem}")
                 return problem
