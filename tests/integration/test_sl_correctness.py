@@ -328,6 +328,11 @@ OPS_CASES: list[tuple[str, dict[str, Any], str]] = [
      {"measures": ["shipments.shipped_after_restock"], "dimensions": ["shipments.sku"]},
      "SELECT s.sku, COUNT(CASE WHEN EXISTS (SELECT 1 FROM restocks r WHERE r.sku = s.sku AND r.restocked_on <= "
      "s.shipped_on AND r.restocked_on >= {shift(s.shipped_on, -30 days)}) THEN 1 END) FROM shipments s GROUP BY s.sku"),
+    ("conversions from the base rows a base_filter keeps, by SKU",
+     {"measures": ["shipments.shipped_after_a_2025_restock"], "dimensions": ["shipments.sku"]},
+     "SELECT s.sku, COUNT(CASE WHEN EXISTS (SELECT 1 FROM restocks r WHERE r.sku = s.sku AND r.restocked_on <= "
+     "s.shipped_on AND r.restocked_on >= {shift(s.shipped_on, -30 days)} AND r.restocked_on >= '2025-01-01') "
+     "THEN 1 END) FROM shipments s GROUP BY s.sku"),
     ("conversion rate over the base's rows",
      {"measures": ["shipments.restock_conversion"]},
      "SELECT (SELECT COUNT(*) FROM shipments s WHERE EXISTS (SELECT 1 FROM restocks r WHERE r.sku = s.sku AND "

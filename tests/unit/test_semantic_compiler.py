@@ -430,7 +430,11 @@ def test_conversion_measures_compile_where_the_dialect_allows_them(dialect: str)
         "buys": src("buys", ["id", "user_id", "ds:time"], default_time_dimension={"column": "ds"},
                     measures=[{"name": "converted", "expr": "count(*)",
                                "conversion": {"base": "visits", "key": "user_id", "window": "7 days"}},
-                              {"name": "rate", "expr": "converted / visits.visits"}]),
+                              {"name": "rate", "expr": "converted / visits.visits"},
+                              {"name": "converted_from_ads", "expr": "count(*)",
+                               "conversion": {"base": "visits", "key": "user_id", "base_filter": "id > 100"}},
+                              {"name": "bad_filter", "expr": "count(*)",
+                               "conversion": {"base": "visits", "key": "user_id", "base_filter": "referrer = 'x'"}}]),
     }, dialect)  # fmt: skip
     if dialect in ("tsql", "clickhouse"):  # no correlated EXISTS inside an aggregate there
         with pytest.raises(CompileError, match="not supported on"):
@@ -439,3 +443,8 @@ def test_conversion_measures_compile_where_the_dialect_allows_them(dialect: str)
     sql = engine.compile({"measures": ["buys.rate"]}).sql
     sqlglot.parse_one(sql, read=dialect)
     assert "EXISTS" in sql and "__ktx_base" in sql
+    filtered = engine.compile({"measures": ["buys.converted_from_ads"]}).sql
+    sqlglot.parse_one(filtered, read=dialect)
+    assert "__ktx_base.id > 100" in filtered.replace('"', "").replace("`", "")
+    with pytest.raises(CompileError, match="base_filter column 'referrer' does not exist in 'visits'"):
+        engine.compile({"measures": ["buys.bad_filter"]})

@@ -524,7 +524,7 @@ class _Builder:
             column = sqltree.column(column_names[id(m)], cte_names[m.group])  # type: ignore[index]
             # Inside a formula across groups, a group without rows in this measure's source gives what the measure
             # says over no rows — a count 0, a sum or an average NULL — as it would computed alone.
-            empty = sqlexpr.over_no_rows(m.expr) if coalesce else None
+            empty = sqlexpr.over_no_rows(m.expr) if coalesce and not m.conversion else None
             if m.fill is not None:  # fill_nulls_with: what the measure answers instead of NULL, wherever it is read
                 return _filled(column, m)
             return column if empty is None else exp.Coalesce(this=column, expressions=[empty])

@@ -144,6 +144,8 @@ class Conversion:
     base_key: str | None = None
     window: str | None = None
     same: dict[str, str] = field(default_factory=dict)  # this source's column → the base's column
+    # Only base rows passing this condition (SQL over the base's columns) convert: a funnel from some visits.
+    base_filter: str | None = None
 
     def __post_init__(self) -> None:
         if self.window is not None:

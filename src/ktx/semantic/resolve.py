@@ -64,6 +64,9 @@ class Measure:
     non_additive: NonAdditive | None = None  # semi-additive: only the rows at the first/last day count
     fill: float | None = None  # answered instead of NULL (fill_nulls_with)
     spine_filled: bool = False  # every period of the time spine (join_to_timespine), by `time_column`
+    # A conversion count: where no row converts it is NULL, not 0 (MetricFlow counts matched conversions; a group
+    # with none has no conversion rows, and its rate is NULL).
+    conversion: bool = False
 
     @property
     def derived(self) -> bool:
@@ -295,6 +298,7 @@ class Resolver:
                 )
                 measure.nodes = self._nodes_of(measure)
                 measure.fill = definition.fill_nulls_with
+                measure.conversion = definition.conversion is not None
                 if definition.window is not None:
                     self._windowed(measure, definition, source)
                 if definition.join_to_timespine:
@@ -428,10 +432,26 @@ class Resolver:
             exp.EQ(this=exp.column(theirs, alias), expression=exp.column(mine, node))
             for mine, theirs in rule.same.items()
         ]
+        if rule.base_filter:
+            conditions.append(self._base_condition(rule.base_filter, base, alias, what))
         table = exp.to_table(base.table, dialect=self.dialect)
         table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
         inner = exp.select(exp.Literal.number(1)).from_(table).where(exp.and_(*conditions))
         return exp.Exists(this=inner)
+
+    def _base_condition(self, text: str, base: Source, alias: str, what: str) -> exp.Expression:
+        """A conversion's `base_filter`, its columns read from the base row (`alias`)."""
+        try:
+            condition = sqlexpr.parse(text, self.dialect)
+        except Exception as exc:
+            raise CompileError(f"{what}: base_filter {text!r} is not an SQL condition ({exc})") from None
+        for column in list(condition.find_all(exp.Column)):
+            if column.table:
+                raise CompileError(f"{what}: base_filter {text!r} may name only the base's own columns")
+            if base.column(column.name) is None:
+                raise CompileError(f"{what}: base_filter column '{column.name}' does not exist in '{base.name}'")
+            column.set("table", exp.to_identifier(alias))
+        return condition
 
     def _windowed(self, measure: Measure, definition: Any, source: Source) -> None:
         """A cumulative or offset measure: its rows placed in time by its time dimension."""

@@ -854,13 +854,14 @@ def _conversion_metric(
     metric_home: dict[str, str],
     measure_owner: dict[str, Model],
     matched: dict[str, str],
+    by_entity: dict[str, list[Model]],
+    mf: MetricFlowProject,
 ) -> str | None:
     """A conversion metric: the conversion model's rows that have a base row of the same entity at or before them
-    (within the window) — a conversion measure — and, for `conversion_rate`, that over the base measure."""
+    (within the window) — a conversion measure — and, for `conversion_rate`, that over the base measure. A metric
+    `filter` selects the base events, as MetricFlow applies it: only they convert, and only they are counted."""
     options = params.get("conversion_type_params") or {}
-    if _filters(metric.get("filter")):
-        # MetricFlow filters the base events by it: answered without, the rate would be another funnel's.
-        return "a conversion metric with a filter is not expressed yet"
+    filters = _filters(metric.get("filter"))
     names = [options.get("base_measure"), options.get("conversion_measure")]
     names = [n.get("name") if isinstance(n, dict) else n for n in names]
     calculation = str(options.get("calculation") or "conversion_rate").lower()
@@ -877,6 +878,15 @@ def _conversion_metric(
     if None in owners or any(o.name not in overlays for o in owners if o):
         return "a conversion metric whose base or conversion measure was not projected"
     base_model, conv_model = owners  # type: ignore[misc]
+    base_segments: list[str] = []
+    for index, text in enumerate(filters):
+        segment_name = f"{metric['name']}_base_filter" + (f"_{index + 1}" if index else "")
+        segment, sql, problem = _filter(
+            text, base_model, overlays[base_model.name], segment_name, by_entity, matched, None, mf, measure_owner
+        )
+        if problem or sql or segment is None:
+            return problem or f"a conversion filter that reads another model ({text.strip()!r}) is not expressed yet"
+        base_segments.append(segment)
     entity = str(options.get("entity") or "")
     keys = [_entity_column(m, entity) for m in (conv_model, base_model)]
     if None in keys:
@@ -903,6 +913,9 @@ def _conversion_metric(
         rule["window"] = window
     if same:
         rule["same"] = same
+    if base_segments:
+        exprs = [s["expr"] for s in overlays[base_model.name]["segments"] if s["name"] in base_segments]
+        rule["base_filter"] = exprs[0] if len(exprs) == 1 else " and ".join(f"({e})" for e in exprs)
     name = str(metric["name"])
     description = str(metric.get("description") or "").strip()
     if calculation == "conversions":
@@ -916,6 +929,8 @@ def _conversion_metric(
         # Named after what it counts, so conversion rates over the same funnel share it.
         conversions = f"{names[1]}_after_{names[0]}" + (f"_within_{window.replace(' ', '_')}" if window else "")
         conversions += "".join(f"_same_{c}" for c in same)
+        if base_segments:  # another funnel: from the base rows the filter keeps
+            conversions = f"{name}_conversions"
         item = {"name": conversions, "expr": expr, "conversion": rule,
                 "description": f"{names[1]} counted over the rows that have a {names[0]} row of the same {entity} at "
                 f"or before them" + (f", within {window}" if window else "") + "."}  # fmt: skip
@@ -927,7 +942,21 @@ def _conversion_metric(
         return None
     if calculation != "conversion_rate":
         return f"conversion calculation {calculation} is not known"
-    base_ref = names[0] if base_model.name == conv_model.name else f"{matched[base_model.name]}.{names[0]}"
+    base_name = str(names[0])
+    if base_segments:  # the base events the filter keeps: the rate's denominator
+        base_overlay = overlays[base_model.name]
+        own = next(
+            (m for m in base_overlay["measures"] if m["name"] == base_name or m.get("_measure") == base_name), None
+        )
+        counted = _aggregate_of(own, base_overlay) if own else None
+        if counted is None:
+            return f"its base measure {base_name} is not one aggregate a filter can narrow"
+        base_name = f"{names[0]}_for_{name}"
+        narrowed = {"name": base_name, "expr": counted, "segments": base_segments}
+        if own and own.get("time_dimension"):
+            narrowed["time_dimension"] = own["time_dimension"]
+        base_overlay["measures"] = [m for m in base_overlay["measures"] if m["name"] != base_name] + [narrowed]
+    base_ref = base_name if base_model.name == conv_model.name else f"{matched[base_model.name]}.{base_name}"
     formula = f"{conversions} / nullif({base_ref}, 0)"
     twin = next((m for m in overlay["measures"] if m["expr"] == formula and m["name"] != name), None)
     rate = {"name": name, "expr": twin["name"] if twin else formula}
@@ -1071,7 +1100,7 @@ def _metric(
     params = metric.get("type_params") or {}
     window = metric.get("_window")
     if kind == "conversion":
-        return _conversion_metric(metric, params, overlays, metric_home, measure_owner, matched)
+        return _conversion_metric(metric, params, overlays, metric_home, measure_owner, matched, by_entity, mf)
     if kind == "cumulative":
         offset = window
         window, problem = _cumulative_window(params)
