@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -80,12 +81,15 @@ class GitRepo:
         )
         return env
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, stdin: str | None = None, index: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         if not git_available():
             raise GitError("git is not installed; ktx keeps project history in git. Install git and retry.")
         # Automated commits must not stop for signing prompts or user hooks.
         cmd = ["git", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", *args]
-        proc = subprocess.run(cmd, cwd=self.root, env=self._env(), capture_output=True, text=True)
+        env = self._env() | ({"GIT_INDEX_FILE": str(index)} if index is not None else {})
+        proc = subprocess.run(cmd, cwd=self.root, env=env, capture_output=True, text=True, input=stdin)
         if check and proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             raise GitError(f"git {args[0]} failed in {self.root}: {detail[-1] if detail else proc.returncode}")
@@ -150,25 +154,68 @@ class GitRepo:
                     self.run("commit", "--quiet", "--allow-empty", "-m", "Initialize ktx project repository")
 
     def commit(self, paths: Sequence[Path | str], message: str) -> str | None:
-        """Commit exactly `paths` (additions, edits, deletions). Returns the hash, or None if unchanged."""
-        rel = [str(Path(p).relative_to(self.root) if Path(p).is_absolute() else p) for p in paths]
+        """Commit exactly `paths` (additions, edits, deletions) — whatever else is staged stays staged and out of
+        the commit. Returns the hash, or None if unchanged.
+
+        Built with git's plumbing on a private index: the paths reach git on stdin as exact names, so a scan that
+        writes 100,000 shards neither overflows the command line nor pays for matching 100,000 pathspecs against
+        100,000 files (seconds per 20,000 with `git add -- <paths>`)."""
+        rel = [
+            Path(p).relative_to(self.root).as_posix() if Path(p).is_absolute() else Path(p).as_posix() for p in paths
+        ]
         if not rel:
             return None
         with self.lock():
-            gone = [r for r in rel if not (self.root / r).exists()]
-            if gone:
-                # A deleted file git never tracked (a copy nobody committed) has nothing to stage, and naming it
-                # would make `git add` fail on the unmatched pathspec.
-                tracked = set(self.run("ls-files", "-z", "--", *gone).stdout.split("\0"))
-                rel = [r for r in rel if r not in gone or r in tracked]
-                if not rel:
-                    return None
-            self.run("add", "--all", "--", *rel)
-            staged = self.run("diff", "--cached", "--quiet", "--", *rel, check=False)
-            if staged.returncode == 0:
+            tracked = set(self.run("ls-files", "-z").stdout.split("\0"))
+            files, named = self._files_of(rel, tracked)
+            # Only a path git does not track yet can be ignored (check-ignore is slow over tracked ones). One named
+            # outright is an error, as `git add` makes it; one inside a named folder is left out, as `git add` does.
+            new = "".join(f"{f}\0" for f in files if f not in tracked)
+            found = self.run("check-ignore", "-z", "--stdin", stdin=new, check=False).stdout if new else ""
+            ignored = {p for p in found.split("\0") if p}
+            if ignored & named:
+                raise GitError(
+                    f"{sorted(ignored & named)[0]} is ignored by the project's .gitignore; ktx does not commit "
+                    "ignored files."
+                )
+            files = [f for f in files if f not in ignored]
+            if not files:
                 return None
-            self.run("commit", "--quiet", "--no-verify", "-m", message, "--", *rel)
-            return self.head()
+            listed = "\0".join(files) + "\0"
+            head = self.head()
+            with tempfile.TemporaryDirectory(dir=self.root / ".git", prefix="ktx-index-") as tmp:
+                index = Path(tmp) / "index"
+                if head is not None:
+                    self.run("read-tree", head, index=index)
+                self.run("update-index", "--add", "--remove", "-z", "--stdin", stdin=listed, index=index)
+                tree = self.run("write-tree", index=index).stdout.strip()
+            if head is not None and tree == self.run("rev-parse", f"{head}^{{tree}}").stdout.strip():
+                return None
+            parents = ["-p", head] if head is not None else []
+            commit = self.run("commit-tree", tree, *parents, "-F", "-", stdin=message).stdout.strip()
+            self.run("update-ref", "-m", f"commit: {message.splitlines()[0] if message else ''}", "HEAD", commit,
+                     *([head] if head is not None else []))  # fmt: skip
+            # The real index follows for these paths, so `git status` shows them clean.
+            self.run("update-index", "--add", "--remove", "-z", "--stdin", stdin=listed)
+            return commit
+
+    def _files_of(self, rel: list[str], tracked: set[str]) -> tuple[list[str], set[str]]:
+        """The files `rel` names — a folder stands for every file under it, present or tracked (deleted) — and
+        the set of those named outright."""
+        files: list[str] = []
+        named: set[str] = set()
+        for r in rel:
+            path, prefix = self.root / r, "" if r in (".", "") else r.rstrip("/") + "/"
+            if path.is_dir() or (not path.exists() and r not in tracked and any(t.startswith(prefix) for t in tracked)):
+                found = {t for t in tracked if t.startswith(prefix)}
+                for dirpath, dirnames, filenames in os.walk(path):
+                    dirnames[:] = [d for d in dirnames if d != ".git"]
+                    found.update(Path(dirpath, n).relative_to(self.root).as_posix() for n in filenames)
+                files += sorted(found)
+            else:
+                files.append(r)
+                named.add(r)
+        return list(dict.fromkeys(files)), named
 
     def commit_all(self, message: str) -> str | None:
         with self.lock():

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ktx.sources.metricflow import MetricFlowProject
+# `mf` below is a ktx.sources.metricflow.MetricFlowProject (not imported: that module calls this one)
+MetricFlowProject = Any
 
 REF = re.compile(r"ref\(\s*['\"]([\w.-]+)['\"]\s*\)")
 # Keys dbt-core reads from a schema file's semantic model or metric but does not hand to DSI.
