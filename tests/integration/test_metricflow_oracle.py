@@ -99,6 +99,20 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
     return root, mf.report
 
 
+def _rows(root: Path, query: dict[str, Any]) -> list[Any]:
+    """ktx's answer to a semantic query on the oracle's warehouse."""
+    with Services(Project(root)) as services:
+        return run_query(services, "warehouse", query, execute=True).to_json()["rows"]
+
+
+def _sql(root: Path, sql: str) -> list[Any]:
+    """A hand-written answer on the same DuckDB file."""
+    import duckdb
+
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
 def _forms(group: dict[str, Any]) -> list[Any]:
     names = [f"{group['table']}.{group['dimension']}"]
     if str(group.get("column") or "").isidentifier():
@@ -244,20 +258,15 @@ def test_an_offset_of_an_offset_adds_up(project: tuple[Path, dict[str, Any]]) ->
 def test_a_filter_on_a_derived_input_filters_each_of_its_inputs(project: tuple[Path, dict[str, Any]]) -> None:
     """instant_lux_booking_value_rate is lux_booking_value_rate_expr under `booking__is_instant`: every input of that
     expression takes the filter beside its own (MetricFlow 0.213 answered 0.29701… too, through `--data`)."""
-    import duckdb
-
     root, _ = project
-    with Services(Project(root)) as services:
-        [[got]] = run_query(
-            services, "warehouse", {"measures": ["instant_lux_booking_value_rate"]}, execute=True
-        ).to_json()["rows"]
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
-        [[want]] = con.execute(
-            "SELECT avg(CASE WHEN l.is_lux AND b.is_instant THEN b.booking_value END) "
-            "* sum(CASE WHEN l.is_lux AND b.is_instant THEN 1 END) "
-            "/ nullif(sum(CASE WHEN b.is_instant THEN b.booking_value END), 0) "
-            "FROM fct_bookings b LEFT JOIN dim_listings_latest l ON b.listing_id = l.listing_id"
-        ).fetchall()
+    [[got]] = _rows(root, {"measures": ["instant_lux_booking_value_rate"]})
+    [[want]] = _sql(
+        root,
+        "SELECT avg(CASE WHEN l.is_lux AND b.is_instant THEN b.booking_value END) "
+        "* sum(CASE WHEN l.is_lux AND b.is_instant THEN 1 END) "
+        "/ nullif(sum(CASE WHEN b.is_instant THEN b.booking_value END), 0) "
+        "FROM fct_bookings b LEFT JOIN dim_listings_latest l ON b.listing_id = l.listing_id",
+    )
     assert abs(float(got) - float(want)) < 1e-9 and abs(float(want) - 0.2970111944297604) < 1e-9
 
 
@@ -273,15 +282,9 @@ def test_fill_nulls_with_is_kept(project: tuple[Path, dict[str, Any]]) -> None:
 def test_an_approximate_percentile_is_duckdbs_estimate_as_metricflow_asks(project: tuple[Path, dict[str, Any]]) -> None:
     """`use_approximate_percentile` (approximate_continuous_booking_value_p99): MetricFlow renders DuckDB's
     approx_quantile; so does ktx. The approximate discrete one (MetricFlow refuses it on DuckDB) is reported."""
-    import duckdb
-
     root, report = project
-    with Services(Project(root)) as services:
-        [[got]] = run_query(
-            services, "warehouse", {"measures": ["approximate_continuous_booking_value_p99"]}, execute=True
-        ).to_json()["rows"]
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
-        [[hand]] = con.execute("SELECT approx_quantile(booking_value, 0.99) FROM fct_bookings").fetchall()
+    [[got]] = _rows(root, {"measures": ["approximate_continuous_booking_value_p99"]})
+    [[hand]] = _sql(root, "SELECT approx_quantile(booking_value, 0.99) FROM fct_bookings")
     assert float(got) == float(hand)
     assert "approximate_continuous_booking_value_p99" not in {u["metric"] for u in report["unmapped"]}
     assert any("approximate_discrete_booking_value_p99" in w["message"] for w in report["warnings"])
@@ -292,32 +295,19 @@ def test_a_filter_on_a_metrics_value_keeps_the_entities_whose_value_passes(
 ) -> None:
     """`{{ Metric('bookings', ['listing']) }} > 2` (active_listings): the listings whose own bookings exceed 2, as
     MetricFlow joins the per-listing value; compared with a correlated formulation written by hand."""
-    import duckdb
-
     root, report = project
     unmapped = {u["metric"] for u in report["unmapped"]}
     assert not {"active_listings", "popular_listing_bookings_per_booker"} & unmapped
-    with Services(Project(root)) as services:
-        by_country = run_query(
-            services,
-            "warehouse",
-            # MetricFlow's reading: a country none of whose listings passes has no row
-            {"measures": ["active_listings"], "dimensions": ["dim_listings_latest.country"], "include_empty": False},
-            execute=True,
-        ).to_json()["rows"]
-        # no listing has more than 10 views: MetricFlow answers the total as one row, NULL
-        [[ratio]] = run_query(
-            services,
-            "warehouse",
-            {"measures": ["popular_listing_bookings_per_booker"], "include_empty": False},
-            execute=True,
-        ).to_json()["rows"]
-    hand = (
+    # MetricFlow's reading: a country none of whose listings passes has no row
+    country = {"dimensions": ["dim_listings_latest.country"], "include_empty": False}
+    by_country = _rows(root, {"measures": ["active_listings"], **country})
+    # no listing has more than 10 views: MetricFlow answers the total as one row, NULL
+    [[ratio]] = _rows(root, {"measures": ["popular_listing_bookings_per_booker"], "include_empty": False})
+    expected = _sql(
+        root,
         "SELECT l.country, count(*) FROM dim_listings_latest l "
-        "WHERE (SELECT count(*) FROM fct_bookings b WHERE b.listing_id = l.listing_id) > 2 GROUP BY l.country"
+        "WHERE (SELECT count(*) FROM fct_bookings b WHERE b.listing_id = l.listing_id) > 2 GROUP BY l.country",
     )
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
-        expected = con.execute(hand).fetchall()
     assert {(r[0], int(r[1])) for r in by_country} == {(r[0], int(r[1])) for r in expected}
     assert len(by_country) == len(expected) == 3
     assert ratio is None
@@ -327,27 +317,16 @@ def test_a_conversion_filter_selects_the_base_events(project: tuple[Path, dict[s
     """visit_buy_conversion_rate_with_filter (`visit__referrer_id = 'fb_ad_1'`): only those visits convert and only
     they are counted — 4 buys after 3 such visits, 4/3, as MetricFlow 0.213 answers. By state, a state whose users
     made visits but no conversion has a NULL rate, as MetricFlow says (not 0)."""
-    import duckdb
-
     root, _ = project
-    with Services(Project(root)) as services:
-        [[rate]] = run_query(
-            services, "warehouse", {"measures": ["visit_buy_conversion_rate_with_filter"]}, execute=True
-        ).to_json()["rows"]
-        by_state = run_query(
-            services,
-            "warehouse",
-            {"measures": ["visit_buy_conversion_rate_7days"], "dimensions": ["dim_users_latest.home_state_latest"],
-             "include_empty": False},
-            execute=True,
-        ).to_json()["rows"]  # fmt: skip
-    hand = (
+    [[rate]] = _rows(root, {"measures": ["visit_buy_conversion_rate_with_filter"]})
+    state = {"dimensions": ["dim_users_latest.home_state_latest"], "include_empty": False}
+    by_state = _rows(root, {"measures": ["visit_buy_conversion_rate_7days"], **state})
+    [[expected]] = _sql(
+        root,
         "SELECT (SELECT count(*) FROM fct_buys b WHERE EXISTS (SELECT 1 FROM fct_visits v WHERE v.user_id = b.user_id "
         "AND v.ds <= b.ds AND v.ds >= b.ds - INTERVAL 7 DAY AND v.referrer_id = 'fb_ad_1')) "
-        "/ (SELECT count(*) FROM fct_visits WHERE referrer_id = 'fb_ad_1')"
+        "/ (SELECT count(*) FROM fct_visits WHERE referrer_id = 'fb_ad_1')",
     )
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
-        [[expected]] = con.execute(hand).fetchall()
     assert float(rate) == float(expected) == 4 / 3
     assert dict((r[0], r[1]) for r in by_state)["MD"] is None
 
