@@ -29,3 +29,26 @@ def test_a_crowded_letter_narrows_to_the_shared_prefix_then_gives_up(monkeypatch
     assert abbreviation_pool(indexes, ("ord",)) == ["main.orders"]
     # ten tables named t0000…: no prefix narrows them to 3, so no abbreviation is tried among them
     assert abbreviation_pool(indexes, ("t000004",)) == []
+
+
+def test_a_numbered_name_is_found_whole_when_no_abbreviation_is_tried(monkeypatch) -> None:
+    """`t000004_id` splits into t / 000004 while the table `t000004` is one token: the whole name is looked up, so
+    the link does not depend on the abbreviation pool (which a crowded letter leaves empty)."""
+    from ktx.scan.profile import ColumnStats, TableStats
+    from ktx.scan.relationships.candidates import generate_candidates
+
+    monkeypatch.setattr(candidates, "ABBREVIATION_POOL", 3)
+    values = ["1", "2", "3"]
+    tables, stats = [], {}
+    for i in range(10):
+        name, parent = f"t{i:06d}", f"t{max(i - 1, 0):06d}_id"
+        cols = [ColumnInfo("id", "INTEGER", "number"), ColumnInfo(parent, "INTEGER", "number")]
+        tables.append(TableInfo(f"main.{name}", name, "main", columns=cols))
+        stats[f"main.{name}"] = TableStats(f"main.{name}", 3, 3, {
+            "id": ColumnStats("id", 3, 0, 3, 1, 1, "1", "3", values, values),
+            parent: ColumnStats(parent, 3, 0, 3, 1, 1, "1", "3", values, values),
+        })  # fmt: skip
+    indexes = build_indexes(tables, stats)
+    assert abbreviation_pool(indexes, ("t",)) == []
+    edges = generate_candidates(tables, stats, indexes, exclude=set())
+    assert "main.t000005:(t000004_id)->main.t000004:(id)" in {e.id for e in edges}

@@ -495,6 +495,8 @@ def generate_candidates(
                         *indexes.by_alias.get(word, ()),
                         *indexes.by_alias.get(stem(word), ()),
                         *indexes.by_alias.get(base[-1], ()),
+                        # a column splits `t000123_id` into t / 000123 where the table `t000123` is one token
+                        *indexes.by_alias.get("".join(base), ()),
                     ):
                         if key not in named and (match := alias_match(base, indexes.names[key])) is not None:
                             named[key] = match

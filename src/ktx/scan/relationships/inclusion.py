@@ -187,6 +187,7 @@ def _named_tables(table_key: str, column: ColumnInfo, indexes: Indexes) -> set[s
         *indexes.by_alias.get(word, ()),
         *indexes.by_alias.get(stem(word), ()),
         *indexes.by_alias.get(base[-1], ()),
+        *indexes.by_alias.get("".join(base), ()),
         *by_letter,
     ):
         if key not in found and alias_match(tuple(base), indexes.names[key]) is not None:
