@@ -180,22 +180,16 @@ def test_a_metric_joined_to_the_time_spine_answers_every_day(project: tuple[Path
     """MetricFlow's join_to_timespine: every day of the spine in the asked range, also those without bookings (0
     with fill_nulls_with), as MetricFlow answers it (MetricFlow 0.213's own rows agreed in a run of
     `benchmarks/metricflow_oracle.py --data` over these metrics; the 33 queries above do not exercise it)."""
-    import duckdb
-
     root, _ = project
     day = {"field": "fct_bookings.ds", "granularity": "day"}
     window = ["fct_bookings.ds >= '2019-12-01'", "fct_bookings.ds < '2020-01-10'"]
-    with Services(Project(root)) as services:
-        rows = run_query(
-            services, "warehouse", {"measures": ["bookings_fill_nulls_with_0"], "dimensions": [day], "filters": window},
-            execute=True,
-        ).to_json()["rows"]  # fmt: skip
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
-        want = con.execute(
-            "SELECT s.ds, coalesce(count(b.ds), 0) FROM mf_time_spine s LEFT JOIN fct_bookings b "
-            "ON date_trunc('day', b.ds) = s.ds WHERE s.ds >= '2019-12-01' AND s.ds < '2020-01-10' GROUP BY s.ds "
-            "ORDER BY s.ds"
-        ).fetchall()
+    rows = _rows(root, {"measures": ["bookings_fill_nulls_with_0"], "dimensions": [day], "filters": window})
+    want = _sql(
+        root,
+        "SELECT s.ds, coalesce(count(b.ds), 0) FROM mf_time_spine s LEFT JOIN fct_bookings b "
+        "ON date_trunc('day', b.ds) = s.ds WHERE s.ds >= '2019-12-01' AND s.ds < '2020-01-10' GROUP BY s.ds "
+        "ORDER BY s.ds",
+    )
     assert len(rows) == len(want) == 40
     assert [(str(r[0])[:10], int(r[1])) for r in rows] == [(str(d)[:10], int(n)) for d, n in want]
     assert any(n == 0 for _, n in want) and any(n > 0 for _, n in want)
@@ -205,24 +199,18 @@ def test_an_offset_of_a_derived_input_offsets_each_of_its_inputs(project: tuple[
     """booking_fees_since_start_of_month = booking_fees − booking_fees at the start of its month, booking_fees being
     booking_value × 0.05: each day's fees minus the fees of its month's first day (MetricFlow 0.213 agreed on 183
     days and 6 months through `benchmarks/metricflow_oracle.py --data`)."""
-    import duckdb
-
     root, _ = project
     day = {"field": "fct_bookings.ds", "granularity": "day"}
-    with Services(Project(root)) as services:
-        rows = run_query(
-            services, "warehouse", {"measures": ["booking_fees_since_start_of_month"], "dimensions": [day]},
-            execute=True,
-        ).to_json()["rows"]  # fmt: skip
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
-        want = con.execute(
-            "WITH v AS (SELECT date_trunc('day', ds) AS d, sum(booking_value) AS value FROM fct_bookings GROUP BY 1), "
-            # every day with fees, and every spine day whose month's first day has fees (NULL where one side lacks)
-            "days AS (SELECT d FROM v UNION SELECT sp.ds FROM mf_time_spine sp JOIN v s "
-            "ON s.d = date_trunc('month', sp.ds)) "
-            "SELECT days.d, v.value * 0.05 - s.value * 0.05 FROM days LEFT JOIN v ON v.d = days.d "
-            "LEFT JOIN v s ON s.d = date_trunc('month', days.d) ORDER BY 1"
-        ).fetchall()
+    rows = _rows(root, {"measures": ["booking_fees_since_start_of_month"], "dimensions": [day]})
+    want = _sql(
+        root,
+        "WITH v AS (SELECT date_trunc('day', ds) AS d, sum(booking_value) AS value FROM fct_bookings GROUP BY 1), "
+        # every day with fees, and every spine day whose month's first day has fees (NULL where one side lacks)
+        "days AS (SELECT d FROM v UNION SELECT sp.ds FROM mf_time_spine sp JOIN v s "
+        "ON s.d = date_trunc('month', sp.ds)) "
+        "SELECT days.d, v.value * 0.05 - s.value * 0.05 FROM days LEFT JOIN v ON v.d = days.d "
+        "LEFT JOIN v s ON s.d = date_trunc('month', days.d) ORDER BY 1",
+    )
     assert len(rows) == len(want) > 0
     assert [(str(r[0])[:10], None if r[1] is None else round(float(r[1]), 6)) for r in rows] == [
         (str(d)[:10], None if x is None else round(float(x), 6)) for d, x in want
@@ -233,20 +221,14 @@ def test_an_offset_of_an_offset_adds_up(project: tuple[Path, dict[str, Any]]) ->
     """bookings_offset_twice = 2 × bookings_offset_once 2 days earlier, which is 2 × bookings 5 days earlier: four
     times the bookings of 7 days before (MetricFlow 0.213 agreed through `--data`). A grain's start after a window
     does not add up: refused with the reason."""
-    import duckdb
-
     from ktx.sources.metricflow import _combined_offset
 
     root, _ = project
     day = {"field": "fct_bookings.ds", "granularity": "day"}
-    with Services(Project(root)) as services:
-        rows = run_query(
-            services, "warehouse", {"measures": ["bookings_offset_twice"], "dimensions": [day]}, execute=True
-        ).to_json()["rows"]
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
-        want = con.execute(
-            "SELECT date_trunc('day', ds) + INTERVAL 7 DAY, 4 * count(*) FROM fct_bookings GROUP BY 1 ORDER BY 1"
-        ).fetchall()
+    rows = _rows(root, {"measures": ["bookings_offset_twice"], "dimensions": [day]})
+    want = _sql(
+        root, "SELECT date_trunc('day', ds) + INTERVAL 7 DAY, 4 * count(*) FROM fct_bookings GROUP BY 1 ORDER BY 1"
+    )
     assert [(str(r[0])[:10], int(r[1])) for r in rows] == [(str(d)[:10], int(n)) for d, n in want]
     assert _combined_offset({"offset_window": "5 days"}, {"kind": "offset", "window": "2 days"}) == {
         "offset_window": "7 days"

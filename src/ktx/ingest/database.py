@@ -59,13 +59,21 @@ class _Stages:
         self.completed: list[str] = []
         self.failed: list[str] = []
 
-    def run(self, name: str, inputs: Any, compute: Callable[[], Any]) -> Any:
-        input_hash = content_hash(inputs)
+    def reuse(self, name: str, input_hash: str, *, record: bool = True) -> Any | None:
+        """An interrupted run's completed output of `name` with these inputs, made this run's (None: none); a
+        whole stage is recorded as resumed, a checkpoint (`record=False`) is not."""
         cached = self.state.stage(self.resumable, name, input_hash)
         if cached is not None:
-            self.resumed.append(name)
             self.state.save_stage(self.run_id, name, input_hash, "completed", cached)
-            self.trace.event("snapshot", "stage_resumed", data={"stage": name})
+            if record:
+                self.resumed.append(name)
+                self.trace.event("snapshot", "stage_resumed", data={"stage": name})
+        return cached
+
+    def run(self, name: str, inputs: Any, compute: Callable[[], Any]) -> Any:
+        input_hash = content_hash(inputs)
+        cached = self.reuse(name, input_hash)
+        if cached is not None:
             return cached
         with self.trace.step("enrichment", name):
             try:
@@ -83,9 +91,8 @@ class _Stages:
         """One checkpoint of a long stage (`name#index`): an interrupted run's part with the same inputs is reused,
         so a run killed an hour into profiling resumes where it stopped. Returns (output, reused)."""
         part_name, input_hash = f"{name}#{index}", content_hash(inputs)
-        cached = self.state.stage(self.resumable, part_name, input_hash)
+        cached = self.reuse(part_name, input_hash, record=False)
         if cached is not None:
-            self.state.save_stage(self.run_id, part_name, input_hash, "completed", cached)
             return cached, True
         output = compute()
         self.state.save_stage(self.run_id, part_name, input_hash, "completed", output)
@@ -355,11 +362,8 @@ class _ScanRun:
 
         progress.stage("Profiling tables", len(to_profile))
         input_hash = content_hash(inputs)
-        whole = self.state.stage(self.stages.resumable, "profile", input_hash)
+        whole = self.stages.reuse("profile", input_hash)
         if whole is not None:  # an interrupted run profiled everything: reuse it whole
-            self.state.save_stage(self.run_id, "profile", input_hash, "completed", whole)
-            self.stages.resumed.append("profile")
-            self.trace.event("snapshot", "stage_resumed", data={"stage": "profile"})
             self._profiled(whole)
             return
         merged = {k: v for k, v in previous_stats.items() if k in snapshot.tables}
