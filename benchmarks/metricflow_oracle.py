@@ -5,8 +5,9 @@ MetricFlow 0.213's rows for 33 metric queries in `expected.json`; see its README
 build the DuckDB warehouse, `ktx admin init`, connect the warehouse and the manifest (`driver: metricflow`,
 `repoUrl: file://…`), `ktx ingest --all`, then per query try the metric and each group-by under the names the README
 lists, run the first form that compiles, and compare rows as multisets (numbers to 4 places, midnight timestamps as
-dates). Prints how many metrics are queryable by name and how many answers equal MetricFlow's, and each miss with
-its reason. Skips where the data is absent.
+dates). Prints how many of the project's metrics are queryable by name (each other one with its reason from the
+ingest report), how many of the queries answer as MetricFlow does, and each miss with its reason. Skips where the
+data is absent.
 
 Usage: python benchmarks/metricflow_oracle.py [-v] [--data DIR]
 
@@ -59,7 +60,20 @@ def _setup(work: Path, ktx: str) -> Path:
     done = _ktx(ktx, project, "ingest", "--all", "--json")
     if done.returncode != 0:
         print(f"ingest failed: {(done.stdout + done.stderr)[-1500:]}")
+    else:
+        _project_share(json.loads(done.stdout))
     return project
+
+
+def _project_share(outcome: dict[str, Any]) -> None:
+    """Every metric of the project (as MetricFlow's loader makes them: the written ones and `create_metric`
+    measures): how many are queryable by name, and each other one with its reason."""
+    report = next(r["report"] for r in outcome["results"] if r.get("driver") == "metricflow")
+    total, unmapped = int(report["metrics"]), report["unmapped"]
+    share = 100 * (total - len(unmapped)) / total
+    print(f"project metrics queryable by name: {total - len(unmapped)}/{total} ({share:.1f} %)")
+    for item in unmapped:
+        print(f"  not projected  {item['metric']} ({item['type']}): {item['reason']}")
 
 
 def _compile(ktx: str, project: Path, query: dict[str, Any], execute: bool) -> subprocess.CompletedProcess[str]:
@@ -89,8 +103,11 @@ def _normal(value: Any) -> Any:
     if isinstance(value, int | float):
         return round(float(value), 4)
     text = str(value)
-    if len(text) >= 19 and text[10] in " T" and text[11:19] == "00:00:00":
-        return text[:10]
+    if len(text) >= 19 and text[10] in " T" and text[13] == ":":
+        text = f"{text[:10]} {text[11:19]}"  # one spelling of a timestamp (JSON's `T`, MetricFlow's space)
+        if text[11:19] == "00:00:00":
+            return text[:10]
+        return text
     if text in ("true", "false"):
         return text == "true"
     try:

@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,11 @@ OPS_DDL = [
     "CREATE TABLE calendar (day DATE PRIMARY KEY)",
     "CREATE TABLE restocks (id INTEGER PRIMARY KEY, sku TEXT, restocked_on DATE)",
     "CREATE TABLE balances (depot_id INTEGER, on_day DATE, amount INTEGER)",
+    "CREATE TABLE logins (id INTEGER PRIMARY KEY, logged_at TIMESTAMP)",
+    "CREATE TABLE hours (hour TIMESTAMP PRIMARY KEY)",
 ]
 CALENDAR = [(date.fromordinal(date(2024, 12, 1).toordinal() + n),) for n in range(182)]  # to 2025-05-31
+HOURS = [(datetime(2024, 12, 31) + timedelta(hours=n),) for n in range(96)]  # to 2025-01-03 23:00
 OPS_ROWS: dict[str, list[tuple[Any, ...]]] = {
     "depots": [(1, "Alpha", "Oslo"), (2, "Beta", "Bergen"), (3, "Gamma", "Oslo"), (4, "Delta", None)],
     "stock": [(1, "A", 10, Decimal("2.50")), (1, "B", 0, Decimal("4.00")), (2, "A", 5, Decimal("2.75")),
@@ -55,6 +58,10 @@ OPS_ROWS: dict[str, list[tuple[Any, ...]]] = {
     "balances": [(1, date(2025, 1, 2), 100), (2, date(2025, 1, 2), 40), (1, date(2025, 1, 31), 120),
                  (2, date(2025, 1, 31), 35), (3, date(2025, 1, 15), 70), (1, date(2025, 2, 28), 90),
                  (3, date(2025, 2, 3), 75), (3, date(2025, 2, 28), 60)],
+    # logins placed in hours: one just before midnight, whose hour-later is the next day's first hour
+    "logins": [(1, datetime(2025, 1, 1, 1, 15)), (2, datetime(2025, 1, 1, 1, 40)), (3, datetime(2025, 1, 1, 3, 5)),
+               (4, datetime(2025, 1, 1, 23, 30)), (5, datetime(2025, 1, 2, 0, 10)), (6, datetime(2025, 1, 2, 2, 0))],
+    "hours": HOURS,
 }  # fmt: skip
 OPS_SOURCES: list[dict[str, Any]] = [
     {"name": "depots", "table": "depots", "grain": ["id"],
@@ -88,6 +95,9 @@ OPS_SOURCES: list[dict[str, Any]] = [
                   {"name": "units_7d_avg", "expr": "sum(qty)",
                    "window": {"kind": "cumulative", "window": "7 days", "period_agg": "average"}},
                   {"name": "units_prev_month", "expr": "sum(qty)", "window": {"kind": "offset", "window": "1 month"}},
+                  {"name": "units_2_weeks_earlier", "expr": "sum(qty)", "window": {"kind": "offset", "window": "14 days"}},
+                  {"name": "units_at_month_start", "expr": "sum(qty)",
+                   "window": {"kind": "offset", "grain_to_date": "month"}},
                   {"name": "units_vs_prev_month", "expr": "shipped_units - units_prev_month"},
                   {"name": "shipped_after_restock", "expr": "count(*)",
                    "conversion": {"base": "restocks", "key": "sku", "window": "30 days"}},
@@ -120,6 +130,14 @@ OPS_SOURCES: list[dict[str, Any]] = [
      "measures": [{"name": "closing_total", "expr": "sum(amount)", "non_additive": {"column": "on_day", "choose": "max"}},
                   {"name": "opening_by_depot", "expr": "sum(amount)",
                    "non_additive": {"column": "on_day", "choose": "min", "per": ["depot_id"]}}]},
+    {"name": "logins", "table": "logins", "grain": ["id"],
+     "columns": [{"name": "id", "type": "number"}, {"name": "logged_at", "type": "time", "natural_granularity": "hour"}],
+     "default_time_dimension": {"column": "logged_at"},
+     "measures": [{"name": "login_count", "expr": "count(*)"},
+                  {"name": "logins_3h", "expr": "count(*)", "window": {"kind": "cumulative", "window": "3 hours"}},
+                  {"name": "logins_hour_earlier", "expr": "count(*)", "window": {"kind": "offset", "window": "1 hour"}}]},
+    {"name": "hours", "table": "hours", "grain": ["hour"], "columns": [{"name": "hour", "type": "time"}],
+     "time_spine": {"column": "hour", "granularity": "hour"}},
     {"name": "sku_totals", "grain": ["sku"],
      "sql": "WITH moved AS (SELECT sku, qty FROM shipments WHERE depot_id IS NOT NULL)\n"
             "SELECT sku, SUM(qty) AS moved_units, COUNT(*) AS moves FROM moved GROUP BY sku",
@@ -139,6 +157,8 @@ def write_ops_layer(folder: Path) -> Path:
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")  # SQLite's own text form of a timestamp
     if isinstance(value, date):
         return value.isoformat()
     return value
@@ -150,13 +170,18 @@ class Engine:
     run: Callable[[str], list[tuple[Any, ...]]]
 
     def hand(self, sql: str) -> str:
-        """Per-engine spellings in hand-written SQL: {month(x)}, {quarter(x)}, {week(x)}, {year(x)}, and dates moved
-        by {shift(x, -7 days)} / {shift(x, +1 months)}."""
+        """Per-engine spellings in hand-written SQL: {hour(x)}, {day(x)}, {month(x)}, {quarter(x)}, {week(x)},
+        {year(x)}, and dates moved by {shift(x, -7 days)} / {shift(x, +1 months)} / {shift(x, -1 hours)}."""
 
         def swap(match: re.Match[str]) -> str:
             grain, col = match.group(1), match.group(2)
+            if grain == "hour":
+                if self.name == "sqlite":
+                    return f"strftime('%Y-%m-%d %H:00:00', {col})"
+                return f"date_trunc('hour', {col})"
             if self.name == "sqlite":
                 return {
+                    "day": f"date({col})",
                     "year": f"date({col}, 'start of year')",
                     "month": f"date({col}, 'start of month')",
                     "week": f"date({col}, '-6 days', 'weekday 1')",
@@ -166,12 +191,16 @@ class Engine:
 
         def shift(match: re.Match[str]) -> str:
             col, count, unit = match.group(1), match.group(2), match.group(3)
+            if unit == "hours":
+                if self.name == "sqlite":
+                    return f"strftime('%Y-%m-%d %H:%M:%S', {col}, '{count} hours')"
+                return f"({col} + INTERVAL '{count.lstrip('+')} hours')"
             if self.name == "sqlite":
                 return f"date({col}, '{count} {unit}')"
             return f"CAST({col} + INTERVAL '{count.lstrip('+')} {unit}' AS DATE)"
 
-        sql = re.sub(r"\{shift\(([^,]*), ([-+]\d+) (days|months)\)\}", shift, sql)
-        return re.sub(r"\{(month|quarter|week|year)\(([^)]*)\)\}", swap, sql)
+        sql = re.sub(r"\{shift\(([^,]*), ([-+]\d+) (days|months|hours)\)\}", shift, sql)
+        return re.sub(r"\{(hour|day|month|quarter|week|year)\(([^)]*)\)\}", swap, sql)
 
 
 def normalise(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -25,7 +25,10 @@ def _codes(warnings: list[str], code: str) -> list[str]:
 @pytest.mark.skipif(not SIMPLE.is_dir(), reason=f"no simple_manifest at {SIMPLE}")
 def test_metricflows_own_test_project_passes_dbts_parser() -> None:
     mf = read_project(SIMPLE)
-    assert len(mf.models) == 12 and len(mf.metrics) == 110
+    # 110 metrics written, and the three `create_metric: true` measures MetricFlow's loader makes metrics of.
+    assert len(mf.models) == 12 and len(mf.metrics) == 113
+    proxies = sorted(m["name"] for m in mf.metrics if m["_style"] == "proxy")
+    assert proxies == ["archived_users", "new_users", "total_account_balance_first_day_of_month"]
     assert not _codes(mf.warnings, "metricflow_invalid")
     # Its project configuration is a symlink to ../shared (outside the folder read): without it the custom
     # `alien_day` grain is unknown, and dbt refuses exactly the three metrics that use it.
@@ -47,7 +50,9 @@ def test_a_dbt_project_spelling_is_converted_as_dbt_core_does() -> None:
     # `model: ref(...)` and `numerator: food_revenue` (dbt's schema spelling) parse; nothing refused.
     assert not _codes(mf.warnings, "metricflow_invalid") and not mf.refused
     assert not _codes(mf.warnings, "metricflow_validation_error")
-    assert len(mf.metrics) == 17 and "orders" in mf.models
+    # 17 metrics written, and `average_revenue`, a measure with `create_metric: true`.
+    assert len(mf.metrics) == 18 and "orders" in mf.models
+    assert [m["name"] for m in mf.metrics if m["_style"] == "proxy"] == ["average_revenue"]
 
 
 GOOD = """semantic_model:

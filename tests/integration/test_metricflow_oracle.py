@@ -339,3 +339,49 @@ def test_filtered_inputs_are_measures_of_their_own(project: tuple[Path, dict[str
             "rows"
         ]
     assert 0 < ratio[0][0] < 1  # unfiltered, the numerator would equal the denominator
+
+
+def test_sub_daily_metrics_read_the_hourly_spine(project: tuple[Path, dict[str, Any]]) -> None:
+    """`archived_at` is an hourly time dimension: its windows and offsets read the project's hourly spine
+    (mf_time_spine_hour), not the daily one — a trailing 3 hours per hour, and an hour earlier summed per day — as
+    MetricFlow 0.213 answers them (14 rows and 12, equal through `benchmarks/metricflow_oracle.py --data`). Its
+    `create_metric: true` measure is a metric too."""
+    root, report = project
+    assert "archived_users" not in json.dumps(report["unmapped"])
+    hour = {"field": "dim_users.archived_at", "granularity": "hour"}
+    day = {"field": "dim_users.archived_at", "granularity": "day"}
+    trailing = _rows(root, {"measures": ["subdaily_cumulative_window_metric"], "dimensions": [hour]})
+    want = _sql(
+        root,
+        "SELECT h.ts, count(*) FROM mf_time_spine_hour h JOIN dim_users u ON date_trunc('hour', u.archived_at) <= h.ts "
+        "AND date_trunc('hour', u.archived_at) > h.ts - INTERVAL 3 HOUR GROUP BY h.ts ORDER BY h.ts",
+    )
+    assert len(trailing) == len(want) == 14
+    assert [(str(r[0]).replace("T", " ")[:19], int(r[1])) for r in trailing] == [(str(t), int(n)) for t, n in want]
+    [[day_value]] = [r[1:] for r in _rows(root, {"measures": ["subdaily_offset_window_metric"], "dimensions": [day]})]
+    assert day_value == 12  # every archive but none crosses midnight an hour later; a day-level shift would find none
+    by_hour = _rows(root, {"measures": ["archived_users"], "dimensions": [hour]})
+    assert sum(int(r[1]) for r in by_hour) == 12
+
+
+def test_an_offset_by_a_coarser_grain_shifts_each_day(project: tuple[Path, dict[str, Any]]) -> None:
+    """bookings 5 days earlier, by week: each spine day takes the bookings 5 days before it and the week sums its
+    days (MetricFlow's reading: 23 weeks, equal through `--data`); ktx compared the week's start moved 5 days with
+    the bookings' week and found no row. A month earlier by month moves the months themselves."""
+    root, _ = project
+    week = {"field": "fct_bookings.ds", "granularity": "week"}
+    rows = _rows(root, {"measures": ["bookings_5_day_lag"], "dimensions": [week]})
+    want = _sql(
+        root,
+        "SELECT date_trunc('week', s.ds), count(*) FROM mf_time_spine s JOIN fct_bookings b "
+        "ON date_trunc('day', b.ds) = s.ds - INTERVAL 5 DAY GROUP BY 1 ORDER BY 1",
+    )
+    assert len(rows) == len(want) == 23
+    assert [(str(r[0])[:10], int(r[1])) for r in rows] == [(str(d)[:10], int(n)) for d, n in want]
+    month = {"field": "fct_bookings.ds", "granularity": "month"}
+    monthly = _rows(root, {"measures": ["bookings_1_month_ago"], "dimensions": [month]})
+    want = _sql(
+        root,
+        "SELECT date_trunc('month', ds) + INTERVAL 1 MONTH, count(*) FROM fct_bookings GROUP BY 1 ORDER BY 1",
+    )
+    assert [(str(r[0])[:10], int(r[1])) for r in monthly] == [(str(d)[:10], int(n)) for d, n in want]

@@ -289,6 +289,28 @@ OPS_CASES: list[tuple[str, dict[str, Any], str]] = [
      "b AS (SELECT {shift(m, +1 months)} AS m, u FROM a) "
      "SELECT k.m, a.u - b.u FROM (SELECT m FROM a UNION SELECT m FROM b) k LEFT JOIN a ON a.m = k.m "
      "LEFT JOIN b ON b.m = k.m"),
+    ("14 days earlier, by month: each calendar day takes the shipments 14 days before it (MetricFlow's reading)",
+     {"measures": ["shipments.units_2_weeks_earlier"],
+      "dimensions": [{"field": "shipments.shipped_on", "granularity": "month"}]},
+     "SELECT {month(c.day)}, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on = {shift(c.day, -14 days)} "
+     "GROUP BY {month(c.day)}"),
+    ("a month's start, by week: each week's Monday reads its month's first day",
+     {"measures": ["shipments.units_at_month_start"],
+      "dimensions": [{"field": "shipments.shipped_on", "granularity": "week"}]},
+     "SELECT c.day, SUM(s.qty) FROM calendar c JOIN shipments s ON s.shipped_on = {month(c.day)} "
+     "WHERE c.day = {week(c.day)} GROUP BY c.day"),
+    ("a month's start, by month: the month itself",
+     {"measures": ["shipments.units_at_month_start"],
+      "dimensions": [{"field": "shipments.shipped_on", "granularity": "month"}]},
+     "SELECT {month(shipped_on)}, SUM(qty) FROM shipments GROUP BY {month(shipped_on)}"),
+    ("trailing 3 hours per hour, on the hourly spine",
+     {"measures": ["logins.logins_3h"], "dimensions": [{"field": "logins.logged_at", "granularity": "hour"}]},
+     "SELECT h.hour, COUNT(*) FROM hours h JOIN logins l ON {hour(l.logged_at)} <= h.hour "
+     "AND {hour(l.logged_at)} > {shift(h.hour, -3 hours)} GROUP BY h.hour"),
+    ("an hour earlier, by day: each hour takes the logins of the hour before, so 23:30 counts the next day",
+     {"measures": ["logins.logins_hour_earlier"], "dimensions": [{"field": "logins.logged_at", "granularity": "day"}]},
+     "SELECT {day(h.hour)}, COUNT(*) FROM hours h JOIN logins l ON {hour(l.logged_at)} = {shift(h.hour, -1 hours)} "
+     "GROUP BY {day(h.hour)}"),
     ("trailing window by another dimension too",
      {"measures": ["shipments.units_7d"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"},
                                                          "depots.city"]},

@@ -387,7 +387,7 @@ def test_windows_refuse_what_they_cannot_answer() -> None:
         windows(spine=False).compile(
             {"measures": ["fct.rev7"], "dimensions": [{"field": "fct.ds", "granularity": "day"}]}
         )
-    with pytest.raises(CompileError, match="answered per day of the time spine"):
+    with pytest.raises(CompileError, match="has one row per day: mark a calendar with one row per hour"):
         windows().compile({"measures": ["fct.rev7"], "dimensions": [{"field": "fct.ds", "granularity": "hour"}]})
     # By a coarser grain, a cumulative value is its period's first day's (or last day's, or their average).
     monthly = windows().compile({"measures": ["fct.rev7"], "dimensions": [{"field": "fct.ds", "granularity": "month"}]})
@@ -448,3 +448,49 @@ def test_conversion_measures_compile_where_the_dialect_allows_them(dialect: str)
     assert "__ktx_base.id > 100" in filtered.replace('"', "").replace("`", "")
     with pytest.raises(CompileError, match="base_filter column 'referrer' does not exist in 'visits'"):
         engine.compile({"measures": ["buys.bad_filter"]})
+
+
+def _hourly(*, hourly_spine: bool) -> SemanticEngine:
+    at = {"name": "at", "type": "time", "natural_granularity": "hour"}
+    sources = {
+        "logins": Source.parse({"name": "logins", "table": "public.logins", "grain": ["id"],
+                                "columns": [{"name": "id", "type": "number"}, at],
+                                "default_time_dimension": {"column": "at"},
+                                "measures": [{"name": "n3h", "expr": "count(*)",
+                                              "window": {"kind": "cumulative", "window": "3 hours"}},
+                                             {"name": "n7d", "expr": "count(*)",
+                                              "window": {"kind": "cumulative", "window": "7 days"}}]}),
+        "days": src("days", ["ds:time"], grain=["ds"], time_spine={"column": "ds"}),
+    }  # fmt: skip
+    if hourly_spine:
+        sources["hours"] = src("hours", ["ts:time"], grain=["ts"], time_spine={"column": "ts", "granularity": "hour"})
+    return SemanticEngine(sources, "duckdb")
+
+
+def test_a_measure_reads_the_spine_at_its_columns_grain() -> None:
+    """An hourly column's windows read the hourly spine; a daily measure beside it keeps the daily one; a window in
+    hours on a layer with only a daily spine is refused, saying what to add (an hour earlier than a day is no day:
+    it would match nothing)."""
+    hour = {"field": "logins.at", "granularity": "hour"}
+    hourly = _hourly(hourly_spine=True).compile({"measures": ["logins.n3h"], "dimensions": [hour]})
+    assert hourly.plan["time_spine"] == "hours" and "public.hours AS __ktx_spine_rows" in hourly.sql
+    assert "> __ktx_spine.period - INTERVAL 3 HOUR" in hourly.sql
+    daily = windows("duckdb").compile(
+        {"measures": ["fct.rev7"], "dimensions": [{"field": "fct.ds", "granularity": "day"}]}
+    )
+    assert daily.plan["time_spine"] == "cal"
+    with pytest.raises(CompileError, match=r"in hours, and the time spine it reads \(days\) has one row per day"):
+        _hourly(hourly_spine=False).compile({"measures": ["logins.n3h"], "dimensions": [hour]})
+    # Asked without its time dimension, it is answered per hour of the spine it reads.
+    bare = _hourly(hourly_spine=True).compile({"measures": ["logins.n3h"]})
+    assert any("Answered per hour of logins.at" in w for w in bare.warnings)
+
+
+def test_the_coarsest_spine_at_or_below_the_grain_is_chosen() -> None:
+    engine = _hourly(hourly_spine=True)
+    assert engine.time_spine("hour").name == "hours"  # type: ignore[union-attr]
+    assert engine.time_spine("day").name == "days"  # type: ignore[union-attr]
+    assert engine.time_spine("month").name == "days"  # type: ignore[union-attr]
+    only_hours = SemanticEngine({"hours": engine.sources["hours"]}, "duckdb")
+    assert only_hours.time_spine("day").name == "hours"  # type: ignore[union-attr]
+    assert engine.base_grain("logins", "at") == "hour" and engine.base_grain("days", "ds") == "day"

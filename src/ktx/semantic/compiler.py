@@ -15,7 +15,7 @@ from typing import Any
 from sqlglot import exp
 
 from ktx.semantic import sqlexpr, sqltree
-from ktx.semantic.grains import GRANULARITIES, WINDOW_GRAINS
+from ktx.semantic.grains import GRANULARITIES, SUB_HOUR_GRAINS
 from ktx.semantic.graph import Edge, JoinGraph, Path
 from ktx.semantic.model import Source, parse_window
 from ktx.semantic.query import DimensionRef, OrderBy, SemanticQuery
@@ -59,15 +59,30 @@ class SemanticEngine:
         self.ambiguous_paths = ambiguous_paths
         self._tables: dict[str, exp.Expression] = {}
 
-    def time_spine(self) -> Source | None:
-        """The layer's calendar: of the sources marked `time_spine`, the finest (then the first by name)."""
+    def time_spine(self, base: str = "day") -> Source | None:
+        """The calendar a measure whose rows are placed in `base` periods reads: of the sources marked
+        `time_spine`, the coarsest at `base` or finer (a daily measure reads the daily spine even where an hourly
+        one exists, as MetricFlow does), else the finest; then the first by name."""
         spines = [s for s in self.sources.values() if s.time_spine is not None]
-        return min(spines, key=lambda s: (WINDOW_GRAINS.index(s.time_spine.granularity), s.name), default=None)  # type: ignore[union-attr]
+        rank = {s.name: GRANULARITIES.index(s.time_spine.granularity) for s in spines}  # type: ignore[union-attr]
+        within = [s for s in spines if rank[s.name] <= GRANULARITIES.index(base)]
+        if within:
+            return min(within, key=lambda s: (-rank[s.name], s.name))
+        return min(spines, key=lambda s: (rank[s.name], s.name), default=None)
+
+    def base_grain(self, node: str, column: str | None) -> str:
+        """The period a time column's rows are placed in: its `natural_granularity` (an hourly `archived_at`),
+        else a day. Finer grains than the layer knows read as hours."""
+        source = self.sources.get(self.graph.base.get(node, node))
+        col = next((c for c in source.columns if c.name == column), None) if source is not None else None
+        natural = (col.natural_granularity or "").lower() if col is not None else ""
+        if natural in GRANULARITIES:
+            return natural
+        return "hour" if natural in SUB_HOUR_GRAINS else "day"
 
     def _time_axis(self, resolved: Resolved) -> list[tuple[str, str]]:
-        """(time dimension, grain) to add for the windowed measures asked without theirs (all-time totals excepted)."""
-        spine = self.time_spine()
-        grain = spine.time_spine.granularity if spine is not None and spine.time_spine is not None else "day"
+        """(time dimension, grain) to add for the windowed measures asked without theirs (all-time totals excepted):
+        the grain of the spine the measure reads."""
         out: list[tuple[str, str]] = []
         for m in resolved.aggregates:
             w = m.window
@@ -75,6 +90,8 @@ class SemanticEngine:
                 continue
             if any(d.node == m.node and d.column == m.time_column for d in resolved.dimensions):
                 continue
+            spine = self.time_spine(self.base_grain(m.node, m.time_column))
+            grain = spine.time_spine.granularity if spine is not None and spine.time_spine is not None else "day"
             if (f"{m.node}.{m.time_column}", grain) not in out:
                 out.append((f"{m.node}.{m.time_column}", grain))
         return out
@@ -641,13 +658,9 @@ class _Builder:
         time_dim = time_dims[0]
         spine_grain = spine.time_spine.granularity  # type: ignore[union-attr]
         grain = time_dim.granularity or spine_grain
+        self._check_window_grains(measure, spine_name, spine_grain, grain)
         rollup = None
         if window.kind == "cumulative" and grain != spine_grain:
-            if GRANULARITIES.index(grain) < GRANULARITIES.index(spine_grain):
-                raise CompileError(
-                    f"Measure '{measure.name}' is {_window_text(window)}: it is answered per {spine_grain} of the "
-                    f"time spine; ask for {node}.{measure.time_column} at granularity '{spine_grain}' or coarser."
-                )
             # Answered per spine period, then each coarser period takes its first or last day's value or their
             # average (MetricFlow's period_agg).
             rollup = (time_dim, grain, window.period_agg)
@@ -679,6 +692,8 @@ class _Builder:
                 start = truncate(asof, window.grain_to_date, self.dialect)
                 conditions.append(exp.GTE(this=row_period.copy(), expression=start))
             # else: all time up to each period, to the spine's last period (MetricFlow's reading)
+        elif grain != spine_grain and _offset_finer_than(window, grain):
+            periods, conditions = self._offset_by_spine_period(measure, time_dim, spine, spine_ref, period_expr)
         elif window.window:
             count, unit = parse_window(window.window)
             conditions = [exp.EQ(this=row_period.copy(), expression=shift_back(period, count, unit, self.dialect))]
@@ -695,6 +710,51 @@ class _Builder:
         sqltree.group_by(body, [period.copy() if d is asked else d.expr.copy() for d in self.r.dimensions])
         self.plan.setdefault("time_spine", spine_name)
         return body, rollup
+
+    def _offset_by_spine_period(
+        self, measure: Measure, time_dim: Dimension, spine: Any, spine_ref: exp.Expression, period_expr: exp.Expression
+    ) -> tuple[exp.Select, list[exp.Expression]]:
+        """An offset in units finer than the asked grain, as MetricFlow reads it: each spine period (a day) takes the
+        rows `window` before it, and the asked period (a month) aggregates what its days took — a month's value 14
+        days earlier is the rows of its days shifted 14 days back. At the start of a `grain_to_date` (a
+        month's start asked by week), only the first spine period of each asked period counts: the week's value is
+        its Monday's month start's."""
+        window = measure.window
+        assert window is not None and spine.time_spine is not None
+        spine_grain = spine.time_spine.granularity
+        base_column = sqltree.column(spine.time_spine.column, "__ktx_spine_rows")
+        periods = exp.select(exp.alias_(period_expr, "period"), exp.alias_(base_column.copy(), "base")).from_(spine_ref)
+        base = sqltree.column("base", "__ktx_spine")
+        if window.grain_to_date:
+            # The first spine period of its asked period: the one before it is in another (type-safe in every
+            # dialect, unlike comparing a truncated value with the spine's column).
+            earlier = shift_back(base_column.copy(), 1, spine_grain, self.dialect)
+            first = exp.NEQ(
+                this=truncate(earlier, time_dim.granularity, self.dialect),  # type: ignore[arg-type]
+                expression=truncate(base_column.copy(), time_dim.granularity, self.dialect),  # type: ignore[arg-type]
+            )
+            periods = periods.where(first)
+            target = truncate(base, window.grain_to_date, self.dialect)
+        else:
+            count, unit = parse_window(window.window)  # type: ignore[arg-type]
+            target = shift_back(base, count, unit, self.dialect)
+        row_base = truncate(time_dim.raw.copy(), spine_grain, self.dialect)  # type: ignore[union-attr]
+        return periods, [exp.EQ(this=row_base, expression=target)]
+
+    def _check_window_grains(self, measure: Measure, spine_name: str, spine_grain: str, asked: str) -> None:
+        """A window counted in units finer than the spine's periods, or asked by a finer grain, would match no row
+        (an hour earlier than a day is no day): refused, saying which spine it needs."""
+        window = measure.window
+        assert window is not None
+        spans = [w for w in (window.window, window.offset) if w]
+        units = [parse_window(w)[1] for w in spans] + [g for g in (window.grain_to_date, window.offset_to_grain) if g]
+        finer = [u for u in [*units, asked] if GRANULARITIES.index(u) < GRANULARITIES.index(spine_grain)]
+        if finer:
+            raise CompileError(
+                f"Measure '{measure.name}' is {_window_text(window)}, in {finer[0]}s, and the time spine it reads "
+                f"({spine_name}) has one row per {spine_grain}: mark a calendar with one row per {finer[0]} as a "
+                f"`time_spine` (granularity: {finer[0]}), or ask by {spine_grain} or coarser."
+            )
 
     def _rolled_up(self, daily: exp.Select, rollup: tuple[Dimension, str, str], columns: list[str]) -> exp.Select:
         """A cumulative group answered per spine day, read per coarser period: each period's first or last day's
@@ -868,7 +928,12 @@ class _Builder:
         return [d for d in self.r.dimensions if d.node == measure.node and d.column == measure.time_column]
 
     def _time_spine(self, measure: Measure) -> tuple[str, Any]:
-        spine = self.engine.time_spine()
+        """The spine the measure reads: at its time column's grain, or at the grain asked when that is finer."""
+        base = self.engine.base_grain(measure.node, measure.time_column)
+        asked = next((d.granularity for d in self._time_dimension(measure) if d.granularity), None)
+        if asked is not None and GRANULARITIES.index(asked) < GRANULARITIES.index(base):
+            base = asked
+        spine = self.engine.time_spine(base)
         if spine is None:
             what = _window_text(measure.window) if measure.window else "joined to the time spine"
             raise CompileError(
@@ -999,6 +1064,16 @@ def _window_text(window: Any) -> str:
     if window.offset or window.offset_to_grain:
         text += f" as of {window.offset} earlier" if window.offset else f" as of its {window.offset_to_grain}'s start"
     return text
+
+
+def _offset_finer_than(window: Any, grain: str) -> bool:
+    """An offset that does not move whole periods of the asked grain (14 days by month, a month's start by week):
+    MetricFlow shifts each spine day and sums them per period. One that does (a month by month, a year by quarter,
+    the start of the month by month) shifts the periods themselves."""
+    if window.grain_to_date:
+        return window.grain_to_date != grain
+    unit = parse_window(window.window)[1]
+    return GRANULARITIES.index(unit) < GRANULARITIES.index(grain)
 
 
 def _sources_text(groups: list[str]) -> str:

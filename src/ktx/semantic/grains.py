@@ -8,8 +8,13 @@ from ktx.errors import KtxError
 
 Granularity = Literal["hour", "day", "week", "month", "quarter", "year"]
 GRANULARITIES: tuple[str, ...] = ("hour", "day", "week", "month", "quarter", "year")
-# Day and coarser, finest first: what a time spine and a time window are counted in.
-WINDOW_GRAINS: tuple[str, ...] = GRANULARITIES[1:]
+# What a time spine and a time window are counted in, finest first (every granularity: an hourly spine answers
+# windows of hours).
+WINDOW_GRAINS: tuple[str, ...] = GRANULARITIES
+
+
+# Grains finer than an hour, as MetricFlow names them: a column declared at one is placed in hours.
+SUB_HOUR_GRAINS: tuple[str, ...] = ("nanosecond", "microsecond", "millisecond", "second", "minute")
 
 
 class UnknownGranularity(KtxError):

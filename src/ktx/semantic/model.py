@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ktx.semantic.grains import WINDOW_GRAINS
+from ktx.semantic.grains import GRANULARITIES, SUB_HOUR_GRAINS, WINDOW_GRAINS
 from ktx.semantic.schemacheck import build, require
 from ktx.semantic.summaries import resolve_description
 
@@ -51,6 +51,12 @@ class Column:
 
     def __post_init__(self) -> None:
         require(self, "name")
+        grain = (self.natural_granularity or "").lower()
+        if grain and grain not in (*GRANULARITIES, *SUB_HOUR_GRAINS):
+            raise ValueError(
+                f"column {self.name!r}: natural_granularity {self.natural_granularity!r} is not one of "
+                f"{', '.join((*SUB_HOUR_GRAINS, *GRANULARITIES))}"
+            )
 
     @property
     def resolved_description(self) -> str:
@@ -77,7 +83,7 @@ class Join:
         require(self, "to", "on")
 
 
-Grain = Literal["day", "week", "month", "quarter", "year"]
+Grain = Literal["hour", "day", "week", "month", "quarter", "year"]
 
 
 @dataclass

@@ -47,6 +47,11 @@ def shift_back(field: exp.Expression, count: int, unit: str, dialect: str) -> ex
     elif unit == "quarter":
         count, unit = count * 3, "month"
     if dialect == "sqlite":
+        if unit == "hour":  # in the text form truncation to an hour gives
+            fmt = exp.Literal.string("%Y-%m-%d %H:%M:%S")
+            return exp.Anonymous(
+                this="STRFTIME", expressions=[fmt, field.copy(), exp.Literal.string(f"-{count} hours")]
+            )
         return exp.Anonymous(this="DATE", expressions=[field.copy(), exp.Literal.string(f"-{count} {unit}s")])
     if dialect == "tsql":
         return exp.Anonymous(

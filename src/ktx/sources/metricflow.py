@@ -132,6 +132,21 @@ def _checked(out: MetricFlowProject) -> None:
     out.refused = {**result.invalid_metrics, **result.refused_metrics}
     for name, raw in out.raw_models.items():
         out.models[name] = _model(name, _extended(raw, out.raw_models, set()))
+    _proxy_metrics(out)
+
+
+def _proxy_metrics(out: MetricFlowProject) -> None:
+    """A measure with `create_metric: true` is also a simple metric of its name, as MetricFlow's loader makes it
+    (a compiled semantic_manifest.json already lists them)."""
+    named = {str(m.get("name")) for m in out.metrics}
+    for model in out.models.values():
+        for name, measure in model.measures.items():
+            if measure.get("create_metric") is True and name not in named:
+                proxy: dict[str, Any] = {"name": name, "type": "simple", "type_params": {"measure": name}}
+                if measure.get("description"):
+                    proxy["description"] = measure["description"]
+                out.metrics.append({**proxy, "_file": model.file, "_style": "proxy"})
+                named.add(name)
 
 
 def _read_manifest(path: Path, root: Path, out: MetricFlowProject, raw_models: dict[str, dict[str, Any]]) -> bool:
@@ -375,8 +390,16 @@ def project(
                 if "=" in str(expr) or " is " in str(expr).lower():
                     kind = "boolean"
                 computed.append({"name": dim_name, "type": kind, "expr": str(expr)})
+        natural = _natural_grains(model, cols)
+        for column in computed:
+            if natural.get(column["name"].lower()):
+                column["natural_granularity"] = natural.pop(column["name"].lower())
         if computed:
             overlay["columns"] = computed
+        if natural:
+            overlay["column_overrides"] = [
+                {"name": cols[c], "natural_granularity": g} for c, g in natural.items() if c in cols
+            ]
         agg_time = model.agg_time
         if agg_time and (agg_time.lower() in cols or any(c["name"] == agg_time for c in computed)):
             overlay["default_time_dimension"] = {"column": cols.get(agg_time.lower(), agg_time)}
@@ -499,7 +522,7 @@ def _spine_overlays(
     matched: dict[str, str],
     warnings: list[str],
 ) -> dict[str, str]:
-    """Mark the scanned table of each time spine the project declares (day grain or coarser) as the layer's
+    """Mark the scanned table of each time spine the project declares (hour grain or coarser) as the layer's
     calendar, so cumulative and offset metrics have every period, also those without rows."""
     from ktx.project.yamlio import dump_yaml
 
@@ -509,7 +532,7 @@ def _spine_overlays(
         by_table.setdefault(str(entry.get("table") or key).rsplit(".", 1)[-1].lower(), key)
     for table, column, grain in mf.time_spines:
         if grain not in GRAINS:
-            continue  # sub-daily spines: the layer's windows are daily or coarser
+            continue  # finer than an hour (minute, second…): the layer's windows are hourly or coarser
         key = by_table.get(table.lower())
         if key is None:
             warnings.append(
@@ -532,6 +555,19 @@ def _spine_overlays(
         )
         files[rel] = header + dump_yaml({"name": key, "time_spine": spine})
     return files
+
+
+def _natural_grains(model: Model, cols: dict[str, str]) -> dict[str, str]:
+    """Column (lower-case) → the `time_granularity` MetricFlow declares for it where finer than a day (an hourly
+    `archived_at`): its windows and offsets then read an hourly spine. A day is the layer's default."""
+    out: dict[str, str] = {}
+    for name, dim in model.dimensions.items():
+        grain = str((dim.get("type_params") or {}).get("time_granularity") or "").lower()
+        if dim.get("type") != "time" or grain in ("", *GRAINS[1:]):  # a day or coarser: the layer's default
+            continue
+        column = str(dim.get("expr") or name).lower()
+        out[column if column in cols else name.lower()] = grain
+    return out
 
 
 def _non_additive(raw: Any, model: Model, cols: dict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
@@ -1044,6 +1080,18 @@ def _reading(measure: dict[str, Any]) -> dict[str, Any]:
     return {k: measure[k] for k in ("time_dimension", "non_additive") if measure.get(k)}
 
 
+def _alias_target(overlay: dict[str, Any], name: str) -> str:
+    """What a new name for measure `name` refers to: the last name already given to it, since the layer refuses
+    two measures with the same expression (two aliases of one measure)."""
+    seen = {name}
+    while True:
+        later = next((m["name"] for m in overlay["measures"] if m.get("expr") == name and m["name"] not in seen), None)
+        if later is None:
+            return name
+        seen.add(later)
+        name = later
+
+
 def _same_reading(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Two measures that answer the same number whatever their names and descriptions."""
     ignore = ("name", "description", "_claimed", "_measure")
@@ -1173,24 +1221,25 @@ def _metric(
         if twin is not None and not filters:
             # The same number as an earlier metric (archived_users_join_to_time_spine and
             # subdaily_join_to_time_spine_metric): a second name for it, not a clashing copy.
-            overlay["measures"].append({"name": name, "expr": twin["name"]})
+            overlay["measures"].append({"name": name, "expr": _alias_target(overlay, twin["name"])})
             metric_home[name] = owner.name
             return None
         if not filters and window is None and fill is None and not spine:
             # The metric is the measure's public name: the measure takes it (a second alias refers to the first).
-            if name != measure_name:
-                if base.get("_claimed"):
-                    item = {"name": name, "expr": base["name"]}
-                else:
-                    base.update(
-                        name=name,
-                        _claimed=True,
-                        _measure=measure_name,
-                        **({"description": item["description"]} if "description" in item else {}),
-                    )
-                    item = None
-            else:
+            if base["name"] == name:
                 base["_claimed"] = True
+                item = None
+            elif base.get("_claimed"):
+                # Another metric already named the measure (a `create_metric` proxy after the metric that reads
+                # the same measure): this one refers to it.
+                item = {"name": name, "expr": _alias_target(overlay, base["name"])}
+            else:
+                base.update(
+                    name=name,
+                    _claimed=True,
+                    _measure=measure_name,
+                    **({"description": item["description"]} if "description" in item else {}),
+                )
                 item = None
             if item is not None:
                 overlay["measures"].append(item)
