@@ -385,3 +385,57 @@ def test_an_offset_by_a_coarser_grain_shifts_each_day(project: tuple[Path, dict[
         "SELECT date_trunc('month', ds) + INTERVAL 1 MONTH, count(*) FROM fct_bookings GROUP BY 1 ORDER BY 1",
     )
     assert [(str(r[0])[:10], int(r[1])) for r in monthly] == [(str(d)[:10], int(n)) for d, n in want]
+
+
+ENTITY_PATH_METRICS = """metric:
+  name: bookings_of_ca_owned_listings
+  type: simple
+  type_params: {measure: bookings}
+  filter: "{{ Dimension('user__home_state_latest', entity_path=['listing']) }} = 'CA'"
+---
+metric:
+  name: bookings_of_listings_with_owner_state
+  type: simple
+  type_params: {measure: bookings}
+  filter: "{{ Dimension('user__home_state_latest', entity_path=['listing']) }} IS NOT NULL"
+"""
+
+
+def test_a_filter_through_an_entity_path_reads_that_path(tmp_path: Path) -> None:
+    """`Dimension('user__home_state_latest', entity_path=['listing'])`: the state of the booking's listing's owner
+    (MetricFlow 0.213 answers 95, and 80 / 68 by is_instant, through `--data` on these two metrics added to the
+    project). The entity path was read past before, so the filter named the wrong user or none."""
+    sys.path.insert(0, str(DATA))
+    try:
+        from build_warehouse import build  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(DATA))
+    root = tmp_path / "proj"
+    init_project(root)
+    build(str(root / "warehouse.duckdb"))
+    shutil.copytree(DATA / "manifest", root / "mf", symlinks=True)
+    (root / "mf" / "simple_manifest" / "entity_path_metrics.yaml").write_text(ENTITY_PATH_METRICS)
+
+    def edit(doc: Any) -> None:
+        doc["connections"] = {
+            "warehouse": {"driver": "duckdb", "path": "warehouse.duckdb"},
+            "mf": {"driver": "metricflow", "source_dir": "mf", "warehouse_connection_id": "warehouse"},
+        }
+
+    Project(root).update_config(edit, "connections")
+    with Services(Project(root)) as services:
+        outcome = run_ingest(services, all_=True)
+    assert [r.status for r in outcome.results] == ["done", "done"]
+    [[total]] = _rows(root, {"measures": ["bookings_of_ca_owned_listings"]})
+    path = (
+        "FROM fct_bookings b LEFT JOIN dim_listings_latest l ON b.listing_id = l.listing_id "
+        "LEFT JOIN dim_users_latest u ON l.user_id = u.user_id"
+    )
+    [[want]] = _sql(root, f"SELECT count(*) {path} WHERE u.home_state_latest = 'CA'")
+    assert int(total) == int(want) == 95
+    rows = _rows(
+        root, {"measures": ["bookings_of_listings_with_owner_state"], "dimensions": ["fct_bookings.is_instant"]}
+    )
+    want_rows = _sql(root, f"SELECT b.is_instant, count(*) {path} WHERE u.home_state_latest IS NOT NULL GROUP BY 1")
+    assert sorted((bool(r[0]), int(r[1])) for r in rows) == sorted((bool(a), int(n)) for a, n in want_rows)
+    assert sorted(int(n) for _, n in want_rows) == [68, 80]

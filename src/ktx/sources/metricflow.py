@@ -21,8 +21,9 @@ from ktx.semantic.grains import WINDOW_GRAINS
 from ktx.semantic.model import parse_window
 
 TEMPLATE = re.compile(
-    r"{{\s*(Dimension|TimeDimension|Entity|Metric)\(\s*['\"]([\w]+)['\"]\s*(?:,\s*['\"]([\w]+)['\"])?[^)]*\)\s*}}"
+    r"{{\s*(Dimension|TimeDimension|Entity|Metric)\(\s*['\"]([\w]+)['\"]\s*(?:,\s*['\"]([\w]+)['\"])?([^)]*)\)\s*}}"
 )
+ENTITY_PATH = re.compile(r"^\s*,\s*entity_path\s*=\s*\[([^\]]*)\]\s*$")
 GRAINS = WINDOW_GRAINS
 MANIFEST = "semantic_manifest.json"
 REF = re.compile(r"ref\(\s*['\"]([\w.-]+)['\"]\s*\)")
@@ -70,6 +71,8 @@ class MetricFlowProject:
     refused: dict[str, str] = field(default_factory=dict)  # metric → why dbt itself would not answer it
     # model → the warehouse table it reads, set by `project()` (a metric filter's sub-query reads it directly)
     relations: dict[str, str] = field(default_factory=dict)
+    # (model, column lower-cased) of entity keys the data shows are not unique, set by `project()`
+    not_unique: set[tuple[str, str]] = field(default_factory=set)
 
 
 def read_project(root: Path) -> MetricFlowProject:
@@ -361,6 +364,7 @@ def project(
         for key, entry in entries.items()
     }
     mf.relations = {name: str(entries[key].get("table") or key) for name, key in matched.items() if key in entries}
+    mf.not_unique = {(name, col) for name, key in matched.items() for (k, col) in (duplicated or {}) if k == key}
     # Several models may key the same entity (listings_latest and lux_listing_mapping both by `listing`).
     keyed: dict[str, list[tuple[Model, str]]] = {}
     for m in mf.models.values():
@@ -658,6 +662,21 @@ def _filter(
                 return match.group(0)
             metric_values.append(found)
             return f"ktx_metric_value_{len(metric_values) - 1}"
+        extra = match.group(4) or ""
+        if extra.strip():
+            # `entity_path=['listing']`: the entities MetricFlow joins through before the named one. Any other
+            # argument (a date part, a grain by keyword) changes the reading: refused, never dropped.
+            through = ENTITY_PATH.match(extra)
+            if through is None or kind != "Dimension":
+                problem = f"filter {match.group(0)!r} passes arguments that are not understood"
+                return match.group(0)
+            path = [p.strip().strip("'\"") for p in through.group(1).split(",") if p.strip()]
+            found = _multi_hop([*path, *match.group(2).split("__")], home, by_entity, matched, mf)
+            if found.startswith("problem:"):
+                problem = found.removeprefix("problem:")
+                return match.group(0)
+            same_model = False
+            return found
         if match.group(2) == "metric_time":
             # The home model's own time axis, at the grain the filter names.
             column = time_column or home.agg_time
@@ -680,10 +699,14 @@ def _filter(
             same_model = False
             return f"{matched.get(owner.name, owner.name)}.{owner.primary[1]}"
         if "__" in dim and dim.split("__")[-1] not in GRAINS:
-            # `listing__user__home_state`: a dimension two entities away. The layer's joins may well reach it, but
-            # which path MetricFlow means is not checked yet: refused rather than guessed.
-            problem = f"filter refers to {match.group(2)}, a multi-hop entity path, which is not expressed yet"
-            return match.group(0)
+            # `listing__user__home_state`: the user of the row's listing. The layer's joins may reach users by
+            # another path (the booking's own guest), so the path MetricFlow means is written out.
+            found = _multi_hop(match.group(2).split("__"), home, by_entity, matched, mf)
+            if found.startswith("problem:"):
+                problem = found.removeprefix("problem:")
+                return match.group(0)
+            same_model = False
+            return found
         if "__" in dim:  # `booking__ds__day`: a time dimension at a grain
             problem = f"filter refers to {match.group(2)}, a dimension at a grain, which is not expressed yet"
             return match.group(0)
@@ -726,6 +749,74 @@ def _filter(
         overlay["segments"] = [*segments, {"name": segment_name, "expr": sql}]
         return segment_name, None, None
     return None, sql, None
+
+
+def _multi_hop(
+    path: list[str], home: Model, by_entity: dict[str, list[Model]], matched: dict[str, str], mf: Any
+) -> str:
+    """`listing__user__home_state` from `home` as MetricFlow joins it — home's listing → the listings model's
+    user → that model's home_state — as a scalar sub-query over the tables along the path, correlated on home's
+    column: NULL where a key has no match, as MetricFlow's left joins give. "problem:…" when it cannot be said."""
+    what = "__".join(path)
+    *entities, dim = path
+    relations: dict[str, str] = mf.relations if mf is not None else {}
+    not_unique: set[tuple[str, str]] = mf.not_unique if mf is not None else set()
+
+    def column_for(model: Model, entity: str) -> str | None:
+        found = [e for e in [model.primary, *model.unique, *model.foreign] if e and e[0] == entity]
+        return found[0][1] if found else None
+
+    def key_of(model: Model, entity: str) -> str | None:
+        found = [e for e in [model.primary, *model.unique] if e and e[0] == entity]
+        return found[0][1] if found else None
+
+    hops: list[tuple[Model, str, str]] = []  # (model reached, its key column, the previous model's column)
+    current = home
+    for index, entity in enumerate(entities):
+        own = column_for(current, entity)
+        if own is None:
+            return f"problem:filter refers to {what}, but {current.name} has no entity {entity}"
+        after = entities[index + 1] if index + 1 < len(entities) else None
+        owners = [m for m in by_entity.get(entity) or [] if key_of(m, entity) and m is not current]
+        wanted = [m for m in owners if (column_for(m, after) if after else dim in m.dimensions)]
+        if len(wanted) != 1:
+            need = f"entity {after}" if after else f"dimension {dim}"
+            if not wanted:
+                return f"problem:filter refers to {what}, but no semantic model keyed by {entity} has {need}"
+            names = ", ".join(m.name for m in wanted)
+            return f"problem:filter refers to {what}: {len(wanted)} semantic models keyed by {entity} have {need} ({names})"
+        hops.append((wanted[0], str(key_of(wanted[0], entity)), own))
+        current = wanted[0]
+    for target, key, _ in hops:
+        if target.name not in relations:
+            return f"problem:filter refers to {what}, through {target.name}, which matched no table"
+        if (target.name, key.lower()) in not_unique:
+            return f"problem:filter refers to {what}, through {target.name}.{key}, which is not unique in the data"
+    aliases = [f"ktx_hop_{i + 1}" for i in range(len(hops))]
+    column = _qualified(str((current.dimensions.get(dim) or {}).get("expr") or dim), aliases[-1])
+    if column is None:
+        return f"problem:filter refers to {what}, whose expression does not parse"
+    sql = f"FROM {relations[hops[0][0].name]} AS {aliases[0]}"
+    for i in range(1, len(hops)):
+        sql += f" JOIN {relations[hops[i][0].name]} AS {aliases[i]} ON {aliases[i - 1]}.{hops[i][2]} = {aliases[i]}.{hops[i][1]}"
+    home_ref = f"{matched.get(home.name, home.name)}.{hops[0][2]}"
+    return f"(SELECT {column} {sql} WHERE {aliases[0]}.{hops[0][1]} = {home_ref})"
+
+
+def _qualified(expr: str, alias: str) -> str | None:
+    """A dimension's expression with its columns read from `alias` (`country` → `ktx_hop_2.country`)."""
+    if re.fullmatch(r"\w+", expr):
+        return f"{alias}.{expr}"
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(expr)
+    except sqlglot.errors.ParseError:
+        return None
+    for column in tree.find_all(exp.Column):
+        column.set("table", exp.to_identifier(alias))
+    return tree.sql()
 
 
 METRIC_COMPARISON = re.compile(r"ktx_metric_value_0\s*(>=|<=|<>|!=|=|>|<)\s*(-?\d+(?:\.\d+)?)")

@@ -126,7 +126,7 @@ def _parse_problem(obj: dict[str, Any], raw: dict[str, Any], schema: Any, model_
         where = ".".join(str(p) for p in exc.absolute_path)
         return f"does not conform to MetricFlow's schema{f' at {where}' if where else ''}: {exc.message}"
     except Exception as exc:  # DSI's parser raises its own and pydantic's errors alike
-        return " ".join(str(exc).split())[:500]
+        return _short(str(exc))
 
 
 def _project_configuration(mf: MetricFlowProject, config_class: Any, result: CheckResult) -> Any:
@@ -136,7 +136,7 @@ def _project_configuration(mf: MetricFlowProject, config_class: Any, result: Che
         try:
             return config_class.parse_obj(obj)
         except Exception as exc:
-            message = " ".join(str(exc).split())[:500]
+            message = _short(str(exc))
             result.warnings.append(f"metricflow_invalid:{raw.get('_file', '')}: project configuration: {message}")
     # dbt projects declare their time spines on models (`time_spine:`); ktx has already found them, and a project
     # with none gets a generated spine (`metricflow_time_spine_generated`): the check uses what ktx will use.
@@ -166,7 +166,7 @@ def _validate(manifest: Any, mf: MetricFlowProject, result: CheckResult) -> None
             issues = SemanticManifestValidator().validate_semantic_manifest(transformed)
             break
         except Exception as exc:  # MetricFlow's transformations stop at the first metric input that is missing
-            message = " ".join(str(exc).split())[:500]
+            message = _short(str(exc))
             missing = MISSING_METRIC.search(message)
             users = [m for m in manifest.metrics if missing and missing[1] in {i.name for i in m.input_metrics}]
             if not users:
@@ -186,7 +186,7 @@ def _validate(manifest: Any, mf: MetricFlowProject, result: CheckResult) -> None
     for level, found in (("error", issues.errors), ("warning", issues.warnings), ("warning", issues.future_errors)):
         for issue in found:
             metric, subject = _subject(issue.context)
-            message = " ".join(issue.message.split())
+            message = _short(issue.message)
             if metric and BOTH_INPUTS.search(message) and not _names_both(written.get(metric, {})):
                 # DSI's own transformation gave the metric a metric input beside the measure the user wrote; the
                 # warning is about that artifact, not the file.
@@ -195,6 +195,11 @@ def _validate(manifest: Any, mf: MetricFlowProject, result: CheckResult) -> None
             result.warnings.append(f"metricflow_validation_{level}:{where}: {subject or 'project'}: {message}")
             if level == "error" and metric:
                 result.refused_metrics.setdefault(metric, message)
+
+
+def _short(text: str) -> str:
+    """One line of DSI's message: whitespace collapsed, without the Python traceback some messages carry."""
+    return " ".join(text.split()).split(" Traceback: ", 1)[0][:500]
 
 
 def _file_of(mf: MetricFlowProject, metric: str) -> str:
