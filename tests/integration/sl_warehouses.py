@@ -33,13 +33,23 @@ OPS_DDL = [
     "CREATE TABLE stock (depot_id INTEGER, sku TEXT, on_hand INTEGER, unit_cost NUMERIC(10,2), PRIMARY KEY (depot_id, sku))",
     "CREATE TABLE shipments (id INTEGER PRIMARY KEY, depot_id INTEGER, sku TEXT, qty INTEGER, shipped_on DATE)",
     "CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT, manager_id INTEGER, depot_id INTEGER, salary INTEGER)",
-    "CREATE TABLE calendar (day DATE PRIMARY KEY)",
+    "CREATE TABLE calendar (day DATE PRIMARY KEY, fiscal_quarter TEXT)",
     "CREATE TABLE restocks (id INTEGER PRIMARY KEY, sku TEXT, restocked_on DATE)",
     "CREATE TABLE balances (depot_id INTEGER, on_day DATE, amount INTEGER)",
     "CREATE TABLE logins (id INTEGER PRIMARY KEY, logged_at TIMESTAMP)",
     "CREATE TABLE hours (hour TIMESTAMP PRIMARY KEY)",
 ]
-CALENDAR = [(date.fromordinal(date(2024, 12, 1).toordinal() + n),) for n in range(182)]  # to 2025-05-31
+CALENDAR_DAYS = [date.fromordinal(date(2024, 12, 1).toordinal() + n) for n in range(182)]  # to 2025-05-31
+
+
+def _fiscal_quarter(day: date) -> str:
+    """A fiscal year starting in February: Feb-Apr is Q1 of the fiscal year named by the year it ends in."""
+    months = (day.month - 2) % 12
+    year = day.year + (1 if day.month >= 2 else 0)
+    return f"FY{year % 100}-Q{months // 3 + 1}"
+
+
+CALENDAR = [(day, _fiscal_quarter(day)) for day in CALENDAR_DAYS]
 HOURS = [(datetime(2024, 12, 31) + timedelta(hours=n),) for n in range(96)]  # to 2025-01-03 23:00
 OPS_ROWS: dict[str, list[tuple[Any, ...]]] = {
     "depots": [(1, "Alpha", "Oslo"), (2, "Beta", "Bergen"), (3, "Gamma", "Oslo"), (4, "Delta", None)],
@@ -95,6 +105,8 @@ OPS_SOURCES: list[dict[str, Any]] = [
                   {"name": "units_7d_avg", "expr": "sum(qty)",
                    "window": {"kind": "cumulative", "window": "7 days", "period_agg": "average"}},
                   {"name": "units_prev_month", "expr": "sum(qty)", "window": {"kind": "offset", "window": "1 month"}},
+                  {"name": "units_prev_fiscal_quarter", "expr": "sum(qty)",
+                   "window": {"kind": "offset", "window": "1 fiscal_quarter"}},
                   {"name": "units_2_weeks_earlier", "expr": "sum(qty)", "window": {"kind": "offset", "window": "14 days"}},
                   {"name": "units_at_month_start", "expr": "sum(qty)",
                    "window": {"kind": "offset", "grain_to_date": "month"}},
@@ -121,8 +133,9 @@ OPS_SOURCES: list[dict[str, Any]] = [
                  {"name": "restocked_on", "type": "time"}],
      "default_time_dimension": {"column": "restocked_on"},
      "measures": [{"name": "restock_count", "expr": "count(*)"}]},
-    {"name": "calendar", "table": "calendar", "grain": ["day"], "columns": [{"name": "day", "type": "time"}],
-     "time_spine": {"column": "day"}},
+    {"name": "calendar", "table": "calendar", "grain": ["day"],
+     "columns": [{"name": "day", "type": "time"}, {"name": "fiscal_quarter", "type": "string"}],
+     "time_spine": {"column": "day", "custom_granularities": [{"name": "fiscal_quarter"}]}},
     {"name": "balances", "table": "balances", "grain": ["depot_id", "on_day"],
      "columns": [{"name": "depot_id", "type": "number"}, {"name": "on_day", "type": "time"},
                  {"name": "amount", "type": "number"}],

@@ -439,3 +439,43 @@ def test_a_filter_through_an_entity_path_reads_that_path(tmp_path: Path) -> None
     want_rows = _sql(root, f"SELECT b.is_instant, count(*) {path} WHERE u.home_state_latest IS NOT NULL GROUP BY 1")
     assert sorted((bool(r[0]), int(r[1])) for r in rows) == sorted((bool(a), int(n)) for a, n in want_rows)
     assert sorted(int(n) for _, n in want_rows) == [68, 80]
+
+
+def test_a_custom_granularity_of_the_spine_groups_as_metricflow_does(project: tuple[Path, dict[str, Any]]) -> None:
+    """mf_time_spine's `alien_day` (a decade per "day"): bookings by metric_time__alien_day are MetricFlow 0.213's
+    [2020-01-02: 31, 2020-01-03: 256] (equal through `--data`), each booking's day looked up in the spine."""
+    root, _ = project
+    grain = {"field": "fct_bookings.ds", "granularity": "alien_day"}
+    rows = _rows(root, {"measures": ["bookings"], "dimensions": [grain]})
+    want = _sql(
+        root,
+        "SELECT s.alien_day, count(*) FROM fct_bookings b LEFT JOIN mf_time_spine s ON s.ds = date_trunc('day', b.ds) "
+        "GROUP BY 1 ORDER BY 1",
+    )
+    assert [(str(r[0])[:10], int(r[1])) for r in rows] == [(str(d)[:10], int(n)) for d, n in want]
+    assert [int(n) for _, n in want] == [31, 256]
+
+
+def test_an_offset_by_a_custom_granularity_is_metricflows(project: tuple[Path, dict[str, Any]]) -> None:
+    """`offset_window: 1 alien_day`: by alien_day, each period reads the one before (MetricFlow 0.213: 2020-01-03:
+    31, 2020-01-04: 256); by day, each day's bookings move to the day at the same position in the next alien day
+    (120 days, equal through `--data`, as are 2 × that, the growth over it, and both by month and year)."""
+    root, report = project
+    assert not [u for u in report["unmapped"] if "alien_day" in u["metric"]]
+    grain = {"field": "fct_bookings.ds", "granularity": "alien_day"}
+    rows = _rows(root, {"measures": ["bookings_offset_one_alien_day"], "dimensions": [grain]})
+    assert [(str(r[0])[:10], int(r[1])) for r in rows] == [("2020-01-03", 31), ("2020-01-04", 256)]
+    day = {"field": "fct_bookings.ds", "granularity": "day"}
+    by_day = _rows(root, {"measures": ["bookings_offset_one_alien_day"], "dimensions": [day]})
+    want = _sql(
+        root,
+        "WITH d AS (SELECT ds, alien_day, row_number() OVER (PARTITION BY alien_day ORDER BY ds) AS rn "
+        "FROM mf_time_spine), nxt AS (SELECT alien_day, lead(alien_day) OVER (ORDER BY alien_day) AS next_day "
+        "FROM (SELECT DISTINCT alien_day FROM mf_time_spine)), "
+        "moved AS (SELECT a.ds AS base, b.ds AS target FROM d a JOIN nxt ON nxt.alien_day = a.alien_day "
+        "JOIN d b ON b.alien_day = nxt.next_day AND b.rn = a.rn) "
+        "SELECT m.target, count(*) FROM fct_bookings f JOIN moved m ON m.base = date_trunc('day', f.ds) "
+        "GROUP BY 1 ORDER BY 1",
+    )
+    assert len(by_day) == len(want) == 120
+    assert [(str(r[0])[:10], int(r[1])) for r in by_day] == [(str(t)[:10], int(n)) for t, n in want]

@@ -311,6 +311,33 @@ OPS_CASES: list[tuple[str, dict[str, Any], str]] = [
      {"measures": ["logins.logins_hour_earlier"], "dimensions": [{"field": "logins.logged_at", "granularity": "day"}]},
      "SELECT {day(h.hour)}, COUNT(*) FROM hours h JOIN logins l ON {hour(l.logged_at)} = {shift(h.hour, -1 hours)} "
      "GROUP BY {day(h.hour)}"),
+    ("by a custom granularity of the calendar (a fiscal quarter), with another dimension",
+     {"measures": ["shipments.shipped_units", "shipments.shipment_count"],
+      "dimensions": [{"field": "shipments.shipped_on", "granularity": "fiscal_quarter"}, "depots.city"]},
+     "SELECT c.fiscal_quarter, d.city, SUM(s.qty), COUNT(*) FROM shipments s LEFT JOIN calendar c ON c.day = s.shipped_on "
+     "LEFT JOIN stock k ON s.depot_id = k.depot_id AND s.sku = k.sku LEFT JOIN depots d ON k.depot_id = d.id "
+     "GROUP BY c.fiscal_quarter, d.city"),
+    ("offset by a custom granularity, by it: each fiscal quarter reads the one before",
+     {"measures": ["shipments.units_prev_fiscal_quarter"],
+      "dimensions": [{"field": "shipments.shipped_on", "granularity": "fiscal_quarter"}]},
+     "WITH q AS (SELECT DISTINCT fiscal_quarter FROM calendar), n AS (SELECT a.fiscal_quarter AS fq, "
+     "(SELECT MIN(b.fiscal_quarter) FROM q b WHERE b.fiscal_quarter > a.fiscal_quarter) AS next_fq FROM q a) "
+     "SELECT n.next_fq, SUM(s.qty) FROM shipments s JOIN calendar c ON c.day = s.shipped_on "
+     "JOIN n ON n.fq = c.fiscal_quarter WHERE n.next_fq IS NOT NULL GROUP BY n.next_fq"),
+    ("offset by a custom granularity, by day: each day moves to its position in the next fiscal quarter",
+     {"measures": ["shipments.units_prev_fiscal_quarter"],
+      "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"}]},
+     "WITH d AS (SELECT c.day, c.fiscal_quarter AS fq, (SELECT COUNT(*) FROM calendar x WHERE x.fiscal_quarter = "
+     "c.fiscal_quarter AND x.day <= c.day) AS pos FROM calendar c), "
+     "t AS (SELECT a.day AS base, b.day AS target FROM d a JOIN d b ON b.pos = a.pos AND b.fq = (SELECT "
+     "MIN(e.fq) FROM d e WHERE e.fq > a.fq)) "
+     "SELECT t.target, SUM(s.qty) FROM shipments s JOIN t ON t.base = s.shipped_on GROUP BY t.target"),
+    ("semi-additive by a custom granularity: the last count of each fiscal quarter",
+     {"measures": ["balances.closing_total"],
+      "dimensions": [{"field": "balances.on_day", "granularity": "fiscal_quarter"}]},
+     "SELECT c.fiscal_quarter, SUM(b.amount) FROM balances b JOIN calendar c ON c.day = b.on_day WHERE b.on_day = "
+     "(SELECT MAX(x.on_day) FROM balances x JOIN calendar y ON y.day = x.on_day WHERE y.fiscal_quarter = "
+     "c.fiscal_quarter) GROUP BY c.fiscal_quarter"),
     ("trailing window by another dimension too",
      {"measures": ["shipments.units_7d"], "dimensions": [{"field": "shipments.shipped_on", "granularity": "day"},
                                                          "depots.city"]},

@@ -306,10 +306,14 @@ def test_query_contract_problems_are_reported_together() -> None:
     message = str(caught.value)
     assert message.startswith("Invalid semantic query: unknown key 'having' (allowed: dimensions, filters,")
     for problem in ("measures.1: expected a string or a mapping, got 7", "measures.2: 'expr' must not be empty",
-                    "dimensions.0.granularity: expected one of 'hour', 'day', 'week', 'month', 'quarter', 'year', "
-                    "got 'fortnight'", "order_by.0.direction: expected one of 'asc', 'desc', got 'up'",
+                    "order_by.0.direction: expected one of 'asc', 'desc', got 'up'",
                     "limit: expected a whole number, got 'many'", "include_empty: expected true or false"):  # fmt: skip
         assert problem in message
+    # A granularity may be a custom one of the layer's time spine: checked against the layer when compiled.
+    with pytest.raises(CompileError, match=r"Unknown granularity 'fortnight' in dimension 'orders.created_at:fortnight'. "
+                       r"Use one of: hour, day, week, month, quarter, year\."):  # fmt: skip
+        chasm().compile({"measures": ["orders.total_cost"],
+                         "dimensions": [{"field": "orders.created_at", "granularity": "fortnight"}]})  # fmt: skip
 
 
 def test_query_contract_accepts_json_spellings() -> None:
@@ -494,3 +498,37 @@ def test_the_coarsest_spine_at_or_below_the_grain_is_chosen() -> None:
     only_hours = SemanticEngine({"hours": engine.sources["hours"]}, "duckdb")
     assert only_hours.time_spine("day").name == "hours"  # type: ignore[union-attr]
     assert engine.base_grain("logins", "at") == "hour" and engine.base_grain("days", "ds") == "day"
+
+
+def _fiscal(dialect: str = "duckdb") -> SemanticEngine:
+    engine = windows(dialect)
+    sources = dict(engine.sources)
+    sources["cal"] = src(
+        "cal", ["ds:time", "fq:string"], grain=["ds"],
+        time_spine={"column": "ds", "custom_granularities": [{"name": "fiscal_quarter", "column": "fq"}]},
+    )  # fmt: skip
+    return SemanticEngine(sources, dialect)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_custom_granularity_reads_the_calendars_column(dialect: str) -> None:
+    """`fct.ds:fiscal_quarter`: each row's period from the time spine's own column (a LEFT JOIN on the row's day,
+    one spine row per day, so no row is repeated or lost), in every dialect."""
+    compiled = _fiscal(dialect).compile(
+        {"measures": ["fct.rev"], "dimensions": [{"field": "fct.ds", "granularity": "fiscal_quarter"}]}
+    )
+    sqlglot.parse_one(compiled.sql, read=dialect)
+    assert "LEFT JOIN public.cal AS __ktx_calendar_0" in compiled.sql
+    assert compiled.columns[0]["name"] == "ds_fiscal_quarter"
+
+
+def test_a_custom_granularity_is_checked_against_the_layer() -> None:
+    with pytest.raises(CompileError, match=r"Use one of: hour, .*, year, or a custom granularity of the time spine: "
+                       r"fiscal_quarter\."):  # fmt: skip
+        _fiscal().compile({"measures": ["fct.rev"], "dimensions": [{"field": "fct.ds", "granularity": "fiscal_week"}]})
+    with pytest.raises(CompileError, match=r"by a custom granularity \(fiscal_quarter\) it is not answered yet"):
+        _fiscal().compile(
+            {"measures": ["fct.rev7"], "dimensions": [{"field": "fct.ds", "granularity": "fiscal_quarter"}]}
+        )
+    with pytest.raises(ValueError, match="must be an identifier other than hour"):
+        src("c2", ["ds:time"], grain=["ds"], time_spine={"column": "ds", "custom_granularities": [{"name": "month"}]})

@@ -17,7 +17,7 @@ from sqlglot import exp
 from ktx.semantic import sqlexpr, sqltree
 from ktx.semantic.grains import GRANULARITIES, SUB_HOUR_GRAINS
 from ktx.semantic.graph import Edge, JoinGraph, Path
-from ktx.semantic.model import Source, parse_window
+from ktx.semantic.model import Source, custom_unit, parse_window
 from ktx.semantic.query import DimensionRef, OrderBy, SemanticQuery
 from ktx.semantic.resolve import DERIVED, ROW_MARKER, WINDOW_MARK, Dimension, Measure, Resolved, Resolver, resolve
 from ktx.semantic.sqlexpr import CompileError
@@ -157,12 +157,43 @@ class _Builder:
         if source.sql and source.name not in self.sql_sources:
             self.sql_sources.append(source.name)
         ref = self.engine.table_ref(node)
+        custom = [d for d in self.r.dimensions if d.custom is not None and d.node == node]
+        if custom:
+            ref = self._with_custom_periods(node, ref, custom)
         if node in self.row_flagged:
             # Its rows may be null-extended by a FULL JOIN: carry a flag that is 1 on every real row of it.
             inner = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(node)))
             inner = inner.select(exp.alias_(exp.Literal.number(1), ROW_MARKER)).from_(ref)
             return exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(node)))
         return ref
+
+    def _with_custom_periods(self, node: str, ref: exp.Expression, dims: list[Dimension]) -> exp.Expression:
+        """The node's rows, each with its period of every custom granularity the query asks (a LEFT JOIN to the
+        time spine on the row's spine period: the spine has one row per period, so no row is repeated or lost),
+        read through a subquery named like the node, so everything else reads it unchanged."""
+        inner = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(node))).from_(ref)
+        seen: set[str] = set()
+        for index, dim in enumerate(dims):
+            name = dim.expr.name  # type: ignore[union-attr]
+            if name in seen:
+                continue
+            seen.add(name)
+            spine_name, custom_column = dim.custom  # type: ignore[misc]
+            spine = self.engine.sources[spine_name]
+            assert spine.time_spine is not None
+            alias = f"__ktx_calendar_{index}"
+            if spine.sql:
+                if spine_name not in self.sql_sources:
+                    self.sql_sources.append(spine_name)
+                table = sqltree.table(spine_name)
+            else:
+                table = exp.to_table(spine.table, dialect=self.dialect)
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+            day = truncate(dim.raw.copy(), spine.time_spine.granularity, self.dialect)  # type: ignore[union-attr]
+            on = exp.EQ(this=sqltree.column(spine.time_spine.column, alias), expression=day)
+            inner = inner.select(exp.alias_(sqltree.column(custom_column, alias), name))
+            inner = inner.join(table, on=on, join_type="LEFT")
+        return exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(node)))
 
     def paths(self, start: str, targets: list[str]) -> dict[str, Path]:
         """The join path from `start` to each target; unreachable is an error, and so is a choice between several
@@ -648,7 +679,6 @@ class _Builder:
         dimension) joined to the rows the window gives it, then grouped by period and the other dimensions."""
         window = measure.window
         assert window is not None and measure.time_column is not None
-        spine_name, spine = self._time_spine(measure)
         time_dims = self._time_dimension(measure)
         if not time_dims:
             raise CompileError(
@@ -656,50 +686,56 @@ class _Builder:
                 f"query by {node}.{measure.time_column} (with a granularity) to say which periods to answer."
             )
         time_dim = time_dims[0]
-        spine_grain = spine.time_spine.granularity  # type: ignore[union-attr]
-        grain = time_dim.granularity or spine_grain
-        self._check_window_grains(measure, spine_name, spine_grain, grain)
-        rollup = None
-        if window.kind == "cumulative" and grain != spine_grain:
-            # Answered per spine period, then each coarser period takes its first or last day's value or their
-            # average (MetricFlow's period_agg).
-            rollup = (time_dim, grain, window.period_agg)
-            time_dim = replace(
-                time_dim, expr=truncate(time_dim.raw.copy(), spine_grain, self.dialect), granularity=spine_grain
-            )  # type: ignore[union-attr]
-        period_expr = self._over_spine(measure, time_dim, spine, f"has a window over {node}.{measure.time_column}")
-        spine_ref = self._spine_table(spine_name, spine, "__ktx_spine_rows")
-        periods = exp.select(exp.alias_(period_expr, "period")).from_(spine_ref).distinct()
         period = sqltree.column("period", "__ktx_spine")
-        row_period = time_dim.expr.copy()
-        if time_dim.granularity is None:
-            # Asked without a grain, the periods are the spine's: a row at 14:30 belongs to its day.
-            row_period = truncate(row_period, grain, self.dialect)
-        if window.kind == "cumulative":
-            # As of each period, or as of an earlier day: `offset` before it, or the start of its `offset_to_grain`.
-            asof: exp.Expression = period
-            if window.offset:
-                count, unit = parse_window(window.offset)
-                asof = shift_back(period, count, unit, self.dialect)
-            elif window.offset_to_grain:
-                asof = truncate(period, window.offset_to_grain, self.dialect)
-            conditions = [exp.LTE(this=row_period.copy(), expression=asof.copy())]
-            if window.window:
-                count, unit = parse_window(window.window)
-                start = shift_back(asof, count, unit, self.dialect)
-                conditions.append(exp.GT(this=row_period.copy(), expression=start))
-            elif window.grain_to_date:
-                start = truncate(asof, window.grain_to_date, self.dialect)
-                conditions.append(exp.GTE(this=row_period.copy(), expression=start))
-            # else: all time up to each period, to the spine's last period (MetricFlow's reading)
-        elif grain != spine_grain and _offset_finer_than(window, grain):
-            periods, conditions = self._offset_by_spine_period(measure, time_dim, spine, spine_ref, period_expr)
-        elif window.window:
-            count, unit = parse_window(window.window)
-            conditions = [exp.EQ(this=row_period.copy(), expression=shift_back(period, count, unit, self.dialect))]
+        rollup = None
+        calendar_unit = custom_unit(window.window) if window.kind == "offset" else None
+        if calendar_unit is not None:
+            spine_name, periods, conditions = self._custom_offset(measure, time_dim, calendar_unit)
         else:
-            start = truncate(period, window.grain_to_date or "day", self.dialect)
-            conditions = [exp.EQ(this=row_period.copy(), expression=start)]
+            spine_name, spine = self._time_spine(measure)
+            self._refuse_custom(measure, time_dim, _window_text(window))
+            spine_grain = spine.time_spine.granularity  # type: ignore[union-attr]
+            grain = time_dim.granularity or spine_grain
+            self._check_window_grains(measure, spine_name, spine_grain, grain)
+            if window.kind == "cumulative" and grain != spine_grain:
+                # Answered per spine period, then each coarser period takes its first or last day's value or their
+                # average (MetricFlow's period_agg).
+                rollup = (time_dim, grain, window.period_agg)
+                time_dim = replace(
+                    time_dim, expr=truncate(time_dim.raw.copy(), spine_grain, self.dialect), granularity=spine_grain
+                )  # type: ignore[union-attr]
+            period_expr = self._over_spine(measure, time_dim, spine, f"has a window over {node}.{measure.time_column}")
+            spine_ref = self._spine_table(spine_name, spine, "__ktx_spine_rows")
+            periods = exp.select(exp.alias_(period_expr, "period")).from_(spine_ref).distinct()
+            row_period = time_dim.expr.copy()
+            if time_dim.granularity is None:
+                # Asked without a grain, the periods are the spine's: a row at 14:30 belongs to its day.
+                row_period = truncate(row_period, grain, self.dialect)
+            if window.kind == "cumulative":
+                # As of each period, or as of an earlier day: `offset` before it, or the start of its `offset_to_grain`.
+                asof: exp.Expression = period
+                if window.offset:
+                    count, unit = parse_window(window.offset)
+                    asof = shift_back(period, count, unit, self.dialect)
+                elif window.offset_to_grain:
+                    asof = truncate(period, window.offset_to_grain, self.dialect)
+                conditions = [exp.LTE(this=row_period.copy(), expression=asof.copy())]
+                if window.window:
+                    count, unit = parse_window(window.window)
+                    start = shift_back(asof, count, unit, self.dialect)
+                    conditions.append(exp.GT(this=row_period.copy(), expression=start))
+                elif window.grain_to_date:
+                    start = truncate(asof, window.grain_to_date, self.dialect)
+                    conditions.append(exp.GTE(this=row_period.copy(), expression=start))
+                # else: all time up to each period, to the spine's last period (MetricFlow's reading)
+            elif grain != spine_grain and _offset_finer_than(window, grain):
+                periods, conditions = self._offset_by_spine_period(measure, time_dim, spine, spine_ref, period_expr)
+            elif window.window:
+                count, unit = parse_window(window.window)
+                conditions = [exp.EQ(this=row_period.copy(), expression=shift_back(period, count, unit, self.dialect))]
+            else:
+                start = truncate(period, window.grain_to_date or "day", self.dialect)
+                conditions = [exp.EQ(this=row_period.copy(), expression=start)]
         asked = rollup[0] if rollup else time_dim
         projections = [
             sqltree.alias(period.copy() if d is asked else d.expr.copy(), d.alias) for d in self.r.dimensions
@@ -710,6 +746,83 @@ class _Builder:
         sqltree.group_by(body, [period.copy() if d is asked else d.expr.copy() for d in self.r.dimensions])
         self.plan.setdefault("time_spine", spine_name)
         return body, rollup
+
+    def _custom_offset(
+        self, measure: Measure, time_dim: Dimension, unit: str
+    ) -> tuple[str, exp.Select, list[exp.Expression]]:
+        """An offset by periods of the project's own calendar (`1 fiscal_quarter`), as MetricFlow reads it: each
+        spine day is moved to the day at the same position (its row number) in the period `count` periods later —
+        not past that period's last day — and its rows count there; asked by that calendar period itself, a
+        period's value is the one `count` periods before. (spine name, periods with `base`, join conditions)."""
+        window = measure.window
+        assert window is not None and window.window is not None
+        count, _ = parse_window(window.window, custom=True)
+        found = [
+            (source, custom)
+            for source in sorted(self.engine.sources.values(), key=lambda s: s.name)
+            if source.time_spine is not None
+            for custom in source.time_spine.custom_granularities
+            if custom.name == unit
+        ]
+        if not found:
+            raise CompileError(
+                f"Measure '{measure.name}' is offset by {window.window}, and no time spine of the layer has the "
+                f"custom granularity {unit} (`custom_granularities` on a `time_spine`)."
+            )
+        spine, custom = found[0]
+        assert spine.time_spine is not None
+        grain, asked = spine.time_spine.granularity, time_dim.granularity
+        if time_dim.custom is not None and asked != unit:
+            self._refuse_custom(measure, time_dim, f"offset by {window.window}")
+        if time_dim.custom is None and asked and GRANULARITIES.index(asked) < GRANULARITIES.index(grain):
+            raise CompileError(
+                f"Measure '{measure.name}' is offset by {window.window} over the {grain}s of {spine.name}: ask by "
+                f"{grain} or coarser."
+            )
+
+        def days() -> exp.Expression:
+            rows = "__ktx_spine_rows"
+            day = sqltree.column(spine.time_spine.column, rows)  # type: ignore[union-attr]
+            period = sqltree.column(custom.source_column, rows)
+            number = exp.Window(this=exp.RowNumber(), partition_by=[period.copy()], order=exp.Order(expressions=[
+                exp.Ordered(this=day.copy())]))  # fmt: skip
+            select = exp.select(exp.alias_(day, "day"), exp.alias_(period, "cp"), exp.alias_(number, "rn"))
+            return select.from_(self._spine_table(spine.name, spine, rows))
+
+        def lead(value: exp.Expression) -> exp.Expression:
+            ordered = exp.Order(expressions=[exp.Ordered(this=sqltree.column("cp"))])
+            call = exp.Anonymous(this="LEAD", expressions=[value, exp.Literal.number(count)])
+            return exp.Window(this=call, order=ordered)
+
+        bounds = exp.select(
+            sqltree.column("cp"),
+            exp.alias_(lead(exp.Min(this=sqltree.column("day"))), "first_next"),
+            exp.alias_(lead(exp.Max(this=sqltree.column("day"))), "last_next"),
+            exp.alias_(lead(sqltree.column("cp")), "cp_next"),
+        ).from_(exp.Subquery(this=days(), alias=exp.TableAlias(this=exp.to_identifier("__ktx_days"))))
+        bounds = bounds.group_by(sqltree.column("cp"))
+        d, b = "__ktx_day", "__ktx_next"
+        base = exp.select(exp.alias_(sqltree.column("day", d), "base"))
+        base = base.from_(exp.Subquery(this=days(), alias=exp.TableAlias(this=exp.to_identifier(d))))
+        base = base.join(
+            exp.Subquery(this=bounds, alias=exp.TableAlias(this=exp.to_identifier(b))),
+            on=exp.EQ(this=sqltree.column("cp", b), expression=sqltree.column("cp", d)),
+            join_type="INNER",
+        )
+        if asked == unit:
+            periods = base.select(exp.alias_(sqltree.column("cp_next", b), "period"))
+            periods = periods.where(exp.Not(this=exp.Is(this=sqltree.column("cp_next", b), expression=exp.Null())))
+        else:
+            one = exp.Literal.number(1)
+            target = exp.DateAdd(
+                this=sqltree.column("first_next", b),
+                expression=exp.Sub(this=sqltree.column("rn", d), expression=one),
+                unit=exp.var(grain.upper()),
+            )
+            periods = base.select(exp.alias_(truncate(target.copy(), asked or grain, self.dialect), "period"))
+            periods = periods.where(exp.LTE(this=target, expression=sqltree.column("last_next", b)))
+        row = truncate(time_dim.raw.copy(), grain, self.dialect)  # type: ignore[union-attr]
+        return spine.name, periods, [exp.EQ(this=row, expression=sqltree.column("base", "__ktx_spine"))]
 
     def _offset_by_spine_period(
         self, measure: Measure, time_dim: Dimension, spine: Any, spine_ref: exp.Expression, period_expr: exp.Expression
@@ -740,6 +853,14 @@ class _Builder:
             target = shift_back(base, count, unit, self.dialect)
         row_base = truncate(time_dim.raw.copy(), spine_grain, self.dialect)  # type: ignore[union-attr]
         return periods, [exp.EQ(this=row_base, expression=target)]
+
+    @staticmethod
+    def _refuse_custom(measure: Measure, time_dim: Dimension, what: str) -> None:
+        if time_dim.custom is not None:
+            raise CompileError(
+                f"Measure '{measure.name}' is {what}; by a custom granularity ({time_dim.granularity}) it is not "
+                "answered yet: ask by hour, day, week, month, quarter or year."
+            )
 
     def _check_window_grains(self, measure: Measure, spine_name: str, spine_grain: str, asked: str) -> None:
         """A window counted in units finer than the spine's periods, or asked by a finer grain, would match no row
@@ -829,6 +950,7 @@ class _Builder:
     def _spine_periods(self, measure: Measure, time_dim: Dimension, alias: str) -> exp.Select:
         """`SELECT DISTINCT <the time dimension read from the spine> AS alias FROM spine`: every period of the
         spine at the dimension's grain; the query's filters on that time column narrow the spine's days too."""
+        self._refuse_custom(measure, time_dim, "joined to the time spine")
         spine_name, spine = self._time_spine(measure)
         spine_grain = spine.time_spine.granularity
         asked = time_dim.granularity
@@ -930,7 +1052,7 @@ class _Builder:
     def _time_spine(self, measure: Measure) -> tuple[str, Any]:
         """The spine the measure reads: at its time column's grain, or at the grain asked when that is finer."""
         base = self.engine.base_grain(measure.node, measure.time_column)
-        asked = next((d.granularity for d in self._time_dimension(measure) if d.granularity), None)
+        asked = next((d.granularity for d in self._time_dimension(measure) if d.granularity and not d.custom), None)
         if asked is not None and GRANULARITIES.index(asked) < GRANULARITIES.index(base):
             base = asked
         spine = self.engine.time_spine(base)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from ktx.errors import KtxError
@@ -22,13 +23,20 @@ class UnknownGranularity(KtxError):
 
 
 def parse_dimension(raw: str) -> str | dict[str, str]:
-    """`orders.ordered_at:month` → a dimension with its granularity; a suffix that is no granularity is refused
-    by name (a column name never holds a colon), instead of surfacing as a missing column `ordered_at:fortnight`."""
+    """`orders.ordered_at:month` → a dimension with its granularity. A suffix that is an identifier may be a
+    custom granularity of the layer's time spine (`:fiscal_quarter`), which the compiler checks; any other is
+    refused by name (a column name never holds a colon), instead of surfacing as a missing column."""
     field, sep, suffix = raw.rpartition(":")
     if not sep or not field:
         return raw
-    if suffix.strip().lower() in GRANULARITIES:
-        return {"field": field, "granularity": suffix.strip().lower()}
-    raise UnknownGranularity(
-        f"Unknown granularity '{suffix}' in dimension '{raw}'. Use one of: {', '.join(GRANULARITIES)}."
-    )
+    grain = suffix.strip()
+    if grain.lower() in GRANULARITIES:
+        return {"field": field, "granularity": grain.lower()}
+    if re.fullmatch(r"[A-Za-z_]\w*", grain):
+        return {"field": field, "granularity": grain}
+    raise UnknownGranularity(unknown_granularity(grain, raw, []))
+
+
+def unknown_granularity(grain: str, dimension: str, custom: list[str]) -> str:
+    more = f", or a custom granularity of the time spine: {', '.join(custom)}" if custom else ""
+    return f"Unknown granularity '{grain}' in dimension '{dimension}'. Use one of: {', '.join(GRANULARITIES)}{more}."

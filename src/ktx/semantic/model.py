@@ -5,6 +5,7 @@ Plain dataclasses; `Source.parse` checks YAML data against their annotations (`k
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -108,7 +109,8 @@ class Window:
 
     def __post_init__(self) -> None:
         if self.window is not None:
-            parse_window(self.window)
+            # An offset may count periods of the project's own calendar (`1 fiscal_quarter`).
+            parse_window(self.window, custom=self.kind == "offset")
         if self.offset is not None:
             parse_window(self.offset)
         if (self.offset or self.offset_to_grain) and self.kind != "cumulative":
@@ -121,13 +123,24 @@ class Window:
             raise ValueError("a cumulative window takes 'window' or 'grain_to_date', not both")
 
 
-def parse_window(text: str) -> tuple[int, str]:
-    """`"7 days"` → (7, "day"); a clear error for anything else."""
+def parse_window(text: str, *, custom: bool = False) -> tuple[int, str]:
+    """`"7 days"` → (7, "day"); a clear error for anything else. With `custom`, a unit that is no time grain is
+    taken as a custom granularity of the time spine (`"1 fiscal_quarter"`), which the compiler checks."""
     parts = str(text).split()
     unit = parts[1].lower().rstrip("s") if len(parts) == 2 else ""
-    if len(parts) != 2 or not parts[0].isdigit() or unit not in WINDOW_GRAINS:
-        raise ValueError(f"window {text!r} must be a count and a unit, like '7 days' or '1 month'")
-    return int(parts[0]), unit
+    if len(parts) == 2 and parts[0].isdigit() and unit in WINDOW_GRAINS:
+        return int(parts[0]), unit
+    if custom and len(parts) == 2 and parts[0].isdigit() and re.fullmatch(r"[A-Za-z_]\w*", parts[1]):
+        return int(parts[0]), parts[1]
+    raise ValueError(f"window {text!r} must be a count and a unit, like '7 days' or '1 month'")
+
+
+def custom_unit(text: str | None) -> str | None:
+    """The custom granularity an offset window counts in (`"1 fiscal_quarter"` → fiscal_quarter), else None."""
+    if not text:
+        return None
+    _, unit = parse_window(text, custom=True)
+    return None if unit in WINDOW_GRAINS else unit
 
 
 @dataclass
@@ -159,11 +172,33 @@ class Conversion:
 
 
 @dataclass
+class CustomGranularity:
+    """A calendar's own periods (a fiscal quarter, a retail week): `column` of the spine names each row's period
+    (its first day, or a label), so a time dimension can be grouped by it (`orders.ordered_at:fiscal_quarter`)."""
+
+    name: str
+    column: str | None = None
+
+    def __post_init__(self) -> None:
+        require(self, "name")
+        if not re.fullmatch(r"[A-Za-z_]\w*", self.name) or self.name.lower() in GRANULARITIES:
+            raise ValueError(
+                f"custom granularity {self.name!r} must be an identifier other than {', '.join(GRANULARITIES)}"
+            )
+
+    @property
+    def source_column(self) -> str:
+        return self.column or self.name
+
+
+@dataclass
 class TimeSpine:
-    """This source is a calendar: one row per `granularity` period in `column`, without gaps."""
+    """This source is a calendar: one row per `granularity` period in `column`, without gaps; its
+    `custom_granularities` are columns naming each row's period of the project's own calendar."""
 
     column: str
     granularity: Grain = "day"
+    custom_granularities: list[CustomGranularity] = field(default_factory=list)
 
 
 @dataclass

@@ -28,7 +28,8 @@ class InlineMeasure:
 @dataclass(frozen=True)
 class DimensionRef:
     field: str
-    granularity: Granularity | None = None
+    # hour … year, or a custom granularity of the layer's time spine (`fiscal_quarter`)
+    granularity: str | None = None
 
     def __post_init__(self) -> None:
         require(self, "field")

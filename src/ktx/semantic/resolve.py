@@ -9,6 +9,7 @@ from typing import Any
 from sqlglot import exp
 
 from ktx.semantic import sqlexpr
+from ktx.semantic.grains import GRANULARITIES, unknown_granularity
 from ktx.semantic.graph import JoinGraph
 from ktx.semantic.model import NonAdditive, Source, Window, parse_window
 from ktx.semantic.query import DimensionRef, InlineMeasure, SemanticQuery
@@ -29,6 +30,11 @@ class PendingName(Exception):
         self.name = name
 
 
+def custom_column(granularity: str, column: str) -> str:
+    """The column a node's rows carry for `column` read at a custom granularity (added by _Builder.table)."""
+    return f"__ktx_{granularity}__{column}"
+
+
 @dataclass
 class Dimension:
     field: str  # node.column
@@ -39,6 +45,9 @@ class Dimension:
     alias: str = ""
     description: str = ""
     raw: exp.Expression | None = None  # the expression before its granularity's truncation
+    # A custom granularity: (time spine source, its custom column) — the node's rows are read joined to the spine,
+    # and `expr` is the period column that join adds (see _Builder.table).
+    custom: tuple[str, str] | None = None
 
 
 @dataclass(eq=False)
@@ -187,15 +196,39 @@ class Resolver:
         expr = self.expand_computed(exp.column(column, node))
         raw = expr.copy()
         granularity = spec.granularity or None
+        custom = None
         if granularity:
             if col.type not in ("time", "string"):
                 raise CompileError(
                     f"Dimension '{node}.{column}' is a {col.type} column; granularity needs a time column"
                 )
-            expr = truncate(expr, granularity, self.dialect)
+            if granularity.lower() in GRANULARITIES:
+                granularity = granularity.lower()
+                expr = truncate(expr, granularity, self.dialect)
+            else:
+                custom = self._custom_granularity(granularity, f"{text}:{granularity}")
+                expr = exp.column(custom_column(granularity, column), node)
         return Dimension(
-            f"{node}.{column}", node, column, granularity, expr, description=col.resolved_description, raw=raw
+            f"{node}.{column}",
+            node,
+            column,
+            granularity,
+            expr,
+            description=col.resolved_description,
+            raw=raw,
+            custom=custom,
         )
+
+    def _custom_granularity(self, name: str, dimension: str) -> tuple[str, str]:
+        """(time spine source, its column) of a custom granularity, or the list of what there is."""
+        known: dict[str, tuple[str, str]] = {}
+        for source in sorted(self.sources.values(), key=lambda s: s.name):
+            spine = source.time_spine
+            for custom in spine.custom_granularities if spine is not None else []:
+                known.setdefault(custom.name, (source.name, custom.source_column))
+        if name in known:
+            return known[name]
+        raise CompileError(unknown_granularity(name, dimension, sorted(known)))
 
     # ---- measures ----------------------------------------------------------------------------------------
     def predefined(self, node: str, name: str) -> Measure:

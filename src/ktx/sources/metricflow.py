@@ -64,6 +64,8 @@ class MetricFlowProject:
     files: dict[str, str] = field(default_factory=dict)
     # (table identifier, date column, granularity) of each time spine the project declares
     time_spines: list[tuple[str, str, str]] = field(default_factory=list)
+    # time spine table (lower-case) → its custom granularities as (name, column)
+    custom_grains: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     # the objects as written (semantic models by name, `_file` naming where), for dbt's own checks
     raw_models: dict[str, dict[str, Any]] = field(default_factory=dict)
     project_configuration: dict[str, Any] | None = None
@@ -107,6 +109,8 @@ def read_project(root: Path) -> MetricFlowProject:
                 out.project_configuration = {**data["project_configuration"], "_file": rel}
             spines = _time_spines(data)
             out.time_spines += [t for t in spines if t not in out.time_spines]
+            for table, grains in _custom_grains(data).items():
+                out.custom_grains.setdefault(table, []).extend(g for g in grains if g not in out.custom_grains[table])
             found = found or bool(spines)
             for model, style in models:
                 if isinstance(model, dict) and model.get("name"):
@@ -179,6 +183,7 @@ def _read_manifest(path: Path, root: Path, out: MetricFlowProject, raw_models: d
             raw_models[str(model["name"])] = {**model, "_file": rel}
     out.metrics = [{**m, "_file": rel} for m in data.get("metrics") or [] if isinstance(m, dict) and m.get("name")]
     out.time_spines = _time_spines(data)
+    out.custom_grains = _custom_grains(data)
     if isinstance(data.get("project_configuration"), dict):
         out.project_configuration = {**data["project_configuration"], "_file": rel}
     out.files[rel] = path.read_text(encoding="utf-8", errors="replace")
@@ -212,6 +217,29 @@ def _time_spines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "day",
             )
             out.append((str(model.get("name")), column, grain))
+    return out
+
+
+def _custom_grains(data: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """Custom granularities of each time spine (`custom_granularities: [{name, column_name}]`, the column named
+    like the granularity when not given), from MetricFlow's project configuration or a dbt model's `time_spine:`."""
+    out: dict[str, list[tuple[str, str]]] = {}
+
+    def add(table: str, items: Any) -> None:
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and item.get("name"):
+                grain = (str(item["name"]), str(item.get("column_name") or item["name"]))
+                out.setdefault(table.lower(), []).append(grain)
+
+    config = data.get("project_configuration") if isinstance(data.get("project_configuration"), dict) else {}
+    for item in config.get("time_spines") or []:
+        relation = (item.get("node_relation") or {}) if isinstance(item, dict) else {}
+        if relation.get("alias"):
+            add(str(relation["alias"]), item.get("custom_granularities"))
+    for model in data.get("models") or []:
+        spine = model.get("time_spine") if isinstance(model, dict) else None
+        if isinstance(spine, dict):
+            add(str(model.get("name")), spine.get("custom_granularities"))
     return out
 
 
@@ -548,7 +576,18 @@ def _spine_overlays(
         if column.lower() not in columns:
             warnings.append(f"metricflow_time_spine_unmatched:{table}: no column {column} in the scan")
             continue
-        spine = {"column": columns[column.lower()], "granularity": grain}
+        spine: dict[str, Any] = {"column": columns[column.lower()], "granularity": grain}
+        custom = []
+        for name, custom_column in mf.custom_grains.get(table.lower(), []):
+            if custom_column.lower() not in columns:
+                warnings.append(
+                    f"metricflow_custom_granularity_unmatched:{table}.{name}: no column {custom_column} in the scan"
+                )
+                continue
+            found = columns[custom_column.lower()]
+            custom.append({"name": name, **({"column": found} if found != name else {})})
+        if custom:
+            spine["custom_granularities"] = custom
         model = next((m for m, k in matched.items() if k == key and m in overlays), None)
         if model is not None:
             overlays[model]["time_spine"] = spine
@@ -954,21 +993,25 @@ def _combined_offset(ref: dict[str, Any], offset: dict[str, str]) -> dict[str, s
         return None
     if ref.get("offset_window") is None:
         return {"offset_window": offset["window"]}
-    own_text = _window_text(ref["offset_window"])
+    own_text = _window_text(ref["offset_window"], custom=True)
     if own_text is None:
         return None
-    (count, unit), (more, other) = parse_window(own_text), parse_window(offset["window"])
-    return {"offset_window": f"{count + more} {unit}s"} if unit == other else None
+    own, more = parse_window(own_text, custom=True), parse_window(offset["window"], custom=True)
+    if own[1] != more[1]:
+        return None
+    plural = "s" if own[1] in GRAINS else ""  # a custom granularity is written as its name
+    return {"offset_window": f"{own[0] + more[0]} {own[1]}{plural}"}
 
 
-def _window_text(value: Any) -> str | None:
-    """MetricFlow writes a window as "7 days" in YAML and {count, granularity} in a manifest."""
+def _window_text(value: Any, *, custom: bool = False) -> str | None:
+    """MetricFlow writes a window as "7 days" in YAML and {count, granularity} in a manifest; with `custom`, an
+    offset's unit may be a custom granularity of the project's time spine (`1 alien_day`)."""
     if isinstance(value, dict):
         value = f"{value.get('count')} {value.get('granularity')}"
     if value is None:
         return None
     try:
-        parse_window(str(value))
+        parse_window(str(value), custom=custom)
     except ValueError:
         return None
     return str(value).strip()
@@ -1136,7 +1179,7 @@ def _offset(ref: dict[str, Any]) -> dict[str, str] | str | None:
     if ref.get("offset_window") is not None and ref.get("offset_to_grain") is not None:
         return "an input with both offset_window and offset_to_grain"
     if ref.get("offset_window") is not None:
-        text = _window_text(ref["offset_window"])
+        text = _window_text(ref["offset_window"], custom=True)
         if text is None:
             return f"offset_window {ref['offset_window']!r} is not a count and a unit"
         return {"kind": "offset", "window": text}
