@@ -479,3 +479,25 @@ def test_an_offset_by_a_custom_granularity_is_metricflows(project: tuple[Path, d
     )
     assert len(by_day) == len(want) == 120
     assert [(str(r[0])[:10], int(r[1])) for r in by_day] == [(str(t)[:10], int(n)) for t, n in want]
+
+
+def test_a_conversion_rate_over_filled_counts_is_zero_where_nothing_converted(
+    project: tuple[Path, dict[str, Any]],
+) -> None:
+    """visit_buy_conversion_rate_7days_fill_nulls_with_0 fills both counts with 0: a state whose users visited and
+    never bought has rate 0.0 (the unfilled rate says NULL); in total 0.5 — MetricFlow 0.213's answers (by state 7
+    rows and the total equal through `--data`). By the visits' day it is refused, as the unfilled rate is:
+    conversions are not yet attributed to their base event's time."""
+    root, report = project
+    assert "visit_buy_conversion_rate_7days_fill_nulls_with_0" not in json.dumps(report["unmapped"])
+    name = "visit_buy_conversion_rate_7days_fill_nulls_with_0"
+    [[total]] = _rows(root, {"measures": [name]})
+    assert float(total) == 0.5
+    state = {"dimensions": ["dim_users_latest.home_state_latest"], "include_empty": False}
+    filled = dict((r[0], r[1]) for r in _rows(root, {"measures": [name], **state}))
+    unfilled = dict((r[0], r[1]) for r in _rows(root, {"measures": ["visit_buy_conversion_rate_7days"], **state}))
+    assert filled["MD"] == 0.0 and unfilled["MD"] is None
+    assert {k: v for k, v in filled.items() if k != "MD"} == {k: v for k, v in unfilled.items() if k != "MD"}
+    with Services(Project(root)) as services, pytest.raises(KtxError, match="cannot reach"):
+        day = {"field": "fct_visits.ds", "granularity": "day"}
+        run_query(services, "warehouse", {"measures": [name], "dimensions": [day]}, execute=False)

@@ -1038,12 +1038,11 @@ def _conversion_metric(
     refs = [r if isinstance(r, dict) else {} for r in (options.get("base_measure"), options.get("conversion_measure"))]
     if any(r.get("filter") for r in refs):
         return "a conversion metric whose measures carry filters is not expressed yet"
-    fills = [r.get("fill_nulls_with") is not None or bool(r.get("join_to_timespine")) for r in refs]
-    if calculation != "conversions" and any(fills):
-        return "a conversion rate whose measures are filled or joined to the time spine is not expressed yet"
+    for ref in refs:
+        fill = ref.get("fill_nulls_with")
+        if fill is not None and (not isinstance(fill, int | float) or isinstance(fill, bool)):
+            return f"fill_nulls_with {fill!r} is not a number"
     fill = refs[1].get("fill_nulls_with")
-    if fill is not None and (not isinstance(fill, int | float) or isinstance(fill, bool)):
-        return f"fill_nulls_with {fill!r} is not a number"
     owners = [measure_owner.get(str(n)) for n in names]
     if None in owners or any(o.name not in overlays for o in owners if o):
         return "a conversion metric whose base or conversion measure was not projected"
@@ -1126,6 +1125,25 @@ def _conversion_metric(
         if own and own.get("time_dimension"):
             narrowed["time_dimension"] = own["time_dimension"]
         base_overlay["measures"] = [m for m in base_overlay["measures"] if m["name"] != base_name] + [narrowed]
+    # Filled inputs (`fill_nulls_with: 0`, `join_to_timespine`): the rate reads filled variants of both counts, so
+    # a group with visits and no conversion has rate 0, not NULL, as MetricFlow answers it.
+    if _fills(refs[1]):
+        filled = {**item, "name": f"{conversions}{_fill_suffix(refs[1])}", **_fill_options(refs[1])}
+        filled.pop("description", None)
+        overlay["measures"] = [m for m in overlay["measures"] if m["name"] != filled["name"]] + [filled]
+        conversions = str(filled["name"])
+    if _fills(refs[0]):
+        base_overlay = overlays[base_model.name]
+        own = next(
+            (m for m in base_overlay["measures"] if m["name"] == base_name or m.get("_measure") == base_name), None
+        )
+        counted = _aggregate_of(own, base_overlay) if own else None
+        if own is None or counted is None:
+            return f"its base measure {base_name} is not one aggregate that can be filled"
+        variant = {"name": f"{base_name}{_fill_suffix(refs[0])}", "expr": counted, **_fill_options(refs[0])}
+        variant.update({k: own[k] for k in ("segments", "time_dimension", "filter") if own.get(k)})
+        base_overlay["measures"] = [m for m in base_overlay["measures"] if m["name"] != variant["name"]] + [variant]
+        base_name = str(variant["name"])
     base_ref = base_name if base_model.name == conv_model.name else f"{matched[base_model.name]}.{base_name}"
     formula = f"{conversions} / nullif({base_ref}, 0)"
     twin = next((m for m in overlay["measures"] if m["expr"] == formula and m["name"] != name), None)
@@ -1135,6 +1153,26 @@ def _conversion_metric(
     overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name] + [rate]
     metric_home[name] = conv_model.name
     return None
+
+
+def _fills(ref: dict[str, Any]) -> bool:
+    return ref.get("fill_nulls_with") is not None or bool(ref.get("join_to_timespine"))
+
+
+def _fill_options(ref: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if ref.get("fill_nulls_with") is not None:
+        options["fill_nulls_with"] = ref["fill_nulls_with"]
+    if ref.get("join_to_timespine"):
+        options["join_to_timespine"] = True
+    return options
+
+
+def _fill_suffix(ref: dict[str, Any]) -> str:
+    """`_fill_nulls_with_0_join_to_timespine`: what a filled variant of a measure is named after."""
+    fill = ref.get("fill_nulls_with")
+    text = f"_fill_nulls_with_{str(fill).replace('-', 'minus_').replace('.', '_')}" if fill is not None else ""
+    return text + ("_join_to_timespine" if ref.get("join_to_timespine") else "")
 
 
 def _entity_column(model: Model, entity: str) -> str | None:
