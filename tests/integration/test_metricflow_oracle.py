@@ -501,3 +501,24 @@ def test_a_conversion_rate_over_filled_counts_is_zero_where_nothing_converted(
     with Services(Project(root)) as services, pytest.raises(KtxError, match="cannot reach"):
         day = {"field": "fct_visits.ds", "granularity": "day"}
         run_query(services, "warehouse", {"measures": [name], "dimensions": [day]}, execute=False)
+
+
+def test_metric_time_answers_a_ratio_across_models_by_month(project: tuple[Path, dict[str, Any]]) -> None:
+    """bookings_per_view by metric_time__month: bookings by their ds, views by theirs, joined on the month —
+    MetricFlow 0.213's 6 rows (equal through `--data`, as are by day, by week, with a country and 4 more). A
+    named time column of one model cannot group the other's measure: refused."""
+    root, _ = project
+    month = {"field": "metric_time", "granularity": "month"}
+    rows = _rows(root, {"measures": ["bookings_per_view"], "dimensions": [month]})
+    want = _sql(
+        root,
+        "WITH b AS (SELECT date_trunc('month', ds) AS m, count(*) AS n FROM fct_bookings GROUP BY 1), "
+        "v AS (SELECT date_trunc('month', ds) AS m, count(*) AS n FROM fct_views GROUP BY 1) "
+        "SELECT coalesce(b.m, v.m), b.n / nullif(v.n, 0) FROM b FULL JOIN v ON b.m = v.m ORDER BY 1",
+    )
+    assert len(rows) == len(want) == 6
+    got = [(str(r[0])[:10], None if r[1] is None else round(float(r[1]), 6)) for r in rows]
+    assert got == [(str(m)[:10], None if x is None else round(float(x), 6)) for m, x in want]
+    with Services(Project(root)) as services, pytest.raises(KtxError, match="cannot reach"):
+        named = {"field": "fct_bookings.ds", "granularity": "month"}
+        run_query(services, "warehouse", {"measures": ["bookings_per_view"], "dimensions": [named]}, execute=False)

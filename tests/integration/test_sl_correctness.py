@@ -317,6 +317,17 @@ OPS_CASES: list[tuple[str, dict[str, Any], str]] = [
      "SELECT c.fiscal_quarter, d.city, SUM(s.qty), COUNT(*) FROM shipments s LEFT JOIN calendar c ON c.day = s.shipped_on "
      "LEFT JOIN stock k ON s.depot_id = k.depot_id AND s.sku = k.sku LEFT JOIN depots d ON k.depot_id = d.id "
      "GROUP BY c.fiscal_quarter, d.city"),
+    ("metric_time: two sources, each by its own time column, joined on the month",
+     {"measures": ["shipments.shipped_units", "restocks.restock_count"],
+      "dimensions": [{"field": "metric_time", "granularity": "month"}]},
+     merged("SELECT {month(shipped_on)} AS k0, SUM(qty) AS m0 FROM shipments GROUP BY {month(shipped_on)}",
+            "SELECT {month(restocked_on)} AS k0, COUNT(*) AS m1 FROM restocks GROUP BY {month(restocked_on)}")),
+    ("metric_time in a formula across sources, with a dimension both reach",
+     {"measures": [{"expr": "shipments.shipped_units / restocks.restock_count", "name": "per_restock"}],
+      "dimensions": [{"field": "metric_time", "granularity": "quarter"}]},
+     "SELECT k, SUM(u) / NULLIF(SUM(r), 0) FROM (SELECT {quarter(shipped_on)} AS k, SUM(qty) AS u, NULL AS r "
+     "FROM shipments GROUP BY {quarter(shipped_on)} UNION ALL SELECT {quarter(restocked_on)}, NULL, COUNT(*) "
+     "FROM restocks GROUP BY {quarter(restocked_on)}) t GROUP BY k"),
     ("offset by a custom granularity, by it: each fiscal quarter reads the one before",
      {"measures": ["shipments.units_prev_fiscal_quarter"],
       "dimensions": [{"field": "shipments.shipped_on", "granularity": "fiscal_quarter"}]},

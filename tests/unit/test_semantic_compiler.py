@@ -532,3 +532,55 @@ def test_a_custom_granularity_is_checked_against_the_layer() -> None:
         )
     with pytest.raises(ValueError, match="must be an identifier other than hour"):
         src("c2", ["ds:time"], grain=["ds"], time_spine={"column": "ds", "custom_granularities": [{"name": "month"}]})
+
+
+def _timed(dialect: str = "duckdb") -> SemanticEngine:
+    return SemanticEngine({
+        "orders": src("orders", ["id", "amount", "ordered_at:time", "paid_at:time"],
+                      default_time_dimension={"column": "ordered_at"},
+                      measures=[{"name": "revenue", "expr": "sum(amount)"},
+                                {"name": "payments", "expr": "sum(amount)", "time_dimension": "paid_at"},
+                                {"name": "per_visit", "expr": "revenue / visits.visit_count"}]),
+        "visits": src("visits", ["id", "user_id", "seen_on:time"], default_time_dimension={"column": "seen_on"},
+                      measures=[{"name": "visit_count", "expr": "count(*)"}]),
+        "buys": src("buys", ["id", "user_id", "bought_on:time"], default_time_dimension={"column": "bought_on"},
+                    measures=[{"name": "converted", "expr": "count(*)",
+                               "conversion": {"base": "visits", "key": "user_id", "window": "7 days"}}]),
+        "notes": src("notes", ["id", "text:string"], measures=[{"name": "note_count", "expr": "count(*)"}]),
+    }, dialect)  # fmt: skip
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_metric_time_is_each_measures_own_time_column(dialect: str) -> None:
+    """A formula across sources by `metric_time`: each source grouped by its own time column at the grain, the
+    groups joined on it (MetricFlow's metric_time) — where a named time column of one source is refused, since
+    the other cannot reach it."""
+    month = {"field": "metric_time", "granularity": "month"}
+    compiled = _timed(dialect).compile({"measures": ["orders.per_visit"], "dimensions": [month]})
+    sqlglot.parse_one(compiled.sql, read=dialect)
+    assert [c["name"] for c in compiled.columns] == ["metric_time_month", "per_visit"]
+    sql = compiled.sql.replace('"', "").replace("`", "").lower()
+    assert "orders.ordered_at" in sql and "visits.seen_on" in sql
+    with pytest.raises(CompileError, match="cannot reach"):
+        _timed(dialect).compile({"measures": ["orders.per_visit"], "dimensions": [{"field": "orders.ordered_at",
+                                                                                     "granularity": "month"}]})  # fmt: skip
+
+
+def test_metric_time_splits_a_source_placed_in_time_twice() -> None:
+    """revenue by ordered_at and payments by paid_at are two numbers per month: two groups of one source."""
+    month = {"field": "metric_time", "granularity": "month"}
+    compiled = _timed().compile({"measures": ["orders.revenue", "orders.payments"], "dimensions": [month]})
+    assert "DATE_TRUNC('MONTH', orders.ordered_at)" in compiled.sql
+    assert "DATE_TRUNC('MONTH', orders.paid_at)" in compiled.sql
+    single = _timed().compile({"measures": ["orders.revenue"], "dimensions": [month]})
+    assert "ordered_at" in single.sql and "paid_at" not in single.sql
+
+
+def test_metric_time_refuses_what_it_cannot_place() -> None:
+    month = {"field": "metric_time", "granularity": "month"}
+    with pytest.raises(CompileError, match="'note_count' has no time dimension"):
+        _timed().compile({"measures": ["notes.note_count"], "dimensions": [month]})
+    with pytest.raises(CompileError, match="counts conversions, which metric_time places at their base event"):
+        _timed().compile({"measures": ["buys.converted"], "dimensions": [month]})
+    with pytest.raises(CompileError, match="ask it with a measure"):
+        _timed().compile({"dimensions": [month]})

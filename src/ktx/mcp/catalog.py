@@ -490,7 +490,8 @@ CATALOGUE: tuple[ToolSpec, ...] = (
     ToolSpec(
         "sl_query",
         "Answer a metric question from the semantic layer: name measures (e.g. 'orders.revenue'), dimensions "
-        "('orders.status', 'orders.ordered_at:month' or {field, granularity?}), filters, segments and order. ktx compiles correct SQL for the warehouse (safe "
+        "('orders.status', 'orders.ordered_at:month', 'metric_time:month' — each measure's own time column — or "
+        "{field, granularity?}), filters, segments and order. ktx compiles correct SQL for the warehouse (safe "
         "joins, no fan-out or chasm double counting), runs it read-only and returns the rows. Prefer this over "
         "sql_execution whenever the measures exist.",
         SlQueryInput,

@@ -88,7 +88,7 @@ class SemanticEngine:
             w = m.window
             if w is None or (w.kind == "cumulative" and not w.window and not w.grain_to_date):
                 continue
-            if any(d.node == m.node and d.column == m.time_column for d in resolved.dimensions):
+            if any(d.metric_time or (d.node == m.node and d.column == m.time_column) for d in resolved.dimensions):
                 continue
             spine = self.time_spine(self.base_grain(m.node, m.time_column))
             grain = spine.time_spine.granularity if spine is not None and spine.time_spine is not None else "day"
@@ -142,6 +142,7 @@ class _Builder:
         self.graph: JoinGraph = engine.graph
         self.dialect = engine.dialect
         self.r = resolved
+        self.asked = list(resolved.dimensions)  # as asked (`metric_time` not yet read per measure source)
         self.query = query
         self.warnings: list[str] = []
         self.sql_sources: list[str] = []
@@ -387,12 +388,16 @@ class _Builder:
         for m in r.aggregates:
             if m.group not in groups:
                 groups.append(m.group)  # type: ignore[arg-type]
+        asked = r.dimensions
+        if len(groups) == 1:
+            r.dimensions = self._concrete(groups[0])  # metric_time: the one measure source's time column
         if not groups:
             sql = self.dimension_only()
         elif len(groups) == 1 and WINDOW_MARK not in groups[0] and not self._spine_filled():
             sql = self.single(groups[0])
         else:
             sql = self.locality(groups)
+        r.dimensions = asked
         columns = [
             {
                 "name": d.alias,
@@ -414,7 +419,7 @@ class _Builder:
             }
             for m in r.measures
         ]
-        nodes = {d.node for d in r.dimensions} | {n for m in r.aggregates for n in m.nodes}
+        nodes = {d.node for d in r.dimensions if not d.metric_time} | {n for m in r.aggregates for n in m.nodes}
         nodes |= {n for _, ns, _ in r.where for n in ns}
         nodes |= {j["to_source"] for j in self.plan.get("joins", [])} | {
             j["from_source"] for j in self.plan.get("joins", [])
@@ -592,7 +597,7 @@ class _Builder:
 
     def _check_dimension_reach(self, groups: list[str], reach: dict[str, dict[str, Any]]) -> None:
         """Every dimension must be reachable, without fanning out, from every measure source."""
-        dims = self.r.dimensions
+        dims = [d for d in self.r.dimensions if not d.metric_time]  # every source has its own
         for dim in dims:
             reached_by = [g for g in groups if dim.node in reach[g]]
             if not reached_by:
@@ -635,11 +640,13 @@ class _Builder:
         ctes: list[tuple[str, exp.Expression]] = []
         group_measures: dict[str, list[Measure]] = {g: [m for m in r.aggregates if m.group == g] for g in groups}
         column_names: dict[int, str] = {}
+        asked = r.dimensions
         for g in groups:
+            r.dimensions = self._concrete(g)
             node = _node_of(g)
             window = group_measures[g][0].window
             non_additive = group_measures[g][0].non_additive
-            label = window.kind if window else "non_additive" if non_additive else None
+            label = window.kind if window else "non_additive" if non_additive else "time" if WINDOW_MARK in g else None
             name = _free_name(f"{node}_{label}_agg" if label else f"{g}_agg", taken)
             cte_names[g] = name
             for index, m in enumerate(group_measures[g]):
@@ -670,6 +677,7 @@ class _Builder:
                 body = self._rolled_up(body, rollup, [column_names[id(m)] for m in group_measures[g]])
             ctes.append((name, body))
             self.record_joins(steps, name)
+        r.dimensions = asked
         return cte_names, ctes, group_measures, column_names
 
     def _window_body(
@@ -1047,7 +1055,19 @@ class _Builder:
         return exp.union(data, empty, distinct=False)
 
     def _time_dimension(self, measure: Measure) -> list[Dimension]:
-        return [d for d in self.r.dimensions if d.node == measure.node and d.column == measure.time_column]
+        out = []
+        for d in self.r.dimensions:
+            if d.metric_time:  # not yet read for a group: the measure's own reading of it
+                d = d.concrete.get((measure.node or "", measure.time_of or ""), d)
+            if d.node == measure.node and d.column == measure.time_column:
+                out.append(d)
+        return out
+
+    def _concrete(self, group: str) -> list[Dimension]:
+        """The query's dimensions as one measure group reads them: `metric_time` is its measures' time column."""
+        measure = next(m for m in self.r.aggregates if m.group == group)
+        key = (measure.node or "", measure.time_of or "")
+        return [d.concrete[key] if d.metric_time else d for d in self.asked]
 
     def _time_spine(self, measure: Measure) -> tuple[str, Any]:
         """The spine the measure reads: at its time column's grain, or at the grain asked when that is finer."""

@@ -48,6 +48,10 @@ class Dimension:
     # A custom granularity: (time spine source, its custom column) — the node's rows are read joined to the spine,
     # and `expr` is the period column that join adds (see _Builder.table).
     custom: tuple[str, str] | None = None
+    # `metric_time`: each measure's own time column (its time_dimension, else its source's default), by node and
+    # column — the dimension each measure source groups by, the groups then joined on it (MetricFlow's reading).
+    metric_time: bool = False
+    concrete: dict[tuple[str, str], Dimension] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -76,6 +80,11 @@ class Measure:
     # A conversion count: where no row converts it is NULL, not 0 (MetricFlow counts matched conversions; a group
     # with none has no conversion rows, and its rate is NULL).
     conversion: bool = False
+    # The column that places this measure's rows in time (its time_dimension, else the source's default): what
+    # `metric_time` reads for it. `time_split`: asked by metric_time beside measures of the same node placed in time
+    # by another column, so computed in its own group.
+    time_of: str | None = None
+    time_split: bool = False
 
     @property
     def derived(self) -> bool:
@@ -87,6 +96,8 @@ class Measure:
         if self.node is not None and self.non_additive is not None:
             n = self.non_additive
             return f"{self.node}{WINDOW_MARK}non_additive_{n.column}_{n.choose}_{'_'.join(n.per)}"
+        if self.node is not None and self.window is None and self.time_split:
+            return f"{self.node}{WINDOW_MARK}time_{self.time_of}"
         if self.node is None or self.window is None:
             return self.node
         w = self.window
@@ -175,6 +186,10 @@ class Resolver:
     def dimension(self, raw: str | DimensionRef) -> Dimension:
         spec = raw if isinstance(raw, DimensionRef) else DimensionRef(field=raw)
         text = spec.field.strip()
+        if text.lower() == "metric_time" and not any(s.column("metric_time") for s in self.sources.values()):
+            # Read per measure (see resolve()); its granularity is checked there, against each time column.
+            return Dimension("metric_time", "", "metric_time", spec.granularity or None, exp.column("metric_time"),
+                             description="Each measure's own time dimension.", metric_time=True)  # fmt: skip
         if "." in text:
             node_name, column = text.rsplit(".", 1)
             node = self._node(node_name, f"dimension '{text}'")
@@ -332,6 +347,7 @@ class Resolver:
                 measure.nodes = self._nodes_of(measure)
                 measure.fill = definition.fill_nulls_with
                 measure.conversion = definition.conversion is not None
+                measure.time_of = definition.time_dimension or (source.default_time_dimension or {}).get("column")
                 if definition.window is not None:
                     self._windowed(measure, definition, source)
                 if definition.join_to_timespine:
@@ -427,6 +443,7 @@ class Resolver:
             return self._inline[key]
         measure = Measure(name or sqlexpr.safe_identifier(text), text, owner, expr)
         measure.nodes = self._nodes_of(measure)
+        measure.time_of = (self.source_of(owner).default_time_dimension or {}).get("column")
         self._inline.setdefault(key, measure)
         return measure
 
@@ -578,6 +595,7 @@ class Resolver:
                 )
                 measure = Measure(explicit_name or sqlexpr.safe_identifier(text), text, owner, expr)
                 measure.nodes = self._nodes_of(measure)
+                measure.time_of = (self.source_of(owner).default_time_dimension or {}).get("column")
                 return measure
         if not aggs and not measure_refs:
             qualified = [r for r in refs if r.table]
@@ -664,7 +682,39 @@ def resolve(resolver: Resolver, query: SemanticQuery) -> Resolved:
     aggregates = _aggregates_behind(measures, having)
     _check_cycles(measures)
     _apply_segments(resolver, query, aggregates)
+    _metric_time(resolver, dims, aggregates)
     return Resolved(dims, measures, aggregates, where, having)
+
+
+def _metric_time(resolver: Resolver, dims: list[Dimension], aggregates: list[Measure]) -> None:
+    """`metric_time` by measure: each aggregate's own time column at the asked granularity. Measures of one node
+    placed in time by different columns are computed in groups of their own."""
+    placeholders = [d for d in dims if d.metric_time]
+    if not placeholders:
+        return
+    if not aggregates:
+        raise CompileError("metric_time is each measure's own time dimension: ask it with a measure.")
+    by_node: dict[str, set[str]] = {}
+    for m in aggregates:
+        if m.conversion:
+            raise CompileError(
+                f"Measure '{m.name}' counts conversions, which metric_time places at their base event's time (as "
+                "MetricFlow does); that is not answered yet: group by the conversion source's own time column to "
+                "count conversions when they happened."
+            )
+        if m.time_of is None or m.node is None:
+            raise CompileError(
+                f"Measure '{m.name}' has no time dimension, so metric_time cannot place it in time: set the "
+                "measure's `time_dimension` or its source's `default_time_dimension`, or group by a time column."
+            )
+        by_node.setdefault(m.node, set()).add(m.time_of)
+    for m in aggregates:
+        m.time_split = len(by_node[m.node or ""]) > 1
+    for dim in placeholders:
+        for node, column in sorted({(m.node or "", m.time_of or "") for m in aggregates}):
+            concrete = resolver.dimension(DimensionRef(f"{node}.{column}", dim.granularity))
+            concrete.field, concrete.alias, concrete.description = "metric_time", dim.alias, dim.description
+            dim.concrete[(node, column)] = concrete
 
 
 def _resolve_dimensions(resolver: Resolver, query: SemanticQuery) -> list[Dimension]:
