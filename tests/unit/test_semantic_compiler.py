@@ -580,7 +580,16 @@ def test_metric_time_refuses_what_it_cannot_place() -> None:
     month = {"field": "metric_time", "granularity": "month"}
     with pytest.raises(CompileError, match="'note_count' has no time dimension"):
         _timed().compile({"measures": ["notes.note_count"], "dimensions": [month]})
-    with pytest.raises(CompileError, match="counts conversions, which metric_time places at their base event"):
-        _timed().compile({"measures": ["buys.converted"], "dimensions": [month]})
     with pytest.raises(CompileError, match="ask it with a measure"):
         _timed().compile({"dimensions": [month]})
+
+
+def test_metric_time_places_a_conversion_at_its_base_events_time() -> None:
+    """By metric_time a conversion counts at the time of the latest base event it matched (MetricFlow's
+    attribution), a column its rows get from a correlated sub-query; rows no base event precedes are no
+    conversions and make no group."""
+    month = {"field": "metric_time", "granularity": "month"}
+    sql = _timed().compile({"measures": ["buys.converted", "visits.visit_count"], "dimensions": [month]}).sql
+    assert "MAX(__ktx_base.seen_on)" in sql and "AS __ktx_converted_converted" in sql
+    assert "DATE_TRUNC('MONTH', buys.__ktx_converted_converted) AS metric_time_month" in sql
+    assert "WHERE NOT ( SELECT MAX(__ktx_base.seen_on)" in " ".join(sql.split())

@@ -158,6 +158,15 @@ class _Builder:
         if source.sql and source.name not in self.sql_sources:
             self.sql_sources.append(source.name)
         ref = self.engine.table_ref(node)
+        attributed = [d for d in self.r.dimensions if d.attributed is not None and d.node == node]
+        if attributed:
+            # A conversion by metric_time: each conversion row with the time of the base event it is attributed to.
+            inner = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(node))).from_(ref)
+            for dim in {d.column: d for d in attributed}.values():
+                inner = inner.select(exp.alias_(dim.attributed.copy(), dim.column))  # type: ignore[union-attr]
+                # A row no base event precedes is no conversion (its group holds only this conversion count).
+                inner = inner.where(exp.Not(this=exp.Is(this=dim.attributed.copy(), expression=exp.Null())))  # type: ignore[union-attr]
+            ref = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(node)))
         custom = [d for d in self.r.dimensions if d.custom is not None and d.node == node]
         if custom:
             ref = self._with_custom_periods(node, ref, custom)

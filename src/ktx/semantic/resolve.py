@@ -48,6 +48,8 @@ class Dimension:
     # A custom granularity: (time spine source, its custom column) — the node's rows are read joined to the spine,
     # and `expr` is the period column that join adds (see _Builder.table).
     custom: tuple[str, str] | None = None
+    # A column the node's rows get from a correlated sub-query (a conversion's base event time; see _Builder.table).
+    attributed: exp.Expression | None = None
     # `metric_time`: each measure's own time column (its time_dimension, else its source's default), by node and
     # column — the dimension each measure source groups by, the groups then joined on it (MetricFlow's reading).
     metric_time: bool = False
@@ -85,6 +87,9 @@ class Measure:
     # by another column, so computed in its own group.
     time_of: str | None = None
     time_split: bool = False
+    # A conversion count by metric_time: the time of the base event each conversion is attributed to (the latest
+    # matching one), as a sub-query correlated on the conversion row.
+    converted_from: exp.Expression | None = None
 
     @property
     def derived(self) -> bool:
@@ -332,8 +337,10 @@ class Resolver:
                 qualified = [
                     self.expand_computed(self._qualify_bare(p, node, f"filter of measure '{name}'")) for p in predicates
                 ]
+                converted_from = None
                 if definition.conversion is not None:
-                    qualified.append(self._converted(node, source, definition))
+                    exists, converted_from = self._converted(node, source, definition)
+                    qualified.append(exists)
                 measure = Measure(
                     name,
                     name,
@@ -348,6 +355,10 @@ class Resolver:
                 measure.fill = definition.fill_nulls_with
                 measure.conversion = definition.conversion is not None
                 measure.time_of = definition.time_dimension or (source.default_time_dimension or {}).get("column")
+                if converted_from is not None:
+                    # By metric_time a conversion counts at its base event's time (MetricFlow's reading).
+                    measure.converted_from = converted_from
+                    measure.time_of = f"__ktx_converted_{name}"
                 if definition.window is not None:
                     self._windowed(measure, definition, source)
                 if definition.join_to_timespine:
@@ -447,9 +458,10 @@ class Resolver:
         self._inline.setdefault(key, measure)
         return measure
 
-    def _converted(self, node: str, source: Source, definition: Any) -> exp.Expression:
+    def _converted(self, node: str, source: Source, definition: Any) -> tuple[exp.Expression, exp.Expression]:
         """`EXISTS (a base row for the same key at or before this row[, within the window]
-        [, with the same values]`): the rows of a conversion measure."""
+        [, with the same values]`): the rows of a conversion measure; and the time of the latest such base row
+        (what metric_time attributes the conversion to)."""
         rule = definition.conversion
         what = f"Conversion measure '{source.name}.{definition.name}'"
         if self.dialect in ("tsql", "clickhouse"):
@@ -487,7 +499,8 @@ class Resolver:
         table = exp.to_table(base.table, dialect=self.dialect)
         table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
         inner = exp.select(exp.Literal.number(1)).from_(table).where(exp.and_(*conditions))
-        return exp.Exists(this=inner)
+        latest = exp.Subquery(this=inner.copy().select(exp.Max(this=exp.column(base_time, alias)), append=False))
+        return exp.Exists(this=inner), latest
 
     def _base_condition(self, text: str, base: Source, alias: str, what: str) -> exp.Expression:
         """A conversion's `base_filter`, its columns read from the base row (`alias`)."""
@@ -696,12 +709,6 @@ def _metric_time(resolver: Resolver, dims: list[Dimension], aggregates: list[Mea
         raise CompileError("metric_time is each measure's own time dimension: ask it with a measure.")
     by_node: dict[str, set[str]] = {}
     for m in aggregates:
-        if m.conversion:
-            raise CompileError(
-                f"Measure '{m.name}' counts conversions, which metric_time places at their base event's time (as "
-                "MetricFlow does); that is not answered yet: group by the conversion source's own time column to "
-                "count conversions when they happened."
-            )
         if m.time_of is None or m.node is None:
             raise CompileError(
                 f"Measure '{m.name}' has no time dimension, so metric_time cannot place it in time: set the "
@@ -711,10 +718,29 @@ def _metric_time(resolver: Resolver, dims: list[Dimension], aggregates: list[Mea
     for m in aggregates:
         m.time_split = len(by_node[m.node or ""]) > 1
     for dim in placeholders:
-        for node, column in sorted({(m.node or "", m.time_of or "") for m in aggregates}):
-            concrete = resolver.dimension(DimensionRef(f"{node}.{column}", dim.granularity))
+        for m in aggregates:
+            key = (m.node or "", m.time_of or "")
+            if key in dim.concrete:
+                continue
+            if m.converted_from is not None:
+                concrete = _attributed_time(resolver, m, dim)
+            else:
+                concrete = resolver.dimension(DimensionRef(f"{key[0]}.{key[1]}", dim.granularity))
             concrete.field, concrete.alias, concrete.description = "metric_time", dim.alias, dim.description
-            dim.concrete[(node, column)] = concrete
+            dim.concrete[key] = concrete
+
+
+def _attributed_time(resolver: Resolver, m: Measure, dim: Dimension) -> Dimension:
+    """metric_time of a conversion count: the time of the latest base event each conversion matched, a column
+    its rows get from a correlated sub-query (MetricFlow attributes a conversion to that base event)."""
+    grain = dim.granularity
+    if grain is not None and grain not in GRANULARITIES:
+        raise CompileError(f"Measure '{m.name}' counts conversions: by a custom granularity ({grain}) of "
+                           "metric_time it is not answered yet.")  # fmt: skip
+    node, column = m.node or "", m.time_of or ""
+    raw = exp.column(column, node)
+    expr = truncate(raw.copy(), grain, resolver.dialect) if grain else raw.copy()
+    return Dimension("metric_time", node, column, grain, expr, raw=raw, attributed=m.converted_from)
 
 
 def _resolve_dimensions(resolver: Resolver, query: SemanticQuery) -> list[Dimension]:
