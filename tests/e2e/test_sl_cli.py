@@ -54,7 +54,7 @@ def test_compile_only_json_and_errors(run_ktx, shop: Path) -> None:
     grain = run_ktx("sl", "query", "-m", "orders.revenue", "-d", "orders.ordered_at:fortnight", cwd=shop)
     assert grain.returncode == 1 and (
         "Unknown granularity 'fortnight' in dimension 'orders.ordered_at:fortnight'. "
-        "Use one of: hour, day, week, month, quarter, year." in grain.stderr
+        "Use one of: second, minute, hour, day, week, month, quarter, year." in grain.stderr
     )
     fan = run_ktx("sl", "query", "-m", "customers.customer_count", "-d", "orders.status", "--format", "sql", cwd=shop)
     assert fan.returncode == 1 and "one_to_many" in fan.stderr

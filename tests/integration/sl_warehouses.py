@@ -183,15 +183,15 @@ class Engine:
     run: Callable[[str], list[tuple[Any, ...]]]
 
     def hand(self, sql: str) -> str:
-        """Per-engine spellings in hand-written SQL: {hour(x)}, {day(x)}, {month(x)}, {quarter(x)}, {week(x)},
+        """Per-engine spellings in hand-written SQL: {minute(x)}, {hour(x)}, {day(x)}, {month(x)}, {quarter(x)}, {week(x)},
         {year(x)}, and dates moved by {shift(x, -7 days)} / {shift(x, +1 months)} / {shift(x, -1 hours)}."""
 
         def swap(match: re.Match[str]) -> str:
             grain, col = match.group(1), match.group(2)
-            if grain == "hour":
+            if grain in ("hour", "minute"):
                 if self.name == "sqlite":
-                    return f"strftime('%Y-%m-%d %H:00:00', {col})"
-                return f"date_trunc('hour', {col})"
+                    return f"strftime('%Y-%m-%d %H:{'00' if grain == 'hour' else '%M'}:00', {col})"
+                return f"date_trunc('{grain}', {col})"
             if self.name == "sqlite":
                 return {
                     "day": f"date({col})",
@@ -213,7 +213,7 @@ class Engine:
             return f"CAST({col} + INTERVAL '{count.lstrip('+')} {unit}' AS DATE)"
 
         sql = re.sub(r"\{shift\(([^,]*), ([-+]\d+) (days|months|hours)\)\}", shift, sql)
-        return re.sub(r"\{(hour|day|month|quarter|week|year)\(([^)]*)\)\}", swap, sql)
+        return re.sub(r"\{(minute|hour|day|month|quarter|week|year)\(([^)]*)\)\}", swap, sql)
 
 
 def normalise(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

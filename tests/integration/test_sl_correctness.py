@@ -303,6 +303,9 @@ OPS_CASES: list[tuple[str, dict[str, Any], str]] = [
      {"measures": ["shipments.units_at_month_start"],
       "dimensions": [{"field": "shipments.shipped_on", "granularity": "month"}]},
      "SELECT {month(shipped_on)}, SUM(qty) FROM shipments GROUP BY {month(shipped_on)}"),
+    ("logins by minute (a timestamp truncated to its minute in every engine)",
+     {"measures": ["logins.login_count"], "dimensions": [{"field": "logins.logged_at", "granularity": "minute"}]},
+     "SELECT {minute(logged_at)}, COUNT(*) FROM logins GROUP BY {minute(logged_at)}"),
     ("trailing 3 hours per hour, on the hourly spine",
      {"measures": ["logins.logins_3h"], "dimensions": [{"field": "logins.logged_at", "granularity": "hour"}]},
      "SELECT h.hour, COUNT(*) FROM hours h JOIN logins l ON {hour(l.logged_at)} <= h.hour "

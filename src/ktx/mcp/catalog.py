@@ -73,7 +73,10 @@ class InlineMeasure(_In):
 
 class Dimension(_In):
     field: str = Field(min_length=1, description="'source.column', e.g. 'orders.status' or 'customers.region'.")
-    granularity: str | None = Field(None, description="For time columns: hour, day, week, month, quarter or year.")
+    granularity: str | None = Field(
+        None,
+        description="For time columns: second, minute, hour, day, week, month, quarter or year, or a custom granularity of the time spine.",
+    )
 
 
 class OrderBy(_In):

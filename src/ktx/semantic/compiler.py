@@ -15,7 +15,7 @@ from typing import Any
 from sqlglot import exp
 
 from ktx.semantic import sqlexpr, sqltree
-from ktx.semantic.grains import GRANULARITIES, SUB_HOUR_GRAINS
+from ktx.semantic.grains import GRANULARITIES, SUB_SECOND_GRAINS
 from ktx.semantic.graph import Edge, JoinGraph, Path
 from ktx.semantic.model import Source, custom_unit, parse_window
 from ktx.semantic.query import DimensionRef, OrderBy, SemanticQuery
@@ -72,13 +72,13 @@ class SemanticEngine:
 
     def base_grain(self, node: str, column: str | None) -> str:
         """The period a time column's rows are placed in: its `natural_granularity` (an hourly `archived_at`),
-        else a day. Finer grains than the layer knows read as hours."""
+        else a day. Finer grains than the layer knows (milliseconds) read as seconds."""
         source = self.sources.get(self.graph.base.get(node, node))
         col = next((c for c in source.columns if c.name == column), None) if source is not None else None
         natural = (col.natural_granularity or "").lower() if col is not None else ""
         if natural in GRANULARITIES:
             return natural
-        return "hour" if natural in SUB_HOUR_GRAINS else "day"
+        return "second" if natural in SUB_SECOND_GRAINS else "day"
 
     def _time_axis(self, resolved: Resolved) -> list[tuple[str, str]]:
         """(time dimension, grain) to add for the windowed measures asked without theirs (all-time totals excepted):
@@ -876,7 +876,7 @@ class _Builder:
         if time_dim.custom is not None:
             raise CompileError(
                 f"Measure '{measure.name}' is {what}; by a custom granularity ({time_dim.granularity}) it is not "
-                "answered yet: ask by hour, day, week, month, quarter or year."
+                "answered yet: ask by second, minute, hour, day, week, month, quarter or year."
             )
 
     def _check_window_grains(self, measure: Measure, spine_name: str, spine_grain: str, asked: str) -> None:

@@ -7,15 +7,15 @@ from typing import Literal
 
 from ktx.errors import KtxError
 
-Granularity = Literal["hour", "day", "week", "month", "quarter", "year"]
-GRANULARITIES: tuple[str, ...] = ("hour", "day", "week", "month", "quarter", "year")
+Granularity = Literal["second", "minute", "hour", "day", "week", "month", "quarter", "year"]
+GRANULARITIES: tuple[str, ...] = ("second", "minute", "hour", "day", "week", "month", "quarter", "year")
 # What a time spine and a time window are counted in, finest first (every granularity: an hourly spine answers
-# windows of hours).
+# windows of hours, a minute spine windows of minutes).
 WINDOW_GRAINS: tuple[str, ...] = GRANULARITIES
 
 
-# Grains finer than an hour, as MetricFlow names them: a column declared at one is placed in hours.
-SUB_HOUR_GRAINS: tuple[str, ...] = ("nanosecond", "microsecond", "millisecond", "second", "minute")
+# Grains finer than a second, as MetricFlow names them: a column declared at one is placed in seconds.
+SUB_SECOND_GRAINS: tuple[str, ...] = ("nanosecond", "microsecond", "millisecond")
 
 
 class UnknownGranularity(KtxError):

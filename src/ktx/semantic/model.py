@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ktx.semantic.grains import GRANULARITIES, SUB_HOUR_GRAINS, WINDOW_GRAINS
+from ktx.semantic.grains import GRANULARITIES, SUB_SECOND_GRAINS, WINDOW_GRAINS
 from ktx.semantic.schemacheck import build, require
 from ktx.semantic.summaries import resolve_description
 
@@ -53,10 +53,10 @@ class Column:
     def __post_init__(self) -> None:
         require(self, "name")
         grain = (self.natural_granularity or "").lower()
-        if grain and grain not in (*GRANULARITIES, *SUB_HOUR_GRAINS):
+        if grain and grain not in (*GRANULARITIES, *SUB_SECOND_GRAINS):
             raise ValueError(
                 f"column {self.name!r}: natural_granularity {self.natural_granularity!r} is not one of "
-                f"{', '.join((*SUB_HOUR_GRAINS, *GRANULARITIES))}"
+                f"{', '.join((*SUB_SECOND_GRAINS, *GRANULARITIES))}"
             )
 
     @property
@@ -84,7 +84,7 @@ class Join:
         require(self, "to", "on")
 
 
-Grain = Literal["hour", "day", "week", "month", "quarter", "year"]
+Grain = Literal["second", "minute", "hour", "day", "week", "month", "quarter", "year"]
 
 
 @dataclass

@@ -12,6 +12,8 @@ _SQLITE = {
     "week": "DATE({f}, '-6 days', 'weekday 1')",
     "day": "DATE({f})",
     "hour": "STRFTIME('%Y-%m-%d %H:00:00', {f})",
+    "minute": "STRFTIME('%Y-%m-%d %H:%M:00', {f})",
+    "second": "STRFTIME('%Y-%m-%d %H:%M:%S', {f})",
 }
 _MYSQL = {
     "year": "DATE(DATE_FORMAT({f}, '%Y-01-01'))",
@@ -20,6 +22,8 @@ _MYSQL = {
     "week": "DATE(DATE_SUB({f}, INTERVAL WEEKDAY({f}) DAY))",
     "day": "DATE({f})",
     "hour": "TIMESTAMP(DATE_FORMAT({f}, '%Y-%m-%d %H:00:00'))",
+    "minute": "TIMESTAMP(DATE_FORMAT({f}, '%Y-%m-%d %H:%i:00'))",
+    "second": "TIMESTAMP(DATE_FORMAT({f}, '%Y-%m-%d %H:%i:%s'))",
 }
 _PLACEHOLDER = "__ktx_time_field__"
 
@@ -47,11 +51,10 @@ def shift_back(field: exp.Expression, count: int, unit: str, dialect: str) -> ex
     elif unit == "quarter":
         count, unit = count * 3, "month"
     if dialect == "sqlite":
-        if unit == "hour":  # in the text form truncation to an hour gives
+        if unit in ("hour", "minute", "second"):  # in the text form truncation to them gives
             fmt = exp.Literal.string("%Y-%m-%d %H:%M:%S")
-            return exp.Anonymous(
-                this="STRFTIME", expressions=[fmt, field.copy(), exp.Literal.string(f"-{count} hours")]
-            )
+            shift = exp.Literal.string(f"-{count} {unit}s")
+            return exp.Anonymous(this="STRFTIME", expressions=[fmt, field.copy(), shift])
         return exp.Anonymous(this="DATE", expressions=[field.copy(), exp.Literal.string(f"-{count} {unit}s")])
     if dialect == "tsql":
         return exp.Anonymous(

@@ -564,7 +564,7 @@ def _spine_overlays(
         by_table.setdefault(str(entry.get("table") or key).rsplit(".", 1)[-1].lower(), key)
     for table, column, grain in mf.time_spines:
         if grain not in GRAINS:
-            continue  # finer than an hour (minute, second…): the layer's windows are hourly or coarser
+            continue  # finer than a second (milliseconds…): the layer counts in seconds or coarser
         key = by_table.get(table.lower())
         if key is None:
             warnings.append(
@@ -606,7 +606,7 @@ def _natural_grains(model: Model, cols: dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, dim in model.dimensions.items():
         grain = str((dim.get("type_params") or {}).get("time_granularity") or "").lower()
-        if dim.get("type") != "time" or grain in ("", *GRAINS[1:]):  # a day or coarser: the layer's default
+        if dim.get("type") != "time" or grain in ("", *GRAINS[GRAINS.index("day") :]):  # a day or coarser: the default
             continue
         column = str(dim.get("expr") or name).lower()
         out[column if column in cols else name.lower()] = grain
