@@ -2,7 +2,8 @@
 
 1. `wiki_search` over HTTP, 16 concurrent clients (2 load processes × 8 sessions, a lean client), 10,000-page
    wiki: calls/s and p50/p95 per call (budget ≥ 300 calls/s, p95 ≤ 50 ms), once with the benchmark's questions
-   repeated (answered from the server's result cache after the first time) and once with distinct questions;
+   repeated (each asked once beforehand, so the timed run is answered from the server's result cache) and once
+   with distinct questions;
 2. `sl_query` (compile + execute on the demo DuckDB) over HTTP, one client: p50/p95 per call;
 3. `ktx mcp stdio` from process start to the answer of `tools/list`: median of 10 (budget ≤ 300 ms), answered
    from the handshake the SDK gave last time; and without that recording (first start), median of 5.
@@ -28,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from tests.e2e.mcp_support import build_served_project, free_port, stdio_params  # noqa: E402
+from tests.e2e.mcp_support import build_served_project, free_port, http_client, stdio_params  # noqa: E402
 
 from search_corpus import QUERIES, build_corpus, write_pages  # noqa: E402
 
@@ -105,6 +106,12 @@ async def _load(url: str, tool: str, args_list: list[dict], sessions: int, durat
     return latencies
 
 
+async def _ask_each(url: str, args_list: list[dict]) -> None:
+    async with http_client(url) as client:
+        for args in args_list:
+            await client.call_tool("wiki_search", args)
+
+
 def _worker(url: str, tool: str, args_list: list[dict], sessions: int, duration: float, out) -> None:
     out.put(asyncio.run(_load(url, tool, args_list, sessions, duration)))
 
@@ -150,6 +157,10 @@ def main() -> None:
         # Distinct questions (each a benchmark query plus a word of another): every call is a cache miss.
         distinct = [{"query": f"{q} {other.split()[0]}", "limit": 10} for q, _ in QUERIES for other, _ in QUERIES]
         for label, workload in (("repeated questions", queries), ("distinct questions", distinct)):
+            if workload is queries:
+                # Each question asked once first: the timed run measures answers from the server's result cache,
+                # not the first 66 searches queued behind 16 clients.
+                asyncio.run(_ask_each(url, queries))
             rate, samples = load_run(url, "wiki_search", workload, PROCESSES, SESSIONS)
             print(
                 f"wiki_search over HTTP, {PROCESSES * SESSIONS} clients, {len(pages)} pages, {label}: "

@@ -54,6 +54,24 @@ def test_unchanged_files_are_not_reread(project):
     assert len(loads) == 1
 
 
+def test_a_user_without_pages_costs_no_sweep_per_search(project):
+    """The local user's folder does not exist until a page is written: a search must not sweep and re-sync it
+    each time (which also invalidated the result cache: a repeated question ran every lane again)."""
+    page(project, "revenue", "Revenue", "Sum of paid order amounts.")
+    service = SearchService(Project(project))
+    assert not (project / "wiki" / "user").exists()
+    for _ in range(2):  # the first search builds the index (and its first write is seen once more)
+        assert keys(service.search_wiki("paid")) == ["revenue"]
+    syncs, generation = [], service._wiki_generation
+    original = service.index.sync_files
+    service.index.sync_files = lambda *a, **k: syncs.append(a) or original(*a, **k)
+    for _ in range(3):
+        assert keys(service.search_wiki("paid")) == ["revenue"]
+    assert syncs == [] and service._wiki_generation == generation  # answered from the cache, nothing re-read
+    page(project, "paid-trials", "Paid trials", "Trials that became paid.", scope="user/local")
+    assert set(keys(service.search_wiki("paid"))) == {"revenue", "paid-trials"}
+
+
 def test_porter_stemming_and_scopes(project):
     page(project, "refund-policy", "Refund policy", "Refunds are issued within 30 days.")
     page(project, "bob-notes", "Notes", "Refunding rules of thumb.", scope="user/bob")

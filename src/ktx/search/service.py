@@ -111,6 +111,10 @@ class SearchService:
     def _sync_wiki_scope(self, scope: str, user_id: str | None, *, force: bool) -> SyncStats:
         label = "global" if scope == "global" else f"user:{user_id}"
         folder = str(self.project.root / ("wiki/global" if scope == "global" else f"wiki/user/{user_id}"))
+        if not force and not os.path.isdir(folder) and self.index.doc_count("wiki", label) == 0:
+            # No folder, no pages (a user who never wrote one): nothing to watch or sweep, and nothing changed —
+            # sweeping it per search re-ran the index sync and invalidated the result cache every time.
+            return SyncStats(scanned=0)
         watch = self._watches.get(folder)
         if watch is None or not watch.active:
             watch = self._watches[folder] = DirectoryWatch(folder)  # before the sweep: no change slips between
