@@ -87,6 +87,24 @@ def test_a_changed_configuration_is_never_answered_from_the_old_recording(tmp_pa
     assert "memory_ingest" in {t["name"] for t in listed}  # the LLM tools a configured backend brings
 
 
+def test_a_new_project_starts_from_the_users_recording(tmp_path: Path) -> None:
+    """The handshake depends on ktx, the SDK and whether an LLM backend is configured — not on the project: a
+    project served for the first time is answered from the recording another project of the user made (so no
+    answer is left to record in it), unless its configuration changes the tool list."""
+    home = tmp_path / "home"
+    first_root = build_served_project(tmp_path / "one")
+    first = _session(first_root, home, _handshake())
+    shared = list((home / ".cache" / "ktx" / "mcp-stdio").glob("*.json"))
+    assert len(shared) == 1 and json.loads(shared[0].read_text())["answers"]
+    second_root = build_served_project(tmp_path / "two")
+    config = second_root / "ktx.yaml"
+    config.write_text(config.read_text() + "\n# another project, other settings\n")
+    second = _session(second_root, home, _handshake())
+    assert [m["result"] for m in second[:3]] == [m["result"] for m in first[:3]]
+    assert not (second_root / CACHE).exists()  # everything it was asked was answered from the user's recording
+    assert not second[3]["result"].get("isError")
+
+
 def test_a_protocol_version_not_recorded_is_answered_by_the_sdk(tmp_path: Path) -> None:
     root, home = build_served_project(tmp_path), tmp_path / "home"
     _session(root, home, _handshake("2025-06-18"))

@@ -6,9 +6,11 @@ answered the last time, while the SDK and the project's server load in a backgro
 serves the session: it is handed the client's messages from the start (its `initialize` included, so the session
 knows the client) and its second answer to that `initialize` is not sent. Every other request waits for the SDK.
 
-The recording lives in `.ktx/cache/mcp-stdio-handshake.json`, keyed by ktx's version, the installed SDK and the
-bytes of ktx.yaml (the tool list depends on the configuration). A changed key, a protocol version not recorded, or
-no recording at all: the SDK answers everything itself, and what it answers is recorded for the next start.
+The recording lives in `.ktx/cache/mcp-stdio-handshake.json` and, shared by every project of the user, in
+`$XDG_CACHE_HOME/ktx/mcp-stdio/<key>.json`; it is keyed by ktx's version, the installed SDK and what the tool list
+depends on in ktx.yaml (whether an LLM backend is configured), so a project served for the first time starts fast
+when any project was served before with the same ktx. A changed key, a protocol version not recorded, or no
+recording at all: the SDK answers everything itself, and what it answers is recorded for the next start.
 
 The client's pipe is kept off fd 0/1 while serving (fd 0 reads /dev/null, fd 1 writes to stderr), so a stray
 read or print in tool code cannot corrupt the protocol — what the SDK's own stdio transport does.
@@ -50,20 +52,44 @@ def handshake_key(root: Path) -> str | None:
             if spec is None or spec.origin is None:
                 return None
             parts.append(f"{spec.origin}:{os.stat(spec.origin).st_mtime_ns}")
-        parts.append(hashlib.sha256((root / "ktx.yaml").read_bytes()).hexdigest())
+        parts.append(_catalogue_shape((root / "ktx.yaml").read_bytes()))
     except (OSError, ImportError, ValueError):
         return None
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
-def load_recording(root: Path, key: str) -> dict[str, Any]:
+def _catalogue_shape(config: bytes) -> str:
+    """What the handshake's answers depend on in ktx.yaml: the tool list has the LLM tools when a backend is
+    configured (mcp.catalog.build_catalogue); nothing else of the configuration changes an answer. A file that
+    does not parse is keyed by its bytes."""
     try:
-        data = json.loads((root / CACHE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("key") != key:
-        return {}
-    return data
+        import yaml
+
+        doc = yaml.load(config, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        provider = ((doc.get("llm") or {}).get("provider") or {}) if isinstance(doc, dict) else {}
+        return f"llm={str(provider.get('backend') or 'none') != 'none'}"
+    except Exception:  # the server reports the configuration's problem itself
+        return hashlib.sha256(config).hexdigest()
+
+
+def shared_recording(key: str) -> Path | None:
+    """The user's copy of a recording, shared by every project (None without a home to keep it in)."""
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    except (RuntimeError, KeyError):
+        return None
+    return Path(base) / "ktx" / "mcp-stdio" / f"{key}.json"
+
+
+def load_recording(root: Path, key: str) -> dict[str, Any]:
+    for path in (root / CACHE_FILE, shared_recording(key)):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("key") == key:
+            return data
+    return {}
 
 
 class Wire:
@@ -193,11 +219,15 @@ class Recorder:
             self._save()
 
     def _save(self) -> None:
-        with contextlib.suppress(OSError):  # a read-only project still serves; it only starts slower next time
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"key": self.key, "answers": self.answers}), encoding="utf-8")
-            os.replace(tmp, self.path)
+        text = json.dumps({"key": self.key, "answers": self.answers})
+        for path in (self.path, shared_recording(self.key) if self.key else None):
+            if path is None:
+                continue
+            with contextlib.suppress(OSError):  # read-only: it still serves, and only starts slower next time
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, path)
 
 
 class _Lines:
