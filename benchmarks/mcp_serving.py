@@ -4,7 +4,8 @@
    wiki: calls/s and p50/p95 per call (budget ≥ 300 calls/s, p95 ≤ 50 ms), once with the benchmark's questions
    repeated (each asked once beforehand, so the timed run is answered from the server's result cache) and once
    with distinct questions;
-2. `sl_query` (compile + execute on the demo DuckDB) over HTTP, one client: p50/p95 per call;
+2. `sl_query` (compile + execute on the demo DuckDB) over HTTP, one client: p50/p95 per call; then item 1 again on a
+   daemon started with `--json-responses` (one JSON body per request, no progress notifications);
 3. `ktx mcp stdio` from process start to the answer of `tools/list`: median of 10 (budget ≤ 300 ms), answered
    from the handshake the SDK gave last time; a project's first start after another was served (the user's shared
    recording), median of 5; and with nothing recorded at all (the first start of this ktx), median of 5.
@@ -182,6 +183,17 @@ def main() -> None:
             f"sl_query over HTTP (compile + execute, demo DuckDB): p50 {statistics.median(sl_samples):.1f} ms, "
             f"p95 {percentile(sl_samples, 0.95):.1f} ms ({len(sl_samples)} calls)"
         )
+        # The same load on a daemon answering with JSON bodies (no event stream, no progress notifications).
+        subprocess.run([*ktx, "mcp", "stop"], capture_output=True)
+        subprocess.run([*ktx, "mcp", "start", "--port", str(port), "--json-responses"], check=True, capture_output=True)
+        asyncio.run(_ask_each(url, queries))
+        for label, workload in (("repeated questions", queries), ("distinct questions", distinct)):
+            rate, samples = load_run(url, "wiki_search", workload, PROCESSES, SESSIONS)
+            print(
+                f"wiki_search over HTTP with --json-responses, {PROCESSES * SESSIONS} clients, {label}: "
+                f"{rate:.0f} calls/s, p50 {statistics.median(samples):.1f} ms, p95 {percentile(samples, 0.95):.1f} ms "
+                "(budget ≥ 300 calls/s, p95 ≤ 50 ms)"
+            )
     finally:
         subprocess.run([*ktx, "mcp", "stop"], capture_output=True)
     recording = root / ".ktx" / "cache" / "mcp-stdio-handshake.json"

@@ -209,3 +209,43 @@ def test_stop_never_signals_a_process_that_is_not_the_daemon(tmp_path: Path) -> 
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_json_responses_trade_progress_for_speed(tmp_path: Path) -> None:
+    """`--json-responses`: every request is answered with one JSON body (no event stream) — the official client
+    works the same, a call's progress notifications are not sent; a running daemon started without it is a
+    different configuration."""
+    root, home = build_served_project(tmp_path), tmp_path / "home"
+    port = free_port()
+    assert ktx(root, home, "mcp", "start", "--port", str(port), "--json-responses").returncode == 0
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+        answer = httpx.post(url, json=init, headers=headers, timeout=30)
+        assert answer.headers["content-type"].startswith("application/json") and answer.json()["result"]
+
+        async def main() -> None:
+            progress: list[str | None] = []
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                progress.append(message)
+
+            async with http_client(url) as client:
+                result = structured(
+                    await client.call_tool(
+                        "sl_query",
+                        {"connectionId": "warehouse", "measures": [{"expr": "count(orders.id)", "name": "n"}]},
+                        progress_callback=on_progress,
+                    )
+                )
+                assert result["rows"] == [[300]] and progress == []
+
+        anyio.run(main)
+        state = json.loads((root / ".ktx" / "mcp.json").read_text())
+        assert state["jsonResponses"] is True
+        other = ktx(root, home, "mcp", "start", "--port", str(port))
+        assert other.returncode == 1 and "different configuration" in other.stderr
+    finally:
+        ktx(root, home, "mcp", "stop")

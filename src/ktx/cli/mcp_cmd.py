@@ -22,6 +22,14 @@ AllowedOriginOption = Annotated[
     list[str] | None,
     typer.Option("--allowed-origin", metavar="ORIGIN", help="Accept browser requests from this origin (repeatable)."),
 ]
+JsonResponsesOption = Annotated[
+    bool,
+    typer.Option(
+        "--json-responses",
+        help="Answer each request with one JSON body instead of an event stream: faster under load, but tool "
+        "progress notifications are not sent.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -85,6 +93,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         allowed_host: AllowedHostOption = None,
         allowed_origin: AllowedOriginOption = None,
+        json_responses: JsonResponsesOption = False,
         json_: JsonOption = False,
         output: OutputOption = None,
     ) -> None:
@@ -93,7 +102,12 @@ def register(app: typer.Typer) -> None:
 
         mode = output_mode(json_, output)
         settings = HttpSettings(
-            host, port, token or os.environ.get("KTX_MCP_TOKEN") or None, allowed_host or [], allowed_origin or []
+            host,
+            port,
+            token or os.environ.get("KTX_MCP_TOKEN") or None,
+            allowed_host or [],
+            allowed_origin or [],
+            json_responses,
         )
         settings.validate()
         if foreground:
@@ -128,12 +142,18 @@ def register(app: typer.Typer) -> None:
         host: HostOption = "127.0.0.1",
         allowed_host: AllowedHostOption = None,
         allowed_origin: AllowedOriginOption = None,
+        json_responses: JsonResponsesOption = False,
     ) -> None:
         """The daemon's process (the token comes only from KTX_MCP_TOKEN)."""
         from ktx.mcp.http import HttpSettings, serve_http
 
         settings = HttpSettings(
-            host, port, os.environ.get("KTX_MCP_TOKEN") or None, allowed_host or [], allowed_origin or []
+            host,
+            port,
+            os.environ.get("KTX_MCP_TOKEN") or None,
+            allowed_host or [],
+            allowed_origin or [],
+            json_responses,
         )
         services = open_services(ctx, OutputMode.PLAIN, announce=False)
         serve_http(

@@ -201,6 +201,7 @@ def start_daemon(root: Path, settings: HttpSettings) -> StartOutcome:
             rec.get("host") == settings.host
             and rec.get("port") == settings.port
             and bool(rec.get("tokenAuth")) == bool(settings.token)
+            and bool(rec.get("jsonResponses")) == settings.json_responses
         )
         if same:
             return StartOutcome("already-running", settings.url, int(rec["pid"]))
@@ -217,6 +218,8 @@ def start_daemon(root: Path, settings: HttpSettings) -> StartOutcome:
         args += ["--allowed-host", host]
     for origin in settings.allowed_origins:
         args += ["--allowed-origin", origin]
+    if settings.json_responses:
+        args.append("--json-responses")
     env = {k: v for k, v in os.environ.items() if k != "KTX_MCP_TOKEN"}
     if settings.token:
         env["KTX_MCP_TOKEN"] = settings.token
@@ -230,6 +233,7 @@ def start_daemon(root: Path, settings: HttpSettings) -> StartOutcome:
         "host": settings.host,
         "port": settings.port,
         "tokenAuth": bool(settings.token),
+        "jsonResponses": settings.json_responses,
         "projectDir": str(root),
         "startedAt": datetime.now(UTC).isoformat(),
         "logPath": str(log_path),

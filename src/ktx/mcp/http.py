@@ -27,6 +27,9 @@ class HttpSettings:
     token: str | None = None
     allowed_hosts: list[str] = field(default_factory=list)
     allowed_origins: list[str] = field(default_factory=list)
+    # One JSON body per request instead of an event stream: the SDK's lighter path (about 1.6× the calls/s under
+    # load), at the price of the request-scoped stream — tool progress notifications are not sent.
+    json_responses: bool = False
 
     @property
     def url(self) -> str:
@@ -88,6 +91,7 @@ def build_app(services: Services, settings: HttpSettings) -> Any:
     app = project_server(services).streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=False,
+        json_response=settings.json_responses,
         # The guard in front checks Host and Origin with ktx's own rules and messages.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         host=settings.host,
