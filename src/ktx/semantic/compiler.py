@@ -192,13 +192,7 @@ class _Builder:
             spine = self.engine.sources[spine_name]
             assert spine.time_spine is not None
             alias = f"__ktx_calendar_{index}"
-            if spine.sql:
-                if spine_name not in self.sql_sources:
-                    self.sql_sources.append(spine_name)
-                table = sqltree.table(spine_name)
-            else:
-                table = exp.to_table(spine.table, dialect=self.dialect)
-            table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+            table = self._spine_table(spine_name, spine, alias)
             day = truncate(dim.raw.copy(), spine.time_spine.granularity, self.dialect)  # type: ignore[union-attr]
             on = exp.EQ(this=sqltree.column(spine.time_spine.column, alias), expression=day)
             inner = inner.select(exp.alias_(sqltree.column(custom_column, alias), name))
