@@ -17,7 +17,7 @@ from sqlglot import exp
 from ktx.semantic import sqlexpr, sqltree
 from ktx.semantic.grains import GRANULARITIES, SUB_SECOND_GRAINS
 from ktx.semantic.graph import Edge, JoinGraph, Path
-from ktx.semantic.model import Source, custom_unit, parse_window
+from ktx.semantic.model import Source, custom_granularities, custom_unit, parse_window
 from ktx.semantic.query import DimensionRef, OrderBy, SemanticQuery
 from ktx.semantic.resolve import DERIVED, ROW_MARKER, WINDOW_MARK, Dimension, Measure, Resolved, Resolver, resolve
 from ktx.semantic.sqlexpr import CompileError
@@ -74,7 +74,7 @@ class SemanticEngine:
         """The period a time column's rows are placed in: its `natural_granularity` (an hourly `archived_at`),
         else a day. Finer grains than the layer knows (milliseconds) read as seconds."""
         source = self.sources.get(self.graph.base.get(node, node))
-        col = next((c for c in source.columns if c.name == column), None) if source is not None else None
+        col = source.column(column) if source is not None and column else None
         natural = (col.natural_granularity or "").lower() if col is not None else ""
         if natural in GRANULARITIES:
             return natural
@@ -391,7 +391,6 @@ class _Builder:
         for m in r.aggregates:
             if m.group not in groups:
                 groups.append(m.group)  # type: ignore[arg-type]
-        asked = r.dimensions
         if len(groups) == 1:
             r.dimensions = self._concrete(groups[0])  # metric_time: the one measure source's time column
         if not groups:
@@ -400,7 +399,7 @@ class _Builder:
             sql = self.single(groups[0])
         else:
             sql = self.locality(groups)
-        r.dimensions = asked
+        r.dimensions = self.asked
         columns = [
             {
                 "name": d.alias,
@@ -643,7 +642,6 @@ class _Builder:
         ctes: list[tuple[str, exp.Expression]] = []
         group_measures: dict[str, list[Measure]] = {g: [m for m in r.aggregates if m.group == g] for g in groups}
         column_names: dict[int, str] = {}
-        asked = r.dimensions
         for g in groups:
             r.dimensions = self._concrete(g)
             node = _node_of(g)
@@ -680,7 +678,7 @@ class _Builder:
                 body = self._rolled_up(body, rollup, [column_names[id(m)] for m in group_measures[g]])
             ctes.append((name, body))
             self.record_joins(steps, name)
-        r.dimensions = asked
+        r.dimensions = self.asked
         return cte_names, ctes, group_measures, column_names
 
     def _window_body(
@@ -768,19 +766,13 @@ class _Builder:
         window = measure.window
         assert window is not None and window.window is not None
         count, _ = parse_window(window.window, custom=True)
-        found = [
-            (source, custom)
-            for source in sorted(self.engine.sources.values(), key=lambda s: s.name)
-            if source.time_spine is not None
-            for custom in source.time_spine.custom_granularities
-            if custom.name == unit
-        ]
-        if not found:
+        found = custom_granularities(self.engine.sources.values()).get(unit)
+        if found is None:
             raise CompileError(
                 f"Measure '{measure.name}' is offset by {window.window}, and no time spine of the layer has the "
                 f"custom granularity {unit} (`custom_granularities` on a `time_spine`)."
             )
-        spine, custom = found[0]
+        spine, custom = found
         assert spine.time_spine is not None
         grain, asked = spine.time_spine.granularity, time_dim.granularity
         if time_dim.custom is not None and asked != unit:

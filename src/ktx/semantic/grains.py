@@ -9,10 +9,8 @@ from ktx.errors import KtxError
 
 Granularity = Literal["second", "minute", "hour", "day", "week", "month", "quarter", "year"]
 GRANULARITIES: tuple[str, ...] = ("second", "minute", "hour", "day", "week", "month", "quarter", "year")
-# What a time spine and a time window are counted in, finest first (every granularity: an hourly spine answers
-# windows of hours, a minute spine windows of minutes).
-WINDOW_GRAINS: tuple[str, ...] = GRANULARITIES
-
+# A custom granularity's name (`fiscal_quarter`): what a time spine may add to the grains above.
+IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 # Grains finer than a second, as MetricFlow names them: a column declared at one is placed in seconds.
 SUB_SECOND_GRAINS: tuple[str, ...] = ("nanosecond", "microsecond", "millisecond")
@@ -32,7 +30,7 @@ def parse_dimension(raw: str) -> str | dict[str, str]:
     grain = suffix.strip()
     if grain.lower() in GRANULARITIES:
         return {"field": field, "granularity": grain.lower()}
-    if re.fullmatch(r"[A-Za-z_]\w*", grain):
+    if IDENTIFIER.fullmatch(grain):
         return {"field": field, "granularity": grain}
     raise UnknownGranularity(unknown_granularity(grain, raw, []))
 

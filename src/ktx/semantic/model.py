@@ -5,11 +5,11 @@ Plain dataclasses; `Source.parse` checks YAML data against their annotations (`k
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ktx.semantic.grains import GRANULARITIES, SUB_SECOND_GRAINS, WINDOW_GRAINS
+from ktx.semantic.grains import GRANULARITIES, IDENTIFIER, SUB_SECOND_GRAINS
 from ktx.semantic.schemacheck import build, require
 from ktx.semantic.summaries import resolve_description
 
@@ -128,9 +128,9 @@ def parse_window(text: str, *, custom: bool = False) -> tuple[int, str]:
     taken as a custom granularity of the time spine (`"1 fiscal_quarter"`), which the compiler checks."""
     parts = str(text).split()
     unit = parts[1].lower().rstrip("s") if len(parts) == 2 else ""
-    if len(parts) == 2 and parts[0].isdigit() and unit in WINDOW_GRAINS:
+    if len(parts) == 2 and parts[0].isdigit() and unit in GRANULARITIES:
         return int(parts[0]), unit
-    if custom and len(parts) == 2 and parts[0].isdigit() and re.fullmatch(r"[A-Za-z_]\w*", parts[1]):
+    if custom and len(parts) == 2 and parts[0].isdigit() and IDENTIFIER.fullmatch(parts[1]):
         return int(parts[0]), parts[1]
     raise ValueError(f"window {text!r} must be a count and a unit, like '7 days' or '1 month'")
 
@@ -140,7 +140,7 @@ def custom_unit(text: str | None) -> str | None:
     if not text:
         return None
     _, unit = parse_window(text, custom=True)
-    return None if unit in WINDOW_GRAINS else unit
+    return None if unit in GRANULARITIES else unit
 
 
 @dataclass
@@ -181,7 +181,7 @@ class CustomGranularity:
 
     def __post_init__(self) -> None:
         require(self, "name")
-        if not re.fullmatch(r"[A-Za-z_]\w*", self.name) or self.name.lower() in GRANULARITIES:
+        if not IDENTIFIER.fullmatch(self.name) or self.name.lower() in GRANULARITIES:
             raise ValueError(
                 f"custom granularity {self.name!r} must be an identifier other than {', '.join(GRANULARITIES)}"
             )
@@ -289,3 +289,12 @@ class Source:
     @property
     def segment_list(self) -> str:
         return ", ".join(s.name for s in self.segments) or "(none)"
+
+
+def custom_granularities(sources: Iterable[Source]) -> dict[str, tuple[Source, CustomGranularity]]:
+    """The custom granularities of the layer's time spines by name (of two spines naming one, the first by name)."""
+    found: dict[str, tuple[Source, CustomGranularity]] = {}
+    for source in sorted(sources, key=lambda s: s.name):
+        for custom in source.time_spine.custom_granularities if source.time_spine is not None else []:
+            found.setdefault(custom.name, (source, custom))
+    return found

@@ -11,7 +11,7 @@ from sqlglot import exp
 from ktx.semantic import sqlexpr
 from ktx.semantic.grains import GRANULARITIES, unknown_granularity
 from ktx.semantic.graph import JoinGraph
-from ktx.semantic.model import NonAdditive, Source, Window, parse_window
+from ktx.semantic.model import NonAdditive, Source, Window, custom_granularities, parse_window
 from ktx.semantic.query import DimensionRef, InlineMeasure, SemanticQuery
 from ktx.semantic.sqlexpr import CompileError
 from ktx.semantic.timegrain import shift_back, truncate
@@ -241,13 +241,10 @@ class Resolver:
 
     def _custom_granularity(self, name: str, dimension: str) -> tuple[str, str]:
         """(time spine source, its column) of a custom granularity, or the list of what there is."""
-        known: dict[str, tuple[str, str]] = {}
-        for source in sorted(self.sources.values(), key=lambda s: s.name):
-            spine = source.time_spine
-            for custom in spine.custom_granularities if spine is not None else []:
-                known.setdefault(custom.name, (source.name, custom.source_column))
+        known = custom_granularities(self.sources.values())
         if name in known:
-            return known[name]
+            spine, custom = known[name]
+            return spine.name, custom.source_column
         raise CompileError(unknown_granularity(name, dimension, sorted(known)))
 
     # ---- measures ----------------------------------------------------------------------------------------
@@ -454,9 +451,13 @@ class Resolver:
             return self._inline[key]
         measure = Measure(name or sqlexpr.safe_identifier(text), text, owner, expr)
         measure.nodes = self._nodes_of(measure)
-        measure.time_of = (self.source_of(owner).default_time_dimension or {}).get("column")
+        measure.time_of = self._default_time(owner)
         self._inline.setdefault(key, measure)
         return measure
+
+    def _default_time(self, node: str) -> str | None:
+        """The column that places a node's rows in time when a measure names none (metric_time reads it)."""
+        return (self.source_of(node).default_time_dimension or {}).get("column")
 
     def _converted(self, node: str, source: Source, definition: Any) -> tuple[exp.Expression, exp.Expression]:
         """`EXISTS (a base row for the same key at or before this row[, within the window]
@@ -608,7 +609,7 @@ class Resolver:
                 )
                 measure = Measure(explicit_name or sqlexpr.safe_identifier(text), text, owner, expr)
                 measure.nodes = self._nodes_of(measure)
-                measure.time_of = (self.source_of(owner).default_time_dimension or {}).get("column")
+                measure.time_of = self._default_time(owner)
                 return measure
         if not aggs and not measure_refs:
             qualified = [r for r in refs if r.table]

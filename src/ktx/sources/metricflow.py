@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from ktx.errors import KtxError
-from ktx.semantic.grains import WINDOW_GRAINS
+from ktx.semantic.grains import GRANULARITIES
 from ktx.semantic.model import parse_window
 
 TEMPLATE = re.compile(
     r"{{\s*(Dimension|TimeDimension|Entity|Metric)\(\s*['\"]([\w]+)['\"]\s*(?:,\s*['\"]([\w]+)['\"])?([^)]*)\)\s*}}"
 )
 ENTITY_PATH = re.compile(r"^\s*,\s*entity_path\s*=\s*\[([^\]]*)\]\s*$")
-GRAINS = WINDOW_GRAINS
+GRAINS = GRANULARITIES
 MANIFEST = "semantic_manifest.json"
 REF = re.compile(r"ref\(\s*['\"]([\w.-]+)['\"]\s*\)")
 AGGREGATES = {
@@ -801,10 +801,6 @@ def _multi_hop(
     relations: dict[str, str] = mf.relations if mf is not None else {}
     not_unique: set[tuple[str, str]] = mf.not_unique if mf is not None else set()
 
-    def column_for(model: Model, entity: str) -> str | None:
-        found = [e for e in [model.primary, *model.unique, *model.foreign] if e and e[0] == entity]
-        return found[0][1] if found else None
-
     def key_of(model: Model, entity: str) -> str | None:
         found = [e for e in [model.primary, *model.unique] if e and e[0] == entity]
         return found[0][1] if found else None
@@ -812,12 +808,12 @@ def _multi_hop(
     hops: list[tuple[Model, str, str]] = []  # (model reached, its key column, the previous model's column)
     current = home
     for index, entity in enumerate(entities):
-        own = column_for(current, entity)
+        own = _entity_column(current, entity)
         if own is None:
             return f"problem:filter refers to {what}, but {current.name} has no entity {entity}"
         after = entities[index + 1] if index + 1 < len(entities) else None
         owners = [m for m in by_entity.get(entity) or [] if key_of(m, entity) and m is not current]
-        wanted = [m for m in owners if (column_for(m, after) if after else dim in m.dimensions)]
+        wanted = [m for m in owners if (_entity_column(m, after) if after else dim in m.dimensions)]
         if len(wanted) != 1:
             need = f"entity {after}" if after else f"dimension {dim}"
             if not wanted:
@@ -1068,8 +1064,7 @@ def _conversion_metric(
             return f"constant property {prop} is not a column of both models"
         same[mine] = theirs
     overlay = overlays[conv_model.name]
-    base = next((m for m in overlay["measures"] if m["name"] == names[1] or m.get("_measure") == names[1]), None)
-    expr = _aggregate_of(base, overlay) if base else None
+    base, expr = _measure_and_aggregate(overlay, str(names[1]))
     if expr is None:
         return f"its conversion measure {names[1]} is not one aggregate"
     window = _window_text(options.get("window")) if options.get("window") is not None else None
@@ -1112,12 +1107,9 @@ def _conversion_metric(
     if calculation != "conversion_rate":
         return f"conversion calculation {calculation} is not known"
     base_name = str(names[0])
+    base_overlay = overlays[base_model.name]
     if base_segments:  # the base events the filter keeps: the rate's denominator
-        base_overlay = overlays[base_model.name]
-        own = next(
-            (m for m in base_overlay["measures"] if m["name"] == base_name or m.get("_measure") == base_name), None
-        )
-        counted = _aggregate_of(own, base_overlay) if own else None
+        own, counted = _measure_and_aggregate(base_overlay, base_name)
         if counted is None:
             return f"its base measure {base_name} is not one aggregate a filter can narrow"
         base_name = f"{names[0]}_for_{name}"
@@ -1133,11 +1125,7 @@ def _conversion_metric(
         overlay["measures"] = [m for m in overlay["measures"] if m["name"] != filled["name"]] + [filled]
         conversions = str(filled["name"])
     if _fills(refs[0]):
-        base_overlay = overlays[base_model.name]
-        own = next(
-            (m for m in base_overlay["measures"] if m["name"] == base_name or m.get("_measure") == base_name), None
-        )
-        counted = _aggregate_of(own, base_overlay) if own else None
+        own, counted = _measure_and_aggregate(base_overlay, base_name)
         if own is None or counted is None:
             return f"its base measure {base_name} is not one aggregate that can be filled"
         variant = {"name": f"{base_name}{_fill_suffix(refs[0])}", "expr": counted, **_fill_options(refs[0])}
@@ -1153,6 +1141,13 @@ def _conversion_metric(
     overlay["measures"] = [m for m in overlay["measures"] if m["name"] != name] + [rate]
     metric_home[name] = conv_model.name
     return None
+
+
+def _measure_and_aggregate(overlay: dict[str, Any], name: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A measure of an overlay by its name or the MetricFlow measure it was named from, and the aggregate it
+    computes (None when it is not one aggregate)."""
+    own = next((m for m in overlay["measures"] if m["name"] == name or m.get("_measure") == name), None)
+    return own, (_aggregate_of(own, overlay) if own else None)
 
 
 def _fills(ref: dict[str, Any]) -> bool:
