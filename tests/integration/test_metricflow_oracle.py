@@ -71,15 +71,22 @@ REFUSED = {
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    return _ingested(tmp_path_factory.mktemp("mf") / "proj")
+
+
+def _ingested(root: Path, extra: dict[str, str] | None = None) -> tuple[Path, dict[str, Any]]:
+    """The oracle's warehouse and dbt Labs' project (plus `extra` files in simple_manifest/), ingested; the
+    MetricFlow run's report."""
     sys.path.insert(0, str(DATA))
     try:
         from build_warehouse import build  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(DATA))
-    root = tmp_path_factory.mktemp("mf") / "proj"
     init_project(root)
     build(str(root / "warehouse.duckdb"))
     shutil.copytree(DATA / "manifest", root / "mf", symlinks=True)
+    for name, text in (extra or {}).items():
+        (root / "mf" / "simple_manifest" / name).write_text(text)
 
     def edit(doc: Any) -> None:
         doc["connections"] = {
@@ -405,27 +412,7 @@ def test_a_filter_through_an_entity_path_reads_that_path(tmp_path: Path) -> None
     """`Dimension('user__home_state_latest', entity_path=['listing'])`: the state of the booking's listing's owner
     (MetricFlow 0.213 answers 95, and 80 / 68 by is_instant, through `--data` on these two metrics added to the
     project). The entity path was read past before, so the filter named the wrong user or none."""
-    sys.path.insert(0, str(DATA))
-    try:
-        from build_warehouse import build  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(DATA))
-    root = tmp_path / "proj"
-    init_project(root)
-    build(str(root / "warehouse.duckdb"))
-    shutil.copytree(DATA / "manifest", root / "mf", symlinks=True)
-    (root / "mf" / "simple_manifest" / "entity_path_metrics.yaml").write_text(ENTITY_PATH_METRICS)
-
-    def edit(doc: Any) -> None:
-        doc["connections"] = {
-            "warehouse": {"driver": "duckdb", "path": "warehouse.duckdb"},
-            "mf": {"driver": "metricflow", "source_dir": "mf", "warehouse_connection_id": "warehouse"},
-        }
-
-    Project(root).update_config(edit, "connections")
-    with Services(Project(root)) as services:
-        outcome = run_ingest(services, all_=True)
-    assert [r.status for r in outcome.results] == ["done", "done"]
+    root, _ = _ingested(tmp_path / "proj", {"entity_path_metrics.yaml": ENTITY_PATH_METRICS})
     [[total]] = _rows(root, {"measures": ["bookings_of_ca_owned_listings"]})
     path = (
         "FROM fct_bookings b LEFT JOIN dim_listings_latest l ON b.listing_id = l.listing_id "
