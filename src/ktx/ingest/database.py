@@ -7,9 +7,10 @@ search index refresh → report, run row and trace. Works with no LLM: descripti
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from ktx.scan.profile import TOP_VALUES, TableStats, profile_infos
 from ktx.scan.relationships.candidates import build_indexes, source_columns
 from ktx.scan.relationships.discover import DiscoverySettings, discover_relationships
 from ktx.scan.relationships.explain import report_details
+from ktx.scan.relationships.names import clear_name_caches
 from ktx.scan.snapshot import Snapshot, build_snapshot, content_hash, diff_tables, table_infos
 
 ADAPTER = "live-database"
@@ -350,6 +352,8 @@ class _ScanRun:
             "previous": previous.run_id if previous else None,
         }
 
+        merged: dict[str, TableStats] = {k: v for k, v in previous_stats.items() if k in snapshot.tables}
+
         def batch(tables: list[Any]) -> dict[str, Any]:
             fresh = profile_infos(
                 self.connector,
@@ -358,15 +362,15 @@ class _ScanRun:
                 concurrency=settings.relationships.profileConcurrency,
                 on_done=lambda _key: progress.advance(),
             )
+            merged.update(fresh)
             return {k: v.to_json() for k, v in fresh.items()}
 
         progress.stage("Profiling tables", len(to_profile))
         input_hash = content_hash(inputs)
         whole = self.stages.reuse("profile", input_hash)
         if whole is not None:  # an interrupted run profiled everything: reuse it whole
-            self._profiled(whole)
+            self._profiled({k: TableStats.from_json(v) for k, v in whole.items()})
             return
-        merged = {k: v for k, v in previous_stats.items() if k in snapshot.tables}
         reused = 0
         with self.trace.step("enrichment", "profile") as info:
             for index, start in enumerate(range(0, len(to_profile), PROFILE_CHECKPOINT)):
@@ -376,7 +380,8 @@ class _ScanRun:
                 if was_reused:
                     reused += len(tables)
                     progress.advance(len(tables))
-                merged.update(output)
+                    merged.update((k, TableStats.from_json(v)) for k, v in output.items())
+                del output  # the objects are kept; their JSON only went to the checkpoint
             info.update(tables=len(to_profile), resumed=reused)
         if to_profile and reused == len(to_profile):
             self.stages.resumed.append("profile")
@@ -386,13 +391,18 @@ class _ScanRun:
         else:
             self.stages.completed.append("profile")
         # The next run reads the whole (its unchanged tables' stats); the checkpoints have done their job.
-        self.state.save_stage(self.run_id, "profile", input_hash, "completed", merged)
+        self._profiled(merged, save=input_hash)
         self.state.drop_stage_parts(self.run_id, "profile")
-        self._profiled(merged)
 
-    def _profiled(self, merged: dict[str, Any]) -> None:
-        self.profile_out = merged
-        self.stats = {k: TableStats.from_json(v) for k, v in self.profile_out.items()}
+    def _profiled(self, stats: dict[str, TableStats], save: str | None = None) -> None:
+        """Keep the profile as objects only (a JSON copy of 100,000 tables' profiles is gigabytes): its text is
+        made once, to save (`save`: the stage's input hash) and to fingerprint what relationships depend on."""
+        self.stats = stats
+        text = _stats_text(stats)
+        self.profile_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if save is not None:
+            self.state.save_stage(self.run_id, "profile", save, "completed", text=text)
+        del text
         for table_stats in self.stats.values():
             self.warnings += [IngestWarning.parse(w) for w in table_stats.warnings]
         self.enrichment["profile"] = "completed"
@@ -490,7 +500,7 @@ class _ScanRun:
                 "relationships",
                 {
                     "snapshot": self.snapshot.fingerprint(),
-                    "profile": content_hash(self.profile_out),
+                    "profile": self.profile_hash,
                     "settings": self.identity["relationships"],
                     "llm": self.identity["llm"] if use_llm else None,
                     "embeddings": bool(self.embeddings),
@@ -541,6 +551,7 @@ class _ScanRun:
             unchanged=set(self.diff.unchanged) if self.previous else set(),
             usage=usage,
         )
+        clear_name_caches()
         files: dict[str, str | bytes | None] = dict(shard_files)
         self.raw = RAW_DIR.format(conn=self.connection_id)
         files.update(_raw_files(root, self.raw, self.snapshot, self.relationships, self.descriptions))
@@ -716,8 +727,14 @@ def _enrichment_runtime(services: Any, config: Any, mode: str, warnings: list[In
     return llm, provider
 
 
-def _previous_stats(state: IngestState, previous: Any) -> dict[str, Any]:
-    return (state.stage_output(previous.run_id, "profile") or {}) if previous is not None else {}
+def _previous_stats(state: IngestState, previous: Any) -> dict[str, TableStats]:
+    saved = (state.stage_output(previous.run_id, "profile") or {}) if previous is not None else {}
+    return {k: TableStats.from_json(v) for k, v in saved.items()}
+
+
+def _stats_text(stats: dict[str, TableStats]) -> str:
+    """The profile stage's saved JSON, table by table in key order (never the whole as one JSON object tree)."""
+    return "{" + ",".join(f"{json.dumps(k)}:{json.dumps(stats[k].to_json())}" for k in sorted(stats)) + "}"
 
 
 def _embedding_texts(
@@ -758,7 +775,7 @@ def _raw_files(
 ) -> dict[str, str | None]:
     """The committed structural snapshot and enrichment artifacts (no sampled values: those stay in .ktx)."""
     files: dict[str, str | None] = {}
-    for rel, document in snapshot.documents.items():
+    for rel, document in snapshot.all_documents():
         files[f"{raw}/{rel}"] = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
     enrichment = f"{raw}/enrichment"
     files[f"{enrichment}/relationships.json"] = (
@@ -791,11 +808,11 @@ def _raw_files(
 def _write_local_profile(
     root: Path, connection_id: str, snapshot: Snapshot, stats: dict[str, TableStats], coverage: dict[str, Any]
 ) -> None:
-    """The profile with sampled values, for the dictionary lane and entity details: local, never committed."""
+    """The profile with sampled values, for the dictionary lane and entity details: local, never committed. Written
+    table by table (one JSON document, never whole in memory)."""
     from ktx.project.files import atomic_write
 
-    tables = []
-    for key, table in sorted(snapshot.tables.items()):
+    def table_entry(key: str, table: Any) -> dict[str, Any]:
         table_stats = stats.get(key)
         columns = []
         for column in table.columns:
@@ -813,19 +830,21 @@ def _write_local_profile(
                     "sampleValues": col.top_values if col else [],
                 }
             )
-        tables.append(
-            {
-                "name": key,
-                "table": table.qualified_name,
-                "rowCount": table_stats.row_count if table_stats else None,
-                "columns": columns,
-            }
-        )
-    atomic_write(
-        root / artifacts.local_profile_path(connection_id),
-        json.dumps({"connectionId": connection_id, **coverage, "sampleValuesPerColumn": TOP_VALUES, "tables": tables})
-        + "\n",
-    )
+        return {
+            "name": key,
+            "table": table.qualified_name,
+            "rowCount": table_stats.row_count if table_stats else None,
+            "columns": columns,
+        }
+
+    def pieces() -> Iterator[str]:
+        head = {"connectionId": connection_id, **coverage, "sampleValuesPerColumn": TOP_VALUES}
+        yield json.dumps(head)[:-1] + ', "tables": ['
+        for i, key in enumerate(sorted(snapshot.tables)):
+            yield ("," if i else "") + json.dumps(table_entry(key, snapshot.tables[key]))
+        yield "]}\n"
+
+    atomic_write(root / artifacts.local_profile_path(connection_id), pieces())
 
 
 def _history_files(

@@ -151,8 +151,17 @@ class IngestState:
         return json.loads(row[0]) if row else None
 
     def save_stage(
-        self, run_id: str, stage: str, input_hash: str, status: str, output: Any = None, error: str | None = None
+        self,
+        run_id: str,
+        stage: str,
+        input_hash: str,
+        status: str,
+        output: Any = None,
+        error: str | None = None,
+        *,
+        text: str | None = None,
     ) -> None:
+        """`text`: the output already as JSON text (a large stage serializes itself piece by piece)."""
         with transaction(self.conn) as c:
             c.execute(
                 "INSERT OR REPLACE INTO local_scan_enrichment_stages VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -161,7 +170,7 @@ class IngestState:
                     stage,
                     input_hash,
                     status,
-                    json.dumps(output) if output is not None else None,
+                    text if text is not None else json.dumps(output) if output is not None else None,
                     error,
                     time.time(),
                 ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ktx.errors import KtxError
@@ -15,14 +15,16 @@ class PathGuardError(KtxError):
     """A write tried to leave the project or touch git internals."""
 
 
-def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None) -> None:
-    """Write via a temp file in the same directory and rename, so readers never see half a file."""
+def atomic_write(path: Path, data: str | bytes | Iterable[str], *, mode: int | None = None) -> None:
+    """Write via a temp file in the same directory and rename, so readers never see half a file. `data` may be
+    text given in pieces (a large document written as it is made, never whole in memory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    pieces = [data] if isinstance(data, str | bytes) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            for piece in pieces:
+                handle.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
             handle.flush()
             os.fsync(handle.fileno())
         if mode is not None:

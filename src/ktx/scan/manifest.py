@@ -118,9 +118,17 @@ SHARD_HEADER = (
 )
 
 
-def dump_shard(entries: dict[str, dict[str, Any]]) -> str:
-    import json
+def _detached(value: Any) -> Any:
+    """A copy of the containers as YAML reads them back (lists for tuples, text keys), sharing the immutable values:
+    a JSON round trip would also copy every string (twice the memory of a 100,000-table shard)."""
+    if isinstance(value, dict):
+        return {str(k): _detached(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_detached(v) for v in value]
+    return value
 
+
+def dump_shard(entries: dict[str, dict[str, Any]]) -> str:
     from ktx.project.yamlio import remember_parsed
 
     lines = ["tables:"]
@@ -128,8 +136,8 @@ def dump_shard(entries: dict[str, dict[str, Any]]) -> str:
         lines.append(f"  {_key(name)}:")
         lines += _block(entries[name], 4)
     text = SHARD_HEADER + "\n".join(lines) + "\n"
-    # What the text reads back as, without reading it back: a detached copy (JSON keeps it from later edits).
-    remember_parsed(text, {"tables": json.loads(json.dumps({str(k): entries[k] for k in sorted(entries)}))})
+    # What the text reads back as, without reading it back: a detached copy (kept from later edits).
+    remember_parsed(text, {"tables": _detached({k: entries[k] for k in sorted(entries)})})
     return text
 
 

@@ -26,7 +26,7 @@ VALUE_SAMPLE = 32
 VALUE_SAMPLE_WIDTH = 40
 
 
-@dataclass
+@dataclass(slots=True)
 class ColumnStats:
     name: str
     sampled: int
@@ -68,7 +68,7 @@ class ColumnStats:
         return self.distinct_count < self.sampled - self.null_count
 
 
-@dataclass
+@dataclass(slots=True)
 class TableStats:
     table: str
     row_count: int

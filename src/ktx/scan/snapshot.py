@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,7 +96,7 @@ class Snapshot:
     driver: str
     scope: dict[str, Any]
     tables: dict[str, CatalogTable]  # source key → table
-    documents: dict[str, dict[str, Any]]  # relative path → JSON document
+    documents: dict[str, dict[str, Any]]  # relative path → JSON document, besides the tables' (see `all_documents`)
     hashes: dict[str, str]  # relative path → content hash
     keys: dict[tuple[str | None, str], str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -108,6 +109,12 @@ class Snapshot:
     def fingerprint(self) -> str:
         return content_hash(self.hashes)
 
+    def all_documents(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every staged document, a table's made when asked: kept, 100,000 of them outweigh the catalog."""
+        for table in self.tables.values():
+            yield table_file(table), table_document(table)
+        yield from self.documents.items()
+
 
 def build_snapshot(catalog: Catalog, scope: dict[str, Any]) -> Snapshot:
     keys = source_keys(catalog)
@@ -115,9 +122,7 @@ def build_snapshot(catalog: Catalog, scope: dict[str, Any]) -> Snapshot:
     documents: dict[str, dict[str, Any]] = {}
     hashes: dict[str, str] = {}
     for table in catalog.tables:
-        path = table_file(table)
-        documents[path] = table_document(table)
-        hashes[path] = content_hash(_hashed_document(documents[path]))
+        hashes[table_file(table)] = content_hash(_hashed_document(table_document(table)))
     fks = sorted(
         (
             {

@@ -39,7 +39,7 @@ def dimension_type(native: str) -> DimensionType:
     return "string"
 
 
-@dataclass
+@dataclass(slots=True)
 class CatalogColumn:
     name: str
     native_type: str
@@ -54,7 +54,7 @@ class CatalogColumn:
         return cls(name, native, dimension_type(native), nullable, comment or None, ordinal)
 
 
-@dataclass
+@dataclass(slots=True)
 class ForeignKey:
     columns: list[str]
     ref_schema: str | None
@@ -63,7 +63,7 @@ class ForeignKey:
     name: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class CatalogTable:
     schema: str | None
     name: str

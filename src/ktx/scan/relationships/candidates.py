@@ -111,7 +111,7 @@ def types_compatible(a: ColumnInfo, b: ColumnInfo) -> bool:
     return type_family(a.native_type) == type_family(b.native_type)
 
 
-@dataclass
+@dataclass(slots=True)
 class TableNames:
     """A table's name forms: tokens, aliases, and the short prefix its columns carry (`c_` in TPC-H)."""
 

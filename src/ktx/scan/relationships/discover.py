@@ -19,6 +19,7 @@ from ktx.scan.relationships.candidates import (
 from ktx.scan.relationships.composite import discover_composites
 from ktx.scan.relationships.inclusion import inclusion_candidates
 from ktx.scan.relationships.model import DiscoveryResult, Edge, TableInfo
+from ktx.scan.relationships.names import clear_name_caches
 from ktx.scan.relationships.proposals import propose
 from ktx.scan.relationships.resolver import infer_primary_keys, resolve_edges
 from ktx.scan.relationships.scoring import score_edge
@@ -336,4 +337,5 @@ def discover_relationships(
         "llmRelationshipValidation": llm_status,
         "durationMs": round((time.perf_counter() - started) * 1000, 1),
     }
+    clear_name_caches()
     return result

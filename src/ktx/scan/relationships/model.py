@@ -8,7 +8,7 @@ from typing import Any, Literal
 Status = Literal["accepted", "review", "rejected"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ColumnInfo:
     name: str
     native_type: str
@@ -16,7 +16,7 @@ class ColumnInfo:
     nullable: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FormalKey:
     columns: tuple[str, ...]
     ref_schema: str | None
@@ -24,7 +24,7 @@ class FormalKey:
     ref_columns: tuple[str, ...]
 
 
-@dataclass
+@dataclass(slots=True)
 class TableInfo:
     key: str  # the manifest's source name for the table (unique within a connection)
     name: str
@@ -39,7 +39,7 @@ class TableInfo:
         return next((c for c in self.columns if c.name == name), None)
 
 
-@dataclass
+@dataclass(slots=True)
 class Edge:
     from_table: str
     from_columns: tuple[str, ...]
@@ -85,7 +85,7 @@ class Edge:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class PrimaryKey:
     table: str
     columns: tuple[str, ...]

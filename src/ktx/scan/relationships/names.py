@@ -266,3 +266,10 @@ def jaccard(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> float
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)
+
+
+def clear_name_caches() -> None:
+    """Forget the memoized name forms: a scan of 100,000 tables fills each cache (tens of MB) and a long-lived
+    process should not keep them once its discovery is done."""
+    for cached in (singularize, tokens, inflections, stem, is_abbreviation):
+        cached.cache_clear()
