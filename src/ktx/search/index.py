@@ -68,7 +68,7 @@ class IndexDoc:
     summary: str
     search_text: str
     tags: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] | str = field(default_factory=dict)  # or already its JSON text
     mtime_ns: int | None = None
     size: int | None = None
 
@@ -230,10 +230,10 @@ class SearchIndex:
         return stats
 
     def sync_docs(
-        self, kind: str, scope: str, docs: Sequence[IndexDoc], embedder: Any = None, *, force: bool = False
+        self, kind: str, scope: str, docs: Iterable[IndexDoc], embedder: Any = None, *, force: bool = False
     ) -> SyncStats:
-        """Like sync_files, for documents already in memory (compared by text hash)."""
-        files = [(d.doc_id, -1, len(d.search_text), d) for d in docs]
+        """Like sync_files, for documents made as they are read (compared by text hash)."""
+        files = ((d.doc_id, -1, len(d.search_text), d) for d in docs)
         return self.sync_files(kind, scope, files, lambda d: d, embedder, force=force)
 
     def fingerprint(self, scope_key: str) -> str | None:
@@ -292,7 +292,7 @@ class SearchIndex:
                         doc.text_hash,
                         doc.mtime_ns,
                         doc.size,
-                        json.dumps(doc.meta),
+                        doc.meta if isinstance(doc.meta, str) else json.dumps(doc.meta),
                         vectors.get(doc.doc_id),
                         model if vectors.get(doc.doc_id) is not None else None,
                     ),
