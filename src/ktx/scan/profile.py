@@ -9,6 +9,7 @@ SQL is a sqlglot tree rendered in the connection's dialect.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -90,7 +91,11 @@ class TableStats:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TableStats:
-        columns = {name: ColumnStats(**col) for name, col in (data.get("columns") or {}).items()}
+        columns = {}
+        for name, col in (data.get("columns") or {}).items():
+            columns[name] = ColumnStats(**col)
+            columns[name].top_values = _shared(columns[name].top_values)
+            columns[name].value_sample = _shared(columns[name].value_sample)
         return cls(
             data["table"], data["rowCount"], data["sampled"], columns, list(data.get("warnings") or []), data["failed"]
         )
@@ -322,20 +327,45 @@ def _number_text(value: Any) -> str | None:
     return str(int(number)) if number.is_integer() and abs(number) < 2**53 else f"{number:g}"
 
 
+# Sampled values at most this long are shared between columns (`sys.intern`): statuses, flags, small numbers and
+# years repeat across thousands of tables, and a scan keeps every column's values until its files are written.
+SHARED_VALUE_WIDTH = 64
+
+
+def _shared(values: list[str]) -> list[str]:
+    return [sys.intern(v) if len(v) <= SHARED_VALUE_WIDTH else v for v in values]
+
+
 def _split(joined: Any) -> list[str]:
-    return [v for v in str(joined).split(SEPARATOR) if v != ""] if joined not in (None, "") else []
+    return _shared([v for v in str(joined).split(SEPARATOR) if v != ""]) if joined not in (None, "") else []
 
 
 def _parse_rows(rows: list[tuple[Any, ...]], columns: list[ProfileColumn]) -> tuple[int, int, dict[str, ColumnStats]]:
     kinds = {c.name: c.kind for c in columns}
+    names = {c.name: c.name for c in columns}  # the catalog's own strings, not a copy per profile
     total = sampled = 0
     found: dict[str, ColumnStats] = {}
-    for name, total_rows, n, non_null, distinct, min_len, max_len, min_x, max_x, min_v, max_v, top, smallest in rows:
+    for (
+        raw_name,
+        total_rows,
+        n,
+        non_null,
+        distinct,
+        min_len,
+        max_len,
+        min_x,
+        max_x,
+        min_v,
+        max_v,
+        top,
+        smallest,
+    ) in rows:
         total, sampled = _int(total_rows), _int(n)
-        kind = kinds.get(str(name), "string")
+        name = names.get(str(raw_name), str(raw_name))
+        kind = kinds.get(name, "string")
         values = _split(top)
-        found[str(name)] = ColumnStats(
-            str(name),
+        found[name] = ColumnStats(
+            name,
             sampled,
             sampled - _int(non_null),
             _int(distinct),

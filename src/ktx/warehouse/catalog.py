@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -50,8 +51,10 @@ class CatalogColumn:
 
     @classmethod
     def build(cls, name: str, native_type: str, *, nullable: bool = True, comment: str | None = None, ordinal: int = 0):
-        native = native_type or "unknown"
-        return cls(name, native, dimension_type(native), nullable, comment or None, ordinal)
+        # One string per distinct name and type, not one per row: `id`, `created_at` and `VARCHAR` repeat across
+        # every table of a large catalog, which a scan keeps whole.
+        native = sys.intern(str(native_type or "unknown"))
+        return cls(sys.intern(str(name)), native, dimension_type(native), nullable, comment or None, ordinal)
 
 
 @dataclass(slots=True)
