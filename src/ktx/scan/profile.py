@@ -10,7 +10,7 @@ SQL is a sqlglot tree rendered in the connection's dialect.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -37,8 +37,9 @@ class ColumnStats:
     max_length: int | None = None
     min_value: str | None = None
     max_value: str | None = None
-    top_values: list[str] = field(default_factory=list)
-    value_sample: list[str] = field(default_factory=list)
+    # Tuples: a scan keeps two per column of every table until its files are written.
+    top_values: tuple[str, ...] = ()
+    value_sample: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -317,14 +318,14 @@ def _opt_int(value: Any) -> int | None:
 
 
 def _opt_text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else _shared_text(str(value))
 
 
 def _number_text(value: Any) -> str | None:
     if value is None:
         return None
     number = float(value)
-    return str(int(number)) if number.is_integer() and abs(number) < 2**53 else f"{number:g}"
+    return sys.intern(str(int(number)) if number.is_integer() and abs(number) < 2**53 else f"{number:g}")
 
 
 # Sampled values at most this long are shared between columns (`sys.intern`): statuses, flags, small numbers and
@@ -332,12 +333,16 @@ def _number_text(value: Any) -> str | None:
 SHARED_VALUE_WIDTH = 64
 
 
-def _shared(values: list[str]) -> list[str]:
-    return [sys.intern(v) if len(v) <= SHARED_VALUE_WIDTH else v for v in values]
+def _shared_text(value: str) -> str:
+    return sys.intern(value) if len(value) <= SHARED_VALUE_WIDTH else value
 
 
-def _split(joined: Any) -> list[str]:
-    return _shared([v for v in str(joined).split(SEPARATOR) if v != ""]) if joined not in (None, "") else []
+def _shared(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(_shared_text(v) for v in values)
+
+
+def _split(joined: Any) -> tuple[str, ...]:
+    return _shared(v for v in str(joined).split(SEPARATOR) if v != "") if joined not in (None, "") else ()
 
 
 def _parse_rows(rows: list[tuple[Any, ...]], columns: list[ProfileColumn]) -> tuple[int, int, dict[str, ColumnStats]]:

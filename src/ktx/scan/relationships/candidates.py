@@ -117,7 +117,7 @@ class TableNames:
 
     table: TableInfo
     tokens: tuple[str, ...]
-    aliases: set[str]
+    aliases: frozenset[str]
     column_prefix: str | None
     stripped: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column → tokens without the prefix
 
@@ -140,9 +140,8 @@ def column_prefix(table: TableInfo) -> str | None:
 def table_names(table: TableInfo) -> TableNames:
     toks = table_tokens(table.name) or (table.name.lower(),)
     joined = "_".join(toks)
-    aliases = {joined, *inflections(joined)}
-    if len(toks) > 1:
-        aliases |= inflections(toks[-1])
+    # The memoized set itself when it is all (it holds `joined`): one set per name, not a copy per table.
+    aliases = inflections(joined) | inflections(toks[-1]) if len(toks) > 1 else inflections(joined)
     # `customer_accounts` is also known as `account`; a dotted name by its last segment.
     prefix = column_prefix(table)
     names = TableNames(table, toks, aliases, prefix)
@@ -331,7 +330,7 @@ def _another_table_named(base: tuple[str, ...], own: str, indexes: Indexes) -> b
 @dataclass
 class Indexes:
     names: dict[str, TableNames]
-    by_alias: dict[str, list[str]]
+    by_alias: dict[str, tuple[str, ...]]  # tuples: a 100,000-table catalog has a million aliases
     by_first: dict[str, list[str]]  # first 1, 2 and 3 letters of the first token → tables (abbreviations)
     targets: dict[str, list[tuple[str, float, str]]]  # table → key-evidence columns
     key_columns: dict[str, list[tuple[str, str]]]  # stripped key-shaped column name → (table, column)
@@ -355,16 +354,16 @@ def abbreviation_pool(indexes: Indexes, base: tuple[str, ...]) -> list[str]:
 
 def build_indexes(tables: list[TableInfo], stats: dict[str, TableStats]) -> Indexes:
     names = {t.key: table_names(t) for t in tables}
-    by_alias: dict[str, list[str]] = {}
+    aliases: dict[str, list[str]] = {}
     by_first: dict[str, list[str]] = {}
     targets: dict[str, list[tuple[str, float, str]]] = {}
     key_columns: dict[str, list[tuple[str, str]]] = {}
     for key, tn in names.items():
         for alias in tn.aliases | {stem(tn.joined)}:
-            by_alias.setdefault(alias, []).append(key)
+            aliases.setdefault(alias, []).append(key)
         if len(tn.tokens) > 1:
             for alias in inflections(tn.tokens[-1]) | {stem(tn.tokens[-1])}:
-                by_alias.setdefault(alias, []).append(key)
+                aliases.setdefault(alias, []).append(key)
         for size in range(1, min(3, len(tn.tokens[0]) if tn.tokens else 0) + 1):
             by_first.setdefault(tn.tokens[0][:size], []).append(key)
         table_stats = stats.get(key)
@@ -378,8 +377,8 @@ def build_indexes(tables: list[TableInfo], stats: dict[str, TableStats]) -> Inde
                 if len(stripped) >= 2 or "_".join(stripped) in NATURAL_KEY_WORDS:
                     key_columns.setdefault("_".join(stripped), []).append((key, column.name))
         targets[key] = found
-    for values in by_alias.values():
-        values[:] = list(dict.fromkeys(values))
+    by_alias = {alias: tuple(dict.fromkeys(keys)) for alias, keys in aliases.items()}
+    del aliases
     people = [key for key, tn in names.items() if tn.joined in PERSON_TABLES]
     table_named = frozenset(
         "_".join(names[key].stripped[column])
