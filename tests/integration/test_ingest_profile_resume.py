@@ -3,6 +3,7 @@ would) leaves the batches it finished, and the next run profiles only the rest â
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,13 @@ def test_a_run_killed_mid_profile_resumes_from_its_last_checkpoint(
     with Services(clean) as services:
         assert run_ingest(services, "wh").results[0].status == "done"
     assert _shards(project.root) == _shards(clean.root)
+    # The local profile is written table by table: still one JSON document, every table in key order.
+    from ktx.scan.artifacts import local_profile_path
+
+    written = json.loads((project.root / local_profile_path("wh")).read_text())
+    assert written["connectionId"] == "wh" and written["sampleValuesPerColumn"] == 5
+    assert [t["name"] for t in written["tables"]] == sorted(t["name"] for t in written["tables"])
+    assert len(written["tables"]) == 50 and all(t["columns"] and t["rowCount"] == 40 for t in written["tables"])
     # The whole stage is saved for the next run's unchanged tables; the checkpoints are gone.
     with Services(project) as services:
         again = run_ingest(services, "wh").results[0]
