@@ -216,35 +216,3 @@ def test_reindex_reports_scopes_and_force_rebuilds(project):
     assert [s["updated"] for s in forced["scopes"]] == [1, 1, 2] and forced["force"] is True
     (project / ".ktx" / "db.sqlite").unlink()
     assert keys(SearchService(Project(project)).search_wiki("revenue")) == ["revenue"]  # rebuilt from files
-
-
-def test_the_token_lanes_word_cache_answers_as_the_index_does(project):
-    """Questions that share words reuse each word's pages (the token lane's postings): the ranking must be the
-    one the trigram query gives, ties broken by page id, and a page edited afterwards must be seen."""
-    from functools import partial
-
-    from benchmarks.search_corpus import QUERIES, build_corpus, write_pages
-
-    from ktx.search import lanes
-    from ktx.search.core import normalize_query
-
-    write_pages(project / "wiki" / "global", build_corpus(extra=300))
-    service = SearchService(Project(project))
-    service.sync_wiki_scope("global")
-    scopes = ["global", "user:local"]
-    postings = partial(lanes.term_postings, service.index, "wiki", scopes)
-    questions = [f"{q} {other.split()[-1]}" for q, _ in QUERIES[:25] for other, _ in QUERIES[:8]]
-    compared = 0
-    for question in questions:
-        query = normalize_query(question)
-        by_sql = lanes.token(service.index, "wiki", scopes, query, 30)
-        by_postings = lanes.token(service.index, "wiki", scopes, query, 30, postings)
-        assert [(c.id, c.raw_score) for c in by_postings.candidates] == [(c.id, c.raw_score) for c in by_sql.candidates]
-        compared += bool(by_sql.candidates)
-    assert compared > 150
-
-    first = service.search_wiki("refunded chargebacks", limit=5)
-    page(project, "zz-chargebacks", "Chargebacks", "Refunded chargebacks are netted against revenue.")
-    again = service.search_wiki("refunded chargebacks", limit=5)
-    assert "zz-chargebacks" not in keys(first) and "zz-chargebacks" in keys(again)
-    assert keys(service.search_wiki("chargebacks netted", limit=5))[0] == "zz-chargebacks"

@@ -9,7 +9,6 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,9 +23,6 @@ from ktx.search.watch import DirectoryWatch
 from ktx.semantic.summaries import connection_dirs, read_sources
 from ktx.wiki.page import KEY_PATTERN, WikiError
 from ktx.wiki.store import LOCAL_USER, WikiStore
-
-# Page references the token lane's word cache holds at most (references to shared page ids: a few MB).
-POSTINGS_HELD = 500_000
 
 
 @dataclass
@@ -48,10 +44,6 @@ class SearchService:
         # searches from here; any file change, or another writer of the index, starts a new generation).
         self._wiki_generation = 0
         self._wiki_results: dict[tuple[Any, ...], tuple[int, SearchOutcome]] = {}
-        # Each word's pages, for the token lane: distinct questions share most of their words.
-        self._postings: dict[tuple[tuple[str, ...], str], tuple[int, Sequence[str]]] = {}
-        self._postings_held = 0
-        self._postings_lock = threading.Lock()
         self.skipped: list[str] = []  # wiki pages that could not be indexed, each naming its file
 
     @cached_property
@@ -158,8 +150,7 @@ class SearchService:
         q = normalize_query(query)
         pool = candidate_pool(final)
         mode = self.project.config.storage.search
-        postings = self._wiki_postings(scopes, generation)
-        generators = {"token": lambda qq, n: search_lanes.token(self.index, "wiki", scopes, qq, n, postings)}
+        generators = {"token": lambda qq, n: search_lanes.token(self.index, "wiki", scopes, qq, n)}
         if mode == "sqlite-fts5":
             generators = {
                 "lexical": lambda qq, n: search_lanes.lexical(self.index, "wiki", scopes, qq, n),
@@ -194,26 +185,6 @@ class SearchService:
             self._wiki_results.clear()
         self._wiki_results[key] = (generation, outcome)
         return SearchOutcome([dict(i) for i in items], reports, mode, outcome.embedding)
-
-    def _wiki_postings(self, scopes: list[str], generation: int) -> Callable[[str], Sequence[str]]:
-        """A word's pages in these scopes, kept while the wiki is unchanged (the generation the result cache
-        uses) and up to POSTINGS_HELD page references in all."""
-        scope_key = tuple(scopes)
-
-        def postings(term: str) -> Sequence[str]:
-            kept = self._postings.get((scope_key, term))
-            if kept is not None and kept[0] == generation:
-                return kept[1]
-            found = search_lanes.term_postings(self.index, "wiki", scopes, term)
-            with self._postings_lock:
-                if self._postings_held + len(found) > POSTINGS_HELD:
-                    self._postings.clear()
-                    self._postings_held = 0
-                self._postings[(scope_key, term)] = (generation, found)
-                self._postings_held += len(found)
-            return found
-
-        return postings
 
     # --- semantic-layer sources ----------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from ktx.search.lanes.dictionary import dictionary
 from ktx.search.lanes.lexical import lexical, snippets
-from ktx.search.lanes.token import term_postings, token
+from ktx.search.lanes.token import token
 from ktx.search.lanes.vector import semantic
 
-__all__ = ["dictionary", "lexical", "semantic", "snippets", "term_postings", "token"]
+__all__ = ["dictionary", "lexical", "semantic", "snippets", "token"]
