@@ -396,7 +396,7 @@ class _ScanRun:
         self.state.drop_stage_parts(self.run_id, "profile")
 
     def _profiled(self, stats: dict[str, TableStats], save: str | None = None) -> None:
-        """Keep the profile as objects only (a JSON copy of 100,000 tables' profiles is gigabytes): its text is
+        """Keep the profile as objects only (a JSON copy of 100,000 tables' profiles is ~500 MB): its text is
         made once, to save (`save`: the stage's input hash) and to fingerprint what relationships depend on."""
         self.stats = stats
         text = _stats_text(stats)
