@@ -55,6 +55,12 @@ class ColumnStats:
             "value_sample": list(self.value_sample),
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ColumnStats:
+        column = cls(**data)
+        column.top_values, column.value_sample = _shared(column.top_values), _shared(column.value_sample)
+        return column
+
     @property
     def uniqueness(self) -> float:
         return self.distinct_count / self.sampled if self.sampled else 0.0
@@ -92,11 +98,7 @@ class TableStats:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TableStats:
-        columns = {}
-        for name, col in (data.get("columns") or {}).items():
-            columns[name] = ColumnStats(**col)
-            columns[name].top_values = _shared(columns[name].top_values)
-            columns[name].value_sample = _shared(columns[name].value_sample)
+        columns = {name: ColumnStats.from_json(col) for name, col in (data.get("columns") or {}).items()}
         return cls(
             data["table"], data["rowCount"], data["sampled"], columns, list(data.get("warnings") or []), data["failed"]
         )
@@ -350,23 +352,9 @@ def _parse_rows(rows: list[tuple[Any, ...]], columns: list[ProfileColumn]) -> tu
     names = {c.name: c.name for c in columns}  # the catalog's own strings, not a copy per profile
     total = sampled = 0
     found: dict[str, ColumnStats] = {}
-    for (
-        raw_name,
-        total_rows,
-        n,
-        non_null,
-        distinct,
-        min_len,
-        max_len,
-        min_x,
-        max_x,
-        min_v,
-        max_v,
-        top,
-        smallest,
-    ) in rows:
+    for name, total_rows, n, non_null, distinct, min_len, max_len, min_x, max_x, min_v, max_v, top, smallest in rows:
         total, sampled = _int(total_rows), _int(n)
-        name = names.get(str(raw_name), str(raw_name))
+        name = names.get(str(name), str(name))
         kind = kinds.get(name, "string")
         values = _split(top)
         found[name] = ColumnStats(

@@ -117,9 +117,9 @@ class DuckDBConnector(Connector):
             db = self._db
         if db is None:
             return
-        grown = _cached_bytes(db) - self._opened_bytes
         paid_for = time.monotonic() - self._opened_at >= REOPEN_AMORTIZED * self._open_seconds
-        if done or grown >= RELEASE_AT or paid_for:
+        # The pool is measured (a query) only when neither reason already closes it.
+        if done or paid_for or _cached_bytes(db) - self._opened_bytes >= RELEASE_AT:
             self.close()
 
     def close(self) -> None:
