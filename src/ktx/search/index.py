@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ktx.project.state import register_migration, transaction
+from ktx.search.substrings import SubstringIndex
 
 EMBED_BATCH = 64
+# Searches of the same documents after which the token lane keeps them in memory (SubstringIndex): building costs
+# about as much as 25 SQL searches, so a one-off CLI search never builds it and a server soon does.
+SUBSTRING_REUSE = 3
 
 
 def migrate_search_tables(conn: sqlite3.Connection) -> None:
@@ -118,6 +122,11 @@ class SearchIndex:
         self.vector_cache: dict[tuple[str, tuple[str, ...], str], Any] = {}
         # (kind, scope) → (data_version, rows): reused while no other connection has written.
         self._known_cache: dict[tuple[str, str], tuple[int, dict[str, tuple[Any, ...]]]] = {}
+        # The token lane's documents in memory, per (kind, scopes): built once the same documents are searched
+        # again (a one-off search costs less in SQL than building it), valid while nobody wrote the index.
+        self._writes = 0  # this connection's own changes to documents (data_version counts only the others')
+        self._substrings: dict[tuple[str, tuple[str, ...]], tuple[tuple[int, int], SubstringIndex | None, int]] = {}
+        self._substrings_lock = threading.Lock()
 
     def reader(self) -> sqlite3.Connection:
         """A read-only connection for the calling thread, so lanes really run in parallel
@@ -151,6 +160,45 @@ class SearchIndex:
     def _data_version(self) -> int:
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
+    def substrings(self, kind: str, scopes: Sequence[str]) -> SubstringIndex | None:
+        """The documents of `kind` in `scopes` by word, for the token lane; None until they have been searched
+        SUBSTRING_REUSE times with nothing written in between, and while another thread builds them (that
+        search goes to SQL rather than wait)."""
+        key = (kind, tuple(scopes))
+        version = (self._data_version(), self._writes)
+        with self._substrings_lock:
+            entry = self._substrings.get(key)
+            uses = entry[2] + 1 if entry is not None and entry[0] == version else 1
+            if entry is not None and entry[0] == version and entry[1] is not None:
+                return entry[1]
+            building = uses == SUBSTRING_REUSE
+            self._substrings[key] = (version, None, uses)
+        if not building:
+            return None
+        clause, params = scope_clause(scopes)
+        rows = self.reader().execute(
+            f"SELECT rowid, doc_id, search_lower FROM search_docs AS d WHERE d.kind = ? AND {clause} ORDER BY d.doc_id",
+            [kind, *params],
+        )
+        built = SubstringIndex(rows)
+        with self._substrings_lock:
+            current = self._substrings.get(key)
+            if current is not None and current[0] == version:
+                self._substrings[key] = (version, built, current[2])
+        return built
+
+    def built_substrings(self, kind: str, scopes: Sequence[str]) -> SubstringIndex | None:
+        """The in-memory documents if the token lane has built them and they are still valid (not a search)."""
+        version = (self._data_version(), self._writes)
+        with self._substrings_lock:
+            entry = self._substrings.get((kind, tuple(scopes)))
+        return entry[1] if entry is not None and entry[0] == version else None
+
+    def _documents_changed(self) -> None:
+        with self._substrings_lock:
+            self._writes += 1
+            self._substrings.clear()
+
     def _known(self, kind: str, scope: str) -> dict[str, tuple[Any, ...]]:
         version = self._data_version()
         cached = self._known_cache.get((kind, scope))
@@ -179,6 +227,7 @@ class SearchIndex:
             self.conn.execute("DELETE FROM search_fingerprints WHERE scope = ?", (f"{kind}:{scope}",))
         self.vector_cache.clear()
         self._known_cache.pop((kind, scope), None)
+        self._documents_changed()
         return len(rows)
 
     def sync_files(
@@ -310,6 +359,7 @@ class SearchIndex:
         if changed or stale:
             self.vector_cache.clear()
             self._known_cache.pop((kind, scope), None)
+            self._documents_changed()
 
     def _delete(self, kind: str, doc_id: str) -> None:
         row = self.conn.execute(

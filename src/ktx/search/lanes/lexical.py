@@ -12,13 +12,15 @@ def lexical(index: SearchIndex, kind: str, scopes: Sequence[str], query: Query, 
     """BM25 over key, summary, text and tags (weights 4, 3, 1, 2), best first.
 
     FTS5's own `rank` ordering with a LIMIT is much cheaper than sorting on bm25() in a join;
-    rows of other kinds or scopes are filtered afterwards, fetching more when too many drop out.
+    rows of other kinds or scopes are filtered afterwards (in memory when the token lane keeps these documents
+    there), fetching more when too many drop out.
     """
     terms = query.content_terms
     if not terms:
         return Lane("lexical")
     match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
     allowed = set(scopes)
+    in_memory = index.built_substrings(kind, scopes)
     fetch = limit * 4
     while True:
         hits = (
@@ -29,7 +31,10 @@ def lexical(index: SearchIndex, kind: str, scopes: Sequence[str], query: Query, 
             .fetchall()
         )
         ranks = {rowid: rank for rowid, rank in hits}
-        docs = docs_by_rowid(index, list(ranks), kind, allowed)
+        if in_memory is not None:
+            docs = [(rowid, doc_id) for rowid in ranks if (doc_id := in_memory.doc_id(rowid)) is not None]
+        else:
+            docs = docs_by_rowid(index, list(ranks), kind, allowed)
         ordered = sorted(docs, key=lambda d: (ranks[d[0]], d[1]))[:limit]
         if len(ordered) >= limit or len(hits) < fetch:
             break

@@ -11,12 +11,18 @@ from ktx.search.index import SearchIndex, scope_clause
 def token(index: SearchIndex, kind: str, scopes: Sequence[str], query: Query, limit: int) -> Lane:
     """Score = fraction of query terms found as substrings of the page text.
 
-    Terms of 3+ characters come from the trigram index and are counted in SQL; a query of only
+    Once the same documents are searched again, their words are kept in memory and the terms looked up there
+    (`SubstringIndex`, same answers). Before that, terms of 3+ characters come from the trigram index and are
+    counted in SQL (grouped before the join, so each matching document is looked up once); a query of only
     shorter terms falls back to `instr` over the scope.
     """
     terms = query.substring_terms
     if not terms:
         return Lane("token")
+    in_memory = index.substrings(kind, scopes)
+    if in_memory is not None:
+        found = in_memory.top(terms, limit)
+        return Lane("token", candidates=[Candidate(doc_id, i, score) for i, (doc_id, score) in enumerate(found, 1)])
     clause, params = scope_clause(scopes)
     long_terms = [t for t in terms if len(t) >= 3]
     if long_terms:
@@ -24,8 +30,8 @@ def token(index: SearchIndex, kind: str, scopes: Sequence[str], query: Query, li
         rows = (
             index.reader()
             .execute(
-                f"SELECT d.doc_id, count(*) * 1.0 / ? AS score FROM ({union}) AS t JOIN search_docs AS d "
-                f"ON d.rowid = t.rowid WHERE d.kind = ? AND {clause} GROUP BY t.rowid "
+                f"SELECT d.doc_id, t.found * 1.0 / ? AS score FROM (SELECT rowid, count(*) AS found FROM ({union}) "
+                f"GROUP BY rowid) AS t JOIN search_docs AS d ON d.rowid = t.rowid WHERE d.kind = ? AND {clause} "
                 "ORDER BY score DESC, d.doc_id ASC LIMIT ?",
                 [len(terms), *['"' + t.replace('"', '""') + '"' for t in long_terms], kind, *params, limit],
             )
