@@ -7,6 +7,7 @@ Data: Chinook's albums and tracks (../shared/data/realdb; the found-text test sk
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import random
 import re
@@ -31,9 +32,16 @@ def page(root: Path, key: str, summary: str, body: str) -> None:
     (folder / f"{key}.md").write_text(f"---\nsummary: {json.dumps(summary)}\n---\n\n{body}\n", encoding="utf-8")
 
 
-def token_lane(service: SearchService, question: str) -> list[tuple[str, float]]:
-    lane = lanes.token(service.index, "wiki", SCOPES, normalize_query(question), 30)
-    return [(c.id, round(c.raw_score, 9)) for c in lane.candidates]
+def answers(service: SearchService, question: str) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """The token and lexical lanes' candidates, as a search hands them the documents kept in memory (or not)."""
+    memory = service.index.in_memory("wiki", SCOPES)
+    query = normalize_query(question)
+    token = lanes.token(service.index, "wiki", SCOPES, query, 30, memory)
+    lexical = lanes.lexical(service.index, "wiki", SCOPES, query, 30, memory)
+    return (
+        [(c.id, round(c.raw_score, 9)) for c in token.candidates],
+        [(c.id, c.raw_score) for c in lexical.candidates],  # FTS5's bm25 to the last bit
+    )
 
 
 def chinook_pages(root: Path, tmp_path: Path) -> list[str]:
@@ -58,42 +66,47 @@ def chinook_pages(root: Path, tmp_path: Path) -> list[str]:
 
 
 @pytest.mark.skipif(not DATA.is_dir(), reason=f"no sample databases at {DATA}")
-def test_in_memory_token_lane_answers_as_sql_does_on_chinook(project, tmp_path, monkeypatch):
+def test_in_memory_lanes_answer_as_sqlite_does_on_chinook(project, tmp_path, monkeypatch):
     texts = chinook_pages(project, tmp_path)
-    words = sorted({w for text in texts for w in re.findall(r"[a-z0-9_]+", text.lower())})
+    runs = [re.findall(r"[a-z0-9]+", line.lower()) for text in texts for line in text.splitlines()]
+    words = sorted({w for run in runs for w in run})
+    pairs = sorted({f"{a}_{b}" for run in runs for a, b in itertools.pairwise(run)})
     rng = random.Random(3)
     questions = [" ".join(rng.sample(words, k)) for k in (1, 2, 3, 4) for _ in range(40)]
     questions += [w[:2] for w in rng.sample(words, 30)]  # terms under 3 characters: the `instr` path
     questions += [w[1:4] + " " + w[-3:] for w in rng.sample(words, 40)]  # pieces inside words
-    questions += ["Antônio Carlos Jobim", "são paulo", "rock_and_roll", "AC/DC", "zzzqqq"]
+    questions += [f"{p} {w}" for p, w in zip(rng.sample(pairs, 40), rng.sample(words, 40), strict=True)]  # phrases
+    questions += ["Antônio Carlos Jobim", "são paulo", "rock_and_roll", "AC/DC", "the love of", "zzzqqq", "_"]
 
-    monkeypatch.setattr(search_index, "SUBSTRING_REUSE", 10**9)  # never kept in memory: SQL answers
+    monkeypatch.setattr(search_index, "MEMORY_REUSE", 10**9)  # never kept in memory: SQLite answers
     service = SearchService(Project(project))
     service.sync_wiki_scope("global")
-    by_sql = {q: token_lane(service, q) for q in questions}
-    assert service.index.built_substrings("wiki", SCOPES) is None
+    by_sql = {q: answers(service, q) for q in questions}
+    assert service.index.in_memory("wiki", SCOPES) is None
 
-    monkeypatch.setattr(search_index, "SUBSTRING_REUSE", 1)  # kept from the first search on
+    monkeypatch.setattr(search_index, "MEMORY_REUSE", 1)  # kept from the first search on
     service = SearchService(Project(project))
     service.sync_wiki_scope("global")
-    in_memory = {q: token_lane(service, q) for q in questions}
-    assert service.index.built_substrings("wiki", SCOPES) is not None
+    in_memory = {q: answers(service, q) for q in questions}
+    memory = service.index.in_memory("wiki", SCOPES)
+    assert memory is not None and memory.bm25 is not None
 
     assert in_memory == by_sql
-    found = [q for q in questions if by_sql[q]]
-    assert len(found) > 0.9 * (len(questions) - 1)  # the comparison is over real answers, not empty lists
-    assert by_sql["Antônio Carlos Jobim"][0][1] == 1.0  # "ant" and "nio" of the accented word, as written
-    assert by_sql["zzzqqq"] == []
+    for lane in (0, 1):  # the comparison is over real answers, not empty lists
+        assert sum(1 for q in questions if by_sql[q][lane]) > 0.8 * len(questions)
+    assert sum(1 for q in questions if "_" in q and by_sql[q][1]) >= 30
+    assert by_sql["Antônio Carlos Jobim"][0][0][1] == 1.0  # "ant" and "nio" of the accented word, as written
+    assert by_sql["zzzqqq"] == ([], [])
 
 
 def test_a_page_changed_after_the_index_is_kept_in_memory_is_found_as_it_now_reads(project, monkeypatch):
-    monkeypatch.setattr(search_index, "SUBSTRING_REUSE", 2)
+    monkeypatch.setattr(search_index, "MEMORY_REUSE", 2)
     page(project, "revenue", "Revenue", "Sum of paid order amounts.")
     page(project, "churn", "Churn", "Customers who cancelled.")
     service = SearchService(Project(project))
     for question in ("paid", "orders", "cancel"):  # distinct questions: each runs the lanes
         service.search_wiki(question)
-    assert service.index.built_substrings("wiki", SCOPES) is not None
+    assert service.index.in_memory("wiki", SCOPES) is not None
     assert [i["key"] for i in service.search_wiki("refunded").items] == []
 
     page(project, "churn", "Churn", "Customers who cancelled, refunded in full.")
@@ -105,15 +118,18 @@ def test_a_page_changed_after_the_index_is_kept_in_memory_is_found_as_it_now_rea
 def test_another_process_writing_the_index_retires_what_is_kept_in_memory(project, monkeypatch):
     """Another process (another `ktx`, here another connection) re-indexes a changed page: this server's own sync
     then finds nothing to write, so only the database's change counter says its memory is out of date."""
-    monkeypatch.setattr(search_index, "SUBSTRING_REUSE", 2)
+    monkeypatch.setattr(search_index, "MEMORY_REUSE", 2)
     page(project, "revenue", "Revenue", "Sum of paid order amounts.")
     server = SearchService(Project(project))
     for question in ("paid", "order"):
         server.search_wiki(question)
-    assert server.index.built_substrings("wiki", SCOPES) is not None
+    assert server.index.in_memory("wiki", SCOPES) is not None
 
     page(project, "revenue", "Revenue", "Sum of paid order amounts, net of tax.")
     other = SearchService(Project(project))
     assert [i["key"] for i in other.search_wiki("tax").items] == ["revenue"]
     assert [i["key"] for i in server.search_wiki("tax").items] == ["revenue"]
-    assert token_lane(server, "tax") == [("wiki/global/revenue.md", 1.0)]
+    memory = server.index.in_memory("wiki", SCOPES)
+    assert memory is not None  # asked again after the change: rebuilt from the page as it now reads
+    token, lexical = answers(server, "tax")
+    assert token == [("wiki/global/revenue.md", 1.0)] and [doc for doc, _ in lexical] == ["wiki/global/revenue.md"]

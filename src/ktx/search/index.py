@@ -14,12 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ktx.project.state import register_migration, transaction
+from ktx.search.bm25 import Bm25Mirror, TooLarge
 from ktx.search.substrings import SubstringIndex
 
 EMBED_BATCH = 64
-# Searches of the same documents after which the token lane keeps them in memory (SubstringIndex): building costs
-# about as much as 25 SQL searches, so a one-off CLI search never builds it and a server soon does.
-SUBSTRING_REUSE = 3
+# search_fts's tokenizer and its bm25 column weights (key, summary, content, tags), for the table and its mirror.
+FTS_TOKENIZER = "porter unicode61"
+FTS_WEIGHTS = (4.0, 3.0, 1.0, 2.0)
+# Searches of the same documents after which they are kept in memory (SubstringIndex for the token lane, Bm25Mirror
+# for the lexical lane): building costs about as much as 50 SQL searches, so a one-off CLI search never builds them
+# and a server soon does.
+MEMORY_REUSE = 3
+ROW_CACHE_SIZE = 20_000
 
 
 def migrate_search_tables(conn: sqlite3.Connection) -> None:
@@ -48,9 +54,9 @@ _SCHEMA = """
         );
         CREATE INDEX IF NOT EXISTS search_docs_scope ON search_docs (kind, scope);
         CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
-            key, summary, content, tags, tokenize = 'porter unicode61'
+            key, summary, content, tags, tokenize = '{tokenizer}'
         );
-        INSERT INTO search_fts (search_fts, rank) VALUES ('rank', 'bm25(4.0, 3.0, 1.0, 2.0)');
+        INSERT INTO search_fts (search_fts, rank) VALUES ('rank', 'bm25({weights})');
         CREATE VIRTUAL TABLE IF NOT EXISTS search_trigram USING fts5(text, tokenize = 'trigram');
         CREATE TABLE IF NOT EXISTS sl_dictionary (
             connection_id TEXT NOT NULL,
@@ -62,7 +68,7 @@ _SCHEMA = """
             PRIMARY KEY (connection_id, source_name, column_name, value)
         );
         CREATE TABLE IF NOT EXISTS search_fingerprints (scope TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
-        """
+        """.replace("{tokenizer}", FTS_TOKENIZER).replace("{weights}", ", ".join(map(str, FTS_WEIGHTS)))
 
 
 @dataclass
@@ -125,8 +131,9 @@ class SearchIndex:
         # The token lane's documents in memory, per (kind, scopes): built once the same documents are searched
         # again (a one-off search costs less in SQL than building it), valid while nobody wrote the index.
         self._writes = 0  # this connection's own changes to documents (data_version counts only the others')
-        self._substrings: dict[tuple[str, tuple[str, ...]], tuple[tuple[int, int], SubstringIndex | None, int]] = {}
-        self._substrings_lock = threading.Lock()
+        self._memory: dict[tuple[str, tuple[str, ...]], tuple[tuple[int, int], InMemory | None, int]] = {}
+        self._mirror: tuple[tuple[int, int], Bm25Mirror | None] | None = None  # the lexical lane's, table-wide
+        self._memory_lock = threading.Lock()
 
     def reader(self) -> sqlite3.Connection:
         """A read-only connection for the calling thread, so lanes really run in parallel
@@ -145,59 +152,66 @@ class SearchIndex:
         return cached is not None and cached[0] == self._data_version()
 
     def doc_count(self, kind: str, scope: str) -> int:
-        cached = self._known_cache.get((kind, scope))
-        if cached is not None:
-            return len(cached[1])
-        return self.count(kind, [scope])
+        """Documents of one scope as last synced (read again only after another connection wrote)."""
+        return len(self._known(kind, scope))
 
     def count(self, kind: str, scopes: Sequence[str]) -> int:
         """Documents of `kind` in any of `scopes`, read from the table (no cache)."""
         clause, params = scope_clause(scopes)
-        return self.conn.execute(
-            f"SELECT count(*) FROM search_docs d WHERE d.kind = ? AND {clause}", [kind, *params]
-        ).fetchone()[0]
+        return (
+            self.reader()
+            .execute(f"SELECT count(*) FROM search_docs d WHERE d.kind = ? AND {clause}", [kind, *params])
+            .fetchone()[0]
+        )
 
     def _data_version(self) -> int:
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
-    def substrings(self, kind: str, scopes: Sequence[str]) -> SubstringIndex | None:
-        """The documents of `kind` in `scopes` by word, for the token lane; None until they have been searched
-        SUBSTRING_REUSE times with nothing written in between, and while another thread builds them (that
-        search goes to SQL rather than wait)."""
+    def in_memory(self, kind: str, scopes: Sequence[str]) -> InMemory | None:
+        """The documents of `kind` in `scopes` kept in memory for the lanes; None until they have been searched
+        MEMORY_REUSE times with nothing written in between, and while another thread builds them (that
+        search goes to SQLite rather than wait). A search asks once and hands the answer to its lanes."""
         key = (kind, tuple(scopes))
         version = (self._data_version(), self._writes)
-        with self._substrings_lock:
-            entry = self._substrings.get(key)
+        with self._memory_lock:
+            entry = self._memory.get(key)
             uses = entry[2] + 1 if entry is not None and entry[0] == version else 1
             if entry is not None and entry[0] == version and entry[1] is not None:
                 return entry[1]
-            building = uses == SUBSTRING_REUSE
-            self._substrings[key] = (version, None, uses)
+            building = uses == MEMORY_REUSE
+            self._memory[key] = (version, None, uses)
+            mirror = self._mirror[1] if self._mirror is not None and self._mirror[0] == version else None
+            build_mirror = building and (self._mirror is None or self._mirror[0] != version)
+            if build_mirror:
+                self._mirror = (version, None)  # being built (or, for a table too large, never)
         if not building:
             return None
+        reader = self.reader()
         clause, params = scope_clause(scopes)
-        rows = self.reader().execute(
+        rows = reader.execute(
             f"SELECT rowid, doc_id, search_lower FROM search_docs AS d WHERE d.kind = ? AND {clause} ORDER BY d.doc_id",
             [kind, *params],
         )
-        built = SubstringIndex(rows)
-        with self._substrings_lock:
-            current = self._substrings.get(key)
+        words = SubstringIndex(rows)
+        if build_mirror:
+            try:
+                mirror = Bm25Mirror(reader, FTS_TOKENIZER, FTS_WEIGHTS)
+            except TooLarge:
+                mirror = None
+        built = InMemory(words, mirror)
+        with self._memory_lock:
+            current = self._memory.get(key)
             if current is not None and current[0] == version:
-                self._substrings[key] = (version, built, current[2])
+                self._memory[key] = (version, built, current[2])
+            if build_mirror and self._mirror is not None and self._mirror[0] == version:
+                self._mirror = (version, mirror)
         return built
 
-    def built_substrings(self, kind: str, scopes: Sequence[str]) -> SubstringIndex | None:
-        """The in-memory documents if the token lane has built them and they are still valid (not a search)."""
-        version = (self._data_version(), self._writes)
-        with self._substrings_lock:
-            entry = self._substrings.get((kind, tuple(scopes)))
-        return entry[1] if entry is not None and entry[0] == version else None
-
     def _documents_changed(self) -> None:
-        with self._substrings_lock:
+        with self._memory_lock:
             self._writes += 1
-            self._substrings.clear()
+            self._memory.clear()
+            self._mirror = None
 
     def _known(self, kind: str, scope: str) -> dict[str, tuple[Any, ...]]:
         version = self._data_version()
@@ -370,17 +384,34 @@ class SearchIndex:
             self.conn.execute("DELETE FROM search_trigram WHERE rowid = ?", (row[0],))
             self.conn.execute("DELETE FROM search_docs WHERE rowid = ?", (row[0],))
 
-    def rows(self, kind: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        if not ids:
-            return {}
-        placeholders = ", ".join("?" for _ in ids)
-        out = {}
-        for doc_id, scope, key, summary, meta in self.conn.execute(
-            f"SELECT doc_id, scope, key, summary, meta FROM search_docs WHERE kind = ? AND doc_id IN ({placeholders})",
-            [kind, *ids],
-        ):
-            out[doc_id] = {"scope": scope, "key": key, "summary": summary, **json.loads(meta or "{}")}
+    def rows(self, kind: str, ids: Sequence[str], memory: InMemory | None = None) -> dict[str, dict[str, Any]]:
+        """What a result shows of each document (scope, key, summary and its metadata), by doc_id; kept in
+        `memory` when given, so a server reads each document once per version of the index."""
+        known = memory.rows if memory is not None else {}
+        wanted = [doc_id for doc_id in ids if doc_id not in known]
+        out = {doc_id: known[doc_id] for doc_id in ids if doc_id in known}
+        if wanted:
+            placeholders = ", ".join("?" for _ in wanted)
+            for doc_id, scope, key, summary, meta in self.reader().execute(
+                f"SELECT doc_id, scope, key, summary, meta FROM search_docs WHERE kind = ? AND doc_id IN ({placeholders})",
+                [kind, *wanted],
+            ):
+                out[doc_id] = {"scope": scope, "key": key, "summary": summary, **json.loads(meta or "{}")}
+            if memory is not None:
+                if len(known) >= ROW_CACHE_SIZE:
+                    known.clear()
+                known.update((doc_id, out[doc_id]) for doc_id in wanted if doc_id in out)
         return out
+
+
+@dataclass
+class InMemory:
+    """One kind and set of scopes kept in memory, for one version of the index: the token lane's words, the
+    table's BM25 mirror (None for a table left to FTS5) and the documents' shown rows as they are asked for."""
+
+    words: SubstringIndex
+    bm25: Bm25Mirror | None
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def scope_clause(scopes: Sequence[str]) -> tuple[str, list[str]]:

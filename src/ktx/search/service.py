@@ -104,22 +104,34 @@ class SearchService:
 
     def sync_wiki_scope(self, scope: str, user_id: str | None = None, *, force: bool = False) -> SyncStats:
         """Bring one wiki scope up to date. After the first sweep, a directory watch tells whether
-        any file changed; with no change (and no other writer of the index) there is nothing to do."""
-        with self._sync_lock:
-            return self._sync_wiki_scope(scope, user_id, force=force)
+        any file changed; with no change (and no other writer of the index) there is nothing to do.
 
-    def _sync_wiki_scope(self, scope: str, user_id: str | None, *, force: bool) -> SyncStats:
+        That answer is found without the sync lock, so concurrent searches of an unchanged wiki do not queue
+        behind one another; a search that finds a change sweeps under the lock."""
         label = "global" if scope == "global" else f"user:{user_id}"
         folder = str(self.project.root / ("wiki/global" if scope == "global" else f"wiki/user/{user_id}"))
-        if not force and not os.path.isdir(folder) and self.index.doc_count("wiki", label) == 0:
-            # No folder, no pages (a user who never wrote one): nothing to watch or sweep, and nothing changed —
-            # sweeping it per search re-ran the index sync and invalidated the result cache every time.
-            return SyncStats(scanned=0)
+        if not force:
+            if not os.path.isdir(folder) and self.index.doc_count("wiki", label) == 0:
+                # No folder, no pages (a user who never wrote one): nothing to watch or sweep, and nothing changed —
+                # sweeping it per search re-ran the index sync and invalidated the result cache every time.
+                return SyncStats(scanned=0)
+            watch = self._watches.get(folder)
+            # The watch's events are read once: whoever reads a change must sweep, even if its lock wait ends
+            # after another thread's sweep (which may have started before the change).
+            if (
+                watch is not None
+                and watch.active
+                and not watch.changed()
+                and self.index.unchanged_since_last_sync("wiki", label)
+            ):
+                return SyncStats(scanned=self.index.doc_count("wiki", label))
+        with self._sync_lock:
+            return self._sweep_wiki_scope(scope, user_id, label, folder, force=force)
+
+    def _sweep_wiki_scope(self, scope: str, user_id: str | None, label: str, folder: str, *, force: bool) -> SyncStats:
         watch = self._watches.get(folder)
         if watch is None or not watch.active:
-            watch = self._watches[folder] = DirectoryWatch(folder)  # before the sweep: no change slips between
-        elif not force and not watch.changed() and self.index.unchanged_since_last_sync("wiki", label):
-            return SyncStats(scanned=self.index.doc_count("wiki", label))
+            self._watches[folder] = DirectoryWatch(folder)  # before the sweep: no change slips between
         files = self._wiki_files(scope, user_id)
         external = not self.index.unchanged_since_last_sync("wiki", label)  # another process wrote the index
         stats = self.index.sync_files(
@@ -145,15 +157,15 @@ class SearchService:
             self.last_duration_ms = (time.perf_counter() - started) * 1000
             return SearchOutcome([dict(i) for i in outcome.items], outcome.lanes, outcome.mode, outcome.embedding)
         generation = self._wiki_generation
-        count = self.index.count("wiki", scopes)
-        final = max(1, limit if limit is not None else count)
+        final = max(1, limit if limit is not None else self.index.count("wiki", scopes))
         q = normalize_query(query)
         pool = candidate_pool(final)
         mode = self.project.config.storage.search
-        generators = {"token": lambda qq, n: search_lanes.token(self.index, "wiki", scopes, qq, n)}
+        memory = self.index.in_memory("wiki", scopes)
+        generators = {"token": lambda qq, n: search_lanes.token(self.index, "wiki", scopes, qq, n, memory)}
         if mode == "sqlite-fts5":
             generators = {
-                "lexical": lambda qq, n: search_lanes.lexical(self.index, "wiki", scopes, qq, n),
+                "lexical": lambda qq, n: search_lanes.lexical(self.index, "wiki", scopes, qq, n, memory),
                 **generators,
                 "semantic": lambda qq, n: search_lanes.semantic(self.index, "wiki", scopes, qq.raw, self.embedder, n),
             }
@@ -161,7 +173,7 @@ class SearchService:
             generators = {name: gen for name, gen in generators.items() if name in lanes}
         ran = run_lanes(generators, q, pool)
         fused, reports = fuse(ran, final, self.weights, pool)
-        rows = self.index.rows("wiki", [r.id for r in fused])
+        rows = self.index.rows("wiki", [r.id for r in fused], memory)
         items = []
         for result in fused:
             row = rows.get(result.id)
@@ -254,10 +266,11 @@ class SearchService:
         total = self.index.count("sl", scopes)
         final = max(1, limit if limit is not None else total)
         pool = candidate_pool(final)
-        generators = {"token": lambda qq, n: search_lanes.token(self.index, "sl", scopes, qq, n)}
+        memory = self.index.in_memory("sl", scopes)
+        generators = {"token": lambda qq, n: search_lanes.token(self.index, "sl", scopes, qq, n, memory)}
         if mode == "sqlite-fts5":
             generators = {
-                "lexical": lambda qq, n: search_lanes.lexical(self.index, "sl", scopes, qq, n),
+                "lexical": lambda qq, n: search_lanes.lexical(self.index, "sl", scopes, qq, n, memory),
                 "dictionary": lambda qq, n: search_lanes.dictionary(self.index, connections, qq, n),
                 **generators,
                 "semantic": lambda qq, n: search_lanes.semantic(self.index, "sl", scopes, qq.raw, self.embedder, n),
@@ -265,7 +278,7 @@ class SearchService:
         lanes = run_lanes(generators, q, pool)
         lanes.append(self._usage_lane(lanes))
         fused, reports = fuse(lanes, final, self.weights, pool)
-        rows = self.index.rows("sl", [r.id for r in fused])
+        rows = self.index.rows("sl", [r.id for r in fused], memory)
         snippets = search_lanes.snippets(
             self.index, "sl", [r.id for r in fused if "lexical" in r.match_reasons][:20], q
         )

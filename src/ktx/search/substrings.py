@@ -30,6 +30,7 @@ class SubstringIndex:
 
         self.doc_ids: list[str] = []
         self.ordinal_by_rowid: dict[int, int] = {}
+        self._by_mirror: tuple[Any, Any] | None = None
         words: dict[str, int] = {}
         pair_words: list[int] = []
         pair_docs: list[int] = []
@@ -50,6 +51,7 @@ class SubstringIndex:
         lengths = np.fromiter((len(word) + 1 for word in words), dtype=np.int64, count=len(words))
         self._starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if len(words) else np.zeros(0, np.int64)
         self._word_count = len(words)
+        self.rowids = np.fromiter(self.ordinal_by_rowid, dtype=np.int64, count=len(self.ordinal_by_rowid))
         self._terms: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -91,6 +93,21 @@ class SubstringIndex:
         found = np.flatnonzero(counts)
         best = found[np.lexsort((found, -counts[found]))][:limit]
         return [(self.doc_ids[i], int(counts[i]) / len(terms)) for i in best]
+
+    def ordinals_in(self, mirror: Any) -> Any:
+        """For each of `mirror`'s dense rows, this scope's ordinal of it, or -1 (another kind or scope)."""
+        import numpy as np
+
+        known = self._by_mirror
+        if known is not None and known[0] is mirror:
+            return known[1]
+        ordinals = np.full(len(mirror.rowids), -1, dtype=np.int64)
+        dense = mirror.dense(self.rowids)
+        present = dense < len(mirror.rowids)
+        present[present] = mirror.rowids[dense[present]] == self.rowids[present]  # read at the same moment, or not
+        ordinals[dense[present]] = np.flatnonzero(present)
+        self._by_mirror = (mirror, ordinals)
+        return ordinals
 
     def doc_id(self, rowid: int) -> str | None:
         ordinal = self.ordinal_by_rowid.get(rowid)

@@ -5,23 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ktx.search.core import Candidate, Lane, Query
-from ktx.search.index import SearchIndex, scope_clause
+from ktx.search.index import InMemory, SearchIndex, scope_clause
 
 
-def token(index: SearchIndex, kind: str, scopes: Sequence[str], query: Query, limit: int) -> Lane:
+def token(
+    index: SearchIndex, kind: str, scopes: Sequence[str], query: Query, limit: int, memory: InMemory | None = None
+) -> Lane:
     """Score = fraction of query terms found as substrings of the page text.
 
-    Once the same documents are searched again, their words are kept in memory and the terms looked up there
-    (`SubstringIndex`, same answers). Before that, terms of 3+ characters come from the trigram index and are
+    With the documents kept in `memory` (a server searching them again and again), the terms are looked up in
+    their words (`SubstringIndex`, same answers). Before that, terms of 3+ characters come from the trigram index and are
     counted in SQL (grouped before the join, so each matching document is looked up once); a query of only
     shorter terms falls back to `instr` over the scope.
     """
     terms = query.substring_terms
     if not terms:
         return Lane("token")
-    in_memory = index.substrings(kind, scopes)
-    if in_memory is not None:
-        found = in_memory.top(terms, limit)
+    if memory is not None:
+        found = memory.words.top(terms, limit)
         return Lane("token", candidates=[Candidate(doc_id, i, score) for i, (doc_id, score) in enumerate(found, 1)])
     clause, params = scope_clause(scopes)
     long_terms = [t for t in terms if len(t) >= 3]
