@@ -133,3 +133,30 @@ def test_another_process_writing_the_index_retires_what_is_kept_in_memory(projec
     assert memory is not None  # asked again after the change: rebuilt from the page as it now reads
     token, lexical = answers(server, "tax")
     assert token == [("wiki/global/revenue.md", 1.0)] and [doc for doc, _ in lexical] == ["wiki/global/revenue.md"]
+
+
+def test_an_index_too_large_to_keep_is_searched_by_sqlite_with_the_same_answers(project, monkeypatch):
+    import ktx.search.bm25 as bm25
+    import ktx.search.substrings as substrings
+
+    for i in range(30):
+        page(project, f"p{i:02}", f"Page {i}", f"orders and refunds, week {i}, region {'north' if i % 3 else 'south'}")
+    monkeypatch.setattr(search_index, "MEMORY_REUSE", 1)
+    service = SearchService(Project(project))
+    service.sync_wiki_scope("global")
+    expected = {q: answers(service, q) for q in ("refunds north", "week 2", "south_region orders")}
+    assert service.index.in_memory("wiki", SCOPES).bm25 is not None
+
+    monkeypatch.setattr(bm25, "MAX_TOKENS", 100)  # the table's tokens: over; its words: kept
+    service = SearchService(Project(project))
+    service.sync_wiki_scope("global")
+    assert {q: answers(service, q) for q in expected} == expected
+    memory = service.index.in_memory("wiki", SCOPES)
+    assert memory is not None and memory.bm25 is None
+
+    monkeypatch.setattr(substrings, "MAX_PAIRS", 100)  # the scope's words: over too
+    service = SearchService(Project(project))
+    service.sync_wiki_scope("global")
+    assert {q: answers(service, q) for q in expected} == expected
+    assert service.index.in_memory("wiki", SCOPES) is None
+    assert [i["key"] for i in service.search_wiki("refunds south", limit=3).items] == ["p00", "p03", "p06"]

@@ -144,8 +144,10 @@ class Bm25Mirror:
 
 
 class TooLarge(Exception):
-    def __init__(self, tokens: int) -> None:
-        super().__init__(f"{tokens} tokens")
+    """An index too large to keep in memory: searches of it stay with SQLite."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} entries")
 
 
 # search_fts's columns, in order (their weights are the rank function's arguments, in the same order).

@@ -192,7 +192,14 @@ class SearchIndex:
             f"SELECT rowid, doc_id, search_lower FROM search_docs AS d WHERE d.kind = ? AND {clause} ORDER BY d.doc_id",
             [kind, *params],
         )
-        words = SubstringIndex(rows)
+        try:
+            words = SubstringIndex(rows)
+        except TooLarge:
+            rows.close()
+            with self._memory_lock:
+                if self._mirror is not None and self._mirror[0] == version and build_mirror:
+                    self._mirror = None
+            return None  # and not tried again for this version: its count of uses is past MEMORY_REUSE
         if build_mirror:
             try:
                 mirror = Bm25Mirror(reader, FTS_TOKENIZER, FTS_WEIGHTS)

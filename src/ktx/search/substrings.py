@@ -15,9 +15,13 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ktx.search.bm25 import TooLarge
+
 _WORD = re.compile(r"[a-z0-9_]+")
 # Terms whose documents are remembered; a server's questions repeat their words.
 TERM_CACHE_SIZE = 20_000
+# (word, document) pairs past which a scope is left to SQLite (~80,000 wiki pages; building would take seconds).
+MAX_PAIRS = 2_000_000
 
 
 class SubstringIndex:
@@ -25,7 +29,7 @@ class SubstringIndex:
     order, so ties (equal share of the terms found) break by doc_id as the SQL lane's ORDER BY does."""
 
     def __init__(self, rows: Iterable[tuple[int, str, str]]) -> None:
-        """`rows`: (rowid, doc_id, lower-cased text), in doc_id order."""
+        """`rows`: (rowid, doc_id, lower-cased text), in doc_id order. Raises TooLarge past MAX_PAIRS."""
         import numpy as np
 
         self.doc_ids: list[str] = []
@@ -41,6 +45,8 @@ class SubstringIndex:
                 number = words.setdefault(word, len(words))
                 pair_words.append(number)
                 pair_docs.append(ordinal)
+            if len(pair_docs) > MAX_PAIRS:
+                raise TooLarge(len(pair_docs))
         word_of = np.asarray(pair_words, dtype=np.int32)
         order = np.argsort(word_of, kind="stable")
         self._pair_words = word_of[order]
