@@ -100,3 +100,22 @@ def test_fetch_percent_or_with_ties_is_refused_where_rendering_would_change_the_
 def test_catalogs_with_secrets_or_other_sessions_sql_are_refused_in_every_engine(sql, dialect):
     message = refused(sql, dialect)
     assert "is not allowed in read-only queries: it exposes" in message
+
+
+def test_a_statement_let_through_is_not_parsed_again_and_a_refusal_is_worked_out_every_time(monkeypatch):
+    import ktx.warehouse.readonly as readonly
+
+    parsed = []
+    original = readonly.gate_statement
+    monkeypatch.setattr(readonly, "gate_statement", lambda sql, *a: parsed.append(sql) or original(sql, *a))
+    sql = "SELECT status, count(*) FROM orders GROUP BY status"
+    first = readonly.gate_query(sql, "postgres", 10)
+    assert readonly.gate_query(sql, "postgres", 10) == first and len(parsed) == 1
+    assert readonly.gate_query(sql, "postgres", 20).sql.endswith("LIMIT 21") and len(parsed) == 2
+    with pytest.raises(ReadOnlyViolation, match="defines its own function named count"):  # another verdict
+        readonly.gate_query(sql, "postgres", 10, shadowed=frozenset({"count"}))
+    assert len(parsed) == 3
+    for _ in range(2):
+        with pytest.raises(ReadOnlyViolation):
+            readonly.gate_query("DELETE FROM orders", "postgres", 10)
+    assert parsed.count("DELETE FROM orders") == 2

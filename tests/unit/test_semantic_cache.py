@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ktx.semantic.cache import cache_path, load_engine
+from ktx.semantic.cache import cache_path, forget_loaded, load_engine
 
 ORDERS = """\
 name: orders
@@ -67,6 +67,36 @@ def test_second_load_comes_from_the_cache_and_compiles_the_same(layer: Path) -> 
     assert saved.stat().st_mtime_ns == stamp  # read, not rewritten
 
 
+def test_a_process_compiles_again_from_what_it_loaded_without_reading_the_cache_file(layer: Path) -> None:
+    first_engine, _ = load_engine(layer.parents[1], layer, "warehouse", "postgres")
+    saved = cache_path(layer.parents[1], "warehouse", "postgres")
+    saved.unlink()
+    engine, _ = load_engine(layer.parents[1], layer, "warehouse", "postgres")
+    assert engine is first_engine and not saved.exists()
+    compiled = engine.compile(QUERY)
+    compiled.plan["tampered"] = True  # what one caller does to its answer does not reach the next one
+    compiled.columns.clear()
+    again = engine.compile(QUERY)
+    assert "tampered" not in again.plan and again.columns and again.sql == compiled.sql
+    write(layer / "orders.yaml", ORDERS.replace("sum(amount)", "avg(amount)"), AN_HOUR_AGO + 60)
+    assert "AVG(orders.amount)" in compile_sql(layer)
+
+
+def test_a_question_asked_again_of_an_unchanged_layer_is_not_compiled_again(layer: Path, monkeypatch) -> None:
+    from ktx.semantic.compiler import SemanticEngine
+    from ktx.semantic.layer import build_engine
+
+    compiled = []
+    original = SemanticEngine._compile
+    monkeypatch.setattr(SemanticEngine, "_compile", lambda self, q: compiled.append(q) or original(self, q))
+    root = layer.parents[1]
+    first = build_engine(root, "warehouse", "postgres")[0].compile(QUERY)
+    again = build_engine(root, "warehouse", "postgres")[0].compile(dict(QUERY))  # each call builds its engine
+    assert again.sql == first.sql and len(compiled) == 1
+    picked = build_engine(root, "warehouse", "postgres", ambiguous_paths="pick")[0].compile(QUERY)
+    assert picked.sql == first.sql and len(compiled) == 2  # another path policy is another question
+
+
 def test_an_edited_measure_is_picked_up(layer: Path) -> None:
     assert "SUM(orders.amount)" in compile_sql(layer)
     write(layer / "orders.yaml", ORDERS.replace("sum(amount)", "max(amount)"), AN_HOUR_AGO + 60)
@@ -100,6 +130,7 @@ def test_a_corrupt_or_foreign_cache_file_is_replaced_and_never_unpickled(layer: 
     expected = compile_sql(layer)
     saved = cache_path(layer.parents[1], "warehouse", "postgres")
     saved.write_bytes(b"not a pickle")
+    forget_loaded()  # as a new process: it reads the file
     assert compile_sql(layer) == expected
     header = saved.read_bytes().split(b"\n", 1)[0]
     assert header.startswith(b"ktx-semantic-cache ")
@@ -107,6 +138,7 @@ def test_a_corrupt_or_foreign_cache_file_is_replaced_and_never_unpickled(layer: 
     marker = tmp_path / "pwned"
     planted = pickle.dumps(_Plant(str(marker)))
     saved.write_bytes(b"ktx-semantic-cache 1 0000\n" + planted)
+    forget_loaded()
     assert compile_sql(layer) == expected
     assert not marker.exists()
     assert saved.read_bytes().startswith(header + b"\n")

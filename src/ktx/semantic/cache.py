@@ -27,19 +27,36 @@ def cache_path(root: Path, connection_id: str, dialect: str) -> Path:
     return root / KTX_DIR / "cache" / "semantic" / f"{safe}.{dialect}.pickle"
 
 
+# The engine and layer a process last loaded per folder and dialect, with their fingerprint: a long-running server
+# compiles against the same objects until a file changes, instead of unpickling the cache file on every query.
+_LOADED: dict[tuple[str, str], tuple[str, SemanticEngine, LoadedLayer]] = {}
+
+
+def forget_loaded() -> None:
+    """Drop what this process keeps (the next load starts where a new process would: the cache file)."""
+    _LOADED.clear()
+
+
 def load_engine(root: Path, folder: Path, connection_id: str, dialect: str) -> tuple[SemanticEngine, LoadedLayer]:
-    """The engine and layer for `folder`, from the cache when every file is unchanged."""
+    """The engine and layer for `folder`: this process's own while every file is unchanged, else from the cache
+    file, else loaded. Callers share them: they read, never change them (see `build_engine`)."""
     stamp, newest = fingerprint(folder, dialect)
+    loaded = _LOADED.get((str(folder), dialect))
+    if loaded is not None and loaded[0] == stamp:
+        return loaded[1], loaded[2]
     path = cache_path(root, connection_id, dialect)
     cached = _read(path, stamp)
     if cached is not None:
-        return cached
-    layer = load_directory(folder)
-    engine = SemanticEngine(layer.sources, dialect)
+        engine, layer = cached
+    else:
+        layer = load_directory(folder)
+        engine = SemanticEngine(layer.sources, dialect)
     # A file written within the last seconds could change again without its size or timestamp changing
-    # (coarse file-system clocks), so such a layer is not cached yet.
-    if (root / KTX_DIR).is_dir() and time.time_ns() - newest > RACY_NS:
-        _write(path, stamp, engine, layer)
+    # (coarse file-system clocks), so such a layer is not kept yet.
+    if time.time_ns() - newest > RACY_NS:
+        if cached is None and (root / KTX_DIR).is_dir():
+            _write(path, stamp, engine, layer)
+        _LOADED[(str(folder), dialect)] = (stamp, engine, layer)
     return engine, layer
 
 

@@ -9,6 +9,8 @@ Three shapes:
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -58,6 +60,19 @@ class SemanticEngine:
         # "refuse" (default): a path the query and the layer do not settle is an error; "pick": shortest + warning.
         self.ambiguous_paths = ambiguous_paths
         self._tables: dict[str, exp.Expression] = {}
+        # Queries compiled by this engine (a process keeps one engine while the layer's files are unchanged, so a
+        # server answers a repeated question without compiling it again). Shared by its shallow copies.
+        self._compiled: dict[str, CompiledQuery] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_compiled"] = {}  # the on-disk cache holds the layer, not the answers of one process
+        return state
+
+    def __copy__(self) -> SemanticEngine:
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)  # everything shared, the compiled queries included
+        return twin
 
     def time_spine(self, base: str = "day") -> Source | None:
         """The calendar a measure whose rows are placed in `base` periods reads: of the sources marked
@@ -110,6 +125,16 @@ class SemanticEngine:
 
     def compile(self, query: Any) -> CompiledQuery:
         parsed = SemanticQuery.parse(query)
+        key = _query_key(parsed, self.ambiguous_paths)
+        known = self._compiled.get(key)
+        if known is None:
+            known = self._compile(parsed)
+            if len(self._compiled) >= COMPILED_MEMO_SIZE:
+                self._compiled.clear()
+            self._compiled[key] = known
+        return copy.deepcopy(known)  # callers may change what they are given
+
+    def _compile(self, parsed: SemanticQuery) -> CompiledQuery:
         resolved = resolve(Resolver(self.sources, self.graph, self.dialect), parsed)
         axis = self._time_axis(resolved)
         if axis:
@@ -128,6 +153,19 @@ class SemanticEngine:
         # until it is fixed (a query that needed it finds no path and is refused with that reason).
         compiled.warnings[:0] = [f"Join left out of the layer: {error}" for error in self.graph.errors]
         return compiled
+
+
+COMPILED_MEMO_SIZE = 512
+
+
+def _query_key(parsed: SemanticQuery, ambiguous_paths: str) -> str:
+    """Every field of the query as asked (the keys given explicitly in order), and the path setting."""
+    values = [
+        (f.name, sorted(value) if isinstance(value, frozenset) else value)
+        for f in dataclasses.fields(parsed)
+        for value in (getattr(parsed, f.name),)
+    ]
+    return repr((values, ambiguous_paths))
 
 
 @dataclass

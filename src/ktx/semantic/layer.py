@@ -47,9 +47,12 @@ def dialect_for(driver: str | None) -> str:
 def build_engine(
     root: Path, connection_id: str, driver: str | None, *, ambiguous_paths: str = "refuse"
 ) -> tuple[SemanticEngine, LoadedLayer]:
+    import copy
+
     from ktx.semantic.cache import load_engine
 
     engine, layer = load_engine(root, existing_layer_dir(root, connection_id), connection_id, dialect_for(driver))
+    engine = copy.copy(engine)  # the loaded one is shared within the process
     engine.ambiguous_paths = ambiguous_paths  # a setting of the project, not of the cached layer
     return engine, layer
 

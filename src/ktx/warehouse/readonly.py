@@ -241,7 +241,26 @@ def gate_query(
 ) -> GatedQuery:
     """Vet the statement and cap it at `max_rows + 1` rows (the extra row reveals truncation).
 
-    The cap is applied to the parsed tree and rendered in the connection's dialect, so an
+    The verdict depends on the arguments alone, so a statement this process let through before is let through
+    again without parsing it anew (a server asked the same question; a refusal is worked out every time).
+    """
+    key = (sql, dialect, max_rows, extra_allowed, shadowed)
+    passed = _PASSED.get(key)
+    if passed is None:
+        passed = _gate_query(sql, dialect, max_rows, extra_allowed, shadowed)
+        if len(_PASSED) >= 256:
+            _PASSED.clear()
+        _PASSED[key] = passed
+    return passed
+
+
+_PASSED: dict[tuple[str, str, int, frozenset[str], frozenset[str]], GatedQuery] = {}
+
+
+def _gate_query(
+    sql: str, dialect: str, max_rows: int, extra_allowed: frozenset[str], shadowed: frozenset[str]
+) -> GatedQuery:
+    """The gate itself: vet, then cap. The cap is applied to the parsed tree and rendered in the connection's dialect, so an
     existing smaller LIMIT is kept and duplicate column names (invalid in a derived table on
     MySQL) are not a problem, as they would be with a textual `SELECT * FROM (…)` wrapper.
     """
