@@ -127,8 +127,12 @@ def build_server(tools: Sequence[Tool], *, log: Any = None, before_call: Callabl
             with contextlib.suppress(Exception):  # a client that went away must not fail the call
                 anyio.from_thread.run(ctx.session.report_progress, fraction, 1.0, message)
 
+        # Progress goes out only to a caller that asked for it (a progress token); otherwise reporting costs
+        # nothing, not a hop to the event loop per report.
+        wants_progress = (params.meta or {}).get("progress_token") is not None
+
         def run() -> Any:
-            progress_sink(report)
+            progress_sink(report if wants_progress else None)
             if before_call is not None:
                 before_call()
             return tool.handler(parsed)
