@@ -46,15 +46,20 @@ def test_profiling_releases_the_cache_between_batches_and_answers_the_same(tmp_p
     try:
         baseline = profile_tables(connector, targets, sample_rows=500, concurrency=1)
         monkeypatch.setattr(profile, "RELEASE_EVERY", 3)
+        monkeypatch.setattr(connector, "profile_batch_size", 1)  # one table per query
         releases.clear()
         batched = profile_tables(connector, targets, sample_rows=500, concurrency=2)
         after = _cached_bytes(connector)
+        monkeypatch.setattr(profile, "RELEASE_EVERY", 4)
+        monkeypatch.setattr(connector, "profile_batch_size", 2)  # two tables per query: released every two queries
+        two_at_a_time = profile_tables(connector, targets, sample_rows=500, concurrency=2)
     finally:
         connector.close()
-    assert len(releases) == 3  # after tables 1-3, 4-6 and 7
+    assert len(releases) == 3 + 2  # after tables 1-3, 4-6 and 7; then after 1-4 and 5-7
     assert {k: (s.row_count, s.columns) for k, s in batched.items()} == {
         k: (s.row_count, s.columns) for k, s in baseline.items()
     }
+    assert two_at_a_time == batched
     assert max(releases) > 0 and after < max(releases)  # what DuckDB held before a release is gone after it
 
 

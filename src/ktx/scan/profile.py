@@ -452,28 +452,119 @@ def profile_tables(
     concurrency: int,
     on_done: Any = None,
 ) -> dict[str, TableStats]:
-    """Profile many tables with bounded concurrency; `on_done(key)` after each one (progress)."""
+    """Profile many tables with bounded concurrency; `on_done(key)` after each one (progress). A connector with a
+    `profile_batch_size` above one (DuckDB) is asked about that many tables per query."""
     results: dict[str, TableStats] = {}
+    size = max(1, int(getattr(connector, "profile_batch_size", 1)))
+    batches = [targets[start : start + size] for start in range(0, len(targets), size)]
 
-    def work(target: tuple[str, str | None, str, list[ProfileColumn], str | None]) -> TableStats:
-        key, schema, table, columns, catalog = target
-        return profile_table(connector, key, schema, table, columns, sample_rows, catalog)
+    def work(batch: list[tuple[str, str | None, str, list[ProfileColumn], str | None]]) -> list[TableStats]:
+        if len(batch) > 1:
+            return profile_batch(connector, batch, sample_rows)
+        key, schema, table, columns, catalog = batch[0]
+        return [profile_table(connector, key, schema, table, columns, sample_rows, catalog)]
 
-    workers = max(1, min(concurrency, connector.max_connections, len(targets) or 1))
+    workers = max(1, min(concurrency, connector.max_connections, len(batches) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ktx-profile") as pool:
-        for stats in releasing_map(pool, work, targets, connector):
-            results[stats.table] = stats
-            if on_done is not None:
-                on_done(stats.table)
+        for profiled in releasing_map(pool, work, batches, connector, every=max(1, RELEASE_EVERY // size)):
+            for stats in profiled:
+                results[stats.table] = stats
+                if on_done is not None:
+                    on_done(stats.table)
     return results
 
 
-def releasing_map(pool: ThreadPoolExecutor, work: Callable[[T], R], items: list[T], connector: Any) -> Iterator[R]:
-    """`pool.map(work, items)` in batches of RELEASE_EVERY, releasing what the warehouse cached of the tables read
-    (`connector.release_cache`, when it has one) after each batch, when no query is in flight."""
+def profile_batch(
+    connector: Any, batch: list[tuple[str, str | None, str, list[ProfileColumn], str | None]], sample_rows: int
+) -> list[TableStats]:
+    """Several tables in one query (DuckDB: planning a query costs more than profiling a small table). The same
+    figures as `profile_table`, table by table; if the query fails, each table is profiled on its own (and a bad
+    column there found column by column)."""
+    with_columns = [target for target in batch if target[3]]
+    alone = [target for target in batch if not target[3]]  # nothing to profile but the row count
+    out: list[TableStats] = []
+    if len(with_columns) > 1:
+        try:
+            raw = connector.execute(_duckdb_batch_sql(with_columns, sample_rows))
+        except KeyboardInterrupt:
+            raise
+        except KtxError:
+            alone = batch
+        else:
+            rows: dict[int, list[tuple[Any, ...]]] = {i: [] for i in range(len(with_columns))}
+            counts: dict[int, tuple[int, int]] = {}
+            for row in raw.rows:
+                counts[int(row[0])] = (_int(row[2]), _int(row[3]))
+                if row[1] is not None:  # a table with no non-null sampled value has its counts alone
+                    rows[int(row[0])].append(tuple(row[1:]))
+            for i, (key, _schema, _table, columns, _catalog) in enumerate(with_columns):
+                if rows[i]:
+                    total, sampled, stats = _parse_rows(rows[i], columns)
+                else:
+                    total, sampled = counts.get(i, (0, 0))
+                    stats = {c.name: ColumnStats(c.name, sampled, sampled, 0) for c in columns}
+                out.append(TableStats(key, total, sampled, stats))
+    else:
+        alone = batch
+    for key, schema, table, columns, catalog in alone:
+        out.append(profile_table(connector, key, schema, table, columns, sample_rows, catalog))
+    return out
+
+
+def _duckdb_batch_sql(
+    batch: list[tuple[str, str | None, str, list[ProfileColumn], str | None]], sample_rows: int
+) -> str:
+    """`profile_sql`'s DuckDB query for several tables at once: each table's sample unpivoted and numbered, grouped
+    and ranked per (table, column), every table's row counts joined on (a table with no value row keeps them)."""
+    from ktx.scan import sqltemplate as t
+
+    ctes, values, counts = [], [], []
+    for i, (_key, schema, table, columns, catalog) in enumerate(batch):
+        source = t.table(schema, table, catalog, "duckdb")
+        names = [t.ident(c.name, "duckdb") for c in columns]
+        ctes.append(f"ktx_sample_{i} AS (SELECT {', '.join(names)} FROM {source} LIMIT {int(sample_rows)})")
+        as_text = ", ".join(f"CAST({name} AS TEXT) AS {name}" for name in names)
+        numeric = ", ".join(t.literal(c.name, "duckdb") for c in columns if c.kind == "number")
+        x = f"CASE WHEN c IN ({numeric}) THEN TRY_CAST(v AS DOUBLE) END" if numeric else "CAST(NULL AS DOUBLE)"
+        values.append(
+            f"SELECT {i} AS t, c, v, {x} AS x FROM (UNPIVOT (SELECT {as_text} FROM ktx_sample_{i}) "
+            "ON COLUMNS(*) INTO NAME c VALUE v)"
+        )
+        counts.append(
+            f"SELECT {i} AS t, (SELECT COUNT(*) FROM {source}) AS total_rows, "
+            f"(SELECT COUNT(*) FROM ktx_sample_{i}) AS sampled"
+        )
+    separator = t.literal(SEPARATOR, "duckdb")
+    ranked = (
+        "SELECT t, c, v, x, n, ROW_NUMBER() OVER (PARTITION BY t, c ORDER BY n DESC, v) AS rk, "
+        "ROW_NUMBER() OVER (PARTITION BY t, c ORDER BY LENGTH(v), v) AS vk FROM ktx_groups"
+    )
+    per_column = (
+        "SELECT t, c, SUM(n) AS non_null, COUNT(*) AS distinct_count, MIN(LENGTH(v)) AS min_length, "
+        "MAX(LENGTH(v)) AS max_length, MIN(x) AS min_number, MAX(x) AS max_number, MIN(v) AS min_text, "
+        f"MAX(v) AS max_text, LISTAGG(CASE WHEN rk <= {TOP_VALUES} THEN v END, {separator}) AS top_values, "
+        f"LISTAGG(CASE WHEN vk <= {VALUE_SAMPLE} AND LENGTH(v) <= {VALUE_SAMPLE_WIDTH} THEN v END, {separator}) "
+        f"AS value_sample FROM ({ranked}) AS {PROFILE_ALIAS} GROUP BY t, c"
+    )
+    return (
+        f"WITH {', '.join(ctes)}, ktx_values AS ({' UNION ALL '.join(values)}), "
+        "ktx_groups AS (SELECT t, c, v, MIN(x) AS x, COUNT(*) AS n FROM ktx_values WHERE NOT v IS NULL "
+        f"GROUP BY t, c, v), ktx_counts AS ({' UNION ALL '.join(counts)}) "
+        "SELECT k.t, p.c, k.total_rows, k.sampled, p.non_null, p.distinct_count, p.min_length, p.max_length, "
+        "p.min_number, p.max_number, p.min_text, p.max_text, p.top_values, p.value_sample "
+        f"FROM ktx_counts AS k LEFT JOIN ({per_column}) AS p ON p.t = k.t"
+    )
+
+
+def releasing_map(
+    pool: ThreadPoolExecutor, work: Callable[[T], R], items: list[T], connector: Any, every: int = 0
+) -> Iterator[R]:
+    """`pool.map(work, items)` in batches of `every` (default RELEASE_EVERY), releasing what the warehouse cached of
+    the tables read (`connector.release_cache`, when it has one) after each batch, when no query is in flight."""
     release = getattr(connector, "release_cache", None)
-    for start in range(0, len(items), RELEASE_EVERY):
-        yield from pool.map(work, items[start : start + RELEASE_EVERY])
+    every = every or RELEASE_EVERY
+    for start in range(0, len(items), every):
+        yield from pool.map(work, items[start : start + every])
         if release is not None:
             release()
 
