@@ -146,14 +146,15 @@ class SearchIndex:
             self._local.conn = conn
         return conn
 
-    def unchanged_since_last_sync(self, kind: str, scope: str) -> bool:
-        """True when no other connection wrote the index since this one last synced the scope."""
+    def unchanged_since_last_sync(self, kind: str, scope: str, version: int | None = None) -> bool:
+        """True when no other connection wrote the index since this one last synced the scope. `version`: the
+        `version()` a search read when it began (one read per search, not one per question asked of the index)."""
         cached = self._known_cache.get((kind, scope))
-        return cached is not None and cached[0] == self._data_version()
+        return cached is not None and cached[0] == (self._data_version() if version is None else version)
 
-    def doc_count(self, kind: str, scope: str) -> int:
+    def doc_count(self, kind: str, scope: str, version: int | None = None) -> int:
         """Documents of one scope as last synced (read again only after another connection wrote)."""
-        return len(self._known(kind, scope))
+        return len(self._known(kind, scope, version))
 
     def count(self, kind: str, scopes: Sequence[str]) -> int:
         """Documents of `kind` in any of `scopes`, read from the table (no cache)."""
@@ -167,23 +168,27 @@ class SearchIndex:
     def _data_version(self) -> int:
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
-    def in_memory(self, kind: str, scopes: Sequence[str]) -> InMemory | None:
+    def version(self) -> int:
+        """Changes whenever another connection (another process) has written the database since."""
+        return self._data_version()
+
+    def in_memory(self, kind: str, scopes: Sequence[str], version: int | None = None) -> InMemory | None:
         """The documents of `kind` in `scopes` kept in memory for the lanes; None until they have been searched
         MEMORY_REUSE times with nothing written in between, and while another thread builds them (that
         search goes to SQLite rather than wait). A search asks once and hands the answer to its lanes."""
         key = (kind, tuple(scopes))
-        version = (self._data_version(), self._writes)
+        stamp = (self._data_version() if version is None else version, self._writes)
         with self._memory_lock:
             entry = self._memory.get(key)
-            uses = entry[2] + 1 if entry is not None and entry[0] == version else 1
-            if entry is not None and entry[0] == version and entry[1] is not None:
+            uses = entry[2] + 1 if entry is not None and entry[0] == stamp else 1
+            if entry is not None and entry[0] == stamp and entry[1] is not None:
                 return entry[1]
             building = uses == MEMORY_REUSE
-            self._memory[key] = (version, None, uses)
-            mirror = self._mirror[1] if self._mirror is not None and self._mirror[0] == version else None
-            build_mirror = building and (self._mirror is None or self._mirror[0] != version)
+            self._memory[key] = (stamp, None, uses)
+            mirror = self._mirror[1] if self._mirror is not None and self._mirror[0] == stamp else None
+            build_mirror = building and (self._mirror is None or self._mirror[0] != stamp)
             if build_mirror:
-                self._mirror = (version, None)  # being built (or, for a table too large, never)
+                self._mirror = (stamp, None)  # being built (or, for a table too large, never)
         if not building:
             return None
         reader = self.reader()
@@ -197,9 +202,9 @@ class SearchIndex:
         except TooLarge:
             rows.close()
             with self._memory_lock:
-                if self._mirror is not None and self._mirror[0] == version and build_mirror:
+                if self._mirror is not None and self._mirror[0] == stamp and build_mirror:
                     self._mirror = None
-            return None  # and not tried again for this version: its count of uses is past MEMORY_REUSE
+            return None  # and not tried again for this stamp: its count of uses is past MEMORY_REUSE
         if build_mirror:
             try:
                 mirror = Bm25Mirror(reader, FTS_TOKENIZER, FTS_WEIGHTS)
@@ -208,10 +213,10 @@ class SearchIndex:
         built = InMemory(words, mirror)
         with self._memory_lock:
             current = self._memory.get(key)
-            if current is not None and current[0] == version:
-                self._memory[key] = (version, built, current[2])
-            if build_mirror and self._mirror is not None and self._mirror[0] == version:
-                self._mirror = (version, mirror)
+            if current is not None and current[0] == stamp:
+                self._memory[key] = (stamp, built, current[2])
+            if build_mirror and self._mirror is not None and self._mirror[0] == stamp:
+                self._mirror = (stamp, mirror)
         return built
 
     def _documents_changed(self) -> None:
@@ -220,8 +225,8 @@ class SearchIndex:
             self._memory.clear()
             self._mirror = None
 
-    def _known(self, kind: str, scope: str) -> dict[str, tuple[Any, ...]]:
-        version = self._data_version()
+    def _known(self, kind: str, scope: str, version: int | None = None) -> dict[str, tuple[Any, ...]]:
+        version = self._data_version() if version is None else version
         cached = self._known_cache.get((kind, scope))
         if cached is not None and cached[0] == version:
             return cached[1]

@@ -102,16 +102,19 @@ class SearchService:
             return None
         return IndexDoc(page.path, page.key, page.summary, page.search_text(), " ".join(page.tags), {"tags": page.tags})
 
-    def sync_wiki_scope(self, scope: str, user_id: str | None = None, *, force: bool = False) -> SyncStats:
+    def sync_wiki_scope(
+        self, scope: str, user_id: str | None = None, *, force: bool = False, version: int | None = None
+    ) -> SyncStats:
         """Bring one wiki scope up to date. After the first sweep, a directory watch tells whether
         any file changed; with no change (and no other writer of the index) there is nothing to do.
 
         That answer is found without the sync lock, so concurrent searches of an unchanged wiki do not queue
-        behind one another; a search that finds a change sweeps under the lock."""
+        behind one another; a search that finds a change sweeps under the lock. `version`: the index's version
+        the search read as it began."""
         label = "global" if scope == "global" else f"user:{user_id}"
         folder = str(self.project.root / ("wiki/global" if scope == "global" else f"wiki/user/{user_id}"))
         if not force:
-            if not os.path.isdir(folder) and self.index.doc_count("wiki", label) == 0:
+            if not os.path.isdir(folder) and self.index.doc_count("wiki", label, version) == 0:
                 # No folder, no pages (a user who never wrote one): nothing to watch or sweep, and nothing changed —
                 # sweeping it per search re-ran the index sync and invalidated the result cache every time.
                 return SyncStats(scanned=0)
@@ -122,9 +125,9 @@ class SearchService:
                 watch is not None
                 and watch.active
                 and not watch.changed()
-                and self.index.unchanged_since_last_sync("wiki", label)
+                and self.index.unchanged_since_last_sync("wiki", label, version)
             ):
-                return SyncStats(scanned=self.index.doc_count("wiki", label))
+                return SyncStats(scanned=self.index.doc_count("wiki", label, version))
         with self._sync_lock:
             return self._sweep_wiki_scope(scope, user_id, label, folder, force=force)
 
@@ -147,9 +150,10 @@ class SearchService:
         """Hybrid search over the user's and global pages; `lanes` restricts lanes (evaluation, debugging)."""
         started = time.perf_counter()
         scopes = ["global"] + ([f"user:{user_id}"] if user_id else [])
-        self.sync_wiki_scope("global")
+        version = self.index.version()  # read once: each read is a statement on the shared connection
+        self.sync_wiki_scope("global", version=version)
         if user_id:
-            self.sync_wiki_scope("user", user_id)
+            self.sync_wiki_scope("user", user_id, version=version)
         key = (tuple(scopes), query, limit, frozenset(lanes) if lanes is not None else None)
         cached = self._wiki_results.get(key)
         if cached is not None and cached[0] == self._wiki_generation:
@@ -161,7 +165,7 @@ class SearchService:
         q = normalize_query(query)
         pool = candidate_pool(final)
         mode = self.project.config.storage.search
-        memory = self.index.in_memory("wiki", scopes)
+        memory = self.index.in_memory("wiki", scopes, version)
         generators = {"token": lambda qq, n: search_lanes.token(self.index, "wiki", scopes, qq, n, memory)}
         if mode == "sqlite-fts5":
             generators = {
