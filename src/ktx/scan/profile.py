@@ -189,17 +189,24 @@ def _duckdb_unpivot(sql: str, columns: list[ProfileColumn]) -> str:
     """DuckDB plans a UNION ALL of one branch per column slowly (~20 ms of a 20-column table's ~30 ms): its own
     UNPIVOT gives the same (column, text value, numeric value) rows and plans in a fraction of that. Only the
     `ktx_values` step changes; the rest of the query is the generic one."""
-    from ktx.scan import sqltemplate as t
-
     start = sql.index("ktx_values AS (") + len("ktx_values AS (")
     end = sql.index("), ktx_groups AS (")
-    as_text = ", ".join(f"CAST({t.ident(c.name, 'duckdb')} AS TEXT) AS {t.ident(c.name, 'duckdb')}" for c in columns)
+    return sql[:start] + _duckdb_values(columns, "ktx_sample") + sql[end:]
+
+
+def _duckdb_values(columns: list[ProfileColumn], sample: str, table_number: int | None = None) -> str:
+    """DuckDB's `ktx_values` rows of one table's sample: (column, text value, numeric value), led by the table's
+    number in a query of several tables."""
+    from ktx.scan import sqltemplate as t
+
+    names = [t.ident(c.name, "duckdb") for c in columns]
+    as_text = ", ".join(f"CAST({name} AS TEXT) AS {name}" for name in names)
     numeric = ", ".join(t.literal(c.name, "duckdb") for c in columns if c.kind == "number")
     x = f"CASE WHEN c IN ({numeric}) THEN TRY_CAST(v AS DOUBLE) END" if numeric else "CAST(NULL AS DOUBLE)"
-    values = (
-        f"SELECT c, v, {x} AS x FROM (UNPIVOT (SELECT {as_text} FROM ktx_sample) ON COLUMNS(*) INTO NAME c VALUE v)"
+    lead = "" if table_number is None else f"{table_number} AS t, "
+    return (
+        f"SELECT {lead}c, v, {x} AS x FROM (UNPIVOT (SELECT {as_text} FROM {sample}) ON COLUMNS(*) INTO NAME c VALUE v)"
     )
-    return sql[:start] + values + sql[end:]
 
 
 def profile_tree(
@@ -521,15 +528,9 @@ def _duckdb_batch_sql(
     ctes, values, counts = [], [], []
     for i, (_key, schema, table, columns, catalog) in enumerate(batch):
         source = t.table(schema, table, catalog, "duckdb")
-        names = [t.ident(c.name, "duckdb") for c in columns]
-        ctes.append(f"ktx_sample_{i} AS (SELECT {', '.join(names)} FROM {source} LIMIT {int(sample_rows)})")
-        as_text = ", ".join(f"CAST({name} AS TEXT) AS {name}" for name in names)
-        numeric = ", ".join(t.literal(c.name, "duckdb") for c in columns if c.kind == "number")
-        x = f"CASE WHEN c IN ({numeric}) THEN TRY_CAST(v AS DOUBLE) END" if numeric else "CAST(NULL AS DOUBLE)"
-        values.append(
-            f"SELECT {i} AS t, c, v, {x} AS x FROM (UNPIVOT (SELECT {as_text} FROM ktx_sample_{i}) "
-            "ON COLUMNS(*) INTO NAME c VALUE v)"
-        )
+        names = ", ".join(t.ident(c.name, "duckdb") for c in columns)
+        ctes.append(f"ktx_sample_{i} AS (SELECT {names} FROM {source} LIMIT {int(sample_rows)})")
+        values.append(_duckdb_values(columns, f"ktx_sample_{i}", i))
         counts.append(
             f"SELECT {i} AS t, (SELECT COUNT(*) FROM {source}) AS total_rows, "
             f"(SELECT COUNT(*) FROM ktx_sample_{i}) AS sampled"

@@ -37,7 +37,7 @@ class DuckDBConnector(Connector):
     default_max_connections = 4
     scope_keys = ("schemas",)
     # Tables per profiling query: planning DuckDB's profile query costs more than running it on a small table, and
-    # ten tables per query halve a scan of thousands of them (benchmarks/ingest.py).
+    # ten tables per query nearly halve the profiling of thousands of them (benchmarks/ingest.py).
     profile_batch_size = 10
 
     _db: Any = None
