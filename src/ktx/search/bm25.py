@@ -21,6 +21,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ktx.memo import remember
+
 K1 = 1.2
 B = 0.75
 # A table this large is left to FTS5: reading every token would take seconds and tens of MB.
@@ -115,10 +117,7 @@ class Bm25Mirror:
             rows, inverse = np.unique(docs, return_inverse=True)
             result = (rows, np.bincount(inverse, weights=self.weights[columns]), len(rows))
         with self._lock:
-            if len(self._phrases) >= 20_000:
-                self._phrases.clear()
-            self._phrases[term] = result
-        return result
+            return remember(self._phrases, term, result, 20_000)
 
     def ranks(self, terms: Sequence[str]) -> tuple[Any, Any] | None:
         """(dense rows the OR of `terms` matches, their bm25 rank — negative, best lowest), as FTS5 computes it.
@@ -163,7 +162,6 @@ class _Tokenizer:
         self._conn.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize = '{tokenizer}')")
         self._conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
         self._lock = threading.Lock()
-
         self._known: dict[str, list[str]] = {}
 
     def tokens(self, term: str) -> list[str]:
@@ -174,7 +172,4 @@ class _Tokenizer:
             self._conn.execute("DELETE FROM t")
             self._conn.execute("INSERT INTO t (x) VALUES (?)", (term,))
             tokens = [row[0] for row in self._conn.execute("SELECT term FROM v ORDER BY offset")]
-            if len(self._known) >= 20_000:
-                self._known.clear()
-            self._known[term] = tokens
-        return tokens
+            return remember(self._known, term, tokens, 20_000)

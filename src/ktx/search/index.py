@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ktx.memo import remember
 from ktx.project.state import register_migration, transaction
 from ktx.search.bm25 import Bm25Mirror, TooLarge
 from ktx.search.substrings import SubstringIndex
@@ -405,14 +406,15 @@ class SearchIndex:
         if wanted:
             placeholders = ", ".join("?" for _ in wanted)
             for doc_id, scope, key, summary, meta in self.reader().execute(
-                f"SELECT doc_id, scope, key, summary, meta FROM search_docs WHERE kind = ? AND doc_id IN ({placeholders})",
+                "SELECT doc_id, scope, key, summary, meta FROM search_docs "
+                f"WHERE kind = ? AND doc_id IN ({placeholders})",
                 [kind, *wanted],
             ):
                 out[doc_id] = {"scope": scope, "key": key, "summary": summary, **json.loads(meta or "{}")}
             if memory is not None:
-                if len(known) >= ROW_CACHE_SIZE:
-                    known.clear()
-                known.update((doc_id, out[doc_id]) for doc_id in wanted if doc_id in out)
+                for doc_id in wanted:
+                    if doc_id in out:
+                        remember(known, doc_id, out[doc_id], ROW_CACHE_SIZE)
         return out
 
 

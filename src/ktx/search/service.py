@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ktx.memo import remember
 from ktx.project.project import Project
 from ktx.scan.artifacts import latest_profile, load_profile_dictionary
 from ktx.search import lanes as search_lanes
@@ -197,9 +198,7 @@ class SearchService:
             )
         self.last_duration_ms = (time.perf_counter() - started) * 1000
         outcome = SearchOutcome(items, reports, mode, self._embedding[1])
-        if len(self._wiki_results) >= 2048:
-            self._wiki_results.clear()
-        self._wiki_results[key] = (generation, outcome)
+        remember(self._wiki_results, key, (generation, outcome), 2048)
         return SearchOutcome([dict(i) for i in items], reports, mode, outcome.embedding)
 
     # --- semantic-layer sources ----------------------------------------------------------

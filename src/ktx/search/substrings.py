@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ktx.memo import remember
 from ktx.search.bm25 import TooLarge
 
 _WORD = re.compile(r"[a-z0-9_]+")
@@ -84,10 +85,7 @@ class SubstringIndex:
             chosen[found] = True
             documents = np.unique(self._pair_docs[chosen[self._pair_words]])
         with self._lock:
-            if len(self._terms) >= TERM_CACHE_SIZE:
-                self._terms.clear()
-            self._terms[term] = documents
-        return documents
+            return remember(self._terms, term, documents, TERM_CACHE_SIZE)
 
     def top(self, terms: Sequence[str], limit: int) -> list[tuple[str, float]]:
         """(doc_id, share of `terms` found in it), most found first, then by doc_id; at most `limit`."""

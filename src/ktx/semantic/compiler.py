@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from ktx.memo import remember
 from ktx.semantic import sqlexpr, sqltree
 from ktx.semantic.grains import GRANULARITIES, SUB_SECOND_GRAINS
 from ktx.semantic.graph import Edge, JoinGraph, Path
@@ -128,10 +129,7 @@ class SemanticEngine:
         key = _query_key(parsed, self.ambiguous_paths)
         known = self._compiled.get(key)
         if known is None:
-            known = self._compile(parsed)
-            if len(self._compiled) >= COMPILED_MEMO_SIZE:
-                self._compiled.clear()
-            self._compiled[key] = known
+            known = remember(self._compiled, key, self._compile(parsed), COMPILED_MEMO_SIZE)
         return copy.deepcopy(known)  # callers may change what they are given
 
     def _compile(self, parsed: SemanticQuery) -> CompiledQuery:

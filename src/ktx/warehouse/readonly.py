@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ktx.errors import KtxError
+from ktx.memo import remember
 
 MAX_ROWS_LIMIT = 10_000
 DEFAULT_MAX_ROWS = 1_000
@@ -247,10 +248,7 @@ def gate_query(
     key = (sql, dialect, max_rows, extra_allowed, shadowed)
     passed = _PASSED.get(key)
     if passed is None:
-        passed = _gate_query(sql, dialect, max_rows, extra_allowed, shadowed)
-        if len(_PASSED) >= 256:
-            _PASSED.clear()
-        _PASSED[key] = passed
+        passed = remember(_PASSED, key, _gate_query(sql, dialect, max_rows, extra_allowed, shadowed), 256)
     return passed
 
 
@@ -260,9 +258,9 @@ _PASSED: dict[tuple[str, str, int, frozenset[str], frozenset[str]], GatedQuery] 
 def _gate_query(
     sql: str, dialect: str, max_rows: int, extra_allowed: frozenset[str], shadowed: frozenset[str]
 ) -> GatedQuery:
-    """The gate itself: vet, then cap. The cap is applied to the parsed tree and rendered in the connection's dialect, so an
-    existing smaller LIMIT is kept and duplicate column names (invalid in a derived table on
-    MySQL) are not a problem, as they would be with a textual `SELECT * FROM (…)` wrapper.
+    """The gate itself: vet, then cap. The cap is applied to the parsed tree and rendered in the connection's
+    dialect, so an existing smaller LIMIT is kept and duplicate column names (invalid in a derived table on MySQL)
+    are not a problem, as they would be with a textual `SELECT * FROM (…)` wrapper.
     """
     _, exp = _sqlglot()
     statement = gate_statement(sql, dialect, extra_allowed, shadowed)

@@ -15,9 +15,9 @@ def lexical(
     `scopes`, by rank and then doc_id.
 
     With the documents kept in `memory` (a server searching them again and again) the same scores come from the
-    table's BM25 mirror. Otherwise FTS5 ranks: its own `rank` ordering with a LIMIT is much cheaper than sorting on bm25() in
-    a join; rows of other kinds or scopes are filtered afterwards, fetching more while too many drop out or the
-    last fetched row ties with the last one kept.
+    table's BM25 mirror. Otherwise FTS5 ranks: its own `rank` ordering with a LIMIT is much cheaper than sorting on
+    bm25() in a join; rows of other kinds or scopes are filtered afterwards, fetching more while too many drop out or
+    the last fetched row ties with the last one kept.
     """
     terms = query.content_terms
     if not terms:

@@ -14,8 +14,8 @@ def token(
     """Score = fraction of query terms found as substrings of the page text.
 
     With the documents kept in `memory` (a server searching them again and again), the terms are looked up in
-    their words (`SubstringIndex`, same answers). Before that, terms of 3+ characters come from the trigram index and are
-    counted in SQL (grouped before the join, so each matching document is looked up once); a query of only
+    their words (`SubstringIndex`, same answers). Before that, terms of 3+ characters come from the trigram index
+    and are counted in SQL (grouped before the join, so each matching document is looked up once); a query of only
     shorter terms falls back to `instr` over the scope.
     """
     terms = query.substring_terms
