@@ -18,6 +18,10 @@ from typing import Any, TypeVar
 from ktx.errors import KtxError
 
 SEPARATOR = "\x1f"
+# Each joined value is led by its rank and this mark: the SQL aggregates that join them (GROUP_CONCAT, STRING_AGG,
+# LISTAGG) keep no order on a parallel engine, and the ranks put the values back in order, so the same data gives
+# the same files on every scan.
+RANK_MARK = "\x1e"
 PROFILE_ALIAS = "relationship_profile_values"  # also marks scan probes for query-history mining
 TOP_VALUES = 5
 # The smallest distinct values of a column in (length, value) order, for inclusion dependencies: when one
@@ -209,6 +213,14 @@ def _duckdb_values(columns: list[ProfileColumn], sample: str, table_number: int 
     )
 
 
+def _ranked(rank: str):
+    """`<rank> RANK_MARK <value>`: a value as it is joined, with the rank that orders it (see RANK_MARK)."""
+    from sqlglot import exp
+
+    mark = exp.Literal.string(RANK_MARK)
+    return exp.DPipe(this=exp.DPipe(this=_text(exp.column(rank)), expression=mark), expression=exp.column("v"))
+
+
 def profile_tree(
     schema: str | None, table: str, columns: list[ProfileColumn], sample_rows: int, catalog: str | None
 ) -> Any:
@@ -278,9 +290,7 @@ def profile_tree(
         ),
     ).from_("ktx_groups")
     top = exp.Case(
-        ifs=[
-            exp.If(this=exp.LTE(this=exp.column("rk"), expression=exp.Literal.number(TOP_VALUES)), true=exp.column("v"))
-        ]
+        ifs=[exp.If(this=exp.LTE(this=exp.column("rk"), expression=exp.Literal.number(TOP_VALUES)), true=_ranked("rk"))]
     )
     smallest = exp.Case(
         ifs=[
@@ -289,7 +299,7 @@ def profile_tree(
                     exp.LTE(this=exp.column("vk"), expression=exp.Literal.number(VALUE_SAMPLE)),
                     exp.LTE(this=exp.Length(this=exp.column("v")), expression=exp.Literal.number(VALUE_SAMPLE_WIDTH)),
                 ),
-                true=exp.column("v"),
+                true=_ranked("vk"),
             )
         ]
     )
@@ -351,7 +361,16 @@ def _shared(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def _split(joined: Any) -> tuple[str, ...]:
-    return _shared(v for v in str(joined).split(SEPARATOR) if v != "") if joined not in (None, "") else ()
+    """The values of one joined aggregate, in the order of the ranks that lead them (see RANK_MARK)."""
+    if joined in (None, ""):
+        return ()
+    ranked = []
+    for item in str(joined).split(SEPARATOR):
+        rank, _, value = item.partition(RANK_MARK)
+        if value != "":
+            ranked.append((int(rank), value))
+    ranked.sort()
+    return _shared(value for _, value in ranked)
 
 
 def _parse_rows(rows: list[tuple[Any, ...]], columns: list[ProfileColumn]) -> tuple[int, int, dict[str, ColumnStats]]:
@@ -535,7 +554,7 @@ def _duckdb_batch_sql(
             f"SELECT {i} AS t, (SELECT COUNT(*) FROM {source}) AS total_rows, "
             f"(SELECT COUNT(*) FROM ktx_sample_{i}) AS sampled"
         )
-    separator = t.literal(SEPARATOR, "duckdb")
+    separator, mark = t.literal(SEPARATOR, "duckdb"), t.literal(RANK_MARK, "duckdb")
     ranked = (
         "SELECT t, c, v, x, n, ROW_NUMBER() OVER (PARTITION BY t, c ORDER BY n DESC, v) AS rk, "
         "ROW_NUMBER() OVER (PARTITION BY t, c ORDER BY LENGTH(v), v) AS vk FROM ktx_groups"
@@ -543,8 +562,9 @@ def _duckdb_batch_sql(
     per_column = (
         "SELECT t, c, SUM(n) AS non_null, COUNT(*) AS distinct_count, MIN(LENGTH(v)) AS min_length, "
         "MAX(LENGTH(v)) AS max_length, MIN(x) AS min_number, MAX(x) AS max_number, MIN(v) AS min_text, "
-        f"MAX(v) AS max_text, LISTAGG(CASE WHEN rk <= {TOP_VALUES} THEN v END, {separator}) AS top_values, "
-        f"LISTAGG(CASE WHEN vk <= {VALUE_SAMPLE} AND LENGTH(v) <= {VALUE_SAMPLE_WIDTH} THEN v END, {separator}) "
+        f"MAX(v) AS max_text, LISTAGG(CASE WHEN rk <= {TOP_VALUES} THEN rk || {mark} || v END, {separator}) "
+        "AS top_values, LISTAGG(CASE WHEN vk <= "
+        f"{VALUE_SAMPLE} AND LENGTH(v) <= {VALUE_SAMPLE_WIDTH} THEN vk || {mark} || v END, {separator}) "
         f"AS value_sample FROM ({ranked}) AS {PROFILE_ALIAS} GROUP BY t, c"
     )
     return (
