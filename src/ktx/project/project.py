@@ -24,6 +24,7 @@ from ktx.project.location import CONFIG_FILE, KTX_DIR
 
 STATE_DB = "db.sqlite"
 
+
 KTX_GITIGNORE_ENTRIES = (
     "cache/",
     "db.sqlite",
@@ -62,6 +63,19 @@ scan:
 """
 
 
+def validate_config_bytes(data: bytes) -> ConfigValidation:
+    """Validate the bytes of a ktx.yaml: not UTF-8, not YAML, or not a valid config are issues, not exceptions."""
+    try:
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # newlines as read_text gives them
+    except UnicodeDecodeError as exc:
+        return ConfigValidation(None, [ConfigIssue("", f"ktx.yaml is not UTF-8 text (byte {exc.start})", "error")])
+    try:
+        raw = yamlio.read_config_yaml(text)
+    except ConfigError as exc:
+        return ConfigValidation(None, [ConfigIssue("", exc.message, "error")])
+    return validate_config_data(raw)
+
+
 class Project:
     """Opened once per command; hands out config, git, files and state."""
 
@@ -92,16 +106,10 @@ class Project:
     @cached_property
     def validation(self) -> ConfigValidation:
         try:
-            text = self.config_path.read_text(encoding="utf-8")
+            data = self.config_path.read_bytes()
         except FileNotFoundError:
             raise KtxError(f"No ktx.yaml found in {self.root}") from None
-        except UnicodeDecodeError as exc:
-            return ConfigValidation(None, [ConfigIssue("", f"ktx.yaml is not UTF-8 text (byte {exc.start})", "error")])
-        try:
-            raw = yamlio.read_config_yaml(text)
-        except ConfigError as exc:
-            return ConfigValidation(None, [ConfigIssue("", exc.message, "error")])
-        return validate_config_data(raw)
+        return validate_config_bytes(data)
 
     @property
     def config(self) -> KtxConfig:

@@ -5,12 +5,11 @@ sqlglot or the compiler, so a cache hit can skip both."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import ktx
+from ktx.filestamp import add_files, add_package
 
 FORMAT = 2
 RACY_NS = 2_000_000_000  # a file written this recently could change again without its stamp changing
@@ -20,7 +19,7 @@ def fingerprint(folder: Path, dialect: str) -> tuple[str, int]:
     """(digest, newest modification time of a layer file)."""
     digest = _code_digest().copy()
     digest.update(f"|{dialect}".encode())
-    newest = _add_files(digest, folder, folder.rglob("*"))
+    newest = add_files(digest, folder, folder.rglob("*"))
     return digest.hexdigest(), newest
 
 
@@ -33,21 +32,8 @@ def _code_digest() -> Any:
     global _CODE
     if _CODE is None:
         digest = hashlib.sha256(f"{FORMAT}|{ktx.__version__}".encode())
-        spec = importlib.util.find_spec("sqlglot")
-        if spec is not None and spec.origin:
-            sqlglot_dir = Path(spec.origin).parent  # an upgrade rewrites these files: a new stamp
-            _add_files(digest, sqlglot_dir, [sqlglot_dir / "__init__.py", sqlglot_dir / "_version.py"])
+        add_package(digest, "sqlglot", ["__init__.py", "_version.py"])
         here = Path(__file__).parent
-        _add_files(digest, here, here.glob("*.py"))
+        add_files(digest, here, here.glob("*.py"))
         _CODE = digest
     return _CODE
-
-
-def _add_files(digest: Any, base: Path, paths: Iterable[Path]) -> int:
-    newest = 0
-    for path in sorted(paths):
-        if path.is_file():
-            stat = path.stat()
-            newest = max(newest, stat.st_mtime_ns)
-            digest.update(f"\0{path.relative_to(base)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
-    return newest
