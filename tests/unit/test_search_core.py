@@ -84,3 +84,35 @@ def test_failed_and_skipped_lanes_do_not_break_fusion():
 def test_limit_slices():
     lane = Lane("lexical", candidates=[Candidate(str(i), i) for i in range(1, 40)])
     assert len(fuse([lane], 3)[0]) == 3 and len(fuse([lane], 0)[0]) == 1
+
+
+def test_quick_lanes_run_in_the_calling_thread_and_slow_ones_still_overlap():
+    import threading
+
+    caller = threading.get_ident()
+    ran_in: dict[str, int] = {}
+    both_slow_lanes = threading.Barrier(2, timeout=10)  # passed only if the two slow lanes run at the same time
+
+    def lane(name: str, slow: bool = False, fail: bool = False):
+        def generate(q, n):
+            ran_in[name] = threading.get_ident()
+            if slow:
+                both_slow_lanes.wait()
+            if fail:
+                raise RuntimeError(f"{name} broke")
+            return Lane(name, candidates=[Candidate(name, 1)])
+
+        return generate
+
+    generators = {
+        "token": lane("token"),
+        "semantic": lane("semantic", slow=True),
+        "lexical": lane("lexical", fail=True),
+        "dictionary": lane("dictionary", slow=True),
+    }
+    lanes = run_lanes(generators, normalize_query("x"), 25, inline={"token", "lexical"})
+    assert [lane.name for lane in lanes] == ["token", "semantic", "lexical", "dictionary"]
+    assert [lane.status for lane in lanes] == ["available", "available", "failed", "available"]
+    assert lanes[2].reason == "lexical broke"
+    assert ran_in["token"] == ran_in["lexical"] == caller
+    assert ran_in["semantic"] != caller and ran_in["dictionary"] != caller

@@ -4,7 +4,7 @@ Reciprocal Rank Fusion merges them: each candidate scores `weight / (K + rank)` 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -145,8 +145,12 @@ class LaneReport:
 LaneGenerator = Callable[[Query, int], Lane]
 
 
-def run_lanes(generators: Mapping[str, LaneGenerator], query: Query, pool: int) -> list[Lane]:
-    """Run every lane concurrently; an exception becomes a `failed` lane with its message."""
+def run_lanes(
+    generators: Mapping[str, LaneGenerator], query: Query, pool: int, inline: Collection[str] = ()
+) -> list[Lane]:
+    """Run every lane concurrently; an exception becomes a `failed` lane with its message. Lanes named in `inline`
+    (answered in memory, or skipped, in well under a millisecond) run in the calling thread while the others run in
+    the pool: handing them to a thread would cost more than they do."""
 
     def run(name: str, generator: LaneGenerator) -> Lane:
         try:
@@ -156,10 +160,12 @@ def run_lanes(generators: Mapping[str, LaneGenerator], query: Query, pool: int) 
         lane.name = name
         return lane
 
-    if len(generators) == 1:
+    pooled = [n for n in generators if n not in inline]
+    if len(pooled) <= 1:  # at most one lane needs a thread: this one
         return [run(n, g) for n, g in generators.items()]
-    futures = [_executor().submit(run, n, g) for n, g in generators.items()]
-    return [f.result() for f in futures]
+    futures = {n: _executor().submit(run, n, generators[n]) for n in pooled}
+    done = {n: run(n, g) for n, g in generators.items() if n in inline}
+    return [done[n] if n in done else futures[n].result() for n in generators]
 
 
 _EXECUTOR: ThreadPoolExecutor | None = None

@@ -72,6 +72,12 @@ class SearchService:
         overrides = configured.model_dump(exclude_none=True) if configured else {}
         return {**DEFAULT_WEIGHTS, **overrides}
 
+    def _quick_lanes(self, memory: Any) -> set[str]:
+        """The lanes that answer without waiting on SQLite or an embedding model: the token and lexical lanes when
+        the index is kept in memory, the semantic lane when no embedding model is configured (it is skipped)."""
+        quick = {"token", "lexical"} if memory is not None else set()
+        return quick | ({"semantic"} if self.embedder is None else set())
+
     # --- wiki ----------------------------------------------------------------------------
 
     def _wiki_files(self, scope: str, user_id: str | None) -> list[tuple[str, int, int, str]]:
@@ -176,7 +182,7 @@ class SearchService:
             }
         if lanes is not None:
             generators = {name: gen for name, gen in generators.items() if name in lanes}
-        ran = run_lanes(generators, q, pool)
+        ran = run_lanes(generators, q, pool, self._quick_lanes(memory))
         fused, reports = fuse(ran, final, self.weights, pool)
         rows = self.index.rows("wiki", [r.id for r in fused], memory)
         items = []
@@ -278,7 +284,7 @@ class SearchService:
                 **generators,
                 "semantic": lambda qq, n: search_lanes.semantic(self.index, "sl", scopes, qq.raw, self.embedder, n),
             }
-        lanes = run_lanes(generators, q, pool)
+        lanes = run_lanes(generators, q, pool, self._quick_lanes(memory))
         lanes.append(self._usage_lane(lanes))
         fused, reports = fuse(lanes, final, self.weights, pool)
         rows = self.index.rows("sl", [r.id for r in fused], memory)
