@@ -2,8 +2,8 @@
 
 1. `wiki_search` over HTTP, 16 concurrent clients (2 load processes × 8 sessions, a lean client), 10,000-page
    wiki: calls/s and p50/p95 per call (budget ≥ 300 calls/s, p95 ≤ 50 ms), once with the benchmark's questions
-   repeated (each asked once beforehand, so the timed run is answered from the server's result cache) and once
-   with distinct questions;
+   repeated (each asked once beforehand, so the timed run is answered from the server's result cache), once
+   with distinct questions, and once mixed: every other call an `sl_query` on the demo DuckDB;
 2. `sl_query` (compile + execute on the demo DuckDB) and `wiki_search` (questions not asked before) over HTTP, one
    client: p50/p95 per call (budget p50 ≤ 10 ms each); then item 1 again on a daemon started with `--json-responses`
    (one JSON body per request, no progress notifications);
@@ -100,7 +100,9 @@ async def _load(url: str, tool: str, args_list: list[dict], sessions: int, durat
         i = offset * (len(args_list) // max(1, sessions * 4))  # spread sessions over the list
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            answer = await session.post("tools/call", {"name": tool, "arguments": args_list[i % len(args_list)]})
+            call = args_list[i % len(args_list)]
+            name, arguments = (call["tool"], call["arguments"]) if "tool" in call else (tool, call)  # a mixed load
+            answer = await session.post("tools/call", {"name": name, "arguments": arguments})
             latencies.append((time.perf_counter() - started) * 1000)
             assert not answer["result"].get("isError"), answer
             i += 1
@@ -160,7 +162,22 @@ def main() -> None:
         queries = [{"query": q, "limit": 10} for q, _ in QUERIES]
         # Distinct questions (each a benchmark query plus a word of another): every call is a cache miss.
         distinct = [{"query": f"{q} {other.split()[0]}", "limit": 10} for q, _ in QUERIES for other, _ in QUERIES]
-        for label, workload in (("repeated questions", queries), ("distinct questions", distinct)):
+        sl = [
+            {
+                "connectionId": "warehouse",
+                "measures": ["orders.revenue"],
+                "dimensions": [{"field": "orders.ordered_at", "granularity": "month"}],
+            },
+            {"connectionId": "warehouse", "measures": [{"expr": "count(orders.id)", "name": "n"}]},
+        ]
+        # Every other call a semantic query (compiled once, executed on DuckDB each time), the rest distinct searches.
+        mixed = [
+            call
+            for i, question in enumerate(distinct)
+            for call in ({"tool": "wiki_search", "arguments": question}, {"tool": "sl_query", "arguments": sl[i % 2]})
+        ]
+        loads = (("repeated questions", queries), ("distinct questions", distinct), ("wiki_search + sl_query", mixed))
+        for label, workload in loads:
             if workload is queries:
                 # Each question asked once first: the timed run measures answers from the server's result cache,
                 # not the first 66 searches queued behind 16 clients.
@@ -171,14 +188,6 @@ def main() -> None:
                 f"{rate:.0f} calls/s, p50 {statistics.median(samples):.1f} ms, p95 {percentile(samples, 0.95):.1f} ms "
                 "(budget ≥ 300 calls/s, p95 ≤ 50 ms)"
             )
-        sl = [
-            {
-                "connectionId": "warehouse",
-                "measures": ["orders.revenue"],
-                "dimensions": [{"field": "orders.ordered_at", "granularity": "month"}],
-            },
-            {"connectionId": "warehouse", "measures": [{"expr": "count(orders.id)", "name": "n"}]},
-        ]
         _, sl_samples = load_run(url, "sl_query", sl, 1, 1)
         print(
             f"sl_query over HTTP, one client (compile + execute, demo DuckDB): p50 {statistics.median(sl_samples):.1f} "
@@ -195,7 +204,7 @@ def main() -> None:
         subprocess.run([*ktx, "mcp", "stop"], capture_output=True)
         subprocess.run([*ktx, "mcp", "start", "--port", str(port), "--json-responses"], check=True, capture_output=True)
         asyncio.run(_ask_each(url, queries))
-        for label, workload in (("repeated questions", queries), ("distinct questions", distinct)):
+        for label, workload in loads:
             rate, samples = load_run(url, "wiki_search", workload, PROCESSES, SESSIONS)
             print(
                 f"wiki_search over HTTP with --json-responses, {PROCESSES * SESSIONS} clients, {label}: "

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -65,6 +66,74 @@ def test_the_official_client_lists_and_calls_tools_over_http(daemon) -> None:
     anyio.run(main)
     for path in (root / ".ktx" / "logs" / "mcp.log", root / ".ktx" / "mcp.json"):
         assert SECRET_PASSWORD not in path.read_text()
+
+
+def test_a_call_without_a_progress_token_is_answered_with_json_and_one_with_it_streams_progress(daemon) -> None:
+    """The default mode chooses per request: a call that asked for no progress gets one JSON body, a call with a
+    progress token gets an event stream with its progress before the result — also both at once on one session."""
+    _, _, port = daemon
+    url = f"http://127.0.0.1:{port}/mcp"
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {TOKEN}",
+    }
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    with httpx.Client(timeout=30) as http:
+        started = http.post(url, json=init, headers=headers)
+        assert started.headers["content-type"].startswith("text/event-stream")  # the session's own mode
+        headers |= {"mcp-session-id": started.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+        http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+        arguments = {"connectionId": "warehouse", "measures": [{"expr": "count(orders.id)", "name": "n"}]}
+        plain = http.post(
+            url,
+            json={
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "sl_query", "arguments": arguments},
+            },
+            headers=headers,
+        )
+        assert plain.headers["content-type"].startswith("application/json")
+        assert plain.json()["result"]["structuredContent"]["rows"] == [[300]]
+        params = {"name": "sl_query", "arguments": arguments, "_meta": {"progressToken": "p1"}}
+        streamed = http.post(
+            url, json={"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": params}, headers=headers
+        )
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        events = [
+            json.loads(line[5:]) for line in streamed.text.splitlines() if line.startswith("data:") and line[5:].strip()
+        ]
+        assert [e["params"]["message"] for e in events if e.get("method") == "notifications/progress"] == [
+            "Compiling query", "Generating SQL", "Executing", "Fetched 1 rows"
+        ]  # fmt: skip
+        assert events[-1]["id"] == 3 and events[-1]["result"]["structuredContent"]["rows"] == [[300]]
+
+    async def main() -> None:
+        progress: list[str | None] = []
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append(message)
+
+        async with http_client(url, {"Authorization": f"Bearer {TOKEN}"}) as client:
+            answers: dict[str, dict] = {}
+
+            async def call(name: str, **extra: object) -> None:
+                answers[name] = structured(await client.call_tool("sl_query", arguments, **extra))
+
+            async with anyio.create_task_group() as group:
+                for i in range(4):
+                    group.start_soon(call, f"plain{i}")
+                group.start_soon(partial(call, "with progress", progress_callback=on_progress))
+        assert {name: answer["rows"] for name, answer in answers.items()} == {
+            **{f"plain{i}": [[300]] for i in range(4)},
+            "with progress": [[300]],
+        }
+        assert progress == ["Compiling query", "Generating SQL", "Executing", "Fetched 1 rows"]
+
+    anyio.run(main)
 
 
 def test_refusals_are_plain_text_with_the_right_status(daemon) -> None:

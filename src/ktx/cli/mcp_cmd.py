@@ -26,8 +26,8 @@ JsonResponsesOption = Annotated[
     bool,
     typer.Option(
         "--json-responses",
-        help="Answer each request with one JSON body instead of an event stream: faster under load, but tool "
-        "progress notifications are not sent.",
+        help="Answer every request with one JSON body, even a call that asked for progress (its progress "
+        "notifications are not sent). Without it, only calls with a progress token get an event stream.",
     ),
 ]
 

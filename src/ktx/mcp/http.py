@@ -27,8 +27,8 @@ class HttpSettings:
     token: str | None = None
     allowed_hosts: list[str] = field(default_factory=list)
     allowed_origins: list[str] = field(default_factory=list)
-    # One JSON body per request instead of an event stream: the SDK's lighter path (about 1.6× the calls/s under
-    # load), at the price of the request-scoped stream — tool progress notifications are not sent.
+    # One JSON body for every request, even one that asked for progress (no progress notifications are sent).
+    # Without it, a request is answered with JSON unless it carries a progress token (see mcp/response_mode.py).
     json_responses: bool = False
 
     @property
@@ -79,6 +79,7 @@ def build_app(services: Services, settings: HttpSettings) -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    from ktx.mcp.response_mode import ResponseMode, install
     from ktx.mcp.server import project_server
 
     async def health(_request: Request) -> JSONResponse:
@@ -88,6 +89,7 @@ def build_app(services: Services, settings: HttpSettings) -> Any:
             {"status": "ok", "projectDir": str(services.project.root), "port": settings.port, "pid": os.getpid()}
         )
 
+    per_request = not settings.json_responses and install()
     app = project_server(services).streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=False,
@@ -97,6 +99,8 @@ def build_app(services: Services, settings: HttpSettings) -> Any:
         host=settings.host,
         custom_starlette_routes=[Route("/health", health, methods=["GET"])],
     )
+    if per_request:
+        app = ResponseMode(app)
     return HttpGuard(
         app,
         token=settings.token,
