@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import time
 from pathlib import Path
 
@@ -170,3 +171,29 @@ def test_without_a_ktx_directory_nothing_is_written(layer: Path) -> None:
     (layer.parents[1] / ".ktx").rmdir()
     compile_sql(layer)
     assert not (layer.parents[1] / ".ktx").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the directory watch is Linux's inotify")
+def test_an_unchanged_layer_is_not_statted_again_and_any_change_below_it_is_seen(layer: Path, monkeypatch) -> None:
+    from ktx.semantic import cache
+
+    taken: list[Path] = []
+    real = cache.fingerprint
+    monkeypatch.setattr(cache, "fingerprint", lambda folder, dialect: taken.append(folder) or real(folder, dialect))
+    nested = layer / "more" / "deeper"
+    nested.mkdir(parents=True)
+    write(nested / "customers_overlay.yaml", "name: customers\nmeasures:\n  - {name: people, expr: count(*)}\n")
+    first = compile_sql(layer)
+    assert compile_sql(layer) == first and compile_sql(layer) == first and len(taken) == 1
+    # an edit in a subfolder's file (its folder, not the layer's, sees it)
+    write(nested / "customers_overlay.yaml", "name: customers\nmeasures:\n  - {name: people, expr: count(id)}\n")
+    engine, _ = load_engine(layer.parents[1], layer, "warehouse", "postgres")
+    assert "COUNT(customers.id) AS people" in engine.compile({"measures": ["customers.people"]}).sql
+    # a file in a folder made after the watch was set up
+    newer = nested / "newest"
+    newer.mkdir()
+    write(newer / "orders_overlay.yaml", "name: orders\nmeasures:\n  - {name: biggest, expr: max(amount)}\n")
+    engine, _ = load_engine(layer.parents[1], layer, "warehouse", "postgres")
+    assert "MAX(orders.amount) AS biggest" in engine.compile({"measures": ["orders.biggest"]}).sql
+    assert len(taken) == 3
+    assert compile_sql(layer) == first and len(taken) == 3

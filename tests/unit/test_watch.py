@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ktx.search.watch import DirectoryWatch
+from ktx.watch import DirectoryWatch
 
 
 @pytest.mark.skipif(

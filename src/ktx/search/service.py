@@ -20,8 +20,8 @@ from ktx.scan.artifacts import latest_profile, load_profile_dictionary
 from ktx.search import lanes as search_lanes
 from ktx.search.core import DEFAULT_WEIGHTS, LaneReport, candidate_pool, fuse, normalize_query, run_lanes
 from ktx.search.index import IndexDoc, SearchIndex, SyncStats
-from ktx.search.watch import DirectoryWatch
 from ktx.semantic.summaries import connection_dirs, read_sources
+from ktx.watch import DirectoryWatch
 from ktx.wiki.page import KEY_PATTERN, WikiError
 from ktx.wiki.store import LOCAL_USER, WikiStore
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import pickle
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ktx.project.location import KTX_DIR
 from ktx.semantic.compiler import SemanticEngine
 from ktx.semantic.loader import LoadedLayer, load_directory
 from ktx.semantic.stamp import FORMAT, RACY_NS, fingerprint
+from ktx.watch import DirectoryWatch
 
 
 def cache_path(root: Path, connection_id: str, dialect: str) -> Path:
@@ -35,12 +37,46 @@ _LOADED: dict[tuple[str, str], tuple[str, SemanticEngine, LoadedLayer]] = {}
 def forget_loaded() -> None:
     """Drop what this process keeps (the next load starts where a new process would: the cache file)."""
     _LOADED.clear()
+    with _WATCHED_LOCK:
+        for watch, _, _ in _WATCHED.values():
+            watch.close()
+        _WATCHED.clear()
+
+
+# A layer's last fingerprint, with a watch on its folders set up before it was taken: while the watch reports
+# nothing, no file of the layer was created, written, moved or deleted, and the fingerprint holds without statting
+# every file again (most of what a repeated query cost a server besides running it).
+_WATCHED: dict[tuple[str, str], tuple[DirectoryWatch, str, int]] = {}
+_WATCHED_LOCK = threading.Lock()
+
+
+def layer_fingerprint(folder: Path, dialect: str) -> tuple[str, int]:
+    """`fingerprint(folder, dialect)`, reused while a directory watch sees no change (Linux; elsewhere, and for a
+    layer with a file written in the last seconds, it is taken every time)."""
+    key = (str(folder), dialect)
+    with _WATCHED_LOCK:  # one thread drains the watch's events and, if any, takes the new fingerprint
+        known = _WATCHED.pop(key, None)
+        if known is not None and not known[0].changed():
+            _WATCHED[key] = known
+            return known[1], known[2]
+        if known is not None:
+            known[0].close()
+        folders = [str(folder)]
+        if folder.is_dir():
+            folders += [str(path) for path in sorted(folder.rglob("*")) if path.is_dir()]
+        watch = DirectoryWatch(*folders)  # before the fingerprint: no change slips between
+        stamp, newest = fingerprint(folder, dialect)
+        if watch.active and time.time_ns() - newest > RACY_NS:
+            _WATCHED[key] = (watch, stamp, newest)
+        else:
+            watch.close()
+        return stamp, newest
 
 
 def load_engine(root: Path, folder: Path, connection_id: str, dialect: str) -> tuple[SemanticEngine, LoadedLayer]:
     """The engine and layer for `folder`: this process's own while every file is unchanged, else from the cache
     file, else loaded. Callers share them: they read, never change them (see `build_engine`)."""
-    stamp, newest = fingerprint(folder, dialect)
+    stamp, newest = layer_fingerprint(folder, dialect)
     loaded = _LOADED.get((str(folder), dialect))
     if loaded is not None and loaded[0] == stamp:
         return loaded[1], loaded[2]
