@@ -80,18 +80,16 @@ def test_an_apply_interrupted_before_its_commit_is_rolled_back(tmp_path, monkeyp
     project = Project(root)
     project.files.write("semantic-layer/wh/_schema/main.yaml", "tables: {}\n", "before")
     (root / "semantic-layer/wh/_schema/main.yaml").write_text("tables: {a: {}}\n")  # a human's uncommitted edit
-    import ktx.ingest.apply as apply
-
-    real = apply.atomic_write
+    real = os.replace
     calls = {"n": 0}
 
-    def dying_write(path, data, **kwargs):
+    def dying_rename(source, target):
         calls["n"] += 1
         if calls["n"] == 3:  # the journal, then one file, then the process "dies"
             raise SystemExit("killed")
-        return real(path, data, **kwargs)
+        return real(source, target)
 
-    monkeypatch.setattr(apply, "atomic_write", dying_write)
+    monkeypatch.setattr(os, "replace", dying_rename)
     files = {
         "semantic-layer/wh/_schema/main.yaml": "tables: {b: {}}\n",
         "semantic-layer/wh/_schema/other.yaml": "tables: {c: {}}\n",
@@ -99,7 +97,10 @@ def test_an_apply_interrupted_before_its_commit_is_rolled_back(tmp_path, monkeyp
     }
     with pytest.raises(SystemExit):
         apply_files(root, project.git, "local-test1", files, "ingest: local-test1")
-    monkeypatch.setattr(apply, "atomic_write", real)
+    monkeypatch.setattr(os, "replace", real)
+    replaced = (root / "semantic-layer/wh/_schema/main.yaml").read_text()
+    assert calls["n"] == 3 and replaced == "tables: {b: {}}\n"  # one file was replaced when the process died
+    assert not [p for p in root.rglob("*.tmp") if ".git" not in p.parts]  # no half-written file is left behind
     assert recover_interrupted(root, project.git) == ["local-test1"]
     assert (root / "semantic-layer/wh/_schema/main.yaml").read_text() == "tables: {a: {}}\n"
     assert not (root / "semantic-layer/wh/_schema/other.yaml").exists()

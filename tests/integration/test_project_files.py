@@ -7,8 +7,9 @@ import sqlite3
 import pytest
 
 from ktx.errors import ConfigError
+from ktx.project import files as project_files
 from ktx.project import yamlio
-from ktx.project.files import PathGuardError, atomic_write
+from ktx.project.files import PathGuardError, atomic_write, atomic_write_many
 from ktx.project.project import Project
 from ktx.project.state import migrations, open_state, schema_version
 from tests.conftest import git
@@ -104,6 +105,27 @@ def test_atomic_write_leaves_no_temp_files_and_keeps_mode(tmp_path):
     assert target.read_text() == "two"
     assert target.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+@pytest.mark.parametrize("syncfs", [True, False], ids=["one syncfs", "an fsync per file"])
+def test_atomic_write_many_writes_every_file_or_leaves_the_old_ones(tmp_path, monkeypatch, syncfs):
+    if not syncfs:
+        monkeypatch.setattr(project_files, "_syncfs", lambda folders: False)  # as on macOS or Windows
+    kept = tmp_path / "a" / "kept.yaml"
+    kept.parent.mkdir()
+    kept.write_text("old\n")
+    kept.chmod(0o600)
+    files = [(tmp_path / "a" / f"f{i}.yaml", f"n: {i}\n") for i in range(300)] + [(kept, b"new\n")]
+    atomic_write_many([*files, (tmp_path / "b" / "c" / "deep.json", "{}")])
+    assert [p.read_text() for p, _ in files[:3]] == ["n: 0\n", "n: 1\n", "n: 2\n"] and kept.read_text() == "new\n"
+    assert (tmp_path / "b" / "c" / "deep.json").read_text() == "{}"
+    assert kept.stat().st_mode & 0o777 == 0o600 and files[0][0].stat().st_mode & 0o777 == 0o644
+    assert list(tmp_path.rglob("*.tmp")) == []
+    # a file that cannot be written (its folder is a file): nothing is replaced, no temporary file is left
+    (tmp_path / "blocked").write_text("a file")
+    with pytest.raises(OSError):
+        atomic_write_many([(kept, "newer\n"), (tmp_path / "blocked" / "x.yaml", "x")])
+    assert kept.read_text() == "new\n" and list(tmp_path.rglob("*.tmp")) == []
 
 
 def test_state_database_is_wal_and_migrated_once(tmp_path):

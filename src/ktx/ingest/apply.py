@@ -1,8 +1,8 @@
 """Apply a run's files to the project as one git commit, so that a crash at any moment loses nothing.
 
 Before the first file is replaced, the current content of every path (or the fact that it did not exist) is
-copied under `.ktx/cache/local-ingest/<runId>/backup/` and a journal is written. Files are then replaced one by
-one (each atomically) and committed together. If the process dies before the commit, the next ingest rolls the
+copied under `.ktx/cache/local-ingest/<runId>/backup/` (flushed to disk) and a journal is written. The files are
+then replaced (each atomically, with one flush to disk for all) and committed together. If the process dies before the commit, the next ingest rolls the
 paths back from the journal; if it died after the commit, the journal is simply dropped. Either way the project
 holds the previous files or the new ones, never a mix.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ktx.errors import KtxError
-from ktx.project.files import atomic_write
+from ktx.project.files import atomic_write, atomic_write_many, sync_files, sync_folders
 from ktx.project.gitrepo import GitRepo
 
 JOURNAL = "apply.json"
@@ -57,22 +57,25 @@ def apply_files(
     run_dir = _runs_dir(root) / run_id
     backup = run_dir / "backup"
     backup.mkdir(parents=True, exist_ok=True)
-    entries = []
+    entries, copies = [], []
     for i, rel in enumerate(sorted(files)):
         target = root / rel
         saved = None
         if target.is_file():
             saved = f"backup/{i:06d}"
             shutil.copyfile(target, run_dir / saved)
+            copies.append(run_dir / saved)
         entries.append({"path": rel, "backup": saved})
+    if copies:  # on disk before the journal that a rollback trusts names them
+        sync_files(copies)
+        sync_folders([backup])
     atomic_write(run_dir / JOURNAL, json.dumps({"runId": run_id, "state": "applying", "files": entries}))
     for rel, content in files.items():
-        target = root / rel
         if content is None:
+            target = root / rel
             target.unlink(missing_ok=True)
             _prune_empty(target.parent, root)
-        else:
-            atomic_write(target, content)
+    atomic_write_many((root / rel, content) for rel, content in files.items() if content is not None)
     commit = git.commit(list(files), message)
     shutil.rmtree(run_dir, ignore_errors=True)
     return commit
