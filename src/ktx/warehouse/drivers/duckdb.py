@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import sys
 import threading
 import time
 from typing import Any
@@ -23,27 +20,6 @@ _FILE_READERS = frozenset(
 # instance is closed once the work since opening is REOPEN_AMORTIZED times what opening took.
 RELEASE_AT = 128 * 1024 * 1024
 REOPEN_AMORTIZED = 10
-
-
-def give_back_freed_memory() -> None:
-    """Hand the memory a closed DuckDB instance freed back to the system (glibc's malloc_trim). DuckDB allocates
-    through the C library's malloc: what it frees stays in malloc's arenas, interleaved with the Python objects
-    allocated meanwhile, and a scan that closes and reopens the instance every few thousand tables would keep the
-    high-water mark of every opening (at 20,000 tables, ~500 MB of freed memory still resident)."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Any:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None)
-        return libc.malloc_trim  # glibc only: musl has none
-    except (OSError, AttributeError):
-        return None
 
 
 def _cached_bytes(db: Any) -> int:
@@ -155,7 +131,6 @@ class DuckDBConnector(Connector):
             if self._db is not None:
                 self._db.close()
                 self._db = None
-                give_back_freed_memory()
 
     def introspect(self, scope: Scope | None = None) -> Catalog:
         scope = scope or self.scope()
