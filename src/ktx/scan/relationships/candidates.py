@@ -120,10 +120,13 @@ class TableNames:
     aliases: frozenset[str]
     column_prefix: str | None
     stripped: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column → tokens without the prefix
+    # The tokens joined with `_` and without: compared with every column word of a scan (made once, not per use)
+    joined: str = field(init=False)
+    concat: str = field(init=False)
 
-    @property
-    def joined(self) -> str:
-        return "_".join(self.tokens)
+    def __post_init__(self) -> None:
+        self.joined = "_".join(self.tokens)
+        self.concat = "".join(self.tokens)
 
 
 def column_prefix(table: TableInfo) -> str | None:
@@ -256,9 +259,13 @@ def date_key_evidence(names: TableNames, column: ColumnInfo, stats: ColumnStats 
 
 def alias_match(base: tuple[str, ...], target: TableNames) -> tuple[float, str] | None:
     """Whether a column base names `target`: (name score, match reason)."""
-    word = "_".join(base)
+    return _alias_match(base, "_".join(base), "".join(base), target)
+
+
+def _alias_match(base: tuple[str, ...], word: str, flat: str, target: TableNames) -> tuple[float, str] | None:
+    """`alias_match` with the base's joined forms made once by a caller that tries it against many tables."""
     joined = target.joined
-    if word == joined or "".join(base) == "".join(target.tokens):  # `product_line` names productlines
+    if word == joined or flat == target.concat:  # `product_line` names productlines
         return 0.92, "normalized_table_match"
     if word in target.aliases or joined in inflections(word) or stem(word) == stem(joined):
         return 0.88, "inflection"
@@ -487,17 +494,17 @@ def generate_candidates(
                 # reverse — even when each customer has its own address and both columns look unique.
                 continue
             else:
+                word, flat = "_".join(base), "".join(base)
                 if base not in by_name:
-                    word = "_".join(base)
                     named: dict[str, tuple[float, str]] = {}
                     for key in (
                         *indexes.by_alias.get(word, ()),
                         *indexes.by_alias.get(stem(word), ()),
                         *indexes.by_alias.get(base[-1], ()),
                         # a column splits `t000123_id` into t / 000123 where the table `t000123` is one token
-                        *indexes.by_alias.get("".join(base), ()),
+                        *indexes.by_alias.get(flat, ()),
                     ):
-                        if key not in named and (match := alias_match(base, indexes.names[key])) is not None:
+                        if key not in named and (match := _alias_match(base, word, flat, indexes.names[key])):
                             named[key] = match
                     by_name[base] = list(named.items())
                 for key, match in by_name[base]:
@@ -509,12 +516,12 @@ def generate_candidates(
                     by_letter[base] = [
                         (key, match)
                         for key in abbreviation_pool(indexes, base)
-                        if (match := alias_match(base, indexes.names[key])) is not None
+                        if (match := _alias_match(base, word, flat, indexes.names[key])) is not None
                     ]
                 for key, match in by_letter[base]:
                     if key not in hits and key != table.key:
                         hits[key] = match
-                if "_".join(base) in PERSON_ROLES and len(indexes.person_tables) == 1:
+                if word in PERSON_ROLES and len(indexes.person_tables) == 1:
                     hits.setdefault(indexes.person_tables[0], (0.80, "role_name"))
                 stripped = "_".join(child.stripped[column.name])
                 for key, _target_column in indexes.key_columns.get(stripped, ()):
