@@ -69,24 +69,23 @@ def atomic_write_many(files: Iterable[tuple[Path, str | bytes]]) -> None:
 def sync_files(paths: list[Path]) -> None:
     """Make the content of `paths` durable: one `syncfs` per file system on Linux (a single journal commit for all
     of them), else an fsync of each file."""
-    if _syncfs({p.parent for p in paths}):
-        return
-    for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    if not _syncfs({p.parent for p in paths}):
+        for path in paths:
+            _fsync(path)
 
 
 def sync_folders(folders: Iterable[Path]) -> None:
     """Make the entries of `folders` durable (files created, renamed or removed in them)."""
     for folder in sorted(set(folders)):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(folder)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _syncfs(folders: Iterable[Path]) -> bool:
