@@ -197,3 +197,25 @@ def test_an_unchanged_layer_is_not_statted_again_and_any_change_below_it_is_seen
     assert "MAX(orders.amount) AS biggest" in engine.compile({"measures": ["orders.biggest"]}).sql
     assert len(taken) == 3
     assert compile_sql(layer) == first and len(taken) == 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the directory watch is Linux's inotify")
+def test_only_the_layers_used_last_are_watched(tmp_path: Path, monkeypatch) -> None:
+    from ktx.semantic import cache
+
+    monkeypatch.setattr(cache, "MAX_WATCHED", 2)
+    forget_loaded()
+    layers = []
+    for name in ("a", "b", "c"):
+        folder = tmp_path / name / "semantic-layer" / "warehouse"
+        folder.mkdir(parents=True)
+        write(folder / "orders.yaml", ORDERS)
+        write(folder / "customers.yaml", CUSTOMERS)
+        layers.append(folder)
+    first = [compile_sql(folder) for folder in layers]
+    assert sorted(key[0] for key in cache._WATCHED) == sorted(str(f) for f in layers[1:])  # a's watch let go
+    write(layers[0] / "orders.yaml", ORDERS.replace("sum(amount)", "max(amount)"), AN_HOUR_AGO + 60)
+    assert "MAX(orders.amount)" in compile_sql(layers[0]) and compile_sql(layers[2]) == first[2]
+    assert len(cache._WATCHED) == 2
+    forget_loaded()
+    assert cache._WATCHED == {}

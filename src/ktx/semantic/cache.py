@@ -46,8 +46,11 @@ def forget_loaded() -> None:
 # A layer's last fingerprint, with a watch on its folders set up before it was taken: while the watch reports
 # nothing, no file of the layer was created, written, moved or deleted, and the fingerprint holds without statting
 # every file again (most of what a repeated query cost a server besides running it).
+# At most MAX_WATCHED layers are watched (each watch holds an inotify instance, of which a user has 128 by default):
+# the layer watched longest ago is let go first.
 _WATCHED: dict[tuple[str, str], tuple[DirectoryWatch, str, int]] = {}
 _WATCHED_LOCK = threading.Lock()
+MAX_WATCHED = 16
 
 
 def layer_fingerprint(folder: Path, dialect: str) -> tuple[str, int]:
@@ -67,6 +70,8 @@ def layer_fingerprint(folder: Path, dialect: str) -> tuple[str, int]:
         watch = DirectoryWatch(*folders)  # before the fingerprint: no change slips between
         stamp, newest = fingerprint(folder, dialect)
         if watch.active and time.time_ns() - newest > RACY_NS:
+            while len(_WATCHED) >= MAX_WATCHED:
+                _WATCHED.pop(next(iter(_WATCHED)))[0].close()
             _WATCHED[key] = (watch, stamp, newest)
         else:
             watch.close()
