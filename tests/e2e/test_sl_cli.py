@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 
 def test_query_compiles_to_sql_only(run_ktx, shop: Path) -> None:
     result = run_ktx("sl", "query", "-m", "orders.order_count", "-d", "customers.segment", "--format", "sql", cwd=shop)
@@ -187,21 +189,32 @@ PROBE = """
 import sys
 from ktx.cli.entry import main
 try:
-    main(["sl", "query", "-m", "orders.revenue", "-d", "customers.segment", "--format", "sql"])
+    main(["sl", "query", *sys.argv[1:], "--format", "sql"])
 except SystemExit:
     pass
 print("SQLGLOT_LOADED" if "sqlglot" in sys.modules else "SQLGLOT_NOT_LOADED", file=sys.stderr)
 """
 
 
-def test_a_repeated_compile_comes_from_the_compiled_query_cache_without_sqlglot(shop: Path, home: Path) -> None:
+@pytest.mark.parametrize("asked", ["flags", "query file"])
+def test_a_repeated_compile_comes_from_the_compiled_query_cache_without_sqlglot(
+    shop: Path, home: Path, asked: str
+) -> None:
     import sys
 
     from tests.conftest import clean_env
 
+    (shop / "q.json").write_text(json.dumps({"measures": ["orders.revenue"], "dimensions": ["customers.segment"]}))
+    args = ["-m", "orders.revenue", "-d", "customers.segment"] if asked == "flags" else ["--query-file", "q.json"]
+
     def probe() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-c", PROBE], cwd=shop, env=clean_env(home), capture_output=True, text=True, timeout=60
+            [sys.executable, "-c", PROBE, *args],
+            cwd=shop,
+            env=clean_env(home),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     overlay = shop / "semantic-layer" / "warehouse" / "orders.yaml"

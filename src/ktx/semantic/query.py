@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ktx.semantic.errors import CompileError
 from ktx.semantic.grains import Granularity, parse_dimension  # noqa: F401 - re-exported
 from ktx.semantic.schemacheck import SchemaError, build, require
-from ktx.semantic.sqlexpr import CompileError
 
 DEFAULT_LIMIT = 1000
 

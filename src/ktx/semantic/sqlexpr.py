@@ -15,8 +15,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from ktx.errors import KtxError
 from ktx.semantic import sqltree
+from ktx.semantic.errors import CompileError
 
 RESERVED = frozenset(
     [
@@ -111,10 +111,6 @@ CUSTOM_AGGREGATES = {"count_distinct", "percentile", "median", "approx_percentil
 _SAFE_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _DOTTED = re.compile(r'(?<![\w"`\]])([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?![\w"`(])')
-
-
-class CompileError(KtxError):
-    """A semantic query (or the model behind it) cannot be compiled; the message says why and what to do."""
 
 
 def check_dialect(dialect: str) -> str:
