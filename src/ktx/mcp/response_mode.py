@@ -3,7 +3,7 @@
 The streamable HTTP transport lets a server answer a request either with one JSON body or with an event stream
 (clients must accept both). A stream is needed only for what a call sends before its result — ktx sends progress
 notifications, and only to a caller that asked for them with a progress token. So a request without a progress
-token is answered with a JSON body (the SDK's lighter path: about twice the calls/s under load), and one with a
+token is answered with a JSON body (the SDK's lighter path: ~1.5× the calls/s under 16 clients), and one with a
 token gets its event stream and its progress. With `--json-responses` every request is answered with JSON and
 none of this is installed.
 
