@@ -2,9 +2,9 @@
 
 Before the first file is replaced, the current content of every path (or the fact that it did not exist) is
 copied under `.ktx/cache/local-ingest/<runId>/backup/` (flushed to disk) and a journal is written. The files are
-then replaced (each atomically, with one flush to disk for all) and committed together. If the process dies before the commit, the next ingest rolls the
-paths back from the journal; if it died after the commit, the journal is simply dropped. Either way the project
-holds the previous files or the new ones, never a mix.
+then replaced (each atomically, with one flush to disk for all) and committed together. If the process dies before
+the commit, the next ingest rolls the paths back from the journal; if it died after the commit, the journal is
+simply dropped. Either way the project holds the previous files or the new ones, never a mix.
 """
 
 from __future__ import annotations
