@@ -24,7 +24,6 @@ from ktx.project.location import CONFIG_FILE, KTX_DIR
 
 STATE_DB = "db.sqlite"
 
-
 KTX_GITIGNORE_ENTRIES = (
     "cache/",
     "db.sqlite",
