@@ -107,14 +107,30 @@ def test_claude_desktop_bundle_and_a_stdio_entry_that_really_serves(run_ktx: Run
     entry = json.loads((home / ".config/Claude/claude_desktop_config.json").read_text())["mcpServers"]["ktx"]
     assert entry["args"][-2:] == ["mcp", "stdio"]
     assert "Upload a skill" in result.stdout
+    # The handshake of every protocol version is recorded at set-up, so Claude Desktop's very first start is
+    # answered before the MCP SDK loads.
+    recording = project / ".ktx/cache/mcp-stdio-handshake.json"
+    answers = json.loads(recording.read_text())["answers"]
+    for version in ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"):
+        assert answers[f"initialize|{version}"]["protocolVersion"] == version
+        assert "discover_data" in {t["name"] for t in answers[f"tools/list|{version}"]["tools"]}
+    assert "discover_data" in {t["name"] for t in answers["tools/list|2026-07-28"]["tools"]}
+    assert "recorded the MCP handshake" in result.stdout
+    recorded_at = recording.stat().st_mtime_ns
 
     async def main() -> None:
         params = StdioServerParameters(command=entry["command"], args=entry["args"], env={"HOME": str(home)})
-        async with Client(params) as client:
-            names = [t.name for t in (await client.list_tools()).tools]
-            assert "discover_data" in names
+        async with Client(params, mode="legacy") as client:
+            listed = (await client.list_tools()).tools
+            assert "discover_data" in {t.name for t in listed}
+            recorded = answers[f"tools/list|{client.protocol_version}"]["tools"]
+            assert [t.name for t in listed] == [t["name"] for t in recorded]
+            result = await client.call_tool("wiki_search", {"query": "revenue", "limit": 3})
+            assert not result.is_error
 
     anyio.run(main)
+    # Nothing was left for the server to record: every answer of the handshake came from the set-up's recording.
+    assert recording.stat().st_mtime_ns == recorded_at
 
 
 CLAUDE_CLI = Path(__import__("claude_agent_sdk").__file__).parent / "_bundled" / "claude"

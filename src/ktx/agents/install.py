@@ -43,6 +43,9 @@ class InstallResult:
     config_keys: list[tuple[Path, tuple[str, ...]]] = field(default_factory=list)
     snippets: list[Snippet] = field(default_factory=list)
     needs_daemon: bool = False
+    # A client that launches `ktx mcp stdio` itself: the MCP handshake recorded for its first start, or why not.
+    handshake_recorded: list[str] = field(default_factory=list)
+    handshake_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,8 @@ class InstallResult:
             "configKeys": [{"path": str(p), "jsonPath": list(k)} for p, k in self.config_keys],
             "snippets": [{"title": s.title, "text": s.text} for s in self.snippets],
             "requiresMcpDaemon": self.needs_daemon,
+            "handshakeRecorded": self.handshake_recorded,
+            "handshakeError": self.handshake_error,
         }
 
 
@@ -269,8 +274,35 @@ def install_agents(
     for path, text in texts.items():
         if text is not None and text != originals[path]:
             atomic_write(path, text)
+    for result in results:
+        if not TARGETS[result.target].http:
+            entries += _record_handshake(project_dir, result)
     _merge_manifest(project_dir, manifest, results, entries)
     return results
+
+
+def _record_handshake(project_dir: Path, result: InstallResult) -> list[dict[str, Any]]:
+    """A client that launches the stdio server itself is answered from a recorded handshake from its first start
+    on (otherwise the first start waits ~0.7 s for the MCP SDK to load). Best effort: the install stands without.
+    Returns manifest entries for the recordings this made (`--remove` deletes them)."""
+    from ktx.mcp.stdio_fast import prepare, recording_paths
+
+    before = {path: (path.exists(), _missing_dirs(path)) for path in recording_paths(project_dir)}
+    try:
+        result.handshake_recorded = prepare(project_dir)
+    except Exception as exc:  # any failure only makes the first start slower
+        result.handshake_error = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return [
+        {
+            "kind": "file",
+            "path": str(path),
+            "role": "mcp-handshake-recording",
+            "createdDirs": created,
+            "createdFile": True,
+        }
+        for path, (existed, created) in before.items()
+        if not existed and path.is_file()
+    ]
 
 
 def _read_plain(path: Path) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -52,23 +52,13 @@ def register(app: typer.Typer) -> None:
     def stdio(ctx: typer.Context) -> None:
         """Serve over stdin/stdout (for clients that launch ktx themselves, e.g. Claude Desktop). Logs go to
         stderr; stdout carries only JSON-RPC."""
-        from ktx.mcp.stdio_fast import run_stdio
+        from ktx.mcp.stdio_fast import ProjectServer, run_stdio
 
         root = app_state(ctx).location().root
         if not (root / "ktx.yaml").is_file():
             # Plain, not JSON: in stdio mode stdout carries only JSON-RPC, so a missing project is said on stderr.
             open_services(ctx, OutputMode.PLAIN, announce=False)
-        opened: list[Any] = []
-
-        def load_server() -> Any:
-            from ktx.mcp.server import project_server
-            from ktx.project.project import Project
-            from ktx.services import Services
-
-            services = Services(Project(root))
-            opened.append(services)
-            return project_server(services)
-
+        load_server = ProjectServer(root)
         try:
             run_stdio(root, load_server)
         except Exception as exc:
@@ -76,8 +66,7 @@ def register(app: typer.Typer) -> None:
             sys.stderr.write(f"ktx MCP stdio transport error: {message}\n")
             raise typer.Exit(1) from None
         finally:
-            for services in opened:
-                services.close()
+            load_server.close()
 
     @mcp.command("start")
     def start(

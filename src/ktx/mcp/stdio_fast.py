@@ -81,6 +81,13 @@ def shared_recording(key: str) -> Path | None:
     return Path(base) / "ktx" / "mcp-stdio" / f"{key}.json"
 
 
+def recording_paths(root: Path) -> list[Path]:
+    """Where the project's recording and the user's shared copy of it are kept (none without a key)."""
+    key = handshake_key(root)
+    shared = shared_recording(key) if key is not None else None
+    return [] if key is None else [root / CACHE_FILE, *([shared] if shared is not None else [])]
+
+
 def load_recording(root: Path, key: str) -> dict[str, Any]:
     for path in (root / CACHE_FILE, shared_recording(key)):
         try:
@@ -233,7 +240,7 @@ class Recorder:
 class _Lines:
     """The SDK's stdin: the messages already read, then the rest of the pipe."""
 
-    def __init__(self, wire: Wire, replay: list[Any], recorder: Recorder) -> None:
+    def __init__(self, wire: Wire | _Tape, replay: list[Any], recorder: Recorder) -> None:
         self.wire, self.replay, self.recorder = wire, replay, recorder
 
     def __aiter__(self) -> _Lines:
@@ -256,7 +263,7 @@ class _Lines:
 class _Sink:
     """The SDK's stdout: lines to the pipe, except its second answer to an `initialize` answered early."""
 
-    def __init__(self, wire: Wire, drop_id: Any, recorder: Recorder) -> None:
+    def __init__(self, wire: Wire | _Tape, drop_id: Any, recorder: Recorder) -> None:
         self.wire, self.drop_id, self.recorder = wire, drop_id, recorder
 
     async def write(self, text: str) -> None:
@@ -273,7 +280,7 @@ class _Sink:
         return None
 
 
-async def serve(server: Any, wire: Wire, replay: list[Any], drop_id: Any, recorder: Recorder) -> None:
+async def serve(server: Any, wire: Wire | _Tape, replay: list[Any], drop_id: Any, recorder: Recorder) -> None:
     from mcp.server.stdio import stdio_server
 
     async with stdio_server(stdin=_Lines(wire, replay, recorder), stdout=_Sink(wire, drop_id, recorder)) as (  # type: ignore[arg-type]
@@ -281,6 +288,117 @@ async def serve(server: Any, wire: Wire, replay: list[Any], drop_id: Any, record
         write_stream,
     ):
         await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+class _Tape:
+    """A wire with no client: the requests of one session to play, then the end of the pipe; answers are kept."""
+
+    def __init__(self, requests: list[dict[str, Any]]) -> None:
+        self.inbox: queue.Queue[Any] = queue.Queue()
+        for request in requests:
+            self.inbox.put(json.dumps(request))
+        self.inbox.put(EOF)
+        self.answers: list[str] = []
+
+    def send(self, text: str) -> None:
+        self.answers.append(text)
+
+
+def _handshakes() -> list[list[dict[str, Any]]]:
+    """One session per protocol version the SDK speaks: what a client sends first (the SDK's version list, so a
+    client is recorded whichever it asks for)."""
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+
+    client = {"name": "ktx-prerecord", "version": "1"}
+    sessions = [
+        [
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": client},
+            },
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
+        ]
+        for version in HANDSHAKE_PROTOCOL_VERSIONS
+    ]
+    for version in MODERN_PROTOCOL_VERSIONS:
+        meta = {
+            "_meta": {
+                META_VERSION: version,
+                "io.modelcontextprotocol/clientInfo": client,
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }
+        }
+        sessions.append(
+            [
+                {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": meta},
+                {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": meta},
+            ]
+        )
+    return sessions
+
+
+def _recorded_keys(session: list[dict[str, Any]]) -> list[str]:
+    keys, version = [], None
+    for message in session:
+        key, asked = _request(message, version)
+        if message.get("method") == "initialize":
+            version = asked
+        if key is not None:
+            keys.append(key)
+    return keys
+
+
+def prerecord(root: Path, load_server: Callable[[], Any]) -> list[str]:
+    """Record the handshake of every protocol version now (the SDK answering in this process), so that the first
+    start by a client — e.g. Claude Desktop right after `ktx setup` — is answered early too. Returns the keys
+    recorded (none when a recording already answers every version, or nothing can be recorded)."""
+    import anyio
+
+    key = handshake_key(root)
+    if key is None:
+        return []
+    recorder = Recorder(root, key, load_recording(root, key).get("answers") or {})
+    before = set(recorder.answers)
+    sessions = [s for s in _handshakes() if not set(_recorded_keys(s)) <= before]
+    if not sessions:
+        return []
+    server = load_server()
+    for session in sessions:
+        anyio.run(serve, server, _Tape(session), [], None, recorder)
+    return sorted(set(recorder.answers) - before)
+
+
+class ProjectServer:
+    """Builds the project's SDK server when called (in whichever thread); `close()` closes what that opened."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.opened: list[Any] = []
+
+    def __call__(self) -> Any:
+        from ktx.mcp.server import project_server
+        from ktx.project.project import Project
+        from ktx.services import Services
+
+        services = Services(Project(self.root))
+        self.opened.append(services)
+        return project_server(services)
+
+    def close(self) -> None:
+        for services in self.opened:
+            services.close()
+
+
+def prepare(root: Path) -> list[str]:
+    """`prerecord` for the project at `root`, with its own server."""
+    loader = ProjectServer(root)
+    try:
+        return prerecord(root, loader)
+    finally:
+        loader.close()
 
 
 def run_stdio(root: Path, load_server: Callable[[], Any]) -> None:

@@ -123,6 +123,10 @@ def run_agents_step(project: Project, options: SetupOptions, ui: SetupUI) -> tup
             )
         if result.needs_daemon:
             ui.line("  Requires MCP to be started.")
+        if result.handshake_recorded:
+            ui.line("  recorded the MCP handshake: its first start answers without waiting for the MCP SDK")
+        if result.handshake_error:
+            ui.warn(f"could not record the MCP handshake ({result.handshake_error}); the first start will be slower")
     if any(r.needs_daemon for r in results):
         todo.append(f"Start MCP: ktx mcp start --project-dir '{project.root}' (stop it with `ktx mcp stop`).")
     if any(r.target == "claude-code" for r in results):
