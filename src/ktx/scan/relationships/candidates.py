@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from ktx.scan.profile import ColumnStats, TableStats
 from ktx.scan.relationships.model import ColumnInfo, Edge, TableInfo
@@ -316,8 +317,7 @@ def junction_columns(table: TableNames, indexes: Indexes | None = None) -> froze
 
 def _names_another_table(word: str, own: str, indexes: Indexes) -> bool:
     return any(
-        key != own and alias_match((word,), indexes.names[key]) is not None
-        for key in (*indexes.by_alias.get(word, ()), *indexes.by_alias.get(stem(word), ()))
+        key != own and alias_match((word,), indexes.names[key]) is not None for key in indexes.named(word, stem(word))
     )
 
 
@@ -330,19 +330,30 @@ def _another_table_named(base: tuple[str, ...], own: str, indexes: Indexes) -> b
         key != own
         and indexes.names[key].table.kind != "view"
         and (indexes.names[key].joined == word or indexes.names[key].joined in inflections(word))
-        for key in indexes.by_alias.get(word, ())
+        for key in indexes.named(word)
     )
 
 
 @dataclass
 class Indexes:
     names: dict[str, TableNames]
-    by_alias: dict[str, tuple[str, ...]]  # tuples: a 100,000-table catalog has a million aliases
+    # alias → its table, or its tables when several share it (a 100,000-table catalog has over a million aliases,
+    # nearly all of one table: a string each, not a tuple or a list)
+    by_alias: dict[str, str | tuple[str, ...]]
     by_first: dict[str, list[str]]  # first 1, 2 and 3 letters of the first token → tables (abbreviations)
     targets: dict[str, list[tuple[str, float, str]]]  # table → key-evidence columns
     key_columns: dict[str, list[tuple[str, str]]]  # stripped key-shaped column name → (table, column)
     person_tables: list[str] = field(default_factory=list)
     table_named_keys: frozenset[str] = frozenset()  # stripped names of `table_named_column` keys
+
+    def named(self, *words: str) -> tuple[str, ...]:
+        """The tables known by each of `words`, in order (a table may repeat)."""
+        found: tuple[str, ...] = ()
+        for word in words:
+            keys = self.by_alias.get(word)
+            if keys is not None:
+                found += (keys,) if isinstance(keys, str) else keys
+        return found
 
 
 # Most tables an abbreviation (`cust` → customer) is tried against. Tables sharing a first letter are the pool;
@@ -361,16 +372,27 @@ def abbreviation_pool(indexes: Indexes, base: tuple[str, ...]) -> list[str]:
 
 def build_indexes(tables: list[TableInfo], stats: dict[str, TableStats]) -> Indexes:
     names = {t.key: table_names(t) for t in tables}
-    aliases: dict[str, list[str]] = {}
+    by_alias: dict[str, Any] = {}
+
+    def add(alias: str, key: str) -> None:
+        known = by_alias.get(alias)
+        if known is None:
+            by_alias[alias] = key
+        elif isinstance(known, str):
+            if known != key:
+                by_alias[alias] = [known, key]
+        elif known[-1] != key:  # a table adds its aliases together: a repeat is the last one added
+            known.append(key)
+
     by_first: dict[str, list[str]] = {}
     targets: dict[str, list[tuple[str, float, str]]] = {}
     key_columns: dict[str, list[tuple[str, str]]] = {}
     for key, tn in names.items():
         for alias in tn.aliases | {stem(tn.joined)}:
-            aliases.setdefault(alias, []).append(key)
+            add(alias, key)
         if len(tn.tokens) > 1:
             for alias in inflections(tn.tokens[-1]) | {stem(tn.tokens[-1])}:
-                aliases.setdefault(alias, []).append(key)
+                add(alias, key)
         for size in range(1, min(3, len(tn.tokens[0]) if tn.tokens else 0) + 1):
             by_first.setdefault(tn.tokens[0][:size], []).append(key)
         table_stats = stats.get(key)
@@ -384,8 +406,9 @@ def build_indexes(tables: list[TableInfo], stats: dict[str, TableStats]) -> Inde
                 if len(stripped) >= 2 or "_".join(stripped) in NATURAL_KEY_WORDS:
                     key_columns.setdefault("_".join(stripped), []).append((key, column.name))
         targets[key] = found
-    by_alias = {alias: tuple(dict.fromkeys(keys)) for alias, keys in aliases.items()}
-    del aliases
+    for alias, known in by_alias.items():
+        if not isinstance(known, str):
+            by_alias[alias] = tuple(known)
     people = [key for key, tn in names.items() if tn.joined in PERSON_TABLES]
     table_named = frozenset(
         "_".join(names[key].stripped[column])
@@ -497,13 +520,8 @@ def generate_candidates(
                 word, flat = "_".join(base), "".join(base)
                 if base not in by_name:
                     named: dict[str, tuple[float, str]] = {}
-                    for key in (
-                        *indexes.by_alias.get(word, ()),
-                        *indexes.by_alias.get(stem(word), ()),
-                        *indexes.by_alias.get(base[-1], ()),
-                        # a column splits `t000123_id` into t / 000123 where the table `t000123` is one token
-                        *indexes.by_alias.get(flat, ()),
-                    ):
+                    # flat: a column splits `t000123_id` into t / 000123 where the table `t000123` is one token
+                    for key in indexes.named(word, stem(word), base[-1], flat):
                         if key not in named and (match := _alias_match(base, word, flat, indexes.names[key])):
                             named[key] = match
                     by_name[base] = list(named.items())

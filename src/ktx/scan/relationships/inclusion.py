@@ -183,13 +183,7 @@ def _named_tables(table_key: str, column: ColumnInfo, indexes: Indexes) -> set[s
     # Abbreviations (`cust_id` → customer) are looked up by first letter, for key-shaped names only: a scan over
     # every table starting with that letter, not to be paid for each attribute of a wide warehouse.
     by_letter = abbreviation_pool(indexes, tuple(base)) if key_shaped else ()
-    for key in (
-        *indexes.by_alias.get(word, ()),
-        *indexes.by_alias.get(stem(word), ()),
-        *indexes.by_alias.get(base[-1], ()),
-        *indexes.by_alias.get("".join(base), ()),
-        *by_letter,
-    ):
+    for key in (*indexes.named(word, stem(word), base[-1], "".join(base)), *by_letter):
         if key not in found and alias_match(tuple(base), indexes.names[key]) is not None:
             found.add(key)
     return found
