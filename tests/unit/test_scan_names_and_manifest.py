@@ -176,3 +176,26 @@ def test_a_large_shard_is_remembered_as_exactly_what_it_reads_back_as(tmp_path) 
     path = tmp_path / "shard.yaml"
     path.write_text(text, encoding="utf-8")
     assert safe_load_file(path) == safe_load(text)
+
+
+def test_a_consumed_shard_is_written_and_remembered_exactly_as_a_kept_one(tmp_path) -> None:
+    """`consume=True` (the ingest's 100,000-table shards): the same text and the same remembered parse, and the
+    entries handed over are gone from the caller's mapping as they are written."""
+    from ktx.project.yamlio import safe_load_file
+
+    def entries() -> dict[str, dict]:
+        return {
+            f"t{i}": {"table": f"main.t{i}", "grain": ("id",), "columns": [{"name": "id", "type": "INTEGER"}] * 30,
+                      "joins": [{"to": f"t{i - 1}", "on": f"t{i}.id = t{i - 1}.id"}] if i else []}
+            for i in range(300)
+        }  # fmt: skip
+
+    kept_text = dump_shard(entries())
+    handed = entries()
+    consumed_text = dump_shard(handed, consume=True)
+    assert consumed_text == kept_text and len(kept_text) > 64 << 10
+    assert handed == {}
+    path = tmp_path / "shard.yaml"
+    path.write_text(consumed_text, encoding="utf-8")
+    assert safe_load_file(path) == safe_load(consumed_text)
+    assert safe_load_file(path)["tables"]["t1"]["grain"] == ["id"]

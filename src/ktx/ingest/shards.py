@@ -203,7 +203,7 @@ def render_shards(
         shards.setdefault(path, {})[key] = entry
     out: dict[str, str | None] = {}
     for path, entries in shards.items():
-        text = dump_shard(entries)
+        text = dump_shard(entries, consume=True)
         if existing.files.get(path) != text:
             out[path] = text
     for path in existing.files:

@@ -81,7 +81,7 @@ def _flow(mapping: dict[str, Any]) -> str:
     for key, value in mapping.items():
         if isinstance(value, dict):
             parts.append(f"{_key(key)}: {_flow(value)}")
-        elif isinstance(value, list):
+        elif isinstance(value, list | tuple):
             parts.append(f"{_key(key)}: [{', '.join(scalar(v) for v in value)}]")
         else:
             parts.append(f"{_key(key)}: {scalar(value)}")
@@ -96,7 +96,7 @@ def _block(value: Any, indent: int) -> list[str]:
             if isinstance(item, dict) and item:
                 lines.append(f"{pad}{_key(key)}:")
                 lines += _block(item, indent + 2)
-            elif isinstance(item, list) and item:
+            elif isinstance(item, list | tuple) and item:
                 lines.append(f"{pad}{_key(key)}:")
                 for element in item:
                     if isinstance(element, dict):
@@ -105,7 +105,7 @@ def _block(value: Any, indent: int) -> list[str]:
                         lines.append(f"{pad}  - {scalar(element)}")
             elif isinstance(item, dict):
                 lines.append(f"{pad}{_key(key)}: {{}}")
-            elif isinstance(item, list):
+            elif isinstance(item, list | tuple):
                 lines.append(f"{pad}{_key(key)}: []")
             else:
                 lines.append(f"{pad}{_key(key)}: {scalar(item)}")
@@ -128,16 +128,22 @@ def _detached(value: Any) -> Any:
     return value
 
 
-def dump_shard(entries: dict[str, dict[str, Any]]) -> str:
+def dump_shard(entries: dict[str, dict[str, Any]], *, consume: bool = False) -> str:
+    """The shard's text; what it reads back as goes to the file cache, without reading it back: a detached copy
+    (kept from later edits). `consume`: `entries` is emptied as each entry is written, so a 100,000-table shard
+    is never held twice (its entries and their copy) on top of its text."""
     from ktx.project.yamlio import remember_parsed
 
-    lines = ["tables:"]
+    parts = [SHARD_HEADER + "tables:"]
+    kept: dict[str, Any] = {}
     for name in sorted(entries):
-        lines.append(f"  {_key(name)}:")
-        lines += _block(entries[name], 4)
-    text = SHARD_HEADER + "\n".join(lines) + "\n"
-    # What the text reads back as, without reading it back: a detached copy (kept from later edits).
-    remember_parsed(text, {"tables": _detached({k: entries[k] for k in sorted(entries)})})
+        entry = entries.pop(name) if consume else entries[name]
+        parts.append("\n".join([f"  {_key(name)}:", *_block(entry, 4)]))
+        kept[name] = _detached(entry)
+        del entry
+    text = "\n".join(parts) + "\n"
+    del parts
+    remember_parsed(text, {"tables": kept})
     return text
 
 
