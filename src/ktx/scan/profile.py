@@ -45,6 +45,17 @@ class ColumnStats:
     top_values: tuple[str, ...] = ()
     value_sample: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # A scan keeps every column's stats until its files are written: the two value lists are one tuple when
+        # they hold the same values (a small column's most frequent values are all of them), and short bounds
+        # (`1`, `2024-01-01`) are shared between columns.
+        if self.value_sample == self.top_values:
+            self.value_sample = self.top_values
+        if self.min_value is not None:
+            self.min_value = _shared_text(self.min_value)
+        if self.max_value is not None:
+            self.max_value = _shared_text(self.max_value)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -61,9 +72,13 @@ class ColumnStats:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ColumnStats:
-        column = cls(**data)
-        column.top_values, column.value_sample = _shared(column.top_values), _shared(column.value_sample)
-        return column
+        return cls(
+            **{
+                **data,
+                "top_values": _shared(data.get("top_values") or ()),
+                "value_sample": _shared(data.get("value_sample") or ()),
+            }
+        )
 
     @property
     def uniqueness(self) -> float:
