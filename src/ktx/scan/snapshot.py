@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ktx.scan.relationships.model import ColumnInfo, FormalKey, TableInfo
+from ktx.scan.relationships.model import FormalKey, TableInfo
 from ktx.warehouse.catalog import Catalog, CatalogTable
 
 SNAPSHOT_VERSION = 1
@@ -194,7 +194,8 @@ def table_infos(snapshot: Snapshot) -> list[TableInfo]:
                 table.name,
                 table.schema,
                 None,
-                [ColumnInfo(c.name, c.native_type, c.type, c.nullable) for c in table.columns],
+                # The catalog's own column objects (they read as ColumnInfo): not a second object per column.
+                table.columns,  # type: ignore[arg-type]
                 tuple(table.primary_key),
                 [
                     FormalKey(tuple(fk.columns), fk.ref_schema, fk.ref_table, tuple(fk.ref_columns))

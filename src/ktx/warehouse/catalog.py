@@ -49,6 +49,11 @@ class CatalogColumn:
     comment: str | None = None
     ordinal: int = 0
 
+    @property
+    def kind(self) -> str:
+        """The dimension type, by the name relationship discovery reads (a `ColumnInfo`'s)."""
+        return self.type
+
     @classmethod
     def build(cls, name: str, native_type: str, *, nullable: bool = True, comment: str | None = None, ordinal: int = 0):
         # One string per distinct name and type, not one per row: `id`, `created_at` and `VARCHAR` repeat across
