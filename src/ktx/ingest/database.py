@@ -650,6 +650,7 @@ class _ScanRun:
                 "profiledAt": report["createdAt"],
             },
         )
+        self.stats = {}  # written: what follows reads the profile from its file
         diff_text = f"+{len(diff.added)}/~{len(diff.modified)}/-{len(diff.deleted)}/={len(diff.unchanged)}"
         message = (
             f"ingest(live-database): {self.connection_id} {self.run_id} syncId={report['syncId']} diff={diff_text}"
@@ -659,6 +660,8 @@ class _ScanRun:
             commit = apply_files(project.root, project.git, self.run_id, files, message)
             info["commit"] = commit
             info["files"] = len(files)
+        # Applied: the texts (a 100,000-table scan's are hundreds of MB) are not kept while search re-reads them.
+        files.clear()
         report["commit"] = commit
         _refresh_search(self.services, self.connection_id, self.warnings, self.trace)
         report["warnings"] = [w.to_json() for w in _dedupe(self.warnings)]
