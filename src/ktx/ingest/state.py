@@ -10,6 +10,14 @@ from typing import Any
 
 from ktx.project.state import register_migration, transaction
 
+SAVE_STAGE = "INSERT OR REPLACE INTO local_scan_enrichment_stages VALUES (?, ?, ?, ?, ?, ?, ?)"
+# Outputs at least this long (characters) are unbound from the cached statement once saved (IngestState._unbind).
+LARGE_OUTPUT = 1 << 20
+
+
+class _RollBack(Exception):
+    """Ends a transaction that must leave nothing behind."""
+
 
 def migrate_ingest_tables(conn: sqlite3.Connection) -> None:
     # One statement at a time: executescript would commit the migration's open transaction.
@@ -162,19 +170,24 @@ class IngestState:
         text: str | None = None,
     ) -> None:
         """`text`: the output already as JSON text (a large stage serializes itself piece by piece)."""
+        value = text if text is not None else json.dumps(output) if output is not None else None
+        row = (run_id, stage, input_hash, status, value, error, time.time())
         with transaction(self.conn) as c:
-            c.execute(
-                "INSERT OR REPLACE INTO local_scan_enrichment_stages VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    stage,
-                    input_hash,
-                    status,
-                    text if text is not None else json.dumps(output) if output is not None else None,
-                    error,
-                    time.time(),
-                ),
-            )
+            c.execute(SAVE_STAGE, row)
+        if value is not None and len(value) >= LARGE_OUTPUT:
+            del value, row
+            self._unbind(run_id, stage, input_hash, status)
+
+    def _unbind(self, run_id: str, stage: str, input_hash: str, status: str) -> None:
+        """Python's sqlite3 keeps a statement prepared with its last bound values: SQLite's own copy of a large
+        output (~450 MB of 100,000 tables' profiles) would stay alive until the next stage is saved — through
+        the whole relationship phase. The statement runs once more with a small value, and that is rolled back."""
+        try:
+            with transaction(self.conn) as c:
+                c.execute(SAVE_STAGE, (run_id, stage, input_hash, status, None, None, 0.0))
+                raise _RollBack
+        except (_RollBack, sqlite3.Error):
+            pass
 
     def drop_stage_parts(self, run_id: str, stage: str) -> None:
         """Forget a run's checkpoints of `stage` (`stage#n`) once the whole stage is saved."""
