@@ -8,6 +8,7 @@ search index refresh → report, run row and trace. Works with no LLM: descripti
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -744,8 +745,14 @@ def _previous_stats(state: IngestState, previous: Any) -> dict[str, TableStats]:
 
 
 def _stats_text(stats: dict[str, TableStats]) -> str:
-    """The profile stage's saved JSON, table by table in key order (never the whole as one JSON object tree)."""
-    return "{" + ",".join(f"{json.dumps(k)}:{json.dumps(stats[k].to_json())}" for k in sorted(stats)) + "}"
+    """The profile stage's saved JSON, table by table in key order (never the whole as one JSON object tree), each
+    table's text let go once appended: a join would hold all 100,000 of them (~450 MB) on the heap at once."""
+    out = io.StringIO()
+    out.write("{")
+    for index, key in enumerate(sorted(stats)):
+        out.write(f"{',' if index else ''}{json.dumps(key)}:{json.dumps(stats[key].to_json())}")
+    out.write("}")
+    return out.getvalue()
 
 
 def _embedding_texts(
