@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ktx.errors import KtxError
+from ktx.heap import give_back_free_heap
 from ktx.ingest.apply import apply_files, file_changes, recover_interrupted
 from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
 from ktx.ingest.shards import read_shards, render_shards
@@ -395,6 +396,7 @@ class _ScanRun:
         # The next run reads the whole (its unchanged tables' stats); the checkpoints have done their job.
         self._profiled(merged, save=input_hash)
         self.state.drop_stage_parts(self.run_id, "profile")
+        give_back_free_heap()  # the saved JSON's space, before the relationship phase builds on top of it
 
     def _profiled(self, stats: dict[str, TableStats], save: str | None = None) -> None:
         """Keep the profile as objects only (a JSON copy of 100,000 tables' profiles is ~500 MB): its text is
