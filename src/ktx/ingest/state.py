@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -13,10 +14,6 @@ from ktx.project.state import register_migration, transaction
 SAVE_STAGE = "INSERT OR REPLACE INTO local_scan_enrichment_stages VALUES (?, ?, ?, ?, ?, ?, ?)"
 # Outputs at least this long (characters) are unbound from the cached statement once saved (IngestState._unbind).
 LARGE_OUTPUT = 1 << 20
-
-
-class _RollBack(Exception):
-    """Ends a transaction that must leave nothing behind."""
 
 
 def migrate_ingest_tables(conn: sqlite3.Connection) -> None:
@@ -182,12 +179,12 @@ class IngestState:
         """Python's sqlite3 keeps a statement prepared with its last bound values: SQLite's own copy of a large
         output (~450 MB of 100,000 tables' profiles) would stay alive until the next stage is saved — through
         the whole relationship phase. The statement runs once more with a small value, and that is rolled back."""
-        try:
-            with transaction(self.conn) as c:
-                c.execute(SAVE_STAGE, (run_id, stage, input_hash, status, None, None, 0.0))
-                raise _RollBack
-        except (_RollBack, sqlite3.Error):
-            pass
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute(SAVE_STAGE, (run_id, stage, input_hash, status, None, None, 0.0))
+            finally:
+                self.conn.execute("ROLLBACK")
 
     def drop_stage_parts(self, run_id: str, stage: str) -> None:
         """Forget a run's checkpoints of `stage` (`stage#n`) once the whole stage is saved."""

@@ -81,17 +81,22 @@ def shared_recording(key: str) -> Path | None:
     return Path(base) / "ktx" / "mcp-stdio" / f"{key}.json"
 
 
+def _recording_files(root: Path, key: str) -> list[Path]:
+    """The project's recording, then the user's shared copy of it (when there is a home to keep it in)."""
+    shared = shared_recording(key)
+    return [root / CACHE_FILE, *([shared] if shared is not None else [])]
+
+
 def recording_paths(root: Path) -> list[Path]:
-    """Where the project's recording and the user's shared copy of it are kept (none without a key)."""
+    """Where the project's handshake recordings are kept (none when no key can be made)."""
     key = handshake_key(root)
-    shared = shared_recording(key) if key is not None else None
-    return [] if key is None else [root / CACHE_FILE, *([shared] if shared is not None else [])]
+    return [] if key is None else _recording_files(root, key)
 
 
 def load_recording(root: Path, key: str) -> dict[str, Any]:
-    for path in (root / CACHE_FILE, shared_recording(key)):
+    for path in _recording_files(root, key):
         try:
-            data = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and data.get("key") == key:
@@ -200,7 +205,7 @@ class Recorder:
     """Watches the SDK's answers to the handshake requests not recorded yet and saves them for the next start."""
 
     def __init__(self, root: Path, key: str | None, answers: dict[str, Any]) -> None:
-        self.path, self.key = root / CACHE_FILE, key
+        self.root, self.key = root, key
         self.answers = dict(answers)
         self.watch: dict[Any, str] = {}
         self.session_version: str | None = None
@@ -227,9 +232,7 @@ class Recorder:
 
     def _save(self) -> None:
         text = json.dumps({"key": self.key, "answers": self.answers})
-        for path in (self.path, shared_recording(self.key) if self.key else None):
-            if path is None:
-                continue
+        for path in _recording_files(self.root, self.key) if self.key else []:
             with contextlib.suppress(OSError):  # read-only: it still serves, and only starts slower next time
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -291,17 +294,17 @@ async def serve(server: Any, wire: Wire | _Tape, replay: list[Any], drop_id: Any
 
 
 class _Tape:
-    """A wire with no client: the requests of one session to play, then the end of the pipe; answers are kept."""
+    """A wire with no client: the requests of one session to play, then the end of the pipe. The answers need no
+    pipe: the recorder has seen them before they are sent."""
 
     def __init__(self, requests: list[dict[str, Any]]) -> None:
         self.inbox: queue.Queue[Any] = queue.Queue()
         for request in requests:
             self.inbox.put(json.dumps(request))
         self.inbox.put(EOF)
-        self.answers: list[str] = []
 
     def send(self, text: str) -> None:
-        self.answers.append(text)
+        return None
 
 
 def _handshakes() -> list[list[dict[str, Any]]]:
