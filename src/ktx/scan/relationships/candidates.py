@@ -114,11 +114,11 @@ def types_compatible(a: ColumnInfo, b: ColumnInfo) -> bool:
 
 @dataclass(slots=True)
 class TableNames:
-    """A table's name forms: tokens, aliases, and the short prefix its columns carry (`c_` in TPC-H)."""
+    """A table's name forms: tokens and the short prefix its columns carry (`c_` in TPC-H). Its aliases are not
+    kept: a set of inflected forms per table was the largest part of a 100,000-table scan's name index."""
 
     table: TableInfo
     tokens: tuple[str, ...]
-    aliases: frozenset[str]
     column_prefix: str | None
     stripped: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column → tokens without the prefix
     # The tokens joined with `_` and without: compared with every column word of a scan (made once, not per use)
@@ -128,6 +128,15 @@ class TableNames:
     def __post_init__(self) -> None:
         self.joined = "_".join(self.tokens)
         self.concat = "".join(self.tokens)
+
+    def alias_words(self) -> list[frozenset[str]]:
+        """The inflected forms the table is known by: of its whole name and, for `customer_accounts`, `account`."""
+        if len(self.tokens) > 1:
+            return [inflections(self.joined), inflections(self.tokens[-1])]
+        return [inflections(self.joined)]
+
+    def is_alias(self, word: str) -> bool:
+        return any(word in forms for forms in self.alias_words())
 
 
 def column_prefix(table: TableInfo) -> str | None:
@@ -143,12 +152,9 @@ def column_prefix(table: TableInfo) -> str | None:
 
 def table_names(table: TableInfo) -> TableNames:
     toks = table_tokens(table.name) or (table.name.lower(),)
-    joined = "_".join(toks)
-    # The memoized set itself when it is all (it holds `joined`): one set per name, not a copy per table.
-    aliases = inflections(joined) | inflections(toks[-1]) if len(toks) > 1 else inflections(joined)
     # `customer_accounts` is also known as `account`; a dotted name by its last segment.
     prefix = column_prefix(table)
-    names = TableNames(table, toks, aliases, prefix)
+    names = TableNames(table, toks, prefix)
     for column in table.columns:
         col_tokens = tokens(column.name)
         if prefix and len(col_tokens) > 1 and col_tokens[0] == prefix:
@@ -268,7 +274,7 @@ def _alias_match(base: tuple[str, ...], word: str, flat: str, target: TableNames
     joined = target.joined
     if word == joined or flat == target.concat:  # `product_line` names productlines
         return 0.92, "normalized_table_match"
-    if word in target.aliases or joined in inflections(word) or stem(word) == stem(joined):
+    if target.is_alias(word) or joined in inflections(word) or stem(word) == stem(joined):
         return 0.88, "inflection"
     if len(target.tokens) > 1 and (word in inflections(target.tokens[-1]) or stem(word) == stem(target.tokens[-1])):
         return 0.82, "parent_table_name_match"
@@ -388,11 +394,12 @@ def build_indexes(tables: list[TableInfo], stats: dict[str, TableStats]) -> Inde
     targets: dict[str, list[tuple[str, float, str]]] = {}
     key_columns: dict[str, list[tuple[str, str]]] = {}
     for key, tn in names.items():
-        for alias in tn.aliases | {stem(tn.joined)}:
-            add(alias, key)
-        if len(tn.tokens) > 1:
-            for alias in inflections(tn.tokens[-1]) | {stem(tn.tokens[-1])}:
+        for forms in tn.alias_words():
+            for alias in forms:
                 add(alias, key)
+        add(stem(tn.joined), key)
+        if len(tn.tokens) > 1:
+            add(stem(tn.tokens[-1]), key)
         for size in range(1, min(3, len(tn.tokens[0]) if tn.tokens else 0) + 1):
             by_first.setdefault(tn.tokens[0][:size], []).append(key)
         table_stats = stats.get(key)

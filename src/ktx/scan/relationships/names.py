@@ -194,7 +194,9 @@ def _camel(text: str) -> str:
     return re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
 
 
-@lru_cache(maxsize=65536)
+# Few entries: each is a set of ~10 new strings, a 100,000-table scan asks for ~200,000 different words (each table
+# name and each column base once or twice), and making one again costs ~2 µs.
+@lru_cache(maxsize=4096)
 def inflections(word: str) -> frozenset[str]:
     """A singular word and the plural and foreign-language inflected forms a table name may use."""
     forms = {word, singularize(word)}

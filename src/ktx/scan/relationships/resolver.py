@@ -71,17 +71,23 @@ def infer_primary_keys(
 ) -> tuple[dict[str, PrimaryKey], dict[tuple[str, str], float]]:
     """One key per table (declared wins) and a pk score for every column that some candidate targets."""
     incoming: dict[tuple[str, str], list[Edge]] = {}
+    targeted: set[tuple[str, str]] = set()
     for edge in edges:
         if len(edge.to_columns) == 1:
             incoming.setdefault((edge.to_table, edge.to_columns[0]), []).append(edge)
+        else:
+            targeted.add((edge.to_table, edge.to_columns[0]))
     scores: dict[tuple[str, str], float] = {}
     keys: dict[str, PrimaryKey] = {}
     outgoing = {(e.from_table, e.from_columns[0]) for e in edges if len(e.from_columns) == 1 and e.validation_passed}
     for key, table in tables.items():
+        # Every scored column of the table is compared here; only those some candidate targets are returned (a
+        # 100,000-table scan scores ~400,000 unique columns and links ~100,000).
+        table_scores: dict[str, float] = {}
         if table.declared_pk:
             keys[key] = PrimaryKey(key, tuple(table.declared_pk), "declared", 1.0)
             if len(table.declared_pk) == 1:
-                scores[(key, table.declared_pk[0])] = 1.0
+                table_scores[table.declared_pk[0]] = 1.0
         best: tuple[float, str, str] | None = None
         # A junction table (film_category: film_id, category_id) is keyed by its references together; one of them
         # alone is unique only when the data happens so (each film in one category).
@@ -99,7 +105,7 @@ def infer_primary_keys(
                 continue
             profile = _unique(stats.get(key), column.name)
             edges_in = incoming.get((key, column.name), [])
-            if (key, column.name) in scores:
+            if column.name in table_scores:
                 continue
             validated = max((e.score for e in edges_in if e.validation and e.validation.get("passed")), default=0.0)
             if edges_in and validated > 0:
@@ -113,7 +119,7 @@ def infer_primary_keys(
                     + 0.12 * key_score
                     + 0.08 * min(1.0, 0.3 * accepted + 0.15 * reviewed)
                 )
-                scores[(key, column.name)] = score
+                table_scores[column.name] = score
                 eligible = (
                     profile is not None and profile[0] >= 0.98 and profile[1] <= 0.05 and score >= MIN_TARGET_PK_SCORE
                 )
@@ -127,7 +133,7 @@ def infer_primary_keys(
                     _evidence_name_score(indexes, table, column.name, stats.get(key)),
                 )
                 score = 0.6 * profile[0] + 0.4 * name_score
-                scores[(key, column.name)] = score
+                table_scores[column.name] = score
                 better = best is None or (best[2] == "profile" and score > best[0])
                 if name_score >= PROFILE_PK_MIN_NAME and score >= 0.55 and better:
                     best = (score, column.name, "profile")
@@ -136,7 +142,10 @@ def infer_primary_keys(
             if own is not None and own != best[1] and _name_strength(indexes, table, best[1], stats.get(key)) < 0.88:
                 # `tasks.task_id` names the table; `tasks.project_id` (unique because each project has one task, and
                 # pointed at by some other table) names projects: links into it do not make it the tasks' key.
-                best = (scores.get((key, own), best[0]), own, "profile")
+                best = (table_scores.get(own, best[0]), own, "profile")
+        for column_name, score in table_scores.items():
+            if (key, column_name) in incoming or (key, column_name) in targeted:
+                scores[(key, column_name)] = score
         table_stats = stats.get(key)
         if key not in keys and table_stats is not None and not table_stats.failed and table_stats.row_count == 0:
             named = _name_only_key(table, indexes)
