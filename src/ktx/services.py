@@ -75,6 +75,31 @@ class Services:
                 self._llm = (governor, create_llm_runtime(self.project.config, self.project.root, governor=governor))
             return self._llm[1]
 
+    def warm(self) -> None:
+        """For a long-running server, once it is up: load what its first calls would otherwise wait for — the
+        search index, and per warehouse connection its semantic layer, SQL dialect and connector code (~0.5 s of
+        imports before the first `sl_query`) — without connecting to any warehouse. A failure is left for the call
+        that meets it to report."""
+        import contextlib
+        import importlib
+
+        from ktx.warehouse.registry import driver_spec
+
+        with contextlib.suppress(Exception):
+            self.search.search_wiki("warm", limit=1)
+        for connection_id, conn in self.project.config.connections.items():
+            spec = driver_spec(getattr(conn, "driver", ""))
+            if spec is None:
+                continue  # a context source (dbt, Notion, …): nothing of it is served per call
+            with contextlib.suppress(Exception):
+                import sqlglot
+
+                import ktx.semantic.service  # noqa: F401  (what sl_query runs)
+
+                importlib.import_module(spec.connector.partition(":")[0])
+                sqlglot.Dialect.get_or_raise(spec.dialect)
+                self.semantic(connection_id)
+
     def _stamp(self) -> tuple[int, int] | None:
         try:
             st = self.project.config_path.stat()

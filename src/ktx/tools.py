@@ -36,6 +36,9 @@ class Tool:
     output_model: type[BaseModel] | None = None
     # MCP hints: readOnlyHint, destructiveHint, idempotentHint, openWorldHint.
     annotations: dict[str, bool] = field(default_factory=dict)
+    # Answered from the project's own files and indexes, never waiting on a warehouse or a model: the MCP server
+    # runs such calls two at a time, so a burst of them does not contend for the interpreter with itself.
+    local: bool = False
 
     def input_schema(self) -> dict[str, Any]:
         schema = draft07(self.input_model.model_json_schema())

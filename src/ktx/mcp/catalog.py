@@ -447,6 +447,8 @@ class ToolSpec:
     output_model: type[BaseModel]
     annotations: dict[str, bool]
     needs_llm: bool = False  # listed only when an LLM backend is configured
+    # Answered from the project's own files and indexes (no warehouse, no model): see Tool.local.
+    local: bool = False
 
 
 CATALOGUE: tuple[ToolSpec, ...] = (
@@ -459,6 +461,7 @@ CATALOGUE: tuple[ToolSpec, ...] = (
         title="List connections",
         output_model=ConnectionListOutput,
         annotations=IDEMPOTENT,
+        local=True,
     ),
     ToolSpec(
         "wiki_search",
@@ -469,6 +472,7 @@ CATALOGUE: tuple[ToolSpec, ...] = (
         title="Search the wiki",
         output_model=WikiSearchOutput,
         annotations=READ_ONLY,
+        local=True,
     ),
     ToolSpec(
         "wiki_read",
@@ -479,6 +483,7 @@ CATALOGUE: tuple[ToolSpec, ...] = (
         title="Read a wiki page",
         output_model=WikiReadOutput,
         annotations=IDEMPOTENT,
+        local=True,
     ),
     ToolSpec(
         "sl_read_source",
@@ -489,6 +494,7 @@ CATALOGUE: tuple[ToolSpec, ...] = (
         title="Read a semantic-layer source",
         output_model=SourceOutput,
         annotations=IDEMPOTENT,
+        local=True,
     ),
     ToolSpec(
         "sl_query",
@@ -513,6 +519,7 @@ CATALOGUE: tuple[ToolSpec, ...] = (
         title="Describe tables",
         output_model=EntityDetailsOutput,
         annotations=IDEMPOTENT,
+        local=True,
     ),
     ToolSpec(
         "dictionary_search",
@@ -523,6 +530,7 @@ CATALOGUE: tuple[ToolSpec, ...] = (
         title="Find columns holding values",
         output_model=DictionarySearchOutput,
         annotations=READ_ONLY,
+        local=True,
     ),
     ToolSpec(
         "discover_data",
@@ -534,6 +542,7 @@ CATALOGUE: tuple[ToolSpec, ...] = (
         title="Discover relevant data",
         output_model=DiscoverOutput,
         annotations=READ_ONLY,
+        local=True,
     ),
     ToolSpec(
         "sql_execution",
@@ -568,6 +577,7 @@ CATALOGUE: tuple[ToolSpec, ...] = (
         output_model=MemoryStatusOutput,
         annotations=READ_ONLY,
         needs_llm=True,
+        local=True,
     ),
 )
 
@@ -584,6 +594,7 @@ def build_catalogue(services: Services) -> list[Tool]:
             title=spec.title,
             output_model=spec.output_model,
             annotations=spec.annotations,
+            local=spec.local,
         )
         for spec in CATALOGUE
         if with_llm or not spec.needs_llm

@@ -11,6 +11,7 @@ import contextlib
 import difflib
 import json
 import sys
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -100,16 +101,34 @@ def _error(text: str) -> Any:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], isError=True)
 
 
+# Threads for the calls of local tools (Tool.local). Their work is Python holding the interpreter lock: more threads
+# add no speed, only contention with each other and with the event loop answering other requests (16 clients of
+# wiki_search: p95 ~60 ms with anyio's 40 threads, ~47 ms with two; benchmarks/mcp_serving.py).
+LOCAL_THREADS = 2
+
+
 def build_server(tools: Sequence[Tool], *, log: Any = None, before_call: Callable[[], Any] | None = None) -> Any:
     """A low-level MCP server that lists and calls `tools` (handlers run in worker threads, each after
     `before_call`)."""
     import anyio
+    import anyio.lowlevel
     from mcp import types
     from mcp.server.lowlevel import Server
 
     by_name = {t.name: t for t in tools}
     listed = [_listed(t) for t in tools]
     log = log or sys.stderr
+    # One pool of LOCAL_THREADS per event loop for the tools that only compute (a limiter belongs to its loop).
+    local_pools: weakref.WeakKeyDictionary[Any, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
+
+    def pool(tool: Tool) -> anyio.CapacityLimiter | None:
+        if not tool.local:
+            return None  # anyio's shared pool: a call waiting on a warehouse or a model holds no one else up
+        loop = anyio.lowlevel.current_token().native_token  # the event loop itself (a token is made per call)
+        limiter = local_pools.get(loop)
+        if limiter is None:
+            limiter = local_pools[loop] = anyio.CapacityLimiter(LOCAL_THREADS)
+        return limiter
 
     async def list_tools(_ctx: Any, _params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(tools=listed)
@@ -138,7 +157,7 @@ def build_server(tools: Sequence[Tool], *, log: Any = None, before_call: Callabl
             return tool.handler(parsed)
 
         try:
-            value = await anyio.to_thread.run_sync(run)
+            value = await anyio.to_thread.run_sync(run, limiter=pool(tool))
         except Exception as exc:
             if not isinstance(exc, KtxError | ValidationError):
                 log.write(f"ktx MCP tool {tool.name} failed: {error_text(exc)}\n")
