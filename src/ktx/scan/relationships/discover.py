@@ -250,6 +250,7 @@ def discover_relationships(
             edges[:] = [e for e in edges if by_key[e.to_table].kind != "view"]
         edges.sort(key=lambda e: (-e.confidence, e.to_table))
         _merge(candidates, edges[: settings.max_candidates_per_column])
+    del generated, per_column  # the candidates below the cut are not kept through validation
     llm_status = "skipped"
     if llm is not None and settings.llm_proposals and tables:
         if progress:
