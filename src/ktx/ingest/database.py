@@ -8,7 +8,6 @@ search index refresh → report, run row and trace. Works with no LLM: descripti
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from ktx.heap import give_back_free_heap
 from ktx.ingest.apply import apply_files, file_changes, recover_interrupted
 from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
 from ktx.ingest.shards import read_shards, render_shards
-from ktx.ingest.state import IngestState
+from ktx.ingest.state import IngestState, json_pieces
 from ktx.ingest.trace import Trace
 from ktx.scan import artifacts
 from ktx.scan.enrich import DescriptionUpdate, describe_with_llm, embed_columns, embedding_text
@@ -68,7 +67,7 @@ class _Stages:
         whole stage is recorded as resumed, a checkpoint (`record=False`) is not."""
         cached = self.state.stage(self.resumable, name, input_hash)
         if cached is not None:
-            self.state.save_stage(self.run_id, name, input_hash, "completed", cached)
+            self.state.save_stage_stream(self.run_id, name, input_hash, json_pieces(cached))
             if record:
                 self.resumed.append(name)
                 self.trace.event("snapshot", "stage_resumed", data={"stage": name})
@@ -87,7 +86,7 @@ class _Stages:
                 self.state.save_stage(self.run_id, name, input_hash, "failed", error=exc.message)
                 raise
             # Saved before the step is reported finished: a run killed after the event can always resume it.
-            self.state.save_stage(self.run_id, name, input_hash, "completed", output)
+            self.state.save_stage_stream(self.run_id, name, input_hash, json_pieces(output))
         self.completed.append(name)
         return output
 
@@ -99,7 +98,7 @@ class _Stages:
         if cached is not None:
             return cached, True
         output = compute()
-        self.state.save_stage(self.run_id, part_name, input_hash, "completed", output)
+        self.state.save_stage_stream(self.run_id, part_name, input_hash, json_pieces(output))
         return output, False
 
 
@@ -402,11 +401,13 @@ class _ScanRun:
         """Keep the profile as objects only (a JSON copy of 100,000 tables' profiles is ~500 MB): its text is
         made once, to save (`save`: the stage's input hash) and to fingerprint what relationships depend on."""
         self.stats = stats
-        text = _stats_text(stats)
-        self.profile_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if save is not None:
-            self.state.save_stage(self.run_id, "profile", save, "completed", text=text)
-        del text
+            self.profile_hash = self.state.save_stage_stream(self.run_id, "profile", save, _stats_chunks(stats))
+        else:
+            digest = hashlib.sha256()
+            for chunk in _stats_chunks(stats):
+                digest.update(chunk.encode("utf-8"))
+            self.profile_hash = digest.hexdigest()
         for table_stats in self.stats.values():
             self.warnings += [IngestWarning.parse(w) for w in table_stats.warnings]
         self.enrichment["profile"] = "completed"
@@ -746,15 +747,14 @@ def _previous_stats(state: IngestState, previous: Any) -> dict[str, TableStats]:
     return {k: TableStats.from_json(v) for k, v in saved.items()}
 
 
-def _stats_text(stats: dict[str, TableStats]) -> str:
-    """The profile stage's saved JSON, table by table in key order (never the whole as one JSON object tree), each
-    table's text let go once appended: a join would hold all 100,000 of them (~450 MB) on the heap at once."""
-    out = io.StringIO()
-    out.write("{")
+def _stats_chunks(stats: dict[str, TableStats]) -> Iterator[str]:
+    """The profile stage's JSON text, table by table in key order: made and hashed (and saved) piece by piece,
+    never whole — 100,000 tables' profiles are ~450 MB of text, which with its UTF-8 copy and SQLite's was the
+    largest moment of such a scan."""
+    yield "{"
     for index, key in enumerate(sorted(stats)):
-        out.write(f"{',' if index else ''}{json.dumps(key)}:{json.dumps(stats[key].to_json())}")
-    out.write("}")
-    return out.getvalue()
+        yield f"{',' if index else ''}{json.dumps(key)}:{json.dumps(stats[key].to_json())}"
+    yield "}"
 
 
 def _embedding_texts(

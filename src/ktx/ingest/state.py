@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
+import os
 import sqlite3
+import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ktx.project.state import register_migration, transaction
 
 SAVE_STAGE = "INSERT OR REPLACE INTO local_scan_enrichment_stages VALUES (?, ?, ?, ?, ?, ?, ?)"
-# Outputs at least this long (characters) are unbound from the cached statement once saved (IngestState._unbind).
-LARGE_OUTPUT = 1 << 20
+# A streamed output: the row is made with a blob of the right size, then the text is written into it piece by piece
+# (read back as bytes, which json.loads takes as it takes text).
+SAVE_STAGE_BLOB = "INSERT OR REPLACE INTO local_scan_enrichment_stages VALUES (?, ?, ?, ?, zeroblob(?), ?, ?)"
+STREAM_PIECE = 4 << 20
+
+
+def json_pieces(value: Any) -> Iterator[str]:
+    """`json.dumps(value)` in pieces: a dict's items and a list's elements one by one, two levels deep (the list of
+    edges inside a stage's dict), so a stage output is never one string of its whole size."""
+    yield from _pieces(value, 2)
+
+
+def _pieces(value: Any, depth: int) -> Iterator[str]:
+    if depth and isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        yield "{"
+        for index, (key, item) in enumerate(value.items()):
+            yield f"{', ' if index else ''}{json.dumps(key)}: "
+            yield from _pieces(item, depth - 1)
+        yield "}"
+    elif depth and isinstance(value, list | tuple):
+        yield "["
+        for index, item in enumerate(value):
+            if index:
+                yield ", "
+            yield from _pieces(item, depth - 1)
+        yield "]"
+    else:
+        yield json.dumps(value)
 
 
 def migrate_ingest_tables(conn: sqlite3.Connection) -> None:
@@ -163,28 +192,37 @@ class IngestState:
         status: str,
         output: Any = None,
         error: str | None = None,
-        *,
-        text: str | None = None,
     ) -> None:
-        """`text`: the output already as JSON text (a large stage serializes itself piece by piece)."""
-        value = text if text is not None else json.dumps(output) if output is not None else None
-        row = (run_id, stage, input_hash, status, value, error, time.time())
+        """A stage's status with a small output (a large one goes through `save_stage_stream`)."""
+        value = json.dumps(output) if output is not None else None
         with transaction(self.conn) as c:
-            c.execute(SAVE_STAGE, row)
-        if value is not None and len(value) >= LARGE_OUTPUT:
-            del value, row
-            self._unbind(run_id, stage, input_hash, status)
+            c.execute(SAVE_STAGE, (run_id, stage, input_hash, status, value, error, time.time()))
 
-    def _unbind(self, run_id: str, stage: str, input_hash: str, status: str) -> None:
-        """Python's sqlite3 keeps a statement prepared with its last bound values: SQLite's own copy of a large
-        output (~450 MB of 100,000 tables' profiles) would stay alive until the next stage is saved — through
-        the whole relationship phase. The statement runs once more with a small value, and that is rolled back."""
-        with contextlib.suppress(sqlite3.Error):
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                self.conn.execute(SAVE_STAGE, (run_id, stage, input_hash, status, None, None, 0.0))
-            finally:
-                self.conn.execute("ROLLBACK")
+    def save_stage_stream(self, run_id: str, stage: str, input_hash: str, chunks: Iterable[str]) -> str:
+        """Save a completed stage output as it is made: `chunks`, the pieces of its JSON text, go through a
+        temporary file beside the database into the row's blob, so neither the whole text nor SQLite's copy of it
+        is ever in memory (100,000 tables' profiles are ~450 MB of JSON). Returns the SHA-256 of the text."""
+        digest = hashlib.sha256()
+        with tempfile.TemporaryFile(dir=self._folder()) as spool:
+            for chunk in chunks:
+                data = chunk.encode("utf-8")
+                digest.update(data)
+                spool.write(data)
+            size = spool.tell()
+            spool.seek(0)
+            with transaction(self.conn) as c:
+                cursor = c.execute(SAVE_STAGE_BLOB, (run_id, stage, input_hash, "completed", size, None, time.time()))
+                with c.blobopen("local_scan_enrichment_stages", "output_json", cursor.lastrowid) as blob:
+                    while piece := spool.read(STREAM_PIECE):
+                        blob.write(piece)
+        return digest.hexdigest()
+
+    def _folder(self) -> str | None:
+        """The database's directory (a spool file there is on the same disk, not in a RAM-backed /tmp)."""
+        for _seq, name, file in self.conn.execute("PRAGMA database_list").fetchall():
+            if name == "main" and file:
+                return os.path.dirname(file)
+        return None
 
     def drop_stage_parts(self, run_id: str, stage: str) -> None:
         """Forget a run's checkpoints of `stage` (`stage#n`) once the whole stage is saved."""
