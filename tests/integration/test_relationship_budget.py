@@ -44,3 +44,14 @@ def test_no_budget_warning_when_everything_was_checked(tmp_path):
     result = discover_fixture(path, "duckdb", DiscoverySettings(validation_budget="all"))
     assert not [w for w in result.warnings if w.startswith("validation_budget_exhausted")]
     assert len({e.from_table for e in result.accepted if e.to_table == "customers"}) == FACTS
+
+
+def test_the_spent_result_gives_the_same_json(tmp_path):
+    """An ingest turns its result into JSON in place (`consume=True`): the same text as a copy of it."""
+    path = tmp_path / "wide.duckdb"
+    _wide_warehouse(path)
+    result = discover_fixture(path, "duckdb", DiscoverySettings(validation_budget=FACTS))
+    copied = result.to_json("wh")
+    assert copied["accepted"] and copied["review"] + copied["rejected"]
+    assert result.to_json("wh", consume=True) == copied
+    assert all(isinstance(e, dict) for e in result.accepted)

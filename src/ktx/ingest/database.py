@@ -496,7 +496,7 @@ class _ScanRun:
                     progress=lambda label: self.progress.stage(f"Relationships: {label}"),
                 )
                 return {
-                    **result.to_json(self.connection_id),
+                    **result.to_json(self.connection_id, consume=True),
                     "diagnostics": result.diagnostics,
                     "warnings": result.warnings,
                 }

@@ -111,12 +111,23 @@ class DiscoveryResult:
             "skipped": len(self.skipped),
         }
 
-    def to_json(self, connection_id: str) -> dict[str, Any]:
+    def to_json(self, connection_id: str, *, consume: bool = False) -> dict[str, Any]:
+        """`consume`: each edge is replaced by its JSON in its own list (the result is spent), so a scan's
+        100,000 links and their JSON are never all alive together."""
+
+        def edges(found: list[Edge]) -> list[Any]:
+            if not consume:
+                return [e.to_json() for e in found]
+            spent: list[Any] = found
+            for index, edge in enumerate(found):
+                spent[index] = edge.to_json()
+            return spent
+
         return {
             "connectionId": connection_id,
-            "accepted": [e.to_json() for e in self.accepted],
-            "review": [e.to_json() for e in self.review],
-            "rejected": [e.to_json() for e in self.rejected],
+            "accepted": edges(self.accepted),
+            "review": edges(self.review),
+            "rejected": edges(self.rejected),
             "skipped": self.skipped,
             "primaryKeys": [
                 {"table": pk.table, "columns": list(pk.columns), "source": pk.source, "score": round(pk.score, 3)}
