@@ -77,9 +77,8 @@ class Services:
 
     def warm(self) -> None:
         """For a long-running server, once it is up: load what its first calls would otherwise wait for — the
-        search index, and per warehouse connection its semantic layer, SQL dialect and connector code (~0.5 s of
-        imports before the first `sl_query`) — without connecting to any warehouse. A failure is left for the call
-        that meets it to report."""
+        search index, and per warehouse connection its semantic layer, SQL dialect and connector code — without
+        connecting to any warehouse. A failure is left for the call that meets it to report."""
         import contextlib
         import importlib
 
@@ -93,8 +92,6 @@ class Services:
                 continue  # a context source (dbt, Notion, …): nothing of it is served per call
             with contextlib.suppress(Exception):
                 import sqlglot
-
-                import ktx.semantic.service  # noqa: F401  (what sl_query runs)
 
                 importlib.import_module(spec.connector.partition(":")[0])
                 sqlglot.Dialect.get_or_raise(spec.dialect)

@@ -1,5 +1,6 @@
-"""What a long-running server loads before its first call (`Services.warm`, started by the HTTP daemon once it
-listens): the search index and each warehouse connection's semantic layer — and never a warehouse connection."""
+"""What a long-running server loads before its first call (`warm_catalogue`, started by the HTTP daemon once it
+listens, and the `Services.warm` under it): the search index and each warehouse connection's semantic layer — and
+never a warehouse connection."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from ktx.mcp.catalog import warm_catalogue
 from ktx.project.project import Project
 from ktx.semantic import cache
 from ktx.services import Services
@@ -22,7 +24,7 @@ def test_warm_loads_the_index_and_layers_without_connecting(tmp_path: Path) -> N
     cache.forget_loaded()
     sys.modules.pop("ktx.warehouse.drivers.postgres", None)
     with Services(Project(root)) as services:
-        services.warm()
+        warm_catalogue(services)
         # The demo's DuckDB and a Postgres that cannot be reached (port 1): neither is opened by warming.
         assert services._connectors == {}
         assert "search" in services.__dict__

@@ -582,6 +582,14 @@ CATALOGUE: tuple[ToolSpec, ...] = (
 )
 
 
+def warm_catalogue(services: Services) -> None:
+    """Once a server listens: load what the tools' first calls would otherwise wait for (~0.5 s before the first
+    `sl_query`) — the services' index and layers, and the code the handlers import on first use."""
+    from ktx.semantic import grains, service  # noqa: F401  (loaded, not used here)
+
+    services.warm()
+
+
 def build_catalogue(services: Services) -> list[Tool]:
     """The end-user tools over one services object, in the order clients list them."""
     with_llm = services.project.config.llm.provider.backend != "none"

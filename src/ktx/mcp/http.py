@@ -135,6 +135,8 @@ def serve_http(services: Services, settings: HttpSettings, *, on_ready: Any = No
 
     import uvicorn
 
+    from ktx.mcp.catalog import warm_catalogue
+
     settings.validate()
     sock = bind_socket(settings.host, settings.port)
     app = build_app(services, settings)
@@ -147,7 +149,7 @@ def serve_http(services: Services, settings: HttpSettings, *, on_ready: Any = No
     async def startup(sockets: Any = None) -> None:
         await original(sockets=sockets)
         if server.started:
-            threading.Thread(target=services.warm, name="ktx-mcp-warm", daemon=True).start()
+            threading.Thread(target=warm_catalogue, args=(services,), name="ktx-mcp-warm", daemon=True).start()
             if on_ready is not None:
                 on_ready()
 
