@@ -20,7 +20,7 @@ from ktx.heap import give_back_free_heap
 from ktx.ingest.apply import apply_files, file_changes, recover_interrupted
 from ktx.ingest.report import IngestWarning, NoProgress, Progress, TargetResult
 from ktx.ingest.shards import read_shards, render_shards
-from ktx.ingest.state import IngestState, json_pieces
+from ktx.ingest.state import IngestState, json_object_pieces, json_pieces
 from ktx.ingest.trace import Trace
 from ktx.scan import artifacts
 from ktx.scan.enrich import DescriptionUpdate, describe_with_llm, embed_columns, embedding_text
@@ -751,10 +751,7 @@ def _stats_chunks(stats: dict[str, TableStats]) -> Iterator[str]:
     """The profile stage's JSON text, table by table in key order: made and hashed (and saved) piece by piece,
     never whole — 100,000 tables' profiles are ~450 MB of text, which with its UTF-8 copy and SQLite's was the
     largest moment of such a scan."""
-    yield "{"
-    for index, key in enumerate(sorted(stats)):
-        yield f"{',' if index else ''}{json.dumps(key)}:{json.dumps(stats[key].to_json())}"
-    yield "}"
+    return json_object_pieces((key, stats[key].to_json()) for key in sorted(stats))
 
 
 def _embedding_texts(

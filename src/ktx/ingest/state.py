@@ -27,13 +27,19 @@ def json_pieces(value: Any) -> Iterator[str]:
     yield from _pieces(value, 2)
 
 
+def json_object_pieces(items: Iterable[tuple[str, Any]], depth: int = 1) -> Iterator[str]:
+    """A JSON object's text in pieces from its items as they are made (each value whole at `depth` 1): the
+    object need not exist — a 100,000-table profile is written table by table."""
+    yield "{"
+    for index, (key, item) in enumerate(items):
+        yield f"{', ' if index else ''}{json.dumps(key)}: "
+        yield from _pieces(item, depth - 1)
+    yield "}"
+
+
 def _pieces(value: Any, depth: int) -> Iterator[str]:
     if depth and isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        yield "{"
-        for index, (key, item) in enumerate(value.items()):
-            yield f"{', ' if index else ''}{json.dumps(key)}: "
-            yield from _pieces(item, depth - 1)
-        yield "}"
+        yield from json_object_pieces(value.items(), depth)
     elif depth and isinstance(value, list | tuple):
         yield "["
         for index, item in enumerate(value):
